@@ -1,0 +1,78 @@
+//! The error type of the core crate. Every message names what was wrong and,
+//! where a task is involved, which task (by index) and which field.
+
+use ipld_core::cid::Cid;
+
+/// A workflow that failed validation. `task` is the index in `tasks`, `field`
+/// is a dotted path inside that task (e.g. `run.input.args[1]`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("task {task}: field `{field}`: {reason}")]
+pub struct ValidationError {
+    /// Index of the offending task in the workflow's `tasks` list.
+    pub task: usize,
+    /// Dotted path of the offending field inside that task.
+    pub field: String,
+    /// What is wrong, in words a user can act on.
+    pub reason: String,
+}
+
+impl ValidationError {
+    pub(crate) fn new(task: usize, field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self { task, field: field.into(), reason: reason.into() }
+    }
+}
+
+/// Everything that can go wrong in the core.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// The workflow document is not valid DAG-JSON / DAG-CBOR.
+    #[error("workflow is not valid {format}: {reason}")]
+    Decode {
+        /// `DAG-JSON` or `DAG-CBOR`.
+        format: &'static str,
+        /// The decoder's message.
+        reason: String,
+    },
+    /// The workflow's top level is not `{"tasks": [...]}`.
+    #[error("workflow: {0}")]
+    Shape(String),
+    /// A task is malformed (see [`ValidationError`]).
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// A string that should be a CID is not one.
+    #[error("`{input}` is not a valid CID: {reason}")]
+    BadCid {
+        /// The text given.
+        input: String,
+        /// Why it does not parse.
+        reason: String,
+    },
+    /// Encoding a value as DAG-CBOR failed.
+    #[error("cannot encode as DAG-CBOR: {0}")]
+    Encode(String),
+    /// Bytes given for a CID do not hash to it.
+    #[error("block {cid}: bytes do not match the CID (got {actual})")]
+    HashMismatch {
+        /// The CID the bytes were stored or fetched under.
+        cid: Cid,
+        /// The CID the bytes really have.
+        actual: Cid,
+    },
+    /// A block that is needed is not in the store.
+    #[error("block {0} is not in the store; add it first (e.g. `ipvm run --add FILE`)")]
+    MissingBlock(Cid),
+    /// A UnixFS node could not be read.
+    #[error("block {cid} is not a readable UnixFS file: {reason}")]
+    UnixFs {
+        /// The node.
+        cid: Cid,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The storage backend failed.
+    #[error("store: {0}")]
+    Store(String),
+    /// The run was cancelled through its [`crate::CancelToken`].
+    #[error("run cancelled")]
+    Cancelled,
+}

@@ -1,0 +1,47 @@
+//! # ipvm-core: the model of an IPVM runtime, with no I/O
+//!
+//! A **task** is a call to a pure WebAssembly function. The function is named
+//! by the content identifier (CID) of its module, and the task carries its
+//! arguments, a nonce, and limits (fuel, memory, time). The part of a task
+//! that says *what* to compute is its [`Instruction`]; the CID of the
+//! instruction's DAG-CBOR encoding is the identity of the computation.
+//!
+//! A [`Workflow`] is a list of tasks that form a DAG: an argument may be an
+//! *await* (`{"await/ok": {"/": "<instruction CID>"}}`) that stands for the
+//! result of another task, so independent tasks can run in parallel.
+//!
+//! Every run leaves a [`Receipt`]: which invocation ran, its output or error,
+//! the fuel it used. Receipts are content-addressed too. The [`ReceiptStore`]
+//! indexes them by instruction CID, which is what memoization means here: a
+//! result computed once is never computed again. It also indexes them by input
+//! CID, so one can ask "what was computed from this data?".
+//!
+//! This crate knows nothing of browsers, threads or files. Storage and
+//! execution are traits ([`BlockStore`], [`ReceiptStore`], [`Executor`]) with
+//! an in-memory store beside them ([`MemoryStore`]); the browser and native
+//! crates supply the real ones. The [`scheduler`] drives a workflow through
+//! those traits with plain `async` code, so it runs on any executor: a
+//! browser's microtask queue or a native `block_on`.
+//!
+//! Identities follow Homestar, the native IPVM runtime: workflow JSON written
+//! for Homestar parses here and yields the same instruction CIDs (CIDv1,
+//! DAG-CBOR, SHA3-256). Modules are addressed as IPFS addresses files
+//! ([`unixfs`]).
+
+pub mod address;
+pub mod awaits;
+mod error;
+pub mod receipt;
+pub mod scheduler;
+pub mod store;
+pub mod unixfs;
+pub mod workflow;
+
+pub use address::{dag_cbor_cid, decode_dag_cbor, encode_dag_cbor, parse_cid};
+pub use awaits::{Await, AwaitKind};
+pub use error::{CoreError, ValidationError};
+pub use ipld_core::{cid::Cid, ipld::Ipld};
+pub use receipt::{Outcome, Receipt, ReceiptRecord};
+pub use scheduler::{CancelToken, Event, Execution, Executor, Job, RunReport, Scheduler, TaskReport};
+pub use store::{BlockStore, MemoryStore, ReceiptStore};
+pub use workflow::{Instruction, Limits, Task, Workflow};

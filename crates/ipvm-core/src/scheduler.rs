@@ -1,0 +1,522 @@
+//! The dataflow scheduler.
+//!
+//! Given a [`Workflow`], it runs every task whose inputs are ready, up to a
+//! parallelism, through an [`Executor`]. Before dispatching a task it asks the
+//! [`ReceiptStore`] for a receipt of the same instruction (the memo); a hit
+//! is reused and nothing runs. A failure propagates to the tasks that await
+//! it, with the cause. Effectful tasks run last, only once every pure task of
+//! the workflow has succeeded, so a failed run is always safe to retry.
+//! Progress is reported as [`Event`]s; a [`CancelToken`] stops a run.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
+
+use cid::Cid;
+use futures::stream::{FuturesUnordered, StreamExt};
+use ipld_core::ipld::Ipld;
+
+use crate::address::{encode_dag_cbor, SHA3_256};
+use crate::awaits::{substitute, AwaitKind};
+use crate::receipt::{Outcome, Receipt, ReceiptRecord};
+use crate::store::{BlockStore, ReceiptStore};
+use crate::workflow::{Limits, Workflow};
+use crate::{CoreError, ValidationError};
+
+/// Whether an operation only computes (pure) or acts on the world (effectful).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purity {
+    /// Computes a value from its inputs; safe to run any number of times.
+    Pure,
+    /// Has effects; runs only after every pure task has succeeded.
+    Effectful,
+}
+
+/// One task, ready to execute: awaits replaced by the values they stand for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// Index of the task in its workflow.
+    pub task: usize,
+    /// The instruction's CID.
+    pub instruction: Cid,
+    /// CID of the module to run.
+    pub module: Cid,
+    /// The operation.
+    pub op: String,
+    /// The function to call.
+    pub func: String,
+    /// Arguments with every await resolved.
+    pub args: Vec<Ipld>,
+    /// Limits.
+    pub limits: Limits,
+}
+
+/// What an executor reports for one job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Execution {
+    /// Output or error.
+    pub out: Outcome,
+    /// Fuel consumed.
+    pub fuel: u64,
+    /// The result depends on the machine (a clock was read, or a time limit hit).
+    pub nondeterministic: bool,
+    /// The limit that stopped the run (`fuel`, `memory`, `stack`, `time`), if any.
+    pub limit: Option<String>,
+    /// Log lines the task wrote.
+    pub logs: Vec<String>,
+}
+
+impl Execution {
+    /// A successful execution.
+    pub fn ok(value: Ipld, fuel: u64) -> Self {
+        Self { out: Outcome::Ok(value), fuel, nondeterministic: false, limit: None, logs: Vec::new() }
+    }
+
+    /// A failed execution.
+    pub fn error(value: Ipld, fuel: u64) -> Self {
+        Self { out: Outcome::Err(value), fuel, nondeterministic: false, limit: None, logs: Vec::new() }
+    }
+}
+
+/// Runs jobs. Implemented by the wasmi executor, worker pools and remote peers.
+#[allow(async_fn_in_trait, reason = "the futures are used in single-threaded contexts; Send is not wanted")]
+pub trait Executor {
+    /// Whether `op` is known, and if so whether it is pure.
+    fn purity(&self, op: &str) -> Option<Purity>;
+    /// Runs one job. Failures of the task are an `Execution` with an error
+    /// outcome, not an `Err`: they still produce a receipt.
+    async fn execute(&self, job: Job) -> Execution;
+}
+
+/// Progress of a run, for progress bars and logs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The task is part of the run.
+    Queued {
+        /// Task index.
+        task: usize,
+        /// Instruction CID.
+        instruction: Cid,
+    },
+    /// The task was sent to the executor.
+    Started {
+        /// Task index.
+        task: usize,
+        /// Instruction CID.
+        instruction: Cid,
+    },
+    /// A stored receipt answered the task; nothing ran.
+    MemoHit {
+        /// Task index.
+        task: usize,
+        /// Instruction CID.
+        instruction: Cid,
+        /// The reused receipt.
+        receipt: Cid,
+    },
+    /// The task ran and succeeded.
+    Finished {
+        /// Task index.
+        task: usize,
+        /// Instruction CID.
+        instruction: Cid,
+        /// The new receipt.
+        receipt: Cid,
+        /// Fuel used.
+        fuel: u64,
+    },
+    /// The task failed (with a receipt) or could not run (without one).
+    Failed {
+        /// Task index.
+        task: usize,
+        /// Instruction CID.
+        instruction: Cid,
+        /// The error receipt, if the task ran.
+        receipt: Option<Cid>,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// How one task of a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskStatus {
+    /// It ran; this is its new receipt (which may hold an error).
+    Ran(ReceiptRecord),
+    /// A stored receipt was reused.
+    Reused(ReceiptRecord),
+    /// It did not run, for this reason (a dependency failed, the pure part failed).
+    Skipped(String),
+}
+
+/// One task's line in a [`RunReport`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskReport {
+    /// Task index.
+    pub task: usize,
+    /// Instruction CID.
+    pub instruction: Cid,
+    /// How it ended.
+    pub status: TaskStatus,
+}
+
+impl TaskReport {
+    /// The receipt, for tasks that ran or were reused.
+    pub fn receipt(&self) -> Option<&ReceiptRecord> {
+        match &self.status {
+            TaskStatus::Ran(r) | TaskStatus::Reused(r) => Some(r),
+            TaskStatus::Skipped(_) => None,
+        }
+    }
+}
+
+/// The result of a run, one entry per task in workflow order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunReport {
+    /// Per-task results.
+    pub tasks: Vec<TaskReport>,
+}
+
+impl RunReport {
+    /// How many tasks were executed (not reused, not skipped).
+    pub fn executed(&self) -> usize {
+        self.tasks.iter().filter(|t| matches!(t.status, TaskStatus::Ran(_))).count()
+    }
+
+    /// How many tasks were answered from the memo.
+    pub fn reused(&self) -> usize {
+        self.tasks.iter().filter(|t| matches!(t.status, TaskStatus::Reused(_))).count()
+    }
+
+    /// Whether every task has a successful receipt.
+    pub fn succeeded(&self) -> bool {
+        self.tasks.iter().all(|t| t.receipt().is_some_and(|r| r.receipt.out.is_ok()))
+    }
+}
+
+/// Cancels a run from anywhere (another task, a JS AbortSignal).
+#[derive(Clone, Default)]
+pub struct CancelToken(Arc<Mutex<(bool, Vec<Waker>)>>);
+
+impl CancelToken {
+    /// A token that is not cancelled.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Cancels every run that holds this token.
+    pub fn cancel(&self) {
+        if let Ok(mut g) = self.0.lock() {
+            g.0 = true;
+            g.1.drain(..).for_each(Waker::wake);
+        }
+    }
+
+    /// Whether [`CancelToken::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.lock().map(|g| g.0).unwrap_or(true)
+    }
+
+    /// Resolves once the token is cancelled.
+    pub fn cancelled(&self) -> impl Future<Output = ()> + '_ {
+        futures::future::poll_fn(move |cx| match self.0.lock() {
+            Ok(mut g) if !g.0 => {
+                g.1.push(cx.waker().clone());
+                Poll::Pending
+            }
+            _ => Poll::Ready(()),
+        })
+    }
+}
+
+/// Runs workflows through an executor, with a store for the memo.
+pub struct Scheduler<'a, E, S> {
+    executor: &'a E,
+    store: &'a S,
+    parallelism: usize,
+}
+
+/// Bookkeeping of one run.
+struct RunState {
+    deps: Vec<Vec<usize>>,
+    dependents: Vec<Vec<usize>>,
+    waiting: Vec<usize>,
+    effectful: Vec<bool>,
+    status: Vec<Option<TaskStatus>>,
+    results: HashMap<Cid, Outcome>,
+    ready: VecDeque<usize>,
+    parked_effects: Vec<usize>,
+    pure_left: usize,
+    pure_failed: bool,
+}
+
+impl RunState {
+    /// Marks task `i` as ended and releases what waited for it.
+    fn complete(&mut self, i: usize, status: TaskStatus) {
+        let ok = match &status {
+            TaskStatus::Ran(r) | TaskStatus::Reused(r) => r.receipt.out.is_ok(),
+            TaskStatus::Skipped(_) => false,
+        };
+        self.status[i] = Some(status);
+        if !self.effectful[i] {
+            self.pure_left -= 1;
+            self.pure_failed |= !ok;
+        }
+        for d in self.dependents[i].clone() {
+            self.waiting[d] -= 1;
+            if self.waiting[d] == 0 {
+                if self.effectful[d] {
+                    self.parked_effects.push(d);
+                } else {
+                    self.ready.push_back(d);
+                }
+            }
+        }
+        if self.pure_left == 0 {
+            self.ready.extend(self.parked_effects.drain(..));
+        }
+    }
+}
+
+impl<'a, E: Executor, S: BlockStore + ReceiptStore> Scheduler<'a, E, S> {
+    /// A scheduler that runs up to 8 tasks at once.
+    pub fn new(executor: &'a E, store: &'a S) -> Self {
+        Self { executor, store, parallelism: 8 }
+    }
+
+    /// Sets how many tasks may run at once (at least 1).
+    pub fn with_parallelism(mut self, n: usize) -> Self {
+        self.parallelism = n.max(1);
+        self
+    }
+
+    /// Runs a workflow to the end, or until `cancel` fires (then it returns
+    /// [`CoreError::Cancelled`]; receipts already written stay written).
+    pub async fn run(
+        &self,
+        wf: &Workflow,
+        on_event: &mut dyn FnMut(&Event),
+        cancel: &CancelToken,
+    ) -> Result<RunReport, CoreError> {
+        let mut st = self.plan(wf).await?;
+        for (i, t) in wf.tasks.iter().enumerate() {
+            on_event(&Event::Queued { task: i, instruction: t.run.cid() });
+        }
+        let mut running = FuturesUnordered::new();
+        loop {
+            if cancel.is_cancelled() {
+                return Err(CoreError::Cancelled);
+            }
+            while running.len() < self.parallelism {
+                let Some(i) = st.ready.pop_front() else { break };
+                if let Some(job) = self.prepare(wf, &mut st, i, on_event).await? {
+                    on_event(&Event::Started { task: i, instruction: job.instruction });
+                    running.push(async move { (i, self.executor.execute(job).await) });
+                }
+            }
+            if running.is_empty() {
+                if st.ready.is_empty() {
+                    break;
+                }
+                continue;
+            }
+            let next = {
+                let cancelled = pin!(cancel.cancelled());
+                match futures::future::select(running.next(), cancelled).await {
+                    futures::future::Either::Left((next, _)) => next,
+                    futures::future::Either::Right(_) => return Err(CoreError::Cancelled),
+                }
+            };
+            let Some((i, execution)) = next else { continue };
+            self.record(wf, &mut st, i, execution, on_event).await?;
+        }
+        let tasks = wf
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| TaskReport {
+                task: i,
+                instruction: t.run.cid(),
+                status: st.status[i].take().unwrap_or_else(|| TaskStatus::Skipped("never became ready".into())),
+            })
+            .collect();
+        Ok(RunReport { tasks })
+    }
+
+    /// Validates what needs the store and the executor, and builds the graph.
+    async fn plan(&self, wf: &Workflow) -> Result<RunState, CoreError> {
+        let index: HashMap<Cid, usize> = wf.tasks.iter().enumerate().map(|(i, t)| (t.run.cid(), i)).collect();
+        let n = wf.tasks.len();
+        let mut st = RunState {
+            deps: vec![Vec::new(); n],
+            dependents: vec![Vec::new(); n],
+            waiting: vec![0; n],
+            effectful: vec![false; n],
+            status: vec![None; n],
+            results: HashMap::new(),
+            ready: VecDeque::new(),
+            parked_effects: Vec::new(),
+            pure_left: 0,
+            pure_failed: false,
+        };
+        for (i, t) in wf.tasks.iter().enumerate() {
+            st.effectful[i] = match self.executor.purity(&t.run.op) {
+                Some(p) => p == Purity::Effectful,
+                None => return Err(ValidationError::new(i, "run.op", format!("unknown op `{}`", t.run.op)).into()),
+            };
+            for a in t.run.awaits() {
+                if let Some(&j) = index.get(&a.target) {
+                    if !st.deps[i].contains(&j) {
+                        st.deps[i].push(j);
+                        st.dependents[j].push(i);
+                    }
+                } else if !st.results.contains_key(&a.target) {
+                    match self.store.receipt_for(&a.target).await? {
+                        Some(rec) => {
+                            st.results.insert(a.target, rec.receipt.out);
+                        }
+                        None => {
+                            return Err(ValidationError::new(
+                                i,
+                                "run.input.args",
+                                format!(
+                                    "{} points at {}, which is neither a task of this workflow nor a stored receipt",
+                                    a.kind.key(),
+                                    a.target
+                                ),
+                            )
+                            .into())
+                        }
+                    }
+                }
+            }
+            st.waiting[i] = st.deps[i].len();
+        }
+        st.pure_left = st.effectful.iter().filter(|e| !**e).count();
+        for i in 0..n {
+            if st.waiting[i] == 0 {
+                if st.effectful[i] {
+                    st.parked_effects.push(i);
+                } else {
+                    st.ready.push_back(i);
+                }
+            }
+        }
+        if st.pure_left == 0 {
+            st.ready.extend(st.parked_effects.drain(..));
+        }
+        Ok(st)
+    }
+
+    /// Resolves a ready task: skip it, answer it from the memo, or return the job to run.
+    async fn prepare(
+        &self,
+        wf: &Workflow,
+        st: &mut RunState,
+        i: usize,
+        on_event: &mut dyn FnMut(&Event),
+    ) -> Result<Option<Job>, CoreError> {
+        let task = &wf.tasks[i];
+        let instruction = task.run.cid();
+        let skip = |st: &mut RunState, reason: String, on_event: &mut dyn FnMut(&Event)| {
+            on_event(&Event::Failed { task: i, instruction, receipt: None, reason: reason.clone() });
+            st.complete(i, TaskStatus::Skipped(reason));
+        };
+        if st.effectful[i] && st.pure_failed {
+            skip(st, "effectful task not run: a pure task of the workflow failed".into(), on_event);
+            return Ok(None);
+        }
+        if let Some(&j) = st.deps[i].iter().find(|&&j| matches!(st.status[j], Some(TaskStatus::Skipped(_)))) {
+            skip(st, format!("task {j} ({}) did not run", wf.tasks[j].run.cid()), on_event);
+            return Ok(None);
+        }
+        let results = &st.results;
+        let args = task.run.args.iter().map(|a| substitute(a, &|c| results.get(c).cloned())).collect::<Result<Vec<_>, _>>();
+        let args = match args {
+            Ok(args) => args,
+            Err(unsat) => {
+                let what = match unsat.r#await.kind {
+                    AwaitKind::Ok => "failed",
+                    _ => "succeeded",
+                };
+                let who = wf.tasks.iter().position(|t| t.run.cid() == unsat.r#await.target);
+                let who = who.map_or(format!("{}", unsat.r#await.target), |j| format!("task {j} ({})", unsat.r#await.target));
+                let detail = match &unsat.found {
+                    Outcome::Err(e) => format!(": {}", short(e)),
+                    Outcome::Ok(_) => String::new(),
+                };
+                skip(st, format!("{} awaits {who}, which {what}{detail}", unsat.r#await.kind.key()), on_event);
+                return Ok(None);
+            }
+        };
+        if let Some(rec) = self.store.receipt_for(&instruction).await? {
+            if rec.receipt.is_reusable() {
+                on_event(&Event::MemoHit { task: i, instruction, receipt: rec.cid });
+                st.results.insert(instruction, rec.receipt.out.clone());
+                st.complete(i, TaskStatus::Reused(rec));
+                return Ok(None);
+            }
+        }
+        Ok(Some(Job {
+            task: i,
+            instruction,
+            module: task.run.module,
+            op: task.run.op.clone(),
+            func: task.run.func.clone(),
+            args,
+            limits: task.limits,
+        }))
+    }
+
+    /// Turns an execution into a stored receipt.
+    async fn record(
+        &self,
+        wf: &Workflow,
+        st: &mut RunState,
+        i: usize,
+        ex: Execution,
+        on_event: &mut dyn FnMut(&Event),
+    ) -> Result<(), CoreError> {
+        let task = &wf.tasks[i];
+        let instruction = task.run.cid();
+        let (ran, invocation) = task.invocation()?;
+        let mut meta = std::collections::BTreeMap::new();
+        meta.insert("fuel".to_string(), Ipld::Integer(ex.fuel.into()));
+        if ex.nondeterministic {
+            meta.insert("nondeterministic".to_string(), Ipld::Bool(true));
+        }
+        if let Some(limit) = &ex.limit {
+            meta.insert("limit".to_string(), Ipld::String(limit.clone()));
+        }
+        if !ex.logs.is_empty() {
+            meta.insert("logs".to_string(), Ipld::List(ex.logs.iter().cloned().map(Ipld::String).collect()));
+        }
+        let receipt = Receipt { ran, out: ex.out, meta, iss: None, prf: task.prf.clone(), fx: Vec::new() };
+        let cid = receipt.cid()?;
+        let bytes = encode_dag_cbor(&invocation)?;
+        self.store.put_block(crate::address::cid_of(crate::address::DAG_CBOR, SHA3_256, &bytes), bytes).await?;
+        let record = ReceiptRecord { cid, receipt, instruction, inputs: task.run.inputs() };
+        self.store.put_receipt(record.clone()).await?;
+        match &record.receipt.out {
+            Outcome::Ok(_) => on_event(&Event::Finished { task: i, instruction, receipt: cid, fuel: ex.fuel }),
+            Outcome::Err(e) => on_event(&Event::Failed { task: i, instruction, receipt: Some(cid), reason: short(e) }),
+        }
+        st.results.insert(instruction, record.receipt.out.clone());
+        st.complete(i, TaskStatus::Ran(record));
+        Ok(())
+    }
+}
+
+/// A one-line rendering of an error value.
+fn short(e: &Ipld) -> String {
+    match e {
+        Ipld::String(s) => s.clone(),
+        Ipld::Map(m) => match m.get("message") {
+            Some(Ipld::String(s)) => s.clone(),
+            _ => format!("{e:?}"),
+        },
+        other => format!("{other:?}"),
+    }
+}

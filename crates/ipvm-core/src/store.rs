@@ -1,0 +1,139 @@
+//! Storage capabilities as traits, and an in-memory implementation.
+//!
+//! A [`BlockStore`] holds content-addressed bytes (modules, data). A
+//! [`ReceiptStore`] holds receipts under three keys: receipt CID, instruction
+//! CID (the memo) and input CID (the reverse index). The browser crate
+//! implements both on IndexedDB; [`MemoryStore`] serves tests and the CLI.
+//!
+//! Methods are `async` because the real backends are; the futures need not
+//! be `Send` (a browser is single-threaded).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use cid::Cid;
+
+use crate::address::verify_block;
+use crate::receipt::ReceiptRecord;
+use crate::{unixfs, CoreError};
+
+/// Content-addressed block storage.
+#[allow(async_fn_in_trait, reason = "the futures are used in single-threaded contexts; Send is not wanted")]
+pub trait BlockStore {
+    /// The bytes of a block, if present.
+    async fn get_block(&self, cid: &Cid) -> Result<Option<Vec<u8>>, CoreError>;
+    /// Stores a block. Implementations must verify the bytes against the CID.
+    async fn put_block(&self, cid: Cid, bytes: Vec<u8>) -> Result<(), CoreError>;
+}
+
+/// Receipt storage with the memo and the reverse index.
+#[allow(async_fn_in_trait, reason = "the futures are used in single-threaded contexts; Send is not wanted")]
+pub trait ReceiptStore {
+    /// Stores a receipt and its index entries, all or nothing.
+    async fn put_receipt(&self, record: ReceiptRecord) -> Result<(), CoreError>;
+    /// A receipt by its CID.
+    async fn receipt(&self, cid: &Cid) -> Result<Option<ReceiptRecord>, CoreError>;
+    /// The receipt of an instruction (the memo lookup).
+    async fn receipt_for(&self, instruction: &Cid) -> Result<Option<ReceiptRecord>, CoreError>;
+    /// Every receipt whose instruction read `input` (the reverse index).
+    async fn receipts_using(&self, input: &Cid) -> Result<Vec<ReceiptRecord>, CoreError>;
+}
+
+/// Stores `data` as a UnixFS file and returns its root CID (as `ipfs add
+/// --cid-version 1` would).
+pub async fn add_file<S: BlockStore + ?Sized>(store: &S, data: &[u8]) -> Result<Cid, CoreError> {
+    let file = unixfs::import(data);
+    for (cid, bytes) in file.blocks {
+        store.put_block(cid, bytes).await?;
+    }
+    Ok(file.root)
+}
+
+/// Reads a whole UnixFS file (or raw block) from the store.
+pub async fn read_file<S: BlockStore + ?Sized>(store: &S, root: &Cid) -> Result<Vec<u8>, CoreError> {
+    let mut out = Vec::new();
+    let mut stack = vec![(*root, 0usize)];
+    while let Some((cid, depth)) = stack.pop() {
+        if depth > 32 {
+            return Err(CoreError::UnixFs { cid, reason: "DAG deeper than 32 levels".into() });
+        }
+        let block = store.get_block(&cid).await?.ok_or(CoreError::MissingBlock(cid))?;
+        let (inline, links) = unixfs::decode_node(&cid, &block)?;
+        out.extend_from_slice(&inline);
+        stack.extend(links.into_iter().rev().map(|c| (c, depth + 1)));
+    }
+    Ok(out)
+}
+
+#[derive(Default)]
+struct Tables {
+    blocks: HashMap<Cid, Vec<u8>>,
+    receipts: HashMap<Cid, ReceiptRecord>,
+    by_instruction: HashMap<Cid, Cid>,
+    by_input: HashMap<Cid, BTreeMap<Cid, ()>>,
+}
+
+/// An in-memory block and receipt store.
+#[derive(Default)]
+pub struct MemoryStore {
+    tables: Mutex<Tables>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Tables) -> R) -> Result<R, CoreError> {
+        let mut guard = self.tables.lock().map_err(|_| CoreError::Store("memory store lock poisoned".into()))?;
+        Ok(f(&mut guard))
+    }
+
+    /// How many receipts are stored.
+    pub fn receipt_count(&self) -> usize {
+        self.with(|t| t.receipts.len()).unwrap_or(0)
+    }
+}
+
+impl BlockStore for MemoryStore {
+    async fn get_block(&self, cid: &Cid) -> Result<Option<Vec<u8>>, CoreError> {
+        self.with(|t| t.blocks.get(cid).cloned())
+    }
+
+    async fn put_block(&self, cid: Cid, bytes: Vec<u8>) -> Result<(), CoreError> {
+        verify_block(&cid, &bytes)?;
+        self.with(|t| {
+            t.blocks.insert(cid, bytes);
+        })
+    }
+}
+
+impl ReceiptStore for MemoryStore {
+    async fn put_receipt(&self, record: ReceiptRecord) -> Result<(), CoreError> {
+        self.with(|t| {
+            t.by_instruction.insert(record.instruction, record.cid);
+            for input in &record.inputs {
+                t.by_input.entry(*input).or_default().insert(record.cid, ());
+            }
+            t.receipts.insert(record.cid, record);
+        })
+    }
+
+    async fn receipt(&self, cid: &Cid) -> Result<Option<ReceiptRecord>, CoreError> {
+        self.with(|t| t.receipts.get(cid).cloned())
+    }
+
+    async fn receipt_for(&self, instruction: &Cid) -> Result<Option<ReceiptRecord>, CoreError> {
+        self.with(|t| t.by_instruction.get(instruction).and_then(|c| t.receipts.get(c)).cloned())
+    }
+
+    async fn receipts_using(&self, input: &Cid) -> Result<Vec<ReceiptRecord>, CoreError> {
+        self.with(|t| {
+            t.by_input
+                .get(input)
+                .map(|set| set.keys().filter_map(|c| t.receipts.get(c).cloned()).collect())
+                .unwrap_or_default()
+        })
+    }
+}

@@ -1,0 +1,424 @@
+//! Workflows, tasks and instructions, read from Homestar's JSON format.
+//!
+//! ```json
+//! {"tasks": [{"run": {"rsc": "ipfs://bafy…", "op": "wasm/run",
+//!                     "input": {"func": "add_one", "args": [1]}, "nnc": ""},
+//!             "cause": null, "meta": {"fuel": 1000000, "time": 5000}, "prf": []}]}
+//! ```
+//!
+//! Parsing validates everything that can be checked without a store; each
+//! error names the task index, the field and the reason.
+
+use std::collections::{BTreeMap, HashMap};
+
+use cid::Cid;
+use ipld_core::ipld::Ipld;
+
+use crate::address::{dag_cbor_cid, links, parse_cid};
+use crate::awaits::{self, kind_name, Await};
+use crate::{CoreError, ValidationError};
+
+/// Limits of one task, from its `meta`. `None` means "the runtime's default",
+/// except for fuel, where `None` means "no limit" (see [`Limits::fuel`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Limits {
+    /// Fuel (wasmi charges one unit per Wasm instruction, roughly). A value at
+    /// or above 2^64-1 (JavaScript prints it as 18446744073709552000) and a
+    /// missing key both mean no limit.
+    pub fuel: Option<u64>,
+    /// Maximum linear memory, in bytes. Missing: [`Limits::DEFAULT_MEMORY`].
+    pub memory: Option<u64>,
+    /// Maximum wall-clock time, in milliseconds. Missing: [`Limits::DEFAULT_TIME_MS`].
+    pub time: Option<u64>,
+}
+
+impl Limits {
+    /// Default memory limit: 256 MiB.
+    pub const DEFAULT_MEMORY: u64 = 256 * 1024 * 1024;
+    /// Default time limit: 100 s (Homestar's default).
+    pub const DEFAULT_TIME_MS: u64 = 100_000;
+
+    /// The memory limit in force.
+    pub fn memory_bytes(&self) -> u64 {
+        self.memory.unwrap_or(Self::DEFAULT_MEMORY)
+    }
+
+    /// The time limit in force, in milliseconds.
+    pub fn time_ms(&self) -> u64 {
+        self.time.unwrap_or(Self::DEFAULT_TIME_MS)
+    }
+
+    fn to_ipld(self) -> Ipld {
+        let mut m = BTreeMap::new();
+        for (k, v) in [("fuel", self.fuel), ("memory", self.memory), ("time", self.time)] {
+            if let Some(v) = v {
+                m.insert(k.to_string(), Ipld::Integer(v.into()));
+            }
+        }
+        Ipld::Map(m)
+    }
+}
+
+/// What to compute: a function of a module, with arguments and a nonce.
+/// Its CID ([`Instruction::cid`]) is the memo key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instruction {
+    /// The resource: `ipfs://<CID of the module>`.
+    pub rsc: String,
+    /// The module's CID, parsed from `rsc`.
+    pub module: Cid,
+    /// The operation, e.g. `wasm/run`.
+    pub op: String,
+    /// The exported function to call.
+    pub func: String,
+    /// The arguments, awaits included as written.
+    pub args: Vec<Ipld>,
+    /// The nonce: `""`, a string, or bytes.
+    pub nnc: Ipld,
+    cid: Cid,
+}
+
+impl Instruction {
+    /// Builds an instruction from its parts and computes its CID.
+    pub fn new(module: Cid, op: &str, func: &str, args: Vec<Ipld>, nnc: Ipld) -> Result<Self, CoreError> {
+        let rsc = format!("ipfs://{module}");
+        let cid = dag_cbor_cid(&instruction_ipld(&rsc, op, func, &args, &nnc))?;
+        Ok(Self { rsc, module, op: op.into(), func: func.into(), args, nnc, cid })
+    }
+
+    /// The instruction's CID: CIDv1, dag-cbor, SHA3-256 over
+    /// `{rsc, op, input: {args, func}, nnc}`.
+    pub fn cid(&self) -> Cid {
+        self.cid
+    }
+
+    /// The instruction as IPLD, exactly as hashed.
+    pub fn to_ipld(&self) -> Ipld {
+        instruction_ipld(&self.rsc, &self.op, &self.func, &self.args, &self.nnc)
+    }
+
+    /// Every await in the arguments.
+    pub fn awaits(&self) -> Vec<Await> {
+        let mut out = Vec::new();
+        for a in &self.args {
+            // Shapes were validated when the instruction was parsed.
+            let _ = awaits::collect(a, 0, "", &mut out);
+        }
+        out
+    }
+
+    /// Every CID this instruction reads: the module and each link in the
+    /// arguments that is not an await. These key the reverse index.
+    pub fn inputs(&self) -> Vec<Cid> {
+        let awaited: Vec<Cid> = self.awaits().iter().map(|a| a.target).collect();
+        let mut out = vec![self.module];
+        for a in &self.args {
+            links(a, &mut out);
+        }
+        out.retain(|c| !awaited.contains(c));
+        out.dedup();
+        out
+    }
+
+    fn parse(task: usize, value: &Ipld) -> Result<Self, ValidationError> {
+        let map = expect_map(task, "run", value)?;
+        reject_unknown(task, "run", map, &["rsc", "op", "input", "nnc"])?;
+        let rsc = expect_string(task, "run.rsc", map.get("rsc"))?;
+        let Some(cid_text) = rsc.strip_prefix("ipfs://") else {
+            return Err(ValidationError::new(task, "run.rsc", format!("`{rsc}` must be ipfs://<CID of the module>")));
+        };
+        let module = parse_cid(cid_text).map_err(|e| ValidationError::new(task, "run.rsc", e.to_string()))?;
+        let op = expect_string(task, "run.op", map.get("op"))?;
+        if op.is_empty() {
+            return Err(ValidationError::new(task, "run.op", "must not be empty"));
+        }
+        let input = expect_map(task, "run.input", map.get("input").unwrap_or(&Ipld::Null))?;
+        reject_unknown(task, "run.input", input, &["func", "args"])?;
+        let func = expect_string(task, "run.input.func", input.get("func"))?;
+        if func.is_empty() {
+            return Err(ValidationError::new(task, "run.input.func", "must not be empty"));
+        }
+        let args = match input.get("args") {
+            Some(Ipld::List(items)) => items.clone(),
+            Some(other) => {
+                return Err(ValidationError::new(task, "run.input.args", format!("must be a list, found {}", kind_name(other))))
+            }
+            None => return Err(ValidationError::new(task, "run.input.args", "is missing")),
+        };
+        let mut found = Vec::new();
+        for (i, a) in args.iter().enumerate() {
+            awaits::collect(a, task, &format!("run.input.args[{i}]"), &mut found)?;
+        }
+        let nnc = match map.get("nnc") {
+            None => Ipld::String(String::new()),
+            Some(v @ (Ipld::String(_) | Ipld::Bytes(_))) => v.clone(),
+            Some(other) => {
+                return Err(ValidationError::new(task, "run.nnc", format!("must be a string or bytes, found {}", kind_name(other))))
+            }
+        };
+        let cid = dag_cbor_cid(&instruction_ipld(&rsc, &op, &func, &args, &nnc))
+            .map_err(|e| ValidationError::new(task, "run", e.to_string()))?;
+        Ok(Self { rsc, module, op, func, args, nnc, cid })
+    }
+}
+
+fn instruction_ipld(rsc: &str, op: &str, func: &str, args: &[Ipld], nnc: &Ipld) -> Ipld {
+    let input = BTreeMap::from([
+        ("args".to_string(), Ipld::List(args.to_vec())),
+        ("func".to_string(), Ipld::String(func.to_string())),
+    ]);
+    Ipld::Map(BTreeMap::from([
+        ("rsc".to_string(), Ipld::String(rsc.to_string())),
+        ("op".to_string(), Ipld::String(op.to_string())),
+        ("input".to_string(), Ipld::Map(input)),
+        ("nnc".to_string(), nnc.clone()),
+    ]))
+}
+
+/// One task of a workflow: an instruction plus its limits and provenance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    /// What to compute.
+    pub run: Instruction,
+    /// The receipt or invocation that caused this task, if any.
+    pub cause: Option<Cid>,
+    /// Limits (`meta`).
+    pub limits: Limits,
+    /// Proofs (UCAN CIDs) of the authority to run it.
+    pub prf: Vec<Cid>,
+}
+
+impl Task {
+    /// A task with no cause, default limits and no proofs.
+    pub fn new(run: Instruction) -> Self {
+        Self { run, cause: None, limits: Limits::default(), prf: Vec::new() }
+    }
+
+    /// The task as IPLD: `{run, cause, meta, prf}`.
+    pub fn to_ipld(&self) -> Ipld {
+        Ipld::Map(BTreeMap::from([
+            ("run".to_string(), self.run.to_ipld()),
+            ("cause".to_string(), self.cause.map_or(Ipld::Null, Ipld::Link)),
+            ("meta".to_string(), self.limits.to_ipld()),
+            ("prf".to_string(), Ipld::List(self.prf.iter().copied().map(Ipld::Link).collect())),
+        ]))
+    }
+
+    /// The invocation `{task}` that a receipt's `ran` points at, and its CID.
+    pub fn invocation(&self) -> Result<(Cid, Ipld), CoreError> {
+        let inv = Ipld::Map(BTreeMap::from([("task".to_string(), self.to_ipld())]));
+        Ok((dag_cbor_cid(&inv)?, inv))
+    }
+
+    fn parse(index: usize, value: &Ipld) -> Result<Self, ValidationError> {
+        let map = expect_map(index, "task", value)?;
+        reject_unknown(index, "task", map, &["run", "cause", "meta", "prf"])?;
+        let run = Instruction::parse(index, map.get("run").unwrap_or(&Ipld::Null))?;
+        let cause = match map.get("cause") {
+            None | Some(Ipld::Null) => None,
+            Some(Ipld::Link(c)) => Some(*c),
+            Some(other) => {
+                return Err(ValidationError::new(index, "cause", format!("a link or null is required, found {}", kind_name(other))))
+            }
+        };
+        let limits = match map.get("meta") {
+            None | Some(Ipld::Null) => Limits::default(),
+            Some(meta) => parse_limits(index, meta)?,
+        };
+        let prf = match map.get("prf") {
+            None => Vec::new(),
+            Some(Ipld::List(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    Ipld::Link(c) => Ok(*c),
+                    other => Err(ValidationError::new(index, format!("prf[{i}]"), format!("a link is required, found {}", kind_name(other)))),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(other) => return Err(ValidationError::new(index, "prf", format!("must be a list, found {}", kind_name(other)))),
+        };
+        Ok(Self { run, cause, limits, prf })
+    }
+}
+
+fn parse_limits(task: usize, meta: &Ipld) -> Result<Limits, ValidationError> {
+    let map = expect_map(task, "meta", meta)?;
+    reject_unknown(task, "meta", map, &["fuel", "memory", "time"])?;
+    let get = |key: &str| -> Result<Option<u64>, ValidationError> {
+        let field = format!("meta.{key}");
+        match map.get(key) {
+            None | Some(Ipld::Null) => Ok(None),
+            Some(Ipld::Integer(i)) if *i < 0 => Err(ValidationError::new(task, field, format!("must not be negative, found {i}"))),
+            Some(Ipld::Integer(i)) => Ok(Some(u64::try_from(*i).unwrap_or(u64::MAX))),
+            Some(Ipld::Float(f)) if f.is_nan() || *f < 0.0 => {
+                Err(ValidationError::new(task, field, format!("must be a non-negative number, found {f}")))
+            }
+            Some(Ipld::Float(f)) if f.fract() != 0.0 => {
+                Err(ValidationError::new(task, field, format!("must be a whole number, found {f}")))
+            }
+            // 2^64 and above (18446744073709552000 as JavaScript prints it) saturate.
+            Some(Ipld::Float(f)) => Ok(Some(if *f >= u64::MAX as f64 { u64::MAX } else { *f as u64 })),
+            Some(other) => Err(ValidationError::new(task, field, format!("must be a number, found {}", kind_name(other)))),
+        }
+    };
+    let fuel = get("fuel")?.filter(|f| *f != u64::MAX);
+    Ok(Limits { fuel, memory: get("memory")?, time: get("time")? })
+}
+
+/// A workflow: a DAG of tasks linked by awaits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workflow {
+    /// The tasks, in the order written.
+    pub tasks: Vec<Task>,
+}
+
+impl Workflow {
+    /// Parses and validates a workflow from DAG-JSON.
+    pub fn from_dag_json(bytes: &[u8]) -> Result<Self, CoreError> {
+        let ipld: Ipld = serde_ipld_dagjson::from_slice(bytes)
+            .map_err(|e| CoreError::Decode { format: "DAG-JSON", reason: e.to_string() })?;
+        Self::from_ipld(&ipld)
+    }
+
+    /// Parses and validates a workflow from DAG-CBOR.
+    pub fn from_dag_cbor(bytes: &[u8]) -> Result<Self, CoreError> {
+        Self::from_ipld(&crate::decode_dag_cbor(bytes)?)
+    }
+
+    /// Parses and validates a workflow from an IPLD value `{"tasks": [...]}`.
+    pub fn from_ipld(value: &Ipld) -> Result<Self, CoreError> {
+        let Ipld::Map(map) = value else {
+            return Err(CoreError::Shape(format!("expected a map {{\"tasks\": [...]}}, found {}", kind_name(value))));
+        };
+        if let Some(k) = map.keys().find(|k| k.as_str() != "tasks") {
+            return Err(CoreError::Shape(format!("unknown top-level field `{k}` (only `tasks` is allowed)")));
+        }
+        let Some(Ipld::List(items)) = map.get("tasks") else {
+            return Err(CoreError::Shape("`tasks` must be a list of tasks".into()));
+        };
+        let tasks = items.iter().enumerate().map(|(i, t)| Task::parse(i, t)).collect::<Result<Vec<_>, _>>()?;
+        let wf = Self { tasks };
+        wf.validate()?;
+        Ok(wf)
+    }
+
+    /// The workflow as IPLD.
+    pub fn to_ipld(&self) -> Ipld {
+        Ipld::Map(BTreeMap::from([(
+            "tasks".to_string(),
+            Ipld::List(self.tasks.iter().map(Task::to_ipld).collect()),
+        )]))
+    }
+
+    /// The workflow as DAG-JSON.
+    pub fn to_dag_json(&self) -> Result<Vec<u8>, CoreError> {
+        serde_ipld_dagjson::to_vec(&self.to_ipld()).map_err(|e| CoreError::Encode(e.to_string()))
+    }
+
+    /// Checks what can be checked without a store: no duplicate instructions,
+    /// and no cycles among the awaits that point inside the workflow.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        let mut seen: HashMap<Cid, usize> = HashMap::new();
+        for (i, t) in self.tasks.iter().enumerate() {
+            if let Some(first) = seen.insert(t.run.cid(), i) {
+                return Err(ValidationError::new(
+                    i,
+                    "run",
+                    format!("duplicate instruction {} (same as task {first}); change its nonce `nnc` to run it twice", t.run.cid()),
+                ));
+            }
+        }
+        let edges: Vec<Vec<usize>> = self
+            .tasks
+            .iter()
+            .map(|t| t.run.awaits().iter().filter_map(|a| seen.get(&a.target).copied()).collect())
+            .collect();
+        if let Some(i) = find_cycle(&edges) {
+            return Err(ValidationError::new(i, "run.input.args", "awaits form a cycle"));
+        }
+        Ok(())
+    }
+}
+
+/// Returns a node on a cycle of the graph `deps[i] = nodes i waits for`, if any.
+/// Instruction CIDs make real cycles impossible (each would have to contain
+/// the other's hash), but the check keeps the scheduler safe on any input.
+pub fn find_cycle(deps: &[Vec<usize>]) -> Option<usize> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Active,
+        Done,
+    }
+    let mut mark = vec![Mark::New; deps.len()];
+    for start in 0..deps.len() {
+        if mark[start] != Mark::New {
+            continue;
+        }
+        let mut stack = vec![(start, 0usize)];
+        mark[start] = Mark::Active;
+        while let Some((node, next)) = stack.pop() {
+            if let Some(&dep) = deps[node].get(next) {
+                stack.push((node, next + 1));
+                match mark.get(dep) {
+                    Some(Mark::Active) => return Some(dep),
+                    Some(Mark::New) => {
+                        mark[dep] = Mark::Active;
+                        stack.push((dep, 0));
+                    }
+                    _ => {}
+                }
+            } else {
+                mark[node] = Mark::Done;
+            }
+        }
+    }
+    None
+}
+
+fn expect_map<'a>(task: usize, field: &str, v: &'a Ipld) -> Result<&'a BTreeMap<String, Ipld>, ValidationError> {
+    match v {
+        Ipld::Map(m) => Ok(m),
+        Ipld::Null => Err(ValidationError::new(task, field, "is missing")),
+        other => Err(ValidationError::new(task, field, format!("must be a map, found {}", kind_name(other)))),
+    }
+}
+
+fn expect_string(task: usize, field: &str, v: Option<&Ipld>) -> Result<String, ValidationError> {
+    match v {
+        Some(Ipld::String(s)) => Ok(s.clone()),
+        None => Err(ValidationError::new(task, field, "is missing")),
+        Some(other) => Err(ValidationError::new(task, field, format!("must be a string, found {}", kind_name(other)))),
+    }
+}
+
+fn reject_unknown(task: usize, field: &str, map: &BTreeMap<String, Ipld>, known: &[&str]) -> Result<(), ValidationError> {
+    match map.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(k) => Err(ValidationError::new(task, format!("{field}.{k}"), format!("unknown field (expected one of: {})", known.join(", ")))),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn homestar_check_value() {
+        let json = br#"{"tasks":[{"cause":null,"meta":{"fuel":18446744073709552000,"time":100000},"prf":[],
+          "run":{"input":{"args":[1],"func":"add_one"},"nnc":"","op":"wasm/run",
+                 "rsc":"ipfs://bafybeibk42jwhq7w2zcpe6q3wgtleugp3ymfs3pa5gerjmnakqihhqx4zq"}}]}"#;
+        let wf = Workflow::from_dag_json(json).unwrap();
+        assert_eq!(wf.tasks[0].run.cid().to_string(), "bafyrmihmxmsbt4n3g6dzmj7rho34mzfbaoqqbsfcq7etsogslqftbyj7du");
+        assert_eq!(wf.tasks[0].limits.fuel, None, "2^64 as a float means no limit");
+        assert_eq!(wf.tasks[0].limits.time, Some(100_000));
+    }
+
+    #[test]
+    fn find_cycle_sees_cycles_and_only_cycles() {
+        assert_eq!(find_cycle(&[vec![1], vec![2], vec![]]), None);
+        assert_eq!(find_cycle(&[vec![1, 2], vec![2], vec![]]), None);
+        assert!(find_cycle(&[vec![1], vec![2], vec![0]]).is_some());
+        assert_eq!(find_cycle(&[vec![0]]), Some(0));
+    }
+}
