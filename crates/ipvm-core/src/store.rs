@@ -137,3 +137,32 @@ impl ReceiptStore for MemoryStore {
         })
     }
 }
+
+/// Stores shared by reference or by pointer are stores too.
+macro_rules! forward_stores {
+    ($($ptr:ty),*) => {$(
+        impl<T: BlockStore + ?Sized> BlockStore for $ptr {
+            async fn get_block(&self, cid: &Cid) -> Result<Option<Vec<u8>>, CoreError> {
+                (**self).get_block(cid).await
+            }
+            async fn put_block(&self, cid: Cid, bytes: Vec<u8>) -> Result<(), CoreError> {
+                (**self).put_block(cid, bytes).await
+            }
+        }
+        impl<T: ReceiptStore + ?Sized> ReceiptStore for $ptr {
+            async fn put_receipt(&self, record: ReceiptRecord) -> Result<(), CoreError> {
+                (**self).put_receipt(record).await
+            }
+            async fn receipt(&self, cid: &Cid) -> Result<Option<ReceiptRecord>, CoreError> {
+                (**self).receipt(cid).await
+            }
+            async fn receipt_for(&self, instruction: &Cid) -> Result<Option<ReceiptRecord>, CoreError> {
+                (**self).receipt_for(instruction).await
+            }
+            async fn receipts_using(&self, input: &Cid) -> Result<Vec<ReceiptRecord>, CoreError> {
+                (**self).receipts_using(input).await
+            }
+        }
+    )*};
+}
+forward_stores!(&T, std::rc::Rc<T>, std::sync::Arc<T>);

@@ -275,9 +275,7 @@ pub struct Workflow {
 impl Workflow {
     /// Parses and validates a workflow from DAG-JSON.
     pub fn from_dag_json(bytes: &[u8]) -> Result<Self, CoreError> {
-        let ipld: Ipld = serde_ipld_dagjson::from_slice(bytes)
-            .map_err(|e| CoreError::Decode { format: "DAG-JSON", reason: e.to_string() })?;
-        Self::from_ipld(&ipld)
+        Self::from_ipld(&parse_dag_json(bytes)?)
     }
 
     /// Parses and validates a workflow from DAG-CBOR.
@@ -338,6 +336,17 @@ impl Workflow {
         }
         Ok(())
     }
+}
+
+/// Parses DAG-JSON text into an IPLD value.
+pub fn parse_dag_json(bytes: &[u8]) -> Result<Ipld, CoreError> {
+    serde_ipld_dagjson::from_slice(bytes).map_err(|e| CoreError::Decode { format: "DAG-JSON", reason: e.to_string() })
+}
+
+/// The CID of an instruction given as DAG-JSON `{rsc, op, input, nnc}`,
+/// validated as it would be inside a workflow.
+pub fn instruction_cid_from_dag_json(bytes: &[u8]) -> Result<Cid, CoreError> {
+    Ok(Instruction::parse(0, &parse_dag_json(bytes)?)?.cid())
 }
 
 /// Returns a node on a cycle of the graph `deps[i] = nodes i waits for`, if any.

@@ -1,0 +1,7 @@
+#![doc = include_str!("../README.md")]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+mod convert;
+mod runtime;
+
+pub use runtime::{instruction_cid, Runtime};

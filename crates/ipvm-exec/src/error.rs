@@ -1,0 +1,118 @@
+//! The error type of the executor. Each variant becomes the error value of a
+//! receipt (`{"kind": ..., "message": ...}`), so messages are for users.
+
+use std::collections::BTreeMap;
+
+use ipvm_core::Ipld;
+
+/// Why a task did not produce a value.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ExecError {
+    /// The module's bytes are not in the store.
+    #[error("module {0} is not in the store; add it before running the workflow")]
+    ModuleMissing(String),
+    /// The module is not valid WebAssembly.
+    #[error("module {cid} does not compile: {reason}")]
+    Compile {
+        /// Module CID.
+        cid: String,
+        /// The validator's message.
+        reason: String,
+    },
+    /// The module imports something the runtime does not provide.
+    #[error("module imports `{0}`, which this runtime does not provide")]
+    UnknownImport(String),
+    /// Instantiation failed for another reason.
+    #[error("module cannot be instantiated: {0}")]
+    Instantiate(String),
+    /// No export matches the function name.
+    #[error("function `{func}` is not exported by the module (tried {tried})")]
+    NoSuchFunction {
+        /// The name asked for.
+        func: String,
+        /// The spellings tried.
+        tried: String,
+    },
+    /// An argument does not fit the parameter type.
+    #[error("argument {index}: {reason}")]
+    Argument {
+        /// Argument index.
+        index: usize,
+        /// Why it does not fit.
+        reason: String,
+    },
+    /// The function's signature uses types this shape of module cannot carry.
+    #[error("function `{func}` has an unsupported signature: {reason}")]
+    Signature {
+        /// Function name.
+        func: String,
+        /// What is unsupported.
+        reason: String,
+    },
+    /// The fuel limit was reached.
+    #[error("out of fuel after {used} units (limit {limit})")]
+    OutOfFuel {
+        /// Fuel used.
+        used: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// Memory growth beyond `meta.memory`.
+    #[error("memory limit of {limit} bytes exceeded")]
+    MemoryLimit {
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// Recursion deeper than the engine allows.
+    #[error("stack overflow (recursion too deep)")]
+    StackOverflow,
+    /// Wall-clock time beyond `meta.time`.
+    #[error("time limit of {limit_ms} ms exceeded")]
+    TimeLimit {
+        /// The limit, in milliseconds.
+        limit_ms: u64,
+    },
+    /// The guest trapped.
+    #[error("trap: {0}")]
+    Trap(String),
+}
+
+impl ExecError {
+    /// A stable machine-readable kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ExecError::ModuleMissing(_) => "module_missing",
+            ExecError::Compile { .. } => "compile",
+            ExecError::UnknownImport(_) => "unknown_import",
+            ExecError::Instantiate(_) => "instantiate",
+            ExecError::NoSuchFunction { .. } => "no_such_function",
+            ExecError::Argument { .. } => "argument",
+            ExecError::Signature { .. } => "signature",
+            ExecError::OutOfFuel { .. } => "out_of_fuel",
+            ExecError::MemoryLimit { .. } => "memory_limit",
+            ExecError::StackOverflow => "stack_overflow",
+            ExecError::TimeLimit { .. } => "time_limit",
+            ExecError::Trap(_) => "trap",
+        }
+    }
+
+    /// The limit that caused this error, if it is a limit error. Receipts of
+    /// such errors are kept but never reused as memo hits.
+    pub fn limit(&self) -> Option<&'static str> {
+        match self {
+            ExecError::OutOfFuel { .. } => Some("fuel"),
+            ExecError::MemoryLimit { .. } => Some("memory"),
+            ExecError::StackOverflow => Some("stack"),
+            ExecError::TimeLimit { .. } => Some("time"),
+            _ => None,
+        }
+    }
+
+    /// The error as a receipt's error value: `{"kind", "message"}`.
+    pub fn to_ipld(&self) -> Ipld {
+        Ipld::Map(BTreeMap::from([
+            ("kind".to_string(), Ipld::String(self.kind().into())),
+            ("message".to_string(), Ipld::String(self.to_string())),
+        ]))
+    }
+}

@@ -1,0 +1,117 @@
+//! Conversions between the core's types and JS values, and JS errors with a
+//! stable `code` that callers can switch on.
+
+use ipvm_core::scheduler::TaskStatus;
+use ipvm_core::{CoreError, Event, TaskReport};
+use js_sys::{Array, Object, Reflect};
+use wasm_bindgen::JsValue;
+
+/// A JS `Error` with `name` "IpvmError" and a stable `code`.
+pub(crate) fn error(code: &str, message: &str) -> JsValue {
+    let e = js_sys::Error::new(message);
+    e.set_name("IpvmError");
+    set(&e, "code", &JsValue::from_str(code));
+    e.into()
+}
+
+/// The JS error for a core error.
+pub(crate) fn core_error(e: &CoreError) -> JsValue {
+    let code = match e {
+        CoreError::Decode { .. } | CoreError::Shape(_) => "ERR_WORKFLOW_DECODE",
+        CoreError::Invalid(_) => "ERR_WORKFLOW_INVALID",
+        CoreError::BadCid { .. } => "ERR_BAD_CID",
+        CoreError::Encode(_) => "ERR_ENCODE",
+        CoreError::HashMismatch { .. } => "ERR_HASH_MISMATCH",
+        CoreError::MissingBlock(_) => "ERR_MISSING_BLOCK",
+        CoreError::UnixFs { .. } => "ERR_UNIXFS",
+        CoreError::Store(_) => "ERR_STORE",
+        CoreError::Cancelled => "ERR_CANCELLED",
+    };
+    let js = error(code, &e.to_string());
+    if let CoreError::Invalid(v) = e {
+        set(&js, "task", &JsValue::from(v.task as u32));
+        set(&js, "field", &JsValue::from_str(&v.field));
+    }
+    js
+}
+
+fn set(target: &JsValue, key: &str, value: &JsValue) {
+    // Setting a property on a fresh plain object or Error cannot fail.
+    let _ = Reflect::set(target, &JsValue::from_str(key), value);
+}
+
+fn object(fields: &[(&str, JsValue)]) -> JsValue {
+    let o: JsValue = Object::new().into();
+    for (k, v) in fields {
+        set(&o, k, v);
+    }
+    o
+}
+
+fn s(v: impl ToString) -> JsValue {
+    JsValue::from_str(&v.to_string())
+}
+
+/// `{type, task, instruction, receipt?, fuel?, reason?}`.
+pub(crate) fn event(e: &Event) -> JsValue {
+    match e {
+        Event::Queued { task, instruction } => object(&[("type", s("queued")), ("task", (*task as u32).into()), ("instruction", s(instruction))]),
+        Event::Started { task, instruction } => object(&[("type", s("started")), ("task", (*task as u32).into()), ("instruction", s(instruction))]),
+        Event::MemoHit { task, instruction, receipt } => object(&[
+            ("type", s("memo-hit")),
+            ("task", (*task as u32).into()),
+            ("instruction", s(instruction)),
+            ("receipt", s(receipt)),
+        ]),
+        Event::Finished { task, instruction, receipt, fuel } => object(&[
+            ("type", s("finished")),
+            ("task", (*task as u32).into()),
+            ("instruction", s(instruction)),
+            ("receipt", s(receipt)),
+            ("fuel", JsValue::from(*fuel as f64)),
+        ]),
+        Event::Failed { task, instruction, receipt, reason } => object(&[
+            ("type", s("failed")),
+            ("task", (*task as u32).into()),
+            ("instruction", s(instruction)),
+            ("receipt", receipt.map_or(JsValue::NULL, s)),
+            ("reason", s(reason)),
+        ]),
+    }
+}
+
+/// `{task, instruction, status, receipt, dagJson, ok, fuel}` or, for a
+/// skipped task, `{task, instruction, status: "skipped", reason}`.
+pub(crate) fn task_report(t: &TaskReport) -> Result<JsValue, JsValue> {
+    let (status, rec) = match &t.status {
+        TaskStatus::Ran(r) => ("ran", r),
+        TaskStatus::Reused(r) => ("reused", r),
+        TaskStatus::Skipped(reason) => {
+            return Ok(object(&[
+                ("task", (t.task as u32).into()),
+                ("instruction", s(t.instruction)),
+                ("status", s("skipped")),
+                ("reason", s(reason)),
+            ]))
+        }
+    };
+    let json = rec.receipt.to_dag_json().map_err(|e| core_error(&e))?;
+    Ok(object(&[
+        ("task", (t.task as u32).into()),
+        ("instruction", s(t.instruction)),
+        ("status", s(status)),
+        ("receipt", s(rec.cid)),
+        ("ok", rec.receipt.out.is_ok().into()),
+        ("fuel", JsValue::from(rec.receipt.fuel() as f64)),
+        ("dagJson", s(json)),
+    ]))
+}
+
+/// A JS array of task reports.
+pub(crate) fn task_reports(tasks: &[TaskReport]) -> Result<JsValue, JsValue> {
+    let out = Array::new();
+    for t in tasks {
+        out.push(&task_report(t)?);
+    }
+    Ok(out.into())
+}
