@@ -1,0 +1,176 @@
+// Types of the npm package `ipvm-web`. See README.md for a walkthrough.
+
+/** A CID in its string form, e.g. `bafyrmi…` (instructions, receipts) or `bafkrei…`/`bafybei…` (files). */
+export type Cid = string;
+
+/** A DAG-JSON link: `{"/": "<cid>"}`. */
+export interface Link {
+  "/": Cid;
+}
+
+/** An await: a value that stands for another instruction's result. */
+export type Await = { "await/ok": Link } | { "await/error": Link } | { "await/*": Link };
+
+/**
+ * An instruction: what to compute. Its CID (see {@link instructionCid}) is the memo key.
+ * Numbers above 2^53 lose precision in JavaScript; pass workflows as DAG-JSON text to keep them.
+ */
+export interface Instruction {
+  /** `ipfs://<CID of the module>` */
+  rsc: string;
+  /** The operation, `"wasm/run"`. */
+  op: string;
+  input: { func: string; args: unknown[] };
+  /** Nonce: `""`, a string, or bytes `{"/": {"bytes": "<base64>"}}`. */
+  nnc: string | { "/": { bytes: string } };
+}
+
+/** Limits of a task. Missing keys take the runtime defaults (no fuel limit, 256 MiB, 100 s). */
+export interface TaskMeta {
+  /** Fuel units; 2^64-1 or more (18446744073709552000) means no limit. */
+  fuel?: number;
+  /** Maximum linear memory, in bytes. */
+  memory?: number;
+  /** Maximum wall-clock time, in milliseconds. */
+  time?: number;
+}
+
+/** A task: an instruction with its limits and provenance (Homestar's format). */
+export interface Task {
+  run: Instruction;
+  cause: Link | null;
+  meta: TaskMeta;
+  prf: Link[];
+}
+
+/** A workflow: `{"tasks": [...]}`. Tasks may await each other's results. */
+export interface Workflow {
+  tasks: Task[];
+}
+
+/** Progress of a run. */
+export type RunEvent =
+  | { type: "queued"; task: number; instruction: Cid }
+  | { type: "started"; task: number; instruction: Cid }
+  | { type: "memo-hit"; task: number; instruction: Cid; receipt: Cid }
+  | { type: "finished"; task: number; instruction: Cid; receipt: Cid; fuel: number }
+  | { type: "failed"; task: number; instruction: Cid; receipt: Cid | null; reason: string };
+
+/** How one task of a run ended. */
+export type TaskReport =
+  | {
+      task: number;
+      instruction: Cid;
+      /** `ran`: executed now; `reused`: answered by a stored receipt (memo hit). */
+      status: "ran" | "reused";
+      /** The receipt's CID. */
+      receipt: Cid;
+      /** Whether the receipt holds an output (true) or an error (false). */
+      ok: boolean;
+      /** Fuel used. */
+      fuel: number;
+      /** The receipt as DAG-JSON text: `{ran, out, meta, iss, prf, fx}`. */
+      dagJson: string;
+    }
+  | { task: number; instruction: Cid; status: "skipped"; reason: string };
+
+/** Options of {@link Runtime.open}. */
+export interface OpenOptions {
+  /** Where to load the runtime's Wasm from (defaults to the file next to the package). */
+  wasm?: string | URL | Response | BufferSource | WebAssembly.Module;
+}
+
+/** Options of {@link Runtime.run}. */
+export interface RunOptions {
+  /** Receives progress events. An exception thrown here does not stop the run. */
+  onEvent?: (event: RunEvent) => void;
+}
+
+/**
+ * Errors thrown by the runtime are `Error`s with `name === "IpvmError"` and a stable `code`:
+ * `ERR_WORKFLOW_DECODE`, `ERR_WORKFLOW_INVALID` (with `task` and `field`), `ERR_BAD_CID`,
+ * `ERR_MISSING_BLOCK`, `ERR_HASH_MISMATCH`, `ERR_UNIXFS`, `ERR_STORE`, `ERR_CANCELLED`,
+ * `ERR_ARGUMENT`, `ERR_FETCH`, `ERR_ENCODE`.
+ */
+export interface IpvmError extends Error {
+  name: "IpvmError";
+  code: string;
+  /** For `ERR_WORKFLOW_INVALID`: the index of the offending task. */
+  task?: number;
+  /** For `ERR_WORKFLOW_INVALID`: the offending field, e.g. `run.input.args[0]`. */
+  field?: string;
+}
+
+/** Whether `e` is an {@link IpvmError}. */
+export function isIpvmError(e: unknown): e is IpvmError;
+
+/**
+ * An IPVM runtime: a store of modules and receipts, and a scheduler that runs
+ * workflows in wasmi. Results are memoized by instruction CID.
+ *
+ * @example
+ * ```js
+ * import { Runtime, wasmTask, awaitOk } from "ipvm-web";
+ * const rt = await Runtime.open();
+ * const module = await rt.addModule(new URL("./add_one.wasm", import.meta.url));
+ * const one = await wasmTask({ module, func: "add_one", args: [1] });
+ * const two = await wasmTask({ module, func: "add_one", args: [awaitOk(one.instruction)] });
+ * const reports = await rt.run({ tasks: [one.task, two.task] });
+ * console.log(reports.map((r) => r.dagJson));
+ * ```
+ */
+export class Runtime {
+  private constructor(raw: unknown);
+  /**
+   * Loads the runtime's Wasm (once per page) and opens a runtime.
+   * @example
+   * const rt = await Runtime.open();
+   */
+  static open(options?: OpenOptions): Promise<Runtime>;
+  /**
+   * Stores a module (or any file) and resolves to its CID, the one `ipfs add --cid-version 1` gives.
+   * @example
+   * const cid = await rt.addModule(await fetch("/modules/add_one.wasm"));
+   */
+  addModule(source: Uint8Array | ArrayBuffer | ArrayBufferView | URL | string | Response): Promise<Cid>;
+  /**
+   * Runs a workflow and resolves to one report per task, in workflow order.
+   * Rejects with an {@link IpvmError} if the workflow is invalid; a task that fails still
+   * yields a report (with `ok: false`, or `status: "skipped"` if it could not run).
+   * @example
+   * const reports = await rt.run(workflow, { onEvent: (e) => console.log(e.type, e.task) });
+   */
+  run(workflow: Workflow | string, options?: RunOptions): Promise<TaskReport[]>;
+}
+
+/**
+ * The CID of an instruction (CIDv1, DAG-CBOR, SHA3-256), as Homestar computes it.
+ * @example
+ * const cid = await instructionCid({ rsc: `ipfs://${module}`, op: "wasm/run", input: { func: "add_one", args: [1] }, nnc: "" });
+ */
+export function instructionCid(instruction: Instruction | string): Promise<Cid>;
+
+/** `{"await/ok": {"/": cid}}`: stands for the output of instruction `cid`. */
+export function awaitOk(cid: Cid): Await;
+/** `{"await/error": {"/": cid}}`: stands for the error of instruction `cid`. */
+export function awaitError(cid: Cid): Await;
+/** `{"await/*": {"/": cid}}`: stands for the whole result (`["ok", v]` or `["error", e]`) of instruction `cid`. */
+export function awaitAny(cid: Cid): Await;
+
+/** Arguments of {@link wasmTask}. */
+export interface WasmTaskSpec extends TaskMeta {
+  /** CID of the module (from {@link Runtime.addModule}). */
+  module: Cid;
+  /** Exported function; `add_one` also finds `add-one` and `addOne`. */
+  func: string;
+  args?: unknown[];
+  /** Nonce; change it to run the same call twice. */
+  nnc?: string;
+}
+
+/**
+ * Builds a `wasm/run` task and computes its instruction CID.
+ * @example
+ * const { task, instruction } = await wasmTask({ module, func: "add_one", args: [41], fuel: 1_000_000 });
+ */
+export function wasmTask(spec: WasmTaskSpec): Promise<{ task: Task; instruction: Cid }>;

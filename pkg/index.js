@@ -1,0 +1,117 @@
+// The public entry point of the npm package `ipvm-web`.
+//
+// A thin, hand-written facade over the generated wasm-bindgen glue in
+// ./wasm/: it loads the Wasm runtime once, accepts friendly argument types
+// (objects, URLs, Responses) and forwards to the Rust side, where all logic
+// lives. Types and documentation: index.d.ts.
+
+import init, { Runtime as RawRuntime, instructionCid as rawInstructionCid } from "./wasm/ipvm_web.js";
+
+let loading;
+
+/** Loads the runtime's Wasm once. `wasm` overrides where it comes from. */
+function load(wasm) {
+  loading ??= init(wasm === undefined ? undefined : { module_or_path: wasm });
+  return loading;
+}
+
+/** Whether `e` is an error thrown by the runtime (it has a stable `code`). */
+export function isIpvmError(e) {
+  return e instanceof Error && e.name === "IpvmError" && typeof e.code === "string";
+}
+
+function ipvmError(code, message) {
+  const e = new Error(message);
+  e.name = "IpvmError";
+  e.code = code;
+  return e;
+}
+
+async function toBytes(source) {
+  if (source instanceof Uint8Array) return source;
+  if (source instanceof ArrayBuffer) return new Uint8Array(source);
+  if (ArrayBuffer.isView(source)) return new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
+  if (typeof Response !== "undefined" && source instanceof Response) {
+    if (!source.ok) throw ipvmError("ERR_FETCH", `fetching the module failed: HTTP ${source.status} ${source.url}`);
+    return new Uint8Array(await source.arrayBuffer());
+  }
+  if (source instanceof URL || typeof source === "string") {
+    return toBytes(await fetch(source));
+  }
+  throw ipvmError("ERR_ARGUMENT", "addModule expects bytes (Uint8Array/ArrayBuffer), a URL or a Response");
+}
+
+function toJson(value, what) {
+  if (typeof value === "string") return value;
+  if (value && typeof value === "object") return JSON.stringify(value);
+  throw ipvmError("ERR_ARGUMENT", `${what} must be DAG-JSON text or an object`);
+}
+
+/** An IPVM runtime: a store of modules and receipts, and a scheduler. */
+export class Runtime {
+  #raw;
+
+  constructor(raw) {
+    if (!(raw instanceof RawRuntime)) {
+      throw ipvmError("ERR_ARGUMENT", "use `await Runtime.open()` to create a runtime");
+    }
+    this.#raw = raw;
+  }
+
+  /** Loads the Wasm runtime (once per page) and opens a runtime. */
+  static async open(options = {}) {
+    await load(options.wasm);
+    return new Runtime(new RawRuntime());
+  }
+
+  /** Stores a module (bytes, URL or Response); resolves to its CID. */
+  async addModule(source) {
+    return this.#raw.addModule(await toBytes(source));
+  }
+
+  /** Runs a workflow (object or DAG-JSON text); resolves to one report per task. */
+  async run(workflow, options = {}) {
+    const { onEvent } = options;
+    if (onEvent !== undefined && typeof onEvent !== "function") {
+      throw ipvmError("ERR_ARGUMENT", "options.onEvent must be a function");
+    }
+    return this.#raw.run(toJson(workflow, "workflow"), onEvent);
+  }
+}
+
+/** The CID of an instruction `{rsc, op, input: {func, args}, nnc}`. */
+export async function instructionCid(instruction) {
+  await load();
+  return rawInstructionCid(toJson(instruction, "instruction"));
+}
+
+/** `{"await/ok": {"/": cid}}`: the output of the instruction `cid`. */
+export function awaitOk(cid) {
+  return { "await/ok": { "/": String(cid) } };
+}
+
+/** `{"await/error": {"/": cid}}`: the error of the instruction `cid`. */
+export function awaitError(cid) {
+  return { "await/error": { "/": String(cid) } };
+}
+
+/** `{"await/*": {"/": cid}}`: the whole result of the instruction `cid`. */
+export function awaitAny(cid) {
+  return { "await/*": { "/": String(cid) } };
+}
+
+/**
+ * Builds a `wasm/run` task and computes its instruction CID.
+ * Resolves to `{ task, instruction }`.
+ */
+export async function wasmTask({ module, func, args = [], nnc = "", fuel, memory, time }) {
+  if (typeof module !== "string" || module.length === 0) throw ipvmError("ERR_ARGUMENT", "wasmTask: `module` must be a module CID");
+  if (typeof func !== "string" || func.length === 0) throw ipvmError("ERR_ARGUMENT", "wasmTask: `func` must be a function name");
+  if (!Array.isArray(args)) throw ipvmError("ERR_ARGUMENT", "wasmTask: `args` must be an array");
+  const run = { rsc: `ipfs://${module}`, op: "wasm/run", input: { func, args }, nnc };
+  const meta = {};
+  if (fuel !== undefined) meta.fuel = fuel;
+  if (memory !== undefined) meta.memory = memory;
+  if (time !== undefined) meta.time = time;
+  return { task: { run, cause: null, meta, prf: [] }, instruction: await instructionCid(run) };
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# npm test: set up, build, then run every suite and print each runner's
+# summary, and a total at the end:
+#   1. native      cargo test --workspace (core, executor, CLI)
+#   2. browser     wasm-bindgen-test in headless Chromium (crates/ipvm-web/tests)
+#   3. end to end  node --test tests/ (Playwright against the playground, the CLI,
+#                  cross-implementation checks)
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+bash "$ROOT/scripts/setup.sh" --test || exit 1
+bash "$ROOT/scripts/build.sh" || exit 1
+
+LOGS="$ROOT/.build/test-logs"
+rm -rf "$LOGS" && mkdir -p "$LOGS"
+failed_suites=()
+suite() { # suite NAME COMMAND...
+  local name="$1"; shift
+  say "── $name: $*"
+  "$@" 2>&1 | tee "$LOGS/$name.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || failed_suites+=("$name")
+}
+
+# 1. Native.
+suite native cargo test --workspace
+
+# The sample workflow, and the receipts the native CLI gives for it; the
+# browser suite must reproduce them exactly.
+SAMPLE="$ROOT/.build/sample"
+mkdir -p "$SAMPLE"
+IPVM="$CARGO_TARGET_DIR/debug/ipvm"
+MODULE=$("$IPVM" add "$GUESTS_WASM" | cut -d' ' -f1)
+printf '{"rsc":"ipfs://%s","op":"wasm/run","input":{"func":"add_one","args":[1]},"nnc":""}' "$MODULE" > "$SAMPLE/first.json"
+FIRST=$("$IPVM" instruction "$SAMPLE/first.json")
+printf '{"tasks":[{"run":%s,"cause":null,"meta":{"fuel":1000000,"time":5000},"prf":[]},{"run":{"rsc":"ipfs://%s","op":"wasm/run","input":{"func":"add_one","args":[{"await/ok":{"/":"%s"}}]},"nnc":""},"cause":null,"meta":{"fuel":1000000,"time":5000},"prf":[]}]}' \
+  "$(cat "$SAMPLE/first.json")" "$MODULE" "$FIRST" > "$SAMPLE/workflow.json"
+"$IPVM" run "$SAMPLE/workflow.json" --add "$GUESTS_WASM" > "$SAMPLE/receipts.jsonl" 2>"$SAMPLE/run.log" \
+  || { cat "$SAMPLE/run.log"; failed_suites+=("sample"); }
+
+# 2. In the browser.
+export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
+export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-120}"
+export IPVM_GUESTS_WASM="$GUESTS_WASM" IPVM_SAMPLE_WORKFLOW="$SAMPLE/workflow.json" IPVM_SAMPLE_RECEIPTS="$SAMPLE/receipts.jsonl"
+suite browser wasm_cargo test -p ipvm-web --profile wasm-release
+
+# 3. End to end.
+suite e2e node --test --test-concurrency=1 "$ROOT"/tests/*/*.test.mjs
+
+# Totals over every runner's summary lines.
+passed=$(cat "$LOGS"/*.log | sed -nE 's/^test result: .*\. ([0-9]+) passed; .*/\1/p; s/^# pass ([0-9]+)$/\1/p; s/^ℹ pass ([0-9]+)$/\1/p' | awk '{s+=$1} END {print s+0}')
+failed=$(cat "$LOGS"/*.log | sed -nE 's/^test result: .* ([0-9]+) failed;.*/\1/p; s/^# fail ([0-9]+)$/\1/p; s/^ℹ fail ([0-9]+)$/\1/p' | awk '{s+=$1} END {print s+0}')
+if [ ${#failed_suites[@]} -gt 0 ]; then
+  say "failed suites: ${failed_suites[*]}"
+  [ "${failed:-0}" -gt 0 ] || failed=${#failed_suites[@]}
+fi
+echo "total: ${passed:-0} passed, ${failed:-0} failed"
+[ ${#failed_suites[@]} -eq 0 ]

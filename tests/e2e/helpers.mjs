@@ -1,0 +1,50 @@
+// Shared pieces of the end-to-end tests: paths to build outputs, a headless
+// Chromium (Debian's, through playwright-core), the static server, and the
+// native CLI.
+import { execFile } from "node:child_process";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { chromium } from "playwright-core";
+import { ROOT, startServer } from "../../scripts/serve.mjs";
+
+export { ROOT, startServer };
+
+const TARGET = process.env.CARGO_TARGET_DIR ?? join(homedir(), ".cache/ipvm-web/target");
+export const IPVM_BIN = process.env.IPVM_BIN ?? join(TARGET, "debug/ipvm");
+export const GUESTS_WASM = join(ROOT, "www/modules/ipvm_guests.wasm");
+
+/** Launches Debian's headless Chromium with the flags this network needs. */
+export function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-dev-shm-usage",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+    ],
+  });
+}
+
+/** Runs the native `ipvm` CLI; resolves to { code, stdout, stderr } (never rejects on exit codes). */
+export async function ipvm(args) {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(IPVM_BIN, args);
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    if (typeof e.code !== "number") throw e;
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+/** Collects console errors and page errors so a test can assert there were none. */
+export function watchErrors(page) {
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
+  page.on("console", (m) => m.type() === "error" && errors.push(`console: ${m.text()}`));
+  return errors;
+}
