@@ -41,7 +41,7 @@ export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
 export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-120}"
 export IPVM_GUESTS_WASM="$GUESTS_WASM" IPVM_SAMPLE_WORKFLOW="$SAMPLE/workflow.json" IPVM_SAMPLE_RECEIPTS="$SAMPLE/receipts.jsonl"
-suite browser wasm_cargo test -p ipvm-web --profile wasm-release
+suite browser wasm_cargo test -p ipvm-web --profile wasm-test
 
 # 3. End to end.
 suite e2e node --test --test-concurrency=1 "$ROOT"/tests/*/*.test.mjs

@@ -1,0 +1,78 @@
+//! Helpers shared by the core's integration tests: workflow builders and a
+//! counting executor whose functions are defined in Rust (the scheduler is
+//! under test here, not Wasm; the executor crate tests real modules).
+
+#![allow(dead_code, unreachable_pub, reason = "each test file uses a different subset")]
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use ipvm_core::scheduler::Purity;
+use ipvm_core::{address, Cid, Execution, Executor, Instruction, Ipld, Job, Task, Workflow};
+
+/// A module CID for tests (no bytes needed: the test executor ignores it).
+pub fn module() -> Cid {
+    address::raw_cid(b"test module")
+}
+
+pub fn instr(func: &str, args: Vec<Ipld>) -> Instruction {
+    Instruction::new(module(), "wasm/run", func, args, Ipld::String(String::new())).unwrap()
+}
+
+pub fn instr_op(op: &str, func: &str, args: Vec<Ipld>) -> Instruction {
+    Instruction::new(module(), op, func, args, Ipld::String(String::new())).unwrap()
+}
+
+pub fn awaits(kind: &str, target: &Instruction) -> Ipld {
+    Ipld::Map(BTreeMap::from([(kind.to_string(), Ipld::Link(target.cid()))]))
+}
+
+pub fn workflow(instrs: &[Instruction]) -> Workflow {
+    Workflow { tasks: instrs.iter().cloned().map(Task::new).collect() }
+}
+
+/// Functions: `inc(n)`, `add(a, b)`, `fail(..)` (always errors), `id(x)`,
+/// `noop(..)`; op `test/effect` is effectful and records its calls.
+#[derive(Default)]
+pub struct TestExecutor {
+    pub calls: RefCell<Vec<(usize, String)>>,
+    pub effects: RefCell<Vec<usize>>,
+}
+
+impl TestExecutor {
+    pub fn count(&self) -> usize {
+        self.calls.borrow().len()
+    }
+}
+
+fn int(v: &Ipld) -> i128 {
+    match v {
+        Ipld::Integer(i) => *i,
+        other => panic!("not an int: {other:?}"),
+    }
+}
+
+impl Executor for TestExecutor {
+    fn purity(&self, op: &str) -> Option<Purity> {
+        match op {
+            "wasm/run" => Some(Purity::Pure),
+            "test/effect" => Some(Purity::Effectful),
+            _ => None,
+        }
+    }
+
+    async fn execute(&self, job: Job) -> Execution {
+        self.calls.borrow_mut().push((job.task, job.func.clone()));
+        if job.op == "test/effect" {
+            self.effects.borrow_mut().push(job.task);
+            return Execution::ok(Ipld::Null, 1);
+        }
+        match job.func.as_str() {
+            "inc" => Execution::ok(Ipld::Integer(int(&job.args[0]) + 1), 1),
+            "add" => Execution::ok(Ipld::Integer(int(&job.args[0]) + int(&job.args[1])), 1),
+            "fail" => Execution::error(Ipld::String("boom".into()), 1),
+            "id" => Execution::ok(job.args[0].clone(), 1),
+            _ => Execution::ok(Ipld::Null, 0),
+        }
+    }
+}

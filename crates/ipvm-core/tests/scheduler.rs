@@ -1,0 +1,261 @@
+//! The scheduler: dataflow order, memoization, failure propagation, effects
+//! last, cancellation and events, counted on a test executor.
+
+mod common;
+
+use common::*;
+use futures::executor::block_on;
+use ipvm_core::scheduler::TaskStatus;
+use ipvm_core::{CancelToken, CoreError, Event, Ipld, MemoryStore, Outcome, ReceiptStore, RunReport, Scheduler, Workflow};
+
+fn run(exec: &TestExecutor, store: &MemoryStore, wf: &Workflow) -> (RunReport, Vec<Event>) {
+    let mut events = Vec::new();
+    let report = block_on(Scheduler::new(exec, store).run(wf, &mut |e| events.push(e.clone()), &CancelToken::new())).unwrap();
+    (report, events)
+}
+
+fn out(report: &RunReport, i: usize) -> Outcome {
+    report.tasks[i].receipt().unwrap().receipt.out.clone()
+}
+
+#[test]
+fn awaits_pass_outputs_along_a_chain() {
+    let a = instr("inc", vec![Ipld::Integer(1)]);
+    let b = instr("inc", vec![awaits("await/ok", &a)]);
+    let c = instr("add", vec![awaits("await/ok", &a), awaits("await/ok", &b)]);
+    // Written out of order on purpose: the scheduler follows the awaits.
+    let wf = workflow(&[c.clone(), b.clone(), a.clone()]);
+    let (exec, store) = (TestExecutor::default(), MemoryStore::new());
+    let (report, _) = run(&exec, &store, &wf);
+    assert_eq!(out(&report, 2), Outcome::Ok(Ipld::Integer(2)));
+    assert_eq!(out(&report, 1), Outcome::Ok(Ipld::Integer(3)));
+    assert_eq!(out(&report, 0), Outcome::Ok(Ipld::Integer(5)));
+    let order: Vec<usize> = exec.calls.borrow().iter().map(|c| c.0).collect();
+    assert_eq!(order, [2, 1, 0]);
+}
+
+#[test]
+fn rerunning_a_stored_workflow_executes_nothing() {
+    let a = instr("inc", vec![Ipld::Integer(1)]);
+    let b = instr("inc", vec![awaits("await/ok", &a)]);
+    let wf = workflow(&[a, b]);
+    let (exec, store) = (TestExecutor::default(), MemoryStore::new());
+    let (first, _) = run(&exec, &store, &wf);
+    assert_eq!(exec.count(), 2);
+    let (second, events) = run(&exec, &store, &wf);
+    assert_eq!(exec.count(), 2, "no executor call on the second run");
+    assert_eq!(second.reused(), 2);
+    assert_eq!(events.iter().filter(|e| matches!(e, Event::MemoHit { .. })).count(), 2);
+    assert!(!events.iter().any(|e| matches!(e, Event::Started { .. })));
+    let cids = |r: &RunReport| r.tasks.iter().map(|t| t.receipt().unwrap().cid).collect::<Vec<_>>();
+    assert_eq!(cids(&first), cids(&second));
+}
+
+#[test]
+fn failures_propagate_with_their_cause() {
+    let bad = instr("fail", vec![]);
+    let child = instr("inc", vec![awaits("await/ok", &bad)]);
+    let grandchild = instr("inc", vec![awaits("await/ok", &child)]);
+    let on_error = instr("id", vec![awaits("await/error", &bad)]);
+    let either = instr("id", vec![awaits("await/*", &bad)]);
+    let wf = workflow(&[bad, child, grandchild, on_error, either]);
+    let (exec, store) = (TestExecutor::default(), MemoryStore::new());
+    let (report, events) = run(&exec, &store, &wf);
+    assert_eq!(out(&report, 0), Outcome::Err(Ipld::String("boom".into())));
+    match &report.tasks[1].status {
+        TaskStatus::Skipped(why) => assert!(why.contains("await/ok awaits task 0") && why.contains("failed: boom"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    match &report.tasks[2].status {
+        TaskStatus::Skipped(why) => assert!(why.contains("task 1"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(out(&report, 3), Outcome::Ok(Ipld::String("boom".into())));
+    assert_eq!(out(&report, 4), Outcome::Ok(Outcome::Err(Ipld::String("boom".into())).to_ipld()));
+    assert_eq!(exec.count(), 3, "fail, on_error and either ran; the two dependents did not");
+    assert!(events.iter().any(|e| matches!(e, Event::Failed { task: 1, receipt: None, .. })));
+}
+
+#[test]
+fn await_error_on_a_success_fails_the_awaiting_task() {
+    let good = instr("inc", vec![Ipld::Integer(1)]);
+    let wants_error = instr("id", vec![awaits("await/error", &good)]);
+    let (exec, store) = (TestExecutor::default(), MemoryStore::new());
+    let (report, _) = run(&exec, &store, &workflow(&[good, wants_error]));
+    match &report.tasks[1].status {
+        TaskStatus::Skipped(why) => assert!(why.contains("succeeded"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn effects_run_last_and_only_after_every_pure_task_succeeded() {
+    let a = instr("inc", vec![Ipld::Integer(1)]);
+    let b = instr("inc", vec![awaits("await/ok", &a)]);
+    let effect = instr_op("test/effect", "publish", vec![Ipld::Integer(0)]);
+    // The effect is written first and awaits nothing, yet it must run last.
+    let (exec, store) = (TestExecutor::default(), MemoryStore::new());
+    let (report, _) = run(&exec, &store, &workflow(&[effect.clone(), a.clone(), b]));
+    assert!(report.succeeded());
+    let order: Vec<usize> = exec.calls.borrow().iter().map(|c| c.0).collect();
+    assert_eq!(order, [1, 2, 0]);
+
+    let bad = instr("fail", vec![]);
+    let (exec, store) = (TestExecutor::default(), MemoryStore::new());
+    let (report, _) = run(&exec, &store, &workflow(&[effect, a, bad]));
+    assert!(exec.effects.borrow().is_empty(), "no effect after a pure failure");
+    match &report.tasks[0].status {
+        TaskStatus::Skipped(why) => assert!(why.contains("pure task"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn awaits_can_point_at_receipts_stored_by_an_earlier_run() {
+    let a = instr("inc", vec![Ipld::Integer(41)]);
+    let (exec, store) = (TestExecutor::default(), MemoryStore::new());
+    run(&exec, &store, &workflow(&[a.clone()]));
+    let b = instr("inc", vec![awaits("await/ok", &a)]);
+    let (report, _) = run(&exec, &store, &workflow(&[b]));
+    assert_eq!(out(&report, 0), Outcome::Ok(Ipld::Integer(43)));
+}
+
+#[test]
+fn an_await_that_points_at_nothing_is_rejected_before_anything_runs() {
+    let ghost = instr("inc", vec![Ipld::Integer(7)]);
+    let a = instr("inc", vec![Ipld::Integer(1)]);
+    let b = instr("inc", vec![awaits("await/ok", &ghost)]);
+    let (exec, store) = (TestExecutor::default(), MemoryStore::new());
+    let err = block_on(Scheduler::new(&exec, &store).run(&workflow(&[a, b]), &mut |_| {}, &CancelToken::new())).unwrap_err();
+    let CoreError::Invalid(v) = err else { panic!("{err:?}") };
+    assert_eq!((v.task, v.field.as_str()), (1, "run.input.args"));
+    assert!(v.reason.contains("neither a task of this workflow nor a stored receipt"), "{}", v.reason);
+    assert_eq!(exec.count(), 0);
+}
+
+#[test]
+fn an_unknown_op_is_rejected_naming_the_task() {
+    let a = instr("inc", vec![Ipld::Integer(1)]);
+    let b = instr_op("wasm/teleport", "inc", vec![Ipld::Integer(1)]);
+    let (exec, store) = (TestExecutor::default(), MemoryStore::new());
+    let err = block_on(Scheduler::new(&exec, &store).run(&workflow(&[a, b]), &mut |_| {}, &CancelToken::new())).unwrap_err();
+    assert_eq!(err.to_string(), "task 1: field `run.op`: unknown op `wasm/teleport`");
+    assert_eq!(exec.count(), 0);
+}
+
+#[test]
+fn events_tell_the_story_of_each_task() {
+    let a = instr("inc", vec![Ipld::Integer(1)]);
+    let (exec, store) = (TestExecutor::default(), MemoryStore::new());
+    let (report, events) = run(&exec, &store, &workflow(&[a.clone()]));
+    let rec = report.tasks[0].receipt().unwrap().cid;
+    assert_eq!(
+        events,
+        [
+            Event::Queued { task: 0, instruction: a.cid() },
+            Event::Started { task: 0, instruction: a.cid() },
+            Event::Finished { task: 0, instruction: a.cid(), receipt: rec, fuel: 1 },
+        ]
+    );
+}
+
+#[test]
+fn parallelism_bounds_the_tasks_in_flight() {
+    use std::cell::Cell;
+    struct Gate<'a> {
+        inner: TestExecutor,
+        in_flight: &'a Cell<usize>,
+        peak: &'a Cell<usize>,
+    }
+    impl ipvm_core::Executor for Gate<'_> {
+        fn purity(&self, op: &str) -> Option<ipvm_core::scheduler::Purity> {
+            self.inner.purity(op)
+        }
+        async fn execute(&self, job: ipvm_core::Job) -> ipvm_core::Execution {
+            self.in_flight.set(self.in_flight.get() + 1);
+            self.peak.set(self.peak.get().max(self.in_flight.get()));
+            // Yield once so that other tasks can start while this one is in flight.
+            let mut yielded = false;
+            futures::future::poll_fn(|cx| {
+                if yielded {
+                    std::task::Poll::Ready(())
+                } else {
+                    yielded = true;
+                    cx.waker().wake_by_ref();
+                    std::task::Poll::Pending
+                }
+            })
+            .await;
+            self.in_flight.set(self.in_flight.get() - 1);
+            self.inner.execute(job).await
+        }
+    }
+    let tasks: Vec<_> = (0..10).map(|i| instr("inc", vec![Ipld::Integer(i)])).collect();
+    for limit in [1, 3] {
+        let (in_flight, peak) = (Cell::new(0), Cell::new(0));
+        let gate = Gate { inner: TestExecutor::default(), in_flight: &in_flight, peak: &peak };
+        let store = MemoryStore::new();
+        block_on(Scheduler::new(&gate, &store).with_parallelism(limit).run(&workflow(&tasks), &mut |_| {}, &CancelToken::new())).unwrap();
+        assert_eq!(peak.get(), limit);
+        assert_eq!(gate.inner.count(), 10);
+    }
+}
+
+#[test]
+fn cancelling_stops_the_run_and_keeps_what_was_stored() {
+    let a = instr("inc", vec![Ipld::Integer(1)]);
+    let b = instr("inc", vec![awaits("await/ok", &a)]);
+    let c = instr("inc", vec![awaits("await/ok", &b)]);
+    let (exec, store) = (TestExecutor::default(), MemoryStore::new());
+    let cancel = CancelToken::new();
+    let mut on_event = |e: &Event| {
+        if matches!(e, Event::Finished { task: 0, .. }) {
+            cancel.cancel();
+        }
+    };
+    let err = block_on(Scheduler::new(&exec, &store).run(&workflow(&[a.clone(), b, c]), &mut on_event, &cancel)).unwrap_err();
+    assert!(matches!(err, CoreError::Cancelled));
+    assert_eq!(exec.count(), 1);
+    assert!(block_on(store.receipt_for(&a.cid())).unwrap().is_some(), "the finished task's receipt is kept");
+}
+
+#[test]
+fn the_reverse_index_finds_receipts_by_input() {
+    let data = ipvm_core::address::raw_cid(b"some data");
+    let a = instr("id", vec![Ipld::Link(data)]);
+    let b = instr("noop", vec![Ipld::Integer(1)]);
+    let (exec, store) = (TestExecutor::default(), MemoryStore::new());
+    let (report, _) = run(&exec, &store, &workflow(&[a, b]));
+    let using = block_on(store.receipts_using(&data)).unwrap();
+    assert_eq!(using.len(), 1);
+    assert_eq!(using[0].cid, report.tasks[0].receipt().unwrap().cid);
+    let by_module = block_on(store.receipts_using(&module())).unwrap();
+    assert_eq!(by_module.len(), 2, "the module is an input of both");
+}
+
+#[test]
+fn limit_errors_and_nondeterministic_receipts_are_not_reused() {
+    struct Flaky(TestExecutor);
+    impl ipvm_core::Executor for Flaky {
+        fn purity(&self, op: &str) -> Option<ipvm_core::scheduler::Purity> {
+            self.0.purity(op)
+        }
+        async fn execute(&self, job: ipvm_core::Job) -> ipvm_core::Execution {
+            let mut ex = self.0.execute(job.clone()).await;
+            match job.func.as_str() {
+                "fail" => ex.limit = Some("fuel".into()),
+                _ => ex.nondeterministic = true,
+            }
+            ex
+        }
+    }
+    let a = instr("fail", vec![]);
+    let b = instr("inc", vec![Ipld::Integer(1)]);
+    let exec = Flaky(TestExecutor::default());
+    let store = MemoryStore::new();
+    let wf = workflow(&[a, b]);
+    block_on(Scheduler::new(&exec, &store).run(&wf, &mut |_| {}, &CancelToken::new())).unwrap();
+    let again = block_on(Scheduler::new(&exec, &store).run(&wf, &mut |_| {}, &CancelToken::new())).unwrap();
+    assert_eq!(again.executed(), 2);
+    assert_eq!(exec.0.count(), 4);
+}
