@@ -25,8 +25,8 @@ impl ValidationError {
 /// Everything that can go wrong in the core.
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
-    /// The workflow document is not valid DAG-JSON / DAG-CBOR.
-    #[error("workflow is not valid {format}: {reason}")]
+    /// A document (workflow, instruction, receipt) is not valid DAG-JSON / DAG-CBOR.
+    #[error("not valid {format}: {reason}")]
     Decode {
         /// `DAG-JSON` or `DAG-CBOR`.
         format: &'static str,

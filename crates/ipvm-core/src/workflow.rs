@@ -340,7 +340,7 @@ impl Workflow {
 
 /// Parses DAG-JSON text into an IPLD value.
 pub fn parse_dag_json(bytes: &[u8]) -> Result<Ipld, CoreError> {
-    serde_ipld_dagjson::from_slice(bytes).map_err(|e| CoreError::Decode { format: "DAG-JSON", reason: e.to_string() })
+    crate::dagjson::parse(bytes)
 }
 
 /// The CID of an instruction given as DAG-JSON `{rsc, op, input, nnc}`,

@@ -6,14 +6,19 @@ use ipvm_core::store::add_file;
 use ipvm_core::{unixfs, CancelToken, Event, MemoryStore, Scheduler, Workflow};
 use ipvm_exec::WasmExecutor;
 
-const USAGE: &str = "usage: ipvm run WORKFLOW.json [--add FILE]... [--parallelism N]\n       ipvm add FILE...\n       ipvm instruction INSTRUCTION.json";
+const USAGE: &str = "usage: ipvm run WORKFLOW.json [--add FILE]... [--parallelism N]\n       ipvm add FILE...\n       ipvm instruction INSTRUCTIONS.jsonl\n       ipvm dag-cid VALUES.jsonl";
 
 /// Runs the command line; `Err` is a one-line message for exit code 2.
 pub(crate) fn main(args: &[String]) -> Result<ExitCode, String> {
     match args.first().map(String::as_str) {
         Some("run") => run(&args[1..]),
         Some("add") => add(&args[1..]),
-        Some("instruction") => instruction(&args[1..]),
+        Some("instruction") => per_line(&args[1..], "instruction", |line| {
+            ipvm_core::workflow::instruction_cid_from_dag_json(line)
+        }),
+        Some("dag-cid") => per_line(&args[1..], "dag-cid", |line| {
+            ipvm_core::dag_cbor_cid(&ipvm_core::workflow::parse_dag_json(line)?)
+        }),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -37,10 +42,20 @@ fn add(files: &[String]) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn instruction(args: &[String]) -> Result<ExitCode, String> {
-    let [path] = args else { return Err(format!("`instruction` needs one INSTRUCTION.json\n{USAGE}")) };
-    let cid = ipvm_core::workflow::instruction_cid_from_dag_json(&read(path)?).map_err(|e| format!("{path}: {e}"))?;
-    println!("{cid}");
+/// Prints a CID for each non-empty line of a file (DAG-JSON), in order.
+fn per_line(
+    args: &[String],
+    command: &str,
+    cid_of: impl Fn(&[u8]) -> Result<ipvm_core::Cid, ipvm_core::CoreError>,
+) -> Result<ExitCode, String> {
+    let [path] = args else { return Err(format!("`{command}` needs one FILE\n{USAGE}")) };
+    let text = read(path)?;
+    for (n, line) in text.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        println!("{}", cid_of(line).map_err(|e| format!("{path}:{}: {e}", n + 1))?);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -62,7 +77,14 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
         }
     }
     let workflow_path = workflow_path.ok_or_else(|| format!("`run` needs a WORKFLOW.json\n{USAGE}"))?;
-    let workflow = Workflow::from_dag_json(&read(&workflow_path)?).map_err(|e| format!("{workflow_path}: {e}"))?;
+    let bytes = read(&workflow_path)?;
+    // DAG-JSON starts with `{` (after any whitespace); anything else is read as DAG-CBOR.
+    let workflow = if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+        Workflow::from_dag_json(&bytes)
+    } else {
+        Workflow::from_dag_cbor(&bytes)
+    }
+    .map_err(|e| format!("{workflow_path}: {e}"))?;
 
     let store = MemoryStore::new();
     futures::executor::block_on(async {

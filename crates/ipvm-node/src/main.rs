@@ -3,7 +3,8 @@
 //! ```text
 //! ipvm run WORKFLOW.json [--add FILE]... [--parallelism N]
 //! ipvm add FILE...
-//! ipvm instruction INSTRUCTION.json
+//! ipvm instruction INSTRUCTIONS.jsonl
+//! ipvm dag-cid VALUES.jsonl
 //! ```
 //!
 //! `run` stores each `--add` file (a module or data) as a UnixFS file, runs
@@ -11,8 +12,10 @@
 //! task order) and the progress on stderr. It exits 0 when every task
 //! succeeded, 1 when a task failed, 2 on bad input.
 //! `add` prints the CID each file would have (as `ipfs add --cid-version 1`).
-//! `instruction` prints the CID of an instruction `{rsc, op, input, nnc}`,
-//! which is what an await in another task's arguments refers to.
+//! `instruction` prints the CID of each instruction `{rsc, op, input, nnc}`
+//! (one DAG-JSON value per line): what an await in another task refers to.
+//! `dag-cid` prints the CID (dag-cbor, SHA3-256) of each DAG-JSON value.
+//! A workflow may be DAG-JSON or DAG-CBOR.
 
 mod cli;
 
