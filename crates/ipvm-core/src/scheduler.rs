@@ -18,7 +18,6 @@ use cid::Cid;
 use futures::stream::{FuturesUnordered, StreamExt};
 use ipld_core::ipld::Ipld;
 
-use crate::address::{encode_dag_cbor, SHA3_256};
 use crate::awaits::{substitute, AwaitKind};
 use crate::receipt::{Outcome, Receipt, ReceiptRecord};
 use crate::store::{BlockStore, ReceiptStore};
@@ -264,7 +263,7 @@ impl RunState {
             self.pure_left -= 1;
             self.pure_failed |= !ok;
         }
-        for d in self.dependents[i].clone() {
+        for d in std::mem::take(&mut self.dependents[i]) {
             self.waiting[d] -= 1;
             if self.waiting[d] == 0 {
                 if self.effectful[d] {
@@ -495,8 +494,7 @@ impl<'a, E: Executor, S: BlockStore + ReceiptStore> Scheduler<'a, E, S> {
         }
         let receipt = Receipt { ran, out: ex.out, meta, iss: None, prf: task.prf.clone(), fx: Vec::new() };
         let cid = receipt.cid()?;
-        let bytes = encode_dag_cbor(&invocation)?;
-        self.store.put_block(crate::address::cid_of(crate::address::DAG_CBOR, SHA3_256, &bytes), bytes).await?;
+        self.store.put_block(ran, invocation).await?;
         let record = ReceiptRecord { cid, receipt, instruction, inputs: task.run.inputs() };
         self.store.put_receipt(record.clone()).await?;
         match &record.receipt.out {

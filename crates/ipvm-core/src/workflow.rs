@@ -204,10 +204,10 @@ impl Task {
         ]))
     }
 
-    /// The invocation `{task}` that a receipt's `ran` points at, and its CID.
-    pub fn invocation(&self) -> Result<(Cid, Ipld), CoreError> {
-        let inv = Ipld::Map(BTreeMap::from([("task".to_string(), self.to_ipld())]));
-        Ok((dag_cbor_cid(&inv)?, inv))
+    /// The invocation `{task}` that a receipt's `ran` points at: its CID and
+    /// DAG-CBOR bytes.
+    pub fn invocation(&self) -> Result<(Cid, Vec<u8>), CoreError> {
+        crate::address::dag_cbor_block(&Ipld::Map(BTreeMap::from([("task".to_string(), self.to_ipld())])))
     }
 
     fn parse(index: usize, value: &Ipld) -> Result<Self, ValidationError> {

@@ -164,7 +164,10 @@ proptest! {
         let c = ipvm_core::Instruction::new(module, "wasm/run", "f", args, Ipld::String(format!("{nonce}!"))).unwrap();
         prop_assert_ne!(a.cid(), c.cid());
     }
+}
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
     #[test]
     fn unixfs_import_reads_back(data in prop::collection::vec(any::<u8>(), 0..600_000)) {
         let file = ipvm_core::unixfs::import(&data);
