@@ -24,6 +24,12 @@ pub trait BlockStore {
     async fn get_block(&self, cid: &Cid) -> Result<Option<Vec<u8>>, CoreError>;
     /// Stores a block. Implementations must verify the bytes against the CID.
     async fn put_block(&self, cid: Cid, bytes: Vec<u8>) -> Result<(), CoreError>;
+    /// Records that the raw-block CID `alias` names the same bytes as the
+    /// UnixFS file `root` (so a module can be named either way without
+    /// storing it twice). [`read_file`] verifies the bytes when it follows one.
+    async fn put_alias(&self, alias: Cid, root: Cid) -> Result<(), CoreError>;
+    /// The UnixFS root an alias stands for, if any.
+    async fn get_alias(&self, alias: &Cid) -> Result<Option<Cid>, CoreError>;
 }
 
 /// Receipt storage with the memo and the reverse index.
@@ -40,17 +46,36 @@ pub trait ReceiptStore {
 }
 
 /// Stores `data` as a UnixFS file and returns its root CID (as `ipfs add
-/// --cid-version 1` would).
+/// --cid-version 1` would). The file's raw-block CID (`bafkrei…` of the
+/// whole bytes) resolves to it too.
 pub async fn add_file<S: BlockStore + ?Sized>(store: &S, data: &[u8]) -> Result<Cid, CoreError> {
     let file = unixfs::import(data);
+    let root = file.root;
     for (cid, bytes) in file.blocks {
         store.put_block(cid, bytes).await?;
     }
-    Ok(file.root)
+    let whole = crate::address::raw_cid(data);
+    if whole != root {
+        store.put_alias(whole, root).await?;
+    }
+    Ok(root)
 }
 
-/// Reads a whole UnixFS file (or raw block) from the store.
+/// Reads a whole UnixFS file (or raw block) from the store. A raw-block CID
+/// recorded as an alias of a UnixFS file is read through the file, and the
+/// bytes are checked against it.
 pub async fn read_file<S: BlockStore + ?Sized>(store: &S, root: &Cid) -> Result<Vec<u8>, CoreError> {
+    if root.codec() == crate::address::RAW && store.get_block(root).await?.is_none() {
+        if let Some(target) = store.get_alias(root).await? {
+            let bytes = read_tree(store, &target).await?;
+            verify_block(root, &bytes)?;
+            return Ok(bytes);
+        }
+    }
+    read_tree(store, root).await
+}
+
+async fn read_tree<S: BlockStore + ?Sized>(store: &S, root: &Cid) -> Result<Vec<u8>, CoreError> {
     let mut out = Vec::new();
     let mut stack = vec![(*root, 0usize)];
     while let Some((cid, depth)) = stack.pop() {
@@ -68,6 +93,7 @@ pub async fn read_file<S: BlockStore + ?Sized>(store: &S, root: &Cid) -> Result<
 #[derive(Default)]
 struct Tables {
     blocks: HashMap<Cid, Vec<u8>>,
+    aliases: HashMap<Cid, Cid>,
     receipts: HashMap<Cid, ReceiptRecord>,
     by_instruction: HashMap<Cid, Cid>,
     by_input: HashMap<Cid, BTreeMap<Cid, ()>>,
@@ -106,6 +132,16 @@ impl BlockStore for MemoryStore {
         self.with(|t| {
             t.blocks.insert(cid, bytes);
         })
+    }
+
+    async fn put_alias(&self, alias: Cid, root: Cid) -> Result<(), CoreError> {
+        self.with(|t| {
+            t.aliases.insert(alias, root);
+        })
+    }
+
+    async fn get_alias(&self, alias: &Cid) -> Result<Option<Cid>, CoreError> {
+        self.with(|t| t.aliases.get(alias).copied())
     }
 }
 
@@ -148,6 +184,12 @@ macro_rules! forward_stores {
             async fn put_block(&self, cid: Cid, bytes: Vec<u8>) -> Result<(), CoreError> {
                 (**self).put_block(cid, bytes).await
             }
+            async fn put_alias(&self, alias: Cid, root: Cid) -> Result<(), CoreError> {
+                (**self).put_alias(alias, root).await
+            }
+            async fn get_alias(&self, alias: &Cid) -> Result<Option<Cid>, CoreError> {
+                (**self).get_alias(alias).await
+            }
         }
         impl<T: ReceiptStore + ?Sized> ReceiptStore for $ptr {
             async fn put_receipt(&self, record: ReceiptRecord) -> Result<(), CoreError> {
@@ -166,3 +208,29 @@ macro_rules! forward_stores {
     )*};
 }
 forward_stores!(&T, std::rc::Rc<T>, std::sync::Arc<T>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::executor::block_on;
+
+    #[test]
+    fn a_file_resolves_by_its_unixfs_cid_and_by_its_raw_cid() {
+        let store = MemoryStore::new();
+        let data: Vec<u8> = (0..unixfs::CHUNK_SIZE * 2 + 5).map(|i| (i % 253) as u8).collect();
+        let root = block_on(add_file(&store, &data)).unwrap();
+        assert_eq!(root.codec(), crate::address::DAG_PB);
+        assert_eq!(block_on(read_file(&store, &root)).unwrap(), data);
+        let raw = crate::address::raw_cid(&data);
+        assert_eq!(block_on(read_file(&store, &raw)).unwrap(), data);
+    }
+
+    #[test]
+    fn blocks_that_do_not_match_their_cid_are_refused() {
+        let store = MemoryStore::new();
+        let cid = crate::address::raw_cid(b"right");
+        let err = block_on(store.put_block(cid, b"wrong".to_vec())).unwrap_err();
+        assert!(matches!(err, CoreError::HashMismatch { .. }), "{err}");
+        assert!(block_on(store.get_block(&cid)).unwrap().is_none());
+    }
+}
