@@ -75,6 +75,18 @@ pub enum ExecError {
     /// The guest trapped.
     #[error("trap: {0}")]
     Trap(String),
+    /// Values could not cross the canonical ABI (a bad pointer from
+    /// `cabi_realloc`, invalid UTF-8, a result IPLD cannot hold).
+    #[error("canonical ABI: {0}")]
+    Abi(String),
+    /// The function returned more than the runtime accepts.
+    #[error("output of {bytes} bytes exceeds the limit of {limit} bytes")]
+    OutputTooLarge {
+        /// Size of the output.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
 }
 
 impl ExecError {
@@ -93,6 +105,8 @@ impl ExecError {
             ExecError::StackOverflow => "stack_overflow",
             ExecError::TimeLimit { .. } => "time_limit",
             ExecError::Trap(_) => "trap",
+            ExecError::Abi(_) => "abi",
+            ExecError::OutputTooLarge { .. } => "output_too_large",
         }
     }
 

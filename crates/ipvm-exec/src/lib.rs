@@ -1,21 +1,38 @@
 //! # ipvm-exec: run one task's Wasm function in wasmi, within its limits
 //!
 //! [`WasmExecutor`] implements the core's [`ipvm_core::Executor`]: it loads a
-//! module by CID from a block store (compiling each module once), calls the
-//! named export with IPLD arguments, and reports the output or a precise
-//! error together with the fuel used. The same code runs natively and inside
-//! a browser tab, so results are identical bit for bit: wasmi's
-//! `deterministic` feature canonicalises NaNs, and fuel is counted by wasmi's
-//! cost model on every platform.
+//! module by CID from a block store (analysing and compiling each module
+//! once), calls the named export with IPLD arguments, and reports the output
+//! or a precise error, with the fuel used. The same code runs natively and
+//! inside a browser tab, so results are identical bit for bit: wasmi's
+//! `deterministic` feature canonicalises NaNs, and fuel is counted by
+//! wasmi's cost model on every platform.
+//!
+//! Three module shapes are accepted ([`wit::classify`]): a plain core module
+//! (numbers in, numbers out); a core module built by wit-bindgen, whose WIT
+//! world is read from its `component-type` section; and a component that
+//! wraps one core module. For the last two, arguments and results cross the
+//! canonical ABI ([`abi`]) under Homestar's IPLD-to-WIT mapping ([`mapping`]).
+//!
+//! The ABI and the host functions are written against the small
+//! [`abi::Guest`] trait; wasmi implements it in `engine.rs`, and nothing
+//! above that trait names wasmi.
 //!
 //! Limits: fuel (`meta.fuel`), linear memory (`meta.memory`, via a store
 //! limiter that also caps tables and instances), a bounded recursion depth,
-//! and wall-clock time (`meta.time`), checked between fuel slices of a
-//! resumable call.
+//! wall-clock time (`meta.time`, checked between fuel slices of a resumable
+//! call), and the size of returned strings and lists
+//! ([`abi::MAX_OUTPUT_BYTES`]).
 
+pub mod abi;
+mod engine;
 mod error;
 mod executor;
+pub mod host;
+pub mod mapping;
 mod values;
+pub mod wit;
 
+pub use engine::FUEL_SLICE;
 pub use error::ExecError;
-pub use executor::{WasmExecutor, FUEL_SLICE};
+pub use executor::WasmExecutor;

@@ -1,14 +1,16 @@
-//! IPLD values to and from core Wasm values (i32, i64, f32, f64), with range
-//! checks: an integer that does not fit is an error, never a wrap.
+//! Plain core modules (no WIT): IPLD numbers to and from i32, i64, f32 and
+//! f64, with range checks. An integer that does not fit is an error, never a
+//! wrap.
 
 use ipvm_core::awaits::kind_name;
 use ipvm_core::Ipld;
-use wasmi::{Val, ValType};
+use wasmi::ValType;
 
+use crate::abi::CoreVal;
 use crate::ExecError;
 
-/// Converts argument `index` to a Wasm value of type `ty`.
-pub(crate) fn lower(index: usize, value: &Ipld, ty: ValType) -> Result<Val, ExecError> {
+/// Converts argument `index` to a core value of type `ty`.
+pub(crate) fn lower(index: usize, value: &Ipld, ty: ValType) -> Result<CoreVal, ExecError> {
     let bad = |reason: String| ExecError::Argument { index, reason };
     let int = |lo: i128, hi: i128, name: &str| -> Result<i128, ExecError> {
         match value {
@@ -26,21 +28,27 @@ pub(crate) fn lower(index: usize, value: &Ipld, ty: ValType) -> Result<Val, Exec
         }
     };
     Ok(match ty {
-        ValType::I32 => Val::I32(int(i32::MIN.into(), i32::MAX.into(), "i32")? as i32),
-        ValType::I64 => Val::I64(int(i64::MIN.into(), i64::MAX.into(), "i64")? as i64),
-        ValType::F32 => Val::F32((float()? as f32).into()),
-        ValType::F64 => Val::F64(float()?.into()),
+        ValType::I32 => CoreVal::I32(int(i32::MIN.into(), i32::MAX.into(), "i32")? as i32),
+        ValType::I64 => CoreVal::I64(int(i64::MIN.into(), i64::MAX.into(), "i64")? as i64),
+        ValType::F32 => CoreVal::F32((float()? as f32).to_bits()),
+        ValType::F64 => CoreVal::F64(float()?.to_bits()),
         other => return Err(bad(format!("parameter type {other:?} is not supported"))),
     })
 }
 
-/// Converts a Wasm result to IPLD.
-pub(crate) fn lift(value: &Val) -> Ipld {
+/// Converts a core result to IPLD. Non-finite floats have no IPLD form.
+pub(crate) fn lift(value: CoreVal) -> Result<Ipld, ExecError> {
+    let finite = |f: f64| {
+        if f.is_finite() {
+            Ok(Ipld::Float(f))
+        } else {
+            Err(ExecError::Abi(format!("the function returned {f}, which IPLD cannot represent")))
+        }
+    };
     match value {
-        Val::I32(v) => Ipld::Integer((*v).into()),
-        Val::I64(v) => Ipld::Integer((*v).into()),
-        Val::F32(v) => Ipld::Float(f32::from(*v).into()),
-        Val::F64(v) => Ipld::Float(f64::from(*v)),
-        other => Ipld::String(format!("{other:?}")),
+        CoreVal::I32(v) => Ok(Ipld::Integer(v.into())),
+        CoreVal::I64(v) => Ok(Ipld::Integer(v.into())),
+        CoreVal::F32(b) => finite(f32::from_bits(b).to_string().parse().unwrap_or(0.0)),
+        CoreVal::F64(b) => finite(f64::from_bits(b)),
     }
 }

@@ -1,0 +1,114 @@
+//! Host functions the runtime gives to guests, independent of the engine:
+//! `wasi:logging/logging.log`, and Homestar's `homestar:host/helpers`
+//! (`get-current-time`, `print`). Reading the clock makes a task
+//! non-deterministic. Any other import fails instantiation, naming it.
+
+use crate::abi::WitValue;
+use crate::wit::{WitFunc, WitType};
+use crate::ExecError;
+
+/// At most this many log lines are kept per task...
+const MAX_LOG_LINES: usize = 100;
+/// ...and at most this many bytes of them.
+const MAX_LOG_BYTES: usize = 16 * 1024;
+
+/// A host function the runtime provides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostFn {
+    /// `wasi:logging/logging.log(level, context, message)`
+    Log,
+    /// `homestar:host/helpers.print(msg)`
+    Print,
+    /// `homestar:host/helpers.get-current-time() -> time`
+    CurrentTime,
+}
+
+/// The host function behind a core import, if the runtime provides it.
+pub fn lookup(module: &str, name: &str) -> Option<HostFn> {
+    let base = module.split('@').next().unwrap_or(module);
+    match (base, name) {
+        ("wasi:logging/logging", "log") => Some(HostFn::Log),
+        ("homestar:host/helpers", "print") => Some(HostFn::Print),
+        ("homestar:host/helpers", "get-current-time") => Some(HostFn::CurrentTime),
+        _ => None,
+    }
+}
+
+/// What host functions did during one task.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct HostEffects {
+    /// Log lines (capped; a last line says how many were dropped).
+    pub logs: Vec<String>,
+    log_bytes: usize,
+    dropped: usize,
+    /// A host function read something machine-dependent (the clock).
+    pub nondeterministic: bool,
+}
+
+impl HostEffects {
+    fn log(&mut self, line: String) {
+        if self.logs.len() < MAX_LOG_LINES && self.log_bytes + line.len() <= MAX_LOG_BYTES {
+            self.log_bytes += line.len();
+            self.logs.push(line);
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    /// The log lines, with a note if some were dropped.
+    pub fn into_logs(mut self) -> Vec<String> {
+        if self.dropped > 0 {
+            self.logs.push(format!("… {} more log lines dropped (limit {MAX_LOG_LINES} lines, {MAX_LOG_BYTES} bytes)", self.dropped));
+        }
+        self.logs
+    }
+}
+
+fn text(v: Option<&WitValue>) -> String {
+    match v {
+        Some(WitValue::String(s)) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+/// Runs a host function on lifted arguments.
+pub fn call(f: HostFn, sig: &WitFunc, args: &[WitValue], fx: &mut HostEffects) -> Result<Option<WitValue>, ExecError> {
+    match f {
+        HostFn::Log => {
+            let level = match (args.first(), sig.params.first().map(|p| &p.1)) {
+                (Some(WitValue::Enum(i)), Some(WitType::Enum(names))) => names.get(*i as usize).cloned().unwrap_or_default(),
+                _ => "log".into(),
+            };
+            let (context, message) = (text(args.get(1)), text(args.get(2)));
+            fx.log(if context.is_empty() { format!("[{level}] {message}") } else { format!("[{level}] {context}: {message}") });
+            Ok(None)
+        }
+        HostFn::Print => {
+            fx.log(text(args.first()));
+            Ok(None)
+        }
+        HostFn::CurrentTime => {
+            fx.nondeterministic = true;
+            let now = web_time::SystemTime::now().duration_since(web_time::UNIX_EPOCH).unwrap_or_default();
+            let Some(WitType::Record(fields)) = &sig.result else {
+                return Err(ExecError::Abi("get-current-time must return a record".into()));
+            };
+            let value = |name: &str, t: &WitType| -> Result<WitValue, ExecError> {
+                let n: u64 = match name {
+                    "seconds" => now.as_secs(),
+                    "milliseconds" => u64::from(now.subsec_millis()),
+                    "nanoseconds" => u64::from(now.subsec_nanos()),
+                    _ => 0,
+                };
+                Ok(match t {
+                    WitType::U64 => WitValue::U64(n),
+                    WitType::S64 => WitValue::S64(n as i64),
+                    WitType::U32 => WitValue::U32(n as u32),
+                    WitType::S32 => WitValue::S32(n as i32),
+                    other => return Err(ExecError::Abi(format!("get-current-time: field `{name}` has unsupported type {}", other.describe()))),
+                })
+            };
+            Ok(Some(WitValue::Record(fields.iter().map(|(n, t)| value(n, t)).collect::<Result<_, _>>()?)))
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! The WIT side of a module: which functions it exports and imports, with
+//! their types, read from the `component-type` custom section that
+//! wit-bindgen embeds (via wit-component's decoder, not by hand), or from a
+//! component binary that wraps a single core module.
+
+use wit_parser::{Resolve, Type, TypeDefKind, WorldItem, WorldKey};
+
+use crate::ExecError;
+
+/// A WIT value type, resolved (no type ids): what the canonical ABI needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WitType {
+    Bool,
+    S8,
+    U8,
+    S16,
+    U16,
+    S32,
+    U32,
+    S64,
+    U64,
+    F32,
+    F64,
+    Char,
+    String,
+    List(Box<WitType>),
+    Record(Vec<(String, WitType)>),
+    Tuple(Vec<WitType>),
+    Flags(Vec<String>),
+    Enum(Vec<String>),
+    Variant(Vec<(String, Option<WitType>)>),
+    Option(Box<WitType>),
+    Result(Option<Box<WitType>>, Option<Box<WitType>>),
+}
+
+impl WitType {
+    /// The WIT spelling, for error messages.
+    pub fn describe(&self) -> String {
+        match self {
+            WitType::List(t) => format!("list<{}>", t.describe()),
+            WitType::Record(fields) => format!("record {{ {} }}", fields.iter().map(|(n, t)| format!("{n}: {}", t.describe())).collect::<Vec<_>>().join(", ")),
+            WitType::Tuple(ts) => format!("tuple<{}>", ts.iter().map(WitType::describe).collect::<Vec<_>>().join(", ")),
+            WitType::Flags(names) => format!("flags {{ {} }}", names.join(", ")),
+            WitType::Enum(names) => format!("enum {{ {} }}", names.join(", ")),
+            WitType::Variant(cases) => format!(
+                "variant {{ {} }}",
+                cases.iter().map(|(n, t)| t.as_ref().map_or(n.clone(), |t| format!("{n}({})", t.describe()))).collect::<Vec<_>>().join(", ")
+            ),
+            WitType::Option(t) => format!("option<{}>", t.describe()),
+            WitType::Result(ok, err) => format!(
+                "result<{}, {}>",
+                ok.as_ref().map_or("_".into(), |t| t.describe()),
+                err.as_ref().map_or("_".into(), |t| t.describe())
+            ),
+            other => format!("{other:?}").to_lowercase(),
+        }
+    }
+}
+
+/// A function signature.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WitFunc {
+    /// The WIT name (kebab-case), which is also the core export's name.
+    pub name: String,
+    /// Parameters, named.
+    pub params: Vec<(String, WitType)>,
+    /// The result, if any.
+    pub result: Option<WitType>,
+}
+
+/// What a module's world says: its exported functions and imported ones
+/// (keyed by the core import module, e.g. `wasi:logging/logging`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WitWorld {
+    /// Exported functions (free functions of the world, and functions of
+    /// exported interfaces under `interface#func`).
+    pub exports: Vec<WitFunc>,
+    /// Imported functions: (core import module, function).
+    pub imports: Vec<(String, WitFunc)>,
+}
+
+impl WitWorld {
+    /// The export named exactly `name`.
+    pub fn export(&self, name: &str) -> Option<&WitFunc> {
+        self.exports.iter().find(|f| f.name == name)
+    }
+
+    /// The import `module`.`name`.
+    pub fn import(&self, module: &str, name: &str) -> Option<&WitFunc> {
+        self.imports.iter().find(|(m, f)| m == module && f.name == name).map(|(_, f)| f)
+    }
+}
+
+/// The shape of a module's bytes.
+pub enum Shape {
+    /// A core module with no WIT: numbers in, numbers out.
+    Core(Vec<u8>),
+    /// A core module with its WIT world (built by wit-bindgen, or unwrapped from a component).
+    Wit(Vec<u8>, WitWorld),
+}
+
+/// Tells the three accepted shapes apart: a plain core module, a core module
+/// with a `component-type` section, or a component wrapping one core module.
+pub fn classify(module: &str, bytes: &[u8]) -> Result<Shape, ExecError> {
+    if wasmparser::Parser::is_component(bytes) {
+        return unwrap_component(module, bytes);
+    }
+    let has_wit = wasmparser::Parser::new(0).parse_all(bytes).any(|p| {
+        matches!(p, Ok(wasmparser::Payload::CustomSection(ref cs)) if cs.name().starts_with("component-type"))
+    });
+    if !has_wit {
+        return Ok(Shape::Core(bytes.to_vec()));
+    }
+    let (_, bindgen) = wit_component::metadata::decode(bytes)
+        .map_err(|e| ExecError::Compile { cid: module.into(), reason: format!("its component-type section does not decode: {e:#}") })?;
+    let world = world_of(module, &bindgen.resolve, bindgen.world)?;
+    Ok(Shape::Wit(bytes.to_vec(), world))
+}
+
+fn unsupported(module: &str, why: String) -> ExecError {
+    ExecError::Compile { cid: module.into(), reason: format!("unsupported component: {why}") }
+}
+
+fn unwrap_component(module: &str, bytes: &[u8]) -> Result<Shape, ExecError> {
+    let mut cores = Vec::new();
+    let mut nested = 0;
+    let mut depth = 0usize;
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        let payload = payload.map_err(|e| ExecError::Compile { cid: module.into(), reason: e.to_string() })?;
+        match payload {
+            wasmparser::Payload::ModuleSection { unchecked_range, .. } if depth == 0 => {
+                cores.push(bytes[unchecked_range.start as usize..unchecked_range.end as usize].to_vec());
+                depth += 1;
+            }
+            wasmparser::Payload::ModuleSection { .. } => depth += 1,
+            wasmparser::Payload::ComponentSection { .. } => {
+                nested += 1;
+                depth += 1;
+            }
+            wasmparser::Payload::End(_) => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    if nested > 0 {
+        return Err(unsupported(module, format!("it nests {nested} component(s); only a component wrapping one core module is supported")));
+    }
+    // wit-component adds small shim modules for imports; the real module is
+    // the one that carries the exports, i.e. the one with a memory and code.
+    let real: Vec<&Vec<u8>> = cores.iter().filter(|m| !is_shim(m)).collect();
+    let [core] = real.as_slice() else {
+        return Err(unsupported(module, format!("it holds {} core modules; only one is supported", real.len())));
+    };
+    let decoded = wit_component::decode(bytes).map_err(|e| unsupported(module, format!("its WIT does not decode: {e:#}")))?;
+    let world = world_of(module, decoded.resolve(), match &decoded {
+        wit_component::DecodedWasm::Component(_, w) => *w,
+        wit_component::DecodedWasm::WitPackage(..) => return Err(unsupported(module, "it is a WIT package, not a component".into())),
+    })?;
+    Ok(Shape::Wit((*core).clone(), world))
+}
+
+/// A shim module defines no memory of its own and only forwards through a table.
+fn is_shim(core: &[u8]) -> bool {
+    let mut has_memory = false;
+    for payload in wasmparser::Parser::new(0).parse_all(core).flatten() {
+        match payload {
+            wasmparser::Payload::MemorySection(r) if r.count() > 0 => has_memory = true,
+            wasmparser::Payload::ImportSection(r) => {
+                for group in r.into_iter().flatten() {
+                    for import in group.into_iter().flatten() {
+                        if matches!(import.1.ty, wasmparser::TypeRef::Memory(_)) {
+                            has_memory = true;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    !has_memory
+}
+
+fn world_of(module: &str, resolve: &Resolve, world: wit_parser::WorldId) -> Result<WitWorld, ExecError> {
+    let w = &resolve.worlds[world];
+    let mut out = WitWorld::default();
+    let bad = |why: String| ExecError::Compile { cid: module.into(), reason: why };
+    for (key, item) in &w.exports {
+        match item {
+            WorldItem::Function(f) => out.exports.push(func(resolve, f).map_err(bad)?),
+            WorldItem::Interface { id, .. } => {
+                let prefix = resolve.name_world_key(key);
+                for f in resolve.interfaces[*id].functions.values() {
+                    let mut f = func(resolve, f).map_err(bad)?;
+                    f.name = format!("{prefix}#{}", f.name);
+                    out.exports.push(f);
+                }
+            }
+            WorldItem::Type { .. } => {}
+        }
+    }
+    for (key, item) in &w.imports {
+        match item {
+            WorldItem::Function(f) => {
+                // Free function imports live under the core module `$root`.
+                if let Ok(f) = func(resolve, f) {
+                    out.imports.push(("$root".into(), f));
+                }
+            }
+            WorldItem::Interface { id, .. } => {
+                let module_name = match key {
+                    WorldKey::Name(n) => n.clone(),
+                    WorldKey::Interface(_) => resolve.name_world_key(key),
+                };
+                for f in resolve.interfaces[*id].functions.values() {
+                    // Imports with types we cannot lower are only an error if the module calls them.
+                    if let Ok(f) = func(resolve, f) {
+                        out.imports.push((module_name.clone(), f));
+                    }
+                }
+            }
+            WorldItem::Type { .. } => {}
+        }
+    }
+    Ok(out)
+}
+
+fn func(resolve: &Resolve, f: &wit_parser::Function) -> Result<WitFunc, String> {
+    let params = f
+        .params
+        .iter()
+        .map(|p| Ok((p.name.clone(), ty(resolve, &p.ty).map_err(|e| format!("function `{}`, parameter `{}`: {e}", f.name, p.name))?)))
+        .collect::<Result<_, String>>()?;
+    let result = f.result.as_ref().map(|t| ty(resolve, t)).transpose().map_err(|e| format!("function `{}`, result: {e}", f.name))?;
+    Ok(WitFunc { name: f.name.clone(), params, result })
+}
+
+fn ty(resolve: &Resolve, t: &Type) -> Result<WitType, String> {
+    Ok(match t {
+        Type::Bool => WitType::Bool,
+        Type::U8 => WitType::U8,
+        Type::U16 => WitType::U16,
+        Type::U32 => WitType::U32,
+        Type::U64 => WitType::U64,
+        Type::S8 => WitType::S8,
+        Type::S16 => WitType::S16,
+        Type::S32 => WitType::S32,
+        Type::S64 => WitType::S64,
+        Type::F32 => WitType::F32,
+        Type::F64 => WitType::F64,
+        Type::Char => WitType::Char,
+        Type::String => WitType::String,
+        Type::ErrorContext => return Err("error-context is not supported".into()),
+        Type::Id(id) => {
+            let boxed = |t: &Type| ty(resolve, t).map(Box::new);
+            match &resolve.types[*id].kind {
+                TypeDefKind::Type(t) => ty(resolve, t)?,
+                TypeDefKind::List(t) => WitType::List(boxed(t)?),
+                TypeDefKind::Record(r) => WitType::Record(r.fields.iter().map(|f| Ok((f.name.clone(), ty(resolve, &f.ty)?))).collect::<Result<_, String>>()?),
+                TypeDefKind::Tuple(t) => WitType::Tuple(t.types.iter().map(|t| ty(resolve, t)).collect::<Result<_, _>>()?),
+                TypeDefKind::Flags(f) => WitType::Flags(f.flags.iter().map(|f| f.name.clone()).collect()),
+                TypeDefKind::Enum(e) => WitType::Enum(e.cases.iter().map(|c| c.name.clone()).collect()),
+                TypeDefKind::Variant(v) => WitType::Variant(
+                    v.cases.iter().map(|c| Ok((c.name.clone(), c.ty.as_ref().map(|t| ty(resolve, t)).transpose()?))).collect::<Result<_, String>>()?,
+                ),
+                TypeDefKind::Option(t) => WitType::Option(boxed(t)?),
+                TypeDefKind::Result(r) => WitType::Result(r.ok.as_ref().map(boxed).transpose()?, r.err.as_ref().map(boxed).transpose()?),
+                other => return Err(format!("WIT type `{}` is not supported", other.as_str())),
+            }
+        }
+    })
+}
