@@ -71,6 +71,8 @@ export type TaskReport =
       fuel: number;
       /** The receipt as DAG-JSON text: `{ran, out, meta, iss, prf, fx}`. */
       dagJson: string;
+      /** Lines the task logged through `wasi:logging` (also in the receipt's `meta.logs`). */
+      logs: string[];
     }
   | { task: number; instruction: Cid; status: "skipped"; reason: string };
 
@@ -84,6 +86,8 @@ export interface OpenOptions {
 export interface RunOptions {
   /** Receives progress events. An exception thrown here does not stop the run. */
   onEvent?: (event: RunEvent) => void;
+  /** `"console"` (default): print each task's log lines with `console.info`; `"none"`: do not. */
+  logs?: "console" | "none";
 }
 
 /**

@@ -71,11 +71,17 @@ export class Runtime {
 
   /** Runs a workflow (object or DAG-JSON text); resolves to one report per task. */
   async run(workflow, options = {}) {
-    const { onEvent } = options;
+    const { onEvent, logs = "console" } = options;
     if (onEvent !== undefined && typeof onEvent !== "function") {
       throw ipvmError("ERR_ARGUMENT", "options.onEvent must be a function");
     }
-    return this.#raw.run(toJson(workflow, "workflow"), onEvent);
+    const reports = await this.#raw.run(toJson(workflow, "workflow"), onEvent);
+    if (logs === "console") {
+      for (const r of reports) {
+        for (const line of r.logs ?? []) console.info(`[ipvm task ${r.task}] ${line}`);
+      }
+    }
+    return reports;
   }
 }
 

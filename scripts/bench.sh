@@ -6,3 +6,7 @@ source "$(dirname "$0")/lib.sh"
 bash "$ROOT/scripts/setup.sh"
 say "bench: scheduler overhead (cargo bench -p ipvm-core)"
 (cd "$ROOT" && cargo bench --quiet -p ipvm-core --bench scheduler)
+say "bench: wasmi in the browser vs the browser's own engine (needs the built package)"
+bash "$ROOT/scripts/setup.sh" --test >/dev/null
+[ -f "$ROOT/pkg/wasm/ipvm_web_bg.wasm" ] || bash "$ROOT/scripts/build.sh"
+node "$ROOT/tests/bench/engines.mjs"

@@ -21,7 +21,7 @@ suite() { # suite NAME COMMAND...
 }
 
 # 1. Native.
-suite native cargo test --workspace
+suite native cargo test --workspace --no-fail-fast
 
 # The sample workflow, and the receipts the native CLI gives for it; the
 # browser suite must reproduce them exactly.
@@ -40,8 +40,10 @@ printf '{"tasks":[{"run":%s,"cause":null,"meta":{"fuel":1000000,"time":5000},"pr
 export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
 export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-120}"
+# Receipts the native executor suite wrote (cargo's CARGO_TARGET_TMPDIR).
+export IPVM_NATIVE_RECEIPTS="$CARGO_TARGET_DIR/tmp"
 export IPVM_GUESTS_WASM="$GUESTS_WASM" IPVM_SAMPLE_WORKFLOW="$SAMPLE/workflow.json" IPVM_SAMPLE_RECEIPTS="$SAMPLE/receipts.jsonl"
-suite browser wasm_cargo test -p ipvm-web --profile wasm-test
+suite browser wasm_cargo test -p ipvm-web --profile wasm-test --no-fail-fast
 
 # 3. End to end.
 suite e2e node --test --test-concurrency=1 "$ROOT"/tests/*/*.test.mjs

@@ -89,12 +89,7 @@ fn bytes(o: &Outcome) -> Vec<u8> {
 #[test]
 fn the_image_pipeline_runs_crop_rotate_grayscale_blur() {
     let (store, module) = setup();
-    let make = task(module, "make-png", vec![Ipld::Integer(64), Ipld::Integer(48)]);
-    let crop = task(module, "crop", vec![await_ok(make.run.cid()), 4.into(), 2.into(), 40.into(), 30.into()]);
-    let rotate = task(module, "rotate90", vec![await_ok(crop.run.cid())]);
-    let gray = task(module, "grayscale", vec![await_ok(rotate.run.cid())]);
-    let blur = task(module, "blur", vec![await_ok(gray.run.cid()), Ipld::Float(1.5)]);
-    let report = run(&store, &Workflow { tasks: vec![make, crop, rotate, gray, blur] });
+    let report = run(&store, &pipeline(module));
     assert!(report.succeeded(), "{:?}", report.tasks.iter().map(|t| &t.status).collect::<Vec<_>>());
     assert_eq!(png_size(&bytes(&out(&report, 0))), (64, 48, 6), "RGBA");
     assert_eq!(png_size(&bytes(&out(&report, 1))), (40, 30, 6));
@@ -102,6 +97,8 @@ fn the_image_pipeline_runs_crop_rotate_grayscale_blur() {
     assert_eq!(png_size(&bytes(&out(&report, 3))).2, 4, "grayscale with alpha");
     assert_eq!(png_size(&bytes(&out(&report, 4))), (30, 40, 4));
     assert_ne!(bytes(&out(&report, 4)), bytes(&out(&report, 3)), "blur changed the pixels");
+    let lines: Vec<String> = report.tasks.iter().map(|t| t.receipt().unwrap().receipt.to_dag_json().unwrap()).collect();
+    std::fs::write(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pipeline-receipts.jsonl"), lines.join("\n") + "\n").unwrap();
 }
 
 #[test]

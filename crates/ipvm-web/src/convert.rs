@@ -80,7 +80,7 @@ pub(crate) fn event(e: &Event) -> JsValue {
     }
 }
 
-/// `{task, instruction, status, receipt, dagJson, ok, fuel}` or, for a
+/// `{task, instruction, status, receipt, dagJson, ok, fuel, logs}` or, for a
 /// skipped task, `{task, instruction, status: "skipped", reason}`.
 pub(crate) fn task_report(t: &TaskReport) -> Result<JsValue, JsValue> {
     let (status, rec) = match &t.status {
@@ -96,7 +96,16 @@ pub(crate) fn task_report(t: &TaskReport) -> Result<JsValue, JsValue> {
         }
     };
     let json = rec.receipt.to_dag_json().map_err(|e| core_error(&e))?;
+    let logs = Array::new();
+    if let Some(ipvm_core::Ipld::List(lines)) = rec.receipt.meta.get("logs") {
+        for line in lines {
+            if let ipvm_core::Ipld::String(l) = line {
+                logs.push(&s(l));
+            }
+        }
+    }
     Ok(object(&[
+        ("logs", logs.into()),
         ("task", (t.task as u32).into()),
         ("instruction", s(t.instruction)),
         ("status", s(status)),

@@ -86,3 +86,18 @@ pub fn error_kind(v: &Ipld) -> Option<&str> {
 pub fn await_ok(cid: Cid) -> Ipld {
     Ipld::Map(BTreeMap::from([("await/ok".to_string(), Ipld::Link(cid))]))
 }
+
+/// The image pipeline: make-png(64, 48), then crop, rotate90, grayscale and
+/// blur, each awaiting the previous one.
+pub fn pipeline(module: Cid) -> Workflow {
+    let t = |func: &str, args: Vec<Ipld>| {
+        let run = Instruction::new(module, "wasm/run", func, args, Ipld::String(String::new())).expect("instruction");
+        Task { limits: limits(), ..Task::new(run) }
+    };
+    let make = t("make-png", vec![Ipld::Integer(64), Ipld::Integer(48)]);
+    let crop = t("crop", vec![await_ok(make.run.cid()), 4.into(), 2.into(), 40.into(), 30.into()]);
+    let rotate = t("rotate90", vec![await_ok(crop.run.cid())]);
+    let gray = t("grayscale", vec![await_ok(rotate.run.cid())]);
+    let blur = t("blur", vec![await_ok(gray.run.cid()), Ipld::Float(1.5)]);
+    Workflow { tasks: vec![make, crop, rotate, gray, blur] }
+}
