@@ -23,9 +23,9 @@ wasm-bindgen --target web --out-dir "$ROOT/pkg/wasm" --out-name ipvm_web "$RAW"
 OUT="$ROOT/pkg/wasm/ipvm_web_bg.wasm"
 WASM_OPT="$ROOT/node_modules/.bin/wasm-opt"
 [ -x "$WASM_OPT" ] || die "wasm-opt not found at $WASM_OPT (run scripts/setup.sh)"
-say "wasm-opt -Oz"
+say "wasm-opt -O3"
 before=$(stat -c %s "$OUT")
-"$WASM_OPT" -Oz --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
+"$WASM_OPT" -O3 --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
   --enable-mutable-globals --enable-multivalue --enable-reference-types "$OUT" -o "$OUT.opt"
 mv "$OUT.opt" "$OUT"
 after=$(stat -c %s "$OUT")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # npm test: set up, build, then run every suite and print each runner's
 # summary, and a total at the end:
+#   0. lint        cargo fmt --check, cargo clippy -D warnings
 #   1. native      cargo test --workspace (core, executor, CLI)
 #   2. browser     wasm-bindgen-test in headless Chromium (crates/ipvm-web/tests)
 #   3. end to end  node --test tests/ (Playwright against the playground, the CLI,
@@ -19,6 +20,9 @@ suite() { # suite NAME COMMAND...
   "$@" 2>&1 | tee "$LOGS/$name.log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || failed_suites+=("$name")
 }
+
+# 0. Lints: formatting and clippy, warnings are errors.
+suite lint bash -c 'cargo fmt --all --check && cargo clippy --quiet --workspace --all-targets -- -D warnings && echo "lint: ok"'
 
 # 1. Native.
 suite native cargo test --workspace --no-fail-fast

@@ -28,6 +28,12 @@ async function direct(bytes) {
   return instance.exports;
 }
 
+function base64(bytes) {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s).replace(/=+$/, "");
+}
+
 function time(f) {
   const t0 = performance.now();
   const out = f();
@@ -69,7 +75,7 @@ export async function benchEngines({ repeat = 3 } = {}) {
       return out;
     },
   };
-  const argsOf = (k) => (k === "blur" ? [{ "/": { bytes: btoa(String.fromCharCode(...png)) } }, KERNELS.blur.sigma] : KERNELS[k].args);
+  const argsOf = (k) => (k === "blur" ? [{ "/": { bytes: base64(png) } }, KERNELS.blur.sigma] : KERNELS[k].args);
   const rows = [];
   let nonce = 0;
   for (const kernel of Object.keys(KERNELS)) {
@@ -93,7 +99,7 @@ export async function benchEngines({ repeat = 3 } = {}) {
     const wasmiOut = out[0] === "ok" ? out[1] : null;
     const same =
       nativeOut instanceof Uint8Array
-        ? wasmiOut && typeof wasmiOut === "object" && wasmiOut["/"]?.bytes === btoa(String.fromCharCode(...nativeOut)).replace(/=+$/, "")
+        ? wasmiOut && typeof wasmiOut === "object" && wasmiOut["/"]?.bytes === base64(nativeOut)
         : wasmiOut === nativeOut;
     const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     rows.push({ kernel, browserMs: median(nativeTimes), wasmiMs: median(wasmiTimes), ratio: median(wasmiTimes) / median(nativeTimes), fuel: report.fuel, sameOutput: same });

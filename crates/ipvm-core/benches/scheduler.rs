@@ -9,7 +9,10 @@ use std::time::Instant;
 
 use futures::executor::block_on;
 use ipvm_core::scheduler::Purity;
-use ipvm_core::{address, CancelToken, Execution, Executor, Instruction, Ipld, Job, MemoryStore, Scheduler, Task, Workflow};
+use ipvm_core::{
+    address, CancelToken, Execution, Executor, Instruction, Ipld, Job, MemoryStore, Scheduler,
+    Task, Workflow,
+};
 
 struct NoOp;
 
@@ -24,8 +27,20 @@ impl Executor for NoOp {
 
 fn instr(n: usize, deps: &[&Instruction]) -> Instruction {
     let mut args = vec![Ipld::Integer(n as i128)];
-    args.extend(deps.iter().map(|d| Ipld::Map(BTreeMap::from([("await/ok".to_string(), Ipld::Link(d.cid()))]))));
-    Instruction::new(address::raw_cid(b"bench module"), "wasm/run", "f", args, Ipld::String(String::new())).unwrap()
+    args.extend(deps.iter().map(|d| {
+        Ipld::Map(BTreeMap::from([(
+            "await/ok".to_string(),
+            Ipld::Link(d.cid()),
+        )]))
+    }));
+    Instruction::new(
+        address::raw_cid(b"bench module"),
+        "wasm/run",
+        "f",
+        args,
+        Ipld::String(String::new()),
+    )
+    .unwrap()
 }
 
 /// 2,000 fan-out leaves under one root, 40 chains of 100, and 1,000 diamonds
@@ -58,7 +73,9 @@ fn dag() -> Workflow {
         all.extend([top, l, r, bottom]);
     }
     all.truncate(10_000);
-    Workflow { tasks: all.into_iter().map(Task::new).collect() }
+    Workflow {
+        tasks: all.into_iter().map(Task::new).collect(),
+    }
 }
 
 /// Median of `runs` timings of `f`, in seconds.
@@ -103,5 +120,9 @@ fn main() {
         let _ = Workflow::from_dag_json(&json).unwrap();
         start.elapsed().as_secs_f64()
     });
-    println!("parse + validate a {n}-task workflow ({} KiB of DAG-JSON): {:.2} µs/task  [median of 5]", json.len() / 1024, parse * 1e6 / n as f64);
+    println!(
+        "parse + validate a {n}-task workflow ({} KiB of DAG-JSON): {:.2} µs/task  [median of 5]",
+        json.len() / 1024,
+        parse * 1e6 / n as f64
+    );
 }

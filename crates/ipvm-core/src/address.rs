@@ -27,8 +27,10 @@ pub fn encode_dag_cbor(value: &Ipld) -> Result<Vec<u8>, CoreError> {
 
 /// Decodes DAG-CBOR bytes into an IPLD value.
 pub fn decode_dag_cbor(bytes: &[u8]) -> Result<Ipld, CoreError> {
-    serde_ipld_dagcbor::from_slice(bytes)
-        .map_err(|e| CoreError::Decode { format: "DAG-CBOR", reason: e.to_string() })
+    serde_ipld_dagcbor::from_slice(bytes).map_err(|e| CoreError::Decode {
+        format: "DAG-CBOR",
+        reason: e.to_string(),
+    })
 }
 
 /// The CIDv1 (dag-cbor, SHA3-256) of an IPLD value, and its encoding.
@@ -53,7 +55,10 @@ pub fn cid_of(codec: u64, hash: u64, bytes: &[u8]) -> Cid {
         _ => sha2::Sha256::digest(bytes).to_vec(),
     };
     let code = if hash == SHA3_256 { SHA3_256 } else { SHA2_256 };
-    #[allow(clippy::expect_used, reason = "a 32-byte digest always fits a 64-byte multihash")]
+    #[allow(
+        clippy::expect_used,
+        reason = "a 32-byte digest always fits a 64-byte multihash"
+    )]
     let mh = Multihash::<64>::wrap(code, &digest).expect("32-byte digest fits");
     Cid::new_v1(codec, mh)
 }
@@ -80,14 +85,20 @@ pub fn verify_block(cid: &Cid, bytes: &[u8]) -> Result<(), CoreError> {
     if &actual == cid {
         Ok(())
     } else {
-        Err(CoreError::HashMismatch { cid: *cid, actual })
+        Err(CoreError::HashMismatch {
+            cid: Box::new(*cid),
+            actual: Box::new(actual),
+        })
     }
 }
 
 /// Parses a CID from text, accepting an `ipfs://` prefix.
 pub fn parse_cid(text: &str) -> Result<Cid, CoreError> {
     let bare = text.strip_prefix("ipfs://").unwrap_or(text);
-    Cid::try_from(bare).map_err(|e| CoreError::BadCid { input: text.to_string(), reason: e.to_string() })
+    Cid::try_from(bare).map_err(|e| CoreError::BadCid {
+        input: text.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// Every link found anywhere inside an IPLD value, in document order.

@@ -55,32 +55,52 @@ pub struct Await {
 
 /// Recognises an await in a single value, or `Ok(None)` if it is not one.
 fn as_await(value: &Ipld, task: usize, field: &str) -> Result<Option<Await>, ValidationError> {
-    let Ipld::Map(map) = value else { return Ok(None) };
+    let Ipld::Map(map) = value else {
+        return Ok(None);
+    };
     if map.len() != 1 {
         if let Some(key) = map.keys().find(|k| k.starts_with("await/")) {
-            return Err(ValidationError::new(task, field, format!("`{key}` must be the only key of its map")));
+            return Err(ValidationError::new(
+                task,
+                field,
+                format!("`{key}` must be the only key of its map"),
+            ));
         }
         return Ok(None);
     }
-    let Some((key, target)) = map.iter().next() else { return Ok(None) };
+    let Some((key, target)) = map.iter().next() else {
+        return Ok(None);
+    };
     if !key.starts_with("await/") {
         return Ok(None);
     }
     let kind = AwaitKind::from_key(key).ok_or_else(|| {
-        ValidationError::new(task, field, format!("unknown await `{key}`; use await/ok, await/error or await/*"))
+        ValidationError::new(
+            task,
+            field,
+            format!("unknown await `{key}`; use await/ok, await/error or await/*"),
+        )
     })?;
     match target {
         Ipld::Link(cid) => Ok(Some(Await { kind, target: *cid })),
         other => Err(ValidationError::new(
             task,
             format!("{field}.{key}"),
-            format!("a link {{\"/\": \"<instruction CID>\"}} is required, found {}", kind_name(other)),
+            format!(
+                "a link {{\"/\": \"<instruction CID>\"}} is required, found {}",
+                kind_name(other)
+            ),
         )),
     }
 }
 
 /// Collects every await inside `value` (at any depth), validating their shape.
-pub fn collect(value: &Ipld, task: usize, field: &str, out: &mut Vec<Await>) -> Result<(), ValidationError> {
+pub fn collect(
+    value: &Ipld,
+    task: usize,
+    field: &str,
+    out: &mut Vec<Await>,
+) -> Result<(), ValidationError> {
     if let Some(a) = as_await(value, task, field)? {
         out.push(a);
         return Ok(());
@@ -115,20 +135,26 @@ pub struct Unsatisfied {
 pub fn substitute(
     value: &Ipld,
     results: &dyn Fn(&Cid) -> Option<Outcome>,
-) -> Result<Ipld, Unsatisfied> {
+) -> Result<Ipld, Box<Unsatisfied>> {
     if let Ok(Some(a)) = as_await(value, 0, "") {
-        let found = results(&a.target).unwrap_or_else(|| Outcome::Err(Ipld::String("awaited result missing".into())));
+        let found = results(&a.target)
+            .unwrap_or_else(|| Outcome::Err(Ipld::String("awaited result missing".into())));
         return match (a.kind, &found) {
             (AwaitKind::Ok, Outcome::Ok(v)) | (AwaitKind::Error, Outcome::Err(v)) => Ok(v.clone()),
             (AwaitKind::Any, _) => Ok(found.to_ipld()),
-            _ => Err(Unsatisfied { r#await: a, found }),
+            _ => Err(Box::new(Unsatisfied { r#await: a, found })),
         };
     }
     Ok(match value {
-        Ipld::List(items) => Ipld::List(items.iter().map(|v| substitute(v, results)).collect::<Result<_, _>>()?),
+        Ipld::List(items) => Ipld::List(
+            items
+                .iter()
+                .map(|v| substitute(v, results))
+                .collect::<Result<_, _>>()?,
+        ),
         Ipld::Map(map) => Ipld::Map(
             map.iter()
-                .map(|(k, v)| Ok((k.clone(), substitute(v, results)?)))
+                .map(|(k, v)| Ok::<_, Box<Unsatisfied>>((k.clone(), substitute(v, results)?)))
                 .collect::<Result<BTreeMap<_, _>, _>>()?,
         ),
         other => other.clone(),

@@ -17,7 +17,11 @@ use crate::CoreError;
 
 /// Parses one DAG-JSON value (surrounding whitespace allowed).
 pub fn parse(text: &[u8]) -> Result<Ipld, CoreError> {
-    let mut p = Parser { s: text, i: 0, depth: 0 };
+    let mut p = Parser {
+        s: text,
+        i: 0,
+        depth: 0,
+    };
     let v = p.value()?;
     p.ws();
     if p.i != p.s.len() {
@@ -37,8 +41,14 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn err(&self, what: &str) -> CoreError {
-        let line = 1 + self.s[..self.i.min(self.s.len())].iter().filter(|b| **b == b'\n').count();
-        CoreError::Decode { format: "DAG-JSON", reason: format!("{what} at line {line}, byte {}", self.i) }
+        let line = 1 + self.s[..self.i.min(self.s.len())]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        CoreError::Decode {
+            format: "DAG-JSON",
+            reason: format!("{what} at line {line}, byte {}", self.i),
+        }
     }
 
     fn ws(&mut self) {
@@ -152,7 +162,10 @@ impl Parser<'_> {
     }
 
     fn hex4(&mut self) -> Result<u32, CoreError> {
-        let digits = self.s.get(self.i..self.i + 4).ok_or_else(|| self.err("truncated \\u escape"))?;
+        let digits = self
+            .s
+            .get(self.i..self.i + 4)
+            .ok_or_else(|| self.err("truncated \\u escape"))?;
         let text = std::str::from_utf8(digits).map_err(|_| self.err("bad \\u escape"))?;
         let v = u32::from_str_radix(text, 16).map_err(|_| self.err("bad \\u escape"))?;
         self.i += 4;
@@ -163,12 +176,16 @@ impl Parser<'_> {
         self.i += 1;
         let mut out = Vec::new();
         loop {
-            let Some(&c) = self.s.get(self.i) else { return Err(self.err("unterminated string")) };
+            let Some(&c) = self.s.get(self.i) else {
+                return Err(self.err("unterminated string"));
+            };
             self.i += 1;
             match c {
                 b'"' => break,
                 b'\\' => {
-                    let Some(&e) = self.s.get(self.i) else { return Err(self.err("unterminated escape")) };
+                    let Some(&e) = self.s.get(self.i) else {
+                        return Err(self.err("unterminated escape"));
+                    };
                     self.i += 1;
                     let ch = match e {
                         b'"' => '"',
@@ -219,7 +236,8 @@ impl Parser<'_> {
             }
             self.i += 1;
         }
-        let text = std::str::from_utf8(&self.s[start..self.i]).map_err(|_| self.err("bad number"))?;
+        let text =
+            std::str::from_utf8(&self.s[start..self.i]).map_err(|_| self.err("bad number"))?;
         let bad = |p: &Self| p.err(&format!("`{text}` is not a valid number"));
         if integral {
             if text.len() > 1 && (text.starts_with('0') || text.starts_with("-0")) && text != "-0" {
@@ -269,9 +287,18 @@ mod tests {
 
     #[test]
     fn integers_keep_their_full_range() {
-        assert_eq!(parse(b"-18446744073709551616").unwrap(), Ipld::Integer(-(1i128 << 64)));
-        assert_eq!(parse(b"18446744073709551615").unwrap(), Ipld::Integer((1i128 << 64) - 1));
-        assert_eq!(parse(b"18446744073709552000").unwrap(), Ipld::Float(18446744073709552000.0));
+        assert_eq!(
+            parse(b"-18446744073709551616").unwrap(),
+            Ipld::Integer(-(1i128 << 64))
+        );
+        assert_eq!(
+            parse(b"18446744073709551615").unwrap(),
+            Ipld::Integer((1i128 << 64) - 1)
+        );
+        assert_eq!(
+            parse(b"18446744073709552000").unwrap(),
+            Ipld::Float(18446744073709552000.0)
+        );
         assert_eq!(parse(b"1.5").unwrap(), Ipld::Float(1.5));
         assert!(parse(b"01").is_err());
     }
@@ -283,8 +310,17 @@ mod tests {
         assert!(matches!(items[0], Ipld::Link(_)));
         assert_eq!(items[1], Ipld::Bytes(vec![0, 1, 2, 255]));
         assert_eq!(items[2], Ipld::String("🦀\n".into()));
-        assert!(parse(br#"{"/":"nope"}"#).unwrap_err().to_string().contains("not a valid CID"));
-        assert!(parse(br#"{"a":1,"a":2}"#).unwrap_err().to_string().contains("duplicate key"));
-        assert!(parse(b"[1] x").unwrap_err().to_string().contains("trailing"));
+        assert!(parse(br#"{"/":"nope"}"#)
+            .unwrap_err()
+            .to_string()
+            .contains("not a valid CID"));
+        assert!(parse(br#"{"a":1,"a":2}"#)
+            .unwrap_err()
+            .to_string()
+            .contains("duplicate key"));
+        assert!(parse(b"[1] x")
+            .unwrap_err()
+            .to_string()
+            .contains("trailing"));
     }
 }

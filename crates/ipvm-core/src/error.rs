@@ -18,7 +18,17 @@ pub struct ValidationError {
 
 impl ValidationError {
     pub(crate) fn new(task: usize, field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self { task, field: field.into(), reason: reason.into() }
+        Self {
+            task,
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<ValidationError> for CoreError {
+    fn from(e: ValidationError) -> Self {
+        CoreError::Invalid(Box::new(e))
     }
 }
 
@@ -38,7 +48,7 @@ pub enum CoreError {
     Shape(String),
     /// A task is malformed (see [`ValidationError`]).
     #[error(transparent)]
-    Invalid(#[from] ValidationError),
+    Invalid(#[from] Box<ValidationError>),
     /// A string that should be a CID is not one.
     #[error("`{input}` is not a valid CID: {reason}")]
     BadCid {
@@ -54,18 +64,18 @@ pub enum CoreError {
     #[error("block {cid}: bytes do not match the CID (got {actual})")]
     HashMismatch {
         /// The CID the bytes were stored or fetched under.
-        cid: Cid,
+        cid: Box<Cid>,
         /// The CID the bytes really have.
-        actual: Cid,
+        actual: Box<Cid>,
     },
     /// A block that is needed is not in the store.
     #[error("block {0} is not in the store; add it first (e.g. `ipvm run --add FILE`)")]
-    MissingBlock(Cid),
+    MissingBlock(Box<Cid>),
     /// A UnixFS node could not be read.
     #[error("block {cid} is not a readable UnixFS file: {reason}")]
     UnixFs {
         /// The node.
-        cid: Cid,
+        cid: Box<Cid>,
         /// What is wrong with it.
         reason: String,
     },

@@ -43,6 +43,8 @@ pub use awaits::{Await, AwaitKind};
 pub use error::{CoreError, ValidationError};
 pub use ipld_core::{cid::Cid, ipld::Ipld};
 pub use receipt::{Outcome, Receipt, ReceiptRecord};
-pub use scheduler::{CancelToken, Event, Execution, Executor, Job, RunReport, Scheduler, TaskReport};
+pub use scheduler::{
+    CancelToken, Event, Execution, Executor, Job, RunReport, Scheduler, TaskReport,
+};
 pub use store::{BlockStore, MemoryStore, ReceiptStore};
 pub use workflow::{Instruction, Limits, Task, Workflow};

@@ -44,7 +44,10 @@ impl Outcome {
                 Ipld::String(tag) if tag == "error" => Ok(Outcome::Err(items[1].clone())),
                 _ => Err("`out` must start with \"ok\" or \"error\"".into()),
             },
-            other => Err(format!("`out` must be a two-element list, found {}", kind_name(other))),
+            other => Err(format!(
+                "`out` must be a two-element list, found {}",
+                kind_name(other)
+            )),
         }
     }
 }
@@ -71,23 +74,37 @@ impl Receipt {
     /// The receipt as IPLD, exactly as hashed.
     pub fn to_ipld(&self) -> Ipld {
         let fx = BTreeMap::from([
-            ("fork".to_string(), Ipld::List(self.fx.iter().copied().map(Ipld::Link).collect())),
+            (
+                "fork".to_string(),
+                Ipld::List(self.fx.iter().copied().map(Ipld::Link).collect()),
+            ),
             ("join".to_string(), Ipld::Null),
         ]);
         Ipld::Map(BTreeMap::from([
             ("ran".to_string(), Ipld::Link(self.ran)),
             ("out".to_string(), self.out.to_ipld()),
             ("meta".to_string(), Ipld::Map(self.meta.clone())),
-            ("iss".to_string(), self.iss.clone().map_or(Ipld::Null, Ipld::String)),
-            ("prf".to_string(), Ipld::List(self.prf.iter().copied().map(Ipld::Link).collect())),
+            (
+                "iss".to_string(),
+                self.iss.clone().map_or(Ipld::Null, Ipld::String),
+            ),
+            (
+                "prf".to_string(),
+                Ipld::List(self.prf.iter().copied().map(Ipld::Link).collect()),
+            ),
             ("fx".to_string(), Ipld::Map(fx)),
         ]))
     }
 
     /// Reads a receipt back from IPLD.
     pub fn from_ipld(v: &Ipld) -> Result<Self, CoreError> {
-        let bad = |why: String| CoreError::Decode { format: "receipt", reason: why };
-        let Ipld::Map(m) = v else { return Err(bad(format!("expected a map, found {}", kind_name(v)))) };
+        let bad = |why: String| CoreError::Decode {
+            format: "receipt",
+            reason: why,
+        };
+        let Ipld::Map(m) = v else {
+            return Err(bad(format!("expected a map, found {}", kind_name(v))));
+        };
         let ran = match m.get("ran") {
             Some(Ipld::Link(c)) => *c,
             _ => return Err(bad("`ran` must be a link".into())),
@@ -103,7 +120,16 @@ impl Receipt {
         };
         let link_list = |v: Option<&Ipld>| -> Vec<Cid> {
             match v {
-                Some(Ipld::List(items)) => items.iter().filter_map(|i| if let Ipld::Link(c) = i { Some(*c) } else { None }).collect(),
+                Some(Ipld::List(items)) => items
+                    .iter()
+                    .filter_map(|i| {
+                        if let Ipld::Link(c) = i {
+                            Some(*c)
+                        } else {
+                            None
+                        }
+                    })
+                    .collect(),
                 _ => Vec::new(),
             }
         };
@@ -112,7 +138,14 @@ impl Receipt {
             Some(Ipld::Map(fx)) => link_list(fx.get("fork")),
             _ => Vec::new(),
         };
-        Ok(Self { ran, out, meta, iss, prf, fx })
+        Ok(Self {
+            ran,
+            out,
+            meta,
+            iss,
+            prf,
+            fx,
+        })
     }
 
     /// The receipt's CID and DAG-CBOR bytes.
@@ -127,7 +160,8 @@ impl Receipt {
 
     /// The receipt as DAG-JSON text.
     pub fn to_dag_json(&self) -> Result<String, CoreError> {
-        let bytes = serde_ipld_dagjson::to_vec(&self.to_ipld()).map_err(|e| CoreError::Encode(e.to_string()))?;
+        let bytes = serde_ipld_dagjson::to_vec(&self.to_ipld())
+            .map_err(|e| CoreError::Encode(e.to_string()))?;
         String::from_utf8(bytes).map_err(|e| CoreError::Encode(e.to_string()))
     }
 

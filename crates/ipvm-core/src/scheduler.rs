@@ -70,17 +70,32 @@ pub struct Execution {
 impl Execution {
     /// A successful execution.
     pub fn ok(value: Ipld, fuel: u64) -> Self {
-        Self { out: Outcome::Ok(value), fuel, nondeterministic: false, limit: None, logs: Vec::new() }
+        Self {
+            out: Outcome::Ok(value),
+            fuel,
+            nondeterministic: false,
+            limit: None,
+            logs: Vec::new(),
+        }
     }
 
     /// A failed execution.
     pub fn error(value: Ipld, fuel: u64) -> Self {
-        Self { out: Outcome::Err(value), fuel, nondeterministic: false, limit: None, logs: Vec::new() }
+        Self {
+            out: Outcome::Err(value),
+            fuel,
+            nondeterministic: false,
+            limit: None,
+            logs: Vec::new(),
+        }
     }
 }
 
 /// Runs jobs. Implemented by the wasmi executor, worker pools and remote peers.
-#[allow(async_fn_in_trait, reason = "the futures are used in single-threaded contexts; Send is not wanted")]
+#[allow(
+    async_fn_in_trait,
+    reason = "the futures are used in single-threaded contexts; Send is not wanted"
+)]
 pub trait Executor {
     /// Whether `op` is known, and if so whether it is pure.
     fn purity(&self, op: &str) -> Option<Purity>;
@@ -181,17 +196,25 @@ pub struct RunReport {
 impl RunReport {
     /// How many tasks were executed (not reused, not skipped).
     pub fn executed(&self) -> usize {
-        self.tasks.iter().filter(|t| matches!(t.status, TaskStatus::Ran(_))).count()
+        self.tasks
+            .iter()
+            .filter(|t| matches!(t.status, TaskStatus::Ran(_)))
+            .count()
     }
 
     /// How many tasks were answered from the memo.
     pub fn reused(&self) -> usize {
-        self.tasks.iter().filter(|t| matches!(t.status, TaskStatus::Reused(_))).count()
+        self.tasks
+            .iter()
+            .filter(|t| matches!(t.status, TaskStatus::Reused(_)))
+            .count()
     }
 
     /// Whether every task has a successful receipt.
     pub fn succeeded(&self) -> bool {
-        self.tasks.iter().all(|t| t.receipt().is_some_and(|r| r.receipt.out.is_ok()))
+        self.tasks
+            .iter()
+            .all(|t| t.receipt().is_some_and(|r| r.receipt.out.is_ok()))
     }
 }
 
@@ -282,7 +305,11 @@ impl RunState {
 impl<'a, E: Executor, S: BlockStore + ReceiptStore> Scheduler<'a, E, S> {
     /// A scheduler that runs up to 8 tasks at once.
     pub fn new(executor: &'a E, store: &'a S) -> Self {
-        Self { executor, store, parallelism: 8 }
+        Self {
+            executor,
+            store,
+            parallelism: 8,
+        }
     }
 
     /// Sets how many tasks may run at once (at least 1).
@@ -301,7 +328,10 @@ impl<'a, E: Executor, S: BlockStore + ReceiptStore> Scheduler<'a, E, S> {
     ) -> Result<RunReport, CoreError> {
         let mut st = self.plan(wf).await?;
         for (i, t) in wf.tasks.iter().enumerate() {
-            on_event(&Event::Queued { task: i, instruction: t.run.cid() });
+            on_event(&Event::Queued {
+                task: i,
+                instruction: t.run.cid(),
+            });
         }
         let mut running = FuturesUnordered::new();
         loop {
@@ -311,7 +341,10 @@ impl<'a, E: Executor, S: BlockStore + ReceiptStore> Scheduler<'a, E, S> {
             while running.len() < self.parallelism {
                 let Some(i) = st.ready.pop_front() else { break };
                 if let Some(job) = self.prepare(wf, &mut st, i, on_event).await? {
-                    on_event(&Event::Started { task: i, instruction: job.instruction });
+                    on_event(&Event::Started {
+                        task: i,
+                        instruction: job.instruction,
+                    });
                     running.push(async move { (i, self.executor.execute(job).await) });
                 }
             }
@@ -338,7 +371,9 @@ impl<'a, E: Executor, S: BlockStore + ReceiptStore> Scheduler<'a, E, S> {
             .map(|(i, t)| TaskReport {
                 task: i,
                 instruction: t.run.cid(),
-                status: st.status[i].take().unwrap_or_else(|| TaskStatus::Skipped("never became ready".into())),
+                status: st.status[i]
+                    .take()
+                    .unwrap_or_else(|| TaskStatus::Skipped("never became ready".into())),
             })
             .collect();
         Ok(RunReport { tasks })
@@ -346,7 +381,12 @@ impl<'a, E: Executor, S: BlockStore + ReceiptStore> Scheduler<'a, E, S> {
 
     /// Validates what needs the store and the executor, and builds the graph.
     async fn plan(&self, wf: &Workflow) -> Result<RunState, CoreError> {
-        let index: HashMap<Cid, usize> = wf.tasks.iter().enumerate().map(|(i, t)| (t.run.cid(), i)).collect();
+        let index: HashMap<Cid, usize> = wf
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.run.cid(), i))
+            .collect();
         let n = wf.tasks.len();
         let mut st = RunState {
             deps: vec![Vec::new(); n],
@@ -363,7 +403,14 @@ impl<'a, E: Executor, S: BlockStore + ReceiptStore> Scheduler<'a, E, S> {
         for (i, t) in wf.tasks.iter().enumerate() {
             st.effectful[i] = match self.executor.purity(&t.run.op) {
                 Some(p) => p == Purity::Effectful,
-                None => return Err(ValidationError::new(i, "run.op", format!("unknown op `{}`", t.run.op)).into()),
+                None => {
+                    return Err(ValidationError::new(
+                        i,
+                        "run.op",
+                        format!("unknown op `{}`", t.run.op),
+                    )
+                    .into())
+                }
             };
             for a in t.run.awaits() {
                 if let Some(&j) = index.get(&a.target) {
@@ -371,10 +418,12 @@ impl<'a, E: Executor, S: BlockStore + ReceiptStore> Scheduler<'a, E, S> {
                         st.deps[i].push(j);
                         st.dependents[j].push(i);
                     }
-                } else if !st.results.contains_key(&a.target) {
+                } else if let std::collections::hash_map::Entry::Vacant(slot) =
+                    st.results.entry(a.target)
+                {
                     match self.store.receipt_for(&a.target).await? {
                         Some(rec) => {
-                            st.results.insert(a.target, rec.receipt.out);
+                            slot.insert(rec.receipt.out);
                         }
                         None => {
                             return Err(ValidationError::new(
@@ -420,19 +469,40 @@ impl<'a, E: Executor, S: BlockStore + ReceiptStore> Scheduler<'a, E, S> {
         let task = &wf.tasks[i];
         let instruction = task.run.cid();
         let skip = |st: &mut RunState, reason: String, on_event: &mut dyn FnMut(&Event)| {
-            on_event(&Event::Failed { task: i, instruction, receipt: None, reason: reason.clone() });
+            on_event(&Event::Failed {
+                task: i,
+                instruction,
+                receipt: None,
+                reason: reason.clone(),
+            });
             st.complete(i, TaskStatus::Skipped(reason));
         };
         if st.effectful[i] && st.pure_failed {
-            skip(st, "effectful task not run: a pure task of the workflow failed".into(), on_event);
+            skip(
+                st,
+                "effectful task not run: a pure task of the workflow failed".into(),
+                on_event,
+            );
             return Ok(None);
         }
-        if let Some(&j) = st.deps[i].iter().find(|&&j| matches!(st.status[j], Some(TaskStatus::Skipped(_)))) {
-            skip(st, format!("task {j} ({}) did not run", wf.tasks[j].run.cid()), on_event);
+        if let Some(&j) = st.deps[i]
+            .iter()
+            .find(|&&j| matches!(st.status[j], Some(TaskStatus::Skipped(_))))
+        {
+            skip(
+                st,
+                format!("task {j} ({}) did not run", wf.tasks[j].run.cid()),
+                on_event,
+            );
             return Ok(None);
         }
         let results = &st.results;
-        let args = task.run.args.iter().map(|a| substitute(a, &|c| results.get(c).cloned())).collect::<Result<Vec<_>, _>>();
+        let args = task
+            .run
+            .args
+            .iter()
+            .map(|a| substitute(a, &|c| results.get(c).cloned()))
+            .collect::<Result<Vec<_>, _>>();
         let args = match args {
             Ok(args) => args,
             Err(unsat) => {
@@ -440,19 +510,35 @@ impl<'a, E: Executor, S: BlockStore + ReceiptStore> Scheduler<'a, E, S> {
                     AwaitKind::Ok => "failed",
                     _ => "succeeded",
                 };
-                let who = wf.tasks.iter().position(|t| t.run.cid() == unsat.r#await.target);
-                let who = who.map_or(format!("{}", unsat.r#await.target), |j| format!("task {j} ({})", unsat.r#await.target));
+                let who = wf
+                    .tasks
+                    .iter()
+                    .position(|t| t.run.cid() == unsat.r#await.target);
+                let who = who.map_or(format!("{}", unsat.r#await.target), |j| {
+                    format!("task {j} ({})", unsat.r#await.target)
+                });
                 let detail = match &unsat.found {
                     Outcome::Err(e) => format!(": {}", short(e)),
                     Outcome::Ok(_) => String::new(),
                 };
-                skip(st, format!("{} awaits {who}, which {what}{detail}", unsat.r#await.kind.key()), on_event);
+                skip(
+                    st,
+                    format!(
+                        "{} awaits {who}, which {what}{detail}",
+                        unsat.r#await.kind.key()
+                    ),
+                    on_event,
+                );
                 return Ok(None);
             }
         };
         if let Some(rec) = self.store.receipt_for(&instruction).await? {
             if rec.receipt.is_reusable() {
-                on_event(&Event::MemoHit { task: i, instruction, receipt: rec.cid });
+                on_event(&Event::MemoHit {
+                    task: i,
+                    instruction,
+                    receipt: rec.cid,
+                });
                 st.results.insert(instruction, rec.receipt.out.clone());
                 st.complete(i, TaskStatus::Reused(rec));
                 return Ok(None);
@@ -490,16 +576,41 @@ impl<'a, E: Executor, S: BlockStore + ReceiptStore> Scheduler<'a, E, S> {
             meta.insert("limit".to_string(), Ipld::String(limit.clone()));
         }
         if !ex.logs.is_empty() {
-            meta.insert("logs".to_string(), Ipld::List(ex.logs.iter().cloned().map(Ipld::String).collect()));
+            meta.insert(
+                "logs".to_string(),
+                Ipld::List(ex.logs.iter().cloned().map(Ipld::String).collect()),
+            );
         }
-        let receipt = Receipt { ran, out: ex.out, meta, iss: None, prf: task.prf.clone(), fx: Vec::new() };
+        let receipt = Receipt {
+            ran,
+            out: ex.out,
+            meta,
+            iss: None,
+            prf: task.prf.clone(),
+            fx: Vec::new(),
+        };
         let cid = receipt.cid()?;
         self.store.put_block(ran, invocation).await?;
-        let record = ReceiptRecord { cid, receipt, instruction, inputs: task.run.inputs() };
+        let record = ReceiptRecord {
+            cid,
+            receipt,
+            instruction,
+            inputs: task.run.inputs(),
+        };
         self.store.put_receipt(record.clone()).await?;
         match &record.receipt.out {
-            Outcome::Ok(_) => on_event(&Event::Finished { task: i, instruction, receipt: cid, fuel: ex.fuel }),
-            Outcome::Err(e) => on_event(&Event::Failed { task: i, instruction, receipt: Some(cid), reason: short(e) }),
+            Outcome::Ok(_) => on_event(&Event::Finished {
+                task: i,
+                instruction,
+                receipt: cid,
+                fuel: ex.fuel,
+            }),
+            Outcome::Err(e) => on_event(&Event::Failed {
+                task: i,
+                instruction,
+                receipt: Some(cid),
+                reason: short(e),
+            }),
         }
         st.results.insert(instruction, record.receipt.out.clone());
         st.complete(i, TaskStatus::Ran(record));

@@ -18,7 +18,10 @@ use crate::receipt::ReceiptRecord;
 use crate::{unixfs, CoreError};
 
 /// Content-addressed block storage.
-#[allow(async_fn_in_trait, reason = "the futures are used in single-threaded contexts; Send is not wanted")]
+#[allow(
+    async_fn_in_trait,
+    reason = "the futures are used in single-threaded contexts; Send is not wanted"
+)]
 pub trait BlockStore {
     /// The bytes of a block, if present.
     async fn get_block(&self, cid: &Cid) -> Result<Option<Vec<u8>>, CoreError>;
@@ -33,7 +36,10 @@ pub trait BlockStore {
 }
 
 /// Receipt storage with the memo and the reverse index.
-#[allow(async_fn_in_trait, reason = "the futures are used in single-threaded contexts; Send is not wanted")]
+#[allow(
+    async_fn_in_trait,
+    reason = "the futures are used in single-threaded contexts; Send is not wanted"
+)]
 pub trait ReceiptStore {
     /// Stores a receipt and its index entries, all or nothing.
     async fn put_receipt(&self, record: ReceiptRecord) -> Result<(), CoreError>;
@@ -64,7 +70,10 @@ pub async fn add_file<S: BlockStore + ?Sized>(store: &S, data: &[u8]) -> Result<
 /// Reads a whole UnixFS file (or raw block) from the store. A raw-block CID
 /// recorded as an alias of a UnixFS file is read through the file, and the
 /// bytes are checked against it.
-pub async fn read_file<S: BlockStore + ?Sized>(store: &S, root: &Cid) -> Result<Vec<u8>, CoreError> {
+pub async fn read_file<S: BlockStore + ?Sized>(
+    store: &S,
+    root: &Cid,
+) -> Result<Vec<u8>, CoreError> {
     if root.codec() == crate::address::RAW && store.get_block(root).await?.is_none() {
         if let Some(target) = store.get_alias(root).await? {
             let bytes = read_tree(store, &target).await?;
@@ -80,9 +89,15 @@ async fn read_tree<S: BlockStore + ?Sized>(store: &S, root: &Cid) -> Result<Vec<
     let mut stack = vec![(*root, 0usize)];
     while let Some((cid, depth)) = stack.pop() {
         if depth > 32 {
-            return Err(CoreError::UnixFs { cid, reason: "DAG deeper than 32 levels".into() });
+            return Err(CoreError::UnixFs {
+                cid: Box::new(cid),
+                reason: "DAG deeper than 32 levels".into(),
+            });
         }
-        let block = store.get_block(&cid).await?.ok_or(CoreError::MissingBlock(cid))?;
+        let block = store
+            .get_block(&cid)
+            .await?
+            .ok_or_else(|| CoreError::MissingBlock(Box::new(cid)))?;
         let (inline, links) = unixfs::decode_node(&cid, &block)?;
         out.extend_from_slice(&inline);
         stack.extend(links.into_iter().rev().map(|c| (c, depth + 1)));
@@ -112,7 +127,10 @@ impl MemoryStore {
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut Tables) -> R) -> Result<R, CoreError> {
-        let mut guard = self.tables.lock().map_err(|_| CoreError::Store("memory store lock poisoned".into()))?;
+        let mut guard = self
+            .tables
+            .lock()
+            .map_err(|_| CoreError::Store("memory store lock poisoned".into()))?;
         Ok(f(&mut guard))
     }
 
@@ -161,14 +179,23 @@ impl ReceiptStore for MemoryStore {
     }
 
     async fn receipt_for(&self, instruction: &Cid) -> Result<Option<ReceiptRecord>, CoreError> {
-        self.with(|t| t.by_instruction.get(instruction).and_then(|c| t.receipts.get(c)).cloned())
+        self.with(|t| {
+            t.by_instruction
+                .get(instruction)
+                .and_then(|c| t.receipts.get(c))
+                .cloned()
+        })
     }
 
     async fn receipts_using(&self, input: &Cid) -> Result<Vec<ReceiptRecord>, CoreError> {
         self.with(|t| {
             t.by_input
                 .get(input)
-                .map(|set| set.keys().filter_map(|c| t.receipts.get(c).cloned()).collect())
+                .map(|set| {
+                    set.keys()
+                        .filter_map(|c| t.receipts.get(c).cloned())
+                        .collect()
+                })
                 .unwrap_or_default()
         })
     }
@@ -217,7 +244,9 @@ mod tests {
     #[test]
     fn a_file_resolves_by_its_unixfs_cid_and_by_its_raw_cid() {
         let store = MemoryStore::new();
-        let data: Vec<u8> = (0..unixfs::CHUNK_SIZE * 2 + 5).map(|i| (i % 253) as u8).collect();
+        let data: Vec<u8> = (0..unixfs::CHUNK_SIZE * 2 + 5)
+            .map(|i| (i % 253) as u8)
+            .collect();
         let root = block_on(add_file(&store, &data)).unwrap();
         assert_eq!(root.codec(), crate::address::DAG_PB);
         assert_eq!(block_on(read_file(&store, &root)).unwrap(), data);

@@ -40,19 +40,31 @@ pub fn import(data: &[u8]) -> ImportedFile {
     let mut level: Vec<Node> = if data.is_empty() {
         vec![leaf(&[], &mut blocks)]
     } else {
-        data.chunks(CHUNK_SIZE).map(|c| leaf(c, &mut blocks)).collect()
+        data.chunks(CHUNK_SIZE)
+            .map(|c| leaf(c, &mut blocks))
+            .collect()
     };
     while level.len() > 1 {
-        level = level.chunks(MAX_LINKS).map(|kids| parent(kids, &mut blocks)).collect();
+        level = level
+            .chunks(MAX_LINKS)
+            .map(|kids| parent(kids, &mut blocks))
+            .collect();
     }
-    let root = level.pop().map(|n| n.cid).unwrap_or_else(|| crate::address::raw_cid(&[]));
+    let root = level
+        .pop()
+        .map(|n| n.cid)
+        .unwrap_or_else(|| crate::address::raw_cid(&[]));
     ImportedFile { root, blocks }
 }
 
 fn leaf(chunk: &[u8], blocks: &mut Vec<(Cid, Vec<u8>)>) -> Node {
     let cid = cid_of(RAW, SHA2_256, chunk);
     blocks.push((cid, chunk.to_vec()));
-    Node { cid, file_size: chunk.len() as u64, total_size: chunk.len() as u64 }
+    Node {
+        cid,
+        file_size: chunk.len() as u64,
+        total_size: chunk.len() as u64,
+    }
 }
 
 fn parent(kids: &[Node], blocks: &mut Vec<(Cid, Vec<u8>)>) -> Node {
@@ -77,7 +89,11 @@ fn parent(kids: &[Node], blocks: &mut Vec<(Cid, Vec<u8>)>) -> Node {
     let cid = cid_of(DAG_PB, SHA2_256, &node);
     let total_size = node.len() as u64 + kids.iter().map(|k| k.total_size).sum::<u64>();
     blocks.push((cid, node));
-    Node { cid, file_size, total_size }
+    Node {
+        cid,
+        file_size,
+        total_size,
+    }
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -106,12 +122,18 @@ enum Field<'a> {
 }
 
 fn fields<'a>(mut buf: &'a [u8], cid: &Cid) -> Result<Vec<Field<'a>>, CoreError> {
-    let bad = |reason: &str| CoreError::UnixFs { cid: *cid, reason: reason.to_string() };
+    let bad = |reason: &str| CoreError::UnixFs {
+        cid: Box::new(*cid),
+        reason: reason.to_string(),
+    };
     let mut out = Vec::new();
     while !buf.is_empty() {
         let key = get_varint(&mut buf).ok_or_else(|| bad("truncated field key"))?;
         match key & 7 {
-            0 => out.push(Field::Varint(key >> 3, get_varint(&mut buf).ok_or_else(|| bad("truncated varint"))?)),
+            0 => out.push(Field::Varint(
+                key >> 3,
+                get_varint(&mut buf).ok_or_else(|| bad("truncated varint"))?,
+            )),
             2 => {
                 let len = get_varint(&mut buf).ok_or_else(|| bad("truncated length"))? as usize;
                 if len > buf.len() {
@@ -143,7 +165,10 @@ fn get_varint(buf: &mut &[u8]) -> Option<u64> {
 /// The content of one UnixFS block: bytes held inline, then links to the
 /// blocks that hold the rest, in order. A raw block is all inline data.
 pub fn decode_node(cid: &Cid, block: &[u8]) -> Result<(Vec<u8>, Vec<Cid>), CoreError> {
-    let bad = |reason: String| CoreError::UnixFs { cid: *cid, reason };
+    let bad = |reason: String| CoreError::UnixFs {
+        cid: Box::new(*cid),
+        reason,
+    };
     match cid.codec() {
         RAW => Ok((block.to_vec(), Vec::new())),
         DAG_PB => {
@@ -154,7 +179,10 @@ pub fn decode_node(cid: &Cid, block: &[u8]) -> Result<(Vec<u8>, Vec<Cid>), CoreE
                     Field::Bytes(2, link) => {
                         for lf in fields(link, cid)? {
                             if let Field::Bytes(1, hash) = lf {
-                                links.push(Cid::try_from(hash).map_err(|e| bad(format!("bad link: {e}")))?);
+                                links.push(
+                                    Cid::try_from(hash)
+                                        .map_err(|e| bad(format!("bad link: {e}")))?,
+                                );
                             }
                         }
                     }
@@ -189,7 +217,10 @@ pub fn read(
     let mut stack = vec![(*root, 0usize)];
     while let Some((cid, depth)) = stack.pop() {
         if depth > 32 {
-            return Err(CoreError::UnixFs { cid, reason: "DAG deeper than 32 levels".into() });
+            return Err(CoreError::UnixFs {
+                cid: Box::new(cid),
+                reason: "DAG deeper than 32 levels".into(),
+            });
         }
         let (inline, links) = decode_node(&cid, &get(&cid)?)?;
         out.extend_from_slice(&inline);
@@ -216,7 +247,10 @@ mod tests {
 
     #[test]
     fn empty_file_is_the_empty_raw_block() {
-        assert_eq!(roundtrip(0).to_string(), "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku");
+        assert_eq!(
+            roundtrip(0).to_string(),
+            "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+        );
     }
 
     #[test]

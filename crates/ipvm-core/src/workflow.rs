@@ -50,7 +50,11 @@ impl Limits {
 
     fn to_ipld(self) -> Ipld {
         let mut m = BTreeMap::new();
-        for (k, v) in [("fuel", self.fuel), ("memory", self.memory), ("time", self.time)] {
+        for (k, v) in [
+            ("fuel", self.fuel),
+            ("memory", self.memory),
+            ("time", self.time),
+        ] {
             if let Some(v) = v {
                 m.insert(k.to_string(), Ipld::Integer(v.into()));
             }
@@ -80,10 +84,24 @@ pub struct Instruction {
 
 impl Instruction {
     /// Builds an instruction from its parts and computes its CID.
-    pub fn new(module: Cid, op: &str, func: &str, args: Vec<Ipld>, nnc: Ipld) -> Result<Self, CoreError> {
+    pub fn new(
+        module: Cid,
+        op: &str,
+        func: &str,
+        args: Vec<Ipld>,
+        nnc: Ipld,
+    ) -> Result<Self, CoreError> {
         let rsc = format!("ipfs://{module}");
         let cid = dag_cbor_cid(&instruction_ipld(&rsc, op, func, &args, &nnc))?;
-        Ok(Self { rsc, module, op: op.into(), func: func.into(), args, nnc, cid })
+        Ok(Self {
+            rsc,
+            module,
+            op: op.into(),
+            func: func.into(),
+            args,
+            nnc,
+            cid,
+        })
     }
 
     /// The instruction's CID: CIDv1, dag-cbor, SHA3-256 over
@@ -125,9 +143,14 @@ impl Instruction {
         reject_unknown(task, "run", map, &["rsc", "op", "input", "nnc"])?;
         let rsc = expect_string(task, "run.rsc", map.get("rsc"))?;
         let Some(cid_text) = rsc.strip_prefix("ipfs://") else {
-            return Err(ValidationError::new(task, "run.rsc", format!("`{rsc}` must be ipfs://<CID of the module>")));
+            return Err(ValidationError::new(
+                task,
+                "run.rsc",
+                format!("`{rsc}` must be ipfs://<CID of the module>"),
+            ));
         };
-        let module = parse_cid(cid_text).map_err(|e| ValidationError::new(task, "run.rsc", e.to_string()))?;
+        let module = parse_cid(cid_text)
+            .map_err(|e| ValidationError::new(task, "run.rsc", e.to_string()))?;
         let op = expect_string(task, "run.op", map.get("op"))?;
         if op.is_empty() {
             return Err(ValidationError::new(task, "run.op", "must not be empty"));
@@ -136,12 +159,20 @@ impl Instruction {
         reject_unknown(task, "run.input", input, &["func", "args"])?;
         let func = expect_string(task, "run.input.func", input.get("func"))?;
         if func.is_empty() {
-            return Err(ValidationError::new(task, "run.input.func", "must not be empty"));
+            return Err(ValidationError::new(
+                task,
+                "run.input.func",
+                "must not be empty",
+            ));
         }
         let args = match input.get("args") {
             Some(Ipld::List(items)) => items.clone(),
             Some(other) => {
-                return Err(ValidationError::new(task, "run.input.args", format!("must be a list, found {}", kind_name(other))))
+                return Err(ValidationError::new(
+                    task,
+                    "run.input.args",
+                    format!("must be a list, found {}", kind_name(other)),
+                ))
             }
             None => return Err(ValidationError::new(task, "run.input.args", "is missing")),
         };
@@ -153,12 +184,24 @@ impl Instruction {
             None => Ipld::String(String::new()),
             Some(v @ (Ipld::String(_) | Ipld::Bytes(_))) => v.clone(),
             Some(other) => {
-                return Err(ValidationError::new(task, "run.nnc", format!("must be a string or bytes, found {}", kind_name(other))))
+                return Err(ValidationError::new(
+                    task,
+                    "run.nnc",
+                    format!("must be a string or bytes, found {}", kind_name(other)),
+                ))
             }
         };
         let cid = dag_cbor_cid(&instruction_ipld(&rsc, &op, &func, &args, &nnc))
             .map_err(|e| ValidationError::new(task, "run", e.to_string()))?;
-        Ok(Self { rsc, module, op, func, args, nnc, cid })
+        Ok(Self {
+            rsc,
+            module,
+            op,
+            func,
+            args,
+            nnc,
+            cid,
+        })
     }
 }
 
@@ -191,23 +234,37 @@ pub struct Task {
 impl Task {
     /// A task with no cause, default limits and no proofs.
     pub fn new(run: Instruction) -> Self {
-        Self { run, cause: None, limits: Limits::default(), prf: Vec::new() }
+        Self {
+            run,
+            cause: None,
+            limits: Limits::default(),
+            prf: Vec::new(),
+        }
     }
 
     /// The task as IPLD: `{run, cause, meta, prf}`.
     pub fn to_ipld(&self) -> Ipld {
         Ipld::Map(BTreeMap::from([
             ("run".to_string(), self.run.to_ipld()),
-            ("cause".to_string(), self.cause.map_or(Ipld::Null, Ipld::Link)),
+            (
+                "cause".to_string(),
+                self.cause.map_or(Ipld::Null, Ipld::Link),
+            ),
             ("meta".to_string(), self.limits.to_ipld()),
-            ("prf".to_string(), Ipld::List(self.prf.iter().copied().map(Ipld::Link).collect())),
+            (
+                "prf".to_string(),
+                Ipld::List(self.prf.iter().copied().map(Ipld::Link).collect()),
+            ),
         ]))
     }
 
     /// The invocation `{task}` that a receipt's `ran` points at: its CID and
     /// DAG-CBOR bytes.
     pub fn invocation(&self) -> Result<(Cid, Vec<u8>), CoreError> {
-        crate::address::dag_cbor_block(&Ipld::Map(BTreeMap::from([("task".to_string(), self.to_ipld())])))
+        crate::address::dag_cbor_block(&Ipld::Map(BTreeMap::from([(
+            "task".to_string(),
+            self.to_ipld(),
+        )])))
     }
 
     fn parse(index: usize, value: &Ipld) -> Result<Self, ValidationError> {
@@ -218,7 +275,11 @@ impl Task {
             None | Some(Ipld::Null) => None,
             Some(Ipld::Link(c)) => Some(*c),
             Some(other) => {
-                return Err(ValidationError::new(index, "cause", format!("a link or null is required, found {}", kind_name(other))))
+                return Err(ValidationError::new(
+                    index,
+                    "cause",
+                    format!("a link or null is required, found {}", kind_name(other)),
+                ))
             }
         };
         let limits = match map.get("meta") {
@@ -232,12 +293,27 @@ impl Task {
                 .enumerate()
                 .map(|(i, v)| match v {
                     Ipld::Link(c) => Ok(*c),
-                    other => Err(ValidationError::new(index, format!("prf[{i}]"), format!("a link is required, found {}", kind_name(other)))),
+                    other => Err(ValidationError::new(
+                        index,
+                        format!("prf[{i}]"),
+                        format!("a link is required, found {}", kind_name(other)),
+                    )),
                 })
                 .collect::<Result<_, _>>()?,
-            Some(other) => return Err(ValidationError::new(index, "prf", format!("must be a list, found {}", kind_name(other)))),
+            Some(other) => {
+                return Err(ValidationError::new(
+                    index,
+                    "prf",
+                    format!("must be a list, found {}", kind_name(other)),
+                ))
+            }
         };
-        Ok(Self { run, cause, limits, prf })
+        Ok(Self {
+            run,
+            cause,
+            limits,
+            prf,
+        })
     }
 }
 
@@ -248,21 +324,41 @@ fn parse_limits(task: usize, meta: &Ipld) -> Result<Limits, ValidationError> {
         let field = format!("meta.{key}");
         match map.get(key) {
             None | Some(Ipld::Null) => Ok(None),
-            Some(Ipld::Integer(i)) if *i < 0 => Err(ValidationError::new(task, field, format!("must not be negative, found {i}"))),
+            Some(Ipld::Integer(i)) if *i < 0 => Err(ValidationError::new(
+                task,
+                field,
+                format!("must not be negative, found {i}"),
+            )),
             Some(Ipld::Integer(i)) => Ok(Some(u64::try_from(*i).unwrap_or(u64::MAX))),
-            Some(Ipld::Float(f)) if f.is_nan() || *f < 0.0 => {
-                Err(ValidationError::new(task, field, format!("must be a non-negative number, found {f}")))
-            }
-            Some(Ipld::Float(f)) if f.fract() != 0.0 => {
-                Err(ValidationError::new(task, field, format!("must be a whole number, found {f}")))
-            }
+            Some(Ipld::Float(f)) if f.is_nan() || *f < 0.0 => Err(ValidationError::new(
+                task,
+                field,
+                format!("must be a non-negative number, found {f}"),
+            )),
+            Some(Ipld::Float(f)) if f.fract() != 0.0 => Err(ValidationError::new(
+                task,
+                field,
+                format!("must be a whole number, found {f}"),
+            )),
             // 2^64 and above (18446744073709552000 as JavaScript prints it) saturate.
-            Some(Ipld::Float(f)) => Ok(Some(if *f >= u64::MAX as f64 { u64::MAX } else { *f as u64 })),
-            Some(other) => Err(ValidationError::new(task, field, format!("must be a number, found {}", kind_name(other)))),
+            Some(Ipld::Float(f)) => Ok(Some(if *f >= u64::MAX as f64 {
+                u64::MAX
+            } else {
+                *f as u64
+            })),
+            Some(other) => Err(ValidationError::new(
+                task,
+                field,
+                format!("must be a number, found {}", kind_name(other)),
+            )),
         }
     };
     let fuel = get("fuel")?.filter(|f| *f != u64::MAX);
-    Ok(Limits { fuel, memory: get("memory")?, time: get("time")? })
+    Ok(Limits {
+        fuel,
+        memory: get("memory")?,
+        time: get("time")?,
+    })
 }
 
 /// A workflow: a DAG of tasks linked by awaits.
@@ -286,15 +382,24 @@ impl Workflow {
     /// Parses and validates a workflow from an IPLD value `{"tasks": [...]}`.
     pub fn from_ipld(value: &Ipld) -> Result<Self, CoreError> {
         let Ipld::Map(map) = value else {
-            return Err(CoreError::Shape(format!("expected a map {{\"tasks\": [...]}}, found {}", kind_name(value))));
+            return Err(CoreError::Shape(format!(
+                "expected a map {{\"tasks\": [...]}}, found {}",
+                kind_name(value)
+            )));
         };
         if let Some(k) = map.keys().find(|k| k.as_str() != "tasks") {
-            return Err(CoreError::Shape(format!("unknown top-level field `{k}` (only `tasks` is allowed)")));
+            return Err(CoreError::Shape(format!(
+                "unknown top-level field `{k}` (only `tasks` is allowed)"
+            )));
         }
         let Some(Ipld::List(items)) = map.get("tasks") else {
             return Err(CoreError::Shape("`tasks` must be a list of tasks".into()));
         };
-        let tasks = items.iter().enumerate().map(|(i, t)| Task::parse(i, t)).collect::<Result<Vec<_>, _>>()?;
+        let tasks = items
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Task::parse(i, t))
+            .collect::<Result<Vec<_>, _>>()?;
         let wf = Self { tasks };
         wf.validate()?;
         Ok(wf)
@@ -329,10 +434,20 @@ impl Workflow {
         let edges: Vec<Vec<usize>> = self
             .tasks
             .iter()
-            .map(|t| t.run.awaits().iter().filter_map(|a| seen.get(&a.target).copied()).collect())
+            .map(|t| {
+                t.run
+                    .awaits()
+                    .iter()
+                    .filter_map(|a| seen.get(&a.target).copied())
+                    .collect()
+            })
             .collect();
         if let Some(i) = find_cycle(&edges) {
-            return Err(ValidationError::new(i, "run.input.args", "awaits form a cycle"));
+            return Err(ValidationError::new(
+                i,
+                "run.input.args",
+                "awaits form a cycle",
+            ));
         }
         Ok(())
     }
@@ -385,11 +500,19 @@ pub fn find_cycle(deps: &[Vec<usize>]) -> Option<usize> {
     None
 }
 
-fn expect_map<'a>(task: usize, field: &str, v: &'a Ipld) -> Result<&'a BTreeMap<String, Ipld>, ValidationError> {
+fn expect_map<'a>(
+    task: usize,
+    field: &str,
+    v: &'a Ipld,
+) -> Result<&'a BTreeMap<String, Ipld>, ValidationError> {
     match v {
         Ipld::Map(m) => Ok(m),
         Ipld::Null => Err(ValidationError::new(task, field, "is missing")),
-        other => Err(ValidationError::new(task, field, format!("must be a map, found {}", kind_name(other)))),
+        other => Err(ValidationError::new(
+            task,
+            field,
+            format!("must be a map, found {}", kind_name(other)),
+        )),
     }
 }
 
@@ -397,13 +520,26 @@ fn expect_string(task: usize, field: &str, v: Option<&Ipld>) -> Result<String, V
     match v {
         Some(Ipld::String(s)) => Ok(s.clone()),
         None => Err(ValidationError::new(task, field, "is missing")),
-        Some(other) => Err(ValidationError::new(task, field, format!("must be a string, found {}", kind_name(other)))),
+        Some(other) => Err(ValidationError::new(
+            task,
+            field,
+            format!("must be a string, found {}", kind_name(other)),
+        )),
     }
 }
 
-fn reject_unknown(task: usize, field: &str, map: &BTreeMap<String, Ipld>, known: &[&str]) -> Result<(), ValidationError> {
+fn reject_unknown(
+    task: usize,
+    field: &str,
+    map: &BTreeMap<String, Ipld>,
+    known: &[&str],
+) -> Result<(), ValidationError> {
     match map.keys().find(|k| !known.contains(&k.as_str())) {
-        Some(k) => Err(ValidationError::new(task, format!("{field}.{k}"), format!("unknown field (expected one of: {})", known.join(", ")))),
+        Some(k) => Err(ValidationError::new(
+            task,
+            format!("{field}.{k}"),
+            format!("unknown field (expected one of: {})", known.join(", ")),
+        )),
         None => Ok(()),
     }
 }
@@ -418,8 +554,14 @@ mod tests {
           "run":{"input":{"args":[1],"func":"add_one"},"nnc":"","op":"wasm/run",
                  "rsc":"ipfs://bafybeibk42jwhq7w2zcpe6q3wgtleugp3ymfs3pa5gerjmnakqihhqx4zq"}}]}"#;
         let wf = Workflow::from_dag_json(json).unwrap();
-        assert_eq!(wf.tasks[0].run.cid().to_string(), "bafyrmihmxmsbt4n3g6dzmj7rho34mzfbaoqqbsfcq7etsogslqftbyj7du");
-        assert_eq!(wf.tasks[0].limits.fuel, None, "2^64 as a float means no limit");
+        assert_eq!(
+            wf.tasks[0].run.cid().to_string(),
+            "bafyrmihmxmsbt4n3g6dzmj7rho34mzfbaoqqbsfcq7etsogslqftbyj7du"
+        );
+        assert_eq!(
+            wf.tasks[0].limits.fuel, None,
+            "2^64 as a float means no limit"
+        );
         assert_eq!(wf.tasks[0].limits.time, Some(100_000));
     }
 

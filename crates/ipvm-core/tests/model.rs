@@ -5,7 +5,9 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use ipvm_core::{address, dag_cbor_cid, decode_dag_cbor, encode_dag_cbor, CoreError, Ipld, Receipt, Workflow};
+use ipvm_core::{
+    address, dag_cbor_cid, decode_dag_cbor, encode_dag_cbor, CoreError, Ipld, Receipt, Workflow,
+};
 use proptest::prelude::*;
 
 const MODULE: &str = "bafybeibk42jwhq7w2zcpe6q3wgtleugp3ymfs3pa5gerjmnakqihhqx4zq";
@@ -25,18 +27,31 @@ fn invalid(json: &str) -> (usize, String, String) {
 
 #[test]
 fn malformed_cids_are_named() {
-    let json = format!(r#"{{"tasks":[{}]}}"#, task("", "[1]", "{}").replace(MODULE, "bafyNOTACID"));
+    let json = format!(
+        r#"{{"tasks":[{}]}}"#,
+        task("", "[1]", "{}").replace(MODULE, "bafyNOTACID")
+    );
     let (t, field, reason) = invalid(&json);
     assert_eq!((t, field.as_str()), (0, "run.rsc"));
-    assert!(reason.contains("bafyNOTACID") && reason.contains("not a valid CID"), "{reason}");
+    assert!(
+        reason.contains("bafyNOTACID") && reason.contains("not a valid CID"),
+        "{reason}"
+    );
 }
 
 #[test]
 fn duplicate_instructions_are_rejected() {
-    let json = format!(r#"{{"tasks":[{},{}]}}"#, task("", "[1]", "{}"), task("", "[1]", r#"{"fuel":5}"#));
+    let json = format!(
+        r#"{{"tasks":[{},{}]}}"#,
+        task("", "[1]", "{}"),
+        task("", "[1]", r#"{"fuel":5}"#)
+    );
     let (t, field, reason) = invalid(&json);
     assert_eq!((t, field.as_str()), (1, "run"));
-    assert!(reason.contains("same as task 0") && reason.contains("nnc"), "{reason}");
+    assert!(
+        reason.contains("same as task 0") && reason.contains("nnc"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -56,31 +71,60 @@ fn limits_out_of_range_are_rejected() {
 #[test]
 fn fuel_at_or_above_two_to_the_64_means_no_limit() {
     for fuel in ["18446744073709552000", "18446744073709551615", "1e30"] {
-        let wf = Workflow::from_dag_json(format!(r#"{{"tasks":[{}]}}"#, task("", "[1]", &format!(r#"{{"fuel":{fuel}}}"#))).as_bytes()).unwrap();
+        let wf = Workflow::from_dag_json(
+            format!(
+                r#"{{"tasks":[{}]}}"#,
+                task("", "[1]", &format!(r#"{{"fuel":{fuel}}}"#))
+            )
+            .as_bytes(),
+        )
+        .unwrap();
         assert_eq!(wf.tasks[0].limits.fuel, None, "{fuel}");
     }
-    let wf = Workflow::from_dag_json(format!(r#"{{"tasks":[{}]}}"#, task("", "[1]", r#"{"fuel":1000}"#)).as_bytes()).unwrap();
+    let wf = Workflow::from_dag_json(
+        format!(r#"{{"tasks":[{}]}}"#, task("", "[1]", r#"{"fuel":1000}"#)).as_bytes(),
+    )
+    .unwrap();
     assert_eq!(wf.tasks[0].limits.fuel, Some(1000));
 }
 
 #[test]
 fn a_link_is_required_where_a_link_belongs() {
-    let (t, f, reason) = invalid(&format!(r#"{{"tasks":[{}]}}"#, task("", r#"[{"await/ok":"bafy..."}]"#, "{}")));
+    let (t, f, reason) = invalid(&format!(
+        r#"{{"tasks":[{}]}}"#,
+        task("", r#"[{"await/ok":"bafy..."}]"#, "{}")
+    ));
     assert_eq!((t, f.as_str()), (0, "run.input.args[0].await/ok"));
-    assert!(reason.contains("a link") && reason.contains("found a string"), "{reason}");
+    assert!(
+        reason.contains("a link") && reason.contains("found a string"),
+        "{reason}"
+    );
 
-    let json = format!(r#"{{"tasks":[{}]}}"#, task("", "[1]", "{}").replace(r#""prf":[]"#, r#""prf":["x"]"#));
+    let json = format!(
+        r#"{{"tasks":[{}]}}"#,
+        task("", "[1]", "{}").replace(r#""prf":[]"#, r#""prf":["x"]"#)
+    );
     let (_, f, _) = invalid(&json);
     assert_eq!(f, "prf[0]");
 
-    let json = format!(r#"{{"tasks":[{}]}}"#, task("", "[1]", "{}").replace(r#""cause":null"#, r#""cause":7"#));
+    let json = format!(
+        r#"{{"tasks":[{}]}}"#,
+        task("", "[1]", "{}").replace(r#""cause":null"#, r#""cause":7"#)
+    );
     let (_, f, _) = invalid(&json);
     assert_eq!(f, "cause");
 }
 
 #[test]
 fn unknown_awaits_and_nested_await_shapes_are_named() {
-    let (_, f, reason) = invalid(&format!(r#"{{"tasks":[{}]}}"#, task("", r#"[[1, {"await/maybe":{"/":"bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"}}]]"#, "{}")));
+    let (_, f, reason) = invalid(&format!(
+        r#"{{"tasks":[{}]}}"#,
+        task(
+            "",
+            r#"[[1, {"await/maybe":{"/":"bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"}}]]"#,
+            "{}"
+        )
+    ));
     assert_eq!(f, "run.input.args[0][1]");
     assert!(reason.contains("unknown await `await/maybe`"), "{reason}");
 }
@@ -90,23 +134,41 @@ fn shape_errors_say_what_was_expected() {
     for (json, needle) in [
         ("[]", "expected a map"),
         (r#"{"tasks":{}}"#, "`tasks` must be a list"),
-        (r#"{"tasks":[],"extra":1}"#, "unknown top-level field `extra`"),
+        (
+            r#"{"tasks":[],"extra":1}"#,
+            "unknown top-level field `extra`",
+        ),
         ("{", "not valid DAG-JSON"),
     ] {
-        let err = Workflow::from_dag_json(json.as_bytes()).unwrap_err().to_string();
+        let err = Workflow::from_dag_json(json.as_bytes())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(needle), "{json}: {err}");
     }
-    let (t, f, _) = invalid(&format!(r#"{{"tasks":[{}]}}"#, task("", "[1]", "{}").replace(r#""op":"wasm/run""#, r#""op":3"#)));
+    let (t, f, _) = invalid(&format!(
+        r#"{{"tasks":[{}]}}"#,
+        task("", "[1]", "{}").replace(r#""op":"wasm/run""#, r#""op":3"#)
+    ));
     assert_eq!((t, f.as_str()), (0, "run.op"));
 }
 
 #[test]
 fn workflows_round_trip_through_dag_cbor() {
-    let json = format!(r#"{{"tasks":[{}]}}"#, task("", r#"[1, "two", {"/": {"bytes": "AAEC"}}]"#, r#"{"fuel":10,"time":5}"#));
+    let json = format!(
+        r#"{{"tasks":[{}]}}"#,
+        task(
+            "",
+            r#"[1, "two", {"/": {"bytes": "AAEC"}}]"#,
+            r#"{"fuel":10,"time":5}"#
+        )
+    );
     let wf = Workflow::from_dag_json(json.as_bytes()).unwrap();
     let cbor = encode_dag_cbor(&wf.to_ipld()).unwrap();
     assert_eq!(Workflow::from_dag_cbor(&cbor).unwrap(), wf);
-    assert_eq!(Workflow::from_dag_json(&wf.to_dag_json().unwrap()).unwrap(), wf);
+    assert_eq!(
+        Workflow::from_dag_json(&wf.to_dag_json().unwrap()).unwrap(),
+        wf
+    );
 }
 
 #[test]
@@ -131,7 +193,9 @@ fn ipld() -> impl Strategy<Value = Ipld> {
         any::<bool>().prop_map(Ipld::Bool),
         any::<i64>().prop_map(|i| Ipld::Integer(i.into())),
         any::<u64>().prop_map(|i| Ipld::Integer(i.into())),
-        any::<f64>().prop_filter("DAG-CBOR has no NaN or infinities", |f| f.is_finite()).prop_map(Ipld::Float),
+        any::<f64>()
+            .prop_filter("DAG-CBOR has no NaN or infinities", |f| f.is_finite())
+            .prop_map(Ipld::Float),
         ".*".prop_map(Ipld::String),
         prop::collection::vec(any::<u8>(), 0..64).prop_map(Ipld::Bytes),
         prop::collection::vec(any::<u8>(), 0..16).prop_map(|b| Ipld::Link(address::raw_cid(&b))),

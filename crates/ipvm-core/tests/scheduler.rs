@@ -6,11 +6,19 @@ mod common;
 use common::*;
 use futures::executor::block_on;
 use ipvm_core::scheduler::TaskStatus;
-use ipvm_core::{CancelToken, CoreError, Event, Ipld, MemoryStore, Outcome, ReceiptStore, RunReport, Scheduler, Workflow};
+use ipvm_core::{
+    CancelToken, CoreError, Event, Ipld, MemoryStore, Outcome, ReceiptStore, RunReport, Scheduler,
+    Workflow,
+};
 
 fn run(exec: &TestExecutor, store: &MemoryStore, wf: &Workflow) -> (RunReport, Vec<Event>) {
     let mut events = Vec::new();
-    let report = block_on(Scheduler::new(exec, store).run(wf, &mut |e| events.push(e.clone()), &CancelToken::new())).unwrap();
+    let report = block_on(Scheduler::new(exec, store).run(
+        wf,
+        &mut |e| events.push(e.clone()),
+        &CancelToken::new(),
+    ))
+    .unwrap();
     (report, events)
 }
 
@@ -45,9 +53,20 @@ fn rerunning_a_stored_workflow_executes_nothing() {
     let (second, events) = run(&exec, &store, &wf);
     assert_eq!(exec.count(), 2, "no executor call on the second run");
     assert_eq!(second.reused(), 2);
-    assert_eq!(events.iter().filter(|e| matches!(e, Event::MemoHit { .. })).count(), 2);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::MemoHit { .. }))
+            .count(),
+        2
+    );
     assert!(!events.iter().any(|e| matches!(e, Event::Started { .. })));
-    let cids = |r: &RunReport| r.tasks.iter().map(|t| t.receipt().unwrap().cid).collect::<Vec<_>>();
+    let cids = |r: &RunReport| {
+        r.tasks
+            .iter()
+            .map(|t| t.receipt().unwrap().cid)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(cids(&first), cids(&second));
 }
 
@@ -63,7 +82,10 @@ fn failures_propagate_with_their_cause() {
     let (report, events) = run(&exec, &store, &wf);
     assert_eq!(out(&report, 0), Outcome::Err(Ipld::String("boom".into())));
     match &report.tasks[1].status {
-        TaskStatus::Skipped(why) => assert!(why.contains("await/ok awaits task 0") && why.contains("failed: boom"), "{why}"),
+        TaskStatus::Skipped(why) => assert!(
+            why.contains("await/ok awaits task 0") && why.contains("failed: boom"),
+            "{why}"
+        ),
         other => panic!("{other:?}"),
     }
     match &report.tasks[2].status {
@@ -71,9 +93,23 @@ fn failures_propagate_with_their_cause() {
         other => panic!("{other:?}"),
     }
     assert_eq!(out(&report, 3), Outcome::Ok(Ipld::String("boom".into())));
-    assert_eq!(out(&report, 4), Outcome::Ok(Outcome::Err(Ipld::String("boom".into())).to_ipld()));
-    assert_eq!(exec.count(), 3, "fail, on_error and either ran; the two dependents did not");
-    assert!(events.iter().any(|e| matches!(e, Event::Failed { task: 1, receipt: None, .. })));
+    assert_eq!(
+        out(&report, 4),
+        Outcome::Ok(Outcome::Err(Ipld::String("boom".into())).to_ipld())
+    );
+    assert_eq!(
+        exec.count(),
+        3,
+        "fail, on_error and either ran; the two dependents did not"
+    );
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Failed {
+            task: 1,
+            receipt: None,
+            ..
+        }
+    )));
 }
 
 #[test]
@@ -103,7 +139,10 @@ fn effects_run_last_and_only_after_every_pure_task_succeeded() {
     let bad = instr("fail", vec![]);
     let (exec, store) = (TestExecutor::default(), MemoryStore::new());
     let (report, _) = run(&exec, &store, &workflow(&[effect, a, bad]));
-    assert!(exec.effects.borrow().is_empty(), "no effect after a pure failure");
+    assert!(
+        exec.effects.borrow().is_empty(),
+        "no effect after a pure failure"
+    );
     match &report.tasks[0].status {
         TaskStatus::Skipped(why) => assert!(why.contains("pure task"), "{why}"),
         other => panic!("{other:?}"),
@@ -114,7 +153,7 @@ fn effects_run_last_and_only_after_every_pure_task_succeeded() {
 fn awaits_can_point_at_receipts_stored_by_an_earlier_run() {
     let a = instr("inc", vec![Ipld::Integer(41)]);
     let (exec, store) = (TestExecutor::default(), MemoryStore::new());
-    run(&exec, &store, &workflow(&[a.clone()]));
+    run(&exec, &store, &workflow(std::slice::from_ref(&a)));
     let b = instr("inc", vec![awaits("await/ok", &a)]);
     let (report, _) = run(&exec, &store, &workflow(&[b]));
     assert_eq!(out(&report, 0), Outcome::Ok(Ipld::Integer(43)));
@@ -126,10 +165,22 @@ fn an_await_that_points_at_nothing_is_rejected_before_anything_runs() {
     let a = instr("inc", vec![Ipld::Integer(1)]);
     let b = instr("inc", vec![awaits("await/ok", &ghost)]);
     let (exec, store) = (TestExecutor::default(), MemoryStore::new());
-    let err = block_on(Scheduler::new(&exec, &store).run(&workflow(&[a, b]), &mut |_| {}, &CancelToken::new())).unwrap_err();
-    let CoreError::Invalid(v) = err else { panic!("{err:?}") };
+    let err = block_on(Scheduler::new(&exec, &store).run(
+        &workflow(&[a, b]),
+        &mut |_| {},
+        &CancelToken::new(),
+    ))
+    .unwrap_err();
+    let CoreError::Invalid(v) = err else {
+        panic!("{err:?}")
+    };
     assert_eq!((v.task, v.field.as_str()), (1, "run.input.args"));
-    assert!(v.reason.contains("neither a task of this workflow nor a stored receipt"), "{}", v.reason);
+    assert!(
+        v.reason
+            .contains("neither a task of this workflow nor a stored receipt"),
+        "{}",
+        v.reason
+    );
     assert_eq!(exec.count(), 0);
 }
 
@@ -138,8 +189,16 @@ fn an_unknown_op_is_rejected_naming_the_task() {
     let a = instr("inc", vec![Ipld::Integer(1)]);
     let b = instr_op("wasm/teleport", "inc", vec![Ipld::Integer(1)]);
     let (exec, store) = (TestExecutor::default(), MemoryStore::new());
-    let err = block_on(Scheduler::new(&exec, &store).run(&workflow(&[a, b]), &mut |_| {}, &CancelToken::new())).unwrap_err();
-    assert_eq!(err.to_string(), "task 1: field `run.op`: unknown op `wasm/teleport`");
+    let err = block_on(Scheduler::new(&exec, &store).run(
+        &workflow(&[a, b]),
+        &mut |_| {},
+        &CancelToken::new(),
+    ))
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "task 1: field `run.op`: unknown op `wasm/teleport`"
+    );
     assert_eq!(exec.count(), 0);
 }
 
@@ -147,14 +206,25 @@ fn an_unknown_op_is_rejected_naming_the_task() {
 fn events_tell_the_story_of_each_task() {
     let a = instr("inc", vec![Ipld::Integer(1)]);
     let (exec, store) = (TestExecutor::default(), MemoryStore::new());
-    let (report, events) = run(&exec, &store, &workflow(&[a.clone()]));
+    let (report, events) = run(&exec, &store, &workflow(std::slice::from_ref(&a)));
     let rec = report.tasks[0].receipt().unwrap().cid;
     assert_eq!(
         events,
         [
-            Event::Queued { task: 0, instruction: a.cid() },
-            Event::Started { task: 0, instruction: a.cid() },
-            Event::Finished { task: 0, instruction: a.cid(), receipt: rec, fuel: 1 },
+            Event::Queued {
+                task: 0,
+                instruction: a.cid()
+            },
+            Event::Started {
+                task: 0,
+                instruction: a.cid()
+            },
+            Event::Finished {
+                task: 0,
+                instruction: a.cid(),
+                receipt: rec,
+                fuel: 1
+            },
         ]
     );
 }
@@ -190,12 +260,23 @@ fn parallelism_bounds_the_tasks_in_flight() {
             self.inner.execute(job).await
         }
     }
-    let tasks: Vec<_> = (0..10).map(|i| instr("inc", vec![Ipld::Integer(i)])).collect();
+    let tasks: Vec<_> = (0..10)
+        .map(|i| instr("inc", vec![Ipld::Integer(i)]))
+        .collect();
     for limit in [1, 3] {
         let (in_flight, peak) = (Cell::new(0), Cell::new(0));
-        let gate = Gate { inner: TestExecutor::default(), in_flight: &in_flight, peak: &peak };
+        let gate = Gate {
+            inner: TestExecutor::default(),
+            in_flight: &in_flight,
+            peak: &peak,
+        };
         let store = MemoryStore::new();
-        block_on(Scheduler::new(&gate, &store).with_parallelism(limit).run(&workflow(&tasks), &mut |_| {}, &CancelToken::new())).unwrap();
+        block_on(Scheduler::new(&gate, &store).with_parallelism(limit).run(
+            &workflow(&tasks),
+            &mut |_| {},
+            &CancelToken::new(),
+        ))
+        .unwrap();
         assert_eq!(peak.get(), limit);
         assert_eq!(gate.inner.count(), 10);
     }
@@ -213,10 +294,18 @@ fn cancelling_stops_the_run_and_keeps_what_was_stored() {
             cancel.cancel();
         }
     };
-    let err = block_on(Scheduler::new(&exec, &store).run(&workflow(&[a.clone(), b, c]), &mut on_event, &cancel)).unwrap_err();
+    let err = block_on(Scheduler::new(&exec, &store).run(
+        &workflow(&[a.clone(), b, c]),
+        &mut on_event,
+        &cancel,
+    ))
+    .unwrap_err();
     assert!(matches!(err, CoreError::Cancelled));
     assert_eq!(exec.count(), 1);
-    assert!(block_on(store.receipt_for(&a.cid())).unwrap().is_some(), "the finished task's receipt is kept");
+    assert!(
+        block_on(store.receipt_for(&a.cid())).unwrap().is_some(),
+        "the finished task's receipt is kept"
+    );
 }
 
 #[test]
@@ -255,7 +344,8 @@ fn limit_errors_and_nondeterministic_receipts_are_not_reused() {
     let store = MemoryStore::new();
     let wf = workflow(&[a, b]);
     block_on(Scheduler::new(&exec, &store).run(&wf, &mut |_| {}, &CancelToken::new())).unwrap();
-    let again = block_on(Scheduler::new(&exec, &store).run(&wf, &mut |_| {}, &CancelToken::new())).unwrap();
+    let again =
+        block_on(Scheduler::new(&exec, &store).run(&wf, &mut |_| {}, &CancelToken::new())).unwrap();
     assert_eq!(again.executed(), 2);
     assert_eq!(exec.0.count(), 4);
 }

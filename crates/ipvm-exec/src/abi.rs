@@ -114,7 +114,12 @@ pub fn align(t: &WitType) -> u32 {
     match t {
         WitType::Bool | WitType::S8 | WitType::U8 => 1,
         WitType::S16 | WitType::U16 => 2,
-        WitType::S32 | WitType::U32 | WitType::F32 | WitType::Char | WitType::String | WitType::List(_) => 4,
+        WitType::S32
+        | WitType::U32
+        | WitType::F32
+        | WitType::Char
+        | WitType::String
+        | WitType::List(_) => 4,
         WitType::S64 | WitType::U64 | WitType::F64 => 8,
         WitType::Record(fs) => fs.iter().map(|(_, t)| align(t)).max().unwrap_or(1),
         WitType::Tuple(ts) => ts.iter().map(align).max().unwrap_or(1),
@@ -125,7 +130,12 @@ pub fn align(t: &WitType) -> u32 {
         },
         other => {
             let cs = cases(other).unwrap_or_default();
-            cs.iter().flatten().map(|t| align(t)).max().unwrap_or(1).max(disc_size(cs.len()))
+            cs.iter()
+                .flatten()
+                .map(|t| align(t))
+                .max()
+                .unwrap_or(1)
+                .max(disc_size(cs.len()))
         }
     }
 }
@@ -149,7 +159,10 @@ pub fn size(t: &WitType) -> u32 {
             let cs = cases(other).unwrap_or_default();
             let max_align = cs.iter().flatten().map(|t| align(t)).max().unwrap_or(1);
             let max_size = cs.iter().flatten().map(|t| size(t)).max().unwrap_or(0);
-            align_to(align_to(disc_size(cs.len()), max_align) + max_size, align(other))
+            align_to(
+                align_to(disc_size(cs.len()), max_align) + max_size,
+                align(other),
+            )
         }
     }
 }
@@ -165,7 +178,10 @@ fn record_size<'a>(fields: impl Iterator<Item = &'a WitType>) -> u32 {
 
 fn payload_offset(t: &WitType) -> u32 {
     let cs = cases(t).unwrap_or_default();
-    align_to(disc_size(cs.len()), cs.iter().flatten().map(|t| align(t)).max().unwrap_or(1))
+    align_to(
+        disc_size(cs.len()),
+        cs.iter().flatten().map(|t| align(t)).max().unwrap_or(1),
+    )
 }
 
 fn join(a: CoreTy, b: CoreTy) -> CoreTy {
@@ -261,18 +277,35 @@ fn alloc(g: &mut dyn GuestMemory, align: u32, size: u32) -> Result<u32, ExecErro
 fn write(g: &mut dyn GuestMemory, ptr: u32, bytes: &[u8]) -> Result<(), ExecError> {
     let mem = g.memory_mut()?;
     let end = ptr as usize + bytes.len();
-    mem.get_mut(ptr as usize..end).ok_or_else(|| abi(format!("write of {} bytes at 0x{ptr:x} is out of bounds", bytes.len())))?.copy_from_slice(bytes);
+    mem.get_mut(ptr as usize..end)
+        .ok_or_else(|| {
+            abi(format!(
+                "write of {} bytes at 0x{ptr:x} is out of bounds",
+                bytes.len()
+            ))
+        })?
+        .copy_from_slice(bytes);
     Ok(())
 }
 
 fn read(mem: &[u8], ptr: u32, len: u32) -> Result<&[u8], ExecError> {
     mem.get(ptr as usize..ptr as usize + len as usize)
-        .ok_or_else(|| abi(format!("read of {len} bytes at 0x{ptr:x} is out of bounds (memory is {} bytes)", mem.len())))
+        .ok_or_else(|| {
+            abi(format!(
+                "read of {len} bytes at 0x{ptr:x} is out of bounds (memory is {} bytes)",
+                mem.len()
+            ))
+        })
 }
 
-fn lower_seq(g: &mut dyn GuestMemory, elem: &WitType, items: &[WitValue]) -> Result<(u32, u32), ExecError> {
+fn lower_seq(
+    g: &mut dyn GuestMemory,
+    elem: &WitType,
+    items: &[WitValue],
+) -> Result<(u32, u32), ExecError> {
     let (esize, ealign) = (size(elem), align(elem));
-    let total = u32::try_from(u64::from(esize) * items.len() as u64).map_err(|_| abi("list too large for a 32-bit memory"))?;
+    let total = u32::try_from(u64::from(esize) * items.len() as u64)
+        .map_err(|_| abi("list too large for a 32-bit memory"))?;
     let ptr = alloc(g, ealign, total)?;
     for (i, item) in items.iter().enumerate() {
         store(g, item, elem, ptr + esize * i as u32)?;
@@ -300,7 +333,9 @@ fn case_index(v: &WitValue) -> Option<(u32, Option<&WitValue>)> {
 }
 
 fn flags_bits(t: &WitType, v: &WitValue) -> Result<Vec<u32>, ExecError> {
-    let (WitType::Flags(names), WitValue::Flags(set)) = (t, v) else { return Err(mismatch(t, v)) };
+    let (WitType::Flags(names), WitValue::Flags(set)) = (t, v) else {
+        return Err(mismatch(t, v));
+    };
     let mut words = vec![0u32; flags_words(names.len()) as usize];
     for (i, on) in set.iter().enumerate() {
         if *on {
@@ -311,11 +346,20 @@ fn flags_bits(t: &WitType, v: &WitValue) -> Result<Vec<u32>, ExecError> {
 }
 
 fn flags_from(names: &[String], words: &[u32]) -> WitValue {
-    WitValue::Flags((0..names.len()).map(|i| words.get(i / 32).is_some_and(|w| w & (1 << (i % 32)) != 0)).collect())
+    WitValue::Flags(
+        (0..names.len())
+            .map(|i| words.get(i / 32).is_some_and(|w| w & (1 << (i % 32)) != 0))
+            .collect(),
+    )
 }
 
 /// Lowers a value into flat core values.
-pub fn lower_flat(g: &mut dyn GuestMemory, v: &WitValue, t: &WitType, out: &mut Vec<CoreVal>) -> Result<(), ExecError> {
+pub fn lower_flat(
+    g: &mut dyn GuestMemory,
+    v: &WitValue,
+    t: &WitType,
+    out: &mut Vec<CoreVal>,
+) -> Result<(), ExecError> {
     match (t, v) {
         (WitType::Bool, WitValue::Bool(b)) => out.push(CoreVal::I32(i32::from(*b))),
         (WitType::S8, WitValue::S8(x)) => out.push(CoreVal::I32(i32::from(*x))),
@@ -351,9 +395,15 @@ pub fn lower_flat(g: &mut dyn GuestMemory, v: &WitValue, t: &WitType, out: &mut 
                 lower_flat(g, fv, ft, out)?;
             }
         }
-        (WitType::Flags(_), WitValue::Flags(_)) => out.extend(flags_bits(t, v)?.into_iter().map(|w| CoreVal::I32(w as i32))),
+        (WitType::Flags(_), WitValue::Flags(_)) => out.extend(
+            flags_bits(t, v)?
+                .into_iter()
+                .map(|w| CoreVal::I32(w as i32)),
+        ),
         _ => {
-            let (Some(cs), Some((i, payload))) = (cases(t), case_index(v)) else { return Err(mismatch(t, v)) };
+            let (Some(cs), Some((i, payload))) = (cases(t), case_index(v)) else {
+                return Err(mismatch(t, v));
+            };
             let slots = flat_of(t);
             out.push(CoreVal::I32(i as i32));
             let mut flat = Vec::new();
@@ -371,7 +421,12 @@ pub fn lower_flat(g: &mut dyn GuestMemory, v: &WitValue, t: &WitType, out: &mut 
 }
 
 /// Stores a value at `ptr` in linear memory.
-pub fn store(g: &mut dyn GuestMemory, v: &WitValue, t: &WitType, ptr: u32) -> Result<(), ExecError> {
+pub fn store(
+    g: &mut dyn GuestMemory,
+    v: &WitValue,
+    t: &WitType,
+    ptr: u32,
+) -> Result<(), ExecError> {
     match (t, v) {
         (WitType::Bool, WitValue::Bool(b)) => write(g, ptr, &[u8::from(*b)]),
         (WitType::S8, WitValue::S8(x)) => write(g, ptr, &x.to_le_bytes()),
@@ -388,23 +443,34 @@ pub fn store(g: &mut dyn GuestMemory, v: &WitValue, t: &WitType, ptr: u32) -> Re
         (WitType::String | WitType::List(_), _) => {
             let mut flat = Vec::new();
             lower_flat(g, v, t, &mut flat)?;
-            let [CoreVal::I32(p), CoreVal::I32(l)] = flat[..] else { return Err(mismatch(t, v)) };
+            let [CoreVal::I32(p), CoreVal::I32(l)] = flat[..] else {
+                return Err(mismatch(t, v));
+            };
             write(g, ptr, &p.to_le_bytes())?;
             write(g, ptr + 4, &l.to_le_bytes())
         }
-        (WitType::Record(fs), WitValue::Record(vs)) if fs.len() == vs.len() => store_fields(g, fs.iter().map(|(_, t)| t), vs, ptr),
-        (WitType::Tuple(ts), WitValue::Tuple(vs)) if ts.len() == vs.len() => store_fields(g, ts.iter(), vs, ptr),
+        (WitType::Record(fs), WitValue::Record(vs)) if fs.len() == vs.len() => {
+            store_fields(g, fs.iter().map(|(_, t)| t), vs, ptr)
+        }
+        (WitType::Tuple(ts), WitValue::Tuple(vs)) if ts.len() == vs.len() => {
+            store_fields(g, ts.iter(), vs, ptr)
+        }
         (WitType::Flags(names), WitValue::Flags(_)) => {
             let words = flags_bits(t, v)?;
             match names.len() {
                 0 => Ok(()),
                 1..=8 => write(g, ptr, &[words[0] as u8]),
                 9..=16 => write(g, ptr, &(words[0] as u16).to_le_bytes()),
-                _ => words.iter().enumerate().try_for_each(|(i, w)| write(g, ptr + 4 * i as u32, &w.to_le_bytes())),
+                _ => words
+                    .iter()
+                    .enumerate()
+                    .try_for_each(|(i, w)| write(g, ptr + 4 * i as u32, &w.to_le_bytes())),
             }
         }
         _ => {
-            let (Some(cs), Some((i, payload))) = (cases(t), case_index(v)) else { return Err(mismatch(t, v)) };
+            let (Some(cs), Some((i, payload))) = (cases(t), case_index(v)) else {
+                return Err(mismatch(t, v));
+            };
             match disc_size(cs.len()) {
                 1 => write(g, ptr, &[i as u8])?,
                 2 => write(g, ptr, &(i as u16).to_le_bytes())?,
@@ -419,7 +485,12 @@ pub fn store(g: &mut dyn GuestMemory, v: &WitValue, t: &WitType, ptr: u32) -> Re
     }
 }
 
-fn store_fields<'a>(g: &mut dyn GuestMemory, types: impl Iterator<Item = &'a WitType>, vs: &[WitValue], ptr: u32) -> Result<(), ExecError> {
+fn store_fields<'a>(
+    g: &mut dyn GuestMemory,
+    types: impl Iterator<Item = &'a WitType>,
+    vs: &[WitValue],
+    ptr: u32,
+) -> Result<(), ExecError> {
     let mut off = 0;
     for (t, v) in types.zip(vs) {
         off = align_to(off, align(t));
@@ -430,7 +501,8 @@ fn store_fields<'a>(g: &mut dyn GuestMemory, types: impl Iterator<Item = &'a Wit
 }
 
 fn next(vals: &mut dyn Iterator<Item = CoreVal>) -> Result<CoreVal, ExecError> {
-    vals.next().ok_or_else(|| abi("too few core values returned"))
+    vals.next()
+        .ok_or_else(|| abi("too few core values returned"))
 }
 
 fn i32_of(v: CoreVal) -> Result<i32, ExecError> {
@@ -443,14 +515,18 @@ fn i32_of(v: CoreVal) -> Result<i32, ExecError> {
 fn check_output(len: u64, elem: u32) -> Result<(), ExecError> {
     let bytes = len * u64::from(elem);
     if bytes > MAX_OUTPUT_BYTES {
-        return Err(ExecError::OutputTooLarge { bytes, limit: MAX_OUTPUT_BYTES });
+        return Err(ExecError::OutputTooLarge {
+            bytes,
+            limit: MAX_OUTPUT_BYTES,
+        });
     }
     Ok(())
 }
 
 fn load_string(mem: &[u8], ptr: u32, len: u32) -> Result<String, ExecError> {
     check_output(u64::from(len), 1)?;
-    String::from_utf8(read(mem, ptr, len)?.to_vec()).map_err(|_| abi("returned string is not valid UTF-8"))
+    String::from_utf8(read(mem, ptr, len)?.to_vec())
+        .map_err(|_| abi("returned string is not valid UTF-8"))
 }
 
 fn load_list(mem: &[u8], e: &WitType, ptr: u32, len: u32) -> Result<WitValue, ExecError> {
@@ -460,7 +536,10 @@ fn load_list(mem: &[u8], e: &WitType, ptr: u32, len: u32) -> Result<WitValue, Ex
     }
     let es = size(e);
     read(mem, ptr, es.saturating_mul(len))?;
-    (0..len).map(|i| load(mem, e, ptr + es * i)).collect::<Result<_, _>>().map(WitValue::List)
+    (0..len)
+        .map(|i| load(mem, e, ptr + es * i))
+        .collect::<Result<_, _>>()
+        .map(WitValue::List)
 }
 
 fn char_of(c: u32) -> Result<char, ExecError> {
@@ -468,7 +547,11 @@ fn char_of(c: u32) -> Result<char, ExecError> {
 }
 
 /// Lifts a value from flat core values.
-pub fn lift_flat(mem: &[u8], t: &WitType, vals: &mut dyn Iterator<Item = CoreVal>) -> Result<WitValue, ExecError> {
+pub fn lift_flat(
+    mem: &[u8],
+    t: &WitType,
+    vals: &mut dyn Iterator<Item = CoreVal>,
+) -> Result<WitValue, ExecError> {
     Ok(match t {
         WitType::Bool => WitValue::Bool(i32_of(next(vals)?)? != 0),
         WitType::S8 => WitValue::S8(i32_of(next(vals)?)? as i8),
@@ -499,18 +582,35 @@ pub fn lift_flat(mem: &[u8], t: &WitType, vals: &mut dyn Iterator<Item = CoreVal
             let (p, l) = (i32_of(next(vals)?)? as u32, i32_of(next(vals)?)? as u32);
             load_list(mem, e, p, l)?
         }
-        WitType::Record(fs) => WitValue::Record(fs.iter().map(|(_, t)| lift_flat(mem, t, vals)).collect::<Result<_, _>>()?),
-        WitType::Tuple(ts) => WitValue::Tuple(ts.iter().map(|t| lift_flat(mem, t, vals)).collect::<Result<_, _>>()?),
+        WitType::Record(fs) => WitValue::Record(
+            fs.iter()
+                .map(|(_, t)| lift_flat(mem, t, vals))
+                .collect::<Result<_, _>>()?,
+        ),
+        WitType::Tuple(ts) => WitValue::Tuple(
+            ts.iter()
+                .map(|t| lift_flat(mem, t, vals))
+                .collect::<Result<_, _>>()?,
+        ),
         WitType::Flags(names) => {
-            let words = (0..flags_words(names.len())).map(|_| next(vals).and_then(i32_of).map(|w| w as u32)).collect::<Result<Vec<_>, _>>()?;
+            let words = (0..flags_words(names.len()))
+                .map(|_| next(vals).and_then(i32_of).map(|w| w as u32))
+                .collect::<Result<Vec<_>, _>>()?;
             flags_from(names, &words)
         }
         _ => {
             let cs = cases(t).unwrap_or_default();
             let slots = flat_of(t);
             let i = i32_of(next(vals)?)? as u32;
-            let joined: Vec<CoreVal> = (1..slots.len()).map(|_| next(vals)).collect::<Result<_, _>>()?;
-            let case = cs.get(i as usize).ok_or_else(|| abi(format!("discriminant {i} is out of range for {}", t.describe())))?;
+            let joined: Vec<CoreVal> = (1..slots.len())
+                .map(|_| next(vals))
+                .collect::<Result<_, _>>()?;
+            let case = cs.get(i as usize).ok_or_else(|| {
+                abi(format!(
+                    "discriminant {i} is out of range for {}",
+                    t.describe()
+                ))
+            })?;
             let payload = match case {
                 Some(pt) => {
                     let want = flat_of(pt);
@@ -559,7 +659,9 @@ pub fn load(mem: &[u8], t: &WitType, ptr: u32) -> Result<WitValue, ExecError> {
         WitType::F32 => WitValue::F32(f32::from_bits(u32_at(mem, ptr)?)),
         WitType::F64 => WitValue::F64(f64::from_bits(u64::from_le_bytes(arr(8)?))),
         WitType::Char => WitValue::Char(char_of(u32_at(mem, ptr)?)?),
-        WitType::String => WitValue::String(load_string(mem, u32_at(mem, ptr)?, u32_at(mem, ptr + 4)?)?),
+        WitType::String => {
+            WitValue::String(load_string(mem, u32_at(mem, ptr)?, u32_at(mem, ptr + 4)?)?)
+        }
         WitType::List(e) => load_list(mem, e, u32_at(mem, ptr)?, u32_at(mem, ptr + 4)?)?,
         WitType::Record(fs) => WitValue::Record(load_fields(mem, fs.iter().map(|(_, t)| t), ptr)?),
         WitType::Tuple(ts) => WitValue::Tuple(load_fields(mem, ts.iter(), ptr)?),
@@ -568,7 +670,9 @@ pub fn load(mem: &[u8], t: &WitType, ptr: u32) -> Result<WitValue, ExecError> {
                 0 => vec![],
                 1..=8 => vec![u32::from(bytes(1)?[0])],
                 9..=16 => vec![u32::from(u16::from_le_bytes([arr(2)?[0], arr(2)?[1]]))],
-                n => (0..flags_words(n)).map(|i| u32_at(mem, ptr + 4 * i)).collect::<Result<_, _>>()?,
+                n => (0..flags_words(n))
+                    .map(|i| u32_at(mem, ptr + 4 * i))
+                    .collect::<Result<_, _>>()?,
             };
             flags_from(names, &words)
         }
@@ -579,14 +683,25 @@ pub fn load(mem: &[u8], t: &WitType, ptr: u32) -> Result<WitValue, ExecError> {
                 2 => u32::from(u16::from_le_bytes([arr(2)?[0], arr(2)?[1]])),
                 _ => u32_at(mem, ptr)?,
             };
-            let case = cs.get(i as usize).ok_or_else(|| abi(format!("discriminant {i} is out of range for {}", t.describe())))?;
-            let payload = case.map(|pt| load(mem, pt, ptr + payload_offset(t)).map(Box::new)).transpose()?;
+            let case = cs.get(i as usize).ok_or_else(|| {
+                abi(format!(
+                    "discriminant {i} is out of range for {}",
+                    t.describe()
+                ))
+            })?;
+            let payload = case
+                .map(|pt| load(mem, pt, ptr + payload_offset(t)).map(Box::new))
+                .transpose()?;
             make_case(t, i, payload)
         }
     })
 }
 
-fn load_fields<'a>(mem: &[u8], types: impl Iterator<Item = &'a WitType>, ptr: u32) -> Result<Vec<WitValue>, ExecError> {
+fn load_fields<'a>(
+    mem: &[u8],
+    types: impl Iterator<Item = &'a WitType>,
+    ptr: u32,
+) -> Result<Vec<WitValue>, ExecError> {
     let mut off = 0;
     types
         .map(|t| {
@@ -601,7 +716,12 @@ fn load_fields<'a>(mem: &[u8], types: impl Iterator<Item = &'a WitType>, ptr: u3
 /// Calls the export `export` of signature `f` with WIT arguments: lowers
 /// them (through memory past 16 flat values), calls, lifts the result
 /// (through memory past one flat value), then calls `cabi_post_<export>`.
-pub fn call(g: &mut dyn Guest, export: &str, f: &WitFunc, args: &[WitValue]) -> Result<Option<WitValue>, ExecError> {
+pub fn call(
+    g: &mut dyn Guest,
+    export: &str,
+    f: &WitFunc,
+    args: &[WitValue],
+) -> Result<Option<WitValue>, ExecError> {
     let mut flat_types = Vec::new();
     for (_, t) in &f.params {
         flatten(t, &mut flat_types);
@@ -621,7 +741,12 @@ pub fn call(g: &mut dyn Guest, export: &str, f: &WitFunc, args: &[WitValue]) -> 
     let value = match &f.result {
         None => None,
         Some(t) if flat_of(t).len() > MAX_FLAT_RESULTS => {
-            let ptr = results.first().copied().map(i32_of).transpose()?.ok_or_else(|| abi("missing return pointer"))?;
+            let ptr = results
+                .first()
+                .copied()
+                .map(i32_of)
+                .transpose()?
+                .ok_or_else(|| abi("missing return pointer"))?;
             Some(load(g.memory()?, t, ptr as u32)?)
         }
         Some(t) => Some(lift_flat(g.memory()?, t, &mut results.iter().copied())?),
@@ -660,20 +785,42 @@ pub fn import_args(mem: &[u8], f: &WitFunc, args: &[CoreVal]) -> Result<Vec<WitV
     }
     if flat.len() > MAX_FLAT_PARAMS {
         let tuple = WitType::Tuple(f.params.iter().map(|(_, t)| t.clone()).collect());
-        let ptr = args.first().copied().map(i32_of).transpose()?.ok_or_else(|| abi("missing parameter pointer"))?;
-        let WitValue::Tuple(vs) = load(mem, &tuple, ptr as u32)? else { return Err(abi("parameters did not load as a tuple")) };
+        let ptr = args
+            .first()
+            .copied()
+            .map(i32_of)
+            .transpose()?
+            .ok_or_else(|| abi("missing parameter pointer"))?;
+        let WitValue::Tuple(vs) = load(mem, &tuple, ptr as u32)? else {
+            return Err(abi("parameters did not load as a tuple"));
+        };
         return Ok(vs);
     }
     let mut it = args.iter().copied();
-    f.params.iter().map(|(_, t)| lift_flat(mem, t, &mut it)).collect()
+    f.params
+        .iter()
+        .map(|(_, t)| lift_flat(mem, t, &mut it))
+        .collect()
 }
 
 /// Lowers a host import's result for the guest: flat, or stored at the
 /// pointer the guest passed as its last argument.
-pub fn import_result(g: &mut dyn GuestMemory, f: &WitFunc, args: &[CoreVal], value: Option<&WitValue>) -> Result<Vec<CoreVal>, ExecError> {
-    let (Some(t), Some(v)) = (&f.result, value) else { return Ok(Vec::new()) };
+pub fn import_result(
+    g: &mut dyn GuestMemory,
+    f: &WitFunc,
+    args: &[CoreVal],
+    value: Option<&WitValue>,
+) -> Result<Vec<CoreVal>, ExecError> {
+    let (Some(t), Some(v)) = (&f.result, value) else {
+        return Ok(Vec::new());
+    };
     if flat_of(t).len() > MAX_FLAT_RESULTS {
-        let ptr = args.last().copied().map(i32_of).transpose()?.ok_or_else(|| abi("missing return pointer"))?;
+        let ptr = args
+            .last()
+            .copied()
+            .map(i32_of)
+            .transpose()?
+            .ok_or_else(|| abi("missing return pointer"))?;
         store(g, v, t, ptr as u32)?;
         return Ok(Vec::new());
     }
@@ -688,7 +835,11 @@ mod tests {
 
     #[test]
     fn layouts_follow_the_canonical_abi() {
-        let rec = WitType::Record(vec![("a".into(), WitType::U8), ("b".into(), WitType::U64), ("c".into(), WitType::U16)]);
+        let rec = WitType::Record(vec![
+            ("a".into(), WitType::U8),
+            ("b".into(), WitType::U64),
+            ("c".into(), WitType::U16),
+        ]);
         assert_eq!((size(&rec), align(&rec)), (24, 8));
         let opt = WitType::Option(Box::new(WitType::U32));
         assert_eq!((size(&opt), align(&opt)), (8, 4));
@@ -698,11 +849,17 @@ mod tests {
         assert_eq!((size(&flags), flat_of(&flags).len()), (8, 2));
         let shape = WitType::Variant(vec![
             ("circle".into(), Some(WitType::F32)),
-            ("rect".into(), Some(WitType::Tuple(vec![WitType::U32, WitType::U32]))),
+            (
+                "rect".into(),
+                Some(WitType::Tuple(vec![WitType::U32, WitType::U32])),
+            ),
             ("dot".into(), None),
         ]);
         assert_eq!(flat_of(&shape), [CoreTy::I32, CoreTy::I32, CoreTy::I32]);
-        let wide = WitType::Variant(vec![("a".into(), Some(WitType::F32)), ("b".into(), Some(WitType::U64))]);
+        let wide = WitType::Variant(vec![
+            ("a".into(), Some(WitType::F32)),
+            ("b".into(), Some(WitType::U64)),
+        ]);
         assert_eq!(flat_of(&wide), [CoreTy::I32, CoreTy::I64]);
     }
 
@@ -720,7 +877,11 @@ mod tests {
                 Err(abi("no memory"))
             }
         }
-        let t = WitType::Variant(vec![("a".into(), Some(WitType::F32)), ("b".into(), Some(WitType::U64)), ("c".into(), Some(WitType::S32))]);
+        let t = WitType::Variant(vec![
+            ("a".into(), Some(WitType::F32)),
+            ("b".into(), Some(WitType::U64)),
+            ("c".into(), Some(WitType::S32)),
+        ]);
         for v in [
             WitValue::Variant(0, Some(Box::new(WitValue::F32(-1.5)))),
             WitValue::Variant(1, Some(Box::new(WitValue::U64(u64::MAX)))),

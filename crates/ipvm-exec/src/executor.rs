@@ -7,24 +7,23 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use ipvm_core::scheduler::Purity;
-use ipvm_core::store::{read_file, BlockStore};
-use ipvm_core::{Cid, CoreError, Execution, Executor, Ipld, Job};
-use wasmi::{Engine, Module};
-
 use crate::abi::{self, Guest};
-use crate::engine::{new_engine, WasmiGuest};
+use crate::engine::{Engine, Instance};
 use crate::host::HostEffects;
 use crate::values::{lift, lower};
 use crate::wit::{self, Shape, WitFunc, WitWorld};
+use crate::WasmiEngine;
 use crate::{mapping, ExecError};
+use ipvm_core::scheduler::Purity;
+use ipvm_core::store::{read_file, BlockStore};
+use ipvm_core::{Cid, CoreError, Execution, Executor, Ipld, Job};
 
 /// The operation this executor knows.
 const WASM_RUN: &str = "wasm/run";
 
 /// A module, compiled and analysed.
-struct Prepared {
-    module: Module,
+struct Prepared<M> {
+    module: M,
     world: Option<WitWorld>,
 }
 
@@ -37,25 +36,41 @@ struct Run {
 
 impl Run {
     fn failed(e: ExecError, fuel: u64) -> Self {
-        Self { result: Err(e), fuel, effects: HostEffects::default() }
+        Self {
+            result: Err(e),
+            fuel,
+            effects: HostEffects::default(),
+        }
     }
 }
 
-/// Runs `wasm/run` tasks in wasmi, loading modules from a [`BlockStore`].
-pub struct WasmExecutor<S> {
+/// Runs `wasm/run` tasks on an [`Engine`] (wasmi by default), loading
+/// modules from a [`BlockStore`].
+pub struct WasmExecutor<S, E: Engine = WasmiEngine> {
     store: S,
-    engine: Engine,
-    modules: RefCell<HashMap<Cid, Rc<Prepared>>>,
+    engine: E,
+    modules: RefCell<HashMap<Cid, Rc<Prepared<E::Module>>>>,
 }
 
 impl<S: BlockStore> WasmExecutor<S> {
-    /// An executor reading modules from `store`.
+    /// An executor on wasmi, reading modules from `store`.
     pub fn new(store: S) -> Self {
-        Self { store, engine: new_engine(), modules: RefCell::new(HashMap::new()) }
+        Self::with_engine(store, WasmiEngine::default())
+    }
+}
+
+impl<S: BlockStore, E: Engine> WasmExecutor<S, E> {
+    /// An executor on `engine`, reading modules from `store`.
+    pub fn with_engine(store: S, engine: E) -> Self {
+        Self {
+            store,
+            engine,
+            modules: RefCell::new(HashMap::new()),
+        }
     }
 
     /// The compiled module for `cid`, analysing and compiling it on first use.
-    async fn prepare(&self, cid: &Cid) -> Result<Rc<Prepared>, ExecError> {
+    async fn prepare(&self, cid: &Cid) -> Result<Rc<Prepared<E::Module>>, ExecError> {
         if let Some(p) = self.modules.borrow().get(cid) {
             return Ok(p.clone());
         }
@@ -63,13 +78,18 @@ impl<S: BlockStore> WasmExecutor<S> {
         let bytes = match read_file(&self.store, cid).await {
             Ok(b) => b,
             Err(CoreError::MissingBlock(_)) => return Err(ExecError::ModuleMissing(name)),
-            Err(e) => return Err(ExecError::Compile { cid: name, reason: e.to_string() }),
+            Err(e) => {
+                return Err(ExecError::Compile {
+                    cid: name,
+                    reason: e.to_string(),
+                })
+            }
         };
         let (core, world) = match wit::classify(&name, &bytes)? {
             Shape::Core(b) => (b, None),
             Shape::Wit(b, w) => (b, Some(w)),
         };
-        let module = Module::new(&self.engine, &core[..]).map_err(|e| ExecError::Compile { cid: name, reason: e.to_string() })?;
+        let module = self.engine.compile(&name, &core)?;
         let prepared = Rc::new(Prepared { module, world });
         self.modules.borrow_mut().insert(*cid, prepared.clone());
         Ok(prepared)
@@ -89,39 +109,87 @@ impl<S: BlockStore> WasmExecutor<S> {
         }
     }
 
-    fn run_core(&self, prepared: &Prepared, job: &Job) -> Run {
-        let mut guest = match WasmiGuest::new(&self.engine, &prepared.module, None, job.limits) {
+    fn run_core(&self, prepared: &Prepared<E::Module>, job: &Job) -> Run {
+        let mut guest = match self.engine.instantiate(&prepared.module, None, job.limits) {
             Ok(g) => g,
             Err((e, fuel)) => return Run::failed(e, fuel),
         };
-        let exports = guest.export_names();
+        let exports = guest.exports();
         let tried = spellings(&job.func);
         let result = (|| {
-            let name = tried.iter().find(|n| exports.contains(n)).ok_or_else(|| ExecError::NoSuchFunction { func: job.func.clone(), tried: tried.join(", ") })?;
-            let params = guest.params(name).unwrap_or_default();
+            let (name, params) = tried
+                .iter()
+                .find_map(|n| exports.iter().find(|(e, _)| e == n))
+                .cloned()
+                .ok_or_else(|| ExecError::NoSuchFunction {
+                    func: job.func.clone(),
+                    tried: tried.join(", "),
+                })?;
+            let name = &name;
             if params.len() != job.args.len() {
-                let reason = format!("`{}` takes {} arguments, {} given", job.func, params.len(), job.args.len());
-                return Err(ExecError::Argument { index: job.args.len().min(params.len()), reason });
+                let reason = format!(
+                    "`{}` takes {} arguments, {} given",
+                    job.func,
+                    params.len(),
+                    job.args.len()
+                );
+                return Err(ExecError::Argument {
+                    index: job.args.len().min(params.len()),
+                    reason,
+                });
             }
-            let args = job.args.iter().zip(params).enumerate().map(|(i, (a, t))| lower(i, a, t)).collect::<Result<Vec<_>, _>>()?;
+            let args = job
+                .args
+                .iter()
+                .zip(params)
+                .enumerate()
+                .map(|(i, (a, t))| lower(i, a, t))
+                .collect::<Result<Vec<_>, _>>()?;
             let results = guest.call(name, &args)?;
             match results.as_slice() {
                 [] => Ok(Ipld::Null),
                 [one] => lift(*one),
-                many => many.iter().map(|v| lift(*v)).collect::<Result<Vec<_>, _>>().map(Ipld::List),
+                many => many
+                    .iter()
+                    .map(|v| lift(*v))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Ipld::List),
             }
         })();
         let (fuel, effects) = guest.finish();
-        Run { result, fuel, effects }
+        Run {
+            result,
+            fuel,
+            effects,
+        }
     }
 
-    async fn run_wit(&self, prepared: &Prepared, world: &WitWorld, job: &Job) -> Result<Run, ExecError> {
+    async fn run_wit(
+        &self,
+        prepared: &Prepared<E::Module>,
+        world: &WitWorld,
+        job: &Job,
+    ) -> Result<Run, ExecError> {
         let tried = spellings(&job.func);
-        let func: &WitFunc = tried.iter().find_map(|n| world.export(n)).ok_or_else(|| ExecError::NoSuchFunction { func: job.func.clone(), tried: tried.join(", ") })?;
+        let func: &WitFunc = tried.iter().find_map(|n| world.export(n)).ok_or_else(|| {
+            ExecError::NoSuchFunction {
+                func: job.func.clone(),
+                tried: tried.join(", "),
+            }
+        })?;
         if func.params.len() != job.args.len() {
             let names: Vec<&str> = func.params.iter().map(|(n, _)| n.as_str()).collect();
-            let reason = format!("`{}` takes {} arguments ({}), {} given", func.name, names.len(), names.join(", "), job.args.len());
-            return Err(ExecError::Argument { index: job.args.len().min(names.len()), reason });
+            let reason = format!(
+                "`{}` takes {} arguments ({}), {} given",
+                func.name,
+                names.len(),
+                names.join(", "),
+                job.args.len()
+            );
+            return Err(ExecError::Argument {
+                index: job.args.len().min(names.len()),
+                reason,
+            });
         }
         let mut links = Vec::new();
         for (a, (_, t)) in job.args.iter().zip(&func.params) {
@@ -134,8 +202,15 @@ impl<S: BlockStore> WasmExecutor<S> {
                     fetched.insert(cid, bytes);
                 }
                 Err(e) => {
-                    let index = job.args.iter().position(|a| contains_link(a, &cid)).unwrap_or(0);
-                    return Err(ExecError::Argument { index, reason: format!("cannot read the content of {cid}: {e}") });
+                    let index = job
+                        .args
+                        .iter()
+                        .position(|a| contains_link(a, &cid))
+                        .unwrap_or(0);
+                    return Err(ExecError::Argument {
+                        index,
+                        reason: format!("cannot read the content of {cid}: {e}"),
+                    });
                 }
             }
         }
@@ -147,17 +222,25 @@ impl<S: BlockStore> WasmExecutor<S> {
             .map(|(i, (a, (name, t)))| mapping::to_wit(i, name, a, t, &fetched))
             .collect::<Result<Vec<_>, _>>()?;
         drop(fetched);
-        let mut guest = match WasmiGuest::new(&self.engine, &prepared.module, Some(world), job.limits) {
+        let mut guest = match self
+            .engine
+            .instantiate(&prepared.module, Some(world), job.limits)
+        {
             Ok(g) => g,
             Err((e, fuel)) => return Ok(Run::failed(e, fuel)),
         };
-        let result = abi::call(&mut guest, &func.name, func, &args).and_then(|value| match (value, &func.result) {
-            (Some(v), Some(t)) => mapping::to_ipld(&v, t),
-            _ => Ok(Ipld::Null),
+        let result = abi::call(&mut guest, &func.name, func, &args).and_then(|value| {
+            match (value, &func.result) {
+                (Some(v), Some(t)) => mapping::to_ipld(&v, t),
+                _ => Ok(Ipld::Null),
+            }
         });
-        let _ = guest.fuel_used();
         let (fuel, effects) = guest.finish();
-        Ok(Run { result, fuel, effects })
+        Ok(Run {
+            result,
+            fuel,
+            effects,
+        })
     }
 }
 
@@ -167,7 +250,7 @@ fn contains_link(v: &Ipld, cid: &Cid) -> bool {
     found.contains(cid)
 }
 
-impl<S: BlockStore> Executor for WasmExecutor<S> {
+impl<S: BlockStore, E: Engine> Executor for WasmExecutor<S, E> {
     fn purity(&self, op: &str) -> Option<Purity> {
         (op == WASM_RUN).then_some(Purity::Pure)
     }
@@ -182,7 +265,8 @@ impl<S: BlockStore> Executor for WasmExecutor<S> {
                 ex
             }
         };
-        ex.nondeterministic = run.effects.nondeterministic || matches!(run.result, Err(ExecError::TimeLimit { .. }));
+        ex.nondeterministic =
+            run.effects.nondeterministic || matches!(run.result, Err(ExecError::TimeLimit { .. }));
         ex.logs = run.effects.into_logs();
         ex
     }
@@ -190,8 +274,16 @@ impl<S: BlockStore> Executor for WasmExecutor<S> {
 
 /// The export names tried for `func`: as given, kebab-case, snake_case, lowerCamelCase.
 fn spellings(func: &str) -> Vec<String> {
-    let words: Vec<String> = func.split(['-', '_']).filter(|w| !w.is_empty()).flat_map(split_camel).collect();
-    let camel: String = words.iter().enumerate().map(|(i, w)| if i == 0 { w.clone() } else { capitalise(w) }).collect();
+    let words: Vec<String> = func
+        .split(['-', '_'])
+        .filter(|w| !w.is_empty())
+        .flat_map(split_camel)
+        .collect();
+    let camel: String = words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| if i == 0 { w.clone() } else { capitalise(w) })
+        .collect();
     let mut out = Vec::new();
     for s in [func.to_string(), words.join("-"), words.join("_"), camel] {
         if !out.contains(&s) {
@@ -216,7 +308,9 @@ fn split_camel(word: &str) -> Vec<String> {
 
 fn capitalise(w: &str) -> String {
     let mut cs = w.chars();
-    cs.next().map(|c| c.to_uppercase().chain(cs).collect()).unwrap_or_default()
+    cs.next()
+        .map(|c| c.to_uppercase().chain(cs).collect())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -58,7 +58,10 @@ impl HostEffects {
     /// The log lines, with a note if some were dropped.
     pub fn into_logs(mut self) -> Vec<String> {
         if self.dropped > 0 {
-            self.logs.push(format!("… {} more log lines dropped (limit {MAX_LOG_LINES} lines, {MAX_LOG_BYTES} bytes)", self.dropped));
+            self.logs.push(format!(
+                "… {} more log lines dropped (limit {MAX_LOG_LINES} lines, {MAX_LOG_BYTES} bytes)",
+                self.dropped
+            ));
         }
         self.logs
     }
@@ -72,15 +75,26 @@ fn text(v: Option<&WitValue>) -> String {
 }
 
 /// Runs a host function on lifted arguments.
-pub fn call(f: HostFn, sig: &WitFunc, args: &[WitValue], fx: &mut HostEffects) -> Result<Option<WitValue>, ExecError> {
+pub fn call(
+    f: HostFn,
+    sig: &WitFunc,
+    args: &[WitValue],
+    fx: &mut HostEffects,
+) -> Result<Option<WitValue>, ExecError> {
     match f {
         HostFn::Log => {
             let level = match (args.first(), sig.params.first().map(|p| &p.1)) {
-                (Some(WitValue::Enum(i)), Some(WitType::Enum(names))) => names.get(*i as usize).cloned().unwrap_or_default(),
+                (Some(WitValue::Enum(i)), Some(WitType::Enum(names))) => {
+                    names.get(*i as usize).cloned().unwrap_or_default()
+                }
                 _ => "log".into(),
             };
             let (context, message) = (text(args.get(1)), text(args.get(2)));
-            fx.log(if context.is_empty() { format!("[{level}] {message}") } else { format!("[{level}] {context}: {message}") });
+            fx.log(if context.is_empty() {
+                format!("[{level}] {message}")
+            } else {
+                format!("[{level}] {context}: {message}")
+            });
             Ok(None)
         }
         HostFn::Print => {
@@ -89,9 +103,13 @@ pub fn call(f: HostFn, sig: &WitFunc, args: &[WitValue], fx: &mut HostEffects) -
         }
         HostFn::CurrentTime => {
             fx.nondeterministic = true;
-            let now = web_time::SystemTime::now().duration_since(web_time::UNIX_EPOCH).unwrap_or_default();
+            let now = web_time::SystemTime::now()
+                .duration_since(web_time::UNIX_EPOCH)
+                .unwrap_or_default();
             let Some(WitType::Record(fields)) = &sig.result else {
-                return Err(ExecError::Abi("get-current-time must return a record".into()));
+                return Err(ExecError::Abi(
+                    "get-current-time must return a record".into(),
+                ));
             };
             let value = |name: &str, t: &WitType| -> Result<WitValue, ExecError> {
                 let n: u64 = match name {
@@ -105,10 +123,20 @@ pub fn call(f: HostFn, sig: &WitFunc, args: &[WitValue], fx: &mut HostEffects) -
                     WitType::S64 => WitValue::S64(n as i64),
                     WitType::U32 => WitValue::U32(n as u32),
                     WitType::S32 => WitValue::S32(n as i32),
-                    other => return Err(ExecError::Abi(format!("get-current-time: field `{name}` has unsupported type {}", other.describe()))),
+                    other => {
+                        return Err(ExecError::Abi(format!(
+                            "get-current-time: field `{name}` has unsupported type {}",
+                            other.describe()
+                        )))
+                    }
                 })
             };
-            Ok(Some(WitValue::Record(fields.iter().map(|(n, t)| value(n, t)).collect::<Result<_, _>>()?)))
+            Ok(Some(WitValue::Record(
+                fields
+                    .iter()
+                    .map(|(n, t)| value(n, t))
+                    .collect::<Result<_, _>>()?,
+            )))
         }
     }
 }

@@ -14,9 +14,9 @@
 //! wraps one core module. For the last two, arguments and results cross the
 //! canonical ABI ([`abi`]) under Homestar's IPLD-to-WIT mapping ([`mapping`]).
 //!
-//! The ABI and the host functions are written against the small
-//! [`abi::Guest`] trait; wasmi implements it in `engine.rs`, and nothing
-//! above that trait names wasmi.
+//! The ABI, the host functions and the executor are written against the
+//! small [`Engine`] / [`Instance`] / [`abi::Guest`] traits; [`WasmiEngine`]
+//! implements them, and nothing above those traits names wasmi.
 //!
 //! Limits: fuel (`meta.fuel`), linear memory (`meta.memory`, via a store
 //! limiter that also caps tables and instances), a bounded recursion depth,
@@ -31,8 +31,10 @@ mod executor;
 pub mod host;
 pub mod mapping;
 mod values;
+mod wasmi_engine;
 pub mod wit;
 
-pub use engine::FUEL_SLICE;
+pub use engine::{Engine, Instance};
 pub use error::ExecError;
 pub use executor::WasmExecutor;
+pub use wasmi_engine::{WasmiEngine, WasmiGuest, FUEL_SLICE};

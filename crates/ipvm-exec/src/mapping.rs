@@ -17,7 +17,10 @@ pub fn byte_links(v: &Ipld, t: &WitType, out: &mut Vec<Cid>) {
     match (v, t) {
         (Ipld::Link(c), WitType::List(e)) if **e == WitType::U8 => out.push(*c),
         (Ipld::List(items), WitType::List(e)) => items.iter().for_each(|i| byte_links(i, e, out)),
-        (Ipld::List(items), WitType::Tuple(ts)) => items.iter().zip(ts).for_each(|(i, t)| byte_links(i, t, out)),
+        (Ipld::List(items), WitType::Tuple(ts)) => items
+            .iter()
+            .zip(ts)
+            .for_each(|(i, t)| byte_links(i, t, out)),
         (Ipld::Map(m), WitType::Record(fs)) => fs.iter().for_each(|(n, t)| {
             if let Some(i) = m.get(n) {
                 byte_links(i, t, out)
@@ -37,25 +40,59 @@ struct At<'a> {
 
 impl At<'_> {
     fn err(&self, reason: String) -> ExecError {
-        let place = if self.path.is_empty() { String::new() } else { format!(" at `{}`", self.path) };
-        ExecError::Argument { index: self.index, reason: format!("(`{}`){place}: {reason}", self.name) }
+        let place = if self.path.is_empty() {
+            String::new()
+        } else {
+            format!(" at `{}`", self.path)
+        };
+        ExecError::Argument {
+            index: self.index,
+            reason: format!("(`{}`){place}: {reason}", self.name),
+        }
     }
     fn down(&self, seg: &str) -> At<'_> {
-        At { index: self.index, name: self.name, path: if self.path.is_empty() { seg.to_string() } else { format!("{}{seg}", self.path) } }
+        At {
+            index: self.index,
+            name: self.name,
+            path: if self.path.is_empty() {
+                seg.to_string()
+            } else {
+                format!("{}{seg}", self.path)
+            },
+        }
     }
 }
 
 /// Converts argument `index` (parameter `name` of type `t`) to a WIT value.
 /// `fetched` holds the bytes of the links found by [`byte_links`].
-pub fn to_wit(index: usize, name: &str, v: &Ipld, t: &WitType, fetched: &HashMap<Cid, Vec<u8>>) -> Result<WitValue, ExecError> {
-    lower(&At { index, name, path: String::new() }, v, t, fetched)
+pub fn to_wit(
+    index: usize,
+    name: &str,
+    v: &Ipld,
+    t: &WitType,
+    fetched: &HashMap<Cid, Vec<u8>>,
+) -> Result<WitValue, ExecError> {
+    lower(
+        &At {
+            index,
+            name,
+            path: String::new(),
+        },
+        v,
+        t,
+        fetched,
+    )
 }
 
 fn int(at: &At<'_>, v: &Ipld, t: &WitType, lo: i128, hi: i128) -> Result<i128, ExecError> {
     match v {
         Ipld::Integer(i) if (lo..=hi).contains(i) => Ok(*i),
         Ipld::Integer(i) => Err(at.err(format!("{i} does not fit {} ({lo}..={hi})", t.describe()))),
-        other => Err(at.err(format!("expected an integer for {}, found {}", t.describe(), kind_name(other)))),
+        other => Err(at.err(format!(
+            "expected an integer for {}, found {}",
+            t.describe(),
+            kind_name(other)
+        ))),
     }
 }
 
@@ -63,7 +100,10 @@ fn base64(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
         for i in 0..=chunk.len() {
             out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
         }
@@ -71,7 +111,12 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
-fn lower(at: &At<'_>, v: &Ipld, t: &WitType, fetched: &HashMap<Cid, Vec<u8>>) -> Result<WitValue, ExecError> {
+fn lower(
+    at: &At<'_>,
+    v: &Ipld,
+    t: &WitType,
+    fetched: &HashMap<Cid, Vec<u8>>,
+) -> Result<WitValue, ExecError> {
     let found = || kind_name(v);
     Ok(match t {
         WitType::Bool => match v {
@@ -99,23 +144,45 @@ fn lower(at: &At<'_>, v: &Ipld, t: &WitType, fetched: &HashMap<Cid, Vec<u8>>) ->
             }
         }
         WitType::Char => match v {
-            Ipld::String(s) if s.chars().count() == 1 => WitValue::Char(s.chars().next().unwrap_or_default()),
-            Ipld::String(s) => return Err(at.err(format!("a char must be a string of one character, found {s:?}"))),
-            _ => return Err(at.err(format!("expected a one-character string, found {}", found()))),
+            Ipld::String(s) if s.chars().count() == 1 => {
+                WitValue::Char(s.chars().next().unwrap_or_default())
+            }
+            Ipld::String(s) => {
+                return Err(at.err(format!(
+                    "a char must be a string of one character, found {s:?}"
+                )))
+            }
+            _ => {
+                return Err(at.err(format!(
+                    "expected a one-character string, found {}",
+                    found()
+                )))
+            }
         },
         WitType::String => WitValue::String(match v {
             Ipld::String(s) => s.clone(),
             Ipld::Bytes(b) => base64(b),
             Ipld::Null => "null".into(),
             Ipld::Link(c) => c.to_string(),
-            _ => return Err(at.err(format!("expected a string (or bytes, null, a link), found {}", found()))),
+            _ => {
+                return Err(at.err(format!(
+                    "expected a string (or bytes, null, a link), found {}",
+                    found()
+                )))
+            }
         }),
         WitType::Enum(cases) => match v {
             Ipld::String(s) => match cases.iter().position(|c| c == s) {
                 Some(i) => WitValue::Enum(i as u32),
                 None => return Err(at.err(format!("`{s}` is not a case of {}", t.describe()))),
             },
-            _ => return Err(at.err(format!("expected a case name of {}, found {}", t.describe(), found()))),
+            _ => {
+                return Err(at.err(format!(
+                    "expected a case name of {}, found {}",
+                    t.describe(),
+                    found()
+                )))
+            }
         },
         WitType::Flags(names) => match v {
             Ipld::List(items) => {
@@ -124,9 +191,17 @@ fn lower(at: &At<'_>, v: &Ipld, t: &WitType, fetched: &HashMap<Cid, Vec<u8>>) ->
                     match item {
                         Ipld::String(s) => match names.iter().position(|n| n == s) {
                             Some(k) => set[k] = true,
-                            None => return Err(at.down(&format!("[{i}]")).err(format!("`{s}` is not a flag of {}", t.describe()))),
+                            None => {
+                                return Err(at
+                                    .down(&format!("[{i}]"))
+                                    .err(format!("`{s}` is not a flag of {}", t.describe())))
+                            }
                         },
-                        other => return Err(at.down(&format!("[{i}]")).err(format!("expected a flag name, found {}", kind_name(other)))),
+                        other => {
+                            return Err(at
+                                .down(&format!("[{i}]"))
+                                .err(format!("expected a flag name, found {}", kind_name(other))))
+                        }
                     }
                 }
                 WitValue::Flags(set)
@@ -135,27 +210,78 @@ fn lower(at: &At<'_>, v: &Ipld, t: &WitType, fetched: &HashMap<Cid, Vec<u8>>) ->
         },
         WitType::List(e) if **e == WitType::U8 => match v {
             Ipld::Bytes(b) => WitValue::Bytes(b.clone()),
-            Ipld::Link(c) => WitValue::Bytes(fetched.get(c).cloned().ok_or_else(|| at.err(format!("the content of {c} is not in the store")))?),
-            Ipld::List(items) => WitValue::Bytes(
-                items.iter().enumerate().map(|(i, x)| int(&at.down(&format!("[{i}]")), x, e, 0, 255).map(|b| b as u8)).collect::<Result<_, _>>()?,
+            Ipld::Link(c) => WitValue::Bytes(
+                fetched
+                    .get(c)
+                    .cloned()
+                    .ok_or_else(|| at.err(format!("the content of {c} is not in the store")))?,
             ),
-            _ => return Err(at.err(format!("expected bytes, a list of integers or a link, found {}", found()))),
+            Ipld::List(items) => WitValue::Bytes(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| int(&at.down(&format!("[{i}]")), x, e, 0, 255).map(|b| b as u8))
+                    .collect::<Result<_, _>>()?,
+            ),
+            _ => {
+                return Err(at.err(format!(
+                    "expected bytes, a list of integers or a link, found {}",
+                    found()
+                )))
+            }
         },
         WitType::List(e) => match (v, &**e) {
-            (Ipld::List(items), _) => WitValue::List(items.iter().enumerate().map(|(i, x)| lower(&at.down(&format!("[{i}]")), x, e, fetched)).collect::<Result<_, _>>()?),
-            (Ipld::Map(m), WitType::Tuple(kv)) if kv.len() == 2 && kv[0] == WitType::String => WitValue::List(
-                m.iter()
-                    .map(|(k, x)| Ok(WitValue::Tuple(vec![WitValue::String(k.clone()), lower(&at.down(&format!(".{k}")), x, &kv[1], fetched)?])))
-                    .collect::<Result<_, ExecError>>()?,
+            (Ipld::List(items), _) => WitValue::List(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| lower(&at.down(&format!("[{i}]")), x, e, fetched))
+                    .collect::<Result<_, _>>()?,
             ),
-            _ => return Err(at.err(format!("expected a list for {}, found {}", t.describe(), found()))),
+            (Ipld::Map(m), WitType::Tuple(kv)) if kv.len() == 2 && kv[0] == WitType::String => {
+                WitValue::List(
+                    m.iter()
+                        .map(|(k, x)| {
+                            Ok(WitValue::Tuple(vec![
+                                WitValue::String(k.clone()),
+                                lower(&at.down(&format!(".{k}")), x, &kv[1], fetched)?,
+                            ]))
+                        })
+                        .collect::<Result<_, ExecError>>()?,
+                )
+            }
+            _ => {
+                return Err(at.err(format!(
+                    "expected a list for {}, found {}",
+                    t.describe(),
+                    found()
+                )))
+            }
         },
         WitType::Tuple(ts) => match v {
-            Ipld::List(items) if items.len() == ts.len() => {
-                WitValue::Tuple(items.iter().zip(ts).enumerate().map(|(i, (x, t))| lower(&at.down(&format!("[{i}]")), x, t, fetched)).collect::<Result<_, _>>()?)
+            Ipld::List(items) if items.len() == ts.len() => WitValue::Tuple(
+                items
+                    .iter()
+                    .zip(ts)
+                    .enumerate()
+                    .map(|(i, (x, t))| lower(&at.down(&format!("[{i}]")), x, t, fetched))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Ipld::List(items) => {
+                return Err(at.err(format!(
+                    "{} needs {} elements, found {}",
+                    t.describe(),
+                    ts.len(),
+                    items.len()
+                )))
             }
-            Ipld::List(items) => return Err(at.err(format!("{} needs {} elements, found {}", t.describe(), ts.len(), items.len()))),
-            _ => return Err(at.err(format!("expected a list for {}, found {}", t.describe(), found()))),
+            _ => {
+                return Err(at.err(format!(
+                    "expected a list for {}, found {}",
+                    t.describe(),
+                    found()
+                )))
+            }
         },
         WitType::Record(fs) => match v {
             Ipld::Map(m) => {
@@ -172,13 +298,29 @@ fn lower(at: &At<'_>, v: &Ipld, t: &WitType, fetched: &HashMap<Cid, Vec<u8>>) ->
                         .collect::<Result<_, _>>()?,
                 )
             }
-            _ => return Err(at.err(format!("expected a map for {}, found {}", t.describe(), found()))),
+            _ => {
+                return Err(at.err(format!(
+                    "expected a map for {}, found {}",
+                    t.describe(),
+                    found()
+                )))
+            }
         },
         WitType::Variant(cases) => {
             let (name, payload) = match v {
                 Ipld::String(s) => (s.as_str(), None),
-                Ipld::Map(m) if m.len() == 1 => m.iter().next().map(|(k, x)| (k.as_str(), Some(x))).unwrap_or(("", None)),
-                _ => return Err(at.err(format!("expected {{\"<case>\": payload}} or \"<case>\" for {}, found {}", t.describe(), found()))),
+                Ipld::Map(m) if m.len() == 1 => m
+                    .iter()
+                    .next()
+                    .map(|(k, x)| (k.as_str(), Some(x)))
+                    .unwrap_or(("", None)),
+                _ => {
+                    return Err(at.err(format!(
+                        "expected {{\"<case>\": payload}} or \"<case>\" for {}, found {}",
+                        t.describe(),
+                        found()
+                    )))
+                }
             };
             let Some(i) = cases.iter().position(|(c, _)| c == name) else {
                 return Err(at.err(format!("`{name}` is not a case of {}", t.describe())));
@@ -197,25 +339,44 @@ fn lower(at: &At<'_>, v: &Ipld, t: &WitType, fetched: &HashMap<Cid, Vec<u8>>) ->
             x => WitValue::Option(Some(Box::new(lower(at, x, inner, fetched)?))),
         },
         WitType::Result(ok, err) => {
-            let side = |x: &Ipld, ty: &Option<Box<WitType>>, seg: &str| -> Result<Option<Box<WitValue>>, ExecError> {
+            let side = |x: &Ipld,
+                        ty: &Option<Box<WitType>>,
+                        seg: &str|
+             -> Result<Option<Box<WitValue>>, ExecError> {
                 match (ty, x) {
                     (Some(ty), x) => Ok(Some(Box::new(lower(&at.down(seg), x, ty, fetched)?))),
                     (None, Ipld::Null) => Ok(None),
-                    (None, _) => Err(at.down(seg).err("this side of the result takes no value".into())),
+                    (None, _) => Err(at
+                        .down(seg)
+                        .err("this side of the result takes no value".into())),
                 }
             };
             match v {
                 Ipld::List(pair) if pair.len() == 2 => match (&pair[0], &pair[1]) {
-                    (x, Ipld::Null) if *x != Ipld::Null || ok.is_none() => WitValue::Result(Ok(side(x, ok, "[0]")?)),
-                    (Ipld::Null, y) if *y != Ipld::Null || err.is_none() => WitValue::Result(Err(side(y, err, "[1]")?)),
-                    _ => return Err(at.err("a result is [value, null] (ok) or [null, error]".into())),
+                    (x, Ipld::Null) if *x != Ipld::Null || ok.is_none() => {
+                        WitValue::Result(Ok(side(x, ok, "[0]")?))
+                    }
+                    (Ipld::Null, y) if *y != Ipld::Null || err.is_none() => {
+                        WitValue::Result(Err(side(y, err, "[1]")?))
+                    }
+                    _ => {
+                        return Err(at.err("a result is [value, null] (ok) or [null, error]".into()))
+                    }
                 },
                 Ipld::Map(m) if m.len() == 1 => match m.iter().next() {
                     Some((k, x)) if k == "ok" => WitValue::Result(Ok(side(x, ok, ".ok")?)),
-                    Some((k, x)) if k == "error" || k == "err" => WitValue::Result(Err(side(x, err, ".error")?)),
+                    Some((k, x)) if k == "error" || k == "err" => {
+                        WitValue::Result(Err(side(x, err, ".error")?))
+                    }
                     _ => return Err(at.err("a result map is {\"ok\": v} or {\"error\": e}".into())),
                 },
-                _ => return Err(at.err(format!("expected [ok, null] or [null, error] for {}, found {}", t.describe(), found()))),
+                _ => {
+                    return Err(at.err(format!(
+                        "expected [ok, null] or [null, error] for {}, found {}",
+                        t.describe(),
+                        found()
+                    )))
+                }
             }
         }
     })
@@ -227,7 +388,9 @@ pub fn to_ipld(v: &WitValue, t: &WitType) -> Result<Ipld, ExecError> {
         if f.is_finite() {
             Ok(Ipld::Float(f))
         } else {
-            Err(ExecError::Abi(format!("the function returned {f}, which IPLD cannot represent")))
+            Err(ExecError::Abi(format!(
+                "the function returned {f}, which IPLD cannot represent"
+            )))
         }
     };
     Ok(match (v, t) {
@@ -266,18 +429,41 @@ pub fn to_ipld(v: &WitValue, t: &WitType) -> Result<Ipld, ExecError> {
                     }
                 }
             }
-            Ipld::List(items.iter().map(|x| to_ipld(x, e)).collect::<Result<_, _>>()?)
+            Ipld::List(
+                items
+                    .iter()
+                    .map(|x| to_ipld(x, e))
+                    .collect::<Result<_, _>>()?,
+            )
         }
-        (WitValue::Tuple(items), WitType::Tuple(ts)) => Ipld::List(items.iter().zip(ts).map(|(x, t)| to_ipld(x, t)).collect::<Result<_, _>>()?),
-        (WitValue::Record(items), WitType::Record(fs)) => {
-            Ipld::Map(items.iter().zip(fs).map(|(x, (n, t))| Ok((n.clone(), to_ipld(x, t)?))).collect::<Result<_, ExecError>>()?)
+        (WitValue::Tuple(items), WitType::Tuple(ts)) => Ipld::List(
+            items
+                .iter()
+                .zip(ts)
+                .map(|(x, t)| to_ipld(x, t))
+                .collect::<Result<_, _>>()?,
+        ),
+        (WitValue::Record(items), WitType::Record(fs)) => Ipld::Map(
+            items
+                .iter()
+                .zip(fs)
+                .map(|(x, (n, t))| Ok((n.clone(), to_ipld(x, t)?)))
+                .collect::<Result<_, ExecError>>()?,
+        ),
+        (WitValue::Flags(set), WitType::Flags(names)) => Ipld::List(
+            set.iter()
+                .zip(names)
+                .filter(|(on, _)| **on)
+                .map(|(_, n)| Ipld::String(n.clone()))
+                .collect(),
+        ),
+        (WitValue::Enum(i), WitType::Enum(names)) => {
+            Ipld::String(names.get(*i as usize).cloned().unwrap_or_default())
         }
-        (WitValue::Flags(set), WitType::Flags(names)) => {
-            Ipld::List(set.iter().zip(names).filter(|(on, _)| **on).map(|(_, n)| Ipld::String(n.clone())).collect())
-        }
-        (WitValue::Enum(i), WitType::Enum(names)) => Ipld::String(names.get(*i as usize).cloned().unwrap_or_default()),
         (WitValue::Variant(i, p), WitType::Variant(cases)) => {
-            let (name, pt) = cases.get(*i as usize).ok_or_else(|| ExecError::Abi(format!("case {i} out of range")))?;
+            let (name, pt) = cases
+                .get(*i as usize)
+                .ok_or_else(|| ExecError::Abi(format!("case {i} out of range")))?;
             let payload = match (p, pt) {
                 (Some(p), Some(pt)) => to_ipld(p, pt)?,
                 _ => Ipld::Null,
@@ -296,7 +482,12 @@ pub fn to_ipld(v: &WitValue, t: &WitType) -> Result<Ipld, ExecError> {
                 Err(p) => Ipld::List(vec![Ipld::Null, side(p, err)?]),
             }
         }
-        (v, t) => return Err(ExecError::Abi(format!("value {v:?} does not match {}", t.describe()))),
+        (v, t) => {
+            return Err(ExecError::Abi(format!(
+                "value {v:?} does not match {}",
+                t.describe()
+            )))
+        }
     })
 }
 
@@ -316,7 +507,10 @@ mod tests {
     #[test]
     fn integers_are_range_checked_not_wrapped() {
         let e = to_wit(2, "x", &Ipld::Integer(256), &WitType::U8, &HashMap::new()).unwrap_err();
-        assert_eq!(e.to_string(), "argument 2: (`x`): 256 does not fit u8 (0..=255)");
+        assert_eq!(
+            e.to_string(),
+            "argument 2: (`x`): 256 does not fit u8 (0..=255)"
+        );
         let e = to_wit(0, "x", &Ipld::Integer(-1), &WitType::U64, &HashMap::new()).unwrap_err();
         assert!(e.to_string().contains("-1 does not fit u64"), "{e}");
     }

@@ -38,13 +38,32 @@ impl WitType {
     pub fn describe(&self) -> String {
         match self {
             WitType::List(t) => format!("list<{}>", t.describe()),
-            WitType::Record(fields) => format!("record {{ {} }}", fields.iter().map(|(n, t)| format!("{n}: {}", t.describe())).collect::<Vec<_>>().join(", ")),
-            WitType::Tuple(ts) => format!("tuple<{}>", ts.iter().map(WitType::describe).collect::<Vec<_>>().join(", ")),
+            WitType::Record(fields) => format!(
+                "record {{ {} }}",
+                fields
+                    .iter()
+                    .map(|(n, t)| format!("{n}: {}", t.describe()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            WitType::Tuple(ts) => format!(
+                "tuple<{}>",
+                ts.iter()
+                    .map(WitType::describe)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             WitType::Flags(names) => format!("flags {{ {} }}", names.join(", ")),
             WitType::Enum(names) => format!("enum {{ {} }}", names.join(", ")),
             WitType::Variant(cases) => format!(
                 "variant {{ {} }}",
-                cases.iter().map(|(n, t)| t.as_ref().map_or(n.clone(), |t| format!("{n}({})", t.describe()))).collect::<Vec<_>>().join(", ")
+                cases
+                    .iter()
+                    .map(|(n, t)| t
+                        .as_ref()
+                        .map_or(n.clone(), |t| format!("{n}({})", t.describe())))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             WitType::Option(t) => format!("option<{}>", t.describe()),
             WitType::Result(ok, err) => format!(
@@ -87,7 +106,10 @@ impl WitWorld {
 
     /// The import `module`.`name`.
     pub fn import(&self, module: &str, name: &str) -> Option<&WitFunc> {
-        self.imports.iter().find(|(m, f)| m == module && f.name == name).map(|(_, f)| f)
+        self.imports
+            .iter()
+            .find(|(m, f)| m == module && f.name == name)
+            .map(|(_, f)| f)
     }
 }
 
@@ -111,14 +133,19 @@ pub fn classify(module: &str, bytes: &[u8]) -> Result<Shape, ExecError> {
     if !has_wit {
         return Ok(Shape::Core(bytes.to_vec()));
     }
-    let (_, bindgen) = wit_component::metadata::decode(bytes)
-        .map_err(|e| ExecError::Compile { cid: module.into(), reason: format!("its component-type section does not decode: {e:#}") })?;
+    let (_, bindgen) = wit_component::metadata::decode(bytes).map_err(|e| ExecError::Compile {
+        cid: module.into(),
+        reason: format!("its component-type section does not decode: {e:#}"),
+    })?;
     let world = world_of(module, &bindgen.resolve, bindgen.world)?;
     Ok(Shape::Wit(bytes.to_vec(), world))
 }
 
 fn unsupported(module: &str, why: String) -> ExecError {
-    ExecError::Compile { cid: module.into(), reason: format!("unsupported component: {why}") }
+    ExecError::Compile {
+        cid: module.into(),
+        reason: format!("unsupported component: {why}"),
+    }
 }
 
 fn unwrap_component(module: &str, bytes: &[u8]) -> Result<Shape, ExecError> {
@@ -126,10 +153,17 @@ fn unwrap_component(module: &str, bytes: &[u8]) -> Result<Shape, ExecError> {
     let mut nested = 0;
     let mut depth = 0usize;
     for payload in wasmparser::Parser::new(0).parse_all(bytes) {
-        let payload = payload.map_err(|e| ExecError::Compile { cid: module.into(), reason: e.to_string() })?;
+        let payload = payload.map_err(|e| ExecError::Compile {
+            cid: module.into(),
+            reason: e.to_string(),
+        })?;
         match payload {
-            wasmparser::Payload::ModuleSection { unchecked_range, .. } if depth == 0 => {
-                cores.push(bytes[unchecked_range.start as usize..unchecked_range.end as usize].to_vec());
+            wasmparser::Payload::ModuleSection {
+                unchecked_range, ..
+            } if depth == 0 => {
+                cores.push(
+                    bytes[unchecked_range.start as usize..unchecked_range.end as usize].to_vec(),
+                );
                 depth += 1;
             }
             wasmparser::Payload::ModuleSection { .. } => depth += 1,
@@ -148,13 +182,29 @@ fn unwrap_component(module: &str, bytes: &[u8]) -> Result<Shape, ExecError> {
     // the one that carries the exports, i.e. the one with a memory and code.
     let real: Vec<&Vec<u8>> = cores.iter().filter(|m| !is_shim(m)).collect();
     let [core] = real.as_slice() else {
-        return Err(unsupported(module, format!("it holds {} core modules; only one is supported", real.len())));
+        return Err(unsupported(
+            module,
+            format!(
+                "it holds {} core modules; only one is supported",
+                real.len()
+            ),
+        ));
     };
-    let decoded = wit_component::decode(bytes).map_err(|e| unsupported(module, format!("its WIT does not decode: {e:#}")))?;
-    let world = world_of(module, decoded.resolve(), match &decoded {
-        wit_component::DecodedWasm::Component(_, w) => *w,
-        wit_component::DecodedWasm::WitPackage(..) => return Err(unsupported(module, "it is a WIT package, not a component".into())),
-    })?;
+    let decoded = wit_component::decode(bytes)
+        .map_err(|e| unsupported(module, format!("its WIT does not decode: {e:#}")))?;
+    let world = world_of(
+        module,
+        decoded.resolve(),
+        match &decoded {
+            wit_component::DecodedWasm::Component(_, w) => *w,
+            wit_component::DecodedWasm::WitPackage(..) => {
+                return Err(unsupported(
+                    module,
+                    "it is a WIT package, not a component".into(),
+                ))
+            }
+        },
+    )?;
     Ok(Shape::Wit((*core).clone(), world))
 }
 
@@ -179,10 +229,17 @@ fn is_shim(core: &[u8]) -> bool {
     !has_memory
 }
 
-fn world_of(module: &str, resolve: &Resolve, world: wit_parser::WorldId) -> Result<WitWorld, ExecError> {
+fn world_of(
+    module: &str,
+    resolve: &Resolve,
+    world: wit_parser::WorldId,
+) -> Result<WitWorld, ExecError> {
     let w = &resolve.worlds[world];
     let mut out = WitWorld::default();
-    let bad = |why: String| ExecError::Compile { cid: module.into(), reason: why };
+    let bad = |why: String| ExecError::Compile {
+        cid: module.into(),
+        reason: why,
+    };
     for (key, item) in &w.exports {
         match item {
             WorldItem::Function(f) => out.exports.push(func(resolve, f).map_err(bad)?),
@@ -227,10 +284,25 @@ fn func(resolve: &Resolve, f: &wit_parser::Function) -> Result<WitFunc, String> 
     let params = f
         .params
         .iter()
-        .map(|p| Ok((p.name.clone(), ty(resolve, &p.ty).map_err(|e| format!("function `{}`, parameter `{}`: {e}", f.name, p.name))?)))
+        .map(|p| {
+            Ok((
+                p.name.clone(),
+                ty(resolve, &p.ty)
+                    .map_err(|e| format!("function `{}`, parameter `{}`: {e}", f.name, p.name))?,
+            ))
+        })
         .collect::<Result<_, String>>()?;
-    let result = f.result.as_ref().map(|t| ty(resolve, t)).transpose().map_err(|e| format!("function `{}`, result: {e}", f.name))?;
-    Ok(WitFunc { name: f.name.clone(), params, result })
+    let result = f
+        .result
+        .as_ref()
+        .map(|t| ty(resolve, t))
+        .transpose()
+        .map_err(|e| format!("function `{}`, result: {e}", f.name))?;
+    Ok(WitFunc {
+        name: f.name.clone(),
+        params,
+        result,
+    })
 }
 
 fn ty(resolve: &Resolve, t: &Type) -> Result<WitType, String> {
@@ -254,15 +326,40 @@ fn ty(resolve: &Resolve, t: &Type) -> Result<WitType, String> {
             match &resolve.types[*id].kind {
                 TypeDefKind::Type(t) => ty(resolve, t)?,
                 TypeDefKind::List(t) => WitType::List(boxed(t)?),
-                TypeDefKind::Record(r) => WitType::Record(r.fields.iter().map(|f| Ok((f.name.clone(), ty(resolve, &f.ty)?))).collect::<Result<_, String>>()?),
-                TypeDefKind::Tuple(t) => WitType::Tuple(t.types.iter().map(|t| ty(resolve, t)).collect::<Result<_, _>>()?),
-                TypeDefKind::Flags(f) => WitType::Flags(f.flags.iter().map(|f| f.name.clone()).collect()),
-                TypeDefKind::Enum(e) => WitType::Enum(e.cases.iter().map(|c| c.name.clone()).collect()),
+                TypeDefKind::Record(r) => WitType::Record(
+                    r.fields
+                        .iter()
+                        .map(|f| Ok((f.name.clone(), ty(resolve, &f.ty)?)))
+                        .collect::<Result<_, String>>()?,
+                ),
+                TypeDefKind::Tuple(t) => WitType::Tuple(
+                    t.types
+                        .iter()
+                        .map(|t| ty(resolve, t))
+                        .collect::<Result<_, _>>()?,
+                ),
+                TypeDefKind::Flags(f) => {
+                    WitType::Flags(f.flags.iter().map(|f| f.name.clone()).collect())
+                }
+                TypeDefKind::Enum(e) => {
+                    WitType::Enum(e.cases.iter().map(|c| c.name.clone()).collect())
+                }
                 TypeDefKind::Variant(v) => WitType::Variant(
-                    v.cases.iter().map(|c| Ok((c.name.clone(), c.ty.as_ref().map(|t| ty(resolve, t)).transpose()?))).collect::<Result<_, String>>()?,
+                    v.cases
+                        .iter()
+                        .map(|c| {
+                            Ok((
+                                c.name.clone(),
+                                c.ty.as_ref().map(|t| ty(resolve, t)).transpose()?,
+                            ))
+                        })
+                        .collect::<Result<_, String>>()?,
                 ),
                 TypeDefKind::Option(t) => WitType::Option(boxed(t)?),
-                TypeDefKind::Result(r) => WitType::Result(r.ok.as_ref().map(boxed).transpose()?, r.err.as_ref().map(boxed).transpose()?),
+                TypeDefKind::Result(r) => WitType::Result(
+                    r.ok.as_ref().map(boxed).transpose()?,
+                    r.err.as_ref().map(boxed).transpose()?,
+                ),
                 other => return Err(format!("WIT type `{}` is not supported", other.as_str())),
             }
         }

@@ -7,13 +7,20 @@ mod support;
 use futures::executor::block_on;
 use ipvm_core::scheduler::TaskStatus;
 use ipvm_core::store::add_file;
-use ipvm_core::{CancelToken, Cid, Instruction, Ipld, MemoryStore, Outcome, RunReport, Scheduler, Task, Workflow};
+use ipvm_core::{
+    CancelToken, Cid, Instruction, Ipld, MemoryStore, Outcome, RunReport, Scheduler, Task, Workflow,
+};
 use ipvm_exec::WasmExecutor;
 use support::*;
 
 fn guests() -> Vec<u8> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/modules/ipvm_guests.wasm");
-    std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}; build it with `bash scripts/build-guests.sh` (npm test does)"))
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../www/modules/ipvm_guests.wasm"
+    );
+    std::fs::read(path).unwrap_or_else(|e| {
+        panic!("{path}: {e}; build it with `bash scripts/build-guests.sh` (npm test does)")
+    })
 }
 
 fn setup() -> (MemoryStore, Cid) {
@@ -28,11 +35,21 @@ fn run(store: &MemoryStore, wf: &Workflow) -> RunReport {
 }
 
 fn task(module: Cid, func: &str, args: Vec<Ipld>) -> Task {
-    Task { limits: limits(), ..Task::new(Instruction::new(module, "wasm/run", func, args, Ipld::String(String::new())).unwrap()) }
+    Task {
+        limits: limits(),
+        ..Task::new(
+            Instruction::new(module, "wasm/run", func, args, Ipld::String(String::new())).unwrap(),
+        )
+    }
 }
 
 fn out(report: &RunReport, i: usize) -> Outcome {
-    report.tasks[i].receipt().unwrap_or_else(|| panic!("task {i}: {:?}", report.tasks[i].status)).receipt.out.clone()
+    report.tasks[i]
+        .receipt()
+        .unwrap_or_else(|| panic!("task {i}: {:?}", report.tasks[i].status))
+        .receipt
+        .out
+        .clone()
 }
 
 #[test]
@@ -42,11 +59,28 @@ fn every_fixture_call_gives_its_expected_result() {
     let report = run(&store, &workflow(module, &calls));
     let mut lines = Vec::new();
     for (i, call) in calls.iter().enumerate() {
-        let rec = report.tasks[i].receipt().unwrap_or_else(|| panic!("{}: no receipt", call.func));
+        let rec = report.tasks[i]
+            .receipt()
+            .unwrap_or_else(|| panic!("{}: no receipt", call.func));
         match (&call.expect, &rec.receipt.out) {
-            (Expect::Out(want), _) => assert_eq!(&rec.receipt.out.to_ipld(), want, "{} {:?}", call.func, call.args),
-            (Expect::Error(kind), Outcome::Err(e)) => assert_eq!(error_kind(e), Some(kind.as_str()), "{} {:?}: {e:?}", call.func, call.args),
-            (Expect::Error(kind), ok) => panic!("{} {:?}: expected a {kind} error, got {ok:?}", call.func, call.args),
+            (Expect::Out(want), _) => assert_eq!(
+                &rec.receipt.out.to_ipld(),
+                want,
+                "{} {:?}",
+                call.func,
+                call.args
+            ),
+            (Expect::Error(kind), Outcome::Err(e)) => assert_eq!(
+                error_kind(e),
+                Some(kind.as_str()),
+                "{} {:?}: {e:?}",
+                call.func,
+                call.args
+            ),
+            (Expect::Error(kind), ok) => panic!(
+                "{} {:?}: expected a {kind} error, got {ok:?}",
+                call.func, call.args
+            ),
         }
         lines.push(rec.receipt.to_dag_json().unwrap());
     }
@@ -59,18 +93,43 @@ fn every_fixture_call_gives_its_expected_result() {
 #[test]
 fn errors_name_the_argument_and_the_reason() {
     let (store, module) = setup();
-    let report = run(&store, &Workflow { tasks: vec![
-        task(module, "echo-u8", vec![Ipld::Integer(256)]),
-        task(module, "echo-record", vec![Ipld::Map([("x".to_string(), Ipld::Integer(1)), ("label".to_string(), Ipld::String("p".into()))].into())]),
-        task(module, "join-strings", vec![Ipld::String("a".into())]),
-    ]});
+    let report = run(
+        &store,
+        &Workflow {
+            tasks: vec![
+                task(module, "echo-u8", vec![Ipld::Integer(256)]),
+                task(
+                    module,
+                    "echo-record",
+                    vec![Ipld::Map(
+                        [
+                            ("x".to_string(), Ipld::Integer(1)),
+                            ("label".to_string(), Ipld::String("p".into())),
+                        ]
+                        .into(),
+                    )],
+                ),
+                task(module, "join-strings", vec![Ipld::String("a".into())]),
+            ],
+        },
+    );
     let message = |i| match out(&report, i) {
-        Outcome::Err(Ipld::Map(m)) => match m.get("message") { Some(Ipld::String(s)) => s.clone(), _ => String::new() },
+        Outcome::Err(Ipld::Map(m)) => match m.get("message") {
+            Some(Ipld::String(s)) => s.clone(),
+            _ => String::new(),
+        },
         other => panic!("{other:?}"),
     };
-    assert_eq!(message(0), "argument 0: (`v`): 256 does not fit u8 (0..=255)");
+    assert_eq!(
+        message(0),
+        "argument 0: (`v`): 256 does not fit u8 (0..=255)"
+    );
     assert!(message(1).contains("missing field `y`"), "{}", message(1));
-    assert!(message(2).contains("`join-strings` takes 2 arguments (a, b), 1 given"), "{}", message(2));
+    assert!(
+        message(2).contains("`join-strings` takes 2 arguments (a, b), 1 given"),
+        "{}",
+        message(2)
+    );
 }
 
 fn png_size(png: &[u8]) -> (u32, u32, u8) {
@@ -90,27 +149,65 @@ fn bytes(o: &Outcome) -> Vec<u8> {
 fn the_image_pipeline_runs_crop_rotate_grayscale_blur() {
     let (store, module) = setup();
     let report = run(&store, &pipeline(module));
-    assert!(report.succeeded(), "{:?}", report.tasks.iter().map(|t| &t.status).collect::<Vec<_>>());
+    assert!(
+        report.succeeded(),
+        "{:?}",
+        report.tasks.iter().map(|t| &t.status).collect::<Vec<_>>()
+    );
     assert_eq!(png_size(&bytes(&out(&report, 0))), (64, 48, 6), "RGBA");
     assert_eq!(png_size(&bytes(&out(&report, 1))), (40, 30, 6));
     assert_eq!(png_size(&bytes(&out(&report, 2))), (30, 40, 6), "rotated");
-    assert_eq!(png_size(&bytes(&out(&report, 3))).2, 4, "grayscale with alpha");
+    assert_eq!(
+        png_size(&bytes(&out(&report, 3))).2,
+        4,
+        "grayscale with alpha"
+    );
     assert_eq!(png_size(&bytes(&out(&report, 4))), (30, 40, 4));
-    assert_ne!(bytes(&out(&report, 4)), bytes(&out(&report, 3)), "blur changed the pixels");
-    let lines: Vec<String> = report.tasks.iter().map(|t| t.receipt().unwrap().receipt.to_dag_json().unwrap()).collect();
-    std::fs::write(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pipeline-receipts.jsonl"), lines.join("\n") + "\n").unwrap();
+    assert_ne!(
+        bytes(&out(&report, 4)),
+        bytes(&out(&report, 3)),
+        "blur changed the pixels"
+    );
+    let lines: Vec<String> = report
+        .tasks
+        .iter()
+        .map(|t| t.receipt().unwrap().receipt.to_dag_json().unwrap())
+        .collect();
+    std::fs::write(
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pipeline-receipts.jsonl"),
+        lines.join("\n") + "\n",
+    )
+    .unwrap();
 }
 
 #[test]
 fn a_link_passed_as_list_u8_is_the_content_it_names() {
     let (store, module) = setup();
-    let report = run(&store, &Workflow { tasks: vec![task(module, "make-png", vec![Ipld::Integer(300), Ipld::Integer(300)])] });
+    let report = run(
+        &store,
+        &Workflow {
+            tasks: vec![task(
+                module,
+                "make-png",
+                vec![Ipld::Integer(300), Ipld::Integer(300)],
+            )],
+        },
+    );
     let png = bytes(&out(&report, 0));
     let cid = block_on(add_file(&store, &png)).unwrap();
-    let report = run(&store, &Workflow { tasks: vec![
-        task(module, "rotate90", vec![Ipld::Link(cid)]),
-        task(module, "echo-bytes", vec![Ipld::Link(ipvm_core::address::raw_cid(b"not stored"))]),
-    ]});
+    let report = run(
+        &store,
+        &Workflow {
+            tasks: vec![
+                task(module, "rotate90", vec![Ipld::Link(cid)]),
+                task(
+                    module,
+                    "echo-bytes",
+                    vec![Ipld::Link(ipvm_core::address::raw_cid(b"not stored"))],
+                ),
+            ],
+        },
+    );
     assert_eq!(png_size(&bytes(&out(&report, 0))), (300, 300, 6));
     match out(&report, 1) {
         Outcome::Err(e) => assert_eq!(error_kind(&e), Some("argument"), "{e:?}"),
@@ -124,30 +221,61 @@ fn a_link_passed_as_list_u8_is_the_content_it_names() {
 #[test]
 fn logs_go_into_the_receipt_and_the_clock_makes_a_task_nondeterministic() {
     let (store, module) = setup();
-    let wf = Workflow { tasks: vec![task(module, "log-and-double", vec![21.into()]), task(module, "now-seconds", vec![])] };
+    let wf = Workflow {
+        tasks: vec![
+            task(module, "log-and-double", vec![21.into()]),
+            task(module, "now-seconds", vec![]),
+        ],
+    };
     let report = run(&store, &wf);
     let meta = |i: usize| report.tasks[i].receipt().unwrap().receipt.meta.clone();
-    assert_eq!(meta(0).get("logs"), Some(&Ipld::List(vec![Ipld::String("[info] log-and-double: doubling 21".into())])));
+    assert_eq!(
+        meta(0).get("logs"),
+        Some(&Ipld::List(vec![Ipld::String(
+            "[info] log-and-double: doubling 21".into()
+        )]))
+    );
     assert_eq!(meta(0).get("nondeterministic"), None);
     assert_eq!(meta(1).get("nondeterministic"), Some(&Ipld::Bool(true)));
-    let Outcome::Ok(Ipld::Integer(secs)) = out(&report, 1) else { panic!() };
+    let Outcome::Ok(Ipld::Integer(secs)) = out(&report, 1) else {
+        panic!()
+    };
     assert!(secs > 1_700_000_000, "{secs} is not a plausible Unix time");
     let again = run(&store, &wf);
     assert!(matches!(again.tasks[0].status, TaskStatus::Reused(_)));
-    assert!(matches!(again.tasks[1].status, TaskStatus::Ran(_)), "a clock reading is never a memo hit");
+    assert!(
+        matches!(again.tasks[1].status, TaskStatus::Ran(_)),
+        "a clock reading is never a memo hit"
+    );
 }
 
 #[test]
 fn a_component_wrapping_the_module_runs_the_same() {
-    let component = wit_component::ComponentEncoder::default().module(&guests()).unwrap().validate(true).encode().unwrap();
+    let component = wit_component::ComponentEncoder::default()
+        .module(&guests())
+        .unwrap()
+        .validate(true)
+        .encode()
+        .unwrap();
     assert!(wasmparser::Parser::is_component(&component));
     let store = MemoryStore::new();
     let module = block_on(add_file(&store, &component)).unwrap();
-    let report = run(&store, &Workflow { tasks: vec![
-        task(module, "add_one", vec![1.into()]),
-        task(module, "echo-variant", vec![Ipld::Map([("rect".to_string(), Ipld::List(vec![3.into(), 4.into()]))].into())]),
-        task(module, "log-and-double", vec![2.into()]),
-    ]});
+    let report = run(
+        &store,
+        &Workflow {
+            tasks: vec![
+                task(module, "add_one", vec![1.into()]),
+                task(
+                    module,
+                    "echo-variant",
+                    vec![Ipld::Map(
+                        [("rect".to_string(), Ipld::List(vec![3.into(), 4.into()]))].into(),
+                    )],
+                ),
+                task(module, "log-and-double", vec![2.into()]),
+            ],
+        },
+    );
     assert_eq!(out(&report, 0), Outcome::Ok(Ipld::Integer(2)));
     assert_eq!(out(&report, 2), Outcome::Ok(Ipld::Integer(4)));
     assert!(report.succeeded());
@@ -155,14 +283,23 @@ fn a_component_wrapping_the_module_runs_the_same() {
 
 #[test]
 fn a_component_with_two_core_modules_is_unsupported() {
-    let two = wat::parse_str("(component (core module (memory 1)) (core module (memory 1)))").unwrap();
+    let two =
+        wat::parse_str("(component (core module (memory 1)) (core module (memory 1)))").unwrap();
     let store = MemoryStore::new();
     let module = block_on(add_file(&store, &two)).unwrap();
-    let report = run(&store, &Workflow { tasks: vec![task(module, "f", vec![])] });
+    let report = run(
+        &store,
+        &Workflow {
+            tasks: vec![task(module, "f", vec![])],
+        },
+    );
     match out(&report, 0) {
         Outcome::Err(Ipld::Map(m)) => {
             let msg = format!("{:?}", m.get("message"));
-            assert!(msg.contains("unsupported component") && msg.contains("2 core modules"), "{msg}");
+            assert!(
+                msg.contains("unsupported component") && msg.contains("2 core modules"),
+                "{msg}"
+            );
         }
         other => panic!("{other:?}"),
     }

@@ -3,7 +3,10 @@
 
 use futures::executor::block_on;
 use ipvm_core::store::add_file;
-use ipvm_core::{CancelToken, Cid, Instruction, Ipld, Limits, MemoryStore, Outcome, ReceiptRecord, Scheduler, Task, Workflow};
+use ipvm_core::{
+    CancelToken, Cid, Instruction, Ipld, Limits, MemoryStore, Outcome, ReceiptRecord, Scheduler,
+    Task, Workflow,
+};
 use ipvm_exec::WasmExecutor;
 
 /// A well-behaved module, run after each hostile task.
@@ -20,7 +23,14 @@ fn with_wit(wat: &str, wit: &str) -> Vec<u8> {
     let mut resolve = wit_parser::Resolve::default();
     let pkg = resolve.push_str("hostile.wit", wit).unwrap();
     let world = resolve.select_world(&[pkg], None).unwrap();
-    wit_component::embed_component_metadata(&mut bytes, &resolve, world, wit_component::StringEncoding::UTF8, false).unwrap();
+    wit_component::embed_component_metadata(
+        &mut bytes,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+        false,
+    )
+    .unwrap();
     bytes
 }
 
@@ -32,14 +42,42 @@ struct Outcomes {
 /// Runs `func` of `wasm` under `limits`, then the good module's add_one(41).
 fn run_hostile(wasm: &[u8], func: &str, args: Vec<Ipld>, limits: Limits) -> Outcomes {
     let store = MemoryStore::new();
-    let (bad, good) = (add(&store, wasm), add(&store, &wat::parse_str(GOOD).unwrap()));
-    let t = |m, f: &str, a, l| Task { limits: l, ..Task::new(Instruction::new(m, "wasm/run", f, a, Ipld::String(String::new())).unwrap()) };
-    let wf = Workflow { tasks: vec![t(bad, func, args, limits), t(good, "add_one", vec![41.into()], Limits::default())] };
+    let (bad, good) = (
+        add(&store, wasm),
+        add(&store, &wat::parse_str(GOOD).unwrap()),
+    );
+    let t = |m, f: &str, a, l| Task {
+        limits: l,
+        ..Task::new(Instruction::new(m, "wasm/run", f, a, Ipld::String(String::new())).unwrap())
+    };
+    let wf = Workflow {
+        tasks: vec![
+            t(bad, func, args, limits),
+            t(good, "add_one", vec![41.into()], Limits::default()),
+        ],
+    };
     let exec = WasmExecutor::new(&store);
-    let report = block_on(Scheduler::new(&exec, &store).with_parallelism(1).run(&wf, &mut |_| {}, &CancelToken::new())).unwrap();
-    let rec = |i: usize| report.tasks[i].receipt().cloned().unwrap_or_else(|| panic!("task {i} has no receipt"));
-    let out = Outcomes { hostile: rec(0), after: rec(1) };
-    assert_eq!(out.after.receipt.out, Outcome::Ok(Ipld::Integer(42)), "the next task runs normally");
+    let report = block_on(Scheduler::new(&exec, &store).with_parallelism(1).run(
+        &wf,
+        &mut |_| {},
+        &CancelToken::new(),
+    ))
+    .unwrap();
+    let rec = |i: usize| {
+        report.tasks[i]
+            .receipt()
+            .cloned()
+            .unwrap_or_else(|| panic!("task {i} has no receipt"))
+    };
+    let out = Outcomes {
+        hostile: rec(0),
+        after: rec(1),
+    };
+    assert_eq!(
+        out.after.receipt.out,
+        Outcome::Ok(Ipld::Integer(42)),
+        "the next task runs normally"
+    );
     out
 }
 
@@ -64,11 +102,21 @@ const SPIN: &str = r#"(module (func (export "spin") (loop (br 0))))"#;
 
 #[test]
 fn an_infinite_loop_runs_out_of_fuel_and_reports_the_fuel_used() {
-    let o = run_hostile(&wat::parse_str(SPIN).unwrap(), "spin", vec![], Limits { fuel: Some(5_000_000), ..Limits::default() });
+    let o = run_hostile(
+        &wat::parse_str(SPIN).unwrap(),
+        "spin",
+        vec![],
+        Limits {
+            fuel: Some(5_000_000),
+            ..Limits::default()
+        },
+    );
     let (kind, message) = error(&o.hostile);
     assert_eq!(kind, "out_of_fuel");
     assert!(message.contains("limit 5000000"), "{message}");
-    let Some(Ipld::Integer(fuel)) = meta(&o.hostile, "fuel") else { panic!() };
+    let Some(Ipld::Integer(fuel)) = meta(&o.hostile, "fuel") else {
+        panic!()
+    };
     assert!((4_900_000..=5_000_000).contains(&fuel), "fuel used {fuel}");
     assert_eq!(meta(&o.hostile, "limit"), Some(Ipld::String("fuel".into())));
 }
@@ -76,16 +124,40 @@ fn an_infinite_loop_runs_out_of_fuel_and_reports_the_fuel_used() {
 #[test]
 fn an_infinite_loop_without_a_fuel_limit_hits_the_time_limit() {
     let start = std::time::Instant::now();
-    let o = run_hostile(&wat::parse_str(SPIN).unwrap(), "spin", vec![], Limits { time: Some(300), ..Limits::default() });
+    let o = run_hostile(
+        &wat::parse_str(SPIN).unwrap(),
+        "spin",
+        vec![],
+        Limits {
+            time: Some(300),
+            ..Limits::default()
+        },
+    );
     assert_eq!(error(&o.hostile).0, "time_limit");
-    assert_eq!(meta(&o.hostile, "nondeterministic"), Some(Ipld::Bool(true)), "a time limit depends on the machine");
-    assert!(start.elapsed().as_secs() < 30, "stopped soon after the limit, took {:?}", start.elapsed());
+    assert_eq!(
+        meta(&o.hostile, "nondeterministic"),
+        Some(Ipld::Bool(true)),
+        "a time limit depends on the machine"
+    );
+    assert!(
+        start.elapsed().as_secs() < 30,
+        "stopped soon after the limit, took {:?}",
+        start.elapsed()
+    );
 }
 
 #[test]
 fn endless_memory_growth_hits_the_memory_limit() {
     let wat = r#"(module (memory 1) (func (export "grow") (loop (drop (memory.grow (i32.const 16))) (br 0))))"#;
-    let o = run_hostile(&wat::parse_str(wat).unwrap(), "grow", vec![], Limits { memory: Some(16 << 20), ..Limits::default() });
+    let o = run_hostile(
+        &wat::parse_str(wat).unwrap(),
+        "grow",
+        vec![],
+        Limits {
+            memory: Some(16 << 20),
+            ..Limits::default()
+        },
+    );
     let (kind, message) = error(&o.hostile);
     assert_eq!(kind, "memory_limit", "{message}");
     assert!(message.contains(&(16u64 << 20).to_string()), "{message}");
@@ -94,14 +166,24 @@ fn endless_memory_growth_hits_the_memory_limit() {
 #[test]
 fn unbounded_recursion_is_a_stack_overflow() {
     let wat = r#"(module (func $r (export "recurse") (call $r)))"#;
-    let o = run_hostile(&wat::parse_str(wat).unwrap(), "recurse", vec![], Limits::default());
+    let o = run_hostile(
+        &wat::parse_str(wat).unwrap(),
+        "recurse",
+        vec![],
+        Limits::default(),
+    );
     assert_eq!(error(&o.hostile).0, "stack_overflow");
 }
 
 #[test]
 fn unreachable_is_a_trap_that_names_its_code() {
     let wat = r#"(module (func (export "boom") unreachable))"#;
-    let o = run_hostile(&wat::parse_str(wat).unwrap(), "boom", vec![], Limits::default());
+    let o = run_hostile(
+        &wat::parse_str(wat).unwrap(),
+        "boom",
+        vec![],
+        Limits::default(),
+    );
     let (kind, message) = error(&o.hostile);
     assert_eq!(kind, "trap");
     assert!(message.contains("unreachable"), "{message}");
@@ -110,7 +192,12 @@ fn unreachable_is_a_trap_that_names_its_code() {
 #[test]
 fn an_unknown_import_fails_instantiation_with_its_name() {
     let wat = r#"(module (import "env" "launch_missiles" (func)) (func (export "f")))"#;
-    let o = run_hostile(&wat::parse_str(wat).unwrap(), "f", vec![], Limits::default());
+    let o = run_hostile(
+        &wat::parse_str(wat).unwrap(),
+        "f",
+        vec![],
+        Limits::default(),
+    );
     let (kind, message) = error(&o.hostile);
     assert_eq!(kind, "unknown_import");
     assert!(message.contains("env.launch_missiles"), "{message}");
@@ -138,8 +225,16 @@ fn a_cabi_realloc_that_returns_garbage_is_caught() {
     let wat = r#"(module (memory (export "memory") 1)
       (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (i32.const -16))
       (func (export "garbage") (param i32 i32) (result i32) (local.get 1)))"#;
-    let o = run_hostile(&with_wit(wat, WIT), "garbage", vec![Ipld::String("hello".into())], Limits::default());
+    let o = run_hostile(
+        &with_wit(wat, WIT),
+        "garbage",
+        vec![Ipld::String("hello".into())],
+        Limits::default(),
+    );
     let (kind, message) = error(&o.hostile);
     assert_eq!(kind, "abi");
-    assert!(message.contains("cabi_realloc returned a bad pointer"), "{message}");
+    assert!(
+        message.contains("cabi_realloc returned a bad pointer"),
+        "{message}"
+    );
 }

@@ -48,13 +48,18 @@ fn per_line(
     command: &str,
     cid_of: impl Fn(&[u8]) -> Result<ipvm_core::Cid, ipvm_core::CoreError>,
 ) -> Result<ExitCode, String> {
-    let [path] = args else { return Err(format!("`{command}` needs one FILE\n{USAGE}")) };
+    let [path] = args else {
+        return Err(format!("`{command}` needs one FILE\n{USAGE}"));
+    };
     let text = read(path)?;
     for (n, line) in text.split(|b| *b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        println!("{}", cid_of(line).map_err(|e| format!("{path}:{}: {e}", n + 1))?);
+        println!(
+            "{}",
+            cid_of(line).map_err(|e| format!("{path}:{}: {e}", n + 1))?
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -69,14 +74,19 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             "--add" => adds.push(it.next().ok_or("`--add` needs a FILE")?.clone()),
             "--parallelism" => {
                 let n = it.next().ok_or("`--parallelism` needs a number")?;
-                parallelism = n.parse().map_err(|_| format!("`--parallelism {n}`: not a positive number"))?;
+                parallelism = n
+                    .parse()
+                    .map_err(|_| format!("`--parallelism {n}`: not a positive number"))?;
             }
-            flag if flag.starts_with("--") => return Err(format!("unknown option `{flag}`\n{USAGE}")),
+            flag if flag.starts_with("--") => {
+                return Err(format!("unknown option `{flag}`\n{USAGE}"))
+            }
             path if workflow_path.is_none() => workflow_path = Some(path.to_string()),
             extra => return Err(format!("unexpected argument `{extra}`\n{USAGE}")),
         }
     }
-    let workflow_path = workflow_path.ok_or_else(|| format!("`run` needs a WORKFLOW.json\n{USAGE}"))?;
+    let workflow_path =
+        workflow_path.ok_or_else(|| format!("`run` needs a WORKFLOW.json\n{USAGE}"))?;
     let bytes = read(&workflow_path)?;
     // DAG-JSON starts with `{` (after any whitespace); anything else is read as DAG-CBOR.
     let workflow = if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
@@ -89,19 +99,28 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
     let store = MemoryStore::new();
     futures::executor::block_on(async {
         for path in &adds {
-            let cid = add_file(&store, &read(path)?).await.map_err(|e| format!("{path}: {e}"))?;
+            let cid = add_file(&store, &read(path)?)
+                .await
+                .map_err(|e| format!("{path}: {e}"))?;
             eprintln!("added {cid} {path}");
         }
         let executor = WasmExecutor::new(&store);
         let scheduler = Scheduler::new(&executor, &store).with_parallelism(parallelism);
         let mut log = |e: &Event| eprintln!("{}", describe(e));
-        let report = scheduler.run(&workflow, &mut log, &CancelToken::new()).await.map_err(|e| format!("{workflow_path}: {e}"))?;
+        let report = scheduler
+            .run(&workflow, &mut log, &CancelToken::new())
+            .await
+            .map_err(|e| format!("{workflow_path}: {e}"))?;
         for task in &report.tasks {
             if let Some(rec) = task.receipt() {
                 println!("{}", rec.receipt.to_dag_json().map_err(|e| e.to_string())?);
             }
         }
-        Ok(if report.succeeded() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        Ok(if report.succeeded() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
     })
 }
 
@@ -110,11 +129,25 @@ fn describe(e: &Event) -> String {
     match e {
         Event::Queued { task, instruction } => format!("queued   task {task} {instruction}"),
         Event::Started { task, instruction } => format!("started  task {task} {instruction}"),
-        Event::MemoHit { task, instruction, receipt } => format!("memo-hit task {task} {instruction} receipt {receipt}"),
-        Event::Finished { task, instruction, receipt, fuel } => {
+        Event::MemoHit {
+            task,
+            instruction,
+            receipt,
+        } => format!("memo-hit task {task} {instruction} receipt {receipt}"),
+        Event::Finished {
+            task,
+            instruction,
+            receipt,
+            fuel,
+        } => {
             format!("finished task {task} {instruction} receipt {receipt} fuel {fuel}")
         }
-        Event::Failed { task, instruction, receipt, reason } => match receipt {
+        Event::Failed {
+            task,
+            instruction,
+            receipt,
+            reason,
+        } => match receipt {
             Some(r) => format!("failed   task {task} {instruction} receipt {r}: {reason}"),
             None => format!("failed   task {task} {instruction}: {reason}"),
         },

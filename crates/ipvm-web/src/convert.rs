@@ -55,22 +55,44 @@ fn s(v: impl ToString) -> JsValue {
 /// `{type, task, instruction, receipt?, fuel?, reason?}`.
 pub(crate) fn event(e: &Event) -> JsValue {
     match e {
-        Event::Queued { task, instruction } => object(&[("type", s("queued")), ("task", (*task as u32).into()), ("instruction", s(instruction))]),
-        Event::Started { task, instruction } => object(&[("type", s("started")), ("task", (*task as u32).into()), ("instruction", s(instruction))]),
-        Event::MemoHit { task, instruction, receipt } => object(&[
+        Event::Queued { task, instruction } => object(&[
+            ("type", s("queued")),
+            ("task", (*task as u32).into()),
+            ("instruction", s(instruction)),
+        ]),
+        Event::Started { task, instruction } => object(&[
+            ("type", s("started")),
+            ("task", (*task as u32).into()),
+            ("instruction", s(instruction)),
+        ]),
+        Event::MemoHit {
+            task,
+            instruction,
+            receipt,
+        } => object(&[
             ("type", s("memo-hit")),
             ("task", (*task as u32).into()),
             ("instruction", s(instruction)),
             ("receipt", s(receipt)),
         ]),
-        Event::Finished { task, instruction, receipt, fuel } => object(&[
+        Event::Finished {
+            task,
+            instruction,
+            receipt,
+            fuel,
+        } => object(&[
             ("type", s("finished")),
             ("task", (*task as u32).into()),
             ("instruction", s(instruction)),
             ("receipt", s(receipt)),
             ("fuel", JsValue::from(*fuel as f64)),
         ]),
-        Event::Failed { task, instruction, receipt, reason } => object(&[
+        Event::Failed {
+            task,
+            instruction,
+            receipt,
+            reason,
+        } => object(&[
             ("type", s("failed")),
             ("task", (*task as u32).into()),
             ("instruction", s(instruction)),

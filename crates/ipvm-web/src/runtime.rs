@@ -29,7 +29,9 @@ impl Runtime {
     pub fn new() -> Runtime {
         let store = Rc::new(MemoryStore::new());
         let executor = WasmExecutor::new(store.clone());
-        Runtime { inner: Rc::new(Inner { store, executor }) }
+        Runtime {
+            inner: Rc::new(Inner { store, executor }),
+        }
     }
 
     /// Stores a module (or any file) and resolves to its CID, the one
@@ -38,7 +40,9 @@ impl Runtime {
     pub fn add_module(&self, bytes: Vec<u8>) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            let cid = add_file(&*inner.store, &bytes).await.map_err(|e| convert::core_error(&e))?;
+            let cid = add_file(&*inner.store, &bytes)
+                .await
+                .map_err(|e| convert::core_error(&e))?;
             Ok(JsValue::from_str(&cid.to_string()))
         })
     }
@@ -46,7 +50,11 @@ impl Runtime {
     /// Runs a workflow given as DAG-JSON text. Resolves to one report per
     /// task, in workflow order. `onEvent` receives progress events.
     #[wasm_bindgen(unchecked_return_type = "Promise<TaskReport[]>")]
-    pub fn run(&self, workflow: &str, #[wasm_bindgen(js_name = onEvent)] on_event: Option<Function>) -> Promise {
+    pub fn run(
+        &self,
+        workflow: &str,
+        #[wasm_bindgen(js_name = onEvent)] on_event: Option<Function>,
+    ) -> Promise {
         let inner = self.inner.clone();
         let parsed = Workflow::from_dag_json(workflow.as_bytes());
         future_to_promise(async move {

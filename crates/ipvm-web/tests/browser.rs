@@ -24,18 +24,29 @@ fn get(v: &JsValue, key: &str) -> JsValue {
 }
 
 async fn run(rt: &Runtime, workflow: &str) -> Vec<JsValue> {
-    let reports = JsFuture::from(rt.run(workflow, None)).await.unwrap_or_else(|e| panic!("run failed: {e:?}"));
+    let reports = JsFuture::from(rt.run(workflow, None))
+        .await
+        .unwrap_or_else(|e| panic!("run failed: {e:?}"));
     Array::from(&reports).iter().collect()
 }
 
 #[wasm_bindgen_test]
 async fn sample_workflow_gives_the_native_receipts() {
     let rt = Runtime::new();
-    JsFuture::from(rt.add_module(GUESTS.to_vec())).await.unwrap_or_else(|e| panic!("addModule: {e:?}"));
+    JsFuture::from(rt.add_module(GUESTS.to_vec()))
+        .await
+        .unwrap_or_else(|e| panic!("addModule: {e:?}"));
     let reports = run(&rt, SAMPLE_WORKFLOW).await;
-    let browser: Vec<String> = reports.iter().map(|r| get(r, "dagJson").as_string().unwrap_or_default()).collect();
+    let browser: Vec<String> = reports
+        .iter()
+        .map(|r| get(r, "dagJson").as_string().unwrap_or_default())
+        .collect();
     let native: Vec<String> = NATIVE_RECEIPTS.lines().map(str::to_string).collect();
-    assert_eq!(native.len(), 2, "the native run should have printed two receipts");
+    assert_eq!(
+        native.len(),
+        2,
+        "the native run should have printed two receipts"
+    );
     assert_eq!(browser, native);
     assert!(browser[1].contains(r#""out":["ok",3]"#), "{}", browser[1]);
 }
@@ -43,13 +54,23 @@ async fn sample_workflow_gives_the_native_receipts() {
 #[wasm_bindgen_test]
 async fn second_run_is_all_memo_hits() {
     let rt = Runtime::new();
-    JsFuture::from(rt.add_module(GUESTS.to_vec())).await.unwrap_or_else(|e| panic!("addModule: {e:?}"));
+    JsFuture::from(rt.add_module(GUESTS.to_vec()))
+        .await
+        .unwrap_or_else(|e| panic!("addModule: {e:?}"));
     let first = run(&rt, SAMPLE_WORKFLOW).await;
     let second = run(&rt, SAMPLE_WORKFLOW).await;
-    let status = |rs: &[JsValue]| rs.iter().map(|r| get(r, "status").as_string().unwrap_or_default()).collect::<Vec<_>>();
+    let status = |rs: &[JsValue]| {
+        rs.iter()
+            .map(|r| get(r, "status").as_string().unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(status(&first), ["ran", "ran"]);
     assert_eq!(status(&second), ["reused", "reused"]);
-    let cids = |rs: &[JsValue]| rs.iter().map(|r| get(r, "receipt").as_string().unwrap_or_default()).collect::<Vec<_>>();
+    let cids = |rs: &[JsValue]| {
+        rs.iter()
+            .map(|r| get(r, "receipt").as_string().unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(cids(&first), cids(&second));
 }
 
@@ -61,5 +82,8 @@ async fn a_missing_module_gives_an_error_receipt_not_a_crash() {
     assert_eq!(get(&reports[0], "ok"), JsValue::FALSE);
     let json = get(&reports[0], "dagJson").as_string().unwrap_or_default();
     assert!(json.contains("module_missing"), "{json}");
-    assert_eq!(get(&reports[1], "status").as_string().as_deref(), Some("skipped"));
+    assert_eq!(
+        get(&reports[1], "status").as_string().as_deref(),
+        Some("skipped")
+    );
 }

@@ -17,8 +17,14 @@ use wasm_bindgen_test::*;
 wasm_bindgen_test_configure!(run_in_browser);
 
 const GUESTS: &[u8] = include_bytes!(env!("IPVM_GUESTS_WASM"));
-const NATIVE_GUEST_RECEIPTS: &str = include_str!(concat!(env!("IPVM_NATIVE_RECEIPTS"), "/guest-receipts.jsonl"));
-const NATIVE_PIPELINE_RECEIPTS: &str = include_str!(concat!(env!("IPVM_NATIVE_RECEIPTS"), "/pipeline-receipts.jsonl"));
+const NATIVE_GUEST_RECEIPTS: &str = include_str!(concat!(
+    env!("IPVM_NATIVE_RECEIPTS"),
+    "/guest-receipts.jsonl"
+));
+const NATIVE_PIPELINE_RECEIPTS: &str = include_str!(concat!(
+    env!("IPVM_NATIVE_RECEIPTS"),
+    "/pipeline-receipts.jsonl"
+));
 
 fn get(v: &JsValue, key: &str) -> JsValue {
     Reflect::get(v, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
@@ -26,10 +32,21 @@ fn get(v: &JsValue, key: &str) -> JsValue {
 
 async fn run_in_browser(workflow: &ipvm_core::Workflow) -> Vec<String> {
     let rt = Runtime::new();
-    JsFuture::from(rt.add_module(GUESTS.to_vec())).await.unwrap_or_else(|e| panic!("addModule: {e:?}"));
+    JsFuture::from(rt.add_module(GUESTS.to_vec()))
+        .await
+        .unwrap_or_else(|e| panic!("addModule: {e:?}"));
     let json = String::from_utf8(workflow.to_dag_json().unwrap_or_default()).unwrap_or_default();
-    let reports = JsFuture::from(rt.run(&json, None)).await.unwrap_or_else(|e| panic!("run: {e:?}"));
-    Array::from(&reports).iter().map(|r| get(&r, "dagJson").as_string().unwrap_or_else(|| format!("no receipt: {r:?}"))).collect()
+    let reports = JsFuture::from(rt.run(&json, None))
+        .await
+        .unwrap_or_else(|e| panic!("run: {e:?}"));
+    Array::from(&reports)
+        .iter()
+        .map(|r| {
+            get(&r, "dagJson")
+                .as_string()
+                .unwrap_or_else(|| format!("no receipt: {r:?}"))
+        })
+        .collect()
 }
 
 fn module() -> ipvm_core::Cid {
@@ -42,7 +59,11 @@ async fn every_guest_function_gives_the_native_receipt() {
     let browser = run_in_browser(&support::workflow(module(), &calls)).await;
     let native: Vec<&str> = NATIVE_GUEST_RECEIPTS.lines().collect();
     assert_eq!(browser.len(), calls.len());
-    assert_eq!(native.len(), calls.len(), "the native suite wrote one receipt per call");
+    assert_eq!(
+        native.len(),
+        calls.len(),
+        "the native suite wrote one receipt per call"
+    );
     for (i, call) in calls.iter().enumerate() {
         assert_eq!(browser[i], native[i], "{} {:?}", call.func, call.args);
     }

@@ -2,7 +2,11 @@
 //! counting executor whose functions are defined in Rust (the scheduler is
 //! under test here, not Wasm; the executor crate tests real modules).
 
-#![allow(dead_code, unreachable_pub, reason = "each test file uses a different subset")]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "each test file uses a different subset"
+)]
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -16,7 +20,14 @@ pub fn module() -> Cid {
 }
 
 pub fn instr(func: &str, args: Vec<Ipld>) -> Instruction {
-    Instruction::new(module(), "wasm/run", func, args, Ipld::String(String::new())).unwrap()
+    Instruction::new(
+        module(),
+        "wasm/run",
+        func,
+        args,
+        Ipld::String(String::new()),
+    )
+    .unwrap()
 }
 
 pub fn instr_op(op: &str, func: &str, args: Vec<Ipld>) -> Instruction {
@@ -24,11 +35,16 @@ pub fn instr_op(op: &str, func: &str, args: Vec<Ipld>) -> Instruction {
 }
 
 pub fn awaits(kind: &str, target: &Instruction) -> Ipld {
-    Ipld::Map(BTreeMap::from([(kind.to_string(), Ipld::Link(target.cid()))]))
+    Ipld::Map(BTreeMap::from([(
+        kind.to_string(),
+        Ipld::Link(target.cid()),
+    )]))
 }
 
 pub fn workflow(instrs: &[Instruction]) -> Workflow {
-    Workflow { tasks: instrs.iter().cloned().map(Task::new).collect() }
+    Workflow {
+        tasks: instrs.iter().cloned().map(Task::new).collect(),
+    }
 }
 
 /// Functions: `inc(n)`, `add(a, b)`, `fail(..)` (always errors), `id(x)`,

@@ -2,7 +2,11 @@
 //! (`crates/ipvm-web/tests`, which include this file by path): the guest
 //! module and the data-driven fixture of guest calls.
 
-#![allow(dead_code, unreachable_pub, reason = "each test file uses a different subset")]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "each test file uses a different subset"
+)]
 
 use std::collections::BTreeMap;
 
@@ -35,7 +39,11 @@ pub fn calls() -> Vec<Call> {
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
-            let Ipld::Map(m) = parse_dag_json(line.as_bytes()).unwrap_or_else(|e| panic!("fixture line {line}: {e}")) else { panic!("fixture line is not a map: {line}") };
+            let Ipld::Map(m) = parse_dag_json(line.as_bytes())
+                .unwrap_or_else(|e| panic!("fixture line {line}: {e}"))
+            else {
+                panic!("fixture line is not a map: {line}")
+            };
             let func = match m.get("func") {
                 Some(Ipld::String(s)) => s.clone(),
                 _ => panic!("fixture line without func: {line}"),
@@ -56,7 +64,11 @@ pub fn calls() -> Vec<Call> {
 
 /// Limits generous enough for every fixture call.
 pub fn limits() -> Limits {
-    Limits { fuel: Some(2_000_000_000), memory: Some(256 << 20), time: Some(60_000) }
+    Limits {
+        fuel: Some(2_000_000_000),
+        memory: Some(256 << 20),
+        time: Some(60_000),
+    }
 }
 
 /// One independent task per fixture call, in order.
@@ -64,8 +76,18 @@ pub fn workflow(module: Cid, calls: &[Call]) -> Workflow {
     let tasks = calls
         .iter()
         .map(|c| {
-            let run = Instruction::new(module, "wasm/run", &c.func, c.args.clone(), Ipld::String(String::new())).expect("instruction");
-            Task { limits: limits(), ..Task::new(run) }
+            let run = Instruction::new(
+                module,
+                "wasm/run",
+                &c.func,
+                c.args.clone(),
+                Ipld::String(String::new()),
+            )
+            .expect("instruction");
+            Task {
+                limits: limits(),
+                ..Task::new(run)
+            }
         })
         .collect();
     Workflow { tasks }
@@ -91,13 +113,28 @@ pub fn await_ok(cid: Cid) -> Ipld {
 /// blur, each awaiting the previous one.
 pub fn pipeline(module: Cid) -> Workflow {
     let t = |func: &str, args: Vec<Ipld>| {
-        let run = Instruction::new(module, "wasm/run", func, args, Ipld::String(String::new())).expect("instruction");
-        Task { limits: limits(), ..Task::new(run) }
+        let run = Instruction::new(module, "wasm/run", func, args, Ipld::String(String::new()))
+            .expect("instruction");
+        Task {
+            limits: limits(),
+            ..Task::new(run)
+        }
     };
     let make = t("make-png", vec![Ipld::Integer(64), Ipld::Integer(48)]);
-    let crop = t("crop", vec![await_ok(make.run.cid()), 4.into(), 2.into(), 40.into(), 30.into()]);
+    let crop = t(
+        "crop",
+        vec![
+            await_ok(make.run.cid()),
+            4.into(),
+            2.into(),
+            40.into(),
+            30.into(),
+        ],
+    );
     let rotate = t("rotate90", vec![await_ok(crop.run.cid())]);
     let gray = t("grayscale", vec![await_ok(rotate.run.cid())]);
     let blur = t("blur", vec![await_ok(gray.run.cid()), Ipld::Float(1.5)]);
-    Workflow { tasks: vec![make, crop, rotate, gray, blur] }
+    Workflow {
+        tasks: vec![make, crop, rotate, gray, blur],
+    }
 }
