@@ -25,6 +25,12 @@ pub fn encode_dag_cbor(value: &Ipld) -> Result<Vec<u8>, CoreError> {
     serde_ipld_dagcbor::to_vec(value).map_err(|e| CoreError::Encode(e.to_string()))
 }
 
+/// Encodes an IPLD value as DAG-JSON text.
+pub fn to_dag_json(value: &Ipld) -> Result<String, CoreError> {
+    let bytes = serde_ipld_dagjson::to_vec(value).map_err(|e| CoreError::Encode(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| CoreError::Encode(e.to_string()))
+}
+
 /// Decodes DAG-CBOR bytes into an IPLD value.
 pub fn decode_dag_cbor(bytes: &[u8]) -> Result<Ipld, CoreError> {
     serde_ipld_dagcbor::from_slice(bytes).map_err(|e| CoreError::Decode {

@@ -82,6 +82,15 @@ pub enum CoreError {
     /// The storage backend failed.
     #[error("store: {0}")]
     Store(String),
+    /// The storage quota is exhausted; nothing was written.
+    #[error("storage quota exceeded: {0}. Free space (export and delete old receipts) or ask for persistent storage")]
+    QuotaExceeded(String),
+    /// Storage cannot be used here (blocked by the browser, e.g. some private modes).
+    #[error("storage unavailable: {0}")]
+    StorageUnavailable(String),
+    /// Another tab holds the database at a different schema version.
+    #[error("storage version conflict: {0}. Close other tabs of this app, then reload")]
+    VersionConflict(String),
     /// The run was cancelled through its [`crate::CancelToken`].
     #[error("run cancelled")]
     Cancelled,

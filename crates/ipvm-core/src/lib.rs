@@ -36,6 +36,7 @@ pub mod receipt;
 pub mod scheduler;
 pub mod store;
 pub mod unixfs;
+pub mod verify;
 pub mod workflow;
 
 pub use address::{dag_cbor_cid, decode_dag_cbor, encode_dag_cbor, parse_cid};
@@ -47,4 +48,5 @@ pub use scheduler::{
     CancelToken, Event, Execution, Executor, Job, RunReport, Scheduler, TaskReport,
 };
 pub use store::{BlockStore, MemoryStore, ReceiptStore};
+pub use verify::{verify, Verification};
 pub use workflow::{Instruction, Limits, Task, Workflow};

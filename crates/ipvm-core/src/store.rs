@@ -134,6 +134,11 @@ impl MemoryStore {
         Ok(f(&mut guard))
     }
 
+    /// How many blocks are stored.
+    pub fn block_count(&self) -> usize {
+        self.with(|t| t.blocks.len()).unwrap_or(0)
+    }
+
     /// How many receipts are stored.
     pub fn receipt_count(&self) -> usize {
         self.with(|t| t.receipts.len()).unwrap_or(0)

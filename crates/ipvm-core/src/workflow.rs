@@ -267,6 +267,11 @@ impl Task {
         )])))
     }
 
+    /// Reads a task back from IPLD (e.g. from a stored invocation `{task}`).
+    pub fn from_ipld(value: &Ipld) -> Result<Self, CoreError> {
+        Ok(Self::parse(0, value)?)
+    }
+
     fn parse(index: usize, value: &Ipld) -> Result<Self, ValidationError> {
         let map = expect_map(index, "task", value)?;
         reject_unknown(index, "task", map, &["run", "cause", "meta", "prf"])?;

@@ -349,3 +349,29 @@ fn limit_errors_and_nondeterministic_receipts_are_not_reused() {
     assert_eq!(again.executed(), 2);
     assert_eq!(exec.0.count(), 4);
 }
+
+#[test]
+fn a_receipt_verifies_by_re_running_its_task_from_the_store() {
+    let a = instr("inc", vec![Ipld::Integer(1)]);
+    let b = instr("add", vec![awaits("await/ok", &a), Ipld::Integer(10)]);
+    let (exec, store) = (TestExecutor::default(), MemoryStore::new());
+    let (report, _) = run(&exec, &store, &workflow(&[a, b]));
+    let cid = report.tasks[1].receipt().unwrap().cid;
+    let v = block_on(ipvm_core::verify(&exec, &store, &cid)).unwrap();
+    assert!(v.matches(), "{v:?}");
+    assert_eq!(v.actual, Outcome::Ok(Ipld::Integer(12)));
+
+    // A different executor that computes something else is caught.
+    struct Liar;
+    impl ipvm_core::Executor for Liar {
+        fn purity(&self, _: &str) -> Option<ipvm_core::scheduler::Purity> {
+            Some(ipvm_core::scheduler::Purity::Pure)
+        }
+        async fn execute(&self, _: ipvm_core::Job) -> ipvm_core::Execution {
+            ipvm_core::Execution::ok(Ipld::Integer(13), 1)
+        }
+    }
+    let v = block_on(ipvm_core::verify(&Liar, &store, &cid)).unwrap();
+    assert!(!v.matches());
+    assert_eq!(v.expected, Outcome::Ok(Ipld::Integer(12)));
+}

@@ -25,6 +25,9 @@ pub(crate) fn core_error(e: &CoreError) -> JsValue {
         CoreError::MissingBlock(_) => "ERR_MISSING_BLOCK",
         CoreError::UnixFs { .. } => "ERR_UNIXFS",
         CoreError::Store(_) => "ERR_STORE",
+        CoreError::QuotaExceeded(_) => "ERR_QUOTA_EXCEEDED",
+        CoreError::StorageUnavailable(_) => "ERR_STORAGE_UNAVAILABLE",
+        CoreError::VersionConflict(_) => "ERR_VERSION_CONFLICT",
         CoreError::Cancelled => "ERR_CANCELLED",
     };
     let js = error(code, &e.to_string());
@@ -145,4 +148,48 @@ pub(crate) fn task_reports(tasks: &[TaskReport]) -> Result<JsValue, JsValue> {
         out.push(&task_report(t)?);
     }
     Ok(out.into())
+}
+
+/// `{cid, instruction, inputs, ok, fuel, dagJson}` for a stored receipt.
+pub(crate) fn record(r: &ipvm_core::ReceiptRecord) -> Result<JsValue, JsValue> {
+    let inputs = Array::new();
+    for c in &r.inputs {
+        inputs.push(&s(c));
+    }
+    Ok(object(&[
+        ("cid", s(r.cid)),
+        ("instruction", s(r.instruction)),
+        ("inputs", inputs.into()),
+        ("ok", r.receipt.out.is_ok().into()),
+        ("fuel", JsValue::from(r.receipt.fuel() as f64)),
+        (
+            "dagJson",
+            s(r.receipt.to_dag_json().map_err(|e| core_error(&e))?),
+        ),
+    ]))
+}
+
+fn outcome_json(o: &ipvm_core::Outcome) -> Result<JsValue, JsValue> {
+    ipvm_core::address::to_dag_json(&o.to_ipld())
+        .map(s)
+        .map_err(|e| core_error(&e))
+}
+
+/// `{receipt, instruction, matches, nondeterministic, expected, actual, expectedFuel, actualFuel}`.
+pub(crate) fn verification(v: &ipvm_core::Verification) -> Result<JsValue, JsValue> {
+    Ok(object(&[
+        ("receipt", s(v.receipt)),
+        ("instruction", s(v.instruction)),
+        ("matches", v.matches().into()),
+        ("nondeterministic", v.nondeterministic.into()),
+        ("expected", outcome_json(&v.expected)?),
+        ("actual", outcome_json(&v.actual)?),
+        ("expectedFuel", JsValue::from(v.expected_fuel as f64)),
+        ("actualFuel", JsValue::from(v.actual_fuel as f64)),
+    ]))
+}
+
+/// `{blocks, receipts}`.
+pub(crate) fn counts(blocks: u32, receipts: u32) -> JsValue {
+    object(&[("blocks", blocks.into()), ("receipts", receipts.into())])
 }

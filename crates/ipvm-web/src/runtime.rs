@@ -2,18 +2,21 @@
 
 use std::rc::Rc;
 
-use ipvm_core::store::add_file;
-use ipvm_core::{CancelToken, MemoryStore, Scheduler, Workflow};
+use ipvm_core::store::{add_file, ReceiptStore};
+use ipvm_core::{parse_cid, CancelToken, MemoryStore, Scheduler, Workflow};
 use ipvm_exec::WasmExecutor;
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::convert;
+use crate::indexeddb::IndexedDbStore;
+use crate::store::AnyStore;
+use crate::yielding::Yielding;
 
 struct Inner {
-    store: Rc<MemoryStore>,
-    executor: WasmExecutor<Rc<MemoryStore>>,
+    store: Rc<AnyStore>,
+    executor: Yielding<WasmExecutor<Rc<AnyStore>>>,
 }
 
 /// An IPVM runtime: stores modules and receipts, and runs workflows.
@@ -22,16 +25,36 @@ pub struct Runtime {
     inner: Rc<Inner>,
 }
 
+fn cid_arg(text: &str) -> Result<ipvm_core::Cid, JsValue> {
+    parse_cid(text).map_err(|e| convert::core_error(&e))
+}
+
 #[wasm_bindgen]
 impl Runtime {
-    /// A runtime with an in-memory store.
+    /// A runtime with an in-memory store (nothing survives the page).
     #[wasm_bindgen(constructor)]
     pub fn new() -> Runtime {
-        let store = Rc::new(MemoryStore::new());
-        let executor = WasmExecutor::new(store.clone());
+        Self::with_store(AnyStore::Memory(Box::new(MemoryStore::new())))
+    }
+
+    fn with_store(store: AnyStore) -> Runtime {
+        let store = Rc::new(store);
+        let executor = Yielding(WasmExecutor::new(store.clone()));
         Runtime {
             inner: Rc::new(Inner { store, executor }),
         }
+    }
+
+    /// A runtime whose modules and receipts live in the IndexedDB database
+    /// `name`: they survive reloads and are shared by the tabs of the origin.
+    #[wasm_bindgen(js_name = openIndexedDb, unchecked_return_type = "Promise<Runtime>")]
+    pub fn open_indexed_db(name: String) -> Promise {
+        future_to_promise(async move {
+            let store = IndexedDbStore::open(&name)
+                .await
+                .map_err(|e| convert::core_error(&e))?;
+            Ok(Self::with_store(AnyStore::IndexedDb(store)).into())
+        })
     }
 
     /// Stores a module (or any file) and resolves to its CID, the one
@@ -72,6 +95,84 @@ impl Runtime {
                 .map_err(|e| convert::core_error(&e))?;
             convert::task_reports(&report.tasks)
         })
+    }
+
+    /// The receipt with this CID, or `null`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<StoredReceipt | null>")]
+    pub fn receipt(&self, cid: &str) -> Promise {
+        let (inner, cid) = (self.inner.clone(), cid_arg(cid));
+        future_to_promise(async move {
+            let rec = inner
+                .store
+                .receipt(&cid?)
+                .await
+                .map_err(|e| convert::core_error(&e))?;
+            rec.map_or(Ok(JsValue::NULL), |r| convert::record(&r))
+        })
+    }
+
+    /// The receipt of an instruction (the memo), or `null`.
+    #[wasm_bindgen(js_name = receiptFor, unchecked_return_type = "Promise<StoredReceipt | null>")]
+    pub fn receipt_for(&self, instruction: &str) -> Promise {
+        let (inner, cid) = (self.inner.clone(), cid_arg(instruction));
+        future_to_promise(async move {
+            let rec = inner
+                .store
+                .receipt_for(&cid?)
+                .await
+                .map_err(|e| convert::core_error(&e))?;
+            rec.map_or(Ok(JsValue::NULL), |r| convert::record(&r))
+        })
+    }
+
+    /// Every receipt computed from `input` (a module or a data CID).
+    #[wasm_bindgen(js_name = receiptsUsing, unchecked_return_type = "Promise<StoredReceipt[]>")]
+    pub fn receipts_using(&self, input: &str) -> Promise {
+        let (inner, cid) = (self.inner.clone(), cid_arg(input));
+        future_to_promise(async move {
+            let recs = inner
+                .store
+                .receipts_using(&cid?)
+                .await
+                .map_err(|e| convert::core_error(&e))?;
+            let out = js_sys::Array::new();
+            for r in &recs {
+                out.push(&convert::record(r)?);
+            }
+            Ok(out.into())
+        })
+    }
+
+    /// Re-runs the task of a stored receipt and compares output and fuel.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Verification>")]
+    pub fn verify(&self, receipt: &str) -> Promise {
+        let (inner, cid) = (self.inner.clone(), cid_arg(receipt));
+        future_to_promise(async move {
+            let v = ipvm_core::verify(&inner.executor, &*inner.store, &cid?)
+                .await
+                .map_err(|e| convert::core_error(&e))?;
+            convert::verification(&v)
+        })
+    }
+
+    /// Counts of stored blocks and receipts: `{blocks, receipts}`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<{blocks: number, receipts: number}>")]
+    pub fn counts(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let (blocks, receipts) = match &*inner.store {
+                AnyStore::IndexedDb(s) => s.counts().await.map_err(|e| convert::core_error(&e))?,
+                AnyStore::Memory(s) => (s.block_count() as u32, s.receipt_count() as u32),
+            };
+            Ok(convert::counts(blocks, receipts))
+        })
+    }
+
+    /// Closes the store. The runtime must not be used afterwards.
+    pub fn close(&self) {
+        if let AnyStore::IndexedDb(s) = &*self.inner.store {
+            s.close();
+        }
     }
 }
 

@@ -1,0 +1,295 @@
+//! `IndexedDbStore`: the core's `BlockStore` and `ReceiptStore` on IndexedDB.
+//! This is the browser's platform adapter (as `MemoryStore` is the core's);
+//! it works in a window and in a worker (it finds `indexedDB` on the global).
+//!
+//! Schema, version 1 (see also `docs/spec.md`, "IndexedDB schema"):
+//! - `blocks`: key = CID string, value = the block's bytes (`Uint8Array`).
+//!   Bytes are verified against the CID on write and on read.
+//! - `aliases`: key = raw-block CID string, value = UnixFS root CID string.
+//! - `receipts`: key path `cid`; value `{cid, instruction, inputs, bytes}`
+//!   with the receipt's DAG-CBOR `bytes`; index `instruction` (the memo) and
+//!   multi-entry index `inputs` (the reverse index). A receipt and its index
+//!   entries are one `put` in one transaction: IndexedDB maintains the
+//!   indexes atomically, so an entry never points at nothing.
+
+use idb::{
+    Database, DatabaseEvent, Factory, IndexParams, KeyPath, ObjectStoreParams, Query,
+    TransactionMode,
+};
+use ipvm_core::address::verify_block;
+use ipvm_core::store::{BlockStore, ReceiptStore};
+use ipvm_core::{decode_dag_cbor, parse_cid, Cid, CoreError, Receipt, ReceiptRecord};
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+
+/// The schema version this code creates and reads.
+pub(crate) const SCHEMA_VERSION: u32 = 1;
+const BLOCKS: &str = "blocks";
+const ALIASES: &str = "aliases";
+const RECEIPTS: &str = "receipts";
+
+/// Maps an IndexedDB failure to the core's error, by DOMException name.
+fn store_error(what: &str, e: impl std::fmt::Debug) -> CoreError {
+    let text = format!("{e:?}");
+    let message = format!("{what}: {text}");
+    if text.contains("QuotaExceededError") {
+        CoreError::QuotaExceeded(message)
+    } else if text.contains("VersionError") {
+        CoreError::VersionConflict(message)
+    } else if text.contains("SecurityError")
+        || text.contains("InvalidStateError")
+        || text.contains("IndexedDbNotFound")
+        || text.contains("UnknownError")
+    {
+        CoreError::StorageUnavailable(message)
+    } else {
+        CoreError::Store(message)
+    }
+}
+
+fn get(obj: &JsValue, key: &str) -> JsValue {
+    Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// Block and receipt storage in one IndexedDB database.
+pub(crate) struct IndexedDbStore {
+    db: Database,
+}
+
+impl IndexedDbStore {
+    /// Opens (creating or upgrading) the database `name`.
+    pub(crate) async fn open(name: &str) -> Result<Self, CoreError> {
+        let factory =
+            Factory::new().map_err(|e| store_error("IndexedDB is not available here", e))?;
+        let mut request = factory
+            .open(name, Some(SCHEMA_VERSION))
+            .map_err(|e| store_error("cannot open the database", e))?;
+        request.on_upgrade_needed(|event| {
+            let Ok(db) = event.database() else { return };
+            let names = db.store_names();
+            // Version 0 -> 1: create everything. Later versions add steps here.
+            if !names.iter().any(|n| n == BLOCKS) {
+                let _ = db.create_object_store(BLOCKS, ObjectStoreParams::new());
+            }
+            if !names.iter().any(|n| n == ALIASES) {
+                let _ = db.create_object_store(ALIASES, ObjectStoreParams::new());
+            }
+            if !names.iter().any(|n| n == RECEIPTS) {
+                let mut params = ObjectStoreParams::new();
+                params.key_path(Some(KeyPath::new_single("cid")));
+                if let Ok(store) = db.create_object_store(RECEIPTS, params) {
+                    let _ =
+                        store.create_index("instruction", KeyPath::new_single("instruction"), None);
+                    let mut multi = IndexParams::new();
+                    multi.multi_entry(true);
+                    let _ =
+                        store.create_index("inputs", KeyPath::new_single("inputs"), Some(multi));
+                }
+            }
+        });
+        let db = request
+            .await
+            .map_err(|e| store_error("cannot open the database", e))?;
+        Ok(Self { db })
+    }
+
+    /// Closes the connection.
+    pub(crate) fn close(&self) {
+        self.db.close();
+    }
+
+    /// How many blocks and receipts are stored.
+    pub(crate) async fn counts(&self) -> Result<(u32, u32), CoreError> {
+        let tx = self
+            .db
+            .transaction(&[BLOCKS, RECEIPTS], TransactionMode::ReadOnly)
+            .map_err(|e| store_error("count", e))?;
+        let count = |name: &str| tx.object_store(name).and_then(|s| s.count(None));
+        let blocks = count(BLOCKS)
+            .map_err(|e| store_error("count", e))?
+            .await
+            .map_err(|e| store_error("count", e))?;
+        let receipts = count(RECEIPTS)
+            .map_err(|e| store_error("count", e))?
+            .await
+            .map_err(|e| store_error("count", e))?;
+        Ok((blocks, receipts))
+    }
+
+    async fn read_record(value: JsValue) -> Result<ReceiptRecord, CoreError> {
+        let text = |k: &str| get(&value, k).as_string().unwrap_or_default();
+        let cid = parse_cid(&text("cid"))?;
+        let bytes = Uint8Array::new(&get(&value, "bytes")).to_vec();
+        let receipt = Receipt::from_ipld(&decode_dag_cbor(&bytes)?)?;
+        let actual = receipt.cid()?;
+        if actual != cid {
+            return Err(CoreError::HashMismatch {
+                cid: Box::new(cid),
+                actual: Box::new(actual),
+            });
+        }
+        let inputs = Array::from(&get(&value, "inputs"))
+            .iter()
+            .filter_map(|v| v.as_string())
+            .map(|s| parse_cid(&s))
+            .collect::<Result<_, _>>()?;
+        Ok(ReceiptRecord {
+            cid,
+            receipt,
+            instruction: parse_cid(&text("instruction"))?,
+            inputs,
+        })
+    }
+
+    async fn get_value(&self, store: &str, key: &str) -> Result<Option<JsValue>, CoreError> {
+        let tx = self
+            .db
+            .transaction(&[store], TransactionMode::ReadOnly)
+            .map_err(|e| store_error("read", e))?;
+        let s = tx.object_store(store).map_err(|e| store_error("read", e))?;
+        s.get(Query::Key(JsValue::from_str(key)))
+            .map_err(|e| store_error("read", e))?
+            .await
+            .map_err(|e| store_error("read", e))
+    }
+
+    async fn put_value(
+        &self,
+        store: &str,
+        value: &JsValue,
+        key: Option<&str>,
+    ) -> Result<(), CoreError> {
+        let tx = self
+            .db
+            .transaction(&[store], TransactionMode::ReadWrite)
+            .map_err(|e| store_error("write", e))?;
+        let s = tx
+            .object_store(store)
+            .map_err(|e| store_error("write", e))?;
+        let key = key.map(JsValue::from_str);
+        s.put(value, key.as_ref())
+            .map_err(|e| store_error("write", e))?
+            .await
+            .map_err(|e| store_error("write", e))?;
+        match tx.await.map_err(|e| store_error("write", e))? {
+            idb::TransactionResult::Committed => Ok(()),
+            idb::TransactionResult::Aborted => Err(CoreError::Store(format!(
+                "the write to `{store}` was aborted; nothing was stored"
+            ))),
+        }
+    }
+
+    async fn index_all(&self, index: &str, key: &str) -> Result<Vec<ReceiptRecord>, CoreError> {
+        let tx = self
+            .db
+            .transaction(&[RECEIPTS], TransactionMode::ReadOnly)
+            .map_err(|e| store_error("read", e))?;
+        let s = tx
+            .object_store(RECEIPTS)
+            .map_err(|e| store_error("read", e))?;
+        let idx = s.index(index).map_err(|e| store_error("read", e))?;
+        let values = idx
+            .get_all(Some(Query::Key(JsValue::from_str(key))), None)
+            .map_err(|e| store_error("read", e))?
+            .await
+            .map_err(|e| store_error("read", e))?;
+        let mut out = Vec::with_capacity(values.len());
+        for v in values {
+            out.push(Self::read_record(v).await?);
+        }
+        Ok(out)
+    }
+}
+
+impl BlockStore for IndexedDbStore {
+    async fn get_block(&self, cid: &Cid) -> Result<Option<Vec<u8>>, CoreError> {
+        let Some(value) = self.get_value(BLOCKS, &cid.to_string()).await? else {
+            return Ok(None);
+        };
+        let bytes = value
+            .dyn_into::<Uint8Array>()
+            .map_err(|_| CoreError::Store(format!("block {cid} is not bytes")))?
+            .to_vec();
+        verify_block(cid, &bytes)?;
+        Ok(Some(bytes))
+    }
+
+    async fn put_block(&self, cid: Cid, bytes: Vec<u8>) -> Result<(), CoreError> {
+        verify_block(&cid, &bytes)?;
+        self.put_value(
+            BLOCKS,
+            &Uint8Array::from(&bytes[..]).into(),
+            Some(&cid.to_string()),
+        )
+        .await
+    }
+
+    async fn put_alias(&self, alias: Cid, root: Cid) -> Result<(), CoreError> {
+        self.put_value(
+            ALIASES,
+            &JsValue::from_str(&root.to_string()),
+            Some(&alias.to_string()),
+        )
+        .await
+    }
+
+    async fn get_alias(&self, alias: &Cid) -> Result<Option<Cid>, CoreError> {
+        match self.get_value(ALIASES, &alias.to_string()).await? {
+            Some(v) => Ok(Some(parse_cid(&v.as_string().unwrap_or_default())?)),
+            None => Ok(None),
+        }
+    }
+}
+
+impl ReceiptStore for IndexedDbStore {
+    async fn put_receipt(&self, record: ReceiptRecord) -> Result<(), CoreError> {
+        let (cid, bytes) = record.receipt.block()?;
+        if cid != record.cid {
+            return Err(CoreError::HashMismatch {
+                cid: Box::new(record.cid),
+                actual: Box::new(cid),
+            });
+        }
+        let value: JsValue = Object::new().into();
+        let set = |k: &str, v: &JsValue| Reflect::set(&value, &JsValue::from_str(k), v).map(|_| ());
+        let inputs: Array = record
+            .inputs
+            .iter()
+            .map(|c| JsValue::from_str(&c.to_string()))
+            .collect();
+        set("cid", &JsValue::from_str(&cid.to_string()))
+            .and_then(|_| {
+                set(
+                    "instruction",
+                    &JsValue::from_str(&record.instruction.to_string()),
+                )
+            })
+            .and_then(|_| set("inputs", &inputs.into()))
+            .and_then(|_| set("bytes", &Uint8Array::from(&bytes[..]).into()))
+            .map_err(|e| store_error("build receipt record", e))?;
+        self.put_value(RECEIPTS, &value, None).await
+    }
+
+    async fn receipt(&self, cid: &Cid) -> Result<Option<ReceiptRecord>, CoreError> {
+        match self.get_value(RECEIPTS, &cid.to_string()).await? {
+            Some(v) => Ok(Some(Self::read_record(v).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn receipt_for(&self, instruction: &Cid) -> Result<Option<ReceiptRecord>, CoreError> {
+        let all = self
+            .index_all("instruction", &instruction.to_string())
+            .await?;
+        // Prefer a receipt that may be reused; otherwise any.
+        let reusable = all.iter().position(|r| r.receipt.is_reusable());
+        Ok(match reusable {
+            Some(i) => all.into_iter().nth(i),
+            None => all.into_iter().last(),
+        })
+    }
+
+    async fn receipts_using(&self, input: &Cid) -> Result<Vec<ReceiptRecord>, CoreError> {
+        self.index_all("inputs", &input.to_string()).await
+    }
+}
