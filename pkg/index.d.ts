@@ -78,6 +78,12 @@ export type TaskReport =
 
 /** Options of {@link Runtime.open}. */
 export interface OpenOptions {
+  /** Names the store: the IndexedDB database `ipvm-web:<name>` (default `"default"`). Tabs of an origin that open the same name share it. */
+  name?: string;
+  /** `"indexeddb"` (default): modules and receipts survive reloads. `"memory"`: nothing is kept. */
+  storage?: "indexeddb" | "memory";
+  /** Ask the browser to make the origin's storage persistent (`navigator.storage.persist()`). */
+  persist?: boolean;
   /** Where to load the runtime's Wasm from (defaults to the file next to the package). */
   wasm?: string | URL | Response | BufferSource | WebAssembly.Module;
 }
@@ -93,8 +99,9 @@ export interface RunOptions {
 /**
  * Errors thrown by the runtime are `Error`s with `name === "IpvmError"` and a stable `code`:
  * `ERR_WORKFLOW_DECODE`, `ERR_WORKFLOW_INVALID` (with `task` and `field`), `ERR_BAD_CID`,
- * `ERR_MISSING_BLOCK`, `ERR_HASH_MISMATCH`, `ERR_UNIXFS`, `ERR_STORE`, `ERR_CANCELLED`,
- * `ERR_ARGUMENT`, `ERR_FETCH`, `ERR_ENCODE`.
+ * `ERR_MISSING_BLOCK`, `ERR_HASH_MISMATCH`, `ERR_UNIXFS`, `ERR_STORE`, `ERR_QUOTA_EXCEEDED`,
+ * `ERR_STORAGE_UNAVAILABLE`, `ERR_VERSION_CONFLICT`, `ERR_CANCELLED`, `ERR_ARGUMENT`,
+ * `ERR_FETCH`, `ERR_ENCODE`.
  */
 export interface IpvmError extends Error {
   name: "IpvmError";
@@ -145,6 +152,65 @@ export class Runtime {
    * const reports = await rt.run(workflow, { onEvent: (e) => console.log(e.type, e.task) });
    */
   run(workflow: Workflow | string, options?: RunOptions): Promise<TaskReport[]>;
+  /**
+   * The stored receipt with this CID, or null.
+   * @example
+   * const r = await rt.receipt(reports[0].receipt);
+   */
+  receipt(cid: Cid): Promise<StoredReceipt | null>;
+  /**
+   * The receipt of an instruction: the memo lookup.
+   * @example
+   * const r = await rt.receiptFor(one.instruction);
+   */
+  receiptFor(instructionCid: Cid): Promise<StoredReceipt | null>;
+  /**
+   * Every receipt computed from an input: a module or any CID in the arguments.
+   * @example
+   * const fromImage = await rt.receiptsUsing(imageCid);
+   */
+  receiptsUsing(inputCid: Cid): Promise<StoredReceipt[]>;
+  /**
+   * Re-runs the task of a stored receipt (everything it needs is in the store) and compares.
+   * @example
+   * const v = await rt.verify(reports[1].receipt); // v.matches === true
+   */
+  verify(receiptCid: Cid): Promise<Verification>;
+  /**
+   * What is stored, and the origin's storage usage and quota (null where the browser does not say).
+   * @example
+   * const { receipts, usage, quota } = await rt.storage();
+   */
+  storage(): Promise<{ blocks: number; receipts: number; usage: number | null; quota: number | null }>;
+  /** Closes the store; the runtime must not be used afterwards. */
+  close(): Promise<void>;
+}
+
+/** A receipt as stored, with the keys it is indexed under. */
+export interface StoredReceipt {
+  cid: Cid;
+  instruction: Cid;
+  /** The module and every link in the arguments: the reverse-index keys. */
+  inputs: Cid[];
+  ok: boolean;
+  fuel: number;
+  dagJson: string;
+}
+
+/** The result of {@link Runtime.verify}. */
+export interface Verification {
+  receipt: Cid;
+  instruction: Cid;
+  /** Output and fuel are identical. */
+  matches: boolean;
+  /** The receipt is marked non-deterministic (it read the clock, or hit the time limit): a mismatch proves nothing. */
+  nondeterministic: boolean;
+  /** `out` of the receipt, as DAG-JSON. */
+  expected: string;
+  /** `out` of the re-run, as DAG-JSON. */
+  actual: string;
+  expectedFuel: number;
+  actualFuel: number;
 }
 
 /**

@@ -47,6 +47,13 @@ function toJson(value, what) {
   throw ipvmError("ERR_ARGUMENT", `${what} must be DAG-JSON text or an object`);
 }
 
+const raws = new WeakMap();
+const raw = (rt) => {
+  const r = raws.get(rt);
+  if (!r) throw ipvmError("ERR_ARGUMENT", "not a Runtime");
+  return r;
+};
+
 /** An IPVM runtime: a store of modules and receipts, and a scheduler. */
 export class Runtime {
   #raw;
@@ -56,12 +63,22 @@ export class Runtime {
       throw ipvmError("ERR_ARGUMENT", "use `await Runtime.open()` to create a runtime");
     }
     this.#raw = raw;
+    raws.set(this, raw);
   }
 
-  /** Loads the Wasm runtime (once per page) and opens a runtime. */
+  /**
+   * Loads the Wasm runtime (once per page) and opens a runtime. By default its
+   * store is the IndexedDB database `ipvm-web:<name>`; `storage: "memory"` keeps
+   * everything in memory instead.
+   */
   static async open(options = {}) {
+    const { name = "default", storage = "indexeddb", persist = false } = options;
+    if (typeof name !== "string" || name.length === 0) throw ipvmError("ERR_ARGUMENT", "options.name must be a non-empty string");
+    if (storage !== "indexeddb" && storage !== "memory") throw ipvmError("ERR_ARGUMENT", 'options.storage must be "indexeddb" or "memory"');
     await load(options.wasm);
-    return new Runtime(new RawRuntime());
+    if (storage === "memory") return new Runtime(new RawRuntime());
+    if (persist && globalThis.navigator?.storage?.persist) await navigator.storage.persist();
+    return new Runtime(await RawRuntime.openIndexedDb(`ipvm-web:${name}`));
   }
 
   /** Stores a module (bytes, URL or Response); resolves to its CID. */
@@ -84,6 +101,37 @@ export class Runtime {
     return reports;
   }
 }
+
+// The methods below are added to Runtime's prototype to keep the class body
+// short; each forwards to the Rust side.
+Object.assign(Runtime.prototype, {
+  /** The stored receipt with this CID, or null. */
+  receipt(cid) {
+    return raw(this).receipt(String(cid));
+  },
+  /** The receipt of an instruction (the memo), or null. */
+  receiptFor(instructionCid) {
+    return raw(this).receiptFor(String(instructionCid));
+  },
+  /** Every receipt computed from this input (module or data CID). */
+  receiptsUsing(inputCid) {
+    return raw(this).receiptsUsing(String(inputCid));
+  },
+  /** Re-runs the task of a stored receipt and compares output and fuel. */
+  verify(receiptCid) {
+    return raw(this).verify(String(receiptCid));
+  },
+  /** Counts of stored blocks and receipts, and the origin's storage usage and quota. */
+  async storage() {
+    const counts = await raw(this).counts();
+    const estimate = (await globalThis.navigator?.storage?.estimate?.()) ?? {};
+    return { ...counts, usage: estimate.usage ?? null, quota: estimate.quota ?? null };
+  },
+  /** Closes the store; the runtime must not be used afterwards. */
+  async close() {
+    raw(this).close();
+  },
+});
 
 /** The CID of an instruction `{rsc, op, input: {func, args}, nnc}`. */
 export async function instructionCid(instruction) {

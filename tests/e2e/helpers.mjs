@@ -30,6 +30,14 @@ export function launchBrowser() {
   });
 }
 
+/** A page in a fresh browser context: its own IndexedDB, nothing shared with other tests. */
+export async function freshPage(browser) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.on("close", () => context.close().catch(() => {}));
+  return page;
+}
+
 /** Runs the native `ipvm` CLI; resolves to { code, stdout, stderr } (never rejects on exit codes). */
 export async function ipvm(args) {
   try {

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { GUESTS_WASM, ipvm, launchBrowser, startServer, watchErrors } from "./helpers.mjs";
+import { GUESTS_WASM, freshPage, ipvm, launchBrowser, startServer, watchErrors } from "./helpers.mjs";
 
 let server, url, browser;
 
@@ -29,7 +29,7 @@ async function runSample(page) {
 }
 
 test("the playground runs the sample and matches the native CLI receipt for receipt", async () => {
-  const page = await browser.newPage();
+  const page = await freshPage(browser);
   const errors = watchErrors(page);
   const run = await runSample(page);
 
@@ -53,7 +53,7 @@ test("the playground runs the sample and matches the native CLI receipt for rece
 });
 
 test("a second run in the same tab executes nothing: both tasks are memo hits", async () => {
-  const page = await browser.newPage();
+  const page = await freshPage(browser);
   const first = await runSample(page);
   await page.click("#run");
   await page.waitForFunction(() => /memo hits/.test(document.getElementById("status").textContent) && window.ipvmLastRun.events.some((e) => e.type === "memo-hit"), null, { timeout: 30_000 });
@@ -66,7 +66,7 @@ test("a second run in the same tab executes nothing: both tasks are memo hits", 
 });
 
 test("an invalid workflow is rejected with a code, the task and the field", async () => {
-  const page = await browser.newPage();
+  const page = await freshPage(browser);
   await page.goto(`${url}www/`);
   await page.waitForFunction(() => !document.getElementById("run").disabled);
   const err = await page.evaluate(async () => {

@@ -1,0 +1,147 @@
+// IndexedDB persistence through the npm API: receipts survive a reload, the
+// lookups and verify work on them, a corrupted block is refused on read, and
+// a workflow interrupted by a reload resumes: only unfinished tasks run again.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { freshPage, launchBrowser, startServer, watchErrors } from "./helpers.mjs";
+
+let server, url, browser;
+before(async () => {
+  ({ server, url } = await startServer());
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+const blank = () => `${url}tests/e2e/pages/blank.html`;
+
+/** In the page: open the runtime `name`, add the guest module, build `count` tasks of `func`. */
+async function setUp(page, { name, func, args, count }) {
+  return page.evaluate(
+    async ({ name, func, args, count }) => {
+      const ipvm = await import("/pkg/index.js");
+      const rt = await ipvm.Runtime.open({ name });
+      const module = await rt.addModule(new URL("/www/modules/ipvm_guests.wasm", location.href));
+      const tasks = [];
+      for (let i = 0; i < count; i++) tasks.push((await ipvm.wasmTask({ module, func, args, nnc: `n${i}`, time: 60_000 })).task);
+      window.ipvm = { rt, module, workflow: { tasks }, events: [] };
+      return { module };
+    },
+    { name, func, args, count },
+  );
+}
+
+test("receipts survive a reload; lookups and verify work on them", async () => {
+  const page = await freshPage(browser);
+  const errors = watchErrors(page);
+  await page.goto(blank());
+  const { module } = await setUp(page, { name: "persist", func: "add_one", args: [41], count: 3 });
+  const first = await page.evaluate(() => window.ipvm.rt.run(window.ipvm.workflow));
+  assert.deepEqual(first.map((r) => r.status), ["ran", "ran", "ran"]);
+
+  await page.reload();
+  await setUp(page, { name: "persist", func: "add_one", args: [41], count: 3 });
+  const after = await page.evaluate(async (receiptCid) => {
+    const { rt, workflow } = window.ipvm;
+    const reports = await rt.run(workflow);
+    return {
+      statuses: reports.map((r) => r.status),
+      byCid: await rt.receipt(receiptCid),
+      byInstruction: await rt.receiptFor(reports[0].instruction),
+      using: (await rt.receiptsUsing(window.ipvm.module)).length,
+      verification: await rt.verify(receiptCid),
+      storage: await rt.storage(),
+      missing: await rt.receipt("bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"),
+    };
+  }, first[0].receipt);
+  assert.deepEqual(after.statuses, ["reused", "reused", "reused"]);
+  assert.equal(after.byCid.cid, first[0].receipt);
+  assert.equal(after.byCid.dagJson, first[0].dagJson);
+  assert.equal(after.byInstruction.cid, first[0].receipt);
+  assert.ok(after.byCid.inputs.includes(module));
+  assert.equal(after.using, 3);
+  assert.equal(after.verification.matches, true);
+  assert.equal(after.verification.actual, '["ok",42]');
+  assert.equal(after.storage.receipts, 3);
+  assert.ok(after.storage.blocks >= 4, `blocks: ${after.storage.blocks}`);
+  assert.equal(after.missing, null);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("a block whose bytes were corrupted in IndexedDB is refused on read, not run", async () => {
+  const page = await freshPage(browser);
+  await page.goto(blank());
+  const { module } = await setUp(page, { name: "corrupt", func: "add_one", args: [1], count: 1 });
+  const ok = await page.evaluate(() => window.ipvm.rt.run(window.ipvm.workflow));
+  assert.equal(ok[0].ok, true);
+  await page.evaluate(() => window.ipvm.rt.close());
+  // Overwrite the module's root block behind the runtime's back.
+  await page.evaluate(
+    (cid) =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open("ipvm-web:corrupt");
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const tx = open.result.transaction("blocks", "readwrite");
+          tx.objectStore("blocks").put(new Uint8Array([1, 2, 3]), cid);
+          tx.oncomplete = () => (open.result.close(), resolve());
+          tx.onerror = () => reject(tx.error);
+        };
+      }),
+    module,
+  );
+  await page.reload();
+  const report = await page.evaluate(async (module) => {
+    const ipvm = await import("/pkg/index.js");
+    const rt = await ipvm.Runtime.open({ name: "corrupt" });
+    const { task } = await ipvm.wasmTask({ module, func: "add_one", args: [2] });
+    return (await rt.run({ tasks: [task] }))[0];
+  }, module);
+  assert.equal(report.ok, false);
+  assert.match(report.dagJson, /do not match the CID/);
+  await page.close();
+});
+
+test("a workflow interrupted by a reload resumes: finished tasks are memo hits, only the rest run", async () => {
+  const page = await freshPage(browser);
+  await page.goto(blank());
+  const TASKS = 50;
+  // Each task: about 0.1 s of wasmi in the tab.
+  const spec = { name: "resume", func: "xorshift", args: [1_500_000], count: TASKS };
+  await setUp(page, spec);
+  await page.evaluate(() => {
+    const { rt, workflow, events } = window.ipvm;
+    rt.run(workflow, { onEvent: (e) => events.push(e) });
+  });
+  await page.waitForFunction(() => window.ipvm.events.filter((e) => e.type === "finished").length >= 15, null, { timeout: 120_000 });
+  const finishedBefore = await page.evaluate(() => window.ipvm.events.filter((e) => e.type === "finished").length);
+  assert.ok(finishedBefore < TASKS, "the reload must come half way through");
+  await page.reload();
+
+  await setUp(page, spec);
+  const second = await page.evaluate(async () => {
+    const { rt, workflow } = window.ipvm;
+    const events = [];
+    const reports = await rt.run(workflow, { onEvent: (e) => events.push(e) });
+    const storage = await rt.storage();
+    const memo = await Promise.all(reports.map((r) => rt.receiptFor(r.instruction)));
+    return {
+      started: events.filter((e) => e.type === "started").length,
+      memoHits: events.filter((e) => e.type === "memo-hit").length,
+      ok: reports.every((r) => r.ok),
+      receipts: storage.receipts,
+      memoMatches: memo.every((m, i) => m && m.cid === reports[i].receipt),
+    };
+  });
+  assert.ok(second.memoHits >= finishedBefore, `${second.memoHits} memo hits, ${finishedBefore} finished before the reload`);
+  assert.equal(second.started + second.memoHits, TASKS);
+  assert.ok(second.started > 0 && second.started <= TASKS - finishedBefore, `started ${second.started}`);
+  assert.ok(second.ok);
+  assert.equal(second.receipts, TASKS, "one receipt per task: none lost, none duplicated");
+  assert.ok(second.memoMatches);
+  console.log(`resume: ${finishedBefore} tasks finished before the reload; after it, ${second.memoHits} memo hits and ${second.started} executions`);
+  await page.close();
+});
