@@ -21,14 +21,14 @@ const TYPES = {
   ".ts": "text/plain; charset=utf-8",
 };
 
-async function handle(req, res) {
+async function handle(root, req, res) {
   const url = new URL(req.url, "http://localhost");
-  if (url.pathname === "/") {
+  if (url.pathname === "/" && root === ROOT) {
     res.writeHead(302, { location: "/www/" });
     return res.end();
   }
-  let path = normalize(join(ROOT, decodeURIComponent(url.pathname)));
-  if (path !== ROOT && !path.startsWith(ROOT + sep)) {
+  let path = normalize(join(root, decodeURIComponent(url.pathname)));
+  if (path !== root && !path.startsWith(root + sep)) {
     res.writeHead(403);
     return res.end("forbidden");
   }
@@ -46,11 +46,11 @@ async function handle(req, res) {
   }
 }
 
-/** Starts the server on `port` (0 = any free port); resolves to { server, url }. */
-export function startServer({ port = 0, host = "127.0.0.1" } = {}) {
+/** Starts the server for `root` (default: the repository) on `port` (0 = any free port); resolves to { server, url }. */
+export function startServer({ port = 0, host = "127.0.0.1", root = ROOT } = {}) {
   return new Promise((resolvePromise, reject) => {
     const server = createServer((req, res) => {
-      handle(req, res).catch((e) => {
+      handle(resolve(root), req, res).catch((e) => {
         res.writeHead(500);
         res.end(String(e));
       });

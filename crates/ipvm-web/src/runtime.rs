@@ -176,6 +176,15 @@ impl Runtime {
     }
 }
 
+impl Runtime {
+    /// [`Runtime::open_indexed_db`] for Rust callers.
+    pub async fn open(name: &str) -> Result<Runtime, ipvm_core::CoreError> {
+        Ok(Self::with_store(AnyStore::IndexedDb(
+            IndexedDbStore::open(name).await?,
+        )))
+    }
+}
+
 impl Default for Runtime {
     fn default() -> Self {
         Self::new()
