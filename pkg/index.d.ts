@@ -117,7 +117,9 @@ export function isIpvmError(e: unknown): e is IpvmError;
 
 /**
  * An IPVM runtime: a store of modules and receipts, and a scheduler that runs
- * workflows in wasmi. Results are memoized by instruction CID.
+ * workflows in wasmi. Results are memoized by instruction CID. Runtimes of one origin
+ * opened with the same `name` share their store; a Web Lock per instruction makes sure
+ * an instruction never runs in two tabs at once.
  *
  * @example
  * ```js
@@ -182,6 +184,13 @@ export class Runtime {
    * const { receipts, usage, quota } = await rt.storage();
    */
   storage(): Promise<{ blocks: number; receipts: number; usage: number | null; quota: number | null }>;
+  /**
+   * Calls `callback` when another tab or worker of the origin, on the same store, writes a
+   * receipt (announced on the BroadcastChannel `ipvm-web:<name>`). Returns an unsubscribe function.
+   * @example
+   * const stop = rt.onReceipt(({ instruction, receipt }) => console.log("computed elsewhere:", instruction));
+   */
+  onReceipt(callback: (announcement: { instruction: Cid; receipt: Cid }) => void): () => void;
   /** Closes the store; the runtime must not be used afterwards. */
   close(): Promise<void>;
 }

@@ -48,6 +48,7 @@ function toJson(value, what) {
 }
 
 const raws = new WeakMap();
+const closeChannels = new WeakMap();
 const raw = (rt) => {
   const r = raws.get(rt);
   if (!r) throw ipvmError("ERR_ARGUMENT", "not a Runtime");
@@ -57,13 +58,31 @@ const raw = (rt) => {
 /** An IPVM runtime: a store of modules and receipts, and a scheduler. */
 export class Runtime {
   #raw;
+  #channel;
 
-  constructor(raw) {
+  constructor(raw, channelName) {
     if (!(raw instanceof RawRuntime)) {
       throw ipvmError("ERR_ARGUMENT", "use `await Runtime.open()` to create a runtime");
     }
     this.#raw = raw;
     raws.set(this, raw);
+    // Other tabs (and workers) of the origin on the same store hear of new receipts here.
+    if (channelName && typeof BroadcastChannel === "function") {
+      this.#channel = new BroadcastChannel(channelName);
+      closeChannels.set(this, () => this.#channel.close());
+    }
+  }
+
+  /**
+   * Calls `callback({ instruction, receipt })` when another tab or worker on the same
+   * store writes a receipt. Returns a function that unsubscribes.
+   */
+  onReceipt(callback) {
+    if (typeof callback !== "function") throw ipvmError("ERR_ARGUMENT", "onReceipt expects a function");
+    if (!this.#channel) return () => {};
+    const listener = (m) => m.data?.type === "receipt" && callback({ instruction: m.data.instruction, receipt: m.data.receipt });
+    this.#channel.addEventListener("message", listener);
+    return () => this.#channel?.removeEventListener("message", listener);
   }
 
   /**
@@ -78,7 +97,8 @@ export class Runtime {
     await load(options.wasm);
     if (storage === "memory") return new Runtime(new RawRuntime());
     if (persist && globalThis.navigator?.storage?.persist) await navigator.storage.persist();
-    return new Runtime(await RawRuntime.openIndexedDb(`ipvm-web:${name}`));
+    const dbName = `ipvm-web:${name}`;
+    return new Runtime(await RawRuntime.openIndexedDb(dbName), dbName);
   }
 
   /** Stores a module (bytes, URL or Response); resolves to its CID. */
@@ -92,7 +112,14 @@ export class Runtime {
     if (onEvent !== undefined && typeof onEvent !== "function") {
       throw ipvmError("ERR_ARGUMENT", "options.onEvent must be a function");
     }
-    const reports = await this.#raw.run(toJson(workflow, "workflow"), onEvent);
+    const channel = this.#channel;
+    const listener = (e) => {
+      if (channel && e.receipt && (e.type === "finished" || e.type === "failed")) {
+        channel.postMessage({ type: "receipt", instruction: e.instruction, receipt: e.receipt });
+      }
+      onEvent?.(e);
+    };
+    const reports = await this.#raw.run(toJson(workflow, "workflow"), listener);
     if (logs === "console") {
       for (const r of reports) {
         for (const line of r.logs ?? []) console.info(`[ipvm task ${r.task}] ${line}`);
@@ -127,8 +154,9 @@ Object.assign(Runtime.prototype, {
     const estimate = (await globalThis.navigator?.storage?.estimate?.()) ?? {};
     return { ...counts, usage: estimate.usage ?? null, quota: estimate.quota ?? null };
   },
-  /** Closes the store; the runtime must not be used afterwards. */
+  /** Closes the store (and the receipt channel); the runtime must not be used afterwards. */
   async close() {
+    closeChannels.get(this)?.();
     raw(this).close();
   },
 });

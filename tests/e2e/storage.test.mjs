@@ -145,3 +145,41 @@ test("a workflow interrupted by a reload resumes: finished tasks are memo hits, 
   console.log(`resume: ${finishedBefore} tasks finished before the reload; after it, ${second.memoHits} memo hits and ${second.started} executions`);
   await page.close();
 });
+
+test("two tabs on one store never run the same instruction twice, and announce their receipts", async () => {
+  const context = await browser.newContext();
+  try {
+    const [a, b] = [await context.newPage(), await context.newPage()];
+    await a.goto(blank());
+    await b.goto(blank());
+    const TASKS = 12;
+    const spec = { name: "tabs", func: "xorshift", args: [2_000_000], count: TASKS };
+    await setUp(a, spec);
+    await setUp(b, spec);
+    await b.evaluate(() => {
+      window.heard = [];
+      window.ipvm.rt.onReceipt((m) => window.heard.push(m));
+    });
+    const run = (page) =>
+      page.evaluate(async () => {
+        const events = [];
+        const reports = await window.ipvm.rt.run(window.ipvm.workflow, { onEvent: (e) => events.push(e) });
+        return {
+          ran: events.filter((e) => e.type === "finished").length,
+          hits: events.filter((e) => e.type === "memo-hit").length,
+          receipts: reports.map((r) => r.receipt),
+        };
+      });
+    const [ra, rb] = await Promise.all([run(a), run(b)]);
+    assert.equal(ra.ran + rb.ran, TASKS, `each instruction ran exactly once across the tabs (a ran ${ra.ran}, b ran ${rb.ran})`);
+    assert.equal(ra.ran + ra.hits, TASKS);
+    assert.equal(rb.ran + rb.hits, TASKS);
+    assert.deepEqual(ra.receipts, rb.receipts, "both tabs end with the same receipts");
+    await b.waitForFunction((n) => window.heard.length >= n, ra.ran, { timeout: 10_000 });
+    const heard = await b.evaluate(() => window.heard.map((m) => m.receipt));
+    assert.ok(heard.every((r) => ra.receipts.includes(r)), "announcements name receipts of the workflow");
+    console.log(`tabs: a ran ${ra.ran} and reused ${ra.hits}; b ran ${rb.ran} and reused ${rb.hits}; b heard ${heard.length} announcements`);
+  } finally {
+    await context.close();
+  }
+});

@@ -65,6 +65,10 @@ pub struct Execution {
     pub limit: Option<String>,
     /// Log lines the task wrote.
     pub logs: Vec<String>,
+    /// The executor did not run the task: it found a stored receipt for the
+    /// instruction (written meanwhile by another tab or peer). The scheduler
+    /// treats this as a memo hit.
+    pub reused: Option<Box<ReceiptRecord>>,
 }
 
 impl Execution {
@@ -76,6 +80,7 @@ impl Execution {
             nondeterministic: false,
             limit: None,
             logs: Vec::new(),
+            reused: None,
         }
     }
 
@@ -87,6 +92,7 @@ impl Execution {
             nondeterministic: false,
             limit: None,
             logs: Vec::new(),
+            reused: None,
         }
     }
 }
@@ -566,6 +572,16 @@ impl<'a, E: Executor, S: BlockStore + ReceiptStore> Scheduler<'a, E, S> {
     ) -> Result<(), CoreError> {
         let task = &wf.tasks[i];
         let instruction = task.run.cid();
+        if let Some(rec) = ex.reused {
+            on_event(&Event::MemoHit {
+                task: i,
+                instruction,
+                receipt: rec.cid,
+            });
+            st.results.insert(instruction, rec.receipt.out.clone());
+            st.complete(i, TaskStatus::Reused(*rec));
+            return Ok(());
+        }
         let (ran, invocation) = task.invocation()?;
         let mut meta = std::collections::BTreeMap::new();
         meta.insert("fuel".to_string(), Ipld::Integer(ex.fuel.into()));

@@ -375,3 +375,41 @@ fn a_receipt_verifies_by_re_running_its_task_from_the_store() {
     assert!(!v.matches());
     assert_eq!(v.expected, Outcome::Ok(Ipld::Integer(12)));
 }
+
+#[test]
+fn an_execution_that_found_a_stored_receipt_counts_as_a_memo_hit() {
+    // An executor that coordinates with other tabs may find, once it holds
+    // the instruction's lock, that another tab already wrote the receipt.
+    struct FoundElsewhere(ReceiptRecordSlot);
+    type ReceiptRecordSlot = std::cell::RefCell<Option<ipvm_core::ReceiptRecord>>;
+    impl ipvm_core::Executor for FoundElsewhere {
+        fn purity(&self, _: &str) -> Option<ipvm_core::scheduler::Purity> {
+            Some(ipvm_core::scheduler::Purity::Pure)
+        }
+        async fn execute(&self, _: ipvm_core::Job) -> ipvm_core::Execution {
+            let rec = self.0.borrow().clone().unwrap();
+            ipvm_core::Execution {
+                reused: Some(Box::new(rec)),
+                ..ipvm_core::Execution::ok(Ipld::Null, 0)
+            }
+        }
+    }
+    let a = instr("inc", vec![Ipld::Integer(1)]);
+    let (exec, elsewhere) = (TestExecutor::default(), MemoryStore::new());
+    let (report, _) = run(&exec, &elsewhere, &workflow(std::slice::from_ref(&a)));
+    let stored = report.tasks[0].receipt().unwrap().clone();
+
+    let store = MemoryStore::new();
+    let found = FoundElsewhere(std::cell::RefCell::new(Some(stored.clone())));
+    let mut events = Vec::new();
+    let report = block_on(Scheduler::new(&found, &store).run(
+        &workflow(&[a]),
+        &mut |e| events.push(e.clone()),
+        &CancelToken::new(),
+    ))
+    .unwrap();
+    assert_eq!(report.reused(), 1);
+    assert_eq!(report.tasks[0].receipt().unwrap().cid, stored.cid);
+    assert!(events.iter().any(|e| matches!(e, Event::MemoHit { .. })));
+    assert!(!events.iter().any(|e| matches!(e, Event::Finished { .. })));
+}

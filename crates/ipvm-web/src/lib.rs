@@ -2,9 +2,9 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 mod convert;
+mod coordinate;
 mod indexeddb;
 mod runtime;
 mod store;
-mod yielding;
 
 pub use runtime::{instruction_cid, Runtime};

@@ -10,13 +10,13 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::convert;
+use crate::coordinate::Coordinated;
 use crate::indexeddb::IndexedDbStore;
 use crate::store::AnyStore;
-use crate::yielding::Yielding;
 
 struct Inner {
     store: Rc<AnyStore>,
-    executor: Yielding<WasmExecutor<Rc<AnyStore>>>,
+    executor: Coordinated<WasmExecutor<Rc<AnyStore>>>,
 }
 
 /// An IPVM runtime: stores modules and receipts, and runs workflows.
@@ -34,12 +34,13 @@ impl Runtime {
     /// A runtime with an in-memory store (nothing survives the page).
     #[wasm_bindgen(constructor)]
     pub fn new() -> Runtime {
-        Self::with_store(AnyStore::Memory(Box::new(MemoryStore::new())))
+        Self::with_store(AnyStore::Memory(Box::new(MemoryStore::new())), None)
     }
 
-    fn with_store(store: AnyStore) -> Runtime {
+    /// `scope` names the locks shared with other runtimes on the same store.
+    fn with_store(store: AnyStore, scope: Option<String>) -> Runtime {
         let store = Rc::new(store);
-        let executor = Yielding(WasmExecutor::new(store.clone()));
+        let executor = Coordinated::new(WasmExecutor::new(store.clone()), store.clone(), scope);
         Runtime {
             inner: Rc::new(Inner { store, executor }),
         }
@@ -50,10 +51,10 @@ impl Runtime {
     #[wasm_bindgen(js_name = openIndexedDb, unchecked_return_type = "Promise<Runtime>")]
     pub fn open_indexed_db(name: String) -> Promise {
         future_to_promise(async move {
-            let store = IndexedDbStore::open(&name)
+            let rt = Self::open(&name)
                 .await
                 .map_err(|e| convert::core_error(&e))?;
-            Ok(Self::with_store(AnyStore::IndexedDb(store)).into())
+            Ok(rt.into())
         })
     }
 
@@ -84,6 +85,12 @@ impl Runtime {
             let workflow = parsed.map_err(|e| convert::core_error(&e))?;
             let scheduler = Scheduler::new(&inner.executor, &*inner.store);
             let mut emit = |e: &ipvm_core::Event| {
+                // The receipt is written: other tabs may now reuse it.
+                if let ipvm_core::Event::Finished { instruction, .. }
+                | ipvm_core::Event::Failed { instruction, .. } = e
+                {
+                    inner.executor.release(instruction);
+                }
                 if let Some(f) = &on_event {
                     // A throwing listener must not abort the run.
                     let _ = f.call1(&JsValue::NULL, &convert::event(e));
@@ -91,9 +98,9 @@ impl Runtime {
             };
             let report = scheduler
                 .run(&workflow, &mut emit, &CancelToken::new())
-                .await
-                .map_err(|e| convert::core_error(&e))?;
-            convert::task_reports(&report.tasks)
+                .await;
+            inner.executor.release_all();
+            convert::task_reports(&report.map_err(|e| convert::core_error(&e))?.tasks)
         })
     }
 
@@ -148,7 +155,7 @@ impl Runtime {
     pub fn verify(&self, receipt: &str) -> Promise {
         let (inner, cid) = (self.inner.clone(), cid_arg(receipt));
         future_to_promise(async move {
-            let v = ipvm_core::verify(&inner.executor, &*inner.store, &cid?)
+            let v = ipvm_core::verify(inner.executor.inner(), &*inner.store, &cid?)
                 .await
                 .map_err(|e| convert::core_error(&e))?;
             convert::verification(&v)
@@ -179,9 +186,11 @@ impl Runtime {
 impl Runtime {
     /// [`Runtime::open_indexed_db`] for Rust callers.
     pub async fn open(name: &str) -> Result<Runtime, ipvm_core::CoreError> {
-        Ok(Self::with_store(AnyStore::IndexedDb(
-            IndexedDbStore::open(name).await?,
-        )))
+        let store = IndexedDbStore::open(name).await?;
+        Ok(Self::with_store(
+            AnyStore::IndexedDb(store),
+            Some(name.to_string()),
+        ))
     }
 }
 

@@ -1,0 +1,143 @@
+//! Coordination of tasks between the tabs (and workers) of an origin.
+//!
+//! Before a task runs, its runtime takes the Web Lock
+//! `ipvm-web:<store>:<instruction CID>`, then asks the store again: if another
+//! tab finished the instruction meanwhile, its receipt is reused and nothing
+//! runs. The lock is held until this runtime has written the receipt (the
+//! scheduler's `finished`/`failed` event), so one instruction never runs twice
+//! at the same time anywhere in the origin. Where the Locks API is missing,
+//! tasks run uncoordinated. Each task also waits for one turn of the event
+//! loop first, so a page running a long workflow still paints and can be
+//! reloaded between tasks.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use futures::channel::oneshot;
+use ipvm_core::scheduler::Purity;
+use ipvm_core::store::ReceiptStore;
+use ipvm_core::{Cid, Execution, Executor, Ipld, Job};
+use js_sys::{Function, Promise, Reflect};
+use wasm_bindgen::{closure::Closure, JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+use crate::store::AnyStore;
+
+/// A held Web Lock; dropping it releases the lock.
+struct HeldLock {
+    release: Function,
+}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        let _ = self.release.call0(&JsValue::NULL);
+    }
+}
+
+fn global(name: &str) -> JsValue {
+    Reflect::get(&js_sys::global(), &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// Waits for the lock `name`; `None` if the Locks API is not available.
+async fn acquire(name: &str) -> Option<HeldLock> {
+    let locks = Reflect::get(&global("navigator"), &JsValue::from_str("locks"))
+        .ok()
+        .filter(|l| l.is_object())?;
+    let request: Function = Reflect::get(&locks, &JsValue::from_str("request"))
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    let (granted, on_grant) = oneshot::channel::<Function>();
+    let granted = RefCell::new(Some(granted));
+    // The lock is held until the promise this callback returns resolves.
+    let callback = Closure::once_into_js(move |_lock: JsValue| -> JsValue {
+        let mut release = None;
+        let held = Promise::new(&mut |resolve, _| release = Some(resolve));
+        if let (Some(tx), Some(release)) = (granted.borrow_mut().take(), release) {
+            let _ = tx.send(release);
+        }
+        held.into()
+    });
+    request
+        .call2(&locks, &JsValue::from_str(name), &callback)
+        .ok()?;
+    on_grant.await.ok().map(|release| HeldLock { release })
+}
+
+/// Resolves on the next macrotask (`setTimeout(0)`), in a window or a worker.
+async fn next_macrotask() {
+    let promise = Promise::new(
+        &mut |resolve, _| match global("setTimeout").dyn_into::<Function>() {
+            Ok(set_timeout) => {
+                let _ = set_timeout.call2(&JsValue::NULL, &resolve, &JsValue::from(0));
+            }
+            Err(_) => {
+                let _ = resolve.call0(&JsValue::NULL);
+            }
+        },
+    );
+    let _ = JsFuture::from(promise).await;
+}
+
+/// Wraps an executor with the coordination described above.
+pub(crate) struct Coordinated<E> {
+    inner: E,
+    store: Rc<AnyStore>,
+    /// Lock-name prefix; `None` for stores private to this runtime (memory).
+    scope: Option<String>,
+    held: RefCell<HashMap<Cid, HeldLock>>,
+}
+
+impl<E> Coordinated<E> {
+    pub(crate) fn new(inner: E, store: Rc<AnyStore>, scope: Option<String>) -> Self {
+        Self {
+            inner,
+            store,
+            scope,
+            held: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// The wrapped executor, for work that must really run (verification).
+    pub(crate) fn inner(&self) -> &E {
+        &self.inner
+    }
+
+    /// Releases the lock of `instruction` (its receipt is written).
+    pub(crate) fn release(&self, instruction: &Cid) {
+        self.held.borrow_mut().remove(instruction);
+    }
+
+    /// Releases every lock (the run ended).
+    pub(crate) fn release_all(&self) {
+        self.held.borrow_mut().clear();
+    }
+}
+
+impl<E: Executor> Executor for Coordinated<E> {
+    fn purity(&self, op: &str) -> Option<Purity> {
+        self.inner.purity(op)
+    }
+
+    async fn execute(&self, job: Job) -> Execution {
+        next_macrotask().await;
+        let Some(scope) = &self.scope else {
+            return self.inner.execute(job).await;
+        };
+        let Some(lock) = acquire(&format!("{scope}:{}", job.instruction)).await else {
+            return self.inner.execute(job).await;
+        };
+        if let Ok(Some(rec)) = self.store.receipt_for(&job.instruction).await {
+            if rec.receipt.is_reusable() {
+                drop(lock);
+                return Execution {
+                    reused: Some(Box::new(rec)),
+                    ..Execution::ok(Ipld::Null, 0)
+                };
+            }
+        }
+        self.held.borrow_mut().insert(job.instruction, lock);
+        self.inner.execute(job).await
+    }
+}
