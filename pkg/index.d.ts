@@ -92,6 +92,12 @@ export interface OpenOptions {
 export interface RunOptions {
   /** Receives progress events. An exception thrown here does not stop the run. */
   onEvent?: (event: RunEvent) => void;
+  /**
+   * Cancels the run: no further task starts, and the promise rejects with code `ERR_CANCELLED`.
+   * Receipts already written stay; running the workflow again resumes from them.
+   * A task that is executing finishes first (tasks are checked between fuel slices only in workers).
+   */
+  signal?: AbortSignal;
   /** `"console"` (default): print each task's log lines with `console.info`; `"none"`: do not. */
   logs?: "console" | "none";
 }

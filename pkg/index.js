@@ -108,7 +108,10 @@ export class Runtime {
 
   /** Runs a workflow (object or DAG-JSON text); resolves to one report per task. */
   async run(workflow, options = {}) {
-    const { onEvent, logs = "console" } = options;
+    const { onEvent, logs = "console", signal } = options;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw ipvmError("ERR_ARGUMENT", "options.signal must be an AbortSignal");
+    }
     if (onEvent !== undefined && typeof onEvent !== "function") {
       throw ipvmError("ERR_ARGUMENT", "options.onEvent must be a function");
     }
@@ -119,7 +122,7 @@ export class Runtime {
       }
       onEvent?.(e);
     };
-    const reports = await this.#raw.run(toJson(workflow, "workflow"), listener);
+    const reports = await this.#raw.run(toJson(workflow, "workflow"), listener, signal);
     if (logs === "console") {
       for (const r of reports) {
         for (const line of r.logs ?? []) console.info(`[ipvm task ${r.task}] ${line}`);

@@ -183,3 +183,60 @@ test("two tabs on one store never run the same instruction twice, and announce t
     await context.close();
   }
 });
+
+test("an AbortSignal cancels a run; receipts already written stay and the next run resumes", async () => {
+  const page = await freshPage(browser);
+  await page.goto(blank());
+  const TASKS = 20;
+  await setUp(page, { name: "abort", func: "xorshift", args: [1_500_000], count: TASKS });
+  const first = await page.evaluate(async () => {
+    const { rt, workflow } = window.ipvm;
+    const controller = new AbortController();
+    let finished = 0;
+    try {
+      await rt.run(workflow, { signal: controller.signal, onEvent: (e) => e.type === "finished" && ++finished === 3 && controller.abort() });
+      return { code: null };
+    } catch (e) {
+      return { code: e.code, name: e.name, finished, receipts: (await rt.storage()).receipts };
+    }
+  });
+  assert.equal(first.code, "ERR_CANCELLED");
+  assert.equal(first.name, "IpvmError");
+  assert.ok(first.receipts >= 3 && first.receipts < TASKS, `receipts after abort: ${first.receipts}`);
+  const second = await page.evaluate(async () => {
+    const events = [];
+    const reports = await window.ipvm.rt.run(window.ipvm.workflow, { onEvent: (e) => events.push(e.type) });
+    return { hits: events.filter((t) => t === "memo-hit").length, ok: reports.every((r) => r.ok) };
+  });
+  assert.equal(second.hits, first.receipts);
+  assert.ok(second.ok);
+  await page.close();
+});
+
+test("a database held at a newer schema version gives ERR_VERSION_CONFLICT, and nothing is harmed", async () => {
+  const page = await freshPage(browser);
+  await page.goto(blank());
+  const err = await page.evaluate(async () => {
+    await new Promise((resolve, reject) => {
+      const open = indexedDB.open("ipvm-web:future", 99);
+      open.onupgradeneeded = () => open.result.createObjectStore("from-the-future");
+      open.onsuccess = () => (open.result.close(), resolve());
+      open.onerror = () => reject(open.error);
+    });
+    const ipvm = await import("/pkg/index.js");
+    try {
+      await ipvm.Runtime.open({ name: "future" });
+      return null;
+    } catch (e) {
+      const stores = await new Promise((resolve) => {
+        const open = indexedDB.open("ipvm-web:future");
+        open.onsuccess = () => (resolve([...open.result.objectStoreNames]), open.result.close());
+      });
+      return { code: e.code, message: e.message, stores };
+    }
+  });
+  assert.equal(err?.code, "ERR_VERSION_CONFLICT");
+  assert.match(err.message, /Close other tabs|version/);
+  assert.deepEqual(err.stores, ["from-the-future"], "the newer database is untouched");
+  await page.close();
+});

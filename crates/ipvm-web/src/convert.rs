@@ -4,7 +4,7 @@
 use ipvm_core::scheduler::TaskStatus;
 use ipvm_core::{CoreError, Event, TaskReport};
 use js_sys::{Array, Object, Reflect};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 /// A JS `Error` with `name` "IpvmError" and a stable `code`.
 pub(crate) fn error(code: &str, message: &str) -> JsValue {
@@ -192,4 +192,29 @@ pub(crate) fn verification(v: &ipvm_core::Verification) -> Result<JsValue, JsVal
 /// `{blocks, receipts}`.
 pub(crate) fn counts(blocks: u32, receipts: u32) -> JsValue {
     object(&[("blocks", blocks.into()), ("receipts", receipts.into())])
+}
+
+/// A cancel token that fires when the AbortSignal `signal` aborts (or never,
+/// if `signal` is not an object).
+pub(crate) fn cancel_token(signal: &JsValue) -> ipvm_core::CancelToken {
+    let token = ipvm_core::CancelToken::new();
+    if !signal.is_object() {
+        return token;
+    }
+    if Reflect::get(signal, &JsValue::from_str("aborted"))
+        .map(|v| v.is_truthy())
+        .unwrap_or(false)
+    {
+        token.cancel();
+        return token;
+    }
+    let on_abort = token.clone();
+    let callback = wasm_bindgen::closure::Closure::once_into_js(move || on_abort.cancel());
+    let add = Reflect::get(signal, &JsValue::from_str("addEventListener"))
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+    if let Some(add) = add {
+        let _ = add.call2(signal, &JsValue::from_str("abort"), &callback);
+    }
+    token
 }

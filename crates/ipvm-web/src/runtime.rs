@@ -3,7 +3,7 @@
 use std::rc::Rc;
 
 use ipvm_core::store::{add_file, ReceiptStore};
-use ipvm_core::{parse_cid, CancelToken, MemoryStore, Scheduler, Workflow};
+use ipvm_core::{parse_cid, MemoryStore, Scheduler, Workflow};
 use ipvm_exec::WasmExecutor;
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
@@ -78,9 +78,11 @@ impl Runtime {
         &self,
         workflow: &str,
         #[wasm_bindgen(js_name = onEvent)] on_event: Option<Function>,
+        #[wasm_bindgen(unchecked_param_type = "AbortSignal | undefined")] signal: JsValue,
     ) -> Promise {
         let inner = self.inner.clone();
         let parsed = Workflow::from_dag_json(workflow.as_bytes());
+        let cancel = convert::cancel_token(&signal);
         future_to_promise(async move {
             let workflow = parsed.map_err(|e| convert::core_error(&e))?;
             let scheduler = Scheduler::new(&inner.executor, &*inner.store);
@@ -96,9 +98,7 @@ impl Runtime {
                     let _ = f.call1(&JsValue::NULL, &convert::event(e));
                 }
             };
-            let report = scheduler
-                .run(&workflow, &mut emit, &CancelToken::new())
-                .await;
+            let report = scheduler.run(&workflow, &mut emit, &cancel).await;
             inner.executor.release_all();
             convert::task_reports(&report.map_err(|e| convert::core_error(&e))?.tasks)
         })

@@ -24,7 +24,7 @@ fn get(v: &JsValue, key: &str) -> JsValue {
 }
 
 async fn run(rt: &Runtime, workflow: &str) -> Vec<JsValue> {
-    let reports = JsFuture::from(rt.run(workflow, None))
+    let reports = JsFuture::from(rt.run(workflow, None, wasm_bindgen::JsValue::UNDEFINED))
         .await
         .unwrap_or_else(|e| panic!("run failed: {e:?}"));
     Array::from(&reports).iter().collect()

@@ -36,7 +36,7 @@ async fn run_in_browser(workflow: &ipvm_core::Workflow) -> Vec<String> {
         .await
         .unwrap_or_else(|e| panic!("addModule: {e:?}"));
     let json = String::from_utf8(workflow.to_dag_json().unwrap_or_default()).unwrap_or_default();
-    let reports = JsFuture::from(rt.run(&json, None))
+    let reports = JsFuture::from(rt.run(&json, None, JsValue::UNDEFINED))
         .await
         .unwrap_or_else(|e| panic!("run: {e:?}"));
     Array::from(&reports)

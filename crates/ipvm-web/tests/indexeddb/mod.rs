@@ -24,7 +24,7 @@ async fn open(name: &str) -> Runtime {
 }
 
 async fn run(rt: &Runtime) -> Vec<JsValue> {
-    let reports = JsFuture::from(rt.run(SAMPLE_WORKFLOW, None))
+    let reports = JsFuture::from(rt.run(SAMPLE_WORKFLOW, None, JsValue::UNDEFINED))
         .await
         .unwrap_or_else(|e| panic!("run: {e:?}"));
     Array::from(&reports).iter().collect()
