@@ -84,6 +84,12 @@ export interface OpenOptions {
   storage?: "indexeddb" | "memory";
   /** Ask the browser to make the origin's storage persistent (`navigator.storage.persist()`). */
   persist?: boolean;
+  /**
+   * How many dedicated module workers execute tasks (default `navigator.hardwareConcurrency`
+   * with IndexedDB storage). `0` runs tasks on the calling thread. A worker that overruns a
+   * task's time limit is terminated and replaced; the task gets a `time_limit` error receipt.
+   */
+  workers?: number;
   /** Where to load the runtime's Wasm from (defaults to the file next to the package). */
   wasm?: string | URL | Response | BufferSource | WebAssembly.Module;
 }
@@ -197,7 +203,9 @@ export class Runtime {
    * const stop = rt.onReceipt(({ instruction, receipt }) => console.log("computed elsewhere:", instruction));
    */
   onReceipt(callback: (announcement: { instruction: Cid; receipt: Cid }) => void): () => void;
-  /** Closes the store; the runtime must not be used afterwards. */
+  /** How many workers execute tasks (0: tasks run on the calling thread). */
+  readonly workers: number;
+  /** Closes the store, the receipt channel and the workers; the runtime must not be used afterwards. */
   close(): Promise<void>;
 }
 

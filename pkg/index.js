@@ -6,6 +6,7 @@
 // lives. Types and documentation: index.d.ts.
 
 import init, { Runtime as RawRuntime, instructionCid as rawInstructionCid } from "./wasm/ipvm_web.js";
+import { WorkerPool } from "./pool.js";
 
 let loading;
 
@@ -49,6 +50,7 @@ function toJson(value, what) {
 
 const raws = new WeakMap();
 const closeChannels = new WeakMap();
+const pools = new WeakMap();
 const raw = (rt) => {
   const r = raws.get(rt);
   if (!r) throw ipvmError("ERR_ARGUMENT", "not a Runtime");
@@ -73,6 +75,11 @@ export class Runtime {
     }
   }
 
+  /** How many workers execute tasks (0: tasks run on this thread). */
+  get workers() {
+    return pools.get(this)?.size ?? 0;
+  }
+
   /**
    * Calls `callback({ instruction, receipt })` when another tab or worker on the same
    * store writes a receipt. Returns a function that unsubscribes.
@@ -92,13 +99,24 @@ export class Runtime {
    */
   static async open(options = {}) {
     const { name = "default", storage = "indexeddb", persist = false } = options;
+    const workers = options.workers ?? (storage === "memory" ? 0 : Math.max(1, globalThis.navigator?.hardwareConcurrency ?? 2));
+    if (!Number.isInteger(workers) || workers < 0) throw ipvmError("ERR_ARGUMENT", "options.workers must be a non-negative integer");
+    if (workers > 0 && storage === "memory") throw ipvmError("ERR_ARGUMENT", 'workers need storage "indexeddb" (they read modules from it); use workers: 0 with storage "memory"');
     if (typeof name !== "string" || name.length === 0) throw ipvmError("ERR_ARGUMENT", "options.name must be a non-empty string");
     if (storage !== "indexeddb" && storage !== "memory") throw ipvmError("ERR_ARGUMENT", 'options.storage must be "indexeddb" or "memory"');
     await load(options.wasm);
     if (storage === "memory") return new Runtime(new RawRuntime());
     if (persist && globalThis.navigator?.storage?.persist) await navigator.storage.persist();
     const dbName = `ipvm-web:${name}`;
-    return new Runtime(await RawRuntime.openIndexedDb(dbName), dbName);
+    const pool = workers > 0 && typeof Worker === "function" ? new WorkerPool(workers, dbName, options.wasm) : null;
+    try {
+      const rt = new Runtime(await RawRuntime.openIndexedDb(dbName, pool?.dispatch), dbName);
+      if (pool) pools.set(rt, pool);
+      return rt;
+    } catch (e) {
+      pool?.close();
+      throw e;
+    }
   }
 
   /** Stores a module (bytes, URL or Response); resolves to its CID. */
@@ -160,6 +178,7 @@ Object.assign(Runtime.prototype, {
   /** Closes the store (and the receipt channel); the runtime must not be used afterwards. */
   async close() {
     closeChannels.get(this)?.();
+    pools.get(this)?.close();
     raw(this).close();
   },
 });

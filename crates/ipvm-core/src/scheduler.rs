@@ -52,6 +52,81 @@ pub struct Job {
     pub limits: Limits,
 }
 
+fn field<'a>(
+    m: &'a std::collections::BTreeMap<String, Ipld>,
+    k: &str,
+) -> Result<&'a Ipld, CoreError> {
+    m.get(k).ok_or_else(|| CoreError::Decode {
+        format: "job",
+        reason: format!("missing `{k}`"),
+    })
+}
+
+fn text(v: &Ipld, k: &str) -> Result<String, CoreError> {
+    match v {
+        Ipld::String(s) => Ok(s.clone()),
+        _ => Err(CoreError::Decode {
+            format: "job",
+            reason: format!("`{k}` must be a string"),
+        }),
+    }
+}
+
+fn link(v: &Ipld, k: &str) -> Result<Cid, CoreError> {
+    match v {
+        Ipld::Link(c) => Ok(*c),
+        _ => Err(CoreError::Decode {
+            format: "job",
+            reason: format!("`{k}` must be a link"),
+        }),
+    }
+}
+
+impl Job {
+    /// The job as IPLD, to send it to another thread or peer.
+    pub fn to_ipld(&self) -> Ipld {
+        Ipld::Map(std::collections::BTreeMap::from([
+            ("task".to_string(), Ipld::Integer(self.task as i128)),
+            ("instruction".to_string(), Ipld::Link(self.instruction)),
+            ("module".to_string(), Ipld::Link(self.module)),
+            ("op".to_string(), Ipld::String(self.op.clone())),
+            ("func".to_string(), Ipld::String(self.func.clone())),
+            ("args".to_string(), Ipld::List(self.args.clone())),
+            ("limits".to_string(), self.limits.to_ipld()),
+        ]))
+    }
+
+    /// Reads a job back from [`Job::to_ipld`].
+    pub fn from_ipld(v: &Ipld) -> Result<Self, CoreError> {
+        let Ipld::Map(m) = v else {
+            return Err(CoreError::Decode {
+                format: "job",
+                reason: "not a map".into(),
+            });
+        };
+        Ok(Job {
+            task: match field(m, "task")? {
+                Ipld::Integer(i) => usize::try_from(*i).unwrap_or(0),
+                _ => 0,
+            },
+            instruction: link(field(m, "instruction")?, "instruction")?,
+            module: link(field(m, "module")?, "module")?,
+            op: text(field(m, "op")?, "op")?,
+            func: text(field(m, "func")?, "func")?,
+            args: match field(m, "args")? {
+                Ipld::List(a) => a.clone(),
+                _ => {
+                    return Err(CoreError::Decode {
+                        format: "job",
+                        reason: "`args` must be a list".into(),
+                    })
+                }
+            },
+            limits: Limits::from_ipld(field(m, "limits")?)?,
+        })
+    }
+}
+
 /// What an executor reports for one job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Execution {
@@ -72,6 +147,72 @@ pub struct Execution {
 }
 
 impl Execution {
+    /// The execution as IPLD, to send it back from another thread or peer
+    /// (`reused` does not travel).
+    pub fn to_ipld(&self) -> Ipld {
+        Ipld::Map(std::collections::BTreeMap::from([
+            ("out".to_string(), self.out.to_ipld()),
+            ("fuel".to_string(), Ipld::Integer(self.fuel.into())),
+            (
+                "nondeterministic".to_string(),
+                Ipld::Bool(self.nondeterministic),
+            ),
+            (
+                "limit".to_string(),
+                self.limit.clone().map_or(Ipld::Null, Ipld::String),
+            ),
+            (
+                "logs".to_string(),
+                Ipld::List(self.logs.iter().cloned().map(Ipld::String).collect()),
+            ),
+        ]))
+    }
+
+    /// Reads an execution back from [`Execution::to_ipld`].
+    pub fn from_ipld(v: &Ipld) -> Result<Self, CoreError> {
+        let bad = |r: &str| CoreError::Decode {
+            format: "execution",
+            reason: r.into(),
+        };
+        let Ipld::Map(m) = v else {
+            return Err(bad("not a map"));
+        };
+        let out = match m.get("out") {
+            Some(Ipld::List(pair)) if pair.len() == 2 => match &pair[0] {
+                Ipld::String(t) if t == "ok" => Outcome::Ok(pair[1].clone()),
+                Ipld::String(t) if t == "error" => Outcome::Err(pair[1].clone()),
+                _ => return Err(bad("`out` must start with ok or error")),
+            },
+            _ => return Err(bad("`out` must be [tag, value]")),
+        };
+        Ok(Execution {
+            out,
+            fuel: match m.get("fuel") {
+                Some(Ipld::Integer(i)) => u64::try_from(*i).unwrap_or(0),
+                _ => 0,
+            },
+            nondeterministic: matches!(m.get("nondeterministic"), Some(Ipld::Bool(true))),
+            limit: match m.get("limit") {
+                Some(Ipld::String(s)) => Some(s.clone()),
+                _ => None,
+            },
+            logs: match m.get("logs") {
+                Some(Ipld::List(l)) => l
+                    .iter()
+                    .filter_map(|x| {
+                        if let Ipld::String(s) = x {
+                            Some(s.clone())
+                        } else {
+                            None
+                        }
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            },
+            reused: None,
+        })
+    }
+
     /// A successful execution.
     pub fn ok(value: Ipld, fuel: u64) -> Self {
         Self {

@@ -38,6 +38,11 @@ impl Limits {
     /// Default time limit: 100 s (Homestar's default).
     pub const DEFAULT_TIME_MS: u64 = 100_000;
 
+    /// Reads limits back from IPLD `{fuel?, memory?, time?}`.
+    pub fn from_ipld(meta: &Ipld) -> Result<Self, CoreError> {
+        Ok(parse_limits(0, meta)?)
+    }
+
     /// The memory limit in force.
     pub fn memory_bytes(&self) -> u64 {
         self.memory.unwrap_or(Self::DEFAULT_MEMORY)
@@ -48,7 +53,8 @@ impl Limits {
         self.time.unwrap_or(Self::DEFAULT_TIME_MS)
     }
 
-    fn to_ipld(self) -> Ipld {
+    /// The limits as IPLD `{fuel?, memory?, time?}` (only the ones given).
+    pub fn to_ipld(self) -> Ipld {
         let mut m = BTreeMap::new();
         for (k, v) in [
             ("fuel", self.fuel),

@@ -240,3 +240,39 @@ proptest! {
         prop_assert_eq!(back, data);
     }
 }
+
+#[test]
+fn jobs_and_executions_round_trip_through_dag_json() {
+    use ipvm_core::{Execution, Job, Limits};
+    let job = Job {
+        task: 3,
+        instruction: address::raw_cid(b"i"),
+        module: address::raw_cid(b"m"),
+        op: "wasm/run".into(),
+        func: "f".into(),
+        args: vec![
+            Ipld::Integer(-(1 << 64)),
+            Ipld::Bytes(vec![1, 2]),
+            Ipld::Link(address::raw_cid(b"x")),
+        ],
+        limits: Limits {
+            fuel: Some(7),
+            memory: None,
+            time: Some(9),
+        },
+    };
+    let text = address::to_dag_json(&job.to_ipld()).unwrap();
+    assert_eq!(
+        Job::from_ipld(&ipvm_core::workflow::parse_dag_json(text.as_bytes()).unwrap()).unwrap(),
+        job
+    );
+    let mut ex = Execution::error(Ipld::String("boom".into()), 12);
+    ex.limit = Some("fuel".into());
+    ex.logs = vec!["a".into()];
+    let text = address::to_dag_json(&ex.to_ipld()).unwrap();
+    assert_eq!(
+        Execution::from_ipld(&ipvm_core::workflow::parse_dag_json(text.as_bytes()).unwrap())
+            .unwrap(),
+        ex
+    );
+}

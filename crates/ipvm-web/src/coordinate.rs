@@ -99,11 +99,6 @@ impl<E> Coordinated<E> {
         }
     }
 
-    /// The wrapped executor, for work that must really run (verification).
-    pub(crate) fn inner(&self) -> &E {
-        &self.inner
-    }
-
     /// Releases the lock of `instruction` (its receipt is written).
     pub(crate) fn release(&self, instruction: &Cid) {
         self.held.borrow_mut().remove(instruction);

@@ -4,7 +4,10 @@
 mod convert;
 mod coordinate;
 mod indexeddb;
+mod pool;
 mod runtime;
 mod store;
+mod worker;
 
 pub use runtime::{instruction_cid, Runtime};
+pub use worker::TaskWorker;

@@ -12,11 +12,14 @@ use wasm_bindgen_futures::future_to_promise;
 use crate::convert;
 use crate::coordinate::Coordinated;
 use crate::indexeddb::IndexedDbStore;
+use crate::pool::{AnyExecutor, PoolExecutor};
 use crate::store::AnyStore;
 
 struct Inner {
     store: Rc<AnyStore>,
-    executor: Coordinated<WasmExecutor<Rc<AnyStore>>>,
+    executor: Coordinated<AnyExecutor>,
+    /// Runs verifications here, whatever executes the workflows.
+    local: WasmExecutor<Rc<AnyStore>>,
 }
 
 /// An IPVM runtime: stores modules and receipts, and runs workflows.
@@ -34,27 +37,43 @@ impl Runtime {
     /// A runtime with an in-memory store (nothing survives the page).
     #[wasm_bindgen(constructor)]
     pub fn new() -> Runtime {
-        Self::with_store(AnyStore::Memory(Box::new(MemoryStore::new())), None)
+        Self::with_store(AnyStore::Memory(Box::new(MemoryStore::new())), None, None)
     }
 
-    /// `scope` names the locks shared with other runtimes on the same store.
-    fn with_store(store: AnyStore, scope: Option<String>) -> Runtime {
+    /// `scope` names the locks shared with other runtimes on the same store;
+    /// `dispatch` sends jobs to a worker pool (else they run in this thread).
+    fn with_store(store: AnyStore, scope: Option<String>, dispatch: Option<Function>) -> Runtime {
         let store = Rc::new(store);
-        let executor = Coordinated::new(WasmExecutor::new(store.clone()), store.clone(), scope);
+        let runner = match dispatch {
+            Some(f) => AnyExecutor::Pool(PoolExecutor::new(f)),
+            None => AnyExecutor::Local(WasmExecutor::new(store.clone())),
+        };
+        let executor = Coordinated::new(runner, store.clone(), scope);
+        let local = WasmExecutor::new(store.clone());
         Runtime {
-            inner: Rc::new(Inner { store, executor }),
+            inner: Rc::new(Inner {
+                store,
+                executor,
+                local,
+            }),
         }
     }
 
     /// A runtime whose modules and receipts live in the IndexedDB database
     /// `name`: they survive reloads and are shared by the tabs of the origin.
     #[wasm_bindgen(js_name = openIndexedDb, unchecked_return_type = "Promise<Runtime>")]
-    pub fn open_indexed_db(name: String) -> Promise {
+    pub fn open_indexed_db(
+        name: String,
+        #[wasm_bindgen(
+            unchecked_param_type = "((job: string, timeMs: number) => Promise<string>) | undefined"
+        )]
+        dispatch: Option<Function>,
+    ) -> Promise {
         future_to_promise(async move {
-            let rt = Self::open(&name)
+            let store = IndexedDbStore::open(&name)
                 .await
                 .map_err(|e| convert::core_error(&e))?;
-            Ok(rt.into())
+            Ok(Self::with_store(AnyStore::IndexedDb(store), Some(name), dispatch).into())
         })
     }
 
@@ -155,7 +174,7 @@ impl Runtime {
     pub fn verify(&self, receipt: &str) -> Promise {
         let (inner, cid) = (self.inner.clone(), cid_arg(receipt));
         future_to_promise(async move {
-            let v = ipvm_core::verify(inner.executor.inner(), &*inner.store, &cid?)
+            let v = ipvm_core::verify(&inner.local, &*inner.store, &cid?)
                 .await
                 .map_err(|e| convert::core_error(&e))?;
             convert::verification(&v)
@@ -190,6 +209,7 @@ impl Runtime {
         Ok(Self::with_store(
             AnyStore::IndexedDb(store),
             Some(name.to_string()),
+            None,
         ))
     }
 }

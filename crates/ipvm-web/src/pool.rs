@@ -1,0 +1,110 @@
+//! Executing on a pool of Web Workers: `PoolExecutor` sends each job, as
+//! DAG-JSON, through a `dispatch(job, timeMs)` function that the JS facade
+//! provides (`pkg/pool.js` owns the workers). A worker that overruns the time
+//! limit is terminated and replaced by the pool; the job then ends in a
+//! `time_limit` error, as it would have in the worker.
+
+use ipvm_core::address::to_dag_json;
+use ipvm_core::scheduler::Purity;
+use ipvm_core::workflow::parse_dag_json;
+use ipvm_core::{Execution, Executor, Ipld, Job};
+use ipvm_exec::{ExecError, WasmExecutor};
+use js_sys::{Function, Promise, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+use crate::store::AnyStore;
+
+/// Jobs to the worker pool.
+pub(crate) struct PoolExecutor {
+    dispatch: Function,
+}
+
+impl PoolExecutor {
+    pub(crate) fn new(dispatch: Function) -> Self {
+        Self { dispatch }
+    }
+}
+
+fn failed(kind: &str, message: String) -> Execution {
+    let value = Ipld::Map(
+        [
+            ("kind".to_string(), Ipld::String(kind.into())),
+            ("message".to_string(), Ipld::String(message)),
+        ]
+        .into(),
+    );
+    Execution::error(value, 0)
+}
+
+impl Executor for PoolExecutor {
+    fn purity(&self, op: &str) -> Option<Purity> {
+        (op == "wasm/run").then_some(Purity::Pure)
+    }
+
+    async fn execute(&self, job: Job) -> Execution {
+        let time_ms = job.limits.time_ms();
+        let json = match to_dag_json(&job.to_ipld()) {
+            Ok(j) => j,
+            Err(e) => return failed("worker", e.to_string()),
+        };
+        let promise = match self.dispatch.call2(
+            &JsValue::NULL,
+            &JsValue::from_str(&json),
+            &JsValue::from(time_ms as f64),
+        ) {
+            Ok(p) => p
+                .dyn_into::<Promise>()
+                .unwrap_or_else(|v| Promise::resolve(&v)),
+            Err(e) => return failed("worker", format!("dispatch failed: {e:?}")),
+        };
+        match JsFuture::from(promise).await {
+            Ok(text) => match parse_dag_json(text.as_string().unwrap_or_default().as_bytes())
+                .and_then(|v| Execution::from_ipld(&v))
+            {
+                Ok(ex) => ex,
+                Err(e) => failed("worker", format!("bad answer from the worker: {e}")),
+            },
+            Err(e)
+                if Reflect::get(&e, &JsValue::from_str("timeout"))
+                    .map(|v| v.is_truthy())
+                    .unwrap_or(false) =>
+            {
+                let err = ExecError::TimeLimit { limit_ms: time_ms };
+                let mut ex = Execution::error(err.to_ipld(), 0);
+                ex.limit = err.limit().map(str::to_string);
+                ex.nondeterministic = true;
+                ex
+            }
+            Err(e) => failed(
+                "worker",
+                format!(
+                    "the worker failed: {}",
+                    e.as_string().unwrap_or_else(|| format!("{e:?}"))
+                ),
+            ),
+        }
+    }
+}
+
+/// Where a runtime executes: in this thread, or on the pool.
+pub(crate) enum AnyExecutor {
+    Local(WasmExecutor<std::rc::Rc<AnyStore>>),
+    Pool(PoolExecutor),
+}
+
+impl Executor for AnyExecutor {
+    fn purity(&self, op: &str) -> Option<Purity> {
+        match self {
+            AnyExecutor::Local(e) => e.purity(op),
+            AnyExecutor::Pool(e) => e.purity(op),
+        }
+    }
+
+    async fn execute(&self, job: Job) -> Execution {
+        match self {
+            AnyExecutor::Local(e) => e.execute(job).await,
+            AnyExecutor::Pool(e) => e.execute(job).await,
+        }
+    }
+}

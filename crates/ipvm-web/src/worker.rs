@@ -1,0 +1,53 @@
+//! The exported `TaskWorker` class: what runs inside each worker of the pool
+//! (`pkg/worker.js`). It opens the same IndexedDB store as the page, reads
+//! modules from it, and executes jobs sent as DAG-JSON, answering with the
+//! execution as DAG-JSON.
+
+use std::rc::Rc;
+
+use ipvm_core::address::to_dag_json;
+use ipvm_core::workflow::parse_dag_json;
+use ipvm_core::{Executor, Job};
+use ipvm_exec::WasmExecutor;
+use js_sys::Promise;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use crate::convert;
+use crate::indexeddb::IndexedDbStore;
+use crate::store::AnyStore;
+
+/// Executes jobs for a worker pool. Lives in a dedicated worker.
+#[wasm_bindgen]
+pub struct TaskWorker {
+    executor: Rc<WasmExecutor<Rc<AnyStore>>>,
+}
+
+#[wasm_bindgen]
+impl TaskWorker {
+    /// Opens the IndexedDB store `name` (the page's) for this worker.
+    #[wasm_bindgen(unchecked_return_type = "Promise<TaskWorker>")]
+    pub fn open(name: String) -> Promise {
+        future_to_promise(async move {
+            let store = IndexedDbStore::open(&name)
+                .await
+                .map_err(|e| convert::core_error(&e))?;
+            let executor = Rc::new(WasmExecutor::new(Rc::new(AnyStore::IndexedDb(store))));
+            Ok(TaskWorker { executor }.into())
+        })
+    }
+
+    /// Executes one job (DAG-JSON of `Job`); resolves to the execution (DAG-JSON).
+    #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
+    pub fn execute(&self, job: &str) -> Promise {
+        let executor = self.executor.clone();
+        let job = parse_dag_json(job.as_bytes()).and_then(|j| Job::from_ipld(&j));
+        future_to_promise(async move {
+            let job = job.map_err(|e| convert::core_error(&e))?;
+            let ex = executor.execute(job).await;
+            to_dag_json(&ex.to_ipld())
+                .map(|s| JsValue::from_str(&s))
+                .map_err(|e| convert::core_error(&e))
+        })
+    }
+}
