@@ -10,3 +10,4 @@ say "bench: wasmi in the browser vs the browser's own engine (needs the built pa
 bash "$ROOT/scripts/setup.sh" --test >/dev/null
 [ -f "$ROOT/pkg/wasm/ipvm_web_bg.wasm" ] || bash "$ROOT/scripts/build.sh"
 node "$ROOT/tests/bench/engines.mjs"
+node "$ROOT/tests/bench/runtime.mjs"

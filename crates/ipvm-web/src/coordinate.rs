@@ -65,18 +65,38 @@ async fn acquire(name: &str) -> Option<HeldLock> {
     on_grant.await.ok().map(|release| HeldLock { release })
 }
 
-/// Resolves on the next macrotask (`setTimeout(0)`), in a window or a worker.
+/// Gives the event loop one turn: `scheduler.yield()` where it exists, else a
+/// `MessageChannel` message (not `setTimeout(0)`, which browsers clamp to
+/// 4 ms once nested), in a window or a worker.
 async fn next_macrotask() {
-    let promise = Promise::new(
-        &mut |resolve, _| match global("setTimeout").dyn_into::<Function>() {
-            Ok(set_timeout) => {
-                let _ = set_timeout.call2(&JsValue::NULL, &resolve, &JsValue::from(0));
-            }
-            Err(_) => {
-                let _ = resolve.call0(&JsValue::NULL);
-            }
-        },
-    );
+    let scheduler = global("scheduler");
+    if let Ok(f) =
+        Reflect::get(&scheduler, &JsValue::from_str("yield")).and_then(|f| f.dyn_into::<Function>())
+    {
+        if let Ok(p) = f.call0(&scheduler).and_then(|p| p.dyn_into::<Promise>()) {
+            let _ = JsFuture::from(p).await;
+            return;
+        }
+    }
+    let promise = Promise::new(&mut |resolve, _| {
+        let channel = global("MessageChannel")
+            .dyn_into::<Function>()
+            .ok()
+            .and_then(|c| Reflect::construct(&c, &js_sys::Array::new()).ok());
+        let sent = channel.and_then(|ch| {
+            let port1 = Reflect::get(&ch, &JsValue::from_str("port1")).ok()?;
+            let port2 = Reflect::get(&ch, &JsValue::from_str("port2")).ok()?;
+            Reflect::set(&port1, &JsValue::from_str("onmessage"), &resolve).ok()?;
+            let post: Function = Reflect::get(&port2, &JsValue::from_str("postMessage"))
+                .ok()?
+                .dyn_into()
+                .ok()?;
+            post.call1(&port2, &JsValue::NULL).ok()
+        });
+        if sent.is_none() {
+            let _ = resolve.call0(&JsValue::NULL);
+        }
+    });
     let _ = JsFuture::from(promise).await;
 }
 
