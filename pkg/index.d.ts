@@ -154,10 +154,25 @@ export class Runtime {
   static open(options?: OpenOptions): Promise<Runtime>;
   /**
    * Stores a module (or any file) and resolves to its CID, the one `ipfs add --cid-version 1` gives.
+   * Given the CID of a module already in the store (e.g. from an imported CAR), checks it and returns it.
    * @example
    * const cid = await rt.addModule(await fetch("/modules/add_one.wasm"));
    */
-  addModule(source: Uint8Array | ArrayBuffer | ArrayBufferView | URL | string | Response): Promise<Cid>;
+  addModule(source: Uint8Array | ArrayBuffer | ArrayBufferView | URL | string | Response | Cid): Promise<Cid>;
+  /**
+   * A CARv1 archive of receipts (with their invocations and modules) or of blocks (with
+   * their DAGs), to carry to another browser or to an IPFS node.
+   * @example
+   * const car = await rt.exportCar([reports[1].receipt]);
+   */
+  exportCar(roots: Cid[]): Promise<Uint8Array>;
+  /**
+   * Imports a CARv1 archive: every block is verified against its CID (a bad block rejects the
+   * import and stores nothing), and the receipts in it become memo hits here.
+   * @example
+   * const { blocks, receipts } = await other.importCar(car);
+   */
+  importCar(bytes: Uint8Array | ArrayBuffer | Response | URL | string): Promise<{ blocks: number; receipts: number }>;
   /**
    * Runs a workflow and resolves to one report per task, in workflow order.
    * Rejects with an {@link IpvmError} if the workflow is invalid; a task that fails still

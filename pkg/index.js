@@ -119,8 +119,15 @@ export class Runtime {
     }
   }
 
-  /** Stores a module (bytes, URL or Response); resolves to its CID. */
+  /**
+   * Stores a module (bytes, URL or Response) and resolves to its CID. Given the CID of a
+   * module already in the store, checks that it is there, complete and intact, and returns it.
+   */
   async addModule(source) {
+    if (typeof source === "string" && /^(baf[a-z2-7]+|Qm[1-9A-HJ-NP-Za-km-z]{44})$/.test(source)) {
+      if (await this.#raw.hasFile(source)) return source;
+      throw ipvmError("ERR_MISSING_BLOCK", `module ${source} is not in the store (add its bytes first, or import a CAR that holds it)`);
+    }
     return this.#raw.addModule(await toBytes(source));
   }
 
@@ -164,6 +171,15 @@ Object.assign(Runtime.prototype, {
   /** Every receipt computed from this input (module or data CID). */
   receiptsUsing(inputCid) {
     return raw(this).receiptsUsing(String(inputCid));
+  },
+  /** A CARv1 archive (Uint8Array) of receipts or blocks, with what they need. */
+  exportCar(roots) {
+    if (!Array.isArray(roots)) throw ipvmError("ERR_ARGUMENT", "exportCar expects an array of CIDs");
+    return raw(this).exportCar(roots.map(String));
+  },
+  /** Imports a CARv1 archive; resolves to the counts of blocks and receipts imported. */
+  async importCar(bytes) {
+    return raw(this).importCar(await toBytes(bytes));
   },
   /** Re-runs the task of a stored receipt and compares output and fuel. */
   verify(receiptCid) {

@@ -294,3 +294,36 @@ test("tasks run on the worker pool: the page stays responsive, a runaway worker 
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test("a CAR carries receipts and modules to another store; addModule accepts a stored module's CID", async () => {
+  const page = await freshPage(browser);
+  await page.goto(blank());
+  const { module } = await setUp(page, { name: "car-from", func: "add_one", args: [9], count: 2 });
+  const result = await page.evaluate(async (module) => {
+    const ipvm = await import("/pkg/index.js");
+    const { rt, workflow } = window.ipvm;
+    const reports = await rt.run(workflow);
+    const car = await rt.exportCar(reports.map((r) => r.receipt));
+    const other = await ipvm.Runtime.open({ name: "car-to" });
+    const missing = await other.addModule(module).catch((e) => e.code);
+    const counts = await other.importCar(car);
+    const same = await other.addModule(module);
+    const events = [];
+    const again = await other.run(workflow, { onEvent: (e) => events.push(e.type) });
+    const broken = car.slice();
+    broken[broken.length - 1] ^= 0xff;
+    const third = await ipvm.Runtime.open({ name: "car-broken" });
+    const rejected = await third.importCar(broken).catch((e) => e.code);
+    return { isBytes: car instanceof Uint8Array, missing, counts, same, statuses: again.map((r) => r.status), events, rejected, thirdReceipts: (await third.storage()).receipts };
+  }, module);
+  assert.ok(result.isBytes);
+  assert.equal(result.missing, "ERR_MISSING_BLOCK");
+  assert.equal(result.counts.receipts, 2);
+  assert.ok(result.counts.blocks >= 3, `blocks: ${result.counts.blocks}`);
+  assert.equal(result.same, module);
+  assert.deepEqual(result.statuses, ["reused", "reused"]);
+  assert.ok(!result.events.includes("started"));
+  assert.equal(result.rejected, "ERR_HASH_MISMATCH");
+  assert.equal(result.thirdReceipts, 0);
+  await page.close();
+});

@@ -30,6 +30,7 @@
 
 pub mod address;
 pub mod awaits;
+pub mod car;
 pub mod dagjson;
 mod error;
 pub mod receipt;

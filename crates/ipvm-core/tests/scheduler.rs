@@ -413,3 +413,50 @@ fn an_execution_that_found_a_stored_receipt_counts_as_a_memo_hit() {
     assert!(events.iter().any(|e| matches!(e, Event::MemoHit { .. })));
     assert!(!events.iter().any(|e| matches!(e, Event::Finished { .. })));
 }
+
+#[test]
+fn a_car_carries_receipts_and_their_blocks_to_another_store() {
+    use ipvm_core::{car, store::add_file, BlockStore};
+    let (exec, from) = (TestExecutor::default(), MemoryStore::new());
+    // The module is a real file in the store, so the CAR must carry its blocks.
+    let module = block_on(add_file(&from, &vec![7u8; 300_000])).unwrap();
+    let a = ipvm_core::Instruction::new(
+        module,
+        "wasm/run",
+        "inc",
+        vec![Ipld::Integer(1)],
+        Ipld::String(String::new()),
+    )
+    .unwrap();
+    let (report, _) = run(&exec, &from, &workflow(std::slice::from_ref(&a)));
+    let receipt = report.tasks[0].receipt().unwrap().cid;
+    let bytes = block_on(car::export(&from, &[receipt])).unwrap();
+
+    let to = MemoryStore::new();
+    let imported = block_on(car::import(&to, &bytes)).unwrap();
+    assert_eq!(imported.receipts, 1);
+    assert_eq!(imported.blocks, 4, "invocation + module root + 2 chunks");
+    assert_eq!(
+        block_on(to.receipt_for(&a.cid())).unwrap().unwrap().cid,
+        receipt
+    );
+    assert_eq!(
+        block_on(ipvm_core::store::read_file(&to, &module)).unwrap(),
+        vec![7u8; 300_000]
+    );
+    // Re-running the workflow against the imported store executes nothing.
+    let (again, _) = run(&exec, &to, &workflow(&[a]));
+    assert_eq!(again.reused(), 1);
+
+    // A corrupted archive stores nothing.
+    let mut broken = bytes.clone();
+    let n = broken.len();
+    broken[n - 1] ^= 0xff;
+    let empty = MemoryStore::new();
+    assert!(matches!(
+        block_on(car::import(&empty, &broken)),
+        Err(CoreError::HashMismatch { .. })
+    ));
+    assert_eq!(empty.block_count(), 0);
+    let _ = block_on(empty.get_block(&module));
+}

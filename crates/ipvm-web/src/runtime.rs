@@ -194,6 +194,46 @@ impl Runtime {
         })
     }
 
+    /// A CARv1 archive of `roots`: receipts (with their invocations and
+    /// modules) or blocks (with their DAGs), to import elsewhere.
+    #[wasm_bindgen(js_name = exportCar, unchecked_return_type = "Promise<Uint8Array>")]
+    pub fn export_car(&self, roots: Vec<String>) -> Promise {
+        let inner = self.inner.clone();
+        let roots: Result<Vec<_>, _> = roots.iter().map(|r| cid_arg(r)).collect();
+        future_to_promise(async move {
+            let bytes = ipvm_core::car::export(&*inner.store, &roots?)
+                .await
+                .map_err(|e| convert::core_error(&e))?;
+            Ok(js_sys::Uint8Array::from(&bytes[..]).into())
+        })
+    }
+
+    /// Imports a CARv1 archive: verifies and stores every block, and indexes
+    /// the receipts in it. Resolves to `{blocks, receipts}` counts.
+    #[wasm_bindgen(js_name = importCar, unchecked_return_type = "Promise<{blocks: number, receipts: number}>")]
+    pub fn import_car(&self, bytes: Vec<u8>) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let n = ipvm_core::car::import(&*inner.store, &bytes)
+                .await
+                .map_err(|e| convert::core_error(&e))?;
+            Ok(convert::counts(n.blocks as u32, n.receipts as u32))
+        })
+    }
+
+    /// Whether the file (module or data) `cid` is in the store, complete and intact.
+    #[wasm_bindgen(js_name = hasFile, unchecked_return_type = "Promise<boolean>")]
+    pub fn has_file(&self, cid: &str) -> Promise {
+        let (inner, cid) = (self.inner.clone(), cid_arg(cid));
+        future_to_promise(async move {
+            Ok(JsValue::from_bool(
+                ipvm_core::store::read_file(&*inner.store, &cid?)
+                    .await
+                    .is_ok(),
+            ))
+        })
+    }
+
     /// Closes the store. The runtime must not be used afterwards.
     pub fn close(&self) {
         if let AnyStore::IndexedDb(s) = &*self.inner.store {

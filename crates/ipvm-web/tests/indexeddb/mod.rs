@@ -31,7 +31,7 @@ async fn run(rt: &Runtime) -> Vec<JsValue> {
 }
 
 /// What one runtime stored, a second one on the same database sees.
-pub async fn receipts_persist_across_runtimes() {
+pub(crate) async fn receipts_persist_across_runtimes() {
     let name = unique("wbt-persist");
     let first = open(&name).await;
     JsFuture::from(first.add_module(GUESTS.to_vec()))
@@ -63,7 +63,7 @@ pub async fn receipts_persist_across_runtimes() {
 }
 
 /// Lookups by a malformed CID reject with a coded error; nothing breaks.
-pub async fn bad_cids_are_rejected_with_a_code() {
+pub(crate) async fn bad_cids_are_rejected_with_a_code() {
     let rt = open(&unique("wbt-bad")).await;
     let err = JsFuture::from(rt.receipt("not-a-cid"))
         .await

@@ -1,0 +1,237 @@
+//! CARv1 archives: carry receipts and the blocks behind them (invocations,
+//! modules, data) to another store, another browser, or an IPFS node.
+//!
+//! [`export`] writes, for each root: a receipt with its invocation block and
+//! its module's UnixFS blocks; or a block with every block below it.
+//! [`import`] verifies every block against its CID, stores it, and re-indexes
+//! every receipt whose invocation is in the archive or the store.
+
+use std::collections::{BTreeMap, HashSet};
+
+use cid::Cid;
+use ipld_core::ipld::Ipld;
+
+use crate::address::{encode_dag_cbor, DAG_CBOR, DAG_PB};
+use crate::receipt::{Receipt, ReceiptRecord};
+use crate::store::{BlockStore, ReceiptStore};
+use crate::workflow::Task;
+use crate::{decode_dag_cbor, unixfs, CoreError};
+
+/// A block: its CID and its bytes.
+pub type Block = (Cid, Vec<u8>);
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(buf: &[u8], pos: &mut usize) -> Result<u64, CoreError> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *buf.get(*pos).ok_or_else(|| bad("truncated varint"))?;
+        *pos += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return Ok(v);
+        }
+    }
+    Err(bad("varint too long"))
+}
+
+fn bad(why: &str) -> CoreError {
+    CoreError::Decode {
+        format: "CAR",
+        reason: why.to_string(),
+    }
+}
+
+/// Encodes a CARv1 archive.
+pub fn encode(roots: &[Cid], blocks: &[Block]) -> Result<Vec<u8>, CoreError> {
+    let header = Ipld::Map(BTreeMap::from([
+        (
+            "roots".to_string(),
+            Ipld::List(roots.iter().copied().map(Ipld::Link).collect()),
+        ),
+        ("version".to_string(), Ipld::Integer(1)),
+    ]));
+    let header = encode_dag_cbor(&header)?;
+    let mut out = Vec::new();
+    put_varint(&mut out, header.len() as u64);
+    out.extend_from_slice(&header);
+    for (cid, data) in blocks {
+        let cid_bytes = cid.to_bytes();
+        put_varint(&mut out, (cid_bytes.len() + data.len()) as u64);
+        out.extend_from_slice(&cid_bytes);
+        out.extend_from_slice(data);
+    }
+    Ok(out)
+}
+
+/// Decodes a CARv1 archive into its roots and blocks (not yet verified).
+pub fn decode(bytes: &[u8]) -> Result<(Vec<Cid>, Vec<Block>), CoreError> {
+    let mut pos = 0;
+    let len = get_varint(bytes, &mut pos)? as usize;
+    let header = bytes
+        .get(pos..pos + len)
+        .ok_or_else(|| bad("truncated header"))?;
+    pos += len;
+    let Ipld::Map(h) = decode_dag_cbor(header)? else {
+        return Err(bad("header is not a map"));
+    };
+    if h.get("version") != Some(&Ipld::Integer(1)) {
+        return Err(bad("only CARv1 is supported"));
+    }
+    let roots = match h.get("roots") {
+        Some(Ipld::List(r)) => r
+            .iter()
+            .filter_map(|v| {
+                if let Ipld::Link(c) = v {
+                    Some(*c)
+                } else {
+                    None
+                }
+            })
+            .collect(),
+        _ => return Err(bad("header has no roots")),
+    };
+    let mut blocks = Vec::new();
+    while pos < bytes.len() {
+        let len = get_varint(bytes, &mut pos)? as usize;
+        let section = bytes
+            .get(pos..pos + len)
+            .ok_or_else(|| bad("truncated block"))?;
+        pos += len;
+        let mut reader = std::io::Cursor::new(section);
+        let cid =
+            Cid::read_bytes(&mut reader).map_err(|e| bad(&format!("bad CID in block: {e}")))?;
+        let data = section[reader.position() as usize..].to_vec();
+        blocks.push((cid, data));
+    }
+    Ok((roots, blocks))
+}
+
+/// Collects `cid` and, for DAG-PB nodes, every block below it.
+async fn collect_file<S: BlockStore + ?Sized>(
+    store: &S,
+    root: Cid,
+    seen: &mut HashSet<Cid>,
+    out: &mut Vec<Block>,
+) -> Result<(), CoreError> {
+    let mut stack = vec![root];
+    while let Some(cid) = stack.pop() {
+        if !seen.insert(cid) {
+            continue;
+        }
+        let cid = match store.get_block(&cid).await? {
+            Some(_) => cid,
+            None => store
+                .get_alias(&cid)
+                .await?
+                .ok_or_else(|| CoreError::MissingBlock(Box::new(cid)))?,
+        };
+        let data = store
+            .get_block(&cid)
+            .await?
+            .ok_or_else(|| CoreError::MissingBlock(Box::new(cid)))?;
+        if cid.codec() == DAG_PB {
+            stack.extend(unixfs::decode_node(&cid, &data)?.1);
+        }
+        out.push((cid, data));
+    }
+    Ok(())
+}
+
+/// Writes a CAR of `roots`: receipts (with their invocation and module) or blocks (with their DAG).
+pub async fn export<S: BlockStore + ReceiptStore + ?Sized>(
+    store: &S,
+    roots: &[Cid],
+) -> Result<Vec<u8>, CoreError> {
+    let mut seen = HashSet::new();
+    let mut blocks = Vec::new();
+    for root in roots {
+        if let Some(rec) = store.receipt(root).await? {
+            let (cid, bytes) = rec.receipt.block()?;
+            if seen.insert(cid) {
+                blocks.push((cid, bytes));
+            }
+            let ran = rec.receipt.ran;
+            let invocation = store
+                .get_block(&ran)
+                .await?
+                .ok_or_else(|| CoreError::MissingBlock(Box::new(ran)))?;
+            if let Ipld::Map(m) = decode_dag_cbor(&invocation)? {
+                if let Some(task) = m.get("task") {
+                    collect_file(
+                        store,
+                        Task::from_ipld(task)?.run.module,
+                        &mut seen,
+                        &mut blocks,
+                    )
+                    .await?;
+                }
+            }
+            if seen.insert(ran) {
+                blocks.push((ran, invocation));
+            }
+        } else {
+            collect_file(store, *root, &mut seen, &mut blocks).await?;
+        }
+    }
+    encode(roots, &blocks)
+}
+
+/// What an import brought in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Imported {
+    /// Blocks stored (verified).
+    pub blocks: usize,
+    /// Receipts indexed (memo and reverse index).
+    pub receipts: usize,
+}
+
+/// Reads a CAR: verifies and stores every block, and indexes every receipt
+/// whose invocation is available. Nothing is stored if a block fails to verify.
+pub async fn import<S: BlockStore + ReceiptStore + ?Sized>(
+    store: &S,
+    bytes: &[u8],
+) -> Result<Imported, CoreError> {
+    let (_, blocks) = decode(bytes)?;
+    for (cid, data) in &blocks {
+        crate::address::verify_block(cid, data)?;
+    }
+    let mut receipts = Vec::new();
+    let mut imported = Imported::default();
+    for (cid, data) in blocks {
+        if cid.codec() == DAG_CBOR {
+            if let Ok(receipt) = decode_dag_cbor(&data).and_then(|v| Receipt::from_ipld(&v)) {
+                receipts.push((cid, receipt));
+                continue;
+            }
+        }
+        store.put_block(cid, data).await?;
+        imported.blocks += 1;
+    }
+    for (cid, receipt) in receipts {
+        let Some(invocation) = store.get_block(&receipt.ran).await? else {
+            continue;
+        };
+        let Ipld::Map(m) = decode_dag_cbor(&invocation)? else {
+            continue;
+        };
+        let Some(task) = m.get("task") else { continue };
+        let task = Task::from_ipld(task)?;
+        store
+            .put_receipt(ReceiptRecord {
+                cid,
+                receipt,
+                instruction: task.run.cid(),
+                inputs: task.run.inputs(),
+            })
+            .await?;
+        imported.receipts += 1;
+    }
+    Ok(imported)
+}
