@@ -141,13 +141,24 @@ export class Runtime {
       throw ipvmError("ERR_ARGUMENT", "options.onEvent must be a function");
     }
     const channel = this.#channel;
+    // Abort stops running tasks too: their workers are terminated and replaced.
+    const started = new Set();
+    const pool = pools.get(this);
+    const onAbort = () => pool?.cancel([...started]);
+    signal?.addEventListener("abort", onAbort, { once: true });
     const listener = (e) => {
+      if (e.type === "started") started.add(e.instruction);
       if (channel && e.receipt && (e.type === "finished" || e.type === "failed")) {
         channel.postMessage({ type: "receipt", instruction: e.instruction, receipt: e.receipt });
       }
       onEvent?.(e);
     };
-    const reports = await this.#raw.run(toJson(workflow, "workflow"), listener, signal);
+    let reports;
+    try {
+      reports = await this.#raw.run(toJson(workflow, "workflow"), listener, signal);
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
     if (logs === "console") {
       for (const r of reports) {
         for (const line of r.logs ?? []) console.info(`[ipvm task ${r.task}] ${line}`);

@@ -8,6 +8,15 @@
 /** Extra time given to a worker beyond the task's own limit, for loading and slicing. */
 const GRACE_MS = 2_000;
 
+/** The instruction CID of a job (DAG-JSON text). */
+function instructionOf(job) {
+  try {
+    return JSON.parse(job).instruction?.["/"];
+  } catch {
+    return undefined;
+  }
+}
+
 export class WorkerPool {
   #size;
   #dbName;
@@ -17,6 +26,8 @@ export class WorkerPool {
   #all = new Set();
   #seq = 0;
   #closed = false;
+  /** Jobs on a worker: id -> { worker, instruction, timer, reject }. */
+  #busy = new Map();
 
   /** Starts `size` workers on the IndexedDB store `dbName`. */
   constructor(size, dbName, wasm) {
@@ -53,13 +64,8 @@ export class WorkerPool {
       const worker = this.#idle.pop();
       const { job, timeMs, resolve, reject } = this.#queue.shift();
       const id = ++this.#seq;
-      const timer = setTimeout(() => {
-        worker.onmessage = null;
-        worker.terminate();
-        this.#all.delete(worker);
-        reject({ timeout: true });
-        if (!this.#closed) this.#spawn();
-      }, timeMs + GRACE_MS);
+      const timer = setTimeout(() => this.#kill(id, { timeout: true }), timeMs + GRACE_MS);
+      this.#busy.set(id, { worker, instruction: instructionOf(job), timer, reject });
       worker.onmessage = ({ data }) => {
         if (data.type === "ready") {
           if (data.error) console.error(`[ipvm] a worker failed to start: ${data.error}`);
@@ -67,6 +73,7 @@ export class WorkerPool {
         }
         if (data.id !== id) return;
         clearTimeout(timer);
+        this.#busy.delete(id);
         worker.onmessage = null;
         this.#idle.push(worker);
         if (data.error !== undefined) reject(new Error(data.error));
@@ -75,6 +82,33 @@ export class WorkerPool {
       };
       worker.postMessage({ type: "job", id, job });
     }
+  }
+
+  /** Terminates the worker running job `id`, rejects the job with `reason`, and starts a replacement. */
+  #kill(id, reason) {
+    const job = this.#busy.get(id);
+    if (!job) return;
+    this.#busy.delete(id);
+    clearTimeout(job.timer);
+    job.worker.onmessage = null;
+    job.worker.terminate();
+    this.#all.delete(job.worker);
+    job.reject(reason);
+    if (!this.#closed) this.#spawn();
+  }
+
+  /**
+   * Cancels the jobs of these instructions: queued ones are dropped, running ones stop at
+   * once (their worker is terminated and replaced).
+   */
+  cancel(instructions) {
+    const wanted = new Set(instructions);
+    this.#queue = this.#queue.filter((q) => {
+      if (!wanted.has(instructionOf(q.job))) return true;
+      q.reject(new Error("cancelled"));
+      return false;
+    });
+    for (const [id, job] of [...this.#busy]) if (wanted.has(job.instruction)) this.#kill(id, new Error("cancelled"));
   }
 
   /** Terminates every worker; queued jobs reject. */

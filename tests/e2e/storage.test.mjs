@@ -327,3 +327,34 @@ test("a CAR carries receipts and modules to another store; addModule accepts a s
   assert.equal(result.thirdReceipts, 0);
   await page.close();
 });
+
+test("aborting stops tasks already running in workers; the pool replaces them and keeps working", async () => {
+  const page = await freshPage(browser);
+  await page.goto(blank());
+  const result = await page.evaluate(async () => {
+    const ipvm = await import("/pkg/index.js");
+    const rt = await ipvm.Runtime.open({ name: "abort-running", workers: 2 });
+    const module = await rt.addModule(new URL("/www/modules/ipvm_guests.wasm", location.href));
+    // Two tasks of about a minute of wasmi each.
+    const long = [];
+    for (let i = 0; i < 2; i++) long.push((await ipvm.wasmTask({ module, func: "xorshift", args: [4_000_000_000], nnc: `long${i}`, time: 600_000 })).task);
+    const controller = new AbortController();
+    let started = 0;
+    const t0 = performance.now();
+    const code = await rt
+      .run({ tasks: long }, { signal: controller.signal, onEvent: (e) => e.type === "started" && ++started === 2 && setTimeout(() => controller.abort(), 300) })
+      .then(() => null, (e) => e.code);
+    const abortedAfter = performance.now() - t0;
+    const quick = await ipvm.wasmTask({ module, func: "add_one", args: [1], nnc: "after-abort" });
+    const t1 = performance.now();
+    const after = await rt.run({ tasks: [quick.task] });
+    return { code, abortedAfter, next: JSON.parse(after[0].dagJson).out, nextTook: performance.now() - t1, receipts: (await rt.storage()).receipts };
+  });
+  assert.equal(result.code, "ERR_CANCELLED");
+  assert.ok(result.abortedAfter < 20_000, `the run ended ${result.abortedAfter.toFixed(0)} ms after it started`);
+  assert.deepEqual(result.next, ["ok", 2]);
+  assert.ok(result.nextTook < 20_000, `the next task waited ${result.nextTook.toFixed(0)} ms`);
+  assert.equal(result.receipts, 1, "the aborted tasks left no receipt");
+  console.log(`abort: run ended ${result.abortedAfter.toFixed(0)} ms after start; next task took ${result.nextTook.toFixed(0)} ms on a replacement worker`);
+  await page.close();
+});

@@ -509,6 +509,11 @@ impl<'a, E: Executor, S: BlockStore + ReceiptStore> Scheduler<'a, E, S> {
                 }
             };
             let Some((i, execution)) = next else { continue };
+            // A result that arrives once the run is cancelled may be the
+            // executor's own reaction to the cancellation: never record it.
+            if cancel.is_cancelled() {
+                return Err(CoreError::Cancelled);
+            }
             self.record(wf, &mut st, i, execution, on_event).await?;
         }
         let tasks = wf
