@@ -220,8 +220,27 @@ export class Runtime {
   onReceipt(callback: (announcement: { instruction: Cid; receipt: Cid }) => void): () => void;
   /** How many workers execute tasks (0: tasks run on the calling thread). */
   readonly workers: number;
+  /**
+   * The records of runs on this store (IndexedDB only), written as runs progress. A run whose
+   * `state` is still `"running"` when no run is active was interrupted (a reload, a crash):
+   * running its workflow again resumes it.
+   * @example
+   * const interrupted = (await rt.runs()).filter((r) => r.state === "running");
+   */
+  runs(): Promise<RunRecord[]>;
   /** Closes the store, the receipt channel and the workers; the runtime must not be used afterwards. */
   close(): Promise<void>;
+}
+
+/** The progress of one run, as stored. */
+export interface RunRecord {
+  /** The workflow's CID (DAG-CBOR, SHA3-256). */
+  id: Cid;
+  state: "running" | "done" | "failed" | "cancelled";
+  /** Milliseconds since the epoch. */
+  started: number;
+  updated: number;
+  tasks: { instruction: Cid; status: "queued" | "running" | "done" | "reused" | "failed" | "skipped" }[];
 }
 
 /** A receipt as stored, with the keys it is indexed under. */

@@ -183,6 +183,10 @@ Object.assign(Runtime.prototype, {
   receiptsUsing(inputCid) {
     return raw(this).receiptsUsing(String(inputCid));
   },
+  /** The records of runs on this store; a run still `running` after a reload was interrupted. */
+  runs() {
+    return raw(this).runs();
+  },
   /** A CARv1 archive (Uint8Array) of receipts or blocks, with what they need. */
   exportCar(roots) {
     if (!Array.isArray(roots)) throw ipvmError("ERR_ARGUMENT", "exportCar expects an array of CIDs");

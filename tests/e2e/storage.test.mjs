@@ -122,6 +122,10 @@ test("a workflow interrupted by a reload resumes: finished tasks are memo hits, 
   await page.reload();
 
   await setUp(page, spec);
+  const interrupted = await page.evaluate(async () => (await window.ipvm.rt.runs()).filter((r) => r.state === "running"));
+  assert.equal(interrupted.length, 1, "the interrupted run is on record");
+  const doneBefore = interrupted[0].tasks.filter((t) => t.status === "done").length;
+  assert.ok(doneBefore >= finishedBefore - 1 && doneBefore <= TASKS, `run record: ${doneBefore} done, ${finishedBefore} finished events`);
   const second = await page.evaluate(async () => {
     const { rt, workflow } = window.ipvm;
     const events = [];
@@ -134,8 +138,10 @@ test("a workflow interrupted by a reload resumes: finished tasks are memo hits, 
       ok: reports.every((r) => r.ok),
       receipts: storage.receipts,
       memoMatches: memo.every((m, i) => m && m.cid === reports[i].receipt),
+      runs: (await rt.runs()).map((r) => ({ state: r.state, statuses: [...new Set(r.tasks.map((t) => t.status))].sort() })),
     };
   });
+  assert.deepEqual(second.runs, [{ state: "done", statuses: ["done", "reused"] }], "the same workflow's record, now complete");
   assert.ok(second.memoHits >= finishedBefore, `${second.memoHits} memo hits, ${finishedBefore} finished before the reload`);
   assert.equal(second.started + second.memoHits, TASKS);
   assert.ok(second.started > 0 && second.started <= TASKS - finishedBefore, `started ${second.started}`);
@@ -356,5 +362,46 @@ test("aborting stops tasks already running in workers; the pool replaces them an
   assert.ok(result.nextTook < 20_000, `the next task waited ${result.nextTook.toFixed(0)} ms`);
   assert.equal(result.receipts, 1, "the aborted tasks left no receipt");
   console.log(`abort: run ended ${result.abortedAfter.toFixed(0)} ms after start; next task took ${result.nextTook.toFixed(0)} ms on a replacement worker`);
+  await page.close();
+});
+
+test("a version-1 database upgrades to version 2 in place, keeping its data", async () => {
+  const page = await freshPage(browser);
+  await page.goto(blank());
+  const result = await page.evaluate(async () => {
+    // A database as version 1 of the schema left it, with one block in it.
+    const cid = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"; // the empty raw block
+    await new Promise((resolve, reject) => {
+      const open = indexedDB.open("ipvm-web:old", 1);
+      open.onupgradeneeded = () => {
+        const db = open.result;
+        db.createObjectStore("blocks");
+        db.createObjectStore("aliases");
+        const receipts = db.createObjectStore("receipts", { keyPath: "cid" });
+        receipts.createIndex("instruction", "instruction");
+        receipts.createIndex("inputs", "inputs", { multiEntry: true });
+      };
+      open.onsuccess = () => {
+        const tx = open.result.transaction("blocks", "readwrite");
+        tx.objectStore("blocks").put(new Uint8Array(), cid);
+        tx.oncomplete = () => (open.result.close(), resolve());
+      };
+      open.onerror = () => reject(open.error);
+    });
+    const ipvm = await import("/pkg/index.js");
+    const rt = await ipvm.Runtime.open({ name: "old", workers: 0 });
+    const kept = await rt.addModule(cid);
+    const runs = await rt.runs();
+    await rt.close();
+    const after = await new Promise((resolve) => {
+      const open = indexedDB.open("ipvm-web:old");
+      open.onsuccess = () => (resolve({ version: open.result.version, stores: [...open.result.objectStoreNames].sort() }), open.result.close());
+    });
+    return { kept, runs, ...after };
+  });
+  assert.equal(result.version, 2);
+  assert.deepEqual(result.stores, ["aliases", "blocks", "receipts", "runs"]);
+  assert.equal(result.kept, "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku", "the old block is still there and verifies");
+  assert.deepEqual(result.runs, []);
   await page.close();
 });

@@ -2,10 +2,13 @@
 //! This is the browser's platform adapter (as `MemoryStore` is the core's);
 //! it works in a window and in a worker (it finds `indexedDB` on the global).
 //!
-//! Schema, version 1 (see also `docs/spec.md`, "IndexedDB schema"):
+//! Schema, version 2 (see also `docs/spec.md`, "IndexedDB schema"):
 //! - `blocks`: key = CID string, value = the block's bytes (`Uint8Array`).
 //!   Bytes are verified against the CID on write and on read.
 //! - `aliases`: key = raw-block CID string, value = UnixFS root CID string.
+//! - `runs` (since version 2): key path `id` (the workflow's CID); value
+//!   `{id, state, started, updated, tasks: [{instruction, status}]}`, written
+//!   as the run progresses, so a page can see which runs were interrupted.
 //! - `receipts`: key path `cid`; value `{cid, instruction, inputs, bytes}`
 //!   with the receipt's DAG-CBOR `bytes`; index `instruction` (the memo) and
 //!   multi-entry index `inputs` (the reverse index). A receipt and its index
@@ -23,10 +26,11 @@ use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 
 /// The schema version this code creates and reads.
-pub(crate) const SCHEMA_VERSION: u32 = 1;
+pub(crate) const SCHEMA_VERSION: u32 = 2;
 const BLOCKS: &str = "blocks";
 const ALIASES: &str = "aliases";
 const RECEIPTS: &str = "receipts";
+const RUNS: &str = "runs";
 
 /// Maps an IndexedDB failure to the core's error, by DOMException name.
 fn store_error(what: &str, e: impl std::fmt::Debug) -> CoreError {
@@ -67,7 +71,8 @@ impl IndexedDbStore {
         request.on_upgrade_needed(|event| {
             let Ok(db) = event.database() else { return };
             let names = db.store_names();
-            // Version 0 -> 1: create everything. Later versions add steps here.
+            // Each step creates what is missing, so any older version upgrades in order.
+            // Version 1: blocks, aliases, receipts. Version 2: runs.
             if !names.iter().any(|n| n == BLOCKS) {
                 let _ = db.create_object_store(BLOCKS, ObjectStoreParams::new());
             }
@@ -85,6 +90,11 @@ impl IndexedDbStore {
                     let _ =
                         store.create_index("inputs", KeyPath::new_single("inputs"), Some(multi));
                 }
+            }
+            if !names.iter().any(|n| n == RUNS) {
+                let mut params = ObjectStoreParams::new();
+                params.key_path(Some(KeyPath::new_single("id")));
+                let _ = db.create_object_store(RUNS, params);
             }
         });
         let db = request
@@ -114,6 +124,24 @@ impl IndexedDbStore {
             .await
             .map_err(|e| store_error("count", e))?;
         Ok((blocks, receipts))
+    }
+
+    /// Writes (replaces) a run record `{id, …}`.
+    pub(crate) async fn put_run(&self, record: &JsValue) -> Result<(), CoreError> {
+        self.put_value(RUNS, record, None).await
+    }
+
+    /// Every run record.
+    pub(crate) async fn runs(&self) -> Result<Vec<JsValue>, CoreError> {
+        let tx = self
+            .db
+            .transaction(&[RUNS], TransactionMode::ReadOnly)
+            .map_err(|e| store_error("read", e))?;
+        let s = tx.object_store(RUNS).map_err(|e| store_error("read", e))?;
+        s.get_all(None, None)
+            .map_err(|e| store_error("read", e))?
+            .await
+            .map_err(|e| store_error("read", e))
     }
 
     async fn read_record(value: JsValue) -> Result<ReceiptRecord, CoreError> {

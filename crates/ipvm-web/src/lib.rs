@@ -5,6 +5,7 @@ mod convert;
 mod coordinate;
 mod indexeddb;
 mod pool;
+mod runlog;
 mod runtime;
 mod store;
 mod worker;

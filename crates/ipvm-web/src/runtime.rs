@@ -13,6 +13,7 @@ use crate::convert;
 use crate::coordinate::Coordinated;
 use crate::indexeddb::IndexedDbStore;
 use crate::pool::{AnyExecutor, PoolExecutor};
+use crate::runlog::RunLog;
 use crate::store::AnyStore;
 
 struct Inner {
@@ -105,12 +106,16 @@ impl Runtime {
         future_to_promise(async move {
             let workflow = parsed.map_err(|e| convert::core_error(&e))?;
             let scheduler = Scheduler::new(&inner.executor, &*inner.store);
+            let log = RunLog::start(inner.store.clone(), &workflow);
             let mut emit = |e: &ipvm_core::Event| {
                 // The receipt is written: other tabs may now reuse it.
                 if let ipvm_core::Event::Finished { instruction, .. }
                 | ipvm_core::Event::Failed { instruction, .. } = e
                 {
                     inner.executor.release(instruction);
+                }
+                if let Some(log) = &log {
+                    log.event(e);
                 }
                 if let Some(f) = &on_event {
                     // A throwing listener must not abort the run.
@@ -119,6 +124,14 @@ impl Runtime {
             };
             let report = scheduler.run(&workflow, &mut emit, &cancel).await;
             inner.executor.release_all();
+            if let Some(log) = &log {
+                log.end(match &report {
+                    Ok(r) if r.succeeded() => "done",
+                    Ok(_) => "failed",
+                    Err(ipvm_core::CoreError::Cancelled) => "cancelled",
+                    Err(_) => "failed",
+                });
+            }
             convert::task_reports(&report.map_err(|e| convert::core_error(&e))?.tasks)
         })
     }
@@ -178,6 +191,23 @@ impl Runtime {
                 .await
                 .map_err(|e| convert::core_error(&e))?;
             convert::verification(&v)
+        })
+    }
+
+    /// The records of runs on this store (IndexedDB only): `{id, state,
+    /// started, updated, tasks: [{instruction, status}]}`. A run whose state
+    /// is still `running` after a reload was interrupted.
+    #[wasm_bindgen(unchecked_return_type = "Promise<RunRecord[]>")]
+    pub fn runs(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let out = js_sys::Array::new();
+            if let AnyStore::IndexedDb(db) = &*inner.store {
+                for r in db.runs().await.map_err(|e| convert::core_error(&e))? {
+                    out.push(&r);
+                }
+            }
+            Ok(out.into())
         })
     }
 
