@@ -115,7 +115,8 @@ export interface RunOptions {
  * `ERR_STORAGE_UNAVAILABLE`, `ERR_VERSION_CONFLICT`, `ERR_CANCELLED`, `ERR_ARGUMENT`,
  * `ERR_FETCH`, `ERR_ENCODE`.
  */
-export interface IpvmError extends Error {
+export class IpvmError extends Error {
+  private constructor();
   name: "IpvmError";
   code: string;
   /** For `ERR_WORKFLOW_INVALID`: the index of the offending task. */

@@ -16,16 +16,35 @@ function load(wasm) {
   return loading;
 }
 
+/**
+ * The errors the runtime throws: `name` is "IpvmError" and `code` is stable
+ * (`ERR_WORKFLOW_INVALID` also carries `task` and `field`).
+ */
+export class IpvmError extends Error {
+  constructor(code, message, details = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = "IpvmError";
+    this.code = code;
+    if (details.task !== undefined) this.task = details.task;
+    if (details.field !== undefined) this.field = details.field;
+  }
+}
+
 /** Whether `e` is an error thrown by the runtime (it has a stable `code`). */
 export function isIpvmError(e) {
-  return e instanceof Error && e.name === "IpvmError" && typeof e.code === "string";
+  return e instanceof IpvmError;
 }
 
 function ipvmError(code, message) {
-  const e = new Error(message);
-  e.name = "IpvmError";
-  e.code = code;
-  return e;
+  return new IpvmError(code, message);
+}
+
+/** Rethrows errors from the Wasm side as IpvmError instances. */
+function rethrow(e) {
+  if (e instanceof Error && e.name === "IpvmError" && !(e instanceof IpvmError)) {
+    throw new IpvmError(e.code, e.message, { task: e.task, field: e.field, cause: e });
+  }
+  throw e;
 }
 
 async function toBytes(source) {
@@ -110,7 +129,7 @@ export class Runtime {
     const dbName = `ipvm-web:${name}`;
     const pool = workers > 0 && typeof Worker === "function" ? new WorkerPool(workers, dbName, options.wasm) : null;
     try {
-      const rt = new Runtime(await RawRuntime.openIndexedDb(dbName, pool?.dispatch), dbName);
+      const rt = new Runtime(await RawRuntime.openIndexedDb(dbName, pool?.dispatch).catch(rethrow), dbName);
       if (pool) pools.set(rt, pool);
       return rt;
     } catch (e) {
@@ -125,10 +144,10 @@ export class Runtime {
    */
   async addModule(source) {
     if (typeof source === "string" && /^(baf[a-z2-7]+|Qm[1-9A-HJ-NP-Za-km-z]{44})$/.test(source)) {
-      if (await this.#raw.hasFile(source)) return source;
+      if (await this.#raw.hasFile(source).catch(rethrow)) return source;
       throw ipvmError("ERR_MISSING_BLOCK", `module ${source} is not in the store (add its bytes first, or import a CAR that holds it)`);
     }
-    return this.#raw.addModule(await toBytes(source));
+    return this.#raw.addModule(await toBytes(source)).catch(rethrow);
   }
 
   /** Runs a workflow (object or DAG-JSON text); resolves to one report per task. */
@@ -155,7 +174,7 @@ export class Runtime {
     };
     let reports;
     try {
-      reports = await this.#raw.run(toJson(workflow, "workflow"), listener, signal);
+      reports = await this.#raw.run(toJson(workflow, "workflow"), listener, signal).catch(rethrow);
     } finally {
       signal?.removeEventListener("abort", onAbort);
     }
@@ -173,36 +192,36 @@ export class Runtime {
 Object.assign(Runtime.prototype, {
   /** The stored receipt with this CID, or null. */
   receipt(cid) {
-    return raw(this).receipt(String(cid));
+    return raw(this).receipt(String(cid)).catch(rethrow);
   },
   /** The receipt of an instruction (the memo), or null. */
   receiptFor(instructionCid) {
-    return raw(this).receiptFor(String(instructionCid));
+    return raw(this).receiptFor(String(instructionCid)).catch(rethrow);
   },
   /** Every receipt computed from this input (module or data CID). */
   receiptsUsing(inputCid) {
-    return raw(this).receiptsUsing(String(inputCid));
+    return raw(this).receiptsUsing(String(inputCid)).catch(rethrow);
   },
   /** The records of runs on this store; a run still `running` after a reload was interrupted. */
   runs() {
-    return raw(this).runs();
+    return raw(this).runs().catch(rethrow);
   },
   /** A CARv1 archive (Uint8Array) of receipts or blocks, with what they need. */
   exportCar(roots) {
     if (!Array.isArray(roots)) throw ipvmError("ERR_ARGUMENT", "exportCar expects an array of CIDs");
-    return raw(this).exportCar(roots.map(String));
+    return raw(this).exportCar(roots.map(String)).catch(rethrow);
   },
   /** Imports a CARv1 archive; resolves to the counts of blocks and receipts imported. */
   async importCar(bytes) {
-    return raw(this).importCar(await toBytes(bytes));
+    return raw(this).importCar(await toBytes(bytes)).catch(rethrow);
   },
   /** Re-runs the task of a stored receipt and compares output and fuel. */
   verify(receiptCid) {
-    return raw(this).verify(String(receiptCid));
+    return raw(this).verify(String(receiptCid)).catch(rethrow);
   },
   /** Counts of stored blocks and receipts, and the origin's storage usage and quota. */
   async storage() {
-    const counts = await raw(this).counts();
+    const counts = await raw(this).counts().catch(rethrow);
     const estimate = (await globalThis.navigator?.storage?.estimate?.()) ?? {};
     return { ...counts, usage: estimate.usage ?? null, quota: estimate.quota ?? null };
   },
@@ -217,7 +236,11 @@ Object.assign(Runtime.prototype, {
 /** The CID of an instruction `{rsc, op, input: {func, args}, nnc}`. */
 export async function instructionCid(instruction) {
   await load();
-  return rawInstructionCid(toJson(instruction, "instruction"));
+  try {
+    return rawInstructionCid(toJson(instruction, "instruction"));
+  } catch (e) {
+    rethrow(e);
+  }
 }
 
 /** `{"await/ok": {"/": cid}}`: the output of the instruction `cid`. */

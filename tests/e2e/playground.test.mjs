@@ -77,11 +77,13 @@ test("an invalid workflow is rejected with a code, the task and the field", asyn
       await rt.run(bad);
       return null;
     } catch (e) {
-      return { name: e.name, code: e.code, task: e.task, field: e.field, message: e.message };
+      const { IpvmError } = await import("../pkg/index.js");
+      return { name: e.name, code: e.code, task: e.task, field: e.field, message: e.message, subclass: e instanceof IpvmError && e instanceof Error };
     }
   });
   assert.equal(err?.code, "ERR_WORKFLOW_INVALID");
   assert.equal(err.name, "IpvmError");
+  assert.equal(err.subclass, true, "an IpvmError instance (a subclass of Error)");
   assert.equal(err.task, 0);
   assert.equal(err.field, "run.rsc");
   assert.match(err.message, /task 0: field `run.rsc`/);

@@ -119,6 +119,12 @@ impl<E> Coordinated<E> {
         }
     }
 
+    /// The wrapped executor: for work that must really run, uncoordinated
+    /// (verification re-runs a task whose receipt exists by definition).
+    pub(crate) fn inner(&self) -> &E {
+        &self.inner
+    }
+
     /// Releases the lock of `instruction` (its receipt is written).
     pub(crate) fn release(&self, instruction: &Cid) {
         self.held.borrow_mut().remove(instruction);

@@ -19,8 +19,6 @@ use crate::store::AnyStore;
 struct Inner {
     store: Rc<AnyStore>,
     executor: Coordinated<AnyExecutor>,
-    /// Runs verifications here, whatever executes the workflows.
-    local: WasmExecutor<Rc<AnyStore>>,
 }
 
 /// An IPVM runtime: stores modules and receipts, and runs workflows.
@@ -50,13 +48,8 @@ impl Runtime {
             None => AnyExecutor::Local(WasmExecutor::new(store.clone())),
         };
         let executor = Coordinated::new(runner, store.clone(), scope);
-        let local = WasmExecutor::new(store.clone());
         Runtime {
-            inner: Rc::new(Inner {
-                store,
-                executor,
-                local,
-            }),
+            inner: Rc::new(Inner { store, executor }),
         }
     }
 
@@ -187,7 +180,7 @@ impl Runtime {
     pub fn verify(&self, receipt: &str) -> Promise {
         let (inner, cid) = (self.inner.clone(), cid_arg(receipt));
         future_to_promise(async move {
-            let v = ipvm_core::verify(&inner.local, &*inner.store, &cid?)
+            let v = ipvm_core::verify(inner.executor.inner(), &*inner.store, &cid?)
                 .await
                 .map_err(|e| convert::core_error(&e))?;
             convert::verification(&v)
