@@ -382,17 +382,25 @@ fn lower(
     })
 }
 
+/// A returned float as IPLD: NaN and infinities have no IPLD form.
+pub(crate) fn finite(f: f64) -> Result<Ipld, ExecError> {
+    if f.is_finite() {
+        Ok(Ipld::Float(f))
+    } else {
+        Err(ExecError::Abi(format!(
+            "the function returned {f}, which IPLD cannot represent"
+        )))
+    }
+}
+
+/// A returned `f32` as IPLD: the shortest decimal that reads back as the
+/// same `f32`, so `0.1f32` is `0.1`, not `0.10000000149011612`.
+pub(crate) fn f32_to_ipld(x: f32) -> Result<Ipld, ExecError> {
+    finite(x.to_string().parse::<f64>().unwrap_or(f64::from(x)))
+}
+
 /// Converts a returned WIT value to IPLD.
 pub fn to_ipld(v: &WitValue, t: &WitType) -> Result<Ipld, ExecError> {
-    let finite = |f: f64| {
-        if f.is_finite() {
-            Ok(Ipld::Float(f))
-        } else {
-            Err(ExecError::Abi(format!(
-                "the function returned {f}, which IPLD cannot represent"
-            )))
-        }
-    };
     Ok(match (v, t) {
         (WitValue::Bool(b), _) => Ipld::Bool(*b),
         (WitValue::S8(x), _) => Ipld::Integer((*x).into()),
@@ -404,7 +412,7 @@ pub fn to_ipld(v: &WitValue, t: &WitType) -> Result<Ipld, ExecError> {
         (WitValue::S64(x), _) => Ipld::Integer((*x).into()),
         (WitValue::U64(x), _) => Ipld::Integer((*x).into()),
         // The shortest decimal that reads back as the same f32, so 0.1f32 is 0.1.
-        (WitValue::F32(x), _) => finite(x.to_string().parse::<f64>().unwrap_or(f64::from(*x)))?,
+        (WitValue::F32(x), _) => f32_to_ipld(*x)?,
         (WitValue::F64(x), _) => finite(*x)?,
         (WitValue::Char(c), _) => Ipld::String(c.to_string()),
         (WitValue::String(s), _) if s == "null" => Ipld::Null,

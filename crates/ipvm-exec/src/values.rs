@@ -3,6 +3,7 @@
 //! wrap.
 
 use crate::abi::{CoreTy, CoreVal};
+use crate::mapping::{f32_to_ipld, finite};
 use crate::ExecError;
 use ipvm_core::awaits::kind_name;
 use ipvm_core::Ipld;
@@ -41,19 +42,10 @@ pub(crate) fn lower(index: usize, value: &Ipld, ty: CoreTy) -> Result<CoreVal, E
 
 /// Converts a core result to IPLD. Non-finite floats have no IPLD form.
 pub(crate) fn lift(value: CoreVal) -> Result<Ipld, ExecError> {
-    let finite = |f: f64| {
-        if f.is_finite() {
-            Ok(Ipld::Float(f))
-        } else {
-            Err(ExecError::Abi(format!(
-                "the function returned {f}, which IPLD cannot represent"
-            )))
-        }
-    };
     match value {
         CoreVal::I32(v) => Ok(Ipld::Integer(v.into())),
         CoreVal::I64(v) => Ok(Ipld::Integer(v.into())),
-        CoreVal::F32(b) => finite(f32::from_bits(b).to_string().parse().unwrap_or(0.0)),
+        CoreVal::F32(b) => f32_to_ipld(f32::from_bits(b)),
         CoreVal::F64(b) => finite(f64::from_bits(b)),
     }
 }
