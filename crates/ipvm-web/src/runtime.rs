@@ -266,6 +266,20 @@ impl Runtime {
 }
 
 impl Runtime {
+    /// [`Runtime::open_indexed_db`] with a worker pool's `dispatch`, for Rust callers.
+    pub async fn open_with_dispatch(
+        name: &str,
+        dispatch: Function,
+    ) -> Result<Runtime, ipvm_core::CoreError> {
+        let store = IndexedDbStore::open(name).await?;
+        let scope = Some(name.to_string());
+        Ok(Self::with_store(
+            AnyStore::IndexedDb(store),
+            scope,
+            Some(dispatch),
+        ))
+    }
+
     /// [`Runtime::open_indexed_db`] for Rust callers.
     pub async fn open(name: &str) -> Result<Runtime, ipvm_core::CoreError> {
         let store = IndexedDbStore::open(name).await?;

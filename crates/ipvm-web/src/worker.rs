@@ -23,17 +23,25 @@ pub struct TaskWorker {
     executor: Rc<WasmExecutor<Rc<AnyStore>>>,
 }
 
+impl TaskWorker {
+    /// [`TaskWorker::open`] for Rust callers.
+    pub async fn new(name: &str) -> Result<TaskWorker, ipvm_core::CoreError> {
+        let store = IndexedDbStore::open(name).await?;
+        let executor = Rc::new(WasmExecutor::new(Rc::new(AnyStore::IndexedDb(store))));
+        Ok(TaskWorker { executor })
+    }
+}
+
 #[wasm_bindgen]
 impl TaskWorker {
     /// Opens the IndexedDB store `name` (the page's) for this worker.
     #[wasm_bindgen(unchecked_return_type = "Promise<TaskWorker>")]
     pub fn open(name: String) -> Promise {
         future_to_promise(async move {
-            let store = IndexedDbStore::open(&name)
+            let worker = Self::new(&name)
                 .await
                 .map_err(|e| convert::core_error(&e))?;
-            let executor = Rc::new(WasmExecutor::new(Rc::new(AnyStore::IndexedDb(store))));
-            Ok(TaskWorker { executor }.into())
+            Ok(worker.into())
         })
     }
 

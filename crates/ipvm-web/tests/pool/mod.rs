@@ -1,0 +1,130 @@
+//! The pool's two halves, shared by the window and dedicated-worker suites
+//! (`pool_window.rs`, `pool_worker.rs`): `TaskWorker` (what runs in each
+//! worker) executing jobs sent as DAG-JSON, and the runtime's pool executor
+//! sending jobs through a `dispatch` function and turning a `{timeout: true}`
+//! rejection into a time-limit receipt. The real workers and their
+//! termination are tested end to end (tests/e2e/storage.test.mjs).
+
+use ipvm_core::address::to_dag_json;
+use ipvm_core::workflow::parse_dag_json;
+use ipvm_core::{Execution, Ipld, Job, Outcome, Workflow};
+use ipvm_web::{Runtime, TaskWorker};
+use js_sys::{Array, Function, Promise, Reflect};
+use wasm_bindgen::{closure::Closure, JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+const GUESTS: &[u8] = include_bytes!(env!("IPVM_GUESTS_WASM"));
+const SAMPLE_WORKFLOW: &str = include_str!(env!("IPVM_SAMPLE_WORKFLOW"));
+const NATIVE_RECEIPTS: &str = include_str!(env!("IPVM_SAMPLE_RECEIPTS"));
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", js_sys::Math::random().to_bits())
+}
+
+fn get(v: &JsValue, key: &str) -> JsValue {
+    Reflect::get(v, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+async fn store_with_module(name: &str) {
+    let rt = Runtime::open(name).await.unwrap_or_else(|e| panic!("{e}"));
+    JsFuture::from(rt.add_module(GUESTS.to_vec()))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    rt.close();
+}
+
+pub(crate) async fn a_task_worker_executes_a_job_sent_as_dag_json() {
+    let name = unique("wbt-worker");
+    store_with_module(&name).await;
+    let worker = TaskWorker::new(&name)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let wf = Workflow::from_dag_json(SAMPLE_WORKFLOW.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    let t = &wf.tasks[0];
+    let job = Job {
+        task: 0,
+        instruction: t.run.cid(),
+        module: t.run.module,
+        op: t.run.op.clone(),
+        func: t.run.func.clone(),
+        args: t.run.args.clone(),
+        limits: t.limits,
+    };
+    let answer = JsFuture::from(worker.execute(&to_dag_json(&job.to_ipld()).unwrap_or_default()))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let ex = Execution::from_ipld(
+        &parse_dag_json(answer.as_string().unwrap_or_default().as_bytes()).unwrap_or(Ipld::Null),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ex.out, Outcome::Ok(Ipld::Integer(2)));
+    assert_eq!(ex.fuel, 12);
+    let bad = JsFuture::from(worker.execute("{not json"))
+        .await
+        .expect_err("a malformed job must reject");
+    assert_eq!(
+        get(&bad, "code").as_string().as_deref(),
+        Some("ERR_WORKFLOW_DECODE")
+    );
+}
+
+pub(crate) async fn the_pool_executor_gives_the_same_receipts_through_dispatch() {
+    let name = unique("wbt-dispatch");
+    store_with_module(&name).await;
+    let worker = TaskWorker::new(&name)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let calls = std::rc::Rc::new(std::cell::Cell::new(0));
+    let counter = calls.clone();
+    // A dispatch that runs each job on a TaskWorker, as pool.js does in a worker.
+    let dispatch =
+        Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(move |job: JsValue, _time: JsValue| {
+            counter.set(counter.get() + 1);
+            worker.execute(&job.as_string().unwrap_or_default())
+        });
+    let rt =
+        Runtime::open_with_dispatch(&name, dispatch.as_ref().unchecked_ref::<Function>().clone())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    let reports = JsFuture::from(rt.run(SAMPLE_WORKFLOW, None, JsValue::UNDEFINED))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let json: Vec<String> = Array::from(&reports)
+        .iter()
+        .map(|r| get(&r, "dagJson").as_string().unwrap_or_default())
+        .collect();
+    assert_eq!(json, NATIVE_RECEIPTS.lines().collect::<Vec<_>>());
+    assert_eq!(calls.get(), 2, "both tasks went through dispatch");
+    rt.close();
+    drop(dispatch);
+}
+
+pub(crate) async fn a_dispatch_that_times_out_gives_a_time_limit_receipt() {
+    let name = unique("wbt-timeout");
+    store_with_module(&name).await;
+    let dispatch =
+        Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(|_job: JsValue, _time: JsValue| {
+            let reason = js_sys::Object::new();
+            let _ = Reflect::set(&reason, &JsValue::from_str("timeout"), &JsValue::TRUE);
+            Promise::reject(&reason)
+        });
+    let rt =
+        Runtime::open_with_dispatch(&name, dispatch.as_ref().unchecked_ref::<Function>().clone())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    let reports = JsFuture::from(rt.run(SAMPLE_WORKFLOW, None, JsValue::UNDEFINED))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let first = Array::from(&reports).get(0);
+    let json = get(&first, "dagJson").as_string().unwrap_or_default();
+    assert!(json.contains("\"kind\":\"time_limit\""), "{json}");
+    assert!(json.contains("\"nondeterministic\":true"), "{json}");
+    assert_eq!(
+        get(&Array::from(&reports).get(1), "status")
+            .as_string()
+            .as_deref(),
+        Some("skipped")
+    );
+    rt.close();
+    drop(dispatch);
+}
