@@ -1,7 +1,9 @@
 // Types of the npm package `ipvm-web`. See README.md for a walkthrough.
-
-/** A CID in its string form, e.g. `bafyrmi…` (instructions, receipts) or `bafkrei…`/`bafybei…` (files). */
-export type Cid = string;
+// The data types (Cid, TaskReport, RunEvent, StoredReceipt, Verification,
+// RunRecord) are defined on the Rust side (crates/ipvm-web/src/types.rs) and
+// land in the generated ./wasm/ipvm_web.d.ts; they are re-exported here.
+import type { Cid, RunEvent, TaskReport, StoredReceipt, Verification, RunRecord } from "./wasm/ipvm_web.js";
+export type { Cid, RunEvent, TaskReport, StoredReceipt, Verification, RunRecord };
 
 /** A DAG-JSON link: `{"/": "<cid>"}`. */
 export interface Link {
@@ -47,34 +49,6 @@ export interface Task {
 export interface Workflow {
   tasks: Task[];
 }
-
-/** Progress of a run. */
-export type RunEvent =
-  | { type: "queued"; task: number; instruction: Cid }
-  | { type: "started"; task: number; instruction: Cid }
-  | { type: "memo-hit"; task: number; instruction: Cid; receipt: Cid }
-  | { type: "finished"; task: number; instruction: Cid; receipt: Cid; fuel: number }
-  | { type: "failed"; task: number; instruction: Cid; receipt: Cid | null; reason: string };
-
-/** How one task of a run ended. */
-export type TaskReport =
-  | {
-      task: number;
-      instruction: Cid;
-      /** `ran`: executed now; `reused`: answered by a stored receipt (memo hit). */
-      status: "ran" | "reused";
-      /** The receipt's CID. */
-      receipt: Cid;
-      /** Whether the receipt holds an output (true) or an error (false). */
-      ok: boolean;
-      /** Fuel used. */
-      fuel: number;
-      /** The receipt as DAG-JSON text: `{ran, out, meta, iss, prf, fx}`. */
-      dagJson: string;
-      /** Lines the task logged through `wasi:logging` (also in the receipt's `meta.logs`). */
-      logs: string[];
-    }
-  | { task: number; instruction: Cid; status: "skipped"; reason: string };
 
 /** Options of {@link Runtime.open}. */
 export interface OpenOptions {
@@ -231,44 +205,6 @@ export class Runtime {
   runs(): Promise<RunRecord[]>;
   /** Closes the store, the receipt channel and the workers; the runtime must not be used afterwards. */
   close(): Promise<void>;
-}
-
-/** The progress of one run, as stored. */
-export interface RunRecord {
-  /** The workflow's CID (DAG-CBOR, SHA3-256). */
-  id: Cid;
-  state: "running" | "done" | "failed" | "cancelled";
-  /** Milliseconds since the epoch. */
-  started: number;
-  updated: number;
-  tasks: { instruction: Cid; status: "queued" | "running" | "done" | "reused" | "failed" | "skipped" }[];
-}
-
-/** A receipt as stored, with the keys it is indexed under. */
-export interface StoredReceipt {
-  cid: Cid;
-  instruction: Cid;
-  /** The module and every link in the arguments: the reverse-index keys. */
-  inputs: Cid[];
-  ok: boolean;
-  fuel: number;
-  dagJson: string;
-}
-
-/** The result of {@link Runtime.verify}. */
-export interface Verification {
-  receipt: Cid;
-  instruction: Cid;
-  /** Output and fuel are identical. */
-  matches: boolean;
-  /** The receipt is marked non-deterministic (it read the clock, or hit the time limit): a mismatch proves nothing. */
-  nondeterministic: boolean;
-  /** `out` of the receipt, as DAG-JSON. */
-  expected: string;
-  /** `out` of the re-run, as DAG-JSON. */
-  actual: string;
-  expectedFuel: number;
-  actualFuel: number;
 }
 
 /**

@@ -8,6 +8,7 @@ mod pool;
 mod runlog;
 mod runtime;
 mod store;
+mod types;
 mod worker;
 
 pub use runtime::{instruction_cid, Runtime};

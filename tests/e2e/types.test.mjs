@@ -1,0 +1,85 @@
+// The package's TypeScript types, checked with tsc as a user's project would
+// (skipLibCheck off, so the .d.ts files themselves are checked too; the
+// generated glue uses Symbol.dispose, hence lib esnext.disposable):
+// a correct program type-checks under --strict, and misuses are rejected (so
+// the types are real, not `any`).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { ROOT } from "./helpers.mjs";
+
+const TSC = join(ROOT, "node_modules", ".bin", "tsc");
+
+const GOOD = `
+import { Runtime, wasmTask, awaitOk, isIpvmError, IpvmError, type TaskReport, type RunEvent, type Verification, type RunRecord } from "ipvm-web";
+async function main(): Promise<number> {
+  const rt = await Runtime.open({ name: "app", workers: 2, persist: false });
+  const module: string = await rt.addModule(new Uint8Array([0]));
+  const one = await wasmTask({ module, func: "add_one", args: [1], fuel: 1000 });
+  const two = await wasmTask({ module, func: "add_one", args: [awaitOk(one.instruction)] });
+  const events: RunEvent[] = [];
+  const controller = new AbortController();
+  const reports: TaskReport[] = await rt.run({ tasks: [one.task, two.task] }, { onEvent: (e) => events.push(e), signal: controller.signal });
+  const first = reports[0];
+  if (first.status === "skipped") return 0;
+  console.log(first.dagJson, first.fuel, first.logs.length);
+  const v: Verification = await rt.verify(first.receipt);
+  const runs: RunRecord[] = await rt.runs();
+  const stored = await rt.receiptFor(one.instruction);
+  const car: Uint8Array = await rt.exportCar([first.receipt]);
+  const { blocks, receipts } = await rt.importCar(car);
+  const stop = rt.onReceipt(({ instruction, receipt }) => console.log(instruction, receipt));
+  stop();
+  const usage = await rt.storage();
+  try { await rt.run("{}"); } catch (e) { if (isIpvmError(e)) console.log(e.code, e.task, e.field, e instanceof IpvmError); }
+  await rt.close();
+  return (v.matches ? 1 : 0) + runs.length + (stored?.fuel ?? 0) + blocks + receipts + (usage.quota ?? 0) + rt.workers;
+}
+void main;
+`;
+
+const BAD = [
+  `import { Runtime } from "ipvm-web"; const rt = await Runtime.open(); await rt.run(42);`,
+  `import { Runtime } from "ipvm-web"; const rt = await Runtime.open({ storage: "disk" });`,
+  `import { Runtime } from "ipvm-web"; const rt = await Runtime.open(); const r = await rt.receipt("x"); r.nope;`,
+  `import { wasmTask } from "ipvm-web"; await wasmTask({ func: "f" });`,
+];
+
+async function check(dir, source) {
+  await writeFile(join(dir, "main.ts"), source);
+  try {
+    await promisify(execFile)(TSC, ["--noEmit", "-p", dir]);
+    return { ok: true, out: "" };
+  } catch (e) {
+    return { ok: false, out: `${e.stdout}${e.stderr}` };
+  }
+}
+
+test("a strict TypeScript program type-checks against the package, and misuses do not", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "ipvm-types-"));
+  try {
+    await writeFile(
+      join(dir, "tsconfig.json"),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true, target: "es2022", module: "es2022", moduleResolution: "bundler", lib: ["es2022", "dom", "esnext.disposable"],
+          noEmit: true, skipLibCheck: false, paths: { "ipvm-web": [join(ROOT, "pkg", "index.d.ts")] },
+        },
+        files: ["main.ts"],
+      }),
+    );
+    const good = await check(dir, GOOD);
+    assert.ok(good.ok, good.out);
+    for (const bad of BAD) {
+      const r = await check(dir, bad);
+      assert.equal(r.ok, false, `should not type-check:\n${bad}`);
+      assert.match(r.out, /error TS\d+/);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
