@@ -1,24 +1,16 @@
 // End to end: the playground page imports the npm package from a plain ES
 // module page, runs the two-task sample in headless Chromium, and must give
 // exactly the receipts the native CLI gives for the same workflow.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { GUESTS_WASM, freshPage, ipvm, launchBrowser, startServer, watchErrors } from "./helpers.mjs";
+import { GUESTS_WASM, freshPage, ipvm, watchErrors } from "./helpers.mjs";
+import { useSession } from "./session.mjs";
 
-let server, url, browser;
-
-before(async () => {
-  ({ server, url } = await startServer());
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+let url, browser;
+useSession((s) => ({ url, browser } = s));
 
 async function runSample(page) {
   await page.goto(`${url}www/`);

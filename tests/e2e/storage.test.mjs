@@ -1,19 +1,13 @@
 // IndexedDB persistence through the npm API: receipts survive a reload, the
 // lookups and verify work on them, a corrupted block is refused on read, and
 // a workflow interrupted by a reload resumes: only unfinished tasks run again.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { freshPage, launchBrowser, startServer, watchErrors } from "./helpers.mjs";
+import { freshPage, watchErrors } from "./helpers.mjs";
+import { useSession } from "./session.mjs";
 
-let server, url, browser;
-before(async () => {
-  ({ server, url } = await startServer());
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+let url, browser;
+useSession((s) => ({ url, browser } = s));
 
 const blank = () => `${url}tests/e2e/pages/blank.html`;
 

@@ -22,8 +22,9 @@ mod cli;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match cli::main(&args) {
+    let args: Vec<String> = std::env::args().collect();
+    // args[0] is the program name.
+    match cli::main(args.get(1..).unwrap_or_default()) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("ipvm: error: {e}");

@@ -74,3 +74,18 @@ pub(crate) async fn bad_cids_are_rejected_with_a_code() {
     );
     rt.close();
 }
+
+/// One `#[wasm_bindgen_test]` per test above; the window and the worker
+/// suites expand it after choosing where they run.
+macro_rules! indexeddb_suite {
+    () => {
+        #[wasm_bindgen_test]
+        async fn receipts_persist_across_runtimes() {
+            indexeddb::receipts_persist_across_runtimes().await;
+        }
+        #[wasm_bindgen_test]
+        async fn bad_cids_are_rejected_with_a_code() {
+            indexeddb::bad_cids_are_rejected_with_a_code().await;
+        }
+    };
+}

@@ -68,6 +68,20 @@ pub(crate) async fn a_task_worker_executes_a_job_sent_as_dag_json() {
     );
 }
 
+type Dispatch = Closure<dyn Fn(JsValue, JsValue) -> Promise>;
+
+/// Opens a runtime on `name` whose jobs go through `dispatch`, and runs the sample.
+async fn run_with_dispatch(name: &str, dispatch: &Dispatch) -> (Runtime, JsValue) {
+    let f = dispatch.as_ref().unchecked_ref::<Function>().clone();
+    let rt = Runtime::open_with_dispatch(name, f)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let reports = JsFuture::from(rt.run(SAMPLE_WORKFLOW, None, JsValue::UNDEFINED))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    (rt, reports)
+}
+
 pub(crate) async fn the_pool_executor_gives_the_same_receipts_through_dispatch() {
     let name = unique("wbt-dispatch");
     store_with_module(&name).await;
@@ -77,18 +91,11 @@ pub(crate) async fn the_pool_executor_gives_the_same_receipts_through_dispatch()
     let calls = std::rc::Rc::new(std::cell::Cell::new(0));
     let counter = calls.clone();
     // A dispatch that runs each job on a TaskWorker, as pool.js does in a worker.
-    let dispatch =
-        Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(move |job: JsValue, _time: JsValue| {
-            counter.set(counter.get() + 1);
-            worker.execute(&job.as_string().unwrap_or_default())
-        });
-    let rt =
-        Runtime::open_with_dispatch(&name, dispatch.as_ref().unchecked_ref::<Function>().clone())
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-    let reports = JsFuture::from(rt.run(SAMPLE_WORKFLOW, None, JsValue::UNDEFINED))
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
+    let dispatch = Dispatch::new(move |job: JsValue, _time: JsValue| {
+        counter.set(counter.get() + 1);
+        worker.execute(&job.as_string().unwrap_or_default())
+    });
+    let (rt, reports) = run_with_dispatch(&name, &dispatch).await;
     let json: Vec<String> = Array::from(&reports)
         .iter()
         .map(|r| get(&r, "dagJson").as_string().unwrap_or_default())
@@ -102,19 +109,12 @@ pub(crate) async fn the_pool_executor_gives_the_same_receipts_through_dispatch()
 pub(crate) async fn a_dispatch_that_times_out_gives_a_time_limit_receipt() {
     let name = unique("wbt-timeout");
     store_with_module(&name).await;
-    let dispatch =
-        Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(|_job: JsValue, _time: JsValue| {
-            let reason = js_sys::Object::new();
-            let _ = Reflect::set(&reason, &JsValue::from_str("timeout"), &JsValue::TRUE);
-            Promise::reject(&reason)
-        });
-    let rt =
-        Runtime::open_with_dispatch(&name, dispatch.as_ref().unchecked_ref::<Function>().clone())
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-    let reports = JsFuture::from(rt.run(SAMPLE_WORKFLOW, None, JsValue::UNDEFINED))
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
+    let dispatch = Dispatch::new(|_job: JsValue, _time: JsValue| {
+        let reason = js_sys::Object::new();
+        let _ = Reflect::set(&reason, &JsValue::from_str("timeout"), &JsValue::TRUE);
+        Promise::reject(&reason)
+    });
+    let (rt, reports) = run_with_dispatch(&name, &dispatch).await;
     let first = Array::from(&reports).get(0);
     let json = get(&first, "dagJson").as_string().unwrap_or_default();
     assert!(json.contains("\"kind\":\"time_limit\""), "{json}");
@@ -127,4 +127,23 @@ pub(crate) async fn a_dispatch_that_times_out_gives_a_time_limit_receipt() {
     );
     rt.close();
     drop(dispatch);
+}
+
+/// One `#[wasm_bindgen_test]` per test above; the window and the worker
+/// suites expand it after choosing where they run.
+macro_rules! pool_suite {
+    () => {
+        #[wasm_bindgen_test]
+        async fn a_task_worker_executes_a_job_sent_as_dag_json() {
+            pool::a_task_worker_executes_a_job_sent_as_dag_json().await;
+        }
+        #[wasm_bindgen_test]
+        async fn the_pool_executor_gives_the_same_receipts_through_dispatch() {
+            pool::the_pool_executor_gives_the_same_receipts_through_dispatch().await;
+        }
+        #[wasm_bindgen_test]
+        async fn a_dispatch_that_times_out_gives_a_time_limit_receipt() {
+            pool::a_dispatch_that_times_out_gives_a_time_limit_receipt().await;
+        }
+    };
 }
