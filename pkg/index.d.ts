@@ -60,12 +60,34 @@ export interface OpenOptions {
   persist?: boolean;
   /**
    * How many dedicated module workers execute tasks (default `navigator.hardwareConcurrency`
-   * with IndexedDB storage). `0` runs tasks on the calling thread. A worker that overruns a
-   * task's time limit is terminated and replaced; the task gets a `time_limit` error receipt.
+   * with IndexedDB storage). `0` runs tasks on the calling thread, which still yields to the
+   * event loop between fuel slices. A worker that overruns a task's time limit is terminated
+   * and replaced; the task gets a `time_limit` error receipt.
    */
   workers?: number;
   /** Where to load the runtime's Wasm from (defaults to the file next to the package). */
   wasm?: string | URL | Response | BufferSource | WebAssembly.Module;
+  /**
+   * The workers' script, for bundlers that move files (defaults to `worker.js` next to the
+   * package's `pool.js`). It must be the package's `worker.js`, served as a module.
+   */
+  workerUrl?: string | URL;
+}
+
+/** The state of a runtime's worker pool (see {@link Runtime.workerStats}). */
+export interface WorkerStats {
+  /** Workers alive. */
+  workers: number;
+  /** Jobs running on a worker. */
+  busy: number;
+  /** Jobs waiting for a worker. */
+  queued: number;
+  /** Workers started since the runtime opened, replacements included. */
+  spawned: number;
+  /** Workers terminated and replaced: they overran a time limit or did not stop when cancelled. */
+  replaced: number;
+  /** Jobs cancelled by an aborted run. */
+  cancelled: number;
 }
 
 /** Options of {@link Runtime.run}. */
@@ -75,7 +97,7 @@ export interface RunOptions {
   /**
    * Cancels the run: no further task starts, and the promise rejects with code `ERR_CANCELLED`.
    * Receipts already written stay; running the workflow again resumes from them.
-   * A task that is executing finishes first (tasks are checked between fuel slices only in workers).
+   * A task that is executing stops at its next fuel slice and leaves no receipt.
    */
   signal?: AbortSignal;
   /** `"console"` (default): print each task's log lines with `console.info`; `"none"`: do not. */
@@ -195,6 +217,12 @@ export class Runtime {
   onReceipt(callback: (announcement: { instruction: Cid; receipt: Cid }) => void): () => void;
   /** How many workers execute tasks (0: tasks run on the calling thread). */
   readonly workers: number;
+  /**
+   * The worker pool's state (all zero without workers).
+   * @example
+   * const { busy, queued, replaced } = rt.workerStats();
+   */
+  workerStats(): WorkerStats;
   /**
    * The records of runs on this store (IndexedDB only), written as runs progress. A run whose
    * `state` is still `"running"` when no run is active was interrupted (a reload, a crash):

@@ -100,6 +100,15 @@ export class Runtime {
   }
 
   /**
+   * The worker pool's state: workers alive, jobs running and queued, workers spawned and
+   * replaced (terminated because they overran a limit or ignored a cancel), jobs cancelled.
+   * All zero without workers.
+   */
+  workerStats() {
+    return pools.get(this)?.stats() ?? { workers: 0, busy: 0, queued: 0, spawned: 0, replaced: 0, cancelled: 0 };
+  }
+
+  /**
    * Calls `callback({ instruction, receipt })` when another tab or worker on the same
    * store writes a receipt. Returns a function that unsubscribes.
    */
@@ -127,7 +136,7 @@ export class Runtime {
     if (storage === "memory") return new Runtime(new RawRuntime());
     if (persist && globalThis.navigator?.storage?.persist) await navigator.storage.persist();
     const dbName = `ipvm-web:${name}`;
-    const pool = workers > 0 && typeof Worker === "function" ? new WorkerPool(workers, dbName, options.wasm) : null;
+    const pool = workers > 0 && typeof Worker === "function" ? new WorkerPool(workers, dbName, options.wasm, options.workerUrl) : null;
     try {
       const rt = new Runtime(await RawRuntime.openIndexedDb(dbName, pool?.dispatch).catch(rethrow), dbName);
       if (pool) pools.set(rt, pool);
@@ -160,7 +169,7 @@ export class Runtime {
       throw ipvmError("ERR_ARGUMENT", "options.onEvent must be a function");
     }
     const channel = this.#channel;
-    // Abort stops running tasks too: their workers are terminated and replaced.
+    // Abort stops running tasks too, at their next fuel slice.
     const started = new Set();
     const pool = pools.get(this);
     const onAbort = () => pool?.cancel([...started]);

@@ -1,12 +1,18 @@
 // A pool of dedicated module workers that execute tasks off the main thread.
 // The Rust scheduler (on the main thread) calls `dispatch(job, timeMs)`; the
-// pool runs the job on an idle worker, or queues it. A worker that has not
-// answered within the task's time limit (plus a grace period) is terminated
-// and replaced, and the job rejects with `{ timeout: true }`, which the Rust
-// side turns into a `time_limit` error receipt.
+// pool runs the job on an idle worker, or queues it.
+//
+// Stopping a job: `cancel` sends the worker a "cancel" message, which the job
+// sees between two fuel slices; the worker answers and stays in the pool.
+// Only a worker that does not answer is terminated and replaced: after the
+// task's time limit plus GRACE_MS (the job then rejects with
+// `{ timeout: true }`, which the Rust side turns into a `time_limit` error
+// receipt), or CANCEL_GRACE_MS after a cancel.
 
 /** Extra time given to a worker beyond the task's own limit, for loading and slicing. */
 const GRACE_MS = 2_000;
+/** How long a cancelled job may take to reach its next fuel slice before its worker is terminated. */
+const CANCEL_GRACE_MS = 5_000;
 
 /** The instruction CID of a job (DAG-JSON text). */
 function instructionOf(job) {
@@ -17,23 +23,33 @@ function instructionOf(job) {
   }
 }
 
+function cancelled() {
+  return Object.assign(new Error("cancelled"), { cancelled: true });
+}
+
 export class WorkerPool {
   #size;
   #dbName;
   #wasm;
+  #workerUrl;
   #idle = [];
   #queue = [];
   #all = new Set();
   #seq = 0;
   #closed = false;
-  /** Jobs on a worker: id -> { worker, instruction, timer, reject }. */
+  #counts = { spawned: 0, replaced: 0, cancelled: 0 };
+  /** Jobs on a worker: id -> { worker, instruction, timer, resolve, reject, stopping }. */
   #busy = new Map();
 
-  /** Starts `size` workers on the IndexedDB store `dbName`. */
-  constructor(size, dbName, wasm) {
+  /**
+   * Starts `size` workers on the IndexedDB store `dbName`. `wasm` is where the runtime's
+   * Wasm comes from; `workerUrl` is the worker script (default: ./worker.js beside this file).
+   */
+  constructor(size, dbName, wasm, workerUrl = new URL("./worker.js", import.meta.url)) {
     this.#size = size;
     this.#dbName = dbName;
     this.#wasm = wasm;
+    this.#workerUrl = workerUrl;
     for (let i = 0; i < size; i++) this.#spawn();
   }
 
@@ -42,8 +58,14 @@ export class WorkerPool {
     return this.#size;
   }
 
+  /** Workers, jobs running and queued, and how many workers were started, replaced, and jobs cancelled. */
+  stats() {
+    return { workers: this.#all.size, busy: this.#busy.size, queued: this.#queue.length, ...this.#counts };
+  }
+
   #spawn() {
-    const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "ipvm-web task worker" });
+    const worker = new Worker(this.#workerUrl, { type: "module", name: "ipvm-web task worker" });
+    this.#counts.spawned++;
     this.#all.add(worker);
     worker.postMessage({ type: "init", name: this.#dbName, wasm: this.#wasm });
     // Jobs sent before "ready" wait inside the worker, so the worker is idle at once.
@@ -65,23 +87,30 @@ export class WorkerPool {
       const { job, timeMs, resolve, reject } = this.#queue.shift();
       const id = ++this.#seq;
       const timer = setTimeout(() => this.#kill(id, { timeout: true }), timeMs + GRACE_MS);
-      this.#busy.set(id, { worker, instruction: instructionOf(job), timer, reject });
+      this.#busy.set(id, { worker, instruction: instructionOf(job), timer, resolve, reject, stopping: false });
       worker.onmessage = ({ data }) => {
         if (data.type === "ready") {
           if (data.error) console.error(`[ipvm] a worker failed to start: ${data.error}`);
           return;
         }
-        if (data.id !== id) return;
-        clearTimeout(timer);
-        this.#busy.delete(id);
-        worker.onmessage = null;
-        this.#idle.push(worker);
-        if (data.error !== undefined) reject(new Error(data.error));
-        else resolve(data.execution);
-        this.#pump();
+        if (data.id === id) this.#answered(id, data);
       };
       worker.postMessage({ type: "job", id, job });
     }
+  }
+
+  /** The worker running job `id` answered: settle the job, and the worker is idle again. */
+  #answered(id, data) {
+    const job = this.#busy.get(id);
+    if (!job) return;
+    clearTimeout(job.timer);
+    this.#busy.delete(id);
+    job.worker.onmessage = null;
+    this.#idle.push(job.worker);
+    if (job.stopping || data.cancelled) job.reject(cancelled());
+    else if (data.error !== undefined) job.reject(new Error(data.error));
+    else job.resolve(data.execution);
+    this.#pump();
   }
 
   /** Terminates the worker running job `id`, rejects the job with `reason`, and starts a replacement. */
@@ -93,30 +122,44 @@ export class WorkerPool {
     job.worker.onmessage = null;
     job.worker.terminate();
     this.#all.delete(job.worker);
+    this.#counts.replaced++;
     job.reject(reason);
     if (!this.#closed) this.#spawn();
   }
 
   /**
    * Cancels the jobs of these instructions: queued ones are dropped, running ones stop at
-   * once (their worker is terminated and replaced).
+   * their next fuel slice (a worker that does not stop within CANCEL_GRACE_MS is replaced).
    */
   cancel(instructions) {
     const wanted = new Set(instructions);
     this.#queue = this.#queue.filter((q) => {
       if (!wanted.has(instructionOf(q.job))) return true;
-      q.reject(new Error("cancelled"));
+      this.#counts.cancelled++;
+      q.reject(cancelled());
       return false;
     });
-    for (const [id, job] of [...this.#busy]) if (wanted.has(job.instruction)) this.#kill(id, new Error("cancelled"));
+    for (const [id, job] of this.#busy) {
+      if (!wanted.has(job.instruction) || job.stopping) continue;
+      job.stopping = true;
+      this.#counts.cancelled++;
+      clearTimeout(job.timer);
+      job.timer = setTimeout(() => this.#kill(id, cancelled()), CANCEL_GRACE_MS);
+      job.worker.postMessage({ type: "cancel", id });
+    }
   }
 
-  /** Terminates every worker; queued jobs reject. */
+  /** Terminates every worker; queued and running jobs reject. */
   close() {
     this.#closed = true;
     for (const w of this.#all) w.terminate();
     this.#all.clear();
     this.#idle = [];
     for (const { reject } of this.#queue.splice(0)) reject(new Error("the worker pool is closed"));
+    for (const [id, job] of this.#busy) {
+      clearTimeout(job.timer);
+      this.#busy.delete(id);
+      job.reject(new Error("the worker pool is closed"));
+    }
   }
 }

@@ -247,54 +247,6 @@ test("a database held at a newer schema version gives ERR_VERSION_CONFLICT, and 
   await page.close();
 });
 
-test("tasks run on the worker pool: the page stays responsive, a runaway worker is replaced", async () => {
-  const page = await freshPage(browser);
-  const errors = watchErrors(page);
-  await page.goto(blank());
-  const result = await page.evaluate(async () => {
-    const ipvm = await import("/pkg/index.js");
-    const rt = await ipvm.Runtime.open({ name: "pool", workers: 2 });
-    const module = await rt.addModule(new URL("/www/modules/ipvm_guests.wasm", location.href));
-    // Four tasks of about a second of wasmi each, and one that spins until its time limit.
-    const tasks = [];
-    for (let i = 0; i < 4; i++) tasks.push((await ipvm.wasmTask({ module, func: "xorshift", args: [12_000_000], nnc: `p${i}` })).task);
-    const spin = await ipvm.wasmTask({ module, func: "xorshift", args: [4_000_000_000], time: 300 });
-    const after = await ipvm.wasmTask({ module, func: "add_one", args: [1], nnc: "after" });
-    // Measure the main thread's longest stall while the pool works.
-    let last = performance.now();
-    let worstGap = 0;
-    const ticker = setInterval(() => {
-      const now = performance.now();
-      worstGap = Math.max(worstGap, now - last);
-      last = now;
-    }, 10);
-    const t0 = performance.now();
-    const reports = await rt.run({ tasks: [...tasks, spin.task] });
-    const took = performance.now() - t0;
-    clearInterval(ticker);
-    const next = await rt.run({ tasks: [after.task] });
-    return {
-      workers: rt.workers,
-      statuses: reports.map((r) => r.ok),
-      spin: JSON.parse(reports[4].dagJson),
-      next: JSON.parse(next[0].dagJson).out,
-      took,
-      worstGap,
-    };
-  });
-  assert.equal(result.workers, 2);
-  assert.deepEqual(result.statuses, [true, true, true, true, false]);
-  assert.equal(result.spin.out[1].kind, "time_limit");
-  assert.equal(result.spin.meta.nondeterministic, true);
-  assert.deepEqual(result.next, ["ok", 2], "the pool still works after a time limit");
-  // The tasks took seconds of CPU; the main thread never stalled for long.
-  assert.ok(result.took > 1_000, `took ${result.took} ms`);
-  assert.ok(result.worstGap < 500, `the main thread stalled ${result.worstGap.toFixed(0)} ms`);
-  console.log(`pool: 2 workers, ${result.took.toFixed(0)} ms for the run, longest main-thread stall ${result.worstGap.toFixed(0)} ms`);
-  assert.deepEqual(errors, []);
-  await page.close();
-});
-
 test("a CAR carries receipts and modules to another store; addModule accepts a stored module's CID", async () => {
   const page = await freshPage(browser);
   await page.goto(blank());
@@ -325,37 +277,6 @@ test("a CAR carries receipts and modules to another store; addModule accepts a s
   assert.ok(!result.events.includes("started"));
   assert.equal(result.rejected, "ERR_HASH_MISMATCH");
   assert.equal(result.thirdReceipts, 0);
-  await page.close();
-});
-
-test("aborting stops tasks already running in workers; the pool replaces them and keeps working", async () => {
-  const page = await freshPage(browser);
-  await page.goto(blank());
-  const result = await page.evaluate(async () => {
-    const ipvm = await import("/pkg/index.js");
-    const rt = await ipvm.Runtime.open({ name: "abort-running", workers: 2 });
-    const module = await rt.addModule(new URL("/www/modules/ipvm_guests.wasm", location.href));
-    // Two tasks of about a minute of wasmi each.
-    const long = [];
-    for (let i = 0; i < 2; i++) long.push((await ipvm.wasmTask({ module, func: "xorshift", args: [4_000_000_000], nnc: `long${i}`, time: 600_000 })).task);
-    const controller = new AbortController();
-    let started = 0;
-    const t0 = performance.now();
-    const code = await rt
-      .run({ tasks: long }, { signal: controller.signal, onEvent: (e) => e.type === "started" && ++started === 2 && setTimeout(() => controller.abort(), 300) })
-      .then(() => null, (e) => e.code);
-    const abortedAfter = performance.now() - t0;
-    const quick = await ipvm.wasmTask({ module, func: "add_one", args: [1], nnc: "after-abort" });
-    const t1 = performance.now();
-    const after = await rt.run({ tasks: [quick.task] });
-    return { code, abortedAfter, next: JSON.parse(after[0].dagJson).out, nextTook: performance.now() - t1, receipts: (await rt.storage()).receipts };
-  });
-  assert.equal(result.code, "ERR_CANCELLED");
-  assert.ok(result.abortedAfter < 20_000, `the run ended ${result.abortedAfter.toFixed(0)} ms after it started`);
-  assert.deepEqual(result.next, ["ok", 2]);
-  assert.ok(result.nextTook < 20_000, `the next task waited ${result.nextTook.toFixed(0)} ms`);
-  assert.equal(result.receipts, 1, "the aborted tasks left no receipt");
-  console.log(`abort: run ended ${result.abortedAfter.toFixed(0)} ms after start; next task took ${result.nextTook.toFixed(0)} ms on a replacement worker`);
   await page.close();
 });
 

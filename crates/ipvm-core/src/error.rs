@@ -83,10 +83,10 @@ pub enum CoreError {
     #[error("store: {0}")]
     Store(String),
     /// The storage quota is exhausted; nothing was written.
-    #[error("storage quota exceeded: {0}. Free space (export and delete old receipts) or ask for persistent storage")]
+    #[error("storage quota exceeded: {0}. What was stored before is intact; free space in this site's storage (other databases, caches) and retry")]
     QuotaExceeded(String),
     /// Storage cannot be used here (blocked by the browser, e.g. some private modes).
-    #[error("storage unavailable: {0}")]
+    #[error("storage unavailable: {0}. The browser blocks storage for this site (private browsing, or cookies and site data blocked); allow it, or open the runtime with `storage: \"memory\"`")]
     StorageUnavailable(String),
     /// Another tab holds the database at a different schema version.
     #[error("storage version conflict: {0}. Close other tabs of this app, then reload")]

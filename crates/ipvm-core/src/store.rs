@@ -27,6 +27,18 @@ pub trait BlockStore {
     async fn get_block(&self, cid: &Cid) -> Result<Option<Vec<u8>>, CoreError>;
     /// Stores a block. Implementations must verify the bytes against the CID.
     async fn put_block(&self, cid: Cid, bytes: Vec<u8>) -> Result<(), CoreError>;
+    /// Stores several blocks, all or nothing where the store can (one
+    /// transaction in IndexedDB): a failed write (a full quota, say) leaves
+    /// no part of them behind. Every block is verified before any is written.
+    async fn put_blocks(&self, blocks: Vec<(Cid, Vec<u8>)>) -> Result<(), CoreError> {
+        for (cid, bytes) in &blocks {
+            verify_block(cid, bytes)?;
+        }
+        for (cid, bytes) in blocks {
+            self.put_block(cid, bytes).await?;
+        }
+        Ok(())
+    }
     /// Records that the raw-block CID `alias` names the same bytes as the
     /// UnixFS file `root` (so a module can be named either way without
     /// storing it twice). [`read_file`] verifies the bytes when it follows one.
@@ -57,9 +69,7 @@ pub trait ReceiptStore {
 pub async fn add_file<S: BlockStore + ?Sized>(store: &S, data: &[u8]) -> Result<Cid, CoreError> {
     let file = unixfs::import(data);
     let root = file.root;
-    for (cid, bytes) in file.blocks {
-        store.put_block(cid, bytes).await?;
-    }
+    store.put_blocks(file.blocks).await?;
     let whole = crate::address::raw_cid(data);
     if whole != root {
         store.put_alias(whole, root).await?;
@@ -157,6 +167,13 @@ impl BlockStore for MemoryStore {
         })
     }
 
+    async fn put_blocks(&self, blocks: Vec<(Cid, Vec<u8>)>) -> Result<(), CoreError> {
+        for (cid, bytes) in &blocks {
+            verify_block(cid, bytes)?;
+        }
+        self.with(|t| t.blocks.extend(blocks))
+    }
+
     async fn put_alias(&self, alias: Cid, root: Cid) -> Result<(), CoreError> {
         self.with(|t| {
             t.aliases.insert(alias, root);
@@ -215,6 +232,9 @@ macro_rules! forward_stores {
             }
             async fn put_block(&self, cid: Cid, bytes: Vec<u8>) -> Result<(), CoreError> {
                 (**self).put_block(cid, bytes).await
+            }
+            async fn put_blocks(&self, blocks: Vec<(Cid, Vec<u8>)>) -> Result<(), CoreError> {
+                (**self).put_blocks(blocks).await
             }
             async fn put_alias(&self, alias: Cid, root: Cid) -> Result<(), CoreError> {
                 (**self).put_alias(alias, root).await

@@ -713,15 +713,26 @@ fn load_fields<'a>(
         .collect()
 }
 
-/// Calls the export `export` of signature `f` with WIT arguments: lowers
-/// them (through memory past 16 flat values), calls, lifts the result
-/// (through memory past one flat value), then calls `cabi_post_<export>`.
+/// Calls the export `export` of signature `f` with WIT arguments:
+/// [`lower_args`], the call, then [`lift_result`].
 pub fn call(
     g: &mut dyn Guest,
     export: &str,
     f: &WitFunc,
     args: &[WitValue],
 ) -> Result<Option<WitValue>, ExecError> {
+    let flat = lower_args(g, f, args)?;
+    let results = g.call(export, &flat)?;
+    lift_result(g, export, f, &results)
+}
+
+/// Lowers the WIT arguments of a call of `f` to core values (through memory
+/// past 16 flat values).
+pub fn lower_args(
+    g: &mut dyn Guest,
+    f: &WitFunc,
+    args: &[WitValue],
+) -> Result<Vec<CoreVal>, ExecError> {
     let mut flat_types = Vec::new();
     for (_, t) in &f.params {
         flatten(t, &mut flat_types);
@@ -737,7 +748,18 @@ pub fn call(
             lower_flat(g, v, t, &mut flat)?;
         }
     }
-    let results = g.call(export, &flat)?;
+    Ok(flat)
+}
+
+/// Lifts the core results of a call of `export` (signature `f`) to a WIT
+/// value (through memory past one flat value), then calls
+/// `cabi_post_<export>` if the module has it.
+pub fn lift_result(
+    g: &mut dyn Guest,
+    export: &str,
+    f: &WitFunc,
+    results: &[CoreVal],
+) -> Result<Option<WitValue>, ExecError> {
     let value = match &f.result {
         None => None,
         Some(t) if flat_of(t).len() > MAX_FLAT_RESULTS => {
@@ -753,7 +775,7 @@ pub fn call(
     };
     let post = format!("cabi_post_{export}");
     if g.has_export(&post) {
-        g.call(&post, &results)?;
+        g.call(&post, results)?;
     }
     Ok(value)
 }

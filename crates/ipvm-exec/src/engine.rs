@@ -4,9 +4,11 @@
 //! ([`crate::WasmiEngine`]), and a later engine (the browser's own, with
 //! injected fuel counting) can implement it without touching them.
 
+use std::future::Future;
+
 use ipvm_core::Limits;
 
-use crate::abi::{CoreTy, Guest};
+use crate::abi::{CoreTy, CoreVal, Guest};
 use crate::host::HostEffects;
 use crate::wit::WitWorld;
 use crate::ExecError;
@@ -32,9 +34,39 @@ pub trait Engine {
     ) -> Result<Self::Instance, (ExecError, u64)>;
 }
 
+/// What a running task does between two fuel slices of its main call.
+///
+/// Natively nothing (`()`). In a browser worker the pacer yields to the
+/// worker's event loop, so that a cancel message is received while a long
+/// task runs, and then ends the task if it was cancelled.
+pub trait Pacer {
+    /// Awaited between fuel slices; an error ends the call with that error.
+    fn between_slices(&self) -> impl Future<Output = Result<(), ExecError>>;
+    /// The fuel of one slice: how long the guest runs between two pauses.
+    fn fuel_slice(&self) -> u64 {
+        crate::FUEL_SLICE
+    }
+}
+
+/// Never pauses, never cancels.
+impl Pacer for () {
+    async fn between_slices(&self) -> Result<(), ExecError> {
+        Ok(())
+    }
+}
+
 /// An instantiated module: calls and memory (through [`Guest`]), its exports,
 /// and what the run cost.
 pub trait Instance: Guest {
+    /// Calls an export like [`Guest::call`], awaiting `pacer` between fuel
+    /// slices. Used for a task's main call; short helper calls
+    /// (`cabi_realloc`, `cabi_post_*`) use [`Guest::call`].
+    fn call_paced<P: Pacer>(
+        &mut self,
+        export: &str,
+        args: &[CoreVal],
+        pacer: &P,
+    ) -> impl Future<Output = Result<Vec<CoreVal>, ExecError>>;
     /// The exported functions and their core parameter types.
     fn exports(&self) -> Vec<(String, Vec<CoreTy>)>;
     /// Ends the instance: fuel used, and what host functions did.

@@ -87,6 +87,10 @@ pub enum ExecError {
         /// The limit.
         limit: u64,
     },
+    /// The task was cancelled while it ran (its run was aborted). Such an
+    /// outcome is never stored as a receipt.
+    #[error("the task was cancelled")]
+    Cancelled,
 }
 
 impl ExecError {
@@ -107,6 +111,7 @@ impl ExecError {
             ExecError::Trap(_) => "trap",
             ExecError::Abi(_) => "abi",
             ExecError::OutputTooLarge { .. } => "output_too_large",
+            ExecError::Cancelled => "cancelled",
         }
     }
 

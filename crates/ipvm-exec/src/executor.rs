@@ -7,8 +7,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::abi::{self, Guest};
-use crate::engine::{Engine, Instance};
+use crate::abi;
+use crate::engine::{Engine, Instance, Pacer};
 use crate::host::HostEffects;
 use crate::values::{lift, lower};
 use crate::wit::{self, Shape, WitFunc, WitWorld};
@@ -46,9 +46,10 @@ impl Run {
 
 /// Runs `wasm/run` tasks on an [`Engine`] (wasmi by default), loading
 /// modules from a [`BlockStore`].
-pub struct WasmExecutor<S, E: Engine = WasmiEngine> {
+pub struct WasmExecutor<S, E: Engine = WasmiEngine, P: Pacer = ()> {
     store: S,
     engine: E,
+    pacer: P,
     modules: RefCell<HashMap<Cid, Rc<Prepared<E::Module>>>>,
 }
 
@@ -62,9 +63,18 @@ impl<S: BlockStore> WasmExecutor<S> {
 impl<S: BlockStore, E: Engine> WasmExecutor<S, E> {
     /// An executor on `engine`, reading modules from `store`.
     pub fn with_engine(store: S, engine: E) -> Self {
+        Self::with_pacer(store, engine, ())
+    }
+}
+
+impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
+    /// An executor on `engine`, reading modules from `store`, that awaits
+    /// `pacer` between fuel slices of each task.
+    pub fn with_pacer(store: S, engine: E, pacer: P) -> Self {
         Self {
             store,
             engine,
+            pacer,
             modules: RefCell::new(HashMap::new()),
         }
     }
@@ -101,7 +111,7 @@ impl<S: BlockStore, E: Engine> WasmExecutor<S, E> {
             Err(e) => return Run::failed(e, 0),
         };
         match &prepared.world {
-            None => self.run_core(&prepared, job),
+            None => self.run_core(&prepared, job).await,
             Some(world) => match self.run_wit(&prepared, world, job).await {
                 Ok(run) => run,
                 Err(e) => Run::failed(e, 0),
@@ -109,14 +119,14 @@ impl<S: BlockStore, E: Engine> WasmExecutor<S, E> {
         }
     }
 
-    fn run_core(&self, prepared: &Prepared<E::Module>, job: &Job) -> Run {
+    async fn run_core(&self, prepared: &Prepared<E::Module>, job: &Job) -> Run {
         let mut guest = match self.engine.instantiate(&prepared.module, None, job.limits) {
             Ok(g) => g,
             Err((e, fuel)) => return Run::failed(e, fuel),
         };
         let exports = guest.exports();
         let tried = spellings(&job.func);
-        let result = (|| {
+        let result = async {
             let (name, params) = tried
                 .iter()
                 .find_map(|n| exports.iter().find(|(e, _)| e == n))
@@ -145,7 +155,7 @@ impl<S: BlockStore, E: Engine> WasmExecutor<S, E> {
                 .enumerate()
                 .map(|(i, (a, t))| lower(i, a, t))
                 .collect::<Result<Vec<_>, _>>()?;
-            let results = guest.call(name, &args)?;
+            let results = guest.call_paced(name, &args, &self.pacer).await?;
             match results.as_slice() {
                 [] => Ok(Ipld::Null),
                 [one] => lift(*one),
@@ -155,7 +165,8 @@ impl<S: BlockStore, E: Engine> WasmExecutor<S, E> {
                     .collect::<Result<Vec<_>, _>>()
                     .map(Ipld::List),
             }
-        })();
+        }
+        .await;
         let (fuel, effects) = guest.finish();
         Run {
             result,
@@ -229,12 +240,18 @@ impl<S: BlockStore, E: Engine> WasmExecutor<S, E> {
             Ok(g) => g,
             Err((e, fuel)) => return Ok(Run::failed(e, fuel)),
         };
-        let result = abi::call(&mut guest, &func.name, func, &args).and_then(|value| {
-            match (value, &func.result) {
+        let result = async {
+            let flat = abi::lower_args(&mut guest, func, &args)?;
+            let results = guest.call_paced(&func.name, &flat, &self.pacer).await?;
+            match (
+                abi::lift_result(&mut guest, &func.name, func, &results)?,
+                &func.result,
+            ) {
                 (Some(v), Some(t)) => mapping::to_ipld(&v, t),
                 _ => Ok(Ipld::Null),
             }
-        });
+        }
+        .await;
         let (fuel, effects) = guest.finish();
         Ok(Run {
             result,
@@ -250,7 +267,7 @@ fn contains_link(v: &Ipld, cid: &Cid) -> bool {
     found.contains(cid)
 }
 
-impl<S: BlockStore, E: Engine> Executor for WasmExecutor<S, E> {
+impl<S: BlockStore, E: Engine, P: Pacer> Executor for WasmExecutor<S, E, P> {
     fn purity(&self, op: &str) -> Option<Purity> {
         (op == WASM_RUN).then_some(Purity::Pure)
     }

@@ -22,7 +22,8 @@
 //! limiter that also caps tables and instances), a bounded recursion depth,
 //! wall-clock time (`meta.time`, checked between fuel slices of a resumable
 //! call), and the size of returned strings and lists
-//! ([`abi::MAX_OUTPUT_BYTES`]).
+//! ([`abi::MAX_OUTPUT_BYTES`]). Between fuel slices a [`Pacer`] may pause the
+//! call (a browser worker yields to its event loop there) or cancel it.
 
 pub mod abi;
 mod engine;
@@ -34,7 +35,7 @@ mod values;
 mod wasmi_engine;
 pub mod wit;
 
-pub use engine::{Engine, Instance};
+pub use engine::{Engine, Instance, Pacer};
 pub use error::ExecError;
 pub use executor::WasmExecutor;
 pub use wasmi_engine::{WasmiEngine, WasmiGuest, FUEL_SLICE};

@@ -1,7 +1,8 @@
 //! wasmi behind the [`Engine`] and [`Guest`] traits: instantiation with
 //! host functions and store limits, and calls run in fuel slices so that the
-//! wall clock can be checked between them. The only module that names wasmi.
+//! wall clock can be checked, and a [`Pacer`] awaited, between them. The only module that names wasmi.
 
+use futures::FutureExt;
 use ipvm_core::Limits;
 use wasmi::errors::ErrorKind;
 use wasmi::{
@@ -11,12 +12,14 @@ use wasmi::{
 use web_time::Instant;
 
 use crate::abi::{self, CoreTy, CoreVal, Guest, GuestMemory};
-use crate::engine::{Engine as EngineTrait, Instance as InstanceTrait};
+use crate::engine::{Engine as EngineTrait, Instance as InstanceTrait, Pacer};
 use crate::host::{self, HostEffects};
 use crate::wit::WitWorld;
 use crate::ExecError;
 
-/// Fuel given to the guest per slice; the clock is checked between slices.
+/// Fuel given to the guest per slice, unless the pacer asks for another
+/// size; the clock is checked between slices. The fuel a task uses does not
+/// depend on the slice size: an instruction runs only when its whole cost fits.
 pub const FUEL_SLICE: u64 = 20_000_000;
 
 /// Maximum nesting of Wasm calls before a task fails with a stack overflow.
@@ -81,8 +84,8 @@ impl Meter {
         self.budget - self.used
     }
 
-    fn refill(&mut self, store: &mut Store<HostState>) -> Result<(), ExecError> {
-        self.given = FUEL_SLICE.min(self.left());
+    fn refill(&mut self, store: &mut Store<HostState>, slice: u64) -> Result<(), ExecError> {
+        self.given = slice.max(1).min(self.left());
         store
             .set_fuel(self.given)
             .map_err(|e| ExecError::Instantiate(format!("fuel metering is off: {e}")))
@@ -240,7 +243,7 @@ impl WasmiGuest {
         };
         let mut linker = Linker::<HostState>::new(engine);
         link_host_functions(&mut linker, module, world).map_err(|e| (e, 0))?;
-        meter.refill(&mut store).map_err(|e| (e, 0))?;
+        meter.refill(&mut store, FUEL_SLICE).map_err(|e| (e, 0))?;
         let started = Instant::now();
         let instance = match linker.instantiate_and_start(&mut store, module) {
             Ok(i) => i,
@@ -285,6 +288,15 @@ impl InstanceTrait for WasmiGuest {
                 Some((name, params))
             })
             .collect()
+    }
+
+    async fn call_paced<P: Pacer>(
+        &mut self,
+        export: &str,
+        args: &[CoreVal],
+        pacer: &P,
+    ) -> Result<Vec<CoreVal>, ExecError> {
+        self.call_sliced(export, args, pacer).await
     }
 
     fn finish(mut self) -> (u64, HostEffects) {
@@ -346,6 +358,22 @@ impl Guest for WasmiGuest {
     }
 
     fn call(&mut self, export: &str, args: &[CoreVal]) -> Result<Vec<CoreVal>, ExecError> {
+        // With the no-op pacer the call never waits, so it completes in one poll.
+        self.call_sliced(export, args, &())
+            .now_or_never()
+            .unwrap_or_else(|| Err(ExecError::Abi("a synchronous call was suspended".into())))
+    }
+}
+
+impl WasmiGuest {
+    /// Calls `export` in fuel slices. Between slices: the fuel budget and the
+    /// clock are checked, then `pacer` is awaited.
+    async fn call_sliced<P: Pacer>(
+        &mut self,
+        export: &str,
+        args: &[CoreVal],
+        pacer: &P,
+    ) -> Result<Vec<CoreVal>, ExecError> {
         let func = self.instance.get_func(&self.store, export).ok_or_else(|| {
             ExecError::NoSuchFunction {
                 func: export.into(),
@@ -366,7 +394,7 @@ impl Guest for WasmiGuest {
             .iter()
             .map(|t| Val::default_for_ty(*t))
             .collect();
-        self.meter.refill(&mut self.store)?;
+        self.meter.refill(&mut self.store, pacer.fuel_slice())?;
         let mut state = func.call_resumable(&mut self.store, &params, &mut results);
         loop {
             match state {
@@ -384,7 +412,11 @@ impl Guest for WasmiGuest {
                             limit_ms: self.limits.time_ms(),
                         });
                     }
-                    self.meter.refill(&mut self.store)?;
+                    pacer.between_slices().await?;
+                    // wasmi charges a whole basic block up front: a slice
+                    // smaller than that block would never let it run.
+                    let slice = pacer.fuel_slice().max(call.required_fuel());
+                    self.meter.refill(&mut self.store, slice)?;
                     state = call.resume(&mut self.store, &mut results);
                 }
                 Ok(ResumableCall::HostTrap(trap)) => {

@@ -78,6 +78,14 @@ async fn next_macrotask() {
             return;
         }
     }
+    message_turn().await;
+}
+
+/// Gives the event loop one turn through a `MessageChannel` message. The
+/// continuation is an ordinary task, queued behind messages that already wait
+/// for this thread (a worker's `cancel`, say), which `scheduler.yield()`'s
+/// prioritised continuation is not.
+pub(crate) async fn message_turn() {
     let promise = Promise::new(&mut |resolve, _| {
         let channel = global("MessageChannel")
             .dyn_into::<Function>()

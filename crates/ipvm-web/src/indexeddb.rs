@@ -33,9 +33,10 @@ const RECEIPTS: &str = "receipts";
 const RUNS: &str = "runs";
 
 /// Maps an IndexedDB failure to the core's error, by DOMException name.
-fn store_error(what: &str, e: impl std::fmt::Debug) -> CoreError {
+fn store_error(what: &str, e: impl std::fmt::Debug + std::fmt::Display) -> CoreError {
+    // The Debug form names the variant and the DOMException; the Display form reads well.
     let text = format!("{e:?}");
-    let message = format!("{what}: {text}");
+    let message = format!("{what}: {}", e.to_string().trim_end_matches("\nundefined"));
     if text.contains("QuotaExceededError") {
         CoreError::QuotaExceeded(message)
     } else if text.contains("VersionError") {
@@ -187,6 +188,17 @@ impl IndexedDbStore {
         value: &JsValue,
         key: Option<&str>,
     ) -> Result<(), CoreError> {
+        self.put_all(store, vec![(value.clone(), key.map(JsValue::from_str))])
+            .await
+    }
+
+    /// Writes `(value, key)` entries to `store` in one transaction: all of
+    /// them, or none if it aborts.
+    async fn put_all(
+        &self,
+        store: &str,
+        entries: Vec<(JsValue, Option<JsValue>)>,
+    ) -> Result<(), CoreError> {
         let tx = self
             .db
             .transaction(&[store], TransactionMode::ReadWrite)
@@ -194,16 +206,28 @@ impl IndexedDbStore {
         let s = tx
             .object_store(store)
             .map_err(|e| store_error("write", e))?;
-        let key = key.map(JsValue::from_str);
-        s.put(value, key.as_ref())
-            .map_err(|e| store_error("write", e))?
-            .await
-            .map_err(|e| store_error("write", e))?;
+        // Kept to read why the transaction aborted: a quota exhausted at
+        // commit aborts it with a QuotaExceededError and no error event.
+        let handle = s.transaction();
+        for (value, key) in &entries {
+            // The request is made here; the transaction's outcome says how it went.
+            s.put(value, key.as_ref())
+                .map_err(|e| store_error("write", e))?;
+        }
         match tx.await.map_err(|e| store_error("write", e))? {
             idb::TransactionResult::Committed => Ok(()),
-            idb::TransactionResult::Aborted => Err(CoreError::Store(format!(
-                "the write to `{store}` was aborted; nothing was stored"
-            ))),
+            idb::TransactionResult::Aborted => Err(match handle.error() {
+                Some(reason) => store_error(
+                    &format!("the write to `{store}` was aborted; nothing was stored"),
+                    match reason.message() {
+                        m if m.is_empty() => reason.name(),
+                        m => format!("{}: {m}", reason.name()),
+                    },
+                ),
+                None => CoreError::Store(format!(
+                    "the write to `{store}` was aborted; nothing was stored"
+                )),
+            }),
         }
     }
 
@@ -252,6 +276,22 @@ impl BlockStore for IndexedDbStore {
         .await
     }
 
+    async fn put_blocks(&self, blocks: Vec<(Cid, Vec<u8>)>) -> Result<(), CoreError> {
+        for (cid, bytes) in &blocks {
+            verify_block(cid, bytes)?;
+        }
+        let entries = blocks
+            .iter()
+            .map(|(cid, bytes)| {
+                (
+                    Uint8Array::from(&bytes[..]).into(),
+                    Some(JsValue::from_str(&cid.to_string())),
+                )
+            })
+            .collect();
+        self.put_all(BLOCKS, entries).await
+    }
+
     async fn put_alias(&self, alias: Cid, root: Cid) -> Result<(), CoreError> {
         self.put_value(
             ALIASES,
@@ -294,7 +334,7 @@ impl ReceiptStore for IndexedDbStore {
             })
             .and_then(|_| set("inputs", &inputs.into()))
             .and_then(|_| set("bytes", &Uint8Array::from(&bytes[..]).into()))
-            .map_err(|e| store_error("build receipt record", e))?;
+            .map_err(|e| store_error("build receipt record", format_args!("{e:?}")))?;
         self.put_value(RECEIPTS, &value, None).await
     }
 

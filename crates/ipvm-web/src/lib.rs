@@ -4,6 +4,7 @@
 mod convert;
 mod coordinate;
 mod indexeddb;
+mod pacer;
 mod pool;
 mod runlog;
 mod runtime;

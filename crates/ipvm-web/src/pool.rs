@@ -2,17 +2,20 @@
 //! DAG-JSON, through a `dispatch(job, timeMs)` function that the JS facade
 //! provides (`pkg/pool.js` owns the workers). A worker that overruns the time
 //! limit is terminated and replaced by the pool; the job then ends in a
-//! `time_limit` error, as it would have in the worker.
+//! `time_limit` error, as it would have in the worker. A worker that fails
+//! gives a `worker` error receipt marked nondeterministic, so it is never
+//! reused as a memo.
 
 use ipvm_core::address::to_dag_json;
 use ipvm_core::scheduler::Purity;
 use ipvm_core::workflow::parse_dag_json;
 use ipvm_core::{Execution, Executor, Ipld, Job};
-use ipvm_exec::{ExecError, WasmExecutor};
+use ipvm_exec::{ExecError, WasmExecutor, WasmiEngine};
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
+use crate::pacer::YieldingPacer;
 use crate::store::AnyStore;
 
 /// Jobs to the worker pool.
@@ -34,7 +37,10 @@ fn failed(kind: &str, message: String) -> Execution {
         ]
         .into(),
     );
-    Execution::error(value, 0)
+    let mut ex = Execution::error(value, 0);
+    // A worker that fails says nothing about the task: never reuse this receipt.
+    ex.nondeterministic = true;
+    ex
 }
 
 impl Executor for PoolExecutor {
@@ -89,7 +95,7 @@ impl Executor for PoolExecutor {
 
 /// Where a runtime executes: in this thread, or on the pool.
 pub(crate) enum AnyExecutor {
-    Local(WasmExecutor<std::rc::Rc<AnyStore>>),
+    Local(WasmExecutor<std::rc::Rc<AnyStore>, WasmiEngine, YieldingPacer>),
     Pool(PoolExecutor),
 }
 

@@ -4,7 +4,7 @@ use std::rc::Rc;
 
 use ipvm_core::store::{add_file, ReceiptStore};
 use ipvm_core::{parse_cid, MemoryStore, Scheduler, Workflow};
-use ipvm_exec::WasmExecutor;
+use ipvm_exec::{WasmExecutor, WasmiEngine};
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -12,6 +12,7 @@ use wasm_bindgen_futures::future_to_promise;
 use crate::convert;
 use crate::coordinate::Coordinated;
 use crate::indexeddb::IndexedDbStore;
+use crate::pacer::YieldingPacer;
 use crate::pool::{AnyExecutor, PoolExecutor};
 use crate::runlog::RunLog;
 use crate::store::AnyStore;
@@ -45,7 +46,11 @@ impl Runtime {
         let store = Rc::new(store);
         let runner = match dispatch {
             Some(f) => AnyExecutor::Pool(PoolExecutor::new(f)),
-            None => AnyExecutor::Local(WasmExecutor::new(store.clone())),
+            None => AnyExecutor::Local(WasmExecutor::with_pacer(
+                store.clone(),
+                WasmiEngine::default(),
+                YieldingPacer::default(),
+            )),
         };
         let executor = Coordinated::new(runner, store.clone(), scope);
         Runtime {

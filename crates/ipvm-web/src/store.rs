@@ -28,6 +28,9 @@ impl BlockStore for AnyStore {
     async fn put_block(&self, cid: Cid, bytes: Vec<u8>) -> Result<(), CoreError> {
         each!(self, s => s.put_block(cid, bytes).await)
     }
+    async fn put_blocks(&self, blocks: Vec<(Cid, Vec<u8>)>) -> Result<(), CoreError> {
+        each!(self, s => s.put_blocks(blocks).await)
+    }
     async fn put_alias(&self, alias: Cid, root: Cid) -> Result<(), CoreError> {
         each!(self, s => s.put_alias(alias, root).await)
     }

@@ -1,34 +1,43 @@
 //! The exported `TaskWorker` class: what runs inside each worker of the pool
 //! (`pkg/worker.js`). It opens the same IndexedDB store as the page, reads
 //! modules from it, and executes jobs sent as DAG-JSON, answering with the
-//! execution as DAG-JSON.
+//! execution as DAG-JSON. A job yields to the worker's event loop between
+//! fuel slices, so `cancel()` (called from a message) stops it at the next
+//! slice and the worker stays usable.
 
 use std::rc::Rc;
 
 use ipvm_core::address::to_dag_json;
 use ipvm_core::workflow::parse_dag_json;
 use ipvm_core::{Executor, Job};
-use ipvm_exec::WasmExecutor;
+use ipvm_exec::{WasmExecutor, WasmiEngine};
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::convert;
 use crate::indexeddb::IndexedDbStore;
+use crate::pacer::YieldingPacer;
 use crate::store::AnyStore;
 
 /// Executes jobs for a worker pool. Lives in a dedicated worker.
 #[wasm_bindgen]
 pub struct TaskWorker {
-    executor: Rc<WasmExecutor<Rc<AnyStore>>>,
+    executor: Rc<WasmExecutor<Rc<AnyStore>, WasmiEngine, YieldingPacer>>,
+    pacer: YieldingPacer,
 }
 
 impl TaskWorker {
     /// [`TaskWorker::open`] for Rust callers.
     pub async fn new(name: &str) -> Result<TaskWorker, ipvm_core::CoreError> {
         let store = IndexedDbStore::open(name).await?;
-        let executor = Rc::new(WasmExecutor::new(Rc::new(AnyStore::IndexedDb(store))));
-        Ok(TaskWorker { executor })
+        let pacer = YieldingPacer::default();
+        let executor = Rc::new(WasmExecutor::with_pacer(
+            Rc::new(AnyStore::IndexedDb(store)),
+            WasmiEngine::default(),
+            pacer.clone(),
+        ));
+        Ok(TaskWorker { executor, pacer })
     }
 }
 
@@ -45,17 +54,30 @@ impl TaskWorker {
         })
     }
 
-    /// Executes one job (DAG-JSON of `Job`); resolves to the execution (DAG-JSON).
+    /// Executes one job (DAG-JSON of `Job`); resolves to the execution
+    /// (DAG-JSON), or rejects with `ERR_CANCELLED` if [`TaskWorker::cancel`]
+    /// was called meanwhile. One job at a time.
     #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
     pub fn execute(&self, job: &str) -> Promise {
         let executor = self.executor.clone();
+        let pacer = self.pacer.clone();
+        pacer.reset();
         let job = parse_dag_json(job.as_bytes()).and_then(|j| Job::from_ipld(&j));
         future_to_promise(async move {
             let job = job.map_err(|e| convert::core_error(&e))?;
             let ex = executor.execute(job).await;
+            if pacer.is_cancelled() {
+                return Err(convert::core_error(&ipvm_core::CoreError::Cancelled));
+            }
             to_dag_json(&ex.to_ipld())
                 .map(|s| JsValue::from_str(&s))
                 .map_err(|e| convert::core_error(&e))
         })
+    }
+
+    /// Stops the running job at its next fuel slice (it rejects with
+    /// `ERR_CANCELLED`); nothing of it is kept.
+    pub fn cancel(&self) {
+        self.pacer.cancel();
     }
 }

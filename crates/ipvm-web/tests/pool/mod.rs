@@ -2,8 +2,9 @@
 //! (`pool_window.rs`, `pool_worker.rs`): `TaskWorker` (what runs in each
 //! worker) executing jobs sent as DAG-JSON, and the runtime's pool executor
 //! sending jobs through a `dispatch` function and turning a `{timeout: true}`
-//! rejection into a time-limit receipt. The real workers and their
-//! termination are tested end to end (tests/e2e/storage.test.mjs).
+//! rejection into a time-limit receipt; a long job yielding between fuel
+//! slices so that `cancel()` reaches it. The real workers, their termination
+//! and replacement are tested end to end (tests/e2e/workers.test.mjs).
 
 use ipvm_core::address::to_dag_json;
 use ipvm_core::workflow::parse_dag_json;
@@ -25,12 +26,93 @@ fn get(v: &JsValue, key: &str) -> JsValue {
     Reflect::get(v, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 
-async fn store_with_module(name: &str) {
+/// Stores the guest module in `name`; returns its CID.
+async fn store_with_module(name: &str) -> ipvm_core::Cid {
     let rt = Runtime::open(name).await.unwrap_or_else(|e| panic!("{e}"));
-    JsFuture::from(rt.add_module(GUESTS.to_vec()))
+    let cid = JsFuture::from(rt.add_module(GUESTS.to_vec()))
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
     rt.close();
+    ipvm_core::parse_cid(&cid.as_string().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn job_json(
+    module: ipvm_core::Cid,
+    func: &str,
+    args: Vec<Ipld>,
+    limits: ipvm_core::Limits,
+) -> String {
+    let run = ipvm_core::Instruction::new(module, "wasm/run", func, args.clone(), Ipld::Null)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let job = Job {
+        task: 0,
+        instruction: run.cid(),
+        module,
+        op: "wasm/run".into(),
+        func: func.into(),
+        args,
+        limits,
+    };
+    to_dag_json(&job.to_ipld()).unwrap_or_default()
+}
+
+/// Resolves after `ms` milliseconds.
+async fn sleep(ms: i32) {
+    let p = Promise::new(&mut |resolve, _| {
+        let set_timeout = Reflect::get(&js_sys::global(), &JsValue::from_str("setTimeout"))
+            .ok()
+            .and_then(|f| f.dyn_into::<Function>().ok());
+        if let Some(f) = set_timeout {
+            let _ = f.call2(&JsValue::NULL, &resolve, &JsValue::from(ms));
+        }
+    });
+    let _ = JsFuture::from(p).await;
+}
+
+pub(crate) async fn a_long_job_yields_between_fuel_slices_and_stops_when_cancelled() {
+    let name = unique("wbt-cancel");
+    let module = store_with_module(&name).await;
+    let worker = TaskWorker::new(&name)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // About 2^32 rounds: minutes of work, unless it is cancelled.
+    let limits = ipvm_core::Limits {
+        time: Some(20_000),
+        ..Default::default()
+    };
+    let long = job_json(
+        module,
+        "xorshift",
+        vec![Ipld::Integer(u32::MAX.into())],
+        limits,
+    );
+    let running = JsFuture::from(worker.execute(&long));
+    // The timer fires only if the job gives the event loop a turn.
+    let cancel = async {
+        sleep(100).await;
+        worker.cancel();
+    };
+    let (answer, ()) = futures::join!(running, cancel);
+    let err = answer.expect_err("a cancelled job rejects");
+    assert_eq!(
+        get(&err, "code").as_string().as_deref(),
+        Some("ERR_CANCELLED")
+    );
+    // The worker is still usable: the next job runs to its result.
+    let short = job_json(
+        module,
+        "add_one",
+        vec![Ipld::Integer(41)],
+        Default::default(),
+    );
+    let answer = JsFuture::from(worker.execute(&short))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let ex = Execution::from_ipld(
+        &parse_dag_json(answer.as_string().unwrap_or_default().as_bytes()).unwrap_or(Ipld::Null),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ex.out, Outcome::Ok(Ipld::Integer(42)));
 }
 
 pub(crate) async fn a_task_worker_executes_a_job_sent_as_dag_json() {
@@ -140,6 +222,10 @@ macro_rules! pool_suite {
         #[wasm_bindgen_test]
         async fn the_pool_executor_gives_the_same_receipts_through_dispatch() {
             pool::the_pool_executor_gives_the_same_receipts_through_dispatch().await;
+        }
+        #[wasm_bindgen_test]
+        async fn a_long_job_yields_between_fuel_slices_and_stops_when_cancelled() {
+            pool::a_long_job_yields_between_fuel_slices_and_stops_when_cancelled().await;
         }
         #[wasm_bindgen_test]
         async fn a_dispatch_that_times_out_gives_a_time_limit_receipt() {

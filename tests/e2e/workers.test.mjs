@@ -1,0 +1,203 @@
+// Execution off the main thread, through the npm API: tasks run on the worker
+// pool while the page stays responsive; a long task stops at its next fuel
+// slice when its run is aborted and its worker goes on; a worker that does
+// not answer (timeout or cancel) is terminated and replaced; a failing worker
+// leaves a receipt that is never reused; with `workers: 0` the page itself
+// runs tasks and still yields between fuel slices.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { freshPage, watchErrors } from "./helpers.mjs";
+import { useSession } from "./session.mjs";
+
+let url, browser;
+useSession((s) => ({ url, browser } = s));
+
+const blank = () => `${url}tests/e2e/pages/blank.html`;
+
+test("tasks run on the worker pool: the page stays responsive; a runaway task ends at its time limit and its worker goes on", async () => {
+  const page = await freshPage(browser);
+  const errors = watchErrors(page);
+  await page.goto(blank());
+  const result = await page.evaluate(async () => {
+    const ipvm = await import("/pkg/index.js");
+    const rt = await ipvm.Runtime.open({ name: "pool", workers: 2 });
+    const module = await rt.addModule(new URL("/www/modules/ipvm_guests.wasm", location.href));
+    // Four tasks of about a second of wasmi each, and one that spins until its time limit.
+    const tasks = [];
+    for (let i = 0; i < 4; i++) tasks.push((await ipvm.wasmTask({ module, func: "xorshift", args: [12_000_000], nnc: `p${i}` })).task);
+    const spin = await ipvm.wasmTask({ module, func: "xorshift", args: [4_000_000_000], time: 300 });
+    const after = await ipvm.wasmTask({ module, func: "add_one", args: [1], nnc: "after" });
+    // Measure the main thread's longest stall while the pool works.
+    let last = performance.now();
+    let worstGap = 0;
+    const ticker = setInterval(() => {
+      const now = performance.now();
+      worstGap = Math.max(worstGap, now - last);
+      last = now;
+    }, 10);
+    const t0 = performance.now();
+    const reports = await rt.run({ tasks: [...tasks, spin.task] });
+    const took = performance.now() - t0;
+    clearInterval(ticker);
+    const next = await rt.run({ tasks: [after.task] });
+    return {
+      stats: rt.workerStats(),
+      workers: rt.workers,
+      statuses: reports.map((r) => r.ok),
+      spin: JSON.parse(reports[4].dagJson),
+      next: JSON.parse(next[0].dagJson).out,
+      took,
+      worstGap,
+    };
+  });
+  assert.equal(result.workers, 2);
+  assert.deepEqual(result.statuses, [true, true, true, true, false]);
+  assert.equal(result.spin.out[1].kind, "time_limit");
+  assert.equal(result.spin.meta.nondeterministic, true);
+  assert.deepEqual(result.next, ["ok", 2], "the pool still works after a time limit");
+  assert.equal(result.stats.replaced, 0, "wasmi's own time check ended the task; no worker was terminated");
+  // The tasks took seconds of CPU; the main thread never stalled for long.
+  assert.ok(result.took > 1_000, `took ${result.took} ms`);
+  assert.ok(result.worstGap < 500, `the main thread stalled ${result.worstGap.toFixed(0)} ms`);
+  console.log(`pool: 2 workers, ${result.took.toFixed(0)} ms for the run, longest main-thread stall ${result.worstGap.toFixed(0)} ms`);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("aborting stops tasks running in workers at their next fuel slice; the workers go on", async () => {
+  const page = await freshPage(browser);
+  await page.goto(blank());
+  const result = await page.evaluate(async () => {
+    const ipvm = await import("/pkg/index.js");
+    const rt = await ipvm.Runtime.open({ name: "abort-running", workers: 2 });
+    const module = await rt.addModule(new URL("/www/modules/ipvm_guests.wasm", location.href));
+    // Two tasks of about a minute of wasmi each.
+    const long = [];
+    for (let i = 0; i < 2; i++) long.push((await ipvm.wasmTask({ module, func: "xorshift", args: [4_000_000_000], nnc: `long${i}`, time: 600_000 })).task);
+    const controller = new AbortController();
+    let started = 0;
+    const t0 = performance.now();
+    const code = await rt
+      .run({ tasks: long }, { signal: controller.signal, onEvent: (e) => e.type === "started" && ++started === 2 && setTimeout(() => controller.abort(), 300) })
+      .then(() => null, (e) => e.code);
+    const abortedAfter = performance.now() - t0;
+    const quick = await ipvm.wasmTask({ module, func: "add_one", args: [1], nnc: "after-abort" });
+    const t1 = performance.now();
+    const after = await rt.run({ tasks: [quick.task] });
+    return { code, abortedAfter, next: JSON.parse(after[0].dagJson).out, nextTook: performance.now() - t1, receipts: (await rt.storage()).receipts, stats: rt.workerStats() };
+  });
+  assert.equal(result.code, "ERR_CANCELLED");
+  assert.ok(result.abortedAfter < 20_000, `the run ended ${result.abortedAfter.toFixed(0)} ms after it started`);
+  assert.deepEqual(result.next, ["ok", 2]);
+  assert.ok(result.nextTook < 20_000, `the next task waited ${result.nextTook.toFixed(0)} ms`);
+  assert.equal(result.receipts, 1, "the aborted tasks left no receipt");
+  assert.deepEqual(result.stats, { workers: 2, busy: 0, queued: 0, spawned: 2, replaced: 0, cancelled: 2 }, "both workers stopped their task and stayed");
+  console.log(`abort: run ended ${result.abortedAfter.toFixed(0)} ms after start; next task took ${result.nextTook.toFixed(0)} ms on the same workers`);
+  await page.close();
+});
+
+test("a worker that hangs past the time limit is terminated and replaced; the task gets a time_limit receipt", async () => {
+  const page = await freshPage(browser);
+  await page.goto(blank());
+  const result = await page.evaluate(async () => {
+    const ipvm = await import("/pkg/index.js");
+    const rt = await ipvm.Runtime.open({ name: "stuck", workers: 1, workerUrl: "/tests/e2e/pages/stuck-worker.js" });
+    const module = await rt.addModule(new URL("/www/modules/ipvm_guests.wasm", location.href));
+    const { task } = await ipvm.wasmTask({ module, func: "add_one", args: [1], time: 200 });
+    const before = rt.workerStats();
+    const reports = await rt.run({ tasks: [task] });
+    return { before, after: rt.workerStats(), receipt: JSON.parse(reports[0].dagJson), ok: reports[0].ok };
+  });
+  assert.deepEqual(result.before, { workers: 1, busy: 0, queued: 0, spawned: 1, replaced: 0, cancelled: 0 });
+  assert.equal(result.ok, false);
+  assert.equal(result.receipt.out[1].kind, "time_limit");
+  assert.equal(result.receipt.meta.nondeterministic, true);
+  assert.deepEqual(result.after, { workers: 1, busy: 0, queued: 0, spawned: 2, replaced: 1, cancelled: 0 });
+  await page.close();
+});
+
+test("a worker that ignores a cancel is terminated and replaced", async () => {
+  const page = await freshPage(browser);
+  await page.goto(blank());
+  const result = await page.evaluate(async () => {
+    const ipvm = await import("/pkg/index.js");
+    const rt = await ipvm.Runtime.open({ name: "stuck-cancel", workers: 1, workerUrl: "/tests/e2e/pages/stuck-worker.js" });
+    const module = await rt.addModule(new URL("/www/modules/ipvm_guests.wasm", location.href));
+    const { task } = await ipvm.wasmTask({ module, func: "add_one", args: [1], time: 600_000 });
+    const controller = new AbortController();
+    const code = await rt
+      .run({ tasks: [task] }, { signal: controller.signal, onEvent: (e) => e.type === "started" && setTimeout(() => controller.abort(), 100) })
+      .then(() => null, (e) => e.code);
+    const atAbort = rt.workerStats();
+    // The worker gets a grace period to reach a fuel slice; this one never does.
+    while (rt.workerStats().replaced === 0) await new Promise((r) => setTimeout(r, 100));
+    return { code, atAbort, after: rt.workerStats(), receipts: (await rt.storage()).receipts };
+  });
+  assert.equal(result.code, "ERR_CANCELLED");
+  assert.equal(result.atAbort.replaced, 0, "the worker is first asked to stop");
+  assert.equal(result.atAbort.cancelled, 1);
+  assert.deepEqual(result.after, { workers: 1, busy: 0, queued: 0, spawned: 2, replaced: 1, cancelled: 1 });
+  assert.equal(result.receipts, 0, "a cancelled task leaves no receipt");
+  await page.close();
+});
+
+test("a failing worker gives a `worker` error receipt that is never reused", async () => {
+  const page = await freshPage(browser);
+  await page.goto(blank());
+  const result = await page.evaluate(async () => {
+    const ipvm = await import("/pkg/index.js");
+    const broken = await ipvm.Runtime.open({ name: "failing", workers: 1, workerUrl: "/tests/e2e/pages/failing-worker.js" });
+    const module = await broken.addModule(new URL("/www/modules/ipvm_guests.wasm", location.href));
+    const { task } = await ipvm.wasmTask({ module, func: "add_one", args: [1] });
+    const first = await broken.run({ tasks: [task] });
+    await broken.close();
+    const rt = await ipvm.Runtime.open({ name: "failing", workers: 1 });
+    const second = await rt.run({ tasks: [task] });
+    return {
+      first: JSON.parse(first[0].dagJson),
+      second: { status: second[0].status, out: JSON.parse(second[0].dagJson).out },
+      receipts: (await rt.storage()).receipts,
+    };
+  });
+  assert.equal(result.first.out[1].kind, "worker");
+  assert.match(result.first.out[1].message, /could not load its runtime/);
+  assert.equal(result.first.meta.nondeterministic, true);
+  assert.deepEqual(result.second, { status: "ran", out: ["ok", 2] }, "the failure was not reused as a memo");
+  assert.equal(result.receipts, 2, "both receipts are kept");
+  await page.close();
+});
+
+test("with workers: 0 the page runs a long task itself, stays responsive, and an abort stops the task", async () => {
+  const page = await freshPage(browser);
+  const errors = watchErrors(page);
+  await page.goto(blank());
+  const result = await page.evaluate(async () => {
+    const ipvm = await import("/pkg/index.js");
+    const rt = await ipvm.Runtime.open({ name: "in-page", workers: 0 });
+    const module = await rt.addModule(new URL("/www/modules/ipvm_guests.wasm", location.href));
+    // About a minute of wasmi, unless aborted.
+    const { task } = await ipvm.wasmTask({ module, func: "xorshift", args: [4_000_000_000], time: 600_000 });
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 20);
+    const controller = new AbortController();
+    let ticksAtStart = 0;
+    const code = await rt
+      .run({ tasks: [task] }, {
+        signal: controller.signal,
+        onEvent: (e) => {
+          if (e.type !== "started") return;
+          ticksAtStart = ticks;
+          setTimeout(() => controller.abort(), 1_000);
+        },
+      })
+      .then(() => null, (e) => e.code);
+    clearInterval(ticker);
+    return { code, ticksDuring: ticks - ticksAtStart, receipts: (await rt.storage()).receipts, stats: rt.workerStats() };
+  });
+  assert.equal(result.code, "ERR_CANCELLED", "the abort's timer fired while the task ran, and stopped it");
+  assert.ok(result.ticksDuring >= 5, `a 20 ms interval ran ${result.ticksDuring} times during the task`);
+  assert.equal(result.receipts, 0);
+  assert.equal(result.stats.spawned, 0, "no worker was used");
+  assert.deepEqual(errors, []);
+  await page.close();
+});
