@@ -2,7 +2,8 @@
 # Builds everything the package, the playground and the tests need:
 #   1. the guest module (www/modules/ipvm_guests.wasm)
 #   2. the native CLI `ipvm`
-#   3. the browser runtime: cargo (wasm32) -> wasm-bindgen -> wasm-opt -> pkg/wasm/
+#   3. the browser runtime: cargo (wasm32) -> wasm-bindgen -> wasm-opt -> pkg/wasm/,
+#      and the package's facade: tsc pkg/*.ts -> pkg/*.js + pkg/*.d.ts
 # and reports the wasm size (raw and gzip).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -19,6 +20,9 @@ RAW="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/ipvm_web.wasm"
 say "wasm-bindgen --target web -> pkg/wasm/"
 rm -rf "$ROOT/pkg/wasm"
 wasm-bindgen --target web --out-dir "$ROOT/pkg/wasm" --out-name ipvm_web "$RAW"
+
+say "tsc: pkg/*.ts -> pkg/*.js + pkg/*.d.ts (checked against the generated glue's types)"
+"$ROOT/node_modules/.bin/tsc" -p "$ROOT/pkg/tsconfig.json" || die "the package's TypeScript does not compile"
 
 OUT="$ROOT/pkg/wasm/ipvm_web_bg.wasm"
 WASM_OPT="$ROOT/node_modules/.bin/wasm-opt"

@@ -15,7 +15,7 @@ import { ROOT } from "./helpers.mjs";
 const TSC = join(ROOT, "node_modules", ".bin", "tsc");
 
 const GOOD = `
-import { Runtime, wasmTask, awaitOk, isIpvmError, IpvmError, type TaskReport, type RunEvent, type Verification, type RunRecord } from "ipvm-web";
+import { Runtime, wasmTask, awaitOk, isIpvmError, IpvmError, type TaskReport, type RunEvent, type Verification, type RunRecord, type WorkerStats } from "ipvm-web";
 async function main(): Promise<number> {
   const rt = await Runtime.open({ name: "app", workers: 2, persist: false });
   const module: string = await rt.addModule(new Uint8Array([0]));
@@ -35,18 +35,25 @@ async function main(): Promise<number> {
   const stop = rt.onReceipt(({ instruction, receipt }) => console.log(instruction, receipt));
   stop();
   const usage = await rt.storage();
-  try { await rt.run("{}"); } catch (e) { if (isIpvmError(e)) console.log(e.code, e.task, e.field, e instanceof IpvmError); }
+  try { await rt.run("{}"); } catch (e) { if (isIpvmError(e)) console.log(e.code === "ERR_QUOTA_EXCEEDED", e.task, e.field, e instanceof IpvmError); }
+  const pool: WorkerStats = rt.workerStats();
+  console.log(pool.busy + pool.queued + pool.replaced);
   await rt.close();
   return (v.matches ? 1 : 0) + runs.length + (stored?.fuel ?? 0) + blocks + receipts + (usage.quota ?? 0) + rt.workers;
 }
 void main;
 `;
 
+/** Misuses, each with the TypeScript error it must give (so it fails for the right reason). */
 const BAD = [
-  `import { Runtime } from "ipvm-web"; const rt = await Runtime.open(); await rt.run(42);`,
-  `import { Runtime } from "ipvm-web"; const rt = await Runtime.open({ storage: "disk" });`,
-  `import { Runtime } from "ipvm-web"; const rt = await Runtime.open(); const r = await rt.receipt("x"); r.nope;`,
-  `import { wasmTask } from "ipvm-web"; await wasmTask({ func: "f" });`,
+  [`import { Runtime } from "ipvm-web"; const rt = await Runtime.open(); await rt.run(42);`, "TS2345"],
+  [`import { Runtime } from "ipvm-web"; const rt = await Runtime.open({ storage: "disk" });`, "TS2322"],
+  [`import { Runtime } from "ipvm-web"; const rt = await Runtime.open(); const r = await rt.receipt("x"); r!.nope;`, "TS2339"],
+  [`import { Runtime } from "ipvm-web"; const rt = await Runtime.open(); const r = await rt.receipt("x"); r.cid;`, "TS18047"],
+  [`import { wasmTask } from "ipvm-web"; await wasmTask({ func: "f" });`, "TS2345"],
+  [`import { Runtime } from "ipvm-web"; new Runtime();`, "TS2673"],
+  [`import { isIpvmError } from "ipvm-web"; const e: unknown = 0; if (isIpvmError(e) && e.code === "ERR_NO_SUCH_CODE") {}`, "TS2367"],
+  [`import { Runtime } from "ipvm-web"; const rt = await Runtime.open({ workerUrl: 42 });`, "TS2322"],
 ];
 
 async function check(dir, source) {
@@ -74,10 +81,11 @@ test("a strict TypeScript program type-checks against the package, and misuses d
     );
     const good = await check(dir, GOOD);
     assert.ok(good.ok, good.out);
-    for (const bad of BAD) {
+    for (const [bad, code] of BAD) {
       const r = await check(dir, bad);
       assert.equal(r.ok, false, `should not type-check:\n${bad}`);
-      assert.match(r.out, /error TS\d+/);
+      const codes = [...r.out.matchAll(/error (TS\d+)/g)].map((m) => m[1]);
+      assert.deepEqual(codes, [code], `${bad}\n${r.out}`);
     }
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -1,5 +1,5 @@
 //! TypeScript types of the values the bindings hand to JS, emitted into the
-//! generated `.d.ts` (and re-exported by `pkg/index.d.ts`), so that the types
+//! generated `.d.ts` (and re-exported by `pkg/index.ts`), so that the types
 //! live next to the code that builds the values (`convert.rs`).
 
 use wasm_bindgen::prelude::*;

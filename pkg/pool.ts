@@ -14,8 +14,53 @@ const GRACE_MS = 2_000;
 /** How long a cancelled job may take to reach its next fuel slice before its worker is terminated. */
 const CANCEL_GRACE_MS = 5_000;
 
+/** The state of a runtime's worker pool (see `Runtime.workerStats`). */
+export interface WorkerStats {
+  /** Workers alive. */
+  workers: number;
+  /** Jobs running on a worker. */
+  busy: number;
+  /** Jobs waiting for a worker. */
+  queued: number;
+  /** Workers started since the runtime opened, replacements included. */
+  spawned: number;
+  /** Workers terminated and replaced: they overran a time limit or did not stop when cancelled. */
+  replaced: number;
+  /** Jobs cancelled by an aborted run. */
+  cancelled: number;
+}
+
+/** What a worker says (see worker.ts). */
+export type WorkerAnswer =
+  | { type: "ready"; error?: string }
+  | { type?: undefined; id: number; execution: string }
+  | { type?: undefined; id: number; error: string }
+  | { type?: undefined; id: number; cancelled: true };
+
+/** What a worker is told. */
+export type WorkerRequest =
+  | { type: "init"; name: string; wasm: unknown }
+  | { type: "job"; id: number; job: string }
+  | { type: "cancel"; id: number };
+
+interface Queued {
+  job: string;
+  timeMs: number;
+  resolve: (execution: string) => void;
+  reject: (reason: unknown) => void;
+}
+
+interface Running {
+  worker: Worker;
+  instruction: string | undefined;
+  timer: ReturnType<typeof setTimeout>;
+  resolve: (execution: string) => void;
+  reject: (reason: unknown) => void;
+  stopping: boolean;
+}
+
 /** The instruction CID of a job (DAG-JSON text). */
-function instructionOf(job) {
+function instructionOf(job: string): string | undefined {
   try {
     return JSON.parse(job).instruction?.["/"];
   } catch {
@@ -23,29 +68,30 @@ function instructionOf(job) {
   }
 }
 
-function cancelled() {
+function cancelled(): Error {
   return Object.assign(new Error("cancelled"), { cancelled: true });
 }
 
+/** Dedicated module workers running `TaskWorker`s on one IndexedDB store. */
 export class WorkerPool {
-  #size;
-  #dbName;
-  #wasm;
-  #workerUrl;
-  #idle = [];
-  #queue = [];
-  #all = new Set();
+  #size: number;
+  #dbName: string;
+  #wasm: unknown;
+  #workerUrl: string | URL;
+  #idle: Worker[] = [];
+  #queue: Queued[] = [];
+  #all = new Set<Worker>();
   #seq = 0;
   #closed = false;
   #counts = { spawned: 0, replaced: 0, cancelled: 0 };
-  /** Jobs on a worker: id -> { worker, instruction, timer, resolve, reject, stopping }. */
-  #busy = new Map();
+  /** Jobs on a worker, by id. */
+  #busy = new Map<number, Running>();
 
   /**
    * Starts `size` workers on the IndexedDB store `dbName`. `wasm` is where the runtime's
-   * Wasm comes from; `workerUrl` is the worker script (default: ./worker.js beside this file).
+   * Wasm comes from; `workerUrl` is the worker script (default: worker.js beside this file).
    */
-  constructor(size, dbName, wasm, workerUrl = new URL("./worker.js", import.meta.url)) {
+  constructor(size: number, dbName: string, wasm: unknown, workerUrl: string | URL = new URL("./worker.js", import.meta.url)) {
     this.#size = size;
     this.#dbName = dbName;
     this.#wasm = wasm;
@@ -54,67 +100,71 @@ export class WorkerPool {
   }
 
   /** How many workers the pool keeps. */
-  get size() {
+  get size(): number {
     return this.#size;
   }
 
   /** Workers, jobs running and queued, and how many workers were started, replaced, and jobs cancelled. */
-  stats() {
+  stats(): WorkerStats {
     return { workers: this.#all.size, busy: this.#busy.size, queued: this.#queue.length, ...this.#counts };
   }
 
-  #spawn() {
+  #post(worker: Worker, message: WorkerRequest): void {
+    worker.postMessage(message);
+  }
+
+  #spawn(): void {
     const worker = new Worker(this.#workerUrl, { type: "module", name: "ipvm-web task worker" });
     this.#counts.spawned++;
     this.#all.add(worker);
-    worker.postMessage({ type: "init", name: this.#dbName, wasm: this.#wasm });
+    this.#post(worker, { type: "init", name: this.#dbName, wasm: this.#wasm });
     // Jobs sent before "ready" wait inside the worker, so the worker is idle at once.
     this.#idle.push(worker);
     this.#pump();
   }
 
   /** Runs a job (DAG-JSON) on a worker; resolves to the execution (DAG-JSON). */
-  dispatch = (job, timeMs) =>
+  dispatch = (job: string, timeMs: number): Promise<string> =>
     new Promise((resolve, reject) => {
       if (this.#closed) return reject(new Error("the worker pool is closed"));
       this.#queue.push({ job, timeMs, resolve, reject });
       this.#pump();
     });
 
-  #pump() {
+  #pump(): void {
     while (this.#idle.length > 0 && this.#queue.length > 0) {
-      const worker = this.#idle.pop();
-      const { job, timeMs, resolve, reject } = this.#queue.shift();
+      const worker = this.#idle.pop()!;
+      const { job, timeMs, resolve, reject } = this.#queue.shift()!;
       const id = ++this.#seq;
       const timer = setTimeout(() => this.#kill(id, { timeout: true }), timeMs + GRACE_MS);
       this.#busy.set(id, { worker, instruction: instructionOf(job), timer, resolve, reject, stopping: false });
-      worker.onmessage = ({ data }) => {
+      worker.onmessage = ({ data }: MessageEvent<WorkerAnswer>) => {
         if (data.type === "ready") {
           if (data.error) console.error(`[ipvm] a worker failed to start: ${data.error}`);
           return;
         }
         if (data.id === id) this.#answered(id, data);
       };
-      worker.postMessage({ type: "job", id, job });
+      this.#post(worker, { type: "job", id, job });
     }
   }
 
   /** The worker running job `id` answered: settle the job, and the worker is idle again. */
-  #answered(id, data) {
+  #answered(id: number, data: Exclude<WorkerAnswer, { type: "ready" }>): void {
     const job = this.#busy.get(id);
     if (!job) return;
     clearTimeout(job.timer);
     this.#busy.delete(id);
     job.worker.onmessage = null;
     this.#idle.push(job.worker);
-    if (job.stopping || data.cancelled) job.reject(cancelled());
-    else if (data.error !== undefined) job.reject(new Error(data.error));
+    if (job.stopping || "cancelled" in data) job.reject(cancelled());
+    else if ("error" in data) job.reject(new Error(data.error));
     else job.resolve(data.execution);
     this.#pump();
   }
 
   /** Terminates the worker running job `id`, rejects the job with `reason`, and starts a replacement. */
-  #kill(id, reason) {
+  #kill(id: number, reason: unknown): void {
     const job = this.#busy.get(id);
     if (!job) return;
     this.#busy.delete(id);
@@ -131,26 +181,27 @@ export class WorkerPool {
    * Cancels the jobs of these instructions: queued ones are dropped, running ones stop at
    * their next fuel slice (a worker that does not stop within CANCEL_GRACE_MS is replaced).
    */
-  cancel(instructions) {
+  cancel(instructions: Iterable<string>): void {
     const wanted = new Set(instructions);
     this.#queue = this.#queue.filter((q) => {
-      if (!wanted.has(instructionOf(q.job))) return true;
+      const instruction = instructionOf(q.job);
+      if (instruction === undefined || !wanted.has(instruction)) return true;
       this.#counts.cancelled++;
       q.reject(cancelled());
       return false;
     });
     for (const [id, job] of this.#busy) {
-      if (!wanted.has(job.instruction) || job.stopping) continue;
+      if (job.instruction === undefined || !wanted.has(job.instruction) || job.stopping) continue;
       job.stopping = true;
       this.#counts.cancelled++;
       clearTimeout(job.timer);
       job.timer = setTimeout(() => this.#kill(id, cancelled()), CANCEL_GRACE_MS);
-      job.worker.postMessage({ type: "cancel", id });
+      this.#post(job.worker, { type: "cancel", id });
     }
   }
 
   /** Terminates every worker; queued and running jobs reject. */
-  close() {
+  close(): void {
     this.#closed = true;
     for (const w of this.#all) w.terminate();
     this.#all.clear();

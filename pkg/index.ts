@@ -1,0 +1,508 @@
+// The public entry point of the npm package `ipvm-web`.
+//
+// A thin facade over the generated wasm-bindgen glue in ./wasm/: it loads the
+// Wasm runtime once, accepts friendly argument types (objects, URLs,
+// Responses), owns the worker pool and the BroadcastChannel, and forwards to
+// the Rust side, where all logic lives. Compiled by tsc (scripts/build.sh)
+// to index.js and index.d.ts; the data types (Cid, TaskReport, RunEvent, …)
+// come from the Rust side (crates/ipvm-web/src/types.rs) through the glue.
+import init, { Runtime as RawRuntime, instructionCid as rawInstructionCid } from "./wasm/ipvm_web.js";
+import type { Cid, RunEvent, TaskReport, StoredReceipt, Verification, RunRecord } from "./wasm/ipvm_web.js";
+import { WorkerPool, type WorkerStats } from "./pool.js";
+
+export type { Cid, RunEvent, TaskReport, StoredReceipt, Verification, RunRecord, WorkerStats };
+
+/** A DAG-JSON link: `{"/": "<cid>"}`. */
+export interface Link {
+  "/": Cid;
+}
+
+/** An await: a value that stands for another instruction's result. */
+export type Await = { "await/ok": Link } | { "await/error": Link } | { "await/*": Link };
+
+/**
+ * An instruction: what to compute. Its CID (see {@link instructionCid}) is the memo key.
+ * Numbers above 2^53 lose precision in JavaScript; pass workflows as DAG-JSON text to keep them.
+ */
+export interface Instruction {
+  /** `ipfs://<CID of the module>` */
+  rsc: string;
+  /** The operation, `"wasm/run"`. */
+  op: string;
+  input: { func: string; args: unknown[] };
+  /** Nonce: `""`, a string, or bytes `{"/": {"bytes": "<base64>"}}`. */
+  nnc: string | { "/": { bytes: string } };
+}
+
+/** Limits of a task. Missing keys take the runtime defaults (no fuel limit, 256 MiB, 100 s). */
+export interface TaskMeta {
+  /** Fuel units; 2^64-1 or more (18446744073709552000) means no limit. */
+  fuel?: number;
+  /** Maximum linear memory, in bytes. */
+  memory?: number;
+  /** Maximum wall-clock time, in milliseconds. */
+  time?: number;
+}
+
+/** A task: an instruction with its limits and provenance (Homestar's format). */
+export interface Task {
+  run: Instruction;
+  cause: Link | null;
+  meta: TaskMeta;
+  prf: Link[];
+}
+
+/** A workflow: `{"tasks": [...]}`. Tasks may await each other's results. */
+export interface Workflow {
+  tasks: Task[];
+}
+
+/** Where the runtime's own Wasm can come from. */
+export type WasmSource = string | URL | Response | BufferSource | WebAssembly.Module;
+
+/** Options of {@link Runtime.open}. */
+export interface OpenOptions {
+  /** Names the store: the IndexedDB database `ipvm-web:<name>` (default `"default"`). Tabs of an origin that open the same name share it. */
+  name?: string;
+  /** `"indexeddb"` (default): modules and receipts survive reloads. `"memory"`: nothing is kept. */
+  storage?: "indexeddb" | "memory";
+  /** Ask the browser to make the origin's storage persistent (`navigator.storage.persist()`). */
+  persist?: boolean;
+  /**
+   * How many dedicated module workers execute tasks (default `navigator.hardwareConcurrency`
+   * with IndexedDB storage). `0` runs tasks on the calling thread, which still yields to the
+   * event loop between fuel slices. A worker that overruns a task's time limit is terminated
+   * and replaced; the task gets a `time_limit` error receipt.
+   */
+  workers?: number;
+  /** Where to load the runtime's Wasm from (defaults to the file next to the package). */
+  wasm?: WasmSource;
+  /**
+   * The workers' script, for bundlers that move files (defaults to `worker.js` next to the
+   * package's `pool.js`). It must be the package's `worker.js`, served as a module.
+   */
+  workerUrl?: string | URL;
+}
+
+/** Options of {@link Runtime.run}. */
+export interface RunOptions {
+  /** Receives progress events. An exception thrown here does not stop the run. */
+  onEvent?: (event: RunEvent) => void;
+  /**
+   * Cancels the run: no further task starts, and the promise rejects with code `ERR_CANCELLED`.
+   * Receipts already written stay; running the workflow again resumes from them.
+   * A task that is executing stops at its next fuel slice and leaves no receipt.
+   */
+  signal?: AbortSignal;
+  /** `"console"` (default): print each task's log lines with `console.info`; `"none"`: do not. */
+  logs?: "console" | "none";
+}
+
+/** What a store holds, and the origin's storage usage and quota (null where the browser does not say). */
+export interface StorageReport {
+  blocks: number;
+  receipts: number;
+  usage: number | null;
+  quota: number | null;
+}
+
+/** A receipt written by another tab or worker on the same store. */
+export interface ReceiptAnnouncement {
+  instruction: Cid;
+  receipt: Cid;
+}
+
+/** What {@link Runtime.addModule} accepts: bytes, a URL to fetch, a Response, or a stored module's CID. */
+export type ModuleSource = Uint8Array | ArrayBuffer | ArrayBufferView | URL | string | Response | Cid;
+
+/** The stable codes of {@link IpvmError}. */
+export type IpvmErrorCode =
+  | "ERR_WORKFLOW_DECODE"
+  | "ERR_WORKFLOW_INVALID"
+  | "ERR_BAD_CID"
+  | "ERR_MISSING_BLOCK"
+  | "ERR_HASH_MISMATCH"
+  | "ERR_UNIXFS"
+  | "ERR_STORE"
+  | "ERR_QUOTA_EXCEEDED"
+  | "ERR_STORAGE_UNAVAILABLE"
+  | "ERR_VERSION_CONFLICT"
+  | "ERR_CANCELLED"
+  | "ERR_ARGUMENT"
+  | "ERR_FETCH"
+  | "ERR_ENCODE";
+
+let loading: Promise<unknown> | undefined;
+
+/** Loads the runtime's Wasm once. `wasm` overrides where it comes from. */
+function load(wasm?: WasmSource): Promise<unknown> {
+  loading ??= init(wasm === undefined ? undefined : { module_or_path: wasm });
+  return loading;
+}
+
+/**
+ * Errors thrown by the runtime are `Error`s with `name === "IpvmError"` and a stable
+ * {@link IpvmErrorCode} `code`; `ERR_WORKFLOW_INVALID` also carries `task` and `field`.
+ * @example
+ * try { await rt.run(workflow); } catch (e) { if (isIpvmError(e) && e.code === "ERR_QUOTA_EXCEEDED") showStorageHelp(); }
+ */
+export class IpvmError extends Error {
+  override name = "IpvmError" as const;
+  /** What went wrong, as a stable code. */
+  code: IpvmErrorCode;
+  /** For `ERR_WORKFLOW_INVALID`: the index of the offending task. */
+  task?: number;
+  /** For `ERR_WORKFLOW_INVALID`: the offending field, e.g. `run.input.args[0]`. */
+  field?: string;
+
+  /** @internal */
+  constructor(code: IpvmErrorCode, message: string, details: { task?: number; field?: string; cause?: unknown } = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.code = code;
+    if (details.task !== undefined) this.task = details.task;
+    if (details.field !== undefined) this.field = details.field;
+  }
+}
+
+/** Whether `e` is an {@link IpvmError}. */
+export function isIpvmError(e: unknown): e is IpvmError {
+  return e instanceof IpvmError;
+}
+
+/** The shape of errors the Wasm side throws (plain Errors with these fields). */
+interface RawIpvmError extends Error {
+  code: IpvmErrorCode;
+  task?: number;
+  field?: string;
+}
+
+/** Rethrows errors from the Wasm side as IpvmError instances. */
+function rethrow(e: unknown): never {
+  if (e instanceof Error && e.name === "IpvmError" && !(e instanceof IpvmError)) {
+    const raw = e as RawIpvmError;
+    throw new IpvmError(raw.code, raw.message, { task: raw.task, field: raw.field, cause: e });
+  }
+  throw e;
+}
+
+const isCid = (s: string): boolean => /^(baf[a-z2-7]+|Qm[1-9A-HJ-NP-Za-km-z]{44})$/.test(s);
+
+async function toBytes(source: ModuleSource | Uint8Array | ArrayBuffer | Response | URL | string, what: string): Promise<Uint8Array> {
+  if (source instanceof Uint8Array) return source;
+  if (source instanceof ArrayBuffer) return new Uint8Array(source);
+  if (ArrayBuffer.isView(source)) return new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
+  if (typeof Response !== "undefined" && source instanceof Response) {
+    if (!source.ok) throw new IpvmError("ERR_FETCH", `fetching ${what} failed: HTTP ${source.status} ${source.url}`);
+    return new Uint8Array(await source.arrayBuffer());
+  }
+  if (source instanceof URL || typeof source === "string") {
+    let response: Response;
+    try {
+      response = await fetch(source);
+    } catch (e) {
+      throw new IpvmError("ERR_FETCH", `fetching ${what} from ${String(source)} failed: ${(e as Error)?.message ?? e}`, { cause: e });
+    }
+    return toBytes(response, what);
+  }
+  throw new IpvmError("ERR_ARGUMENT", `${what} must be bytes (Uint8Array/ArrayBuffer), a URL or a Response`);
+}
+
+function toJson(value: unknown, what: string): string {
+  if (typeof value === "string") return value;
+  if (value && typeof value === "object") return JSON.stringify(value);
+  throw new IpvmError("ERR_ARGUMENT", `${what} must be DAG-JSON text or an object`);
+}
+
+/** Marks the constructor as internal: only {@link Runtime.open} makes runtimes. */
+const OPENING = Symbol("ipvm-web: opening");
+
+/**
+ * An IPVM runtime: a store of modules and receipts, and a scheduler that runs
+ * workflows in wasmi. Results are memoized by instruction CID. Runtimes of one origin
+ * opened with the same `name` share their store; a Web Lock per instruction makes sure
+ * an instruction never runs in two tabs at once.
+ *
+ * @example
+ * ```js
+ * import { Runtime, wasmTask, awaitOk } from "ipvm-web";
+ * const rt = await Runtime.open();
+ * const module = await rt.addModule(new URL("./add_one.wasm", import.meta.url));
+ * const one = await wasmTask({ module, func: "add_one", args: [1] });
+ * const two = await wasmTask({ module, func: "add_one", args: [awaitOk(one.instruction)] });
+ * const reports = await rt.run({ tasks: [one.task, two.task] });
+ * console.log(reports.map((r) => r.dagJson));
+ * ```
+ */
+export class Runtime {
+  #raw: RawRuntime;
+  #channel: BroadcastChannel | undefined;
+  #pool: WorkerPool | null;
+
+  private constructor(token: typeof OPENING, raw: RawRuntime, channelName: string | null, pool: WorkerPool | null) {
+    if (token !== OPENING || !(raw instanceof RawRuntime)) {
+      throw new IpvmError("ERR_ARGUMENT", "use `await Runtime.open()` to create a runtime");
+    }
+    this.#raw = raw;
+    this.#pool = pool;
+    // Other tabs (and workers) of the origin on the same store hear of new receipts here.
+    if (channelName && typeof BroadcastChannel === "function") this.#channel = new BroadcastChannel(channelName);
+  }
+
+  /**
+   * Loads the runtime's Wasm (once per page) and opens a runtime. By default its store is the
+   * IndexedDB database `ipvm-web:<name>`; `storage: "memory"` keeps everything in memory instead.
+   * @example
+   * const rt = await Runtime.open({ name: "photos", workers: 4, persist: true });
+   */
+  static async open(options: OpenOptions = {}): Promise<Runtime> {
+    const { name = "default", storage = "indexeddb", persist = false } = options;
+    const workers = options.workers ?? (storage === "memory" ? 0 : Math.max(1, globalThis.navigator?.hardwareConcurrency ?? 2));
+    if (!Number.isInteger(workers) || workers < 0) throw new IpvmError("ERR_ARGUMENT", "options.workers must be a non-negative integer");
+    if (workers > 0 && storage === "memory") {
+      throw new IpvmError("ERR_ARGUMENT", 'workers need storage "indexeddb" (they read modules from it); use workers: 0 with storage "memory"');
+    }
+    if (typeof name !== "string" || name.length === 0) throw new IpvmError("ERR_ARGUMENT", "options.name must be a non-empty string");
+    if (storage !== "indexeddb" && storage !== "memory") throw new IpvmError("ERR_ARGUMENT", 'options.storage must be "indexeddb" or "memory"');
+    await load(options.wasm);
+    if (storage === "memory") return new Runtime(OPENING, new RawRuntime(), null, null);
+    if (persist && typeof globalThis.navigator?.storage?.persist === "function") await navigator.storage.persist();
+    const dbName = `ipvm-web:${name}`;
+    const pool = workers > 0 && typeof Worker === "function" ? new WorkerPool(workers, dbName, options.wasm, options.workerUrl) : null;
+    try {
+      const raw = await RawRuntime.openIndexedDb(dbName, pool?.dispatch).catch(rethrow);
+      return new Runtime(OPENING, raw, dbName, pool);
+    } catch (e) {
+      pool?.close();
+      throw e;
+    }
+  }
+
+  /** How many workers execute tasks (0: tasks run on the calling thread). */
+  get workers(): number {
+    return this.#pool?.size ?? 0;
+  }
+
+  /**
+   * The worker pool's state (all zero without workers).
+   * @example
+   * const { busy, queued, replaced } = rt.workerStats();
+   */
+  workerStats(): WorkerStats {
+    return this.#pool?.stats() ?? { workers: 0, busy: 0, queued: 0, spawned: 0, replaced: 0, cancelled: 0 };
+  }
+
+  /**
+   * Calls `callback` when another tab or worker of the origin, on the same store, writes a
+   * receipt (announced on the BroadcastChannel `ipvm-web:<name>`). Returns an unsubscribe function.
+   * @example
+   * const stop = rt.onReceipt(({ instruction, receipt }) => console.log("computed elsewhere:", instruction));
+   */
+  onReceipt(callback: (announcement: ReceiptAnnouncement) => void): () => void {
+    if (typeof callback !== "function") throw new IpvmError("ERR_ARGUMENT", "onReceipt expects a function");
+    const channel = this.#channel;
+    if (!channel) return () => {};
+    const listener = (m: MessageEvent) => {
+      if (m.data?.type === "receipt") callback({ instruction: m.data.instruction, receipt: m.data.receipt });
+    };
+    channel.addEventListener("message", listener);
+    return () => channel.removeEventListener("message", listener);
+  }
+
+  /**
+   * Stores a module (or any file) and resolves to its CID, the one `ipfs add --cid-version 1` gives.
+   * Given the CID of a module already in the store (e.g. from an imported CAR), checks it and returns it.
+   * @example
+   * const cid = await rt.addModule(await fetch("/modules/add_one.wasm"));
+   */
+  async addModule(source: ModuleSource): Promise<Cid> {
+    if (typeof source === "string" && isCid(source)) {
+      if (await this.#raw.hasFile(source).catch(rethrow)) return source;
+      throw new IpvmError("ERR_MISSING_BLOCK", `module ${source} is not in the store (add its bytes first, or import a CAR that holds it)`);
+    }
+    return this.#raw.addModule(await toBytes(source, "the module")).catch(rethrow);
+  }
+
+  /**
+   * Runs a workflow and resolves to one report per task, in workflow order.
+   * Rejects with an {@link IpvmError} if the workflow is invalid; a task that fails still
+   * yields a report (with `ok: false`, or `status: "skipped"` if it could not run).
+   * @example
+   * const reports = await rt.run(workflow, { onEvent: (e) => console.log(e.type, e.task) });
+   */
+  async run(workflow: Workflow | string, options: RunOptions = {}): Promise<TaskReport[]> {
+    const { onEvent, logs = "console", signal } = options;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new IpvmError("ERR_ARGUMENT", "options.signal must be an AbortSignal");
+    if (onEvent !== undefined && typeof onEvent !== "function") throw new IpvmError("ERR_ARGUMENT", "options.onEvent must be a function");
+    const channel = this.#channel;
+    // Abort stops running tasks too, at their next fuel slice.
+    const started = new Set<Cid>();
+    const pool = this.#pool;
+    const onAbort = () => pool?.cancel([...started]);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const listener = (e: RunEvent) => {
+      if (e.type === "started") started.add(e.instruction);
+      if (channel && (e.type === "finished" || e.type === "failed") && e.receipt) {
+        channel.postMessage({ type: "receipt", instruction: e.instruction, receipt: e.receipt });
+      }
+      onEvent?.(e);
+    };
+    let reports: TaskReport[];
+    try {
+      reports = await this.#raw.run(toJson(workflow, "workflow"), listener, signal).catch(rethrow);
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+    if (logs === "console") {
+      for (const r of reports) {
+        if (r.status === "skipped") continue;
+        for (const line of r.logs) console.info(`[ipvm task ${r.task}] ${line}`);
+      }
+    }
+    return reports;
+  }
+
+  /**
+   * The stored receipt with this CID, or null.
+   * @example
+   * const r = await rt.receipt(reports[0].receipt);
+   */
+  receipt(cid: Cid): Promise<StoredReceipt | null> {
+    return this.#raw.receipt(String(cid)).catch(rethrow);
+  }
+
+  /**
+   * The receipt of an instruction: the memo lookup.
+   * @example
+   * const r = await rt.receiptFor(one.instruction);
+   */
+  receiptFor(instructionCid: Cid): Promise<StoredReceipt | null> {
+    return this.#raw.receiptFor(String(instructionCid)).catch(rethrow);
+  }
+
+  /**
+   * Every receipt computed from an input: a module or any CID in the arguments.
+   * @example
+   * const fromImage = await rt.receiptsUsing(imageCid);
+   */
+  receiptsUsing(inputCid: Cid): Promise<StoredReceipt[]> {
+    return this.#raw.receiptsUsing(String(inputCid)).catch(rethrow);
+  }
+
+  /**
+   * The records of runs on this store (IndexedDB only), written as runs progress. A run whose
+   * `state` is still `"running"` when no run is active was interrupted (a reload, a crash):
+   * running its workflow again resumes it.
+   * @example
+   * const interrupted = (await rt.runs()).filter((r) => r.state === "running");
+   */
+  runs(): Promise<RunRecord[]> {
+    return this.#raw.runs().catch(rethrow);
+  }
+
+  /**
+   * A CARv1 archive of receipts (with their invocations and modules) or of blocks (with
+   * their DAGs), to carry to another browser or to an IPFS node.
+   * @example
+   * const car = await rt.exportCar([reports[1].receipt]);
+   */
+  exportCar(roots: Cid[]): Promise<Uint8Array> {
+    if (!Array.isArray(roots)) throw new IpvmError("ERR_ARGUMENT", "exportCar expects an array of CIDs");
+    return this.#raw.exportCar(roots.map(String)).catch(rethrow);
+  }
+
+  /**
+   * Imports a CARv1 archive: every block is verified against its CID (a bad block rejects the
+   * import and stores nothing), and the receipts in it become memo hits here.
+   * @example
+   * const { blocks, receipts } = await other.importCar(car);
+   */
+  async importCar(bytes: Uint8Array | ArrayBuffer | Response | URL | string): Promise<{ blocks: number; receipts: number }> {
+    return this.#raw.importCar(await toBytes(bytes, "the CAR")).catch(rethrow);
+  }
+
+  /**
+   * Re-runs the task of a stored receipt (everything it needs is in the store) and compares
+   * output and fuel.
+   * @example
+   * const v = await rt.verify(reports[1].receipt); // v.matches === true
+   */
+  verify(receiptCid: Cid): Promise<Verification> {
+    return this.#raw.verify(String(receiptCid)).catch(rethrow);
+  }
+
+  /**
+   * What is stored, and the origin's storage usage and quota (null where the browser does not say).
+   * @example
+   * const { receipts, usage, quota } = await rt.storage();
+   */
+  async storage(): Promise<StorageReport> {
+    const counts = await this.#raw.counts().catch(rethrow);
+    const estimate: StorageEstimate = (await globalThis.navigator?.storage?.estimate?.()) ?? {};
+    return { ...counts, usage: estimate.usage ?? null, quota: estimate.quota ?? null };
+  }
+
+  /** Closes the store, the receipt channel and the workers; the runtime must not be used afterwards. */
+  async close(): Promise<void> {
+    this.#channel?.close();
+    this.#channel = undefined;
+    this.#pool?.close();
+    this.#raw.close();
+  }
+}
+
+/**
+ * The CID of an instruction (CIDv1, DAG-CBOR, SHA3-256), as Homestar computes it.
+ * @example
+ * const cid = await instructionCid({ rsc: `ipfs://${module}`, op: "wasm/run", input: { func: "add_one", args: [1] }, nnc: "" });
+ */
+export async function instructionCid(instruction: Instruction | string): Promise<Cid> {
+  await load();
+  try {
+    return rawInstructionCid(toJson(instruction, "instruction"));
+  } catch (e) {
+    rethrow(e);
+  }
+}
+
+/** `{"await/ok": {"/": cid}}`: stands for the output of instruction `cid`. */
+export function awaitOk(cid: Cid): Await {
+  return { "await/ok": { "/": String(cid) } };
+}
+
+/** `{"await/error": {"/": cid}}`: stands for the error of instruction `cid`. */
+export function awaitError(cid: Cid): Await {
+  return { "await/error": { "/": String(cid) } };
+}
+
+/** `{"await/*": {"/": cid}}`: stands for the whole result (`["ok", v]` or `["error", e]`) of instruction `cid`. */
+export function awaitAny(cid: Cid): Await {
+  return { "await/*": { "/": String(cid) } };
+}
+
+/** Arguments of {@link wasmTask}. */
+export interface WasmTaskSpec extends TaskMeta {
+  /** CID of the module (from {@link Runtime.addModule}). */
+  module: Cid;
+  /** Exported function; `add_one` also finds `add-one` and `addOne`. */
+  func: string;
+  args?: unknown[];
+  /** Nonce; change it to run the same call twice. */
+  nnc?: string;
+}
+
+/**
+ * Builds a `wasm/run` task and computes its instruction CID.
+ * @example
+ * const { task, instruction } = await wasmTask({ module, func: "add_one", args: [41], fuel: 1_000_000 });
+ */
+export async function wasmTask({ module, func, args = [], nnc = "", fuel, memory, time }: WasmTaskSpec): Promise<{ task: Task; instruction: Cid }> {
+  if (typeof module !== "string" || module.length === 0) throw new IpvmError("ERR_ARGUMENT", "wasmTask: `module` must be a module CID");
+  if (typeof func !== "string" || func.length === 0) throw new IpvmError("ERR_ARGUMENT", "wasmTask: `func` must be a function name");
+  if (!Array.isArray(args)) throw new IpvmError("ERR_ARGUMENT", "wasmTask: `args` must be an array");
+  const run: Instruction = { rsc: `ipfs://${module}`, op: "wasm/run", input: { func, args }, nnc };
+  const meta: TaskMeta = {};
+  if (fuel !== undefined) meta.fuel = fuel;
+  if (memory !== undefined) meta.memory = memory;
+  if (time !== undefined) meta.time = time;
+  return { task: { run, cause: null, meta, prf: [] }, instruction: await instructionCid(run) };
+}
