@@ -66,7 +66,11 @@ export interface OpenOptions {
   name?: string;
   /** `"indexeddb"` (default): modules and receipts survive reloads. `"memory"`: nothing is kept. */
   storage?: "indexeddb" | "memory";
-  /** Ask the browser to make the origin's storage persistent (`navigator.storage.persist()`). */
+  /**
+   * Ask the browser to make the origin's storage persistent (`navigator.storage.persist()`), so
+   * it is not evicted under storage pressure. The browser decides; {@link Runtime.storage}
+   * reports the outcome as `persisted`.
+   */
   persist?: boolean;
   /**
    * How many dedicated module workers execute tasks (default `navigator.hardwareConcurrency`
@@ -100,10 +104,16 @@ export interface RunOptions {
 
 /** What a store holds, and the origin's storage usage and quota (null where the browser does not say). */
 export interface StorageReport {
+  /** Blocks stored: module chunks, invocations, data. */
   blocks: number;
+  /** Receipts stored. */
   receipts: number;
+  /** Bytes the origin uses (`navigator.storage.estimate()`). */
   usage: number | null;
+  /** Bytes the origin may use. */
   quota: number | null;
+  /** Whether the browser made the origin's storage persistent (see `persist` in {@link OpenOptions}). */
+  persisted: boolean | null;
 }
 
 /** A receipt written by another tab or worker on the same store. */
@@ -437,8 +447,10 @@ export class Runtime {
    */
   async storage(): Promise<StorageReport> {
     const counts = await this.#raw.counts().catch(rethrow);
-    const estimate: StorageEstimate = (await globalThis.navigator?.storage?.estimate?.()) ?? {};
-    return { ...counts, usage: estimate.usage ?? null, quota: estimate.quota ?? null };
+    const storage = globalThis.navigator?.storage;
+    const estimate: StorageEstimate = (await storage?.estimate?.()) ?? {};
+    const persisted = typeof storage?.persisted === "function" ? await storage.persisted() : null;
+    return { ...counts, usage: estimate.usage ?? null, quota: estimate.quota ?? null, persisted };
   }
 
   /** Closes the store, the receipt channel and the workers; the runtime must not be used afterwards. */

@@ -320,3 +320,35 @@ test("a version-1 database upgrades to version 2 in place, keeping its data", as
   assert.deepEqual(result.runs, []);
   await page.close();
 });
+
+test("persist: true asks the browser for persistent storage; storage() reports counts, usage, quota and the outcome", async () => {
+  const page = await freshPage(browser);
+  // Chromium grants persistence to sites with this permission (as it does to installed or bookmarked ones).
+  const cdp = await page.context().newCDPSession(page);
+  const { targetInfo } = await cdp.send("Target.getTargetInfo");
+  await cdp.send("Browser.grantPermissions", { origin: new URL(url).origin, permissions: ["durableStorage"], browserContextId: targetInfo.browserContextId });
+  await page.goto(blank());
+  const result = await page.evaluate(async () => {
+    const ipvm = await import("/pkg/index.js");
+    // Count the calls the runtime makes to the real API.
+    const real = navigator.storage.persist.bind(navigator.storage);
+    let calls = 0;
+    navigator.storage.persist = () => (calls++, real());
+    const plain = await ipvm.Runtime.open({ name: "not-persisted", workers: 0 });
+    const callsWithout = calls;
+    await plain.close();
+    const rt = await ipvm.Runtime.open({ name: "persisted", workers: 0, persist: true });
+    const module = await rt.addModule(new URL("/www/modules/ipvm_guests.wasm", location.href));
+    const { task } = await ipvm.wasmTask({ module, func: "add_one", args: [1] });
+    await rt.run({ tasks: [task] });
+    return { callsWithout, calls, storage: await rt.storage(), browserSays: await navigator.storage.persisted() };
+  });
+  assert.equal(result.callsWithout, 0, "without persist: true the runtime does not ask");
+  assert.equal(result.calls, 1);
+  assert.equal(result.storage.persisted, true, "the browser granted persistence");
+  assert.equal(result.browserSays, true);
+  assert.equal(result.storage.receipts, 1);
+  assert.ok(result.storage.blocks >= 3, `blocks: ${result.storage.blocks}`);
+  assert.ok(result.storage.usage > 0 && result.storage.quota > result.storage.usage, JSON.stringify(result.storage));
+  await page.close();
+});

@@ -39,7 +39,7 @@ async function main(): Promise<number> {
   const pool: WorkerStats = rt.workerStats();
   console.log(pool.busy + pool.queued + pool.replaced);
   await rt.close();
-  return (v.matches ? 1 : 0) + runs.length + (stored?.fuel ?? 0) + blocks + receipts + (usage.quota ?? 0) + rt.workers;
+  return (v.matches ? 1 : 0) + runs.length + (stored?.fuel ?? 0) + blocks + receipts + (usage.quota ?? 0) + (usage.persisted ? 1 : 0) + rt.workers;
 }
 void main;
 `;

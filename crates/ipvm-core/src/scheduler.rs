@@ -20,7 +20,7 @@ use ipld_core::ipld::Ipld;
 
 use crate::awaits::{substitute, AwaitKind};
 use crate::receipt::{Outcome, Receipt, ReceiptRecord};
-use crate::store::{BlockStore, ReceiptStore};
+use crate::store::ReceiptStore;
 use crate::workflow::{Limits, Workflow};
 use crate::{CoreError, ValidationError};
 
@@ -449,7 +449,7 @@ impl RunState {
     }
 }
 
-impl<'a, E: Executor, S: BlockStore + ReceiptStore> Scheduler<'a, E, S> {
+impl<'a, E: Executor, S: ReceiptStore> Scheduler<'a, E, S> {
     /// A scheduler that runs up to 8 tasks at once.
     pub fn new(executor: &'a E, store: &'a S) -> Self {
         Self {
@@ -752,14 +752,16 @@ impl<'a, E: Executor, S: BlockStore + ReceiptStore> Scheduler<'a, E, S> {
             fx: Vec::new(),
         };
         let cid = receipt.cid()?;
-        self.store.put_block(ran, invocation).await?;
         let record = ReceiptRecord {
             cid,
             receipt,
             instruction,
             inputs: task.run.inputs(),
         };
-        self.store.put_receipt(record.clone()).await?;
+        // The receipt and the invocation it links to, together.
+        self.store
+            .put_receipt_with_blocks(record.clone(), vec![(ran, invocation)])
+            .await?;
         match &record.receipt.out {
             Outcome::Ok(_) => on_event(&Event::Finished {
                 task: i,

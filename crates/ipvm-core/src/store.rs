@@ -52,9 +52,19 @@ pub trait BlockStore {
     async_fn_in_trait,
     reason = "the futures are used in single-threaded contexts; Send is not wanted"
 )]
-pub trait ReceiptStore {
+pub trait ReceiptStore: BlockStore {
     /// Stores a receipt and its index entries, all or nothing.
     async fn put_receipt(&self, record: ReceiptRecord) -> Result<(), CoreError>;
+    /// Stores blocks the receipt links to (its invocation) and the receipt,
+    /// all or nothing where the store can (one transaction in IndexedDB).
+    async fn put_receipt_with_blocks(
+        &self,
+        record: ReceiptRecord,
+        blocks: Vec<(Cid, Vec<u8>)>,
+    ) -> Result<(), CoreError> {
+        self.put_blocks(blocks).await?;
+        self.put_receipt(record).await
+    }
     /// A receipt by its CID.
     async fn receipt(&self, cid: &Cid) -> Result<Option<ReceiptRecord>, CoreError>;
     /// The receipt of an instruction (the memo lookup).
@@ -246,6 +256,13 @@ macro_rules! forward_stores {
         impl<T: ReceiptStore + ?Sized> ReceiptStore for $ptr {
             async fn put_receipt(&self, record: ReceiptRecord) -> Result<(), CoreError> {
                 (**self).put_receipt(record).await
+            }
+            async fn put_receipt_with_blocks(
+                &self,
+                record: ReceiptRecord,
+                blocks: Vec<(Cid, Vec<u8>)>,
+            ) -> Result<(), CoreError> {
+                (**self).put_receipt_with_blocks(record, blocks).await
             }
             async fn receipt(&self, cid: &Cid) -> Result<Option<ReceiptRecord>, CoreError> {
                 (**self).receipt(cid).await

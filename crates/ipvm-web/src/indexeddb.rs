@@ -56,6 +56,13 @@ fn get(obj: &JsValue, key: &str) -> JsValue {
     Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 
+/// One write of a transaction: `value` under `key` (or its key path) in `store`.
+struct Put {
+    store: &'static str,
+    value: JsValue,
+    key: Option<JsValue>,
+}
+
 /// Block and receipt storage in one IndexedDB database.
 pub(crate) struct IndexedDbStore {
     db: Database,
@@ -184,51 +191,102 @@ impl IndexedDbStore {
 
     async fn put_value(
         &self,
-        store: &str,
+        store: &'static str,
         value: &JsValue,
         key: Option<&str>,
     ) -> Result<(), CoreError> {
-        self.put_all(store, vec![(value.clone(), key.map(JsValue::from_str))])
-            .await
+        self.put_all(vec![Put {
+            store,
+            value: value.clone(),
+            key: key.map(JsValue::from_str),
+        }])
+        .await
     }
 
-    /// Writes `(value, key)` entries to `store` in one transaction: all of
-    /// them, or none if it aborts.
-    async fn put_all(
-        &self,
-        store: &str,
-        entries: Vec<(JsValue, Option<JsValue>)>,
-    ) -> Result<(), CoreError> {
+    /// Makes these writes in one transaction: all of them, or none if it aborts.
+    async fn put_all(&self, puts: Vec<Put>) -> Result<(), CoreError> {
+        let mut names: Vec<&str> = puts.iter().map(|p| p.store).collect();
+        names.sort_unstable();
+        names.dedup();
+        let what = names.join("`, `");
         let tx = self
             .db
-            .transaction(&[store], TransactionMode::ReadWrite)
+            .transaction(&names, TransactionMode::ReadWrite)
             .map_err(|e| store_error("write", e))?;
-        let s = tx
-            .object_store(store)
-            .map_err(|e| store_error("write", e))?;
-        // Kept to read why the transaction aborted: a quota exhausted at
-        // commit aborts it with a QuotaExceededError and no error event.
-        let handle = s.transaction();
-        for (value, key) in &entries {
+        let mut handle = None;
+        for put in &puts {
+            let s = tx
+                .object_store(put.store)
+                .map_err(|e| store_error("write", e))?;
+            // Kept to read why the transaction aborted: a quota exhausted at
+            // commit aborts it with a QuotaExceededError and no error event.
+            handle.get_or_insert_with(|| s.transaction());
             // The request is made here; the transaction's outcome says how it went.
-            s.put(value, key.as_ref())
+            s.put(&put.value, put.key.as_ref())
                 .map_err(|e| store_error("write", e))?;
         }
+        let aborted = format!("the write to `{what}` was aborted; nothing was stored");
         match tx.await.map_err(|e| store_error("write", e))? {
             idb::TransactionResult::Committed => Ok(()),
-            idb::TransactionResult::Aborted => Err(match handle.error() {
+            idb::TransactionResult::Aborted => Err(match handle.and_then(|h| h.error()) {
                 Some(reason) => store_error(
-                    &format!("the write to `{store}` was aborted; nothing was stored"),
+                    &aborted,
                     match reason.message() {
                         m if m.is_empty() => reason.name(),
                         m => format!("{}: {m}", reason.name()),
                     },
                 ),
-                None => CoreError::Store(format!(
-                    "the write to `{store}` was aborted; nothing was stored"
-                )),
+                None => CoreError::Store(aborted),
             }),
         }
+    }
+
+    /// The `receipts` entry of a record: `{cid, instruction, inputs, bytes}`.
+    fn receipt_put(record: &ReceiptRecord) -> Result<Put, CoreError> {
+        let (cid, bytes) = record.receipt.block()?;
+        if cid != record.cid {
+            return Err(CoreError::HashMismatch {
+                cid: Box::new(record.cid),
+                actual: Box::new(cid),
+            });
+        }
+        let value: JsValue = Object::new().into();
+        let set = |k: &str, v: &JsValue| Reflect::set(&value, &JsValue::from_str(k), v).map(|_| ());
+        let inputs: Array = record
+            .inputs
+            .iter()
+            .map(|c| JsValue::from_str(&c.to_string()))
+            .collect();
+        set("cid", &JsValue::from_str(&cid.to_string()))
+            .and_then(|_| {
+                set(
+                    "instruction",
+                    &JsValue::from_str(&record.instruction.to_string()),
+                )
+            })
+            .and_then(|_| set("inputs", &inputs.into()))
+            .and_then(|_| set("bytes", &Uint8Array::from(&bytes[..]).into()))
+            .map_err(|e| store_error("build receipt record", format_args!("{e:?}")))?;
+        Ok(Put {
+            store: RECEIPTS,
+            value,
+            key: None,
+        })
+    }
+
+    /// The `blocks` entries of verified blocks.
+    fn block_puts(blocks: &[(Cid, Vec<u8>)]) -> Result<Vec<Put>, CoreError> {
+        blocks
+            .iter()
+            .map(|(cid, bytes)| {
+                verify_block(cid, bytes)?;
+                Ok(Put {
+                    store: BLOCKS,
+                    value: Uint8Array::from(&bytes[..]).into(),
+                    key: Some(JsValue::from_str(&cid.to_string())),
+                })
+            })
+            .collect()
     }
 
     async fn index_all(&self, index: &str, key: &str) -> Result<Vec<ReceiptRecord>, CoreError> {
@@ -277,19 +335,7 @@ impl BlockStore for IndexedDbStore {
     }
 
     async fn put_blocks(&self, blocks: Vec<(Cid, Vec<u8>)>) -> Result<(), CoreError> {
-        for (cid, bytes) in &blocks {
-            verify_block(cid, bytes)?;
-        }
-        let entries = blocks
-            .iter()
-            .map(|(cid, bytes)| {
-                (
-                    Uint8Array::from(&bytes[..]).into(),
-                    Some(JsValue::from_str(&cid.to_string())),
-                )
-            })
-            .collect();
-        self.put_all(BLOCKS, entries).await
+        self.put_all(Self::block_puts(&blocks)?).await
     }
 
     async fn put_alias(&self, alias: Cid, root: Cid) -> Result<(), CoreError> {
@@ -311,31 +357,17 @@ impl BlockStore for IndexedDbStore {
 
 impl ReceiptStore for IndexedDbStore {
     async fn put_receipt(&self, record: ReceiptRecord) -> Result<(), CoreError> {
-        let (cid, bytes) = record.receipt.block()?;
-        if cid != record.cid {
-            return Err(CoreError::HashMismatch {
-                cid: Box::new(record.cid),
-                actual: Box::new(cid),
-            });
-        }
-        let value: JsValue = Object::new().into();
-        let set = |k: &str, v: &JsValue| Reflect::set(&value, &JsValue::from_str(k), v).map(|_| ());
-        let inputs: Array = record
-            .inputs
-            .iter()
-            .map(|c| JsValue::from_str(&c.to_string()))
-            .collect();
-        set("cid", &JsValue::from_str(&cid.to_string()))
-            .and_then(|_| {
-                set(
-                    "instruction",
-                    &JsValue::from_str(&record.instruction.to_string()),
-                )
-            })
-            .and_then(|_| set("inputs", &inputs.into()))
-            .and_then(|_| set("bytes", &Uint8Array::from(&bytes[..]).into()))
-            .map_err(|e| store_error("build receipt record", format_args!("{e:?}")))?;
-        self.put_value(RECEIPTS, &value, None).await
+        self.put_all(vec![Self::receipt_put(&record)?]).await
+    }
+
+    async fn put_receipt_with_blocks(
+        &self,
+        record: ReceiptRecord,
+        blocks: Vec<(Cid, Vec<u8>)>,
+    ) -> Result<(), CoreError> {
+        let mut puts = Self::block_puts(&blocks)?;
+        puts.push(Self::receipt_put(&record)?);
+        self.put_all(puts).await
     }
 
     async fn receipt(&self, cid: &Cid) -> Result<Option<ReceiptRecord>, CoreError> {

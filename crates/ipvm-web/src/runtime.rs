@@ -128,7 +128,8 @@ impl Runtime {
                     Ok(_) => "failed",
                     Err(ipvm_core::CoreError::Cancelled) => "cancelled",
                     Err(_) => "failed",
-                });
+                })
+                .await;
             }
             convert::task_reports(&report.map_err(|e| convert::core_error(&e))?.tasks)
         })

@@ -43,6 +43,13 @@ impl ReceiptStore for AnyStore {
     async fn put_receipt(&self, record: ReceiptRecord) -> Result<(), CoreError> {
         each!(self, s => s.put_receipt(record).await)
     }
+    async fn put_receipt_with_blocks(
+        &self,
+        record: ReceiptRecord,
+        blocks: Vec<(Cid, Vec<u8>)>,
+    ) -> Result<(), CoreError> {
+        each!(self, s => s.put_receipt_with_blocks(record, blocks).await)
+    }
     async fn receipt(&self, cid: &Cid) -> Result<Option<ReceiptRecord>, CoreError> {
         each!(self, s => s.receipt(cid).await)
     }
