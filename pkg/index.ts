@@ -57,8 +57,8 @@ export interface Workflow {
   tasks: Task[];
 }
 
-/** Where the runtime's own Wasm can come from. */
-export type WasmSource = string | URL | Response | BufferSource | WebAssembly.Module;
+/** Where the runtime's own Wasm can come from: a URL, a Response, its bytes, or the compiled module. */
+export type WasmSource = string | URL | Request | Response | BufferSource | WebAssembly.Module;
 
 /** Options of {@link Runtime.open}. */
 export interface OpenOptions {
@@ -79,7 +79,11 @@ export interface OpenOptions {
    * and replaced; the task gets a `time_limit` error receipt.
    */
   workers?: number;
-  /** Where to load the runtime's Wasm from (defaults to the file next to the package). */
+  /**
+   * Where to load the runtime's Wasm from (defaults to `wasm/ipvm_web_bg.wasm` next to the
+   * package's `index.js`). It is compiled once per page; workers receive the compiled module.
+   * The first `Runtime.open` of a page decides.
+   */
   wasm?: WasmSource;
   /**
    * The workers' script, for bundlers that move files (defaults to `worker.js` next to the
@@ -142,12 +146,43 @@ export type IpvmErrorCode =
   | "ERR_FETCH"
   | "ERR_ENCODE";
 
-let loading: Promise<unknown> | undefined;
+let loading: Promise<WebAssembly.Module> | undefined;
 
-/** Loads the runtime's Wasm once. `wasm` overrides where it comes from. */
-function load(wasm?: WasmSource): Promise<unknown> {
-  loading ??= init(wasm === undefined ? undefined : { module_or_path: wasm });
+/**
+ * Loads the runtime's Wasm once per page: compiles it (from `wasm`, else the file next to
+ * this package), instantiates it here, and resolves to the compiled module, which workers
+ * receive as is (a `WebAssembly.Module` crosses `postMessage`; a URL or a Response does not),
+ * so they neither fetch nor compile it again.
+ */
+function load(wasm?: WasmSource): Promise<WebAssembly.Module> {
+  loading ??= compile(wasm ?? new URL("./wasm/ipvm_web_bg.wasm", import.meta.url)).then(async (module) => {
+    await init({ module_or_path: module });
+    return module;
+  });
+  loading.catch(() => (loading = undefined));
   return loading;
+}
+
+async function compile(source: WasmSource): Promise<WebAssembly.Module> {
+  if (source instanceof WebAssembly.Module) return source;
+  if (typeof source === "string" || source instanceof URL || source instanceof Request) {
+    let response: Response;
+    try {
+      response = await fetch(source);
+    } catch (e) {
+      throw new IpvmError("ERR_FETCH", `fetching the runtime's Wasm from ${String(source)} failed: ${(e as Error)?.message ?? e}`, { cause: e });
+    }
+    return compile(response);
+  }
+  if (source instanceof Response) {
+    if (!source.ok) throw new IpvmError("ERR_FETCH", `fetching the runtime's Wasm failed: HTTP ${source.status} ${source.url}`);
+    // Streaming compilation needs the `application/wasm` type; without it, compile the bytes.
+    if (source.headers.get("content-type")?.split(";")[0].trim() === "application/wasm") {
+      return WebAssembly.compileStreaming(source);
+    }
+    return WebAssembly.compile(await source.arrayBuffer());
+  }
+  return WebAssembly.compile(source);
 }
 
 /**
@@ -273,11 +308,11 @@ export class Runtime {
     }
     if (typeof name !== "string" || name.length === 0) throw new IpvmError("ERR_ARGUMENT", "options.name must be a non-empty string");
     if (storage !== "indexeddb" && storage !== "memory") throw new IpvmError("ERR_ARGUMENT", 'options.storage must be "indexeddb" or "memory"');
-    await load(options.wasm);
+    const module = await load(options.wasm);
     if (storage === "memory") return new Runtime(OPENING, new RawRuntime(), null, null);
     if (persist && typeof globalThis.navigator?.storage?.persist === "function") await navigator.storage.persist();
     const dbName = `ipvm-web:${name}`;
-    const pool = workers > 0 && typeof Worker === "function" ? new WorkerPool(workers, dbName, options.wasm, options.workerUrl) : null;
+    const pool = workers > 0 && typeof Worker === "function" ? new WorkerPool(workers, dbName, module, options.workerUrl) : null;
     try {
       const raw = await RawRuntime.openIndexedDb(dbName, pool?.dispatch).catch(rethrow);
       return new Runtime(OPENING, raw, dbName, pool);

@@ -39,7 +39,7 @@ export type WorkerAnswer =
 
 /** What a worker is told. */
 export type WorkerRequest =
-  | { type: "init"; name: string; wasm: unknown }
+  | { type: "init"; name: string; wasm: WebAssembly.Module }
   | { type: "job"; id: number; job: string }
   | { type: "cancel"; id: number };
 
@@ -76,7 +76,7 @@ function cancelled(): Error {
 export class WorkerPool {
   #size: number;
   #dbName: string;
-  #wasm: unknown;
+  #wasm: WebAssembly.Module;
   #workerUrl: string | URL;
   #idle: Worker[] = [];
   #queue: Queued[] = [];
@@ -88,10 +88,10 @@ export class WorkerPool {
   #busy = new Map<number, Running>();
 
   /**
-   * Starts `size` workers on the IndexedDB store `dbName`. `wasm` is where the runtime's
-   * Wasm comes from; `workerUrl` is the worker script (default: worker.js beside this file).
+   * Starts `size` workers on the IndexedDB store `dbName`. `wasm` is the runtime's compiled
+   * module; `workerUrl` is the worker script (default: worker.js beside this file).
    */
-  constructor(size: number, dbName: string, wasm: unknown, workerUrl: string | URL = new URL("./worker.js", import.meta.url)) {
+  constructor(size: number, dbName: string, wasm: WebAssembly.Module, workerUrl: string | URL = new URL("./worker.js", import.meta.url)) {
     this.#size = size;
     this.#dbName = dbName;
     this.#wasm = wasm;

@@ -1,5 +1,6 @@
-// A worker of the pool (see pool.ts): loads the runtime's Wasm, opens the
-// page's IndexedDB store, and executes the jobs it is sent, one at a time.
+// A worker of the pool (see pool.ts): instantiates the runtime's Wasm (the
+// page sends it compiled), opens the page's IndexedDB store, and executes the
+// jobs it is sent, one at a time.
 // Jobs and answers are DAG-JSON text; all logic is on the Rust side
 // (TaskWorker). A running job yields to this worker's event loop between
 // fuel slices, so a "cancel" message stops it at its next slice.
@@ -21,7 +22,7 @@ self.onmessage = async ({ data }: MessageEvent<WorkerRequest>) => {
   if (data.type === "init") {
     const { wasm, name } = data;
     ready = (async () => {
-      await init(wasm === undefined ? undefined : { module_or_path: wasm as never });
+      await init({ module_or_path: wasm });
       taskWorker = await TaskWorker.open(name);
       return taskWorker;
     })();

@@ -201,3 +201,29 @@ test("with workers: 0 the page runs a long task itself, stays responsive, and an
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test("the runtime's Wasm is compiled once on the page and sent to the workers, from any source", async () => {
+  const page = await freshPage(browser);
+  const errors = watchErrors(page);
+  await page.goto(blank());
+  const result = await page.evaluate(async () => {
+    const ipvm = await import("/pkg/index.js");
+    // A URL object cannot cross postMessage; the compiled module can.
+    const missing = await ipvm.Runtime.open({ name: "wasm-missing", wasm: new URL("/no/such.wasm", location.href) }).then(
+      () => null,
+      (e) => ({ code: e.code, message: e.message }),
+    );
+    const rt = await ipvm.Runtime.open({ name: "wasm-url", workers: 1, wasm: new URL("/pkg/wasm/ipvm_web_bg.wasm", location.href) });
+    const module = await rt.addModule(new URL("/www/modules/ipvm_guests.wasm", location.href));
+    const { task } = await ipvm.wasmTask({ module, func: "add_one", args: [1] });
+    const reports = await rt.run({ tasks: [task] });
+    return { missing, out: JSON.parse(reports[0].dagJson).out, stats: rt.workerStats() };
+  });
+  assert.equal(result.missing?.code, "ERR_FETCH", JSON.stringify(result.missing));
+  assert.match(result.missing.message, /HTTP 404/);
+  assert.deepEqual(result.out, ["ok", 2]);
+  assert.equal(result.stats.spawned, 1);
+  assert.equal(result.stats.replaced, 0);
+  assert.deepEqual(errors.filter((e) => !/404/.test(e)), []);
+  await page.close();
+});
