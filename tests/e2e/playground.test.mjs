@@ -81,3 +81,21 @@ test("an invalid workflow is rejected with a code, the task and the field", asyn
   assert.match(err.message, /task 0: field `run.rsc`/);
   await page.close();
 });
+
+test("the playground's long task runs in a worker and Stop ends it; the worker stays", async () => {
+  const page = await freshPage(browser);
+  const errors = watchErrors(page);
+  await page.goto(`${url}www/`);
+  await page.waitForFunction(() => !document.getElementById("long").disabled, null, { timeout: 30_000 });
+  await page.click("#long");
+  await page.waitForFunction(() => document.getElementById("long-status").textContent === "running…", null, { timeout: 30_000 });
+  await page.click("#stop");
+  await page.waitForFunction(() => /^stopped after/.test(document.getElementById("long-status").textContent), null, { timeout: 30_000 });
+  await page.waitForFunction(() => /0 busy.*tasks cancelled: 1; workers replaced: 0/.test(document.getElementById("pool").textContent), null, { timeout: 30_000 });
+  // The pool still runs the sample.
+  await page.click("#run");
+  await page.waitForFunction(() => /^done/.test(document.getElementById("status").textContent), null, { timeout: 30_000 });
+  assert.deepEqual(await page.evaluate(() => window.ipvmLastRun.reports.map((r) => JSON.parse(r.dagJson).out)), [["ok", 2], ["ok", 3]]);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
