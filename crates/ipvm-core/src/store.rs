@@ -39,6 +39,19 @@ pub trait BlockStore {
         }
         Ok(())
     }
+    /// Stores a file's blocks and, if given, the alias `(raw CID, root)` of
+    /// its whole bytes: all or nothing where the store can.
+    async fn put_file_blocks(
+        &self,
+        blocks: Vec<(Cid, Vec<u8>)>,
+        alias: Option<(Cid, Cid)>,
+    ) -> Result<(), CoreError> {
+        self.put_blocks(blocks).await?;
+        if let Some((alias, root)) = alias {
+            self.put_alias(alias, root).await?;
+        }
+        Ok(())
+    }
     /// Records that the raw-block CID `alias` names the same bytes as the
     /// UnixFS file `root` (so a module can be named either way without
     /// storing it twice). [`read_file`] verifies the bytes when it follows one.
@@ -79,11 +92,9 @@ pub trait ReceiptStore: BlockStore {
 pub async fn add_file<S: BlockStore + ?Sized>(store: &S, data: &[u8]) -> Result<Cid, CoreError> {
     let file = unixfs::import(data);
     let root = file.root;
-    store.put_blocks(file.blocks).await?;
     let whole = crate::address::raw_cid(data);
-    if whole != root {
-        store.put_alias(whole, root).await?;
-    }
+    let alias = (whole != root).then_some((whole, root));
+    store.put_file_blocks(file.blocks, alias).await?;
     Ok(root)
 }
 
@@ -245,6 +256,13 @@ macro_rules! forward_stores {
             }
             async fn put_blocks(&self, blocks: Vec<(Cid, Vec<u8>)>) -> Result<(), CoreError> {
                 (**self).put_blocks(blocks).await
+            }
+            async fn put_file_blocks(
+                &self,
+                blocks: Vec<(Cid, Vec<u8>)>,
+                alias: Option<(Cid, Cid)>,
+            ) -> Result<(), CoreError> {
+                (**self).put_file_blocks(blocks, alias).await
             }
             async fn put_alias(&self, alias: Cid, root: Cid) -> Result<(), CoreError> {
                 (**self).put_alias(alias, root).await

@@ -338,6 +338,22 @@ impl BlockStore for IndexedDbStore {
         self.put_all(Self::block_puts(&blocks)?).await
     }
 
+    async fn put_file_blocks(
+        &self,
+        blocks: Vec<(Cid, Vec<u8>)>,
+        alias: Option<(Cid, Cid)>,
+    ) -> Result<(), CoreError> {
+        let mut puts = Self::block_puts(&blocks)?;
+        if let Some((alias, root)) = alias {
+            puts.push(Put {
+                store: ALIASES,
+                value: JsValue::from_str(&root.to_string()),
+                key: Some(JsValue::from_str(&alias.to_string())),
+            });
+        }
+        self.put_all(puts).await
+    }
+
     async fn put_alias(&self, alias: Cid, root: Cid) -> Result<(), CoreError> {
         self.put_value(
             ALIASES,

@@ -31,6 +31,13 @@ impl BlockStore for AnyStore {
     async fn put_blocks(&self, blocks: Vec<(Cid, Vec<u8>)>) -> Result<(), CoreError> {
         each!(self, s => s.put_blocks(blocks).await)
     }
+    async fn put_file_blocks(
+        &self,
+        blocks: Vec<(Cid, Vec<u8>)>,
+        alias: Option<(Cid, Cid)>,
+    ) -> Result<(), CoreError> {
+        each!(self, s => s.put_file_blocks(blocks, alias).await)
+    }
     async fn put_alias(&self, alias: Cid, root: Cid) -> Result<(), CoreError> {
         each!(self, s => s.put_alias(alias, root).await)
     }
