@@ -155,32 +155,26 @@ let loading: Promise<WebAssembly.Module> | undefined;
  * so they neither fetch nor compile it again.
  */
 function load(wasm?: WasmSource): Promise<WebAssembly.Module> {
-  loading ??= compile(wasm ?? new URL("./wasm/ipvm_web_bg.wasm", import.meta.url)).then(async (module) => {
-    await init({ module_or_path: module });
-    return module;
-  });
-  loading.catch(() => (loading = undefined));
+  if (!loading) {
+    loading = compile(wasm ?? new URL("./wasm/ipvm_web_bg.wasm", import.meta.url)).then(async (module) => {
+      await init({ module_or_path: module });
+      return module;
+    });
+    // A failed load may be retried (with another `wasm`, say).
+    loading.catch(() => (loading = undefined));
+  }
   return loading;
 }
 
 async function compile(source: WasmSource): Promise<WebAssembly.Module> {
   if (source instanceof WebAssembly.Module) return source;
-  if (typeof source === "string" || source instanceof URL || source instanceof Request) {
-    let response: Response;
-    try {
-      response = await fetch(source);
-    } catch (e) {
-      throw new IpvmError("ERR_FETCH", `fetching the runtime's Wasm from ${String(source)} failed: ${(e as Error)?.message ?? e}`, { cause: e });
-    }
-    return compile(response);
-  }
-  if (source instanceof Response) {
-    if (!source.ok) throw new IpvmError("ERR_FETCH", `fetching the runtime's Wasm failed: HTTP ${source.status} ${source.url}`);
+  if (typeof source === "string" || source instanceof URL || source instanceof Request || source instanceof Response) {
+    const response = await fetchOk(source, "the runtime's Wasm");
     // Streaming compilation needs the `application/wasm` type; without it, compile the bytes.
-    if (source.headers.get("content-type")?.split(";")[0].trim() === "application/wasm") {
-      return WebAssembly.compileStreaming(source);
+    if (response.headers.get("content-type")?.split(";")[0].trim() === "application/wasm") {
+      return WebAssembly.compileStreaming(response);
     }
-    return WebAssembly.compile(await source.arrayBuffer());
+    return WebAssembly.compile(await response.arrayBuffer());
   }
   return WebAssembly.compile(source);
 }
@@ -232,22 +226,28 @@ function rethrow(e: unknown): never {
 
 const isCid = (s: string): boolean => /^(baf[a-z2-7]+|Qm[1-9A-HJ-NP-Za-km-z]{44})$/.test(s);
 
-async function toBytes(source: ModuleSource | Uint8Array | ArrayBuffer | Response | URL | string, what: string): Promise<Uint8Array> {
-  if (source instanceof Uint8Array) return source;
-  if (source instanceof ArrayBuffer) return new Uint8Array(source);
-  if (ArrayBuffer.isView(source)) return new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
-  if (typeof Response !== "undefined" && source instanceof Response) {
-    if (!source.ok) throw new IpvmError("ERR_FETCH", `fetching ${what} failed: HTTP ${source.status} ${source.url}`);
-    return new Uint8Array(await source.arrayBuffer());
-  }
-  if (source instanceof URL || typeof source === "string") {
-    let response: Response;
+/** `source` fetched (or as given, for a Response); a network failure or an HTTP error is `ERR_FETCH`. */
+async function fetchOk(source: string | URL | Request | Response, what: string): Promise<Response> {
+  let response: Response;
+  if (source instanceof Response) {
+    response = source;
+  } else {
     try {
       response = await fetch(source);
     } catch (e) {
       throw new IpvmError("ERR_FETCH", `fetching ${what} from ${String(source)} failed: ${(e as Error)?.message ?? e}`, { cause: e });
     }
-    return toBytes(response, what);
+  }
+  if (!response.ok) throw new IpvmError("ERR_FETCH", `fetching ${what} failed: HTTP ${response.status} ${response.url}`);
+  return response;
+}
+
+async function toBytes(source: ModuleSource | Uint8Array | ArrayBuffer | Response | URL | string, what: string): Promise<Uint8Array> {
+  if (source instanceof Uint8Array) return source;
+  if (source instanceof ArrayBuffer) return new Uint8Array(source);
+  if (ArrayBuffer.isView(source)) return new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
+  if (source instanceof Response || source instanceof URL || typeof source === "string") {
+    return new Uint8Array(await (await fetchOk(source, what)).arrayBuffer());
   }
   throw new IpvmError("ERR_ARGUMENT", `${what} must be bytes (Uint8Array/ArrayBuffer), a URL or a Response`);
 }

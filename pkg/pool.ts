@@ -45,6 +45,7 @@ export type WorkerRequest =
 
 interface Queued {
   job: string;
+  instruction: string | undefined;
   timeMs: number;
   resolve: (execution: string) => void;
   reject: (reason: unknown) => void;
@@ -127,17 +128,17 @@ export class WorkerPool {
   dispatch = (job: string, timeMs: number): Promise<string> =>
     new Promise((resolve, reject) => {
       if (this.#closed) return reject(new Error("the worker pool is closed"));
-      this.#queue.push({ job, timeMs, resolve, reject });
+      this.#queue.push({ job, instruction: instructionOf(job), timeMs, resolve, reject });
       this.#pump();
     });
 
   #pump(): void {
     while (this.#idle.length > 0 && this.#queue.length > 0) {
       const worker = this.#idle.pop()!;
-      const { job, timeMs, resolve, reject } = this.#queue.shift()!;
+      const { job, instruction, timeMs, resolve, reject } = this.#queue.shift()!;
       const id = ++this.#seq;
       const timer = setTimeout(() => this.#kill(id, { timeout: true }), timeMs + GRACE_MS);
-      this.#busy.set(id, { worker, instruction: instructionOf(job), timer, resolve, reject, stopping: false });
+      this.#busy.set(id, { worker, instruction, timer, resolve, reject, stopping: false });
       worker.onmessage = ({ data }: MessageEvent<WorkerAnswer>) => {
         if (data.type === "ready") {
           if (data.error) console.error(`[ipvm] a worker failed to start: ${data.error}`);
@@ -184,8 +185,7 @@ export class WorkerPool {
   cancel(instructions: Iterable<string>): void {
     const wanted = new Set(instructions);
     this.#queue = this.#queue.filter((q) => {
-      const instruction = instructionOf(q.job);
-      if (instruction === undefined || !wanted.has(instruction)) return true;
+      if (q.instruction === undefined || !wanted.has(q.instruction)) return true;
       this.#counts.cancelled++;
       q.reject(cancelled());
       return false;

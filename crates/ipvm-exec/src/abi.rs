@@ -512,6 +512,12 @@ fn i32_of(v: CoreVal) -> Result<i32, ExecError> {
     }
 }
 
+/// A pointer passed as a core value (`what` names it in the error).
+fn pointer(v: Option<&CoreVal>, what: &str) -> Result<u32, ExecError> {
+    let v = v.copied().ok_or_else(|| abi(format!("missing {what}")))?;
+    Ok(i32_of(v)? as u32)
+}
+
 fn check_output(len: u64, elem: u32) -> Result<(), ExecError> {
     let bytes = len * u64::from(elem);
     if bytes > MAX_OUTPUT_BYTES {
@@ -763,13 +769,8 @@ pub fn lift_result(
     let value = match &f.result {
         None => None,
         Some(t) if flat_of(t).len() > MAX_FLAT_RESULTS => {
-            let ptr = results
-                .first()
-                .copied()
-                .map(i32_of)
-                .transpose()?
-                .ok_or_else(|| abi("missing return pointer"))?;
-            Some(load(g.memory()?, t, ptr as u32)?)
+            let ptr = pointer(results.first(), "return pointer")?;
+            Some(load(g.memory()?, t, ptr)?)
         }
         Some(t) => Some(lift_flat(g.memory()?, t, &mut results.iter().copied())?),
     };
@@ -807,13 +808,8 @@ pub fn import_args(mem: &[u8], f: &WitFunc, args: &[CoreVal]) -> Result<Vec<WitV
     }
     if flat.len() > MAX_FLAT_PARAMS {
         let tuple = WitType::Tuple(f.params.iter().map(|(_, t)| t.clone()).collect());
-        let ptr = args
-            .first()
-            .copied()
-            .map(i32_of)
-            .transpose()?
-            .ok_or_else(|| abi("missing parameter pointer"))?;
-        let WitValue::Tuple(vs) = load(mem, &tuple, ptr as u32)? else {
+        let ptr = pointer(args.first(), "parameter pointer")?;
+        let WitValue::Tuple(vs) = load(mem, &tuple, ptr)? else {
             return Err(abi("parameters did not load as a tuple"));
         };
         return Ok(vs);
@@ -837,13 +833,8 @@ pub fn import_result(
         return Ok(Vec::new());
     };
     if flat_of(t).len() > MAX_FLAT_RESULTS {
-        let ptr = args
-            .last()
-            .copied()
-            .map(i32_of)
-            .transpose()?
-            .ok_or_else(|| abi("missing return pointer"))?;
-        store(g, v, t, ptr as u32)?;
+        let ptr = pointer(args.last(), "return pointer")?;
+        store(g, v, t, ptr)?;
         return Ok(Vec::new());
     }
     let mut out = Vec::new();

@@ -290,85 +290,9 @@ impl InstanceTrait for WasmiGuest {
             .collect()
     }
 
-    async fn call_paced<P: Pacer>(
-        &mut self,
-        export: &str,
-        args: &[CoreVal],
-        pacer: &P,
-    ) -> Result<Vec<CoreVal>, ExecError> {
-        self.call_sliced(export, args, pacer).await
-    }
-
-    fn finish(mut self) -> (u64, HostEffects) {
-        let used = self.meter.settle(&self.store);
-        (used, self.store.into_data().effects)
-    }
-}
-
-fn core_ty(t: ValType) -> Option<CoreTy> {
-    Some(match t {
-        ValType::I32 => CoreTy::I32,
-        ValType::I64 => CoreTy::I64,
-        ValType::F32 => CoreTy::F32,
-        ValType::F64 => CoreTy::F64,
-        _ => return None,
-    })
-}
-
-impl GuestMemory for WasmiGuest {
-    fn memory(&self) -> Result<&[u8], ExecError> {
-        let m = self
-            .memory
-            .ok_or_else(|| ExecError::Abi("the module exports no memory".into()))?;
-        Ok(m.data(&self.store))
-    }
-
-    fn memory_mut(&mut self) -> Result<&mut [u8], ExecError> {
-        let m = self
-            .memory
-            .ok_or_else(|| ExecError::Abi("the module exports no memory".into()))?;
-        Ok(m.data_mut(&mut self.store))
-    }
-
-    fn realloc(&mut self, align: u32, size: u32) -> Result<u32, ExecError> {
-        if !self.has_export("cabi_realloc") {
-            return Err(ExecError::Abi(
-                "the module must export cabi_realloc to receive strings or lists".into(),
-            ));
-        }
-        let out = self.call(
-            "cabi_realloc",
-            &[
-                CoreVal::I32(0),
-                CoreVal::I32(0),
-                CoreVal::I32(align as i32),
-                CoreVal::I32(size as i32),
-            ],
-        )?;
-        match out.as_slice() {
-            [CoreVal::I32(p)] => Ok(*p as u32),
-            _ => Err(ExecError::Abi("cabi_realloc must return one i32".into())),
-        }
-    }
-}
-
-impl Guest for WasmiGuest {
-    fn has_export(&self, name: &str) -> bool {
-        self.instance.get_func(&self.store, name).is_some()
-    }
-
-    fn call(&mut self, export: &str, args: &[CoreVal]) -> Result<Vec<CoreVal>, ExecError> {
-        // With the no-op pacer the call never waits, so it completes in one poll.
-        self.call_sliced(export, args, &())
-            .now_or_never()
-            .unwrap_or_else(|| Err(ExecError::Abi("a synchronous call was suspended".into())))
-    }
-}
-
-impl WasmiGuest {
     /// Calls `export` in fuel slices. Between slices: the fuel budget and the
     /// clock are checked, then `pacer` is awaited.
-    async fn call_sliced<P: Pacer>(
+    async fn call_paced<P: Pacer>(
         &mut self,
         export: &str,
         args: &[CoreVal],
@@ -431,6 +355,71 @@ impl WasmiGuest {
         }
         self.meter.settle(&self.store);
         Ok(results.iter().map(to_core).collect())
+    }
+
+    fn finish(mut self) -> (u64, HostEffects) {
+        let used = self.meter.settle(&self.store);
+        (used, self.store.into_data().effects)
+    }
+}
+
+fn core_ty(t: ValType) -> Option<CoreTy> {
+    Some(match t {
+        ValType::I32 => CoreTy::I32,
+        ValType::I64 => CoreTy::I64,
+        ValType::F32 => CoreTy::F32,
+        ValType::F64 => CoreTy::F64,
+        _ => return None,
+    })
+}
+
+impl GuestMemory for WasmiGuest {
+    fn memory(&self) -> Result<&[u8], ExecError> {
+        let m = self
+            .memory
+            .ok_or_else(|| ExecError::Abi("the module exports no memory".into()))?;
+        Ok(m.data(&self.store))
+    }
+
+    fn memory_mut(&mut self) -> Result<&mut [u8], ExecError> {
+        let m = self
+            .memory
+            .ok_or_else(|| ExecError::Abi("the module exports no memory".into()))?;
+        Ok(m.data_mut(&mut self.store))
+    }
+
+    fn realloc(&mut self, align: u32, size: u32) -> Result<u32, ExecError> {
+        if !self.has_export("cabi_realloc") {
+            return Err(ExecError::Abi(
+                "the module must export cabi_realloc to receive strings or lists".into(),
+            ));
+        }
+        let out = self.call(
+            "cabi_realloc",
+            &[
+                CoreVal::I32(0),
+                CoreVal::I32(0),
+                CoreVal::I32(align as i32),
+                CoreVal::I32(size as i32),
+            ],
+        )?;
+        match out.as_slice() {
+            [CoreVal::I32(p)] => Ok(*p as u32),
+            _ => Err(ExecError::Abi("cabi_realloc must return one i32".into())),
+        }
+    }
+}
+
+impl Guest for WasmiGuest {
+    fn has_export(&self, name: &str) -> bool {
+        self.instance.get_func(&self.store, name).is_some()
+    }
+
+    fn call(&mut self, export: &str, args: &[CoreVal]) -> Result<Vec<CoreVal>, ExecError> {
+        // With the no-op pacer the call never waits, so it completes in one poll.
+        self.call_paced(export, args, &())
+            .now_or_never()
+            .unwrap_or_else(|| Err(ExecError::Abi("a synchronous call was suspended".into())))
     }
 }
 

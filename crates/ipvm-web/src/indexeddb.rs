@@ -325,13 +325,7 @@ impl BlockStore for IndexedDbStore {
     }
 
     async fn put_block(&self, cid: Cid, bytes: Vec<u8>) -> Result<(), CoreError> {
-        verify_block(&cid, &bytes)?;
-        self.put_value(
-            BLOCKS,
-            &Uint8Array::from(&bytes[..]).into(),
-            Some(&cid.to_string()),
-        )
-        .await
+        self.put_blocks(vec![(cid, bytes)]).await
     }
 
     async fn put_blocks(&self, blocks: Vec<(Cid, Vec<u8>)>) -> Result<(), CoreError> {

@@ -100,6 +100,11 @@ impl RunLog {
     /// this write lands after any the background writer has started.
     pub(crate) async fn end(&self, state: &'static str) {
         self.state.borrow_mut().state = state;
+        self.write().await;
+    }
+
+    /// Writes the current record.
+    async fn write(&self) {
         let record = self.snapshot();
         if let AnyStore::IndexedDb(db) = &*self.store {
             // Progress records are advisory: a failed write loses only progress detail.
@@ -162,11 +167,7 @@ impl RunLog {
                     s.dirty = false;
                     s.last_write = js_sys::Date::now();
                 }
-                let record = log.snapshot();
-                if let AnyStore::IndexedDb(db) = &*log.store {
-                    // Progress records are advisory: a failed write loses only progress detail.
-                    let _ = db.put_run(&record).await;
-                }
+                log.write().await;
                 let mut s = log.state.borrow_mut();
                 if !s.dirty {
                     s.writing = false;

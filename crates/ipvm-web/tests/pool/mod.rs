@@ -56,17 +56,15 @@ fn job_json(
     to_dag_json(&job.to_ipld()).unwrap_or_default()
 }
 
-/// Resolves after `ms` milliseconds.
-async fn sleep(ms: i32) {
-    let p = Promise::new(&mut |resolve, _| {
-        let set_timeout = Reflect::get(&js_sys::global(), &JsValue::from_str("setTimeout"))
-            .ok()
-            .and_then(|f| f.dyn_into::<Function>().ok());
-        if let Some(f) = set_timeout {
-            let _ = f.call2(&JsValue::NULL, &resolve, &JsValue::from(ms));
-        }
-    });
-    let _ = JsFuture::from(p).await;
+/// Runs a job (DAG-JSON) on `worker`; the execution it answers.
+async fn execute(worker: &TaskWorker, job: &str) -> Execution {
+    let answer = JsFuture::from(worker.execute(job))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    Execution::from_ipld(
+        &parse_dag_json(answer.as_string().unwrap_or_default().as_bytes()).unwrap_or(Ipld::Null),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub(crate) async fn a_long_job_yields_between_fuel_slices_and_stops_when_cancelled() {
@@ -89,7 +87,7 @@ pub(crate) async fn a_long_job_yields_between_fuel_slices_and_stops_when_cancell
     let running = JsFuture::from(worker.execute(&long));
     // The timer fires only if the job gives the event loop a turn.
     let cancel = async {
-        sleep(100).await;
+        gloo_timers::future::TimeoutFuture::new(100).await;
         worker.cancel();
     };
     let (answer, ()) = futures::join!(running, cancel);
@@ -105,13 +103,7 @@ pub(crate) async fn a_long_job_yields_between_fuel_slices_and_stops_when_cancell
         vec![Ipld::Integer(41)],
         Default::default(),
     );
-    let answer = JsFuture::from(worker.execute(&short))
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
-    let ex = Execution::from_ipld(
-        &parse_dag_json(answer.as_string().unwrap_or_default().as_bytes()).unwrap_or(Ipld::Null),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let ex = execute(&worker, &short).await;
     assert_eq!(ex.out, Outcome::Ok(Ipld::Integer(42)));
 }
 
@@ -132,13 +124,7 @@ pub(crate) async fn a_task_worker_executes_a_job_sent_as_dag_json() {
         args: t.run.args.clone(),
         limits: t.limits,
     };
-    let answer = JsFuture::from(worker.execute(&to_dag_json(&job.to_ipld()).unwrap_or_default()))
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
-    let ex = Execution::from_ipld(
-        &parse_dag_json(answer.as_string().unwrap_or_default().as_bytes()).unwrap_or(Ipld::Null),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let ex = execute(&worker, &to_dag_json(&job.to_ipld()).unwrap_or_default()).await;
     assert_eq!(ex.out, Outcome::Ok(Ipld::Integer(2)));
     assert_eq!(ex.fuel, 12);
     let bad = JsFuture::from(worker.execute("{not json"))
