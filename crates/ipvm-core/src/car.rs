@@ -3,8 +3,11 @@
 //!
 //! [`export`] writes, for each root: a receipt with its invocation block and
 //! its module's UnixFS blocks; or a block with every block below it.
-//! [`import`] verifies every block against its CID, stores it, and re-indexes
-//! every receipt whose invocation is in the archive or the store.
+//! [`import`] verifies every block against its CID and stores the blocks and
+//! the receipts whose invocation is in the archive or the store, all in one
+//! write. Imported receipts are data from outside: they are stored with
+//! provenance `imported` and answer no memo lookup until `verify` re-runs
+//! them here.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -12,13 +15,12 @@ use cid::Cid;
 use ipld_core::ipld::Ipld;
 
 use crate::address::{encode_dag_cbor, DAG_CBOR, DAG_PB};
-use crate::receipt::{Receipt, ReceiptRecord};
-use crate::store::{BlockStore, ReceiptStore};
+use crate::receipt::{Provenance, Receipt, ReceiptRecord};
+use crate::store::{BlockStore, ReceiptRow, ReceiptStore};
 use crate::workflow::Task;
 use crate::{decode_dag_cbor, unixfs, CoreError};
 
-/// A block: its CID and its bytes.
-pub type Block = (Cid, Vec<u8>);
+pub use crate::store::Block;
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -152,7 +154,7 @@ pub async fn export<S: BlockStore + ReceiptStore + ?Sized>(
     let mut seen = HashSet::new();
     let mut blocks = Vec::new();
     for root in roots {
-        if let Some(rec) = store.receipt(root).await? {
+        if let Some(rec) = crate::memo::receipt(store, &crate::memo::Quarantine::new(), root).await?.value {
             let (cid, bytes) = rec.receipt.block()?;
             if seen.insert(cid) {
                 blocks.push((cid, bytes));
@@ -188,12 +190,19 @@ pub async fn export<S: BlockStore + ReceiptStore + ?Sized>(
 pub struct Imported {
     /// Blocks stored (verified).
     pub blocks: usize,
-    /// Receipts indexed (memo and reverse index).
+    /// Receipts indexed, with provenance `imported`: listed, exported and
+    /// verifiable here, never memo hits until `verify` has re-run them.
     pub receipts: usize,
+    /// Receipts in the archive that the store already held (their
+    /// provenance is kept: an import never lowers what this runtime knows).
+    pub known: usize,
 }
 
-/// Reads a CAR: verifies and stores every block, and indexes every receipt
-/// whose invocation is available. Nothing is stored if a block fails to verify.
+/// Reads a CAR: verifies every block, finds the receipts whose invocation is
+/// in the archive or the store, and writes the blocks and those receipts
+/// (provenance `imported`) in one write: if any block fails to verify, any
+/// receipt's invocation cannot be read, or the write fails, nothing is
+/// stored.
 pub async fn import<S: BlockStore + ReceiptStore + ?Sized>(
     store: &S,
     bytes: &[u8],
@@ -202,36 +211,63 @@ pub async fn import<S: BlockStore + ReceiptStore + ?Sized>(
     for (cid, data) in &blocks {
         crate::address::verify_block(cid, data)?;
     }
-    let mut receipts = Vec::new();
+    let in_archive: std::collections::HashMap<Cid, &[u8]> =
+        blocks.iter().map(|(c, d)| (*c, d.as_slice())).collect();
+    let mut rows = Vec::new();
+    let mut receipts = std::collections::HashSet::new();
     let mut imported = Imported::default();
-    for (cid, data) in blocks {
-        if cid.codec() == DAG_CBOR {
-            if let Ok(receipt) = decode_dag_cbor(&data).and_then(|v| Receipt::from_ipld(&v)) {
-                receipts.push((cid, receipt));
-                continue;
-            }
+    for (cid, data) in &blocks {
+        if cid.codec() != DAG_CBOR {
+            continue;
         }
-        store.put_block(cid, data).await?;
-        imported.blocks += 1;
-    }
-    for (cid, receipt) in receipts {
-        let Some(invocation) = store.get_block(&receipt.ran).await? else {
+        let Ok(receipt) = decode_dag_cbor(data).and_then(|v| Receipt::from_ipld(&v)) else {
             continue;
         };
-        let Ipld::Map(m) = decode_dag_cbor(&invocation)? else {
-            continue;
+        let invocation = match in_archive.get(&receipt.ran) {
+            Some(bytes) => bytes.to_vec(),
+            None => match store.get_block(&receipt.ran).await? {
+                Some(bytes) => bytes,
+                // Kept as a plain block: without its invocation it cannot
+                // be checked, so it is not indexed.
+                None => continue,
+            },
         };
-        let Some(task) = m.get("task") else { continue };
-        let task = Task::from_ipld(task)?;
-        store
-            .put_receipt(ReceiptRecord {
-                cid,
-                receipt,
-                instruction: task.run.cid(),
-                inputs: task.run.inputs(),
-            })
-            .await?;
-        imported.receipts += 1;
+        let task = match decode_dag_cbor(&invocation)? {
+            Ipld::Map(m) => m.get("task").map(Task::from_ipld).transpose()?,
+            _ => None,
+        }
+        .ok_or_else(|| CoreError::Decode {
+            format: "CAR",
+            reason: format!(
+                "receipt {cid}: its invocation {} is not a map {{task}}",
+                receipt.ran
+            ),
+        })?;
+        receipts.insert(*cid);
+        if store.row(cid).await?.is_some() {
+            imported.known += 1;
+            continue;
+        }
+        let record = ReceiptRecord {
+            cid: *cid,
+            receipt,
+            instruction: task.run.cid(),
+            inputs: task.run.inputs(),
+            provenance: Provenance::Imported,
+        };
+        let row = ReceiptRow::new(&record).map_err(|e| CoreError::Decode {
+            format: "CAR",
+            reason: format!("receipt {cid}: {e}"),
+        })?;
+        rows.push(row);
     }
+    // A receipt's bytes live in its row, not in the blocks table.
+    let blocks: Vec<Block> = blocks
+        .into_iter()
+        .filter(|(c, _)| !receipts.contains(c))
+        .collect();
+    imported.blocks = blocks.len();
+    imported.receipts = rows.len();
+    store.put_batch(blocks, rows).await?;
     Ok(imported)
 }

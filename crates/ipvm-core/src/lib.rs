@@ -16,6 +16,14 @@
 //! result computed once is never computed again. It also indexes them by input
 //! CID, so one can ask "what was computed from this data?".
 //!
+//! The memo never serves a wrong answer: every stored receipt carries its
+//! [`Provenance`], and only those this runtime computed or re-ran itself
+//! answer a lookup; every row is checked against its bytes and its
+//! invocation when it is read; failures of the environment are never reused
+//! ([`memo`], [`receipt`]). Runtimes that share a store (tabs of an origin)
+//! coordinate through a lock per instruction and announcements
+//! ([`coordinate`]).
+//!
 //! This crate knows nothing of browsers, threads or files. Storage and
 //! execution are traits ([`BlockStore`], [`ReceiptStore`], [`Executor`]) with
 //! an in-memory store beside them ([`MemoryStore`]); the browser and native
@@ -31,8 +39,10 @@
 pub mod address;
 pub mod awaits;
 pub mod car;
+pub mod coordinate;
 pub mod dagjson;
 mod error;
+pub mod memo;
 pub mod receipt;
 pub mod scheduler;
 pub mod store;
@@ -44,10 +54,12 @@ pub use address::{dag_cbor_cid, decode_dag_cbor, encode_dag_cbor, parse_cid};
 pub use awaits::{Await, AwaitKind};
 pub use error::{CoreError, ValidationError};
 pub use ipld_core::{cid::Cid, ipld::Ipld};
-pub use receipt::{Outcome, Receipt, ReceiptRecord};
+pub use coordinate::{Announcer, InstructionLock, Uncoordinated};
+pub use memo::{Checked, Quarantine, Rejection};
+pub use receipt::{Outcome, Provenance, Receipt, ReceiptClass, ReceiptRecord, RECEIPT_VERSION};
 pub use scheduler::{
     CancelToken, Event, Execution, Executor, Job, RunReport, Scheduler, TaskReport,
 };
-pub use store::{BlockStore, MemoryStore, ReceiptStore};
-pub use verify::{verify, Verification};
+pub use store::{BlockStore, MemoryStore, ReceiptRow, ReceiptStore};
+pub use verify::{verify, Verdict, Verification};
 pub use workflow::{Instruction, Limits, Task, Workflow};

@@ -2,8 +2,17 @@
 //!
 //! Fields follow Homestar (`ran`, `out`, `meta`, `iss`, `prf`) plus `fx`
 //! from the UCAN invocation spec. The receipt CID covers exactly these
-//! fields; a signature, when added, wraps the receipt in an envelope and so
-//! never changes it. See `docs/spec.md` for the encoding.
+//! fields. A receipt says *what* was computed, never *who* computed it: `iss`
+//! stays `null`, so two executors that compute the same thing write the same
+//! receipt CID. Signatures (the identity issue) are envelopes beside the
+//! receipt that sign its CID; any number of them can attest one receipt.
+//!
+//! This module also holds the rules that decide whether a receipt *may*
+//! answer a memo lookup: its version ([`RECEIPT_VERSION`]), its class
+//! ([`ReceiptClass`]: a result of the task, or a failure of the environment
+//! or of authority), and the flags an execution sets. Whether a stored
+//! receipt *is* trusted depends on where it came from ([`Provenance`]).
+//! See `docs/spec.md` §5.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +21,118 @@ use ipld_core::ipld::Ipld;
 
 use crate::address::dag_cbor_block;
 use crate::awaits::kind_name;
+use crate::scheduler::Execution;
 use crate::CoreError;
+
+/// What `meta.fuel` and the output rules of a receipt mean, written as
+/// `meta.v` in every receipt this runtime writes. A change to the cost model
+/// (what fuel counts) or to how outputs are produced bumps it. Receipts of
+/// another version are kept, listed and exported, but never answer a memo
+/// lookup and are never compared by `verify`: a re-run under today's rules
+/// may legitimately differ. Receipts without `meta.v` are version 0.
+pub const RECEIPT_VERSION: u64 = 1;
+
+/// What a receipt records, for the memo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptClass {
+    /// A result of the task: an output, or an error that the instruction
+    /// itself causes (a trap, a bad argument). The same instruction gives the
+    /// same result anywhere, so it may be reused.
+    Result,
+    /// A failure of the environment the task ran in: a missing module or
+    /// input, a store error, a worker that died. Running again elsewhere or
+    /// later may succeed: never reused.
+    Environment,
+    /// A refusal by the authority checks (UCAN): never reused.
+    Authority,
+}
+
+/// Every error kind a receipt's `out` may hold, with its class: the table of
+/// `docs/spec.md` §5. A kind not listed here (written by another version)
+/// makes a receipt unclassified, and so never reusable.
+pub const ERROR_KINDS: &[(&str, ReceiptClass)] = &[
+    ("compile", ReceiptClass::Result),
+    ("unknown_import", ReceiptClass::Result),
+    ("instantiate", ReceiptClass::Result),
+    ("no_such_function", ReceiptClass::Result),
+    ("argument", ReceiptClass::Result),
+    ("signature", ReceiptClass::Result),
+    ("out_of_fuel", ReceiptClass::Result),
+    ("memory_limit", ReceiptClass::Result),
+    ("stack_overflow", ReceiptClass::Result),
+    ("time_limit", ReceiptClass::Result),
+    ("trap", ReceiptClass::Result),
+    ("abi", ReceiptClass::Result),
+    ("output_too_large", ReceiptClass::Result),
+    ("module_missing", ReceiptClass::Environment),
+    ("input_missing", ReceiptClass::Environment),
+    ("store", ReceiptClass::Environment),
+    ("worker", ReceiptClass::Environment),
+    ("cancelled", ReceiptClass::Environment),
+    ("unauthorized", ReceiptClass::Authority),
+];
+
+/// The class of an error kind, if the kind is known.
+pub fn error_class(kind: &str) -> Option<ReceiptClass> {
+    ERROR_KINDS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, class)| *class)
+}
+
+/// Where a stored receipt came from. Only receipts this runtime computed or
+/// re-ran with the same result answer memo lookups; the others are stored,
+/// listed, exported and verifiable (see [`Provenance::is_trusted`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Provenance {
+    /// Computed by this runtime (any tab or worker of it: they share one
+    /// store and one identity).
+    Computed,
+    /// Came from elsewhere, and a re-run here gave the same receipt.
+    Verified,
+    /// Imported from a CAR archive.
+    Imported,
+    /// Received from a peer.
+    Received,
+    /// Written before provenance was recorded (a schema-2 database): its
+    /// origin cannot be proven, so it is treated as imported.
+    Unproven,
+}
+
+impl Provenance {
+    /// Every provenance, in the order the memo prefers them.
+    pub const ALL: [Provenance; 5] = [
+        Provenance::Computed,
+        Provenance::Verified,
+        Provenance::Imported,
+        Provenance::Received,
+        Provenance::Unproven,
+    ];
+
+    /// The name stored and shown: `computed`, `verified`, `imported`,
+    /// `received`, `unproven`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provenance::Computed => "computed",
+            Provenance::Verified => "verified",
+            Provenance::Imported => "imported",
+            Provenance::Received => "received",
+            Provenance::Unproven => "unproven",
+        }
+    }
+
+    /// Reads a stored name; anything else is `None`.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+
+    /// Whether this runtime vouches for receipts of this provenance: it
+    /// computed them, or re-ran them with the same result. The trust policy
+    /// of signed receipts (the identity issue) extends this rule.
+    pub fn is_trusted(self) -> bool {
+        matches!(self, Provenance::Computed | Provenance::Verified)
+    }
+}
 
 /// The result of a run: an output or an error value.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,7 +182,11 @@ pub struct Receipt {
     /// Facts about the run: `fuel` used, `nondeterministic`, `limit` (the
     /// limit that stopped the run), `logs`.
     pub meta: BTreeMap<String, Ipld>,
-    /// Who ran it (a DID), once receipts are signed; `null` until then.
+    /// Always `None` (`null`) in receipts this runtime writes: who computed
+    /// or attested a receipt is said by signature envelopes beside it, which
+    /// sign its CID, so that the CID names the computation alone and two
+    /// executors that compute the same thing agree on it. Kept for
+    /// Homestar's shape; a receipt from elsewhere may carry a string.
     pub iss: Option<String>,
     /// Proofs of authority (UCAN CIDs).
     pub prf: Vec<Cid>,
@@ -173,16 +297,103 @@ impl Receipt {
         }
     }
 
-    /// Whether this receipt may answer a memo lookup. Results that depend on
-    /// the machine (`meta.nondeterministic`) or on a limit that a later task
-    /// may raise (`meta.limit`) are kept, but never reused.
+    /// The receipt's version (`meta.v`; 0 when absent).
+    pub fn version(&self) -> u64 {
+        match self.meta.get("v") {
+            Some(Ipld::Integer(v)) => u64::try_from(*v).unwrap_or(u64::MAX),
+            None => 0,
+            Some(_) => u64::MAX,
+        }
+    }
+
+    /// Whether `meta.nondeterministic` is set: the result depends on the machine.
+    pub fn is_nondeterministic(&self) -> bool {
+        matches!(self.meta.get("nondeterministic"), Some(Ipld::Bool(true)))
+    }
+
+    /// The receipt's class: `Result` for an output; for an error, the class
+    /// of its `kind` ([`ERROR_KINDS`]); `None` for a kind this version does
+    /// not know.
+    pub fn class(&self) -> Option<ReceiptClass> {
+        match &self.out {
+            Outcome::Ok(_) => Some(ReceiptClass::Result),
+            Outcome::Err(Ipld::Map(m)) => match m.get("kind") {
+                Some(Ipld::String(kind)) => error_class(kind),
+                _ => None,
+            },
+            Outcome::Err(_) => None,
+        }
+    }
+
+    /// Why this receipt may not answer a memo lookup, or `None` if it may.
+    /// It may if it is of the current version, a result of the task (not a
+    /// failure of the environment or of authority), does not depend on the
+    /// machine (`meta.nondeterministic`), and was not stopped by a limit that
+    /// a later task may raise (`meta.limit`). Whether it is *trusted* is a
+    /// separate question ([`Provenance`]).
+    pub fn not_reusable_because(&self) -> Option<String> {
+        if self.version() != RECEIPT_VERSION {
+            return Some(format!(
+                "receipt version {} (this runtime writes version {RECEIPT_VERSION})",
+                self.version()
+            ));
+        }
+        match self.class() {
+            Some(ReceiptClass::Result) => {}
+            Some(ReceiptClass::Environment) => {
+                return Some("it records a failure of the environment, not a result".into())
+            }
+            Some(ReceiptClass::Authority) => {
+                return Some("it records a refusal by the authority checks".into())
+            }
+            None => return Some("its error kind is unknown to this version".into()),
+        }
+        if self.is_nondeterministic() {
+            return Some("it is marked nondeterministic".into());
+        }
+        if let Some(limit) = self.meta.get("limit") {
+            return Some(format!("it was stopped by a limit ({limit:?})"));
+        }
+        None
+    }
+
+    /// Whether this receipt may answer a memo lookup (see
+    /// [`Receipt::not_reusable_because`]).
     pub fn is_reusable(&self) -> bool {
-        let flag = |k: &str| matches!(self.meta.get(k), Some(Ipld::Bool(true)));
-        !flag("nondeterministic") && !self.meta.contains_key("limit")
+        self.not_reusable_because().is_none()
+    }
+
+    /// The receipt this runtime writes for an execution of the invocation
+    /// `ran`: the one rule shared by the scheduler and `verify`.
+    pub fn of_execution(ran: Cid, ex: &Execution, prf: Vec<Cid>) -> Self {
+        let mut meta = BTreeMap::new();
+        meta.insert("v".to_string(), Ipld::Integer(RECEIPT_VERSION.into()));
+        meta.insert("fuel".to_string(), Ipld::Integer(ex.fuel.into()));
+        if ex.nondeterministic {
+            meta.insert("nondeterministic".to_string(), Ipld::Bool(true));
+        }
+        if let Some(limit) = &ex.limit {
+            meta.insert("limit".to_string(), Ipld::String(limit.clone()));
+        }
+        if !ex.logs.is_empty() {
+            meta.insert(
+                "logs".to_string(),
+                Ipld::List(ex.logs.iter().cloned().map(Ipld::String).collect()),
+            );
+        }
+        Receipt {
+            ran,
+            out: ex.out.clone(),
+            meta,
+            iss: None,
+            prf,
+            fx: Vec::new(),
+        }
     }
 }
 
-/// A stored receipt with the keys it is indexed under.
+/// A stored receipt, checked against its row: the receipt, the keys it is
+/// indexed under, and where it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReceiptRecord {
     /// The receipt's CID.
@@ -193,4 +404,6 @@ pub struct ReceiptRecord {
     pub instruction: Cid,
     /// Every input CID of the instruction (the reverse index keys).
     pub inputs: Vec<Cid>,
+    /// Where it came from.
+    pub provenance: Provenance,
 }

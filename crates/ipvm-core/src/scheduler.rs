@@ -2,8 +2,11 @@
 //!
 //! Given a [`Workflow`], it runs every task whose inputs are ready, up to a
 //! parallelism, through an [`Executor`]. Before dispatching a task it asks the
-//! [`ReceiptStore`] for a receipt of the same instruction (the memo); a hit
-//! is reused and nothing runs. A failure propagates to the tasks that await
+//! memo ([`crate::memo::lookup`]) for a receipt of the same instruction that
+//! this runtime vouches for; a hit is reused and nothing runs. Runtimes that
+//! share a store coordinate through [`crate::coordinate`]: a lock per
+//! instruction, a second memo lookup under it, an announcement once the
+//! receipt is written. A failure propagates to the tasks that await
 //! it, with the cause. Effectful tasks run last, only once every pure task of
 //! the workflow has succeeded, so a failed run is always safe to retry.
 //! Progress is reported as [`Event`]s; a [`CancelToken`] stops a run.
@@ -19,7 +22,9 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use ipld_core::ipld::Ipld;
 
 use crate::awaits::{substitute, AwaitKind};
-use crate::receipt::{Outcome, Receipt, ReceiptRecord};
+use crate::coordinate::{Announcer, InstructionLock, Uncoordinated};
+use crate::memo::{self, Checked, Quarantine, Rejection};
+use crate::receipt::{Outcome, Provenance, Receipt, ReceiptRecord};
 use crate::store::ReceiptStore;
 use crate::workflow::{Limits, Workflow};
 use crate::{CoreError, ValidationError};
@@ -140,15 +145,10 @@ pub struct Execution {
     pub limit: Option<String>,
     /// Log lines the task wrote.
     pub logs: Vec<String>,
-    /// The executor did not run the task: it found a stored receipt for the
-    /// instruction (written meanwhile by another tab or peer). The scheduler
-    /// treats this as a memo hit.
-    pub reused: Option<Box<ReceiptRecord>>,
 }
 
 impl Execution {
-    /// The execution as IPLD, to send it back from another thread or peer
-    /// (`reused` does not travel).
+    /// The execution as IPLD, to send it back from another thread or peer.
     pub fn to_ipld(&self) -> Ipld {
         Ipld::Map(std::collections::BTreeMap::from([
             ("out".to_string(), self.out.to_ipld()),
@@ -209,7 +209,6 @@ impl Execution {
                     .collect(),
                 _ => Vec::new(),
             },
-            reused: None,
         })
     }
 
@@ -221,7 +220,6 @@ impl Execution {
             nondeterministic: false,
             limit: None,
             logs: Vec::new(),
-            reused: None,
         }
     }
 
@@ -233,7 +231,6 @@ impl Execution {
             nondeterministic: false,
             limit: None,
             logs: Vec::new(),
-            reused: None,
         }
     }
 }
@@ -287,6 +284,18 @@ pub enum Event {
         receipt: Cid,
         /// Fuel used.
         fuel: u64,
+    },
+    /// A stored receipt row was skipped: it is not what it claims (damaged,
+    /// or written by another version). It never fails the run.
+    Rejected {
+        /// Task index.
+        task: usize,
+        /// Instruction CID.
+        instruction: Cid,
+        /// The row's key (the receipt CID it claims).
+        receipt: String,
+        /// Why it was skipped.
+        reason: String,
     },
     /// The task failed (with a receipt) or could not run (without one).
     Failed {
@@ -400,11 +409,26 @@ impl CancelToken {
     }
 }
 
-/// Runs workflows through an executor, with a store for the memo.
-pub struct Scheduler<'a, E, S> {
+/// Runs workflows through an executor, with a store for the memo, and
+/// coordinates with the other runtimes of the store through a lock and an
+/// announcer ([`Uncoordinated`] by default).
+pub struct Scheduler<'a, E, S, L = Uncoordinated, A = Uncoordinated> {
     executor: &'a E,
     store: &'a S,
+    lock: &'a L,
+    announcer: &'a A,
+    quarantine: Option<&'a Quarantine>,
     parallelism: usize,
+}
+
+static UNCOORDINATED: Uncoordinated = Uncoordinated;
+
+/// How a dispatched task came back.
+enum Done {
+    /// It ran.
+    Ran(Execution, Vec<Rejection>),
+    /// Under the lock, the memo had an answer after all.
+    Reused(ReceiptRecord, Vec<Rejection>),
 }
 
 /// Bookkeeping of one run.
@@ -450,13 +474,42 @@ impl RunState {
 }
 
 impl<'a, E: Executor, S: ReceiptStore> Scheduler<'a, E, S> {
-    /// A scheduler that runs up to 8 tasks at once.
+    /// A scheduler that runs up to 8 tasks at once, uncoordinated.
     pub fn new(executor: &'a E, store: &'a S) -> Self {
         Self {
             executor,
             store,
+            lock: &UNCOORDINATED,
+            announcer: &UNCOORDINATED,
+            quarantine: None,
             parallelism: 8,
         }
+    }
+}
+
+impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Scheduler<'a, E, S, L, A> {
+    /// Coordinates with the other runtimes of the store: `lock` is taken
+    /// before a task runs, `announcer` hears of each receipt written.
+    pub fn with_coordination<L2: InstructionLock, A2: Announcer>(
+        self,
+        lock: &'a L2,
+        announcer: &'a A2,
+    ) -> Scheduler<'a, E, S, L2, A2> {
+        Scheduler {
+            executor: self.executor,
+            store: self.store,
+            lock,
+            announcer,
+            quarantine: self.quarantine,
+            parallelism: self.parallelism,
+        }
+    }
+
+    /// Remembers rejected rows across runs (a runtime keeps one), so that
+    /// each is reported once; without it, each run keeps its own.
+    pub fn with_quarantine(mut self, quarantine: &'a Quarantine) -> Self {
+        self.quarantine = Some(quarantine);
+        self
     }
 
     /// Sets how many tasks may run at once (at least 1).
@@ -473,7 +526,9 @@ impl<'a, E: Executor, S: ReceiptStore> Scheduler<'a, E, S> {
         on_event: &mut dyn FnMut(&Event),
         cancel: &CancelToken,
     ) -> Result<RunReport, CoreError> {
-        let mut st = self.plan(wf).await?;
+        let own = Quarantine::new();
+        let q = self.quarantine.unwrap_or(&own);
+        let mut st = self.plan(wf, q, on_event).await?;
         for (i, t) in wf.tasks.iter().enumerate() {
             on_event(&Event::Queued {
                 task: i,
@@ -487,12 +542,12 @@ impl<'a, E: Executor, S: ReceiptStore> Scheduler<'a, E, S> {
             }
             while running.len() < self.parallelism {
                 let Some(i) = st.ready.pop_front() else { break };
-                if let Some(job) = self.prepare(wf, &mut st, i, on_event).await? {
+                if let Some(job) = self.prepare(wf, &mut st, q, i, on_event).await? {
                     on_event(&Event::Started {
                         task: i,
                         instruction: job.instruction,
                     });
-                    running.push(async move { (i, self.executor.execute(job).await) });
+                    running.push(self.dispatch(q, i, job));
                 }
             }
             if running.is_empty() {
@@ -508,13 +563,25 @@ impl<'a, E: Executor, S: ReceiptStore> Scheduler<'a, E, S> {
                     futures::future::Either::Right(_) => return Err(CoreError::Cancelled),
                 }
             };
-            let Some((i, execution)) = next else { continue };
+            let Some((i, done, guard)) = next else { continue };
             // A result that arrives once the run is cancelled may be the
             // executor's own reaction to the cancellation: never record it.
             if cancel.is_cancelled() {
                 return Err(CoreError::Cancelled);
             }
-            self.record(wf, &mut st, i, execution, on_event).await?;
+            let instruction = wf.tasks[i].run.cid();
+            match done {
+                Done::Reused(rec, rejected) => {
+                    report(i, instruction, rejected, on_event);
+                    memo_hit(&mut st, i, rec, on_event);
+                }
+                Done::Ran(ex, rejected) => {
+                    report(i, instruction, rejected, on_event);
+                    self.record(wf, &mut st, i, ex, on_event).await?;
+                }
+            }
+            // The receipt is written and announced: others may go on.
+            drop(guard);
         }
         let tasks = wf
             .tasks
@@ -531,8 +598,36 @@ impl<'a, E: Executor, S: ReceiptStore> Scheduler<'a, E, S> {
         Ok(RunReport { tasks })
     }
 
+    /// Takes the instruction's lock, looks in the memo again under it, and
+    /// runs the job unless another runtime finished it meanwhile.
+    async fn dispatch(
+        &self,
+        q: &Quarantine,
+        i: usize,
+        job: Job,
+    ) -> (usize, Done, Option<L::Guard>) {
+        let guard = self.lock.acquire(&job.instruction).await;
+        let mut rejected = Vec::new();
+        if guard.is_some() {
+            // A store failure here only costs the second look: the task runs.
+            if let Ok(found) = memo::lookup(self.store, q, &job.instruction).await {
+                match found.value {
+                    Some(rec) => return (i, Done::Reused(rec, found.rejected), guard),
+                    None => rejected = found.rejected,
+                }
+            }
+        }
+        let ex = self.executor.execute(job).await;
+        (i, Done::Ran(ex, rejected), guard)
+    }
+
     /// Validates what needs the store and the executor, and builds the graph.
-    async fn plan(&self, wf: &Workflow) -> Result<RunState, CoreError> {
+    async fn plan(
+        &self,
+        wf: &Workflow,
+        q: &Quarantine,
+        on_event: &mut dyn FnMut(&Event),
+    ) -> Result<RunState, CoreError> {
         let index: HashMap<Cid, usize> = wf
             .tasks
             .iter()
@@ -573,7 +668,9 @@ impl<'a, E: Executor, S: ReceiptStore> Scheduler<'a, E, S> {
                 } else if let std::collections::hash_map::Entry::Vacant(slot) =
                     st.results.entry(a.target)
                 {
-                    match self.store.receipt_for(&a.target).await? {
+                    let found = memo::lookup(self.store, q, &a.target).await?;
+                    let rejected = found.rejected;
+                    match found.value {
                         Some(rec) => {
                             slot.insert(rec.receipt.out);
                         }
@@ -582,7 +679,7 @@ impl<'a, E: Executor, S: ReceiptStore> Scheduler<'a, E, S> {
                                 i,
                                 "run.input.args",
                                 format!(
-                                    "{} points at {}, which is neither a task of this workflow nor a stored receipt",
+                                    "{} points at {}, which is neither a task of this workflow nor an instruction with a receipt this runtime vouches for (a receipt imported from a CAR counts once `verify` has re-run it)",
                                     a.kind.key(),
                                     a.target
                                 ),
@@ -590,6 +687,7 @@ impl<'a, E: Executor, S: ReceiptStore> Scheduler<'a, E, S> {
                             .into())
                         }
                     }
+                    report(i, t.run.cid(), rejected, on_event);
                 }
             }
             st.waiting[i] = st.deps[i].len();
@@ -615,6 +713,7 @@ impl<'a, E: Executor, S: ReceiptStore> Scheduler<'a, E, S> {
         &self,
         wf: &Workflow,
         st: &mut RunState,
+        q: &Quarantine,
         i: usize,
         on_event: &mut dyn FnMut(&Event),
     ) -> Result<Option<Job>, CoreError> {
@@ -684,17 +783,11 @@ impl<'a, E: Executor, S: ReceiptStore> Scheduler<'a, E, S> {
                 return Ok(None);
             }
         };
-        if let Some(rec) = self.store.receipt_for(&instruction).await? {
-            if rec.receipt.is_reusable() {
-                on_event(&Event::MemoHit {
-                    task: i,
-                    instruction,
-                    receipt: rec.cid,
-                });
-                st.results.insert(instruction, rec.receipt.out.clone());
-                st.complete(i, TaskStatus::Reused(rec));
-                return Ok(None);
-            }
+        let Checked { value, rejected } = memo::lookup(self.store, q, &instruction).await?;
+        report(i, instruction, rejected, on_event);
+        if let Some(rec) = value {
+            memo_hit(st, i, rec, on_event);
+            return Ok(None);
         }
         Ok(Some(Job {
             task: i,
@@ -718,50 +811,19 @@ impl<'a, E: Executor, S: ReceiptStore> Scheduler<'a, E, S> {
     ) -> Result<(), CoreError> {
         let task = &wf.tasks[i];
         let instruction = task.run.cid();
-        if let Some(rec) = ex.reused {
-            on_event(&Event::MemoHit {
-                task: i,
-                instruction,
-                receipt: rec.cid,
-            });
-            st.results.insert(instruction, rec.receipt.out.clone());
-            st.complete(i, TaskStatus::Reused(*rec));
-            return Ok(());
-        }
         let (ran, invocation) = task.invocation()?;
-        let mut meta = std::collections::BTreeMap::new();
-        meta.insert("fuel".to_string(), Ipld::Integer(ex.fuel.into()));
-        if ex.nondeterministic {
-            meta.insert("nondeterministic".to_string(), Ipld::Bool(true));
-        }
-        if let Some(limit) = &ex.limit {
-            meta.insert("limit".to_string(), Ipld::String(limit.clone()));
-        }
-        if !ex.logs.is_empty() {
-            meta.insert(
-                "logs".to_string(),
-                Ipld::List(ex.logs.iter().cloned().map(Ipld::String).collect()),
-            );
-        }
-        let receipt = Receipt {
-            ran,
-            out: ex.out,
-            meta,
-            iss: None,
-            prf: task.prf.clone(),
-            fx: Vec::new(),
-        };
+        let receipt = Receipt::of_execution(ran, &ex, task.prf.clone());
         let cid = receipt.cid()?;
         let record = ReceiptRecord {
             cid,
             receipt,
             instruction,
             inputs: task.run.inputs(),
+            provenance: Provenance::Computed,
         };
         // The receipt and the invocation it links to, together.
-        self.store
-            .put_receipt_with_blocks(record.clone(), vec![(ran, invocation)])
-            .await?;
+        memo::store_computed(self.store, &record, vec![(ran, invocation)]).await?;
+        self.announcer.announce(&instruction, &cid);
         match &record.receipt.out {
             Outcome::Ok(_) => on_event(&Event::Finished {
                 task: i,
@@ -780,6 +842,34 @@ impl<'a, E: Executor, S: ReceiptStore> Scheduler<'a, E, S> {
         st.complete(i, TaskStatus::Ran(record));
         Ok(())
     }
+}
+
+/// Reports rows skipped on the way (each once: the quarantine holds them after).
+fn report(
+    task: usize,
+    instruction: Cid,
+    rejected: Vec<Rejection>,
+    on_event: &mut dyn FnMut(&Event),
+) {
+    for r in rejected {
+        on_event(&Event::Rejected {
+            task,
+            instruction,
+            receipt: r.receipt,
+            reason: r.reason,
+        });
+    }
+}
+
+/// Answers task `i` with a stored receipt.
+fn memo_hit(st: &mut RunState, i: usize, rec: ReceiptRecord, on_event: &mut dyn FnMut(&Event)) {
+    on_event(&Event::MemoHit {
+        task: i,
+        instruction: rec.instruction,
+        receipt: rec.cid,
+    });
+    st.results.insert(rec.instruction, rec.receipt.out.clone());
+    st.complete(i, TaskStatus::Reused(rec));
 }
 
 /// A one-line rendering of an error value.

@@ -1,20 +1,22 @@
 //! Storage capabilities as traits, and an in-memory implementation.
 //!
 //! A [`BlockStore`] holds content-addressed bytes (modules, data). A
-//! [`ReceiptStore`] holds receipts under three keys: receipt CID, instruction
-//! CID (the memo) and input CID (the reverse index). The browser crate
-//! implements both on IndexedDB; [`MemoryStore`] serves tests and the CLI.
+//! [`ReceiptStore`] holds receipt rows under their CID and three indexes:
+//! the memo (reusable rows by instruction), instruction, and input (the
+//! reverse index). The browser crate implements both on IndexedDB;
+//! [`MemoryStore`] serves tests and the CLI. Reads of receipts go through
+//! [`crate::memo`], which checks each row and holds the memo rule.
 //!
 //! Methods are `async` because the real backends are; the futures need not
 //! be `Send` (a browser is single-threaded).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use cid::Cid;
 
 use crate::address::verify_block;
-use crate::receipt::ReceiptRecord;
+use crate::receipt::{Provenance, ReceiptRecord};
 use crate::{unixfs, CoreError};
 
 /// Content-addressed block storage.
@@ -60,30 +62,101 @@ pub trait BlockStore {
     async fn get_alias(&self, alias: &Cid) -> Result<Option<Cid>, CoreError>;
 }
 
-/// Receipt storage with the memo and the reverse index.
+/// A block: its CID and its bytes.
+pub type Block = (Cid, Vec<u8>);
+
+/// One row of a store's receipts table, as the store keeps it. Nothing in a
+/// row is trusted until [`crate::memo`] has checked it against the receipt's
+/// bytes and its invocation block: a row may be damaged, or written by
+/// another version of the package.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceiptRow {
+    /// The row's key: the receipt's CID.
+    pub cid: Cid,
+    /// The instruction the row is filed under (the memo key).
+    pub instruction: Cid,
+    /// The reverse-index keys: every input of the instruction.
+    pub inputs: Vec<Cid>,
+    /// Where the receipt came from.
+    pub provenance: Provenance,
+    /// Whether the row is in the memo index: only receipts that may be
+    /// reused are, so a lookup reads few rows and decodes one.
+    pub reusable: bool,
+    /// When the row was written, in the store's own order (milliseconds
+    /// since the epoch in IndexedDB, a counter in memory). Set by the store
+    /// on write; ignored in a row given to [`ReceiptStore::put_batch`].
+    pub stored: u64,
+    /// The receipt's DAG-CBOR bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl ReceiptRow {
+    /// The row for a checked record.
+    pub fn new(record: &ReceiptRecord) -> Result<Self, CoreError> {
+        let (cid, bytes) = record.receipt.block()?;
+        if cid != record.cid {
+            return Err(CoreError::HashMismatch {
+                cid: Box::new(record.cid),
+                actual: Box::new(cid),
+            });
+        }
+        Ok(Self {
+            cid,
+            instruction: record.instruction,
+            inputs: record.inputs.clone(),
+            provenance: record.provenance,
+            reusable: record.receipt.is_reusable(),
+            stored: 0,
+            bytes,
+        })
+    }
+}
+
+/// A row a store could not read as a row at all (a missing field, a value
+/// of the wrong type): `key` is its key as text, `reason` what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRow {
+    /// The row's key, as text.
+    pub key: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// A row as read: a row, or why it is not one.
+pub type RowRead = Result<ReceiptRow, BadRow>;
+
+/// The indexes of the receipts table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowIndex<'a> {
+    /// Rows that may answer this instruction (`reusable` rows only).
+    Memo(&'a Cid),
+    /// Every row filed under this instruction.
+    Instruction(&'a Cid),
+    /// Every row whose instruction read this input.
+    Input(&'a Cid),
+}
+
+/// Receipt storage: rows of the receipts table under three indexes (memo,
+/// instruction, input), and the blocks beside them. The store only keeps
+/// rows; every rule about them (which row answers an instruction, whether a
+/// row is what it claims) is in [`crate::memo`], the same for every store.
 #[allow(
     async_fn_in_trait,
     reason = "the futures are used in single-threaded contexts; Send is not wanted"
 )]
 pub trait ReceiptStore: BlockStore {
-    /// Stores a receipt and its index entries, all or nothing.
-    async fn put_receipt(&self, record: ReceiptRecord) -> Result<(), CoreError>;
-    /// Stores blocks the receipt links to (its invocation) and the receipt,
-    /// all or nothing where the store can (one transaction in IndexedDB).
-    async fn put_receipt_with_blocks(
-        &self,
-        record: ReceiptRecord,
-        blocks: Vec<(Cid, Vec<u8>)>,
-    ) -> Result<(), CoreError> {
-        self.put_blocks(blocks).await?;
-        self.put_receipt(record).await
-    }
-    /// A receipt by its CID.
-    async fn receipt(&self, cid: &Cid) -> Result<Option<ReceiptRecord>, CoreError>;
-    /// The receipt of an instruction (the memo lookup).
-    async fn receipt_for(&self, instruction: &Cid) -> Result<Option<ReceiptRecord>, CoreError>;
-    /// Every receipt whose instruction read `input` (the reverse index).
-    async fn receipts_using(&self, input: &Cid) -> Result<Vec<ReceiptRecord>, CoreError>;
+    /// Writes blocks and receipt rows together: all or nothing where the
+    /// store can (one transaction in IndexedDB). A row replaces the row with
+    /// the same CID, and the store sets its `stored` time. Every block is
+    /// verified against its CID before anything is written.
+    async fn put_batch(&self, blocks: Vec<Block>, rows: Vec<ReceiptRow>) -> Result<(), CoreError>;
+    /// The row with this key, if present.
+    async fn row(&self, cid: &Cid) -> Result<Option<RowRead>, CoreError>;
+    /// Every row under an index key.
+    async fn rows(&self, index: RowIndex<'_>) -> Result<Vec<RowRead>, CoreError>;
+    /// Changes the provenance of a stored row (a verified receipt is
+    /// promoted). Nothing happens if the row is absent.
+    async fn set_provenance(&self, cid: &Cid, provenance: Provenance) -> Result<(), CoreError>;
 }
 
 /// Stores `data` as a UnixFS file and returns its root CID (as `ipfs add
@@ -140,9 +213,55 @@ async fn read_tree<S: BlockStore + ?Sized>(store: &S, root: &Cid) -> Result<Vec<
 struct Tables {
     blocks: HashMap<Cid, Vec<u8>>,
     aliases: HashMap<Cid, Cid>,
-    receipts: HashMap<Cid, ReceiptRecord>,
-    by_instruction: HashMap<Cid, Cid>,
-    by_input: HashMap<Cid, BTreeMap<Cid, ()>>,
+    rows: HashMap<Cid, ReceiptRow>,
+    by_memo: HashMap<Cid, BTreeSet<Cid>>,
+    by_instruction: HashMap<Cid, BTreeSet<Cid>>,
+    by_input: HashMap<Cid, BTreeSet<Cid>>,
+    /// The `stored` order of the next row.
+    next: u64,
+}
+
+impl Tables {
+    fn index_keys(row: &ReceiptRow) -> Vec<(IndexName, Cid)> {
+        let mut keys = vec![(IndexName::Instruction, row.instruction)];
+        if row.reusable {
+            keys.push((IndexName::Memo, row.instruction));
+        }
+        keys.extend(row.inputs.iter().map(|i| (IndexName::Input, *i)));
+        keys
+    }
+
+    fn index(&mut self, name: IndexName) -> &mut HashMap<Cid, BTreeSet<Cid>> {
+        match name {
+            IndexName::Memo => &mut self.by_memo,
+            IndexName::Instruction => &mut self.by_instruction,
+            IndexName::Input => &mut self.by_input,
+        }
+    }
+
+    /// Puts a row, replacing the row with the same key and its index entries.
+    fn put_row(&mut self, mut row: ReceiptRow) {
+        if let Some(old) = self.rows.remove(&row.cid) {
+            for (name, key) in Self::index_keys(&old) {
+                if let Some(set) = self.index(name).get_mut(&key) {
+                    set.remove(&old.cid);
+                }
+            }
+        }
+        row.stored = self.next;
+        self.next += 1;
+        for (name, key) in Self::index_keys(&row) {
+            self.index(name).entry(key).or_default().insert(row.cid);
+        }
+        self.rows.insert(row.cid, row);
+    }
+}
+
+#[derive(Clone, Copy)]
+enum IndexName {
+    Memo,
+    Instruction,
+    Input,
 }
 
 /// An in-memory block and receipt store.
@@ -172,7 +291,7 @@ impl MemoryStore {
 
     /// How many receipts are stored.
     pub fn receipt_count(&self) -> usize {
-        self.with(|t| t.receipts.len()).unwrap_or(0)
+        self.with(|t| t.rows.len()).unwrap_or(0)
     }
 }
 
@@ -207,39 +326,43 @@ impl BlockStore for MemoryStore {
 }
 
 impl ReceiptStore for MemoryStore {
-    async fn put_receipt(&self, record: ReceiptRecord) -> Result<(), CoreError> {
+    async fn put_batch(&self, blocks: Vec<Block>, rows: Vec<ReceiptRow>) -> Result<(), CoreError> {
+        for (cid, bytes) in &blocks {
+            verify_block(cid, bytes)?;
+        }
         self.with(|t| {
-            t.by_instruction.insert(record.instruction, record.cid);
-            for input in &record.inputs {
-                t.by_input.entry(*input).or_default().insert(record.cid, ());
+            t.blocks.extend(blocks);
+            rows.into_iter().for_each(|row| t.put_row(row));
+        })
+    }
+
+    async fn row(&self, cid: &Cid) -> Result<Option<RowRead>, CoreError> {
+        self.with(|t| t.rows.get(cid).cloned().map(Ok))
+    }
+
+    async fn rows(&self, index: RowIndex<'_>) -> Result<Vec<RowRead>, CoreError> {
+        self.with(|t| {
+            let (name, key) = match index {
+                RowIndex::Memo(k) => (IndexName::Memo, k),
+                RowIndex::Instruction(k) => (IndexName::Instruction, k),
+                RowIndex::Input(k) => (IndexName::Input, k),
+            };
+            let keys: Vec<Cid> = t
+                .index(name)
+                .get(key)
+                .map(|set| set.iter().copied().collect())
+                .unwrap_or_default();
+            keys.iter()
+                .filter_map(|c| t.rows.get(c).cloned().map(Ok))
+                .collect()
+        })
+    }
+
+    async fn set_provenance(&self, cid: &Cid, provenance: Provenance) -> Result<(), CoreError> {
+        self.with(|t| {
+            if let Some(row) = t.rows.get_mut(cid) {
+                row.provenance = provenance;
             }
-            t.receipts.insert(record.cid, record);
-        })
-    }
-
-    async fn receipt(&self, cid: &Cid) -> Result<Option<ReceiptRecord>, CoreError> {
-        self.with(|t| t.receipts.get(cid).cloned())
-    }
-
-    async fn receipt_for(&self, instruction: &Cid) -> Result<Option<ReceiptRecord>, CoreError> {
-        self.with(|t| {
-            t.by_instruction
-                .get(instruction)
-                .and_then(|c| t.receipts.get(c))
-                .cloned()
-        })
-    }
-
-    async fn receipts_using(&self, input: &Cid) -> Result<Vec<ReceiptRecord>, CoreError> {
-        self.with(|t| {
-            t.by_input
-                .get(input)
-                .map(|set| {
-                    set.keys()
-                        .filter_map(|c| t.receipts.get(c).cloned())
-                        .collect()
-                })
-                .unwrap_or_default()
         })
     }
 }
@@ -272,24 +395,17 @@ macro_rules! forward_stores {
             }
         }
         impl<T: ReceiptStore + ?Sized> ReceiptStore for $ptr {
-            async fn put_receipt(&self, record: ReceiptRecord) -> Result<(), CoreError> {
-                (**self).put_receipt(record).await
+            async fn put_batch(&self, blocks: Vec<Block>, rows: Vec<ReceiptRow>) -> Result<(), CoreError> {
+                (**self).put_batch(blocks, rows).await
             }
-            async fn put_receipt_with_blocks(
-                &self,
-                record: ReceiptRecord,
-                blocks: Vec<(Cid, Vec<u8>)>,
-            ) -> Result<(), CoreError> {
-                (**self).put_receipt_with_blocks(record, blocks).await
+            async fn row(&self, cid: &Cid) -> Result<Option<RowRead>, CoreError> {
+                (**self).row(cid).await
             }
-            async fn receipt(&self, cid: &Cid) -> Result<Option<ReceiptRecord>, CoreError> {
-                (**self).receipt(cid).await
+            async fn rows(&self, index: RowIndex<'_>) -> Result<Vec<RowRead>, CoreError> {
+                (**self).rows(index).await
             }
-            async fn receipt_for(&self, instruction: &Cid) -> Result<Option<ReceiptRecord>, CoreError> {
-                (**self).receipt_for(instruction).await
-            }
-            async fn receipts_using(&self, input: &Cid) -> Result<Vec<ReceiptRecord>, CoreError> {
-                (**self).receipts_using(input).await
+            async fn set_provenance(&self, cid: &Cid, provenance: Provenance) -> Result<(), CoreError> {
+                (**self).set_provenance(cid, provenance).await
             }
         }
     )*};

@@ -10,11 +10,26 @@ use cid::Cid;
 use ipld_core::ipld::Ipld;
 
 use crate::awaits::substitute;
-use crate::receipt::Outcome;
+use crate::memo::{self, Quarantine};
+use crate::receipt::{Outcome, Provenance, Receipt, ReceiptClass, RECEIPT_VERSION};
 use crate::scheduler::{Executor, Job};
-use crate::store::{BlockStore, ReceiptStore};
+use crate::store::ReceiptStore;
 use crate::workflow::Task;
 use crate::{decode_dag_cbor, CoreError};
+
+/// What a re-run says about a receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The re-run wrote exactly this receipt (same CID).
+    Match,
+    /// The re-run wrote a different receipt: the stored one is wrong, or its
+    /// task is not deterministic.
+    Mismatch,
+    /// The receipt cannot be compared with a re-run, for this reason: it
+    /// depends on the machine (`meta.nondeterministic`), is of another
+    /// receipt version, or records a failure of the environment.
+    Incomparable(String),
+}
 
 /// The result of re-running a receipt's task.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,25 +48,38 @@ pub struct Verification {
     pub actual_fuel: u64,
     /// The receipt is marked non-deterministic: a mismatch proves nothing.
     pub nondeterministic: bool,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Where the receipt came from before the check.
+    pub provenance: Provenance,
+    /// The receipt was not trusted here, matched, and is now `verified`: it
+    /// answers memo lookups from now on.
+    pub promoted: bool,
 }
 
 impl Verification {
-    /// Output and fuel are identical.
+    /// The re-run wrote exactly the stored receipt.
     pub fn matches(&self) -> bool {
-        self.expected == self.actual && self.expected_fuel == self.actual_fuel
+        self.verdict == Verdict::Match
     }
 }
 
-/// Re-runs the task of receipt `cid` and compares.
-pub async fn verify<E: Executor, S: BlockStore + ReceiptStore>(
+/// Re-runs the task of receipt `cid`, compares the receipt it writes with
+/// the stored one, and promotes a matching receipt from elsewhere to
+/// `verified`. Awaited results come from the memo (receipts this runtime
+/// vouches for), so an untrusted receipt is never verified from untrusted
+/// inputs.
+pub async fn verify<E: Executor, S: ReceiptStore>(
     executor: &E,
     store: &S,
+    quarantine: &Quarantine,
     cid: &Cid,
 ) -> Result<Verification, CoreError> {
-    let record = store
-        .receipt(cid)
-        .await?
-        .ok_or_else(|| CoreError::Store(format!("receipt {cid} is not in the store")))?;
+    let record = memo::receipt(store, quarantine, cid).await?.value.ok_or_else(|| {
+        CoreError::Store(format!(
+            "receipt {cid} is not in the store, or its row does not check out"
+        ))
+    })?;
     let ran = record.receipt.ran;
     let invocation = store
         .get_block(&ran)
@@ -67,9 +95,9 @@ pub async fn verify<E: Executor, S: BlockStore + ReceiptStore>(
     };
     let mut results = std::collections::HashMap::new();
     for a in task.run.awaits() {
-        let awaited = store.receipt_for(&a.target).await?.ok_or_else(|| {
+        let awaited = memo::lookup(store, quarantine, &a.target).await?.value.ok_or_else(|| {
             CoreError::Store(format!(
-                "the task awaits {}, whose receipt is not in the store",
+                "the task awaits {}, which has no receipt this runtime vouches for; verify that receipt first",
                 a.target
             ))
         })?;
@@ -98,6 +126,29 @@ pub async fn verify<E: Executor, S: BlockStore + ReceiptStore>(
         limits: task.limits,
     };
     let ex = executor.execute(job).await;
+    let rerun = Receipt::of_execution(ran, &ex, task.prf.clone());
+    let stored = &record.receipt;
+    let verdict = if stored.is_nondeterministic() {
+        Verdict::Incomparable("the receipt is marked nondeterministic: a re-run may differ".into())
+    } else if stored.version() != RECEIPT_VERSION {
+        Verdict::Incomparable(format!(
+            "the receipt is of version {} and this runtime writes version {RECEIPT_VERSION}: run the workflow again for a current receipt",
+            stored.version()
+        ))
+    } else if stored.class() != Some(ReceiptClass::Result) {
+        Verdict::Incomparable(
+            "the receipt records a failure of the environment or of authority, not a result"
+                .into(),
+        )
+    } else if rerun.cid()? == record.cid {
+        Verdict::Match
+    } else {
+        Verdict::Mismatch
+    };
+    let promoted = verdict == Verdict::Match && !record.provenance.is_trusted();
+    if promoted {
+        memo::promote(store, &record).await?;
+    }
     Ok(Verification {
         receipt: *cid,
         instruction: record.instruction,
@@ -105,10 +156,9 @@ pub async fn verify<E: Executor, S: BlockStore + ReceiptStore>(
         actual: ex.out,
         expected_fuel: record.receipt.fuel(),
         actual_fuel: ex.fuel,
-        nondeterministic: !record.receipt.is_reusable()
-            && matches!(
-                record.receipt.meta.get("nondeterministic"),
-                Some(Ipld::Bool(true))
-            ),
+        nondeterministic: stored.is_nondeterministic(),
+        verdict,
+        provenance: record.provenance,
+        promoted,
     })
 }

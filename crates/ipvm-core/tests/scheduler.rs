@@ -5,9 +5,10 @@ mod common;
 
 use common::*;
 use futures::executor::block_on;
+use ipvm_core::memo;
 use ipvm_core::scheduler::TaskStatus;
 use ipvm_core::{
-    CancelToken, CoreError, Event, Ipld, MemoryStore, Outcome, ReceiptStore, RunReport, Scheduler,
+    CancelToken, CoreError, Event, Ipld, MemoryStore, Outcome, RunReport, Scheduler,
     Workflow,
 };
 
@@ -80,7 +81,8 @@ fn failures_propagate_with_their_cause() {
     let wf = workflow(&[bad, child, grandchild, on_error, either]);
     let (exec, store) = (TestExecutor::default(), MemoryStore::new());
     let (report, events) = run(&exec, &store, &wf);
-    assert_eq!(out(&report, 0), Outcome::Err(Ipld::String("boom".into())));
+    let boom = error_value("trap", "boom");
+    assert_eq!(out(&report, 0), Outcome::Err(boom.clone()));
     match &report.tasks[1].status {
         TaskStatus::Skipped(why) => assert!(
             why.contains("await/ok awaits task 0") && why.contains("failed: boom"),
@@ -92,11 +94,8 @@ fn failures_propagate_with_their_cause() {
         TaskStatus::Skipped(why) => assert!(why.contains("task 1"), "{why}"),
         other => panic!("{other:?}"),
     }
-    assert_eq!(out(&report, 3), Outcome::Ok(Ipld::String("boom".into())));
-    assert_eq!(
-        out(&report, 4),
-        Outcome::Ok(Outcome::Err(Ipld::String("boom".into())).to_ipld())
-    );
+    assert_eq!(out(&report, 3), Outcome::Ok(boom.clone()));
+    assert_eq!(out(&report, 4), Outcome::Ok(Outcome::Err(boom).to_ipld()));
     assert_eq!(
         exec.count(),
         3,
@@ -177,7 +176,7 @@ fn an_await_that_points_at_nothing_is_rejected_before_anything_runs() {
     assert_eq!((v.task, v.field.as_str()), (1, "run.input.args"));
     assert!(
         v.reason
-            .contains("neither a task of this workflow nor a stored receipt"),
+            .contains("neither a task of this workflow nor an instruction with a receipt this runtime vouches for"),
         "{}",
         v.reason
     );
@@ -303,7 +302,10 @@ fn cancelling_stops_the_run_and_keeps_what_was_stored() {
     assert!(matches!(err, CoreError::Cancelled));
     assert_eq!(exec.count(), 1);
     assert!(
-        block_on(store.receipt_for(&a.cid())).unwrap().is_some(),
+        block_on(memo::lookup(&store, &memo::Quarantine::new(), &a.cid()))
+            .unwrap()
+            .value
+            .is_some(),
         "the finished task's receipt is kept"
     );
 }
@@ -315,10 +317,12 @@ fn the_reverse_index_finds_receipts_by_input() {
     let b = instr("noop", vec![Ipld::Integer(1)]);
     let (exec, store) = (TestExecutor::default(), MemoryStore::new());
     let (report, _) = run(&exec, &store, &workflow(&[a, b]));
-    let using = block_on(store.receipts_using(&data)).unwrap();
+    let using = block_on(memo::receipts_using(&store, &memo::Quarantine::new(), &data)).unwrap().value;
     assert_eq!(using.len(), 1);
     assert_eq!(using[0].cid, report.tasks[0].receipt().unwrap().cid);
-    let by_module = block_on(store.receipts_using(&module())).unwrap();
+    let by_module = block_on(memo::receipts_using(&store, &memo::Quarantine::new(), &module()))
+        .unwrap()
+        .value;
     assert_eq!(by_module.len(), 2, "the module is an input of both");
 }
 
@@ -357,7 +361,7 @@ fn a_receipt_verifies_by_re_running_its_task_from_the_store() {
     let (exec, store) = (TestExecutor::default(), MemoryStore::new());
     let (report, _) = run(&exec, &store, &workflow(&[a, b]));
     let cid = report.tasks[1].receipt().unwrap().cid;
-    let v = block_on(ipvm_core::verify(&exec, &store, &cid)).unwrap();
+    let v = block_on(ipvm_core::verify(&exec, &store, &memo::Quarantine::new(), &cid)).unwrap();
     assert!(v.matches(), "{v:?}");
     assert_eq!(v.actual, Outcome::Ok(Ipld::Integer(12)));
 
@@ -371,47 +375,68 @@ fn a_receipt_verifies_by_re_running_its_task_from_the_store() {
             ipvm_core::Execution::ok(Ipld::Integer(13), 1)
         }
     }
-    let v = block_on(ipvm_core::verify(&Liar, &store, &cid)).unwrap();
+    let v = block_on(ipvm_core::verify(&Liar, &store, &memo::Quarantine::new(), &cid)).unwrap();
     assert!(!v.matches());
     assert_eq!(v.expected, Outcome::Ok(Ipld::Integer(12)));
 }
 
 #[test]
-fn an_execution_that_found_a_stored_receipt_counts_as_a_memo_hit() {
-    // An executor that coordinates with other tabs may find, once it holds
-    // the instruction's lock, that another tab already wrote the receipt.
-    struct FoundElsewhere(ReceiptRecordSlot);
-    type ReceiptRecordSlot = std::cell::RefCell<Option<ipvm_core::ReceiptRecord>>;
-    impl ipvm_core::Executor for FoundElsewhere {
-        fn purity(&self, _: &str) -> Option<ipvm_core::scheduler::Purity> {
-            Some(ipvm_core::scheduler::Purity::Pure)
+fn a_receipt_written_elsewhere_while_waiting_for_the_lock_is_a_memo_hit() {
+    // Another runtime on the same store (a tab) finishes the instruction
+    // while this one waits for its lock: the second memo lookup, under the
+    // lock, finds it, and nothing runs here.
+    struct OtherTabFinishesFirst<'a> {
+        store: &'a MemoryStore,
+        acquired: std::cell::Cell<usize>,
+    }
+    impl ipvm_core::InstructionLock for OtherTabFinishesFirst<'_> {
+        type Guard = ();
+        async fn acquire(&self, _: &ipvm_core::Cid) -> Option<()> {
+            self.acquired.set(self.acquired.get() + 1);
+            let other = TestExecutor::default();
+            let a = instr("inc", vec![Ipld::Integer(1)]);
+            Scheduler::new(&other, self.store)
+                .run(&workflow(&[a]), &mut |_| {}, &CancelToken::new())
+                .await
+                .unwrap();
+            Some(())
         }
-        async fn execute(&self, _: ipvm_core::Job) -> ipvm_core::Execution {
-            let rec = self.0.borrow().clone().unwrap();
-            ipvm_core::Execution {
-                reused: Some(Box::new(rec)),
-                ..ipvm_core::Execution::ok(Ipld::Null, 0)
-            }
+    }
+    #[derive(Default)]
+    struct Heard(std::cell::RefCell<Vec<(ipvm_core::Cid, ipvm_core::Cid)>>);
+    impl ipvm_core::Announcer for Heard {
+        fn announce(&self, instruction: &ipvm_core::Cid, receipt: &ipvm_core::Cid) {
+            self.0.borrow_mut().push((*instruction, *receipt));
         }
     }
     let a = instr("inc", vec![Ipld::Integer(1)]);
-    let (exec, elsewhere) = (TestExecutor::default(), MemoryStore::new());
-    let (report, _) = run(&exec, &elsewhere, &workflow(std::slice::from_ref(&a)));
-    let stored = report.tasks[0].receipt().unwrap().clone();
-
+    let b = instr("inc", vec![Ipld::Integer(2)]);
     let store = MemoryStore::new();
-    let found = FoundElsewhere(std::cell::RefCell::new(Some(stored.clone())));
+    let lock = OtherTabFinishesFirst {
+        store: &store,
+        acquired: std::cell::Cell::new(0),
+    };
+    let heard = Heard::default();
+    let exec = TestExecutor::default();
     let mut events = Vec::new();
-    let report = block_on(Scheduler::new(&found, &store).run(
-        &workflow(&[a]),
-        &mut |e| events.push(e.clone()),
-        &CancelToken::new(),
-    ))
+    let report = block_on(
+        Scheduler::new(&exec, &store)
+            .with_coordination(&lock, &heard)
+            .with_parallelism(1)
+            .run(
+                &workflow(&[a.clone(), b.clone()]),
+                &mut |e| events.push(e.clone()),
+                &CancelToken::new(),
+            ),
+    )
     .unwrap();
-    assert_eq!(report.reused(), 1);
-    assert_eq!(report.tasks[0].receipt().unwrap().cid, stored.cid);
-    assert!(events.iter().any(|e| matches!(e, Event::MemoHit { .. })));
-    assert!(!events.iter().any(|e| matches!(e, Event::Finished { .. })));
+    assert_eq!(lock.acquired.get(), 2, "a lock per task that runs");
+    assert_eq!(report.reused(), 1, "task 0 was found under the lock");
+    assert_eq!(exec.calls.borrow().as_slice(), &[(1, "inc".to_string())]);
+    assert!(matches!(events.iter().find(|e| matches!(e, Event::MemoHit { .. })), Some(Event::MemoHit { task: 0, .. })));
+    // Only what this runtime wrote is announced: task 1's receipt.
+    let written = report.tasks[1].receipt().unwrap().cid;
+    assert_eq!(heard.0.borrow().as_slice(), &[(b.cid(), written)]);
 }
 
 #[test]
@@ -436,17 +461,21 @@ fn a_car_carries_receipts_and_their_blocks_to_another_store() {
     let imported = block_on(car::import(&to, &bytes)).unwrap();
     assert_eq!(imported.receipts, 1);
     assert_eq!(imported.blocks, 4, "invocation + module root + 2 chunks");
-    assert_eq!(
-        block_on(to.receipt_for(&a.cid())).unwrap().unwrap().cid,
-        receipt
-    );
+    let listed = block_on(memo::receipt(&to, &memo::Quarantine::new(), &receipt)).unwrap().value.unwrap();
+    assert_eq!(listed.provenance, ipvm_core::Provenance::Imported);
     assert_eq!(
         block_on(ipvm_core::store::read_file(&to, &module)).unwrap(),
         vec![7u8; 300_000]
     );
-    // Re-running the workflow against the imported store executes nothing.
-    let (again, _) = run(&exec, &to, &workflow(&[a]));
-    assert_eq!(again.reused(), 1);
+    // An imported receipt is no memo hit: the workflow runs...
+    assert!(block_on(memo::lookup(&to, &memo::Quarantine::new(), &a.cid())).unwrap().value.is_none());
+    let other = TestExecutor::default();
+    let (again, _) = run(&other, &to, &workflow(std::slice::from_ref(&a)));
+    assert_eq!(again.executed(), 1);
+    // ...and computing it here made the same receipt, now `computed`.
+    assert_eq!(again.tasks[0].receipt().unwrap().cid, receipt);
+    let now = block_on(memo::receipt(&to, &memo::Quarantine::new(), &receipt)).unwrap().value.unwrap();
+    assert_eq!(now.provenance, ipvm_core::Provenance::Computed);
 
     // A corrupted archive stores nothing.
     let mut broken = bytes.clone();

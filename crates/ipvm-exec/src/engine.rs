@@ -25,13 +25,36 @@ pub trait Engine {
 
     /// Instantiates a module, providing the host functions its `world`
     /// imports (any other import is an `unknown_import` error). On failure,
-    /// also returns the fuel the start function used.
+    /// also returns what the start function did before it failed.
     fn instantiate(
         &self,
         module: &Self::Module,
         world: Option<&WitWorld>,
         limits: Limits,
-    ) -> Result<Self::Instance, (ExecError, u64)>;
+    ) -> Result<Self::Instance, InstantiateError>;
+}
+
+/// A failed instantiation, with what the start function did before it
+/// failed: the fuel it used, and its host effects (a clock it read makes the
+/// receipt nondeterministic, whatever the outcome).
+#[derive(Debug)]
+pub struct InstantiateError {
+    /// Why it failed.
+    pub error: ExecError,
+    /// Fuel the start function used.
+    pub fuel: u64,
+    /// What host functions did.
+    pub effects: HostEffects,
+}
+
+impl From<ExecError> for InstantiateError {
+    fn from(error: ExecError) -> Self {
+        Self {
+            error,
+            fuel: 0,
+            effects: HostEffects::default(),
+        }
+    }
 }
 
 /// What a running task does between two fuel slices of its main call.

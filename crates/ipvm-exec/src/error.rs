@@ -11,6 +11,27 @@ pub enum ExecError {
     /// The module's bytes are not in the store.
     #[error("module {0} is not in the store; add it before running the workflow")]
     ModuleMissing(String),
+    /// The content of a link argument is not in the store (or not all of it).
+    #[error("argument {index}: the content of {cid} is not in the store ({reason}); add it before running the workflow")]
+    InputMissing {
+        /// Argument index.
+        index: usize,
+        /// The link.
+        cid: String,
+        /// What is missing.
+        reason: String,
+    },
+    /// The store failed while the task read its module or inputs.
+    #[error("the store failed while reading {what}: {reason}")]
+    Store {
+        /// What was being read.
+        what: String,
+        /// The store's message.
+        reason: String,
+    },
+    /// The worker that ran the task failed (it could not load, it crashed).
+    #[error("the worker failed: {0}")]
+    Worker(String),
     /// The module is not valid WebAssembly.
     #[error("module {cid} does not compile: {reason}")]
     Compile {
@@ -98,6 +119,9 @@ impl ExecError {
     pub fn kind(&self) -> &'static str {
         match self {
             ExecError::ModuleMissing(_) => "module_missing",
+            ExecError::InputMissing { .. } => "input_missing",
+            ExecError::Store { .. } => "store",
+            ExecError::Worker(_) => "worker",
             ExecError::Compile { .. } => "compile",
             ExecError::UnknownImport(_) => "unknown_import",
             ExecError::Instantiate(_) => "instantiate",

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::abi;
-use crate::engine::{Engine, Instance, Pacer};
+use crate::engine::{Engine, Instance, InstantiateError, Pacer};
 use crate::host::HostEffects;
 use crate::values::{lift, lower};
 use crate::wit::{self, Shape, WitFunc, WitWorld};
@@ -40,6 +40,16 @@ impl Run {
             result: Err(e),
             fuel,
             effects: HostEffects::default(),
+        }
+    }
+}
+
+impl From<InstantiateError> for Run {
+    fn from(e: InstantiateError) -> Self {
+        Self {
+            result: Err(e.error),
+            fuel: e.fuel,
+            effects: e.effects,
         }
     }
 }
@@ -88,6 +98,14 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
         let bytes = match read_file(&self.store, cid).await {
             Ok(b) => b,
             Err(CoreError::MissingBlock(_)) => return Err(ExecError::ModuleMissing(name)),
+            Err(e) if is_environment(&e) => {
+                return Err(ExecError::Store {
+                    what: format!("module {name}"),
+                    reason: e.to_string(),
+                })
+            }
+            // The blocks are there and intact, but are not a file: that is
+            // the module's content, the same everywhere.
             Err(e) => {
                 return Err(ExecError::Compile {
                     cid: name,
@@ -122,7 +140,7 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
     async fn run_core(&self, prepared: &Prepared<E::Module>, job: &Job) -> Run {
         let mut guest = match self.engine.instantiate(&prepared.module, None, job.limits) {
             Ok(g) => g,
-            Err((e, fuel)) => return Run::failed(e, fuel),
+            Err(e) => return Run::from(e),
         };
         let exports = guest.exports();
         let tried = spellings(&job.func);
@@ -218,9 +236,22 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
                         .iter()
                         .position(|a| contains_link(a, &cid))
                         .unwrap_or(0);
-                    return Err(ExecError::Argument {
-                        index,
-                        reason: format!("cannot read the content of {cid}: {e}"),
+                    return Err(match e {
+                        CoreError::MissingBlock(_) => ExecError::InputMissing {
+                            index,
+                            cid: cid.to_string(),
+                            reason: e.to_string(),
+                        },
+                        e if is_environment(&e) => ExecError::Store {
+                            what: format!("argument {index} ({cid})"),
+                            reason: e.to_string(),
+                        },
+                        // Present and intact, but not a file: the argument's
+                        // content, the same everywhere.
+                        e => ExecError::Argument {
+                            index,
+                            reason: format!("cannot read the content of {cid}: {e}"),
+                        },
                     });
                 }
             }
@@ -238,7 +269,7 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
             .instantiate(&prepared.module, Some(world), job.limits)
         {
             Ok(g) => g,
-            Err((e, fuel)) => return Ok(Run::failed(e, fuel)),
+            Err(e) => return Ok(Run::from(e)),
         };
         let result = async {
             let flat = abi::lower_args(&mut guest, func, &args)?;
@@ -267,25 +298,45 @@ fn contains_link(v: &Ipld, cid: &Cid) -> bool {
     found.contains(cid)
 }
 
+/// Whether a store error says something about the environment (the store
+/// failed, a block is damaged on disk) rather than about the content read.
+fn is_environment(e: &CoreError) -> bool {
+    !matches!(e, CoreError::UnixFs { .. } | CoreError::Decode { .. })
+}
+
+/// Whether `op` is known, and if so whether it is pure: the executor's one
+/// rule, shared by every executor that runs `wasm/run` (a worker pool too).
+pub fn purity(op: &str) -> Option<Purity> {
+    (op == WASM_RUN).then_some(Purity::Pure)
+}
+
+/// The execution of a run that gave `result` after `fuel`, with what host
+/// functions did: the one place where an error becomes a limit and a
+/// nondeterminism flag (a clock read anywhere in the task, or a time limit).
+pub fn execution(result: Result<Ipld, ExecError>, fuel: u64, effects: HostEffects) -> Execution {
+    let nondeterministic =
+        effects.nondeterministic || matches!(result, Err(ExecError::TimeLimit { .. }));
+    let mut ex = match result {
+        Ok(value) => Execution::ok(value, fuel),
+        Err(e) => {
+            let mut ex = Execution::error(e.to_ipld(), fuel);
+            ex.limit = e.limit().map(str::to_string);
+            ex
+        }
+    };
+    ex.nondeterministic = nondeterministic;
+    ex.logs = effects.into_logs();
+    ex
+}
+
 impl<S: BlockStore, E: Engine, P: Pacer> Executor for WasmExecutor<S, E, P> {
     fn purity(&self, op: &str) -> Option<Purity> {
-        (op == WASM_RUN).then_some(Purity::Pure)
+        purity(op)
     }
 
     async fn execute(&self, job: Job) -> Execution {
         let run = self.run(&job).await;
-        let mut ex = match &run.result {
-            Ok(value) => Execution::ok(value.clone(), run.fuel),
-            Err(e) => {
-                let mut ex = Execution::error(e.to_ipld(), run.fuel);
-                ex.limit = e.limit().map(str::to_string);
-                ex
-            }
-        };
-        ex.nondeterministic =
-            run.effects.nondeterministic || matches!(run.result, Err(ExecError::TimeLimit { .. }));
-        ex.logs = run.effects.into_logs();
-        ex
+        execution(run.result, run.fuel, run.effects)
     }
 }
 

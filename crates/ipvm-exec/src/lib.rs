@@ -35,7 +35,7 @@ mod values;
 mod wasmi_engine;
 pub mod wit;
 
-pub use engine::{Engine, Instance, Pacer};
+pub use engine::{Engine, Instance, InstantiateError, Pacer};
 pub use error::ExecError;
-pub use executor::WasmExecutor;
+pub use executor::{execution, purity, WasmExecutor};
 pub use wasmi_engine::{WasmiEngine, WasmiGuest, FUEL_SLICE};

@@ -12,7 +12,7 @@ use wasmi::{
 use web_time::Instant;
 
 use crate::abi::{self, CoreTy, CoreVal, Guest, GuestMemory};
-use crate::engine::{Engine as EngineTrait, Instance as InstanceTrait, Pacer};
+use crate::engine::{Engine as EngineTrait, Instance as InstanceTrait, InstantiateError, Pacer};
 use crate::host::{self, HostEffects};
 use crate::wit::WitWorld;
 use crate::ExecError;
@@ -61,7 +61,7 @@ impl EngineTrait for WasmiEngine {
         module: &Module,
         world: Option<&WitWorld>,
         limits: Limits,
-    ) -> Result<WasmiGuest, (ExecError, u64)> {
+    ) -> Result<WasmiGuest, InstantiateError> {
         WasmiGuest::new(&self.engine, module, world, limits)
     }
 }
@@ -218,7 +218,7 @@ impl WasmiGuest {
         module: &Module,
         world: Option<&WitWorld>,
         limits: Limits,
-    ) -> Result<Self, (ExecError, u64)> {
+    ) -> Result<Self, InstantiateError> {
         let memory_limit = usize::try_from(limits.memory_bytes()).unwrap_or(usize::MAX);
         let store_limits = StoreLimitsBuilder::new()
             .memory_size(memory_limit)
@@ -242,18 +242,20 @@ impl WasmiGuest {
             given: 0,
         };
         let mut linker = Linker::<HostState>::new(engine);
-        link_host_functions(&mut linker, module, world).map_err(|e| (e, 0))?;
-        meter.refill(&mut store, FUEL_SLICE).map_err(|e| (e, 0))?;
+        link_host_functions(&mut linker, module, world)?;
+        meter.refill(&mut store, FUEL_SLICE)?;
         let started = Instant::now();
         let instance = match linker.instantiate_and_start(&mut store, module) {
             Ok(i) => i,
             Err(e) => {
-                let used = meter.settle(&store);
-                return Err((
-                    classify(&e, &limits, &meter)
-                        .unwrap_or_else(|| ExecError::Instantiate(e.to_string())),
-                    used,
-                ));
+                let fuel = meter.settle(&store);
+                let error = classify(&e, &limits, &meter)
+                    .unwrap_or_else(|| ExecError::Instantiate(e.to_string()));
+                return Err(InstantiateError {
+                    error,
+                    fuel,
+                    effects: store.into_data().effects,
+                });
             }
         };
         let memory = instance.get_memory(&store, "memory");

@@ -61,6 +61,14 @@ impl TestExecutor {
     }
 }
 
+/// An error value `{"kind", "message"}`, as executors write them.
+pub fn error_value(kind: &str, message: &str) -> Ipld {
+    Ipld::Map(BTreeMap::from([
+        ("kind".to_string(), Ipld::String(kind.into())),
+        ("message".to_string(), Ipld::String(message.into())),
+    ]))
+}
+
 fn int(v: &Ipld) -> i128 {
     match v {
         Ipld::Integer(i) => *i,
@@ -86,7 +94,7 @@ impl Executor for TestExecutor {
         match job.func.as_str() {
             "inc" => Execution::ok(Ipld::Integer(int(&job.args[0]) + 1), 1),
             "add" => Execution::ok(Ipld::Integer(int(&job.args[0]) + int(&job.args[1])), 1),
-            "fail" => Execution::error(Ipld::String("boom".into()), 1),
+            "fail" => Execution::error(error_value("trap", "boom"), 1),
             "id" => Execution::ok(job.args[0].clone(), 1),
             _ => Execution::ok(Ipld::Null, 0),
         }
