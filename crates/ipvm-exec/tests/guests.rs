@@ -210,11 +210,14 @@ fn a_link_passed_as_list_u8_is_the_content_it_names() {
     );
     assert_eq!(png_size(&bytes(&out(&report, 0))), (300, 300, 6));
     match out(&report, 1) {
-        Outcome::Err(e) => assert_eq!(error_kind(&e), Some("argument"), "{e:?}"),
+        // The content is missing: a failure of the environment, never reused.
+        Outcome::Err(e) => assert_eq!(error_kind(&e), Some("input_missing"), "{e:?}"),
         other => panic!("{other:?}"),
     }
     // The reverse index knows which receipt was computed from the image.
-    let using = block_on(ipvm_core::ReceiptStore::receipts_using(&store, &cid)).unwrap();
+    let using = block_on(ipvm_core::memo::receipts_using(&store, &ipvm_core::Quarantine::new(), &cid))
+        .unwrap()
+        .value;
     assert_eq!(using.len(), 1);
 }
 
@@ -303,4 +306,72 @@ fn a_component_with_two_core_modules_is_unsupported() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// A store whose reads fail, as a broken IndexedDB would.
+struct FailingReads(MemoryStore);
+
+impl ipvm_core::BlockStore for FailingReads {
+    async fn get_block(&self, _: &Cid) -> Result<Option<Vec<u8>>, ipvm_core::CoreError> {
+        Err(ipvm_core::CoreError::Store("the disk is on fire".into()))
+    }
+    async fn put_block(&self, cid: Cid, bytes: Vec<u8>) -> Result<(), ipvm_core::CoreError> {
+        self.0.put_block(cid, bytes).await
+    }
+    async fn put_alias(&self, alias: Cid, root: Cid) -> Result<(), ipvm_core::CoreError> {
+        self.0.put_alias(alias, root).await
+    }
+    async fn get_alias(&self, alias: &Cid) -> Result<Option<Cid>, ipvm_core::CoreError> {
+        self.0.get_alias(alias).await
+    }
+}
+
+#[test]
+fn failures_of_the_environment_are_recorded_but_never_reused() {
+    let store = MemoryStore::new();
+    let module = ipvm_core::address::raw_cid(&guests());
+    let later = b"content that arrives later".to_vec();
+    let data = ipvm_core::address::raw_cid(&later);
+    let wf = Workflow {
+        tasks: vec![
+            task(module, "add-one", vec![1.into()]),
+            task(module, "echo-bytes", vec![Ipld::Link(data)]),
+        ],
+    };
+    // The module is not there yet: module_missing, twice (never reused).
+    let first = run(&store, &Workflow { tasks: vec![wf.tasks[0].clone()] });
+    assert_eq!(kinds_of(&first), vec![Some("module_missing".to_string())]);
+    let again = run(&store, &Workflow { tasks: vec![wf.tasks[0].clone()] });
+    assert_eq!(again.executed(), 1);
+    // The store fails while the module is read: `store`, not `compile`.
+    block_on(add_file(&store, &guests())).unwrap();
+    let failing = FailingReads(MemoryStore::new());
+    block_on(add_file(&failing.0, &guests())).unwrap();
+    let exec = WasmExecutor::new(&failing);
+    let broken = block_on(Scheduler::new(&exec, &store).run(
+        &Workflow { tasks: vec![wf.tasks[0].clone()] },
+        &mut |_| {},
+        &CancelToken::new(),
+    ))
+    .unwrap();
+    assert_eq!(kinds_of(&broken), vec![Some("store".to_string())]);
+    // The module is there, the data is not: input_missing for the second.
+    let report = run(&store, &wf);
+    assert_eq!(report.executed(), 2, "neither failure was reused");
+    assert_eq!(kinds_of(&report), vec![None, Some("input_missing".to_string())]);
+    // Once the data is there, it runs.
+    block_on(add_file(&store, &later)).unwrap();
+    let report = run(&store, &wf);
+    assert_eq!((report.reused(), report.executed()), (1, 1));
+    assert_eq!(out(&report, 1), Outcome::Ok(Ipld::Bytes(later)));
+}
+
+fn kinds_of(r: &RunReport) -> Vec<Option<String>> {
+    r.tasks
+        .iter()
+        .map(|t| match &t.receipt().unwrap().receipt.out {
+            Outcome::Err(e) => error_kind(e).map(str::to_string),
+            Outcome::Ok(_) => None,
+        })
+        .collect()
 }

@@ -238,3 +238,54 @@ fn a_cabi_realloc_that_returns_garbage_is_caught() {
         "{message}"
     );
 }
+
+/// A module whose start function reads the clock, then fails.
+const CLOCK_THEN: &str = r#"(module
+  (import "homestar:host/helpers@0.0.1" "get-current-time" (func $now (param i32)))
+  (memory (export "memory") 1)
+  (func $start (call $now (i32.const 16)) FAIL)
+  (start $start)
+  (func (export "f") (result i32) (i32.const 7)))"#;
+
+const CLOCK_WIT: &str = r#"package test:clock;
+
+package homestar:host@0.0.1 {
+  interface helpers {
+    record time { seconds: u64, milliseconds: u32, nanoseconds: u32 }
+    get-current-time: func() -> time;
+  }
+}
+
+world clock {
+  import homestar:host/helpers@0.0.1;
+  export f: func() -> u32;
+}
+"#;
+
+#[test]
+fn a_clock_read_in_a_start_function_marks_the_receipt_whatever_the_outcome() {
+    for (fail, kind) in [
+        ("unreachable", "trap"),
+        ("(loop (br 0))", "out_of_fuel"),
+        ("(drop (memory.grow (i32.const 1000)))", "memory_limit"),
+    ] {
+        let wat = CLOCK_THEN.replace("FAIL", fail);
+        let o = run_hostile(
+            &with_wit(&wat, CLOCK_WIT),
+            "f",
+            vec![],
+            Limits {
+                fuel: Some(1_000_000),
+                memory: Some(1 << 20),
+                ..Limits::default()
+            },
+        );
+        assert_eq!(error(&o.hostile).0, kind, "{fail}");
+        assert_eq!(
+            meta(&o.hostile, "nondeterministic"),
+            Some(Ipld::Bool(true)),
+            "{fail}: the clock was read"
+        );
+        assert!(!o.hostile.receipt.is_reusable(), "{fail}");
+    }
+}

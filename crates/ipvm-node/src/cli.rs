@@ -142,6 +142,12 @@ fn describe(e: &Event) -> String {
         } => {
             format!("finished task {task} {instruction} receipt {receipt} fuel {fuel}")
         }
+        Event::Rejected {
+            task,
+            instruction,
+            receipt,
+            reason,
+        } => format!("rejected task {task} {instruction}: stored receipt {receipt} skipped: {reason}"),
         Event::Failed {
             task,
             instruction,
