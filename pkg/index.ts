@@ -6,11 +6,11 @@
 // the Rust side, where all logic lives. Compiled by tsc (scripts/build.sh)
 // to index.js and index.d.ts; the data types (Cid, TaskReport, RunEvent, …)
 // come from the Rust side (crates/ipvm-web/src/types.rs) through the glue.
-import init, { Runtime as RawRuntime, instructionCid as rawInstructionCid } from "./wasm/ipvm_web.js";
-import type { Cid, RunEvent, TaskReport, StoredReceipt, Verification, RunRecord } from "./wasm/ipvm_web.js";
+import init, { Runtime as RawRuntime, instructionCid as rawInstructionCid, isCid } from "./wasm/ipvm_web.js";
+import type { Cid, RunEvent, TaskReport, StoredReceipt, Verification, RunRecord, Provenance, ImportReport, IpvmErrorCode } from "./wasm/ipvm_web.js";
 import { WorkerPool, type WorkerStats } from "./pool.js";
 
-export type { Cid, RunEvent, TaskReport, StoredReceipt, Verification, RunRecord, WorkerStats };
+export type { Cid, RunEvent, TaskReport, StoredReceipt, Verification, RunRecord, Provenance, ImportReport, IpvmErrorCode, WorkerStats };
 
 /** A DAG-JSON link: `{"/": "<cid>"}`. */
 export interface Link {
@@ -129,22 +129,13 @@ export interface ReceiptAnnouncement {
 /** What {@link Runtime.addModule} accepts: bytes, a URL to fetch, a Response, or a stored module's CID. */
 export type ModuleSource = Uint8Array | ArrayBuffer | ArrayBufferView | URL | string | Response | Cid;
 
-/** The stable codes of {@link IpvmError}. */
-export type IpvmErrorCode =
-  | "ERR_WORKFLOW_DECODE"
-  | "ERR_WORKFLOW_INVALID"
-  | "ERR_BAD_CID"
-  | "ERR_MISSING_BLOCK"
-  | "ERR_HASH_MISMATCH"
-  | "ERR_UNIXFS"
-  | "ERR_STORE"
-  | "ERR_QUOTA_EXCEEDED"
-  | "ERR_STORAGE_UNAVAILABLE"
-  | "ERR_VERSION_CONFLICT"
-  | "ERR_CANCELLED"
-  | "ERR_ARGUMENT"
-  | "ERR_FETCH"
-  | "ERR_ENCODE";
+/** A stored receipt row that was skipped because it is not what it claims (see {@link Runtime.onRejected}). */
+export interface Rejection {
+  /** The row's key: the receipt CID it claims. */
+  receipt: string;
+  /** Why it was skipped. */
+  reason: string;
+}
 
 let loading: Promise<WebAssembly.Module> | undefined;
 
@@ -224,7 +215,6 @@ function rethrow(e: unknown): never {
   throw e;
 }
 
-const isCid = (s: string): boolean => /^(baf[a-z2-7]+|Qm[1-9A-HJ-NP-Za-km-z]{44})$/.test(s);
 
 /** `source` fetched (or as given, for a Response); a network failure or an HTTP error is `ERR_FETCH`. */
 async function fetchOk(source: string | URL | Request | Response, what: string): Promise<Response> {
@@ -282,15 +272,27 @@ export class Runtime {
   #raw: RawRuntime;
   #channel: BroadcastChannel | undefined;
   #pool: WorkerPool | null;
+  #rejectedListeners = new Set<(rejection: Rejection) => void>();
 
-  private constructor(token: typeof OPENING, raw: RawRuntime, channelName: string | null, pool: WorkerPool | null) {
+  private constructor(token: typeof OPENING, raw: RawRuntime, channel: BroadcastChannel | undefined, pool: WorkerPool | null) {
     if (token !== OPENING || !(raw instanceof RawRuntime)) {
       throw new IpvmError("ERR_ARGUMENT", "use `await Runtime.open()` to create a runtime");
     }
     this.#raw = raw;
     this.#pool = pool;
-    // Other tabs (and workers) of the origin on the same store hear of new receipts here.
-    if (channelName && typeof BroadcastChannel === "function") this.#channel = new BroadcastChannel(channelName);
+    // The runtime announces its receipts on this channel; other tabs' announcements arrive here.
+    this.#channel = channel;
+    // Each skipped row is reported once by the runtime: say so, and tell the listeners.
+    raw.setRejectedListener((rejection) => {
+      console.warn(`[ipvm] stored receipt ${rejection.receipt} skipped: ${rejection.reason}`);
+      for (const listener of this.#rejectedListeners) {
+        try {
+          listener(rejection);
+        } catch (e) {
+          console.error(e);
+        }
+      }
+    });
   }
 
   /**
@@ -309,15 +311,18 @@ export class Runtime {
     if (typeof name !== "string" || name.length === 0) throw new IpvmError("ERR_ARGUMENT", "options.name must be a non-empty string");
     if (storage !== "indexeddb" && storage !== "memory") throw new IpvmError("ERR_ARGUMENT", 'options.storage must be "indexeddb" or "memory"');
     const module = await load(options.wasm);
-    if (storage === "memory") return new Runtime(OPENING, new RawRuntime(), null, null);
+    if (storage === "memory") return new Runtime(OPENING, new RawRuntime(), undefined, null);
     if (persist && typeof globalThis.navigator?.storage?.persist === "function") await navigator.storage.persist();
     const dbName = `ipvm-web:${name}`;
     const pool = workers > 0 && typeof Worker === "function" ? new WorkerPool(workers, dbName, module, options.workerUrl) : null;
+    // Tabs (and workers) of the origin on the same store announce their receipts here.
+    const channel = typeof BroadcastChannel === "function" ? new BroadcastChannel(dbName) : undefined;
     try {
-      const raw = await RawRuntime.openIndexedDb(dbName, pool?.dispatch).catch(rethrow);
-      return new Runtime(OPENING, raw, dbName, pool);
+      const raw = await RawRuntime.openIndexedDb(dbName, pool?.dispatch, channel).catch(rethrow);
+      return new Runtime(OPENING, raw, channel, pool);
     } catch (e) {
       pool?.close();
+      channel?.close();
       throw e;
     }
   }
@@ -354,16 +359,28 @@ export class Runtime {
   }
 
   /**
+   * Calls `callback` once for each stored receipt row that the runtime skips because it is not
+   * what it claims: damaged on disk, or written by another version of the package (its bytes do
+   * not hash to its key, its invocation is for another instruction, ...). Such rows never fail a
+   * run and never answer a lookup; each is also reported with `console.warn`, and as a
+   * `rejected` event of the run that met it. Returns an unsubscribe function.
+   * @example
+   * const stop = rt.onRejected(({ receipt, reason }) => report(receipt, reason));
+   */
+  onRejected(callback: (rejection: Rejection) => void): () => void {
+    if (typeof callback !== "function") throw new IpvmError("ERR_ARGUMENT", "onRejected expects a function");
+    this.#rejectedListeners.add(callback);
+    return () => this.#rejectedListeners.delete(callback);
+  }
+
+  /**
    * Stores a module (or any file) and resolves to its CID, the one `ipfs add --cid-version 1` gives.
    * Given the CID of a module already in the store (e.g. from an imported CAR), checks it and returns it.
    * @example
    * const cid = await rt.addModule(await fetch("/modules/add_one.wasm"));
    */
   async addModule(source: ModuleSource): Promise<Cid> {
-    if (typeof source === "string" && isCid(source)) {
-      if (await this.#raw.hasFile(source).catch(rethrow)) return source;
-      throw new IpvmError("ERR_MISSING_BLOCK", `module ${source} is not in the store (add its bytes first, or import a CAR that holds it)`);
-    }
+    if (typeof source === "string" && isCid(source)) return this.#raw.storedModule(source).catch(rethrow);
     return this.#raw.addModule(await toBytes(source, "the module")).catch(rethrow);
   }
 
@@ -378,7 +395,6 @@ export class Runtime {
     const { onEvent, logs = "console", signal } = options;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw new IpvmError("ERR_ARGUMENT", "options.signal must be an AbortSignal");
     if (onEvent !== undefined && typeof onEvent !== "function") throw new IpvmError("ERR_ARGUMENT", "options.onEvent must be a function");
-    const channel = this.#channel;
     // Abort stops running tasks too, at their next fuel slice.
     const started = new Set<Cid>();
     const pool = this.#pool;
@@ -386,9 +402,6 @@ export class Runtime {
     signal?.addEventListener("abort", onAbort, { once: true });
     const listener = (e: RunEvent) => {
       if (e.type === "started") started.add(e.instruction);
-      if (channel && (e.type === "finished" || e.type === "failed") && e.receipt) {
-        channel.postMessage({ type: "receipt", instruction: e.instruction, receipt: e.receipt });
-      }
       onEvent?.(e);
     };
     let reports: TaskReport[];
@@ -416,12 +429,24 @@ export class Runtime {
   }
 
   /**
-   * The receipt of an instruction: the memo lookup.
+   * The receipt that answers an instruction: the memo lookup. Only a receipt this runtime vouches
+   * for (`computed` here, or `verified` here) answers; null if there is none.
    * @example
    * const r = await rt.receiptFor(one.instruction);
    */
   receiptFor(instructionCid: Cid): Promise<StoredReceipt | null> {
     return this.#raw.receiptFor(String(instructionCid)).catch(rethrow);
+  }
+
+  /**
+   * Every stored receipt of an instruction, whatever its provenance or class: imported ones,
+   * failures of the environment, receipts of older versions. Each carries its `provenance`.
+   * @example
+   * const all = await rt.receiptsFor(one.instruction);
+   * const untrusted = all.filter((r) => !r.trusted);
+   */
+  receiptsFor(instructionCid: Cid): Promise<StoredReceipt[]> {
+    return this.#raw.receiptsFor(String(instructionCid)).catch(rethrow);
   }
 
   /**
@@ -456,20 +481,26 @@ export class Runtime {
   }
 
   /**
-   * Imports a CARv1 archive: every block is verified against its CID (a bad block rejects the
-   * import and stores nothing), and the receipts in it become memo hits here.
+   * Imports a CARv1 archive, all or nothing: every block is verified against its CID (a bad block
+   * rejects the import and stores nothing). Its receipts are stored with provenance `imported`:
+   * listed, exported and verifiable, but no memo hits until {@link Runtime.verify} has re-run them
+   * here (data from outside is never trusted as an answer). Receipts already in the store keep
+   * their provenance.
    * @example
    * const { blocks, receipts } = await other.importCar(car);
+   * for (const r of reports) await other.verify(r.receipt); // now memo hits in `other`
    */
-  async importCar(bytes: Uint8Array | ArrayBuffer | Response | URL | string): Promise<{ blocks: number; receipts: number }> {
+  async importCar(bytes: Uint8Array | ArrayBuffer | Response | URL | string): Promise<ImportReport> {
     return this.#raw.importCar(await toBytes(bytes, "the CAR")).catch(rethrow);
   }
 
   /**
-   * Re-runs the task of a stored receipt (everything it needs is in the store) and compares
-   * output and fuel.
+   * Re-runs the task of a stored receipt (everything it needs is in the store) and compares the
+   * receipt it writes with the stored one, by CID. A receipt from elsewhere that matches is
+   * promoted to `verified` and answers memo lookups from then on. Awaited inputs must themselves
+   * be trusted here: verify them first.
    * @example
-   * const v = await rt.verify(reports[1].receipt); // v.matches === true
+   * const v = await rt.verify(reports[1].receipt); // v.verdict === "match"
    */
   verify(receiptCid: Cid): Promise<Verification> {
     return this.#raw.verify(String(receiptCid)).catch(rethrow);

@@ -157,11 +157,13 @@ test("a failing worker gives a `worker` error receipt that is never reused", asy
       first: JSON.parse(first[0].dagJson),
       second: { status: second[0].status, out: JSON.parse(second[0].dagJson).out },
       receipts: (await rt.storage()).receipts,
+      stored: (await rt.receiptsFor(first[0].instruction)).map((r) => [r.ok, r.reusable]).sort(),
     };
   });
   assert.equal(result.first.out[1].kind, "worker");
+  assert.deepEqual(result.stored, [[false, false], [true, true]], "the `worker` receipt is kept, and never reusable");
   assert.match(result.first.out[1].message, /could not load its runtime/);
-  assert.equal(result.first.meta.nondeterministic, true);
+  assert.equal(result.first.meta.nondeterministic, undefined, "a failure of the environment, not of the task");
   assert.deepEqual(result.second, { status: "ran", out: ["ok", 2] }, "the failure was not reused as a memo");
   assert.equal(result.receipts, 2, "both receipts are kept");
   await page.close();

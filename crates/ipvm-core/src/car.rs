@@ -154,7 +154,10 @@ pub async fn export<S: BlockStore + ReceiptStore + ?Sized>(
     let mut seen = HashSet::new();
     let mut blocks = Vec::new();
     for root in roots {
-        if let Some(rec) = crate::memo::receipt(store, &crate::memo::Quarantine::new(), root).await?.value {
+        if let Some(rec) = crate::memo::receipt(store, &crate::memo::Quarantine::new(), root)
+            .await?
+            .value
+        {
             let (cid, bytes) = rec.receipt.block()?;
             if seen.insert(cid) {
                 blocks.push((cid, bytes));

@@ -52,9 +52,9 @@ pub mod workflow;
 
 pub use address::{dag_cbor_cid, decode_dag_cbor, encode_dag_cbor, parse_cid};
 pub use awaits::{Await, AwaitKind};
+pub use coordinate::{Announcer, InstructionLock, Uncoordinated};
 pub use error::{CoreError, ValidationError};
 pub use ipld_core::{cid::Cid, ipld::Ipld};
-pub use coordinate::{Announcer, InstructionLock, Uncoordinated};
 pub use memo::{Checked, Quarantine, Rejection};
 pub use receipt::{Outcome, Provenance, Receipt, ReceiptClass, ReceiptRecord, RECEIPT_VERSION};
 pub use scheduler::{

@@ -330,9 +330,14 @@ pub async fn store_computed<S: ReceiptStore + ?Sized>(
 
 /// Marks a stored receipt as verified here (a re-run gave the same
 /// receipt), unless this runtime already vouches for it.
-pub async fn promote<S: ReceiptStore + ?Sized>(store: &S, record: &ReceiptRecord) -> Result<(), CoreError> {
+pub async fn promote<S: ReceiptStore + ?Sized>(
+    store: &S,
+    record: &ReceiptRecord,
+) -> Result<(), CoreError> {
     if record.provenance.is_trusted() {
         return Ok(());
     }
-    store.set_provenance(&record.cid, Provenance::Verified).await
+    store
+        .set_provenance(&record.cid, Provenance::Verified)
+        .await
 }

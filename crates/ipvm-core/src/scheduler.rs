@@ -428,7 +428,7 @@ enum Done {
     /// It ran.
     Ran(Execution, Vec<Rejection>),
     /// Under the lock, the memo had an answer after all.
-    Reused(ReceiptRecord, Vec<Rejection>),
+    Reused(Box<ReceiptRecord>, Vec<Rejection>),
 }
 
 /// Bookkeeping of one run.
@@ -563,7 +563,9 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
                     futures::future::Either::Right(_) => return Err(CoreError::Cancelled),
                 }
             };
-            let Some((i, done, guard)) = next else { continue };
+            let Some((i, done, guard)) = next else {
+                continue;
+            };
             // A result that arrives once the run is cancelled may be the
             // executor's own reaction to the cancellation: never record it.
             if cancel.is_cancelled() {
@@ -573,7 +575,7 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             match done {
                 Done::Reused(rec, rejected) => {
                     report(i, instruction, rejected, on_event);
-                    memo_hit(&mut st, i, rec, on_event);
+                    memo_hit(&mut st, i, *rec, on_event);
                 }
                 Done::Ran(ex, rejected) => {
                     report(i, instruction, rejected, on_event);
@@ -612,7 +614,7 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             // A store failure here only costs the second look: the task runs.
             if let Ok(found) = memo::lookup(self.store, q, &job.instruction).await {
                 match found.value {
-                    Some(rec) => return (i, Done::Reused(rec, found.rejected), guard),
+                    Some(rec) => return (i, Done::Reused(Box::new(rec), found.rejected), guard),
                     None => rejected = found.rejected,
                 }
             }

@@ -75,11 +75,14 @@ pub async fn verify<E: Executor, S: ReceiptStore>(
     quarantine: &Quarantine,
     cid: &Cid,
 ) -> Result<Verification, CoreError> {
-    let record = memo::receipt(store, quarantine, cid).await?.value.ok_or_else(|| {
-        CoreError::Store(format!(
-            "receipt {cid} is not in the store, or its row does not check out"
-        ))
-    })?;
+    let record = memo::receipt(store, quarantine, cid)
+        .await?
+        .value
+        .ok_or_else(|| {
+            CoreError::Store(format!(
+                "receipt {cid} is not in the store, or its row does not check out"
+            ))
+        })?;
     let ran = record.receipt.ran;
     let invocation = store
         .get_block(&ran)
@@ -137,8 +140,7 @@ pub async fn verify<E: Executor, S: ReceiptStore>(
         ))
     } else if stored.class() != Some(ReceiptClass::Result) {
         Verdict::Incomparable(
-            "the receipt records a failure of the environment or of authority, not a result"
-                .into(),
+            "the receipt records a failure of the environment or of authority, not a result".into(),
         )
     } else if rerun.cid()? == record.cid {
         Verdict::Match

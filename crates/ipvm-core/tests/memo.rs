@@ -13,8 +13,8 @@ use futures::executor::block_on;
 use ipvm_core::store::{BadRow, Block, RowIndex, RowRead};
 use ipvm_core::{
     car, memo, BlockStore, CancelToken, Cid, CoreError, Event, Execution, Executor, Instruction,
-    Ipld, Job, MemoryStore, Quarantine, Outcome, Provenance, Receipt, ReceiptRecord, ReceiptRow, ReceiptStore,
-    RunReport, Scheduler, Task, Verdict, Workflow, RECEIPT_VERSION,
+    Ipld, Job, MemoryStore, Outcome, Provenance, Quarantine, Receipt, ReceiptRecord, ReceiptRow,
+    ReceiptStore, RunReport, Scheduler, Task, Verdict, Workflow, RECEIPT_VERSION,
 };
 
 fn run_with<E: Executor>(exec: &E, store: &MemoryStore, wf: &Workflow) -> (RunReport, Vec<Event>) {
@@ -39,7 +39,12 @@ fn run_in<E: Executor>(
 }
 
 fn out(report: &RunReport, i: usize) -> Outcome {
-    report.tasks[i].receipt().expect("a receipt").receipt.out.clone()
+    report.tasks[i]
+        .receipt()
+        .expect("a receipt")
+        .receipt
+        .out
+        .clone()
 }
 
 /// A receipt for `instruction`'s invocation claiming `value`, with `fuel`
@@ -74,7 +79,9 @@ fn add_test_module(store: &MemoryStore) {
 }
 
 fn lookup(store: &MemoryStore, instruction: &Cid) -> Option<ReceiptRecord> {
-    block_on(memo::lookup(store, &Quarantine::new(), instruction)).unwrap().value
+    block_on(memo::lookup(store, &Quarantine::new(), instruction))
+        .unwrap()
+        .value
 }
 
 #[test]
@@ -85,7 +92,14 @@ fn a_forged_receipt_imported_from_a_car_is_never_served() {
     // Imported before anything was computed: the task runs.
     let store = MemoryStore::new();
     let (lie, invocation) = forged(&a, 1000, 1);
-    let n = block_on(car::import(&store, &car_of(&[lie.clone()], &[invocation.clone()]))).unwrap();
+    let n = block_on(car::import(
+        &store,
+        &car_of(
+            std::slice::from_ref(&lie),
+            std::slice::from_ref(&invocation),
+        ),
+    ))
+    .unwrap();
     assert_eq!(n.receipts, 1, "the forged receipt is stored");
     let exec = TestExecutor::default();
     let (report, _) = run_with(&exec, &store, &wf);
@@ -106,10 +120,20 @@ fn a_forged_receipt_imported_from_a_car_is_never_served() {
     assert_eq!(exec.count(), 1);
 
     // The forged receipts are kept and listed, with their provenance.
-    let all = block_on(memo::receipts_for(&store, &Quarantine::new(), &a.cid())).unwrap().value;
+    let all = block_on(memo::receipts_for(&store, &Quarantine::new(), &a.cid()))
+        .unwrap()
+        .value;
     assert_eq!(all.len(), 5);
-    assert_eq!(all.iter().filter(|r| r.provenance == Provenance::Computed).count(), 1);
-    assert!(all.iter().filter(|r| r.cid != genuine).all(|r| r.provenance == Provenance::Imported));
+    assert_eq!(
+        all.iter()
+            .filter(|r| r.provenance == Provenance::Computed)
+            .count(),
+        1
+    );
+    assert!(all
+        .iter()
+        .filter(|r| r.cid != genuine)
+        .all(|r| r.provenance == Provenance::Imported));
 }
 
 #[test]
@@ -118,7 +142,11 @@ fn an_await_on_an_imported_receipt_is_refused_until_it_is_verified() {
     let b = instr("inc", vec![awaits("await/ok", &a)]);
     let store = MemoryStore::new();
     let (lie, invocation) = forged(&a, 999, 1);
-    block_on(car::import(&store, &car_of(&[lie.clone()], &[invocation]))).unwrap();
+    block_on(car::import(
+        &store,
+        &car_of(std::slice::from_ref(&lie), &[invocation]),
+    ))
+    .unwrap();
     let exec = TestExecutor::default();
     let err = block_on(Scheduler::new(&exec, &store).run(
         &workflow(std::slice::from_ref(&b)),
@@ -126,9 +154,18 @@ fn an_await_on_an_imported_receipt_is_refused_until_it_is_verified() {
         &CancelToken::new(),
     ))
     .unwrap_err();
-    assert!(matches!(err, CoreError::Invalid(ref v) if v.task == 0 && v.field == "run.input.args"), "{err}");
+    assert!(
+        matches!(err, CoreError::Invalid(ref v) if v.task == 0 && v.field == "run.input.args"),
+        "{err}"
+    );
     // `verify` re-runs it: a forged receipt does not match and stays unused.
-    let v = block_on(ipvm_core::verify(&exec, &store, &Quarantine::new(), &lie.cid().unwrap())).unwrap();
+    let v = block_on(ipvm_core::verify(
+        &exec,
+        &store,
+        &Quarantine::new(),
+        &lie.cid().unwrap(),
+    ))
+    .unwrap();
     assert_eq!(v.verdict, Verdict::Mismatch);
     assert!(!v.promoted);
     assert!(lookup(&store, &a.cid()).is_none());
@@ -142,14 +179,27 @@ fn a_verified_import_is_promoted_and_becomes_a_memo_hit() {
     let (elsewhere, exec) = (MemoryStore::new(), TestExecutor::default());
     add_test_module(&elsewhere);
     let (report, _) = run_with(&exec, &elsewhere, &wf);
-    let roots: Vec<Cid> = report.tasks.iter().map(|t| t.receipt().unwrap().cid).collect();
+    let roots: Vec<Cid> = report
+        .tasks
+        .iter()
+        .map(|t| t.receipt().unwrap().cid)
+        .collect();
     let archive = block_on(car::export(&elsewhere, &roots)).unwrap();
 
     let here = MemoryStore::new();
     block_on(car::import(&here, &archive)).unwrap();
     // b awaits a, which is not trusted yet: b cannot be verified first.
-    let err = block_on(ipvm_core::verify(&exec, &here, &Quarantine::new(), &roots[1])).unwrap_err();
-    assert!(err.to_string().contains("verify that receipt first"), "{err}");
+    let err = block_on(ipvm_core::verify(
+        &exec,
+        &here,
+        &Quarantine::new(),
+        &roots[1],
+    ))
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("verify that receipt first"),
+        "{err}"
+    );
     for cid in &roots {
         let v = block_on(ipvm_core::verify(&exec, &here, &Quarantine::new(), cid)).unwrap();
         assert_eq!(v.verdict, Verdict::Match, "{v:?}");
@@ -163,7 +213,13 @@ fn a_verified_import_is_promoted_and_becomes_a_memo_hit() {
     let rec = lookup(&here, &b.cid()).unwrap();
     assert_eq!(rec.provenance, Provenance::Verified);
     // Verifying again changes nothing.
-    let v = block_on(ipvm_core::verify(&exec, &here, &Quarantine::new(), &roots[0])).unwrap();
+    let v = block_on(ipvm_core::verify(
+        &exec,
+        &here,
+        &Quarantine::new(),
+        &roots[0],
+    ))
+    .unwrap();
     assert!(v.matches() && !v.promoted);
 }
 
@@ -234,13 +290,19 @@ fn a_row_that_is_not_what_it_claims_is_skipped_reported_once_and_never_fails_the
     let donor = MemoryStore::new();
     let (r, _) = run_with(&exec, &donor, &workflow(std::slice::from_ref(&other)));
     let genuine_other = r.tasks[0].receipt().unwrap().clone();
-    let row = block_on(donor.row(&genuine_other.cid)).unwrap().unwrap().unwrap();
+    let row = block_on(donor.row(&genuine_other.cid))
+        .unwrap()
+        .unwrap()
+        .unwrap();
     let (other_ran, other_invocation) = Task::new(other.clone()).invocation().unwrap();
 
     for (what, bad) in corruptions(&asked, &row) {
         let store = MemoryStore::new();
-        block_on(store.put_batch(vec![(other_ran, other_invocation.clone())], vec![bad.clone()]))
-            .unwrap();
+        block_on(store.put_batch(
+            vec![(other_ran, other_invocation.clone())],
+            vec![bad.clone()],
+        ))
+        .unwrap();
         let quarantine = Quarantine::new();
         let (report, events) = run_in(&exec, &store, &quarantine, &wf);
         assert_eq!(out(&report, 0), Outcome::Ok(Ipld::Integer(2)), "{what}");
@@ -248,7 +310,9 @@ fn a_row_that_is_not_what_it_claims_is_skipped_reported_once_and_never_fails_the
         let rejected: Vec<_> = events
             .iter()
             .filter_map(|e| match e {
-                Event::Rejected { receipt, reason, .. } => Some((receipt.clone(), reason.clone())),
+                Event::Rejected {
+                    receipt, reason, ..
+                } => Some((receipt.clone(), reason.clone())),
                 _ => None,
             })
             .collect();
@@ -258,52 +322,69 @@ fn a_row_that_is_not_what_it_claims_is_skipped_reported_once_and_never_fails_the
         // row is not reported again.
         let (again, events) = run_in(&exec, &store, &quarantine, &wf);
         assert_eq!(again.reused(), 1, "{what}");
-        assert!(!events.iter().any(|e| matches!(e, Event::Rejected { .. })), "{what}");
+        assert!(
+            !events.iter().any(|e| matches!(e, Event::Rejected { .. })),
+            "{what}"
+        );
     }
 }
 
-/// A store that hands back rows it cannot read, beside the real ones.
-struct WithBadRows(MemoryStore);
+/// A memory store that counts its block reads (each receipt checked reads
+/// its invocation block once) and, if `bad_rows`, hands back a row it
+/// cannot read beside the real ones of every index.
+#[derive(Default)]
+struct Spy {
+    inner: MemoryStore,
+    reads: Cell<usize>,
+    bad_rows: bool,
+}
 
-impl BlockStore for WithBadRows {
+impl BlockStore for Spy {
     async fn get_block(&self, cid: &Cid) -> Result<Option<Vec<u8>>, CoreError> {
-        self.0.get_block(cid).await
+        self.reads.set(self.reads.get() + 1);
+        self.inner.get_block(cid).await
     }
     async fn put_block(&self, cid: Cid, bytes: Vec<u8>) -> Result<(), CoreError> {
-        self.0.put_block(cid, bytes).await
+        self.inner.put_block(cid, bytes).await
     }
     async fn put_alias(&self, alias: Cid, root: Cid) -> Result<(), CoreError> {
-        self.0.put_alias(alias, root).await
+        self.inner.put_alias(alias, root).await
     }
     async fn get_alias(&self, alias: &Cid) -> Result<Option<Cid>, CoreError> {
-        self.0.get_alias(alias).await
+        self.inner.get_alias(alias).await
     }
 }
 
-impl ReceiptStore for WithBadRows {
+impl ReceiptStore for Spy {
     async fn put_batch(&self, blocks: Vec<Block>, rows: Vec<ReceiptRow>) -> Result<(), CoreError> {
-        self.0.put_batch(blocks, rows).await
+        self.inner.put_batch(blocks, rows).await
     }
     async fn row(&self, cid: &Cid) -> Result<Option<RowRead>, CoreError> {
-        self.0.row(cid).await
+        self.inner.row(cid).await
     }
     async fn rows(&self, index: RowIndex<'_>) -> Result<Vec<RowRead>, CoreError> {
-        let mut rows = vec![Err(BadRow {
-            key: "not-a-cid".into(),
-            reason: "`instruction` is not a string".into(),
-        })];
-        rows.extend(self.0.rows(index).await?);
+        let mut rows = Vec::new();
+        if self.bad_rows {
+            rows.push(Err(BadRow {
+                key: "not-a-cid".into(),
+                reason: "`instruction` is not a string".into(),
+            }));
+        }
+        rows.extend(self.inner.rows(index).await?);
         Ok(rows)
     }
     async fn set_provenance(&self, cid: &Cid, p: Provenance) -> Result<(), CoreError> {
-        self.0.set_provenance(cid, p).await
+        self.inner.set_provenance(cid, p).await
     }
 }
 
 #[test]
 fn an_unreadable_row_is_reported_and_the_run_goes_on() {
     let a = instr("inc", vec![Ipld::Integer(1)]);
-    let store = WithBadRows(MemoryStore::new());
+    let store = Spy {
+        bad_rows: true,
+        ..Spy::default()
+    };
     let exec = TestExecutor::default();
     let mut events = Vec::new();
     let report = block_on(Scheduler::new(&exec, &store).run(
@@ -313,7 +394,9 @@ fn an_unreadable_row_is_reported_and_the_run_goes_on() {
     ))
     .unwrap();
     assert_eq!(out(&report, 0), Outcome::Ok(Ipld::Integer(2)));
-    assert!(events.iter().any(|e| matches!(e, Event::Rejected { receipt, .. } if receipt == "not-a-cid")));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::Rejected { receipt, .. } if receipt == "not-a-cid")));
 }
 
 /// An executor that fails with a given error kind, counting its calls.
@@ -333,7 +416,14 @@ impl Executor for FailsWith {
 fn failures_of_the_environment_or_of_authority_are_never_reused() {
     let a = instr("inc", vec![Ipld::Integer(1)]);
     let wf = workflow(std::slice::from_ref(&a));
-    for kind in ["module_missing", "input_missing", "store", "worker", "unauthorized", "a-kind-from-the-future"] {
+    for kind in [
+        "module_missing",
+        "input_missing",
+        "store",
+        "worker",
+        "unauthorized",
+        "a-kind-from-the-future",
+    ] {
         let store = MemoryStore::new();
         let exec = FailsWith(kind, Cell::new(0));
         run_with(&exec, &store, &wf);
@@ -361,7 +451,9 @@ fn receipts_of_another_version_are_kept_but_not_reused_nor_compared() {
         if version == 0 {
             receipt.meta.remove("v");
         } else {
-            receipt.meta.insert("v".into(), Ipld::Integer(version.into()));
+            receipt
+                .meta
+                .insert("v".into(), Ipld::Integer(version.into()));
         }
         assert_eq!(receipt.version(), version);
         let record = ReceiptRecord {
@@ -371,55 +463,41 @@ fn receipts_of_another_version_are_kept_but_not_reused_nor_compared() {
             inputs: a.inputs(),
             provenance: Provenance::Computed,
         };
-        block_on(memo::store_computed(&store, &record, vec![(ran, invocation.clone())])).unwrap();
+        block_on(memo::store_computed(
+            &store,
+            &record,
+            vec![(ran, invocation.clone())],
+        ))
+        .unwrap();
         assert!(lookup(&store, &a.cid()).is_none(), "version {version}");
-        let v = block_on(ipvm_core::verify(&TestExecutor::default(), &store, &Quarantine::new(), &record.cid)).unwrap();
-        assert!(matches!(v.verdict, Verdict::Incomparable(ref why) if why.contains("version")), "{v:?}");
+        let v = block_on(ipvm_core::verify(
+            &TestExecutor::default(),
+            &store,
+            &Quarantine::new(),
+            &record.cid,
+        ))
+        .unwrap();
+        assert!(
+            matches!(v.verdict, Verdict::Incomparable(ref why) if why.contains("version")),
+            "{v:?}"
+        );
     }
     let exec = TestExecutor::default();
     run_with(&exec, &store, &workflow(std::slice::from_ref(&a)));
     assert_eq!(exec.count(), 1, "the old receipts did not answer");
-    assert_eq!(block_on(memo::receipts_for(&store, &Quarantine::new(), &a.cid())).unwrap().value.len(), 3);
-}
-
-/// Counts block reads: each receipt checked reads its invocation block once.
-struct Counting(MemoryStore, Cell<usize>);
-
-impl BlockStore for Counting {
-    async fn get_block(&self, cid: &Cid) -> Result<Option<Vec<u8>>, CoreError> {
-        self.1.set(self.1.get() + 1);
-        self.0.get_block(cid).await
-    }
-    async fn put_block(&self, cid: Cid, bytes: Vec<u8>) -> Result<(), CoreError> {
-        self.0.put_block(cid, bytes).await
-    }
-    async fn put_alias(&self, alias: Cid, root: Cid) -> Result<(), CoreError> {
-        self.0.put_alias(alias, root).await
-    }
-    async fn get_alias(&self, alias: &Cid) -> Result<Option<Cid>, CoreError> {
-        self.0.get_alias(alias).await
-    }
-}
-
-impl ReceiptStore for Counting {
-    async fn put_batch(&self, blocks: Vec<Block>, rows: Vec<ReceiptRow>) -> Result<(), CoreError> {
-        self.0.put_batch(blocks, rows).await
-    }
-    async fn row(&self, cid: &Cid) -> Result<Option<RowRead>, CoreError> {
-        self.0.row(cid).await
-    }
-    async fn rows(&self, index: RowIndex<'_>) -> Result<Vec<RowRead>, CoreError> {
-        self.0.rows(index).await
-    }
-    async fn set_provenance(&self, cid: &Cid, p: Provenance) -> Result<(), CoreError> {
-        self.0.set_provenance(cid, p).await
-    }
+    assert_eq!(
+        block_on(memo::receipts_for(&store, &Quarantine::new(), &a.cid()))
+            .unwrap()
+            .value
+            .len(),
+        3
+    );
 }
 
 #[test]
 fn a_memo_lookup_checks_one_receipt_however_many_are_stored() {
     let a = instr("inc", vec![Ipld::Integer(1)]);
-    let store = Counting(MemoryStore::new(), Cell::new(0));
+    let store = Spy::default();
     let (ran, invocation) = Task::new(a.clone()).invocation().unwrap();
     let record = |ex: &Execution, provenance| {
         let receipt = Receipt::of_execution(ran, ex, vec![]);
@@ -442,16 +520,19 @@ fn a_memo_lookup_checks_one_receipt_however_many_are_stored() {
             _ => ex.out = Outcome::Err(error_value("module_missing", "later")),
         }
         rows.push(ReceiptRow::new(&record(&ex, Provenance::Computed)).unwrap());
-        let imported = record(&Execution::ok(Ipld::Integer(7), 1000 + i), Provenance::Imported);
+        let imported = record(
+            &Execution::ok(Ipld::Integer(7), 1000 + i),
+            Provenance::Imported,
+        );
         rows.push(ReceiptRow::new(&imported).unwrap());
     }
     let genuine = record(&Execution::ok(Ipld::Integer(2), 1), Provenance::Computed);
     rows.push(ReceiptRow::new(&genuine).unwrap());
     block_on(store.put_batch(vec![(ran, invocation)], rows)).unwrap();
-    store.1.set(0);
+    store.reads.set(0);
     let found = block_on(memo::lookup(&store, &Quarantine::new(), &a.cid())).unwrap();
     assert_eq!(found.value.unwrap().cid, genuine.cid);
-    assert_eq!(store.1.get(), 1, "one receipt decoded and checked");
+    assert_eq!(store.reads.get(), 1, "one receipt decoded and checked");
     assert!(found.rejected.is_empty());
 }
 
@@ -462,7 +543,8 @@ fn among_trusted_receipts_the_first_written_answers_whatever_their_cids() {
     let records: Vec<ReceiptRecord> = [(2, 1), (2, 2), (2, 3)]
         .iter()
         .map(|&(v, fuel)| {
-            let receipt = Receipt::of_execution(ran, &Execution::ok(Ipld::Integer(v), fuel), vec![]);
+            let receipt =
+                Receipt::of_execution(ran, &Execution::ok(Ipld::Integer(v), fuel), vec![]);
             ReceiptRecord {
                 cid: receipt.cid().unwrap(),
                 receipt,
@@ -475,7 +557,12 @@ fn among_trusted_receipts_the_first_written_answers_whatever_their_cids() {
     for order in [[0, 1, 2], [2, 1, 0], [1, 2, 0]] {
         let store = MemoryStore::new();
         for &i in &order {
-            block_on(memo::store_computed(&store, &records[i], vec![(ran, invocation.clone())])).unwrap();
+            block_on(memo::store_computed(
+                &store,
+                &records[i],
+                vec![(ran, invocation.clone())],
+            ))
+            .unwrap();
         }
         assert_eq!(lookup(&store, &a.cid()).unwrap().cid, records[order[0]].cid);
     }
@@ -501,7 +588,10 @@ fn an_import_is_all_or_nothing_and_never_lowers_provenance() {
     let archive = block_on(car::export(&store, &[genuine])).unwrap();
     let n = block_on(car::import(&store, &archive)).unwrap();
     assert_eq!((n.receipts, n.known), (0, 1));
-    assert_eq!(lookup(&store, &a.cid()).unwrap().provenance, Provenance::Computed);
+    assert_eq!(
+        lookup(&store, &a.cid()).unwrap().provenance,
+        Provenance::Computed
+    );
 
     // Good blocks and a good receipt first, then a receipt whose invocation
     // is not a task: nothing at all is stored.
@@ -513,7 +603,10 @@ fn an_import_is_all_or_nothing_and_never_lowers_provenance() {
         Ipld::Integer(1),
     )])))
     .unwrap();
-    let not_a_task = (ipvm_core::address::cid_of(0x71, 0x16, &not_a_task), not_a_task);
+    let not_a_task = (
+        ipvm_core::address::cid_of(0x71, 0x16, &not_a_task),
+        not_a_task,
+    );
     let bad = Receipt::of_execution(not_a_task.0, &Execution::ok(Ipld::Integer(1), 1), vec![]);
     let archive = car_of(&[good, bad], &[data.clone(), good_invocation, not_a_task]);
     let empty = MemoryStore::new();

@@ -8,8 +8,7 @@ use futures::executor::block_on;
 use ipvm_core::memo;
 use ipvm_core::scheduler::TaskStatus;
 use ipvm_core::{
-    CancelToken, CoreError, Event, Ipld, MemoryStore, Outcome, RunReport, Scheduler,
-    Workflow,
+    CancelToken, CoreError, Event, Ipld, MemoryStore, Outcome, RunReport, Scheduler, Workflow,
 };
 
 fn run(exec: &TestExecutor, store: &MemoryStore, wf: &Workflow) -> (RunReport, Vec<Event>) {
@@ -317,12 +316,22 @@ fn the_reverse_index_finds_receipts_by_input() {
     let b = instr("noop", vec![Ipld::Integer(1)]);
     let (exec, store) = (TestExecutor::default(), MemoryStore::new());
     let (report, _) = run(&exec, &store, &workflow(&[a, b]));
-    let using = block_on(memo::receipts_using(&store, &memo::Quarantine::new(), &data)).unwrap().value;
+    let using = block_on(memo::receipts_using(
+        &store,
+        &memo::Quarantine::new(),
+        &data,
+    ))
+    .unwrap()
+    .value;
     assert_eq!(using.len(), 1);
     assert_eq!(using[0].cid, report.tasks[0].receipt().unwrap().cid);
-    let by_module = block_on(memo::receipts_using(&store, &memo::Quarantine::new(), &module()))
-        .unwrap()
-        .value;
+    let by_module = block_on(memo::receipts_using(
+        &store,
+        &memo::Quarantine::new(),
+        &module(),
+    ))
+    .unwrap()
+    .value;
     assert_eq!(by_module.len(), 2, "the module is an input of both");
 }
 
@@ -361,7 +370,13 @@ fn a_receipt_verifies_by_re_running_its_task_from_the_store() {
     let (exec, store) = (TestExecutor::default(), MemoryStore::new());
     let (report, _) = run(&exec, &store, &workflow(&[a, b]));
     let cid = report.tasks[1].receipt().unwrap().cid;
-    let v = block_on(ipvm_core::verify(&exec, &store, &memo::Quarantine::new(), &cid)).unwrap();
+    let v = block_on(ipvm_core::verify(
+        &exec,
+        &store,
+        &memo::Quarantine::new(),
+        &cid,
+    ))
+    .unwrap();
     assert!(v.matches(), "{v:?}");
     assert_eq!(v.actual, Outcome::Ok(Ipld::Integer(12)));
 
@@ -375,7 +390,13 @@ fn a_receipt_verifies_by_re_running_its_task_from_the_store() {
             ipvm_core::Execution::ok(Ipld::Integer(13), 1)
         }
     }
-    let v = block_on(ipvm_core::verify(&Liar, &store, &memo::Quarantine::new(), &cid)).unwrap();
+    let v = block_on(ipvm_core::verify(
+        &Liar,
+        &store,
+        &memo::Quarantine::new(),
+        &cid,
+    ))
+    .unwrap();
     assert!(!v.matches());
     assert_eq!(v.expected, Outcome::Ok(Ipld::Integer(12)));
 }
@@ -433,7 +454,10 @@ fn a_receipt_written_elsewhere_while_waiting_for_the_lock_is_a_memo_hit() {
     assert_eq!(lock.acquired.get(), 2, "a lock per task that runs");
     assert_eq!(report.reused(), 1, "task 0 was found under the lock");
     assert_eq!(exec.calls.borrow().as_slice(), &[(1, "inc".to_string())]);
-    assert!(matches!(events.iter().find(|e| matches!(e, Event::MemoHit { .. })), Some(Event::MemoHit { task: 0, .. })));
+    assert!(matches!(
+        events.iter().find(|e| matches!(e, Event::MemoHit { .. })),
+        Some(Event::MemoHit { task: 0, .. })
+    ));
     // Only what this runtime wrote is announced: task 1's receipt.
     let written = report.tasks[1].receipt().unwrap().cid;
     assert_eq!(heard.0.borrow().as_slice(), &[(b.cid(), written)]);
@@ -461,20 +485,31 @@ fn a_car_carries_receipts_and_their_blocks_to_another_store() {
     let imported = block_on(car::import(&to, &bytes)).unwrap();
     assert_eq!(imported.receipts, 1);
     assert_eq!(imported.blocks, 4, "invocation + module root + 2 chunks");
-    let listed = block_on(memo::receipt(&to, &memo::Quarantine::new(), &receipt)).unwrap().value.unwrap();
+    let listed = block_on(memo::receipt(&to, &memo::Quarantine::new(), &receipt))
+        .unwrap()
+        .value
+        .unwrap();
     assert_eq!(listed.provenance, ipvm_core::Provenance::Imported);
     assert_eq!(
         block_on(ipvm_core::store::read_file(&to, &module)).unwrap(),
         vec![7u8; 300_000]
     );
     // An imported receipt is no memo hit: the workflow runs...
-    assert!(block_on(memo::lookup(&to, &memo::Quarantine::new(), &a.cid())).unwrap().value.is_none());
+    assert!(
+        block_on(memo::lookup(&to, &memo::Quarantine::new(), &a.cid()))
+            .unwrap()
+            .value
+            .is_none()
+    );
     let other = TestExecutor::default();
     let (again, _) = run(&other, &to, &workflow(std::slice::from_ref(&a)));
     assert_eq!(again.executed(), 1);
     // ...and computing it here made the same receipt, now `computed`.
     assert_eq!(again.tasks[0].receipt().unwrap().cid, receipt);
-    let now = block_on(memo::receipt(&to, &memo::Quarantine::new(), &receipt)).unwrap().value.unwrap();
+    let now = block_on(memo::receipt(&to, &memo::Quarantine::new(), &receipt))
+        .unwrap()
+        .value
+        .unwrap();
     assert_eq!(now.provenance, ipvm_core::Provenance::Computed);
 
     // A corrupted archive stores nothing.

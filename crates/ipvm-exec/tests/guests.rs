@@ -215,9 +215,13 @@ fn a_link_passed_as_list_u8_is_the_content_it_names() {
         other => panic!("{other:?}"),
     }
     // The reverse index knows which receipt was computed from the image.
-    let using = block_on(ipvm_core::memo::receipts_using(&store, &ipvm_core::Quarantine::new(), &cid))
-        .unwrap()
-        .value;
+    let using = block_on(ipvm_core::memo::receipts_using(
+        &store,
+        &ipvm_core::Quarantine::new(),
+        &cid,
+    ))
+    .unwrap()
+    .value;
     assert_eq!(using.len(), 1);
 }
 
@@ -339,9 +343,19 @@ fn failures_of_the_environment_are_recorded_but_never_reused() {
         ],
     };
     // The module is not there yet: module_missing, twice (never reused).
-    let first = run(&store, &Workflow { tasks: vec![wf.tasks[0].clone()] });
+    let first = run(
+        &store,
+        &Workflow {
+            tasks: vec![wf.tasks[0].clone()],
+        },
+    );
     assert_eq!(kinds_of(&first), vec![Some("module_missing".to_string())]);
-    let again = run(&store, &Workflow { tasks: vec![wf.tasks[0].clone()] });
+    let again = run(
+        &store,
+        &Workflow {
+            tasks: vec![wf.tasks[0].clone()],
+        },
+    );
     assert_eq!(again.executed(), 1);
     // The store fails while the module is read: `store`, not `compile`.
     block_on(add_file(&store, &guests())).unwrap();
@@ -349,7 +363,9 @@ fn failures_of_the_environment_are_recorded_but_never_reused() {
     block_on(add_file(&failing.0, &guests())).unwrap();
     let exec = WasmExecutor::new(&failing);
     let broken = block_on(Scheduler::new(&exec, &store).run(
-        &Workflow { tasks: vec![wf.tasks[0].clone()] },
+        &Workflow {
+            tasks: vec![wf.tasks[0].clone()],
+        },
         &mut |_| {},
         &CancelToken::new(),
     ))
@@ -358,7 +374,10 @@ fn failures_of_the_environment_are_recorded_but_never_reused() {
     // The module is there, the data is not: input_missing for the second.
     let report = run(&store, &wf);
     assert_eq!(report.executed(), 2, "neither failure was reused");
-    assert_eq!(kinds_of(&report), vec![None, Some("input_missing".to_string())]);
+    assert_eq!(
+        kinds_of(&report),
+        vec![None, Some("input_missing".to_string())]
+    );
     // Once the data is there, it runs.
     block_on(add_file(&store, &later)).unwrap();
     let report = run(&store, &wf);

@@ -147,7 +147,9 @@ fn describe(e: &Event) -> String {
             instruction,
             receipt,
             reason,
-        } => format!("rejected task {task} {instruction}: stored receipt {receipt} skipped: {reason}"),
+        } => format!(
+            "rejected task {task} {instruction}: stored receipt {receipt} skipped: {reason}"
+        ),
         Event::Failed {
             task,
             instruction,

@@ -8,15 +8,17 @@ use wasm_bindgen::{JsCast, JsValue};
 
 /// A JS `Error` with `name` "IpvmError" and a stable `code`.
 pub(crate) fn error(code: &str, message: &str) -> JsValue {
+    debug_assert!(crate::types::ERROR_CODES.contains(&code), "{code}");
     let e = js_sys::Error::new(message);
     e.set_name("IpvmError");
     set(&e, "code", &JsValue::from_str(code));
     e.into()
 }
 
-/// The JS error for a core error.
-pub(crate) fn core_error(e: &CoreError) -> JsValue {
-    let code = match e {
+/// The stable code of a core error: one of [`crate::types::ERROR_CODES`].
+pub(crate) fn code(e: &CoreError) -> &'static str {
+    match e {
+        CoreError::Decode { format: "CAR", .. } => "ERR_CAR_INVALID",
         CoreError::Decode { .. } | CoreError::Shape(_) => "ERR_WORKFLOW_DECODE",
         CoreError::Invalid(_) => "ERR_WORKFLOW_INVALID",
         CoreError::BadCid { .. } => "ERR_BAD_CID",
@@ -29,8 +31,12 @@ pub(crate) fn core_error(e: &CoreError) -> JsValue {
         CoreError::StorageUnavailable(_) => "ERR_STORAGE_UNAVAILABLE",
         CoreError::VersionConflict(_) => "ERR_VERSION_CONFLICT",
         CoreError::Cancelled => "ERR_CANCELLED",
-    };
-    let js = error(code, &e.to_string());
+    }
+}
+
+/// The JS error for a core error.
+pub(crate) fn core_error(e: &CoreError) -> JsValue {
+    let js = error(code(e), &e.to_string());
     if let CoreError::Invalid(v) = e {
         set(&js, "task", &JsValue::from(v.task as u32));
         set(&js, "field", &JsValue::from_str(&v.field));
@@ -89,6 +95,18 @@ pub(crate) fn event(e: &Event) -> JsValue {
             ("instruction", s(instruction)),
             ("receipt", s(receipt)),
             ("fuel", JsValue::from(*fuel as f64)),
+        ]),
+        Event::Rejected {
+            task,
+            instruction,
+            receipt,
+            reason,
+        } => object(&[
+            ("type", s("rejected")),
+            ("task", (*task as u32).into()),
+            ("instruction", s(instruction)),
+            ("receipt", s(receipt)),
+            ("reason", s(reason)),
         ]),
         Event::Failed {
             task,
@@ -150,16 +168,21 @@ pub(crate) fn task_reports(tasks: &[TaskReport]) -> Result<JsValue, JsValue> {
     Ok(out.into())
 }
 
-/// `{cid, instruction, inputs, ok, fuel, dagJson}` for a stored receipt.
+/// `{cid, instruction, inputs, provenance, reusable, ok, fuel, dagJson}` for a stored receipt.
 pub(crate) fn record(r: &ipvm_core::ReceiptRecord) -> Result<JsValue, JsValue> {
     let inputs = Array::new();
     for c in &r.inputs {
         inputs.push(&s(c));
     }
+    let why = r.receipt.not_reusable_because();
     Ok(object(&[
         ("cid", s(r.cid)),
         ("instruction", s(r.instruction)),
         ("inputs", inputs.into()),
+        ("provenance", s(r.provenance.as_str())),
+        ("trusted", r.provenance.is_trusted().into()),
+        ("reusable", why.is_none().into()),
+        ("notReusableBecause", why.map_or(JsValue::NULL, s)),
         ("ok", r.receipt.out.is_ok().into()),
         ("fuel", JsValue::from(r.receipt.fuel() as f64)),
         (
@@ -175,12 +198,45 @@ fn outcome_json(o: &ipvm_core::Outcome) -> Result<JsValue, JsValue> {
         .map_err(|e| core_error(&e))
 }
 
-/// `{receipt, instruction, matches, nondeterministic, expected, actual, expectedFuel, actualFuel}`.
+/// A JS array of stored receipts.
+pub(crate) fn records(rs: &[ipvm_core::ReceiptRecord]) -> Result<JsValue, JsValue> {
+    let out = Array::new();
+    for r in rs {
+        out.push(&record(r)?);
+    }
+    Ok(out.into())
+}
+
+/// `{receipt, reason}`: a stored row that was skipped.
+pub(crate) fn rejection(r: &ipvm_core::Rejection) -> JsValue {
+    object(&[("receipt", s(&r.receipt)), ("reason", s(&r.reason))])
+}
+
+/// `{blocks, receipts, known}`.
+pub(crate) fn imported(n: &ipvm_core::car::Imported) -> JsValue {
+    object(&[
+        ("blocks", (n.blocks as u32).into()),
+        ("receipts", (n.receipts as u32).into()),
+        ("known", (n.known as u32).into()),
+    ])
+}
+
+/// `{receipt, instruction, verdict, reason, matches, provenance, promoted,
+/// nondeterministic, expected, actual, expectedFuel, actualFuel}`.
 pub(crate) fn verification(v: &ipvm_core::Verification) -> Result<JsValue, JsValue> {
+    let (verdict, reason) = match &v.verdict {
+        ipvm_core::Verdict::Match => ("match", JsValue::NULL),
+        ipvm_core::Verdict::Mismatch => ("mismatch", JsValue::NULL),
+        ipvm_core::Verdict::Incomparable(why) => ("incomparable", s(why)),
+    };
     Ok(object(&[
         ("receipt", s(v.receipt)),
         ("instruction", s(v.instruction)),
+        ("verdict", s(verdict)),
+        ("reason", reason),
         ("matches", v.matches().into()),
+        ("provenance", s(v.provenance.as_str())),
+        ("promoted", v.promoted.into()),
         ("nondeterministic", v.nondeterministic.into()),
         ("expected", outcome_json(&v.expected)?),
         ("actual", outcome_json(&v.actual)?),
@@ -217,4 +273,48 @@ pub(crate) fn cancel_token(signal: &JsValue) -> ipvm_core::CancelToken {
         let _ = add.call2(signal, &JsValue::from_str("abort"), &callback);
     }
     token
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::ERROR_CODES;
+
+    #[test]
+    fn every_code_is_in_the_published_list() {
+        let cid = ipvm_core::address::raw_cid(b"x");
+        let errors = [
+            CoreError::Decode {
+                format: "x",
+                reason: String::new(),
+            },
+            CoreError::Decode {
+                format: "CAR",
+                reason: String::new(),
+            },
+            CoreError::Shape(String::new()),
+            CoreError::BadCid {
+                input: String::new(),
+                reason: String::new(),
+            },
+            CoreError::Encode(String::new()),
+            CoreError::HashMismatch {
+                cid: Box::new(cid),
+                actual: Box::new(cid),
+            },
+            CoreError::MissingBlock(Box::new(cid)),
+            CoreError::UnixFs {
+                cid: Box::new(cid),
+                reason: String::new(),
+            },
+            CoreError::Store(String::new()),
+            CoreError::QuotaExceeded(String::new()),
+            CoreError::StorageUnavailable(String::new()),
+            CoreError::VersionConflict(String::new()),
+            CoreError::Cancelled,
+        ];
+        for e in &errors {
+            assert!(ERROR_CODES.contains(&code(e)), "{}", code(e));
+        }
+    }
 }

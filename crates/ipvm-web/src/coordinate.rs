@@ -1,31 +1,21 @@
-//! Coordination of tasks between the tabs (and workers) of an origin.
-//!
-//! Before a task runs, its runtime takes the Web Lock
-//! `ipvm-web:<store>:<instruction CID>`, then asks the store again: if another
-//! tab finished the instruction meanwhile, its receipt is reused and nothing
-//! runs. The lock is held until this runtime has written the receipt (the
-//! scheduler's `finished`/`failed` event), so one instruction never runs twice
-//! at the same time anywhere in the origin. Where the Locks API is missing,
-//! tasks run uncoordinated. Each task also waits for one turn of the event
-//! loop first, so a page running a long workflow still paints and can be
-//! reloaded between tasks.
+//! The browser's side of the coordination rule that `ipvm_core::coordinate`
+//! states and the scheduler follows: a Web Lock per instruction
+//! (`ipvm-web:<store>:<instruction CID>`), and announcements on the facade's
+//! BroadcastChannel. Where the Locks API is missing, tasks run
+//! uncoordinated. Also here: [`Yielding`], which gives the event loop a turn
+//! before each task.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::rc::Rc;
 
 use futures::channel::oneshot;
 use ipvm_core::scheduler::Purity;
-use ipvm_core::store::ReceiptStore;
-use ipvm_core::{Cid, Execution, Executor, Ipld, Job};
+use ipvm_core::{Announcer, Cid, Execution, Executor, InstructionLock, Job};
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use crate::store::AnyStore;
-
 /// A held Web Lock; dropping it releases the lock.
-struct HeldLock {
+pub(crate) struct HeldLock {
     release: Function,
 }
 
@@ -108,65 +98,74 @@ pub(crate) async fn message_turn() {
     let _ = JsFuture::from(promise).await;
 }
 
-/// Wraps an executor with the coordination described above.
-pub(crate) struct Coordinated<E> {
-    inner: E,
-    store: Rc<AnyStore>,
-    /// Lock-name prefix; `None` for stores private to this runtime (memory).
+/// The Web Lock `<scope>:<instruction CID>` of each instruction: the core's
+/// [`InstructionLock`] for the tabs and workers of an origin. Without a
+/// scope (a store private to this runtime) or without the Locks API, no lock
+/// is taken.
+pub(crate) struct WebLock {
     scope: Option<String>,
-    held: RefCell<HashMap<Cid, HeldLock>>,
 }
 
-impl<E> Coordinated<E> {
-    pub(crate) fn new(inner: E, store: Rc<AnyStore>, scope: Option<String>) -> Self {
+impl WebLock {
+    pub(crate) fn new(scope: Option<String>) -> Self {
+        Self { scope }
+    }
+}
+
+impl InstructionLock for WebLock {
+    type Guard = HeldLock;
+
+    async fn acquire(&self, instruction: &Cid) -> Option<HeldLock> {
+        acquire(&format!("{}:{instruction}", self.scope.as_ref()?)).await
+    }
+}
+
+/// Announces receipts on the facade's `BroadcastChannel` (`ipvm-web:<name>`)
+/// as `{type: "receipt", instruction, receipt}`: the core's [`Announcer`].
+/// The channel object is the facade's, so this tab does not hear itself.
+pub(crate) struct ChannelAnnouncer {
+    channel: Option<JsValue>,
+}
+
+impl ChannelAnnouncer {
+    pub(crate) fn new(channel: Option<JsValue>) -> Self {
         Self {
-            inner,
-            store,
-            scope,
-            held: RefCell::new(HashMap::new()),
+            channel: channel.filter(JsValue::is_object),
         }
     }
+}
 
-    /// The wrapped executor: for work that must really run, uncoordinated
-    /// (verification re-runs a task whose receipt exists by definition).
-    pub(crate) fn inner(&self) -> &E {
-        &self.inner
-    }
-
-    /// Releases the lock of `instruction` (its receipt is written).
-    pub(crate) fn release(&self, instruction: &Cid) {
-        self.held.borrow_mut().remove(instruction);
-    }
-
-    /// Releases every lock (the run ended).
-    pub(crate) fn release_all(&self) {
-        self.held.borrow_mut().clear();
+impl Announcer for ChannelAnnouncer {
+    fn announce(&self, instruction: &Cid, receipt: &Cid) {
+        let Some(channel) = &self.channel else { return };
+        let message = js_sys::Object::new();
+        for (k, v) in [
+            ("type", "receipt".to_string()),
+            ("instruction", instruction.to_string()),
+            ("receipt", receipt.to_string()),
+        ] {
+            let _ = Reflect::set(&message, &JsValue::from_str(k), &JsValue::from_str(&v));
+        }
+        if let Ok(post) = Reflect::get(channel, &JsValue::from_str("postMessage"))
+            .and_then(|f| f.dyn_into::<Function>())
+        {
+            // A closed channel throws; an announcement is advisory.
+            let _ = post.call1(channel, &message);
+        }
     }
 }
 
-impl<E: Executor> Executor for Coordinated<E> {
+/// Gives the event loop a turn before each task, so a page running a long
+/// workflow still paints and can be reloaded between tasks.
+pub(crate) struct Yielding<E>(pub(crate) E);
+
+impl<E: Executor> Executor for Yielding<E> {
     fn purity(&self, op: &str) -> Option<Purity> {
-        self.inner.purity(op)
+        self.0.purity(op)
     }
 
     async fn execute(&self, job: Job) -> Execution {
         next_macrotask().await;
-        let Some(scope) = &self.scope else {
-            return self.inner.execute(job).await;
-        };
-        let Some(lock) = acquire(&format!("{scope}:{}", job.instruction)).await else {
-            return self.inner.execute(job).await;
-        };
-        if let Ok(Some(rec)) = self.store.receipt_for(&job.instruction).await {
-            if rec.receipt.is_reusable() {
-                drop(lock);
-                return Execution {
-                    reused: Some(Box::new(rec)),
-                    ..Execution::ok(Ipld::Null, 0)
-                };
-            }
-        }
-        self.held.borrow_mut().insert(job.instruction, lock);
-        self.inner.execute(job).await
+        self.0.execute(job).await
     }
 }

@@ -2,35 +2,45 @@
 //! This is the browser's platform adapter (as `MemoryStore` is the core's);
 //! it works in a window and in a worker (it finds `indexedDB` on the global).
 //!
-//! Schema, version 2 (see also `docs/spec.md`, "IndexedDB schema"):
+//! Schema, version 3 (see also `docs/spec.md`, "IndexedDB schema"):
 //! - `blocks`: key = CID string, value = the block's bytes (`Uint8Array`).
 //!   Bytes are verified against the CID on write and on read.
 //! - `aliases`: key = raw-block CID string, value = UnixFS root CID string.
 //! - `runs` (since version 2): key path `id` (the workflow's CID); value
 //!   `{id, state, started, updated, tasks: [{instruction, status}]}`, written
 //!   as the run progresses, so a page can see which runs were interrupted.
-//! - `receipts`: key path `cid`; value `{cid, instruction, inputs, bytes}`
-//!   with the receipt's DAG-CBOR `bytes`; index `instruction` (the memo) and
-//!   multi-entry index `inputs` (the reverse index). A receipt and its index
+//! - `receipts`: key path `cid`; value `{cid, instruction, inputs, bytes,
+//!   provenance, stored, memo?}` with the receipt's DAG-CBOR `bytes`, where
+//!   it came from (`computed`, `verified`, `imported`, `received`; a row
+//!   without it was written by version 2 and is `unproven`), when it was
+//!   written (ms), and `memo` (the instruction again) only if the receipt may
+//!   be reused. Indexes: `memo` (since version 3: the memo lookup reads only
+//!   reusable rows), `instruction` (every receipt of an instruction) and
+//!   multi-entry `inputs` (the reverse index). A receipt and its index
 //!   entries are one `put` in one transaction: IndexedDB maintains the
 //!   indexes atomically, so an entry never points at nothing.
+//!
+//! This adapter only translates rows; what a row means, and whether it is
+//! believed, is decided by `ipvm_core::memo`.
 
 use idb::{
     Database, DatabaseEvent, Factory, IndexParams, KeyPath, ObjectStoreParams, Query,
     TransactionMode,
 };
 use ipvm_core::address::verify_block;
-use ipvm_core::store::{BlockStore, ReceiptStore};
-use ipvm_core::{decode_dag_cbor, parse_cid, Cid, CoreError, Receipt, ReceiptRecord};
+use ipvm_core::store::{BadRow, Block, BlockStore, ReceiptRow, ReceiptStore, RowIndex, RowRead};
+use ipvm_core::{parse_cid, Cid, CoreError, Provenance};
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 
 /// The schema version this code creates and reads.
-pub(crate) const SCHEMA_VERSION: u32 = 2;
+pub(crate) const SCHEMA_VERSION: u32 = 3;
 const BLOCKS: &str = "blocks";
 const ALIASES: &str = "aliases";
 const RECEIPTS: &str = "receipts";
 const RUNS: &str = "runs";
+/// The memo index of `receipts`, and the field it indexes.
+const MEMO: &str = "memo";
 
 /// Maps an IndexedDB failure to the core's error, by DOMException name.
 fn store_error(what: &str, e: impl std::fmt::Debug + std::fmt::Display) -> CoreError {
@@ -104,6 +114,9 @@ impl IndexedDbStore {
                 params.key_path(Some(KeyPath::new_single("id")));
                 let _ = db.create_object_store(RUNS, params);
             }
+            // Version 3: the memo index on `receipts` (a store that exists
+            // is reached through the upgrade's own transaction).
+            add_index(&JsValue::from(event), RECEIPTS, MEMO, MEMO);
         });
         let db = request
             .await
@@ -152,28 +165,56 @@ impl IndexedDbStore {
             .map_err(|e| store_error("read", e))
     }
 
-    async fn read_record(value: JsValue) -> Result<ReceiptRecord, CoreError> {
-        let text = |k: &str| get(&value, k).as_string().unwrap_or_default();
-        let cid = parse_cid(&text("cid"))?;
-        let bytes = Uint8Array::new(&get(&value, "bytes")).to_vec();
-        let receipt = Receipt::from_ipld(&decode_dag_cbor(&bytes)?)?;
-        let actual = receipt.cid()?;
-        if actual != cid {
-            return Err(CoreError::HashMismatch {
-                cid: Box::new(cid),
-                actual: Box::new(actual),
-            });
+    /// A stored `receipts` value as a row, or why it is not one.
+    fn read_row(value: &JsValue) -> RowRead {
+        let key = get(value, "cid")
+            .as_string()
+            .unwrap_or_else(|| "(a row without a `cid` string)".into());
+        let bad = |reason: String| BadRow {
+            key: key.clone(),
+            reason,
+        };
+        let cid_field = |k: &str| -> Result<Cid, BadRow> {
+            let text = get(value, k)
+                .as_string()
+                .ok_or_else(|| bad(format!("`{k}` is not a string")))?;
+            parse_cid(&text).map_err(|e| bad(format!("`{k}`: {e}")))
+        };
+        let cid = cid_field("cid")?;
+        let instruction = cid_field("instruction")?;
+        let inputs = get(value, "inputs");
+        if !Array::is_array(&inputs) {
+            return Err(bad("`inputs` is not a list".into()));
         }
-        let inputs = Array::from(&get(&value, "inputs"))
+        let inputs = Array::from(&inputs)
             .iter()
-            .filter_map(|v| v.as_string())
-            .map(|s| parse_cid(&s))
+            .map(|v| {
+                v.as_string()
+                    .ok_or_else(|| bad("`inputs` holds a value that is not a string".into()))
+                    .and_then(|t| parse_cid(&t).map_err(|e| bad(format!("`inputs`: {e}"))))
+            })
             .collect::<Result<_, _>>()?;
-        Ok(ReceiptRecord {
+        let provenance = match get(value, "provenance") {
+            // Written before version 3: where it came from cannot be proven.
+            v if v.is_undefined() => Provenance::Unproven,
+            v => v
+                .as_string()
+                .and_then(|t| Provenance::parse(&t))
+                .ok_or_else(|| bad(format!("unknown provenance {v:?}")))?,
+        };
+        let bytes = get(value, "bytes")
+            .dyn_into::<Uint8Array>()
+            .map_err(|_| bad("`bytes` is not a Uint8Array".into()))?
+            .to_vec();
+        let memo = get(value, MEMO);
+        Ok(ReceiptRow {
             cid,
-            receipt,
-            instruction: parse_cid(&text("instruction"))?,
+            reusable: memo.as_string() == Some(instruction.to_string()),
+            instruction,
             inputs,
+            provenance,
+            stored: get(value, "stored").as_f64().unwrap_or(0.0) as u64,
+            bytes,
         })
     }
 
@@ -241,31 +282,23 @@ impl IndexedDbStore {
         }
     }
 
-    /// The `receipts` entry of a record: `{cid, instruction, inputs, bytes}`.
-    fn receipt_put(record: &ReceiptRecord) -> Result<Put, CoreError> {
-        let (cid, bytes) = record.receipt.block()?;
-        if cid != record.cid {
-            return Err(CoreError::HashMismatch {
-                cid: Box::new(record.cid),
-                actual: Box::new(cid),
-            });
-        }
+    /// The `receipts` value of a row: `{cid, instruction, inputs, bytes,
+    /// provenance, stored, memo?}`, stamped with the time of writing.
+    fn row_put(row: &ReceiptRow) -> Result<Put, CoreError> {
         let value: JsValue = Object::new().into();
         let set = |k: &str, v: &JsValue| Reflect::set(&value, &JsValue::from_str(k), v).map(|_| ());
-        let inputs: Array = record
-            .inputs
-            .iter()
-            .map(|c| JsValue::from_str(&c.to_string()))
-            .collect();
-        set("cid", &JsValue::from_str(&cid.to_string()))
-            .and_then(|_| {
-                set(
-                    "instruction",
-                    &JsValue::from_str(&record.instruction.to_string()),
-                )
-            })
+        let text = |c: &Cid| JsValue::from_str(&c.to_string());
+        let inputs: Array = row.inputs.iter().map(text).collect();
+        set("cid", &text(&row.cid))
+            .and_then(|_| set("instruction", &text(&row.instruction)))
             .and_then(|_| set("inputs", &inputs.into()))
-            .and_then(|_| set("bytes", &Uint8Array::from(&bytes[..]).into()))
+            .and_then(|_| set("bytes", &Uint8Array::from(&row.bytes[..]).into()))
+            .and_then(|_| set("provenance", &JsValue::from_str(row.provenance.as_str())))
+            .and_then(|_| set("stored", &JsValue::from(js_sys::Date::now())))
+            .and_then(|_| match row.reusable {
+                true => set(MEMO, &text(&row.instruction)),
+                false => Ok(()),
+            })
             .map_err(|e| store_error("build receipt record", format_args!("{e:?}")))?;
         Ok(Put {
             store: RECEIPTS,
@@ -289,7 +322,7 @@ impl IndexedDbStore {
             .collect()
     }
 
-    async fn index_all(&self, index: &str, key: &str) -> Result<Vec<ReceiptRecord>, CoreError> {
+    async fn index_all(&self, index: &str, key: &str) -> Result<Vec<RowRead>, CoreError> {
         let tx = self
             .db
             .transaction(&[RECEIPTS], TransactionMode::ReadOnly)
@@ -303,11 +336,7 @@ impl IndexedDbStore {
             .map_err(|e| store_error("read", e))?
             .await
             .map_err(|e| store_error("read", e))?;
-        let mut out = Vec::with_capacity(values.len());
-        for v in values {
-            out.push(Self::read_record(v).await?);
-        }
-        Ok(out)
+        Ok(values.iter().map(Self::read_row).collect())
     }
 }
 
@@ -366,40 +395,74 @@ impl BlockStore for IndexedDbStore {
 }
 
 impl ReceiptStore for IndexedDbStore {
-    async fn put_receipt(&self, record: ReceiptRecord) -> Result<(), CoreError> {
-        self.put_all(vec![Self::receipt_put(&record)?]).await
-    }
-
-    async fn put_receipt_with_blocks(
-        &self,
-        record: ReceiptRecord,
-        blocks: Vec<(Cid, Vec<u8>)>,
-    ) -> Result<(), CoreError> {
+    async fn put_batch(&self, blocks: Vec<Block>, rows: Vec<ReceiptRow>) -> Result<(), CoreError> {
         let mut puts = Self::block_puts(&blocks)?;
-        puts.push(Self::receipt_put(&record)?);
+        for row in &rows {
+            puts.push(Self::row_put(row)?);
+        }
         self.put_all(puts).await
     }
 
-    async fn receipt(&self, cid: &Cid) -> Result<Option<ReceiptRecord>, CoreError> {
-        match self.get_value(RECEIPTS, &cid.to_string()).await? {
-            Some(v) => Ok(Some(Self::read_record(v).await?)),
-            None => Ok(None),
-        }
+    async fn row(&self, cid: &Cid) -> Result<Option<RowRead>, CoreError> {
+        Ok(self
+            .get_value(RECEIPTS, &cid.to_string())
+            .await?
+            .map(|v| Self::read_row(&v)))
     }
 
-    async fn receipt_for(&self, instruction: &Cid) -> Result<Option<ReceiptRecord>, CoreError> {
-        let all = self
-            .index_all("instruction", &instruction.to_string())
-            .await?;
-        // Prefer a receipt that may be reused; otherwise any.
-        let reusable = all.iter().position(|r| r.receipt.is_reusable());
-        Ok(match reusable {
-            Some(i) => all.into_iter().nth(i),
-            None => all.into_iter().last(),
-        })
+    async fn rows(&self, index: RowIndex<'_>) -> Result<Vec<RowRead>, CoreError> {
+        let (name, key) = match index {
+            RowIndex::Memo(k) => (MEMO, k),
+            RowIndex::Instruction(k) => ("instruction", k),
+            RowIndex::Input(k) => ("inputs", k),
+        };
+        self.index_all(name, &key.to_string()).await
     }
 
-    async fn receipts_using(&self, input: &Cid) -> Result<Vec<ReceiptRecord>, CoreError> {
-        self.index_all("inputs", &input.to_string()).await
+    async fn set_provenance(&self, cid: &Cid, provenance: Provenance) -> Result<(), CoreError> {
+        // Read, then write: both writers of a row are this origin's own code,
+        // so a race between them loses nothing but a later re-check.
+        let Some(value) = self.get_value(RECEIPTS, &cid.to_string()).await? else {
+            return Ok(());
+        };
+        Reflect::set(
+            &value,
+            &JsValue::from_str("provenance"),
+            &JsValue::from_str(provenance.as_str()),
+        )
+        .map_err(|e| store_error("update provenance", format_args!("{e:?}")))?;
+        self.put_value(RECEIPTS, &value, None).await
+    }
+}
+
+/// Creates index `index` on `store` during an upgrade, if the store exists
+/// and lacks it. `event` is the `upgradeneeded` event: its request's
+/// `transaction` reaches stores created by earlier versions.
+fn add_index(event: &JsValue, store: &str, index: &str, key_path: &str) {
+    let call = |target: &JsValue, method: &str, args: &[&JsValue]| -> Option<JsValue> {
+        let f: js_sys::Function = Reflect::get(target, &JsValue::from_str(method))
+            .ok()?
+            .dyn_into()
+            .ok()?;
+        let args: Array = args.iter().map(|a| (*a).clone()).collect();
+        f.apply(target, &args).ok()
+    };
+    let Some(tx) = Reflect::get(event, &JsValue::from_str("target"))
+        .and_then(|t| Reflect::get(&t, &JsValue::from_str("transaction")))
+        .ok()
+    else {
+        return;
+    };
+    let Some(os) = call(&tx, "objectStore", &[&JsValue::from_str(store)]) else {
+        return;
+    };
+    let names = get(&os, "indexNames");
+    let has = call(&names, "contains", &[&JsValue::from_str(index)]).is_some_and(|v| v.is_truthy());
+    if !has {
+        let _ = call(
+            &os,
+            "createIndex",
+            &[&JsValue::from_str(index), &JsValue::from_str(key_path)],
+        );
     }
 }

@@ -12,5 +12,5 @@ mod store;
 mod types;
 mod worker;
 
-pub use runtime::{instruction_cid, Runtime};
+pub use runtime::{instruction_cid, is_cid, Runtime};
 pub use worker::TaskWorker;

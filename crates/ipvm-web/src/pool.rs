@@ -3,14 +3,14 @@
 //! provides (`pkg/pool.js` owns the workers). A worker that overruns the time
 //! limit is terminated and replaced by the pool; the job then ends in a
 //! `time_limit` error, as it would have in the worker. A worker that fails
-//! gives a `worker` error receipt marked nondeterministic, so it is never
-//! reused as a memo.
+//! gives a `worker` error receipt: a failure of the environment, never
+//! reused. Both are built by the executor's own rule (`ipvm_exec::execution`).
 
 use ipvm_core::address::to_dag_json;
 use ipvm_core::scheduler::Purity;
 use ipvm_core::workflow::parse_dag_json;
-use ipvm_core::{Execution, Executor, Ipld, Job};
-use ipvm_exec::{ExecError, WasmExecutor, WasmiEngine};
+use ipvm_core::{Execution, Executor, Job};
+use ipvm_exec::{execution, ExecError, WasmExecutor, WasmiEngine};
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -29,30 +29,20 @@ impl PoolExecutor {
     }
 }
 
-fn failed(kind: &str, message: String) -> Execution {
-    let value = Ipld::Map(
-        [
-            ("kind".to_string(), Ipld::String(kind.into())),
-            ("message".to_string(), Ipld::String(message)),
-        ]
-        .into(),
-    );
-    let mut ex = Execution::error(value, 0);
-    // A worker that fails says nothing about the task: never reuse this receipt.
-    ex.nondeterministic = true;
-    ex
+fn failed(message: String) -> Execution {
+    execution(Err(ExecError::Worker(message)), 0, Default::default())
 }
 
 impl Executor for PoolExecutor {
     fn purity(&self, op: &str) -> Option<Purity> {
-        (op == "wasm/run").then_some(Purity::Pure)
+        ipvm_exec::purity(op)
     }
 
     async fn execute(&self, job: Job) -> Execution {
         let time_ms = job.limits.time_ms();
         let json = match to_dag_json(&job.to_ipld()) {
             Ok(j) => j,
-            Err(e) => return failed("worker", e.to_string()),
+            Err(e) => return failed(e.to_string()),
         };
         let promise = match self.dispatch.call2(
             &JsValue::NULL,
@@ -62,14 +52,14 @@ impl Executor for PoolExecutor {
             Ok(p) => p
                 .dyn_into::<Promise>()
                 .unwrap_or_else(|v| Promise::resolve(&v)),
-            Err(e) => return failed("worker", format!("dispatch failed: {e:?}")),
+            Err(e) => return failed(format!("dispatch failed: {e:?}")),
         };
         match JsFuture::from(promise).await {
             Ok(text) => match parse_dag_json(text.as_string().unwrap_or_default().as_bytes())
                 .and_then(|v| Execution::from_ipld(&v))
             {
                 Ok(ex) => ex,
-                Err(e) => failed("worker", format!("bad answer from the worker: {e}")),
+                Err(e) => failed(format!("bad answer from the worker: {e}")),
             },
             Err(e)
                 if Reflect::get(&e, &JsValue::from_str("timeout"))
@@ -77,18 +67,9 @@ impl Executor for PoolExecutor {
                     .unwrap_or(false) =>
             {
                 let err = ExecError::TimeLimit { limit_ms: time_ms };
-                let mut ex = Execution::error(err.to_ipld(), 0);
-                ex.limit = err.limit().map(str::to_string);
-                ex.nondeterministic = true;
-                ex
+                execution(Err(err), 0, Default::default())
             }
-            Err(e) => failed(
-                "worker",
-                format!(
-                    "the worker failed: {}",
-                    e.as_string().unwrap_or_else(|| format!("{e:?}"))
-                ),
-            ),
+            Err(e) => failed(e.as_string().unwrap_or_else(|| format!("{e:?}"))),
         }
     }
 }

@@ -85,7 +85,7 @@ impl RunLog {
                 receipt: None,
                 ..
             } => (*task, "skipped"),
-            Event::Queued { .. } => return,
+            Event::Queued { .. } | Event::Rejected { .. } => return,
         };
         if let Some(t) = self.state.borrow_mut().tasks.get_mut(task) {
             t.1 = status;

@@ -1,8 +1,12 @@
-//! The exported `Runtime` class: a store, an executor and a scheduler.
+//! The exported `Runtime` class: a store, an executor and a scheduler, with
+//! the browser's lock and announcer. It translates; the rules (the memo, the
+//! checks on stored rows, coordination) are `ipvm_core`'s.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
-use ipvm_core::store::{add_file, ReceiptStore};
+use ipvm_core::memo::{self, Checked, Quarantine, Rejection};
+use ipvm_core::store::add_file;
 use ipvm_core::{parse_cid, MemoryStore, Scheduler, Workflow};
 use ipvm_exec::{WasmExecutor, WasmiEngine};
 use js_sys::{Function, Promise};
@@ -10,7 +14,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::convert;
-use crate::coordinate::Coordinated;
+use crate::coordinate::{ChannelAnnouncer, WebLock, Yielding};
 use crate::indexeddb::IndexedDbStore;
 use crate::pacer::YieldingPacer;
 use crate::pool::{AnyExecutor, PoolExecutor};
@@ -19,7 +23,30 @@ use crate::store::AnyStore;
 
 struct Inner {
     store: Rc<AnyStore>,
-    executor: Coordinated<AnyExecutor>,
+    executor: Yielding<AnyExecutor>,
+    lock: WebLock,
+    announcer: ChannelAnnouncer,
+    /// Stored rows found not to be what they claim: each is reported once.
+    quarantine: Quarantine,
+    /// Hears each rejected row once (`setRejectedListener`).
+    on_rejected: RefCell<Option<Function>>,
+}
+
+impl Inner {
+    /// Passes rows skipped by a read to the listener, and returns the value.
+    fn report<T>(&self, checked: Checked<T>) -> T {
+        self.rejected(&checked.rejected);
+        checked.value
+    }
+
+    fn rejected(&self, rejections: &[Rejection]) {
+        if let Some(f) = &*self.on_rejected.borrow() {
+            for r in rejections {
+                // A throwing listener must not break the read.
+                let _ = f.call1(&JsValue::NULL, &convert::rejection(r));
+            }
+        }
+    }
 }
 
 /// An IPVM runtime: stores modules and receipts, and runs workflows.
@@ -37,12 +64,23 @@ impl Runtime {
     /// A runtime with an in-memory store (nothing survives the page).
     #[wasm_bindgen(constructor)]
     pub fn new() -> Runtime {
-        Self::with_store(AnyStore::Memory(Box::new(MemoryStore::new())), None, None)
+        Self::with_store(
+            AnyStore::Memory(Box::new(MemoryStore::new())),
+            None,
+            None,
+            None,
+        )
     }
 
     /// `scope` names the locks shared with other runtimes on the same store;
-    /// `dispatch` sends jobs to a worker pool (else they run in this thread).
-    fn with_store(store: AnyStore, scope: Option<String>, dispatch: Option<Function>) -> Runtime {
+    /// `dispatch` sends jobs to a worker pool (else they run in this thread);
+    /// `channel` is the BroadcastChannel receipts are announced on.
+    fn with_store(
+        store: AnyStore,
+        scope: Option<String>,
+        dispatch: Option<Function>,
+        channel: Option<JsValue>,
+    ) -> Runtime {
         let store = Rc::new(store);
         let runner = match dispatch {
             Some(f) => AnyExecutor::Pool(PoolExecutor::new(f)),
@@ -52,10 +90,30 @@ impl Runtime {
                 YieldingPacer::default(),
             )),
         };
-        let executor = Coordinated::new(runner, store.clone(), scope);
         Runtime {
-            inner: Rc::new(Inner { store, executor }),
+            inner: Rc::new(Inner {
+                store,
+                executor: Yielding(runner),
+                lock: WebLock::new(scope),
+                announcer: ChannelAnnouncer::new(channel),
+                quarantine: Quarantine::new(),
+                on_rejected: RefCell::new(None),
+            }),
         }
+    }
+
+    /// Sets the function that hears each stored receipt row found not to be
+    /// what it claims (damaged, or written by another version): `{receipt,
+    /// reason}`, once per row. Such rows are skipped; they never fail a run.
+    #[wasm_bindgen(js_name = setRejectedListener)]
+    pub fn set_rejected_listener(
+        &self,
+        #[wasm_bindgen(
+            unchecked_param_type = "((rejection: {receipt: string, reason: string}) => void) | undefined"
+        )]
+        listener: Option<Function>,
+    ) {
+        *self.inner.on_rejected.borrow_mut() = listener;
     }
 
     /// A runtime whose modules and receipts live in the IndexedDB database
@@ -67,12 +125,14 @@ impl Runtime {
             unchecked_param_type = "((job: string, timeMs: number) => Promise<string>) | undefined"
         )]
         dispatch: Option<Function>,
+        #[wasm_bindgen(unchecked_param_type = "BroadcastChannel | undefined")] channel: JsValue,
     ) -> Promise {
         future_to_promise(async move {
             let store = IndexedDbStore::open(&name)
                 .await
                 .map_err(|e| convert::core_error(&e))?;
-            Ok(Self::with_store(AnyStore::IndexedDb(store), Some(name), dispatch).into())
+            let channel = Some(channel);
+            Ok(Self::with_store(AnyStore::IndexedDb(store), Some(name), dispatch, channel).into())
         })
     }
 
@@ -103,14 +163,19 @@ impl Runtime {
         let cancel = convert::cancel_token(&signal);
         future_to_promise(async move {
             let workflow = parsed.map_err(|e| convert::core_error(&e))?;
-            let scheduler = Scheduler::new(&inner.executor, &*inner.store);
+            let scheduler = Scheduler::new(&inner.executor, &*inner.store)
+                .with_coordination(&inner.lock, &inner.announcer)
+                .with_quarantine(&inner.quarantine);
             let log = RunLog::start(inner.store.clone(), &workflow);
             let mut emit = |e: &ipvm_core::Event| {
-                // The receipt is written: other tabs may now reuse it.
-                if let ipvm_core::Event::Finished { instruction, .. }
-                | ipvm_core::Event::Failed { instruction, .. } = e
+                if let ipvm_core::Event::Rejected {
+                    receipt, reason, ..
+                } = e
                 {
-                    inner.executor.release(instruction);
+                    inner.rejected(&[Rejection {
+                        receipt: receipt.clone(),
+                        reason: reason.clone(),
+                    }]);
                 }
                 if let Some(log) = &log {
                     log.event(e);
@@ -121,7 +186,6 @@ impl Runtime {
                 }
             };
             let report = scheduler.run(&workflow, &mut emit, &cancel).await;
-            inner.executor.release_all();
             if let Some(log) = &log {
                 log.end(match &report {
                     Ok(r) if r.succeeded() => "done",
@@ -140,26 +204,40 @@ impl Runtime {
     pub fn receipt(&self, cid: &str) -> Promise {
         let (inner, cid) = (self.inner.clone(), cid_arg(cid));
         future_to_promise(async move {
-            let rec = inner
-                .store
-                .receipt(&cid?)
+            let rec = memo::receipt(&*inner.store, &inner.quarantine, &cid?)
                 .await
                 .map_err(|e| convert::core_error(&e))?;
-            rec.map_or(Ok(JsValue::NULL), |r| convert::record(&r))
+            inner
+                .report(rec)
+                .map_or(Ok(JsValue::NULL), |r| convert::record(&r))
         })
     }
 
-    /// The receipt of an instruction (the memo), or `null`.
+    /// The receipt that answers an instruction (the memo lookup: a receipt
+    /// this runtime computed or verified), or `null`.
     #[wasm_bindgen(js_name = receiptFor, unchecked_return_type = "Promise<StoredReceipt | null>")]
     pub fn receipt_for(&self, instruction: &str) -> Promise {
         let (inner, cid) = (self.inner.clone(), cid_arg(instruction));
         future_to_promise(async move {
-            let rec = inner
-                .store
-                .receipt_for(&cid?)
+            let rec = memo::lookup(&*inner.store, &inner.quarantine, &cid?)
                 .await
                 .map_err(|e| convert::core_error(&e))?;
-            rec.map_or(Ok(JsValue::NULL), |r| convert::record(&r))
+            inner
+                .report(rec)
+                .map_or(Ok(JsValue::NULL), |r| convert::record(&r))
+        })
+    }
+
+    /// Every stored receipt of an instruction, whatever its provenance or
+    /// class (imported ones, failures of the environment, older versions).
+    #[wasm_bindgen(js_name = receiptsFor, unchecked_return_type = "Promise<StoredReceipt[]>")]
+    pub fn receipts_for(&self, instruction: &str) -> Promise {
+        let (inner, cid) = (self.inner.clone(), cid_arg(instruction));
+        future_to_promise(async move {
+            let recs = memo::receipts_for(&*inner.store, &inner.quarantine, &cid?)
+                .await
+                .map_err(|e| convert::core_error(&e))?;
+            convert::records(&inner.report(recs))
         })
     }
 
@@ -168,25 +246,21 @@ impl Runtime {
     pub fn receipts_using(&self, input: &str) -> Promise {
         let (inner, cid) = (self.inner.clone(), cid_arg(input));
         future_to_promise(async move {
-            let recs = inner
-                .store
-                .receipts_using(&cid?)
+            let recs = memo::receipts_using(&*inner.store, &inner.quarantine, &cid?)
                 .await
                 .map_err(|e| convert::core_error(&e))?;
-            let out = js_sys::Array::new();
-            for r in &recs {
-                out.push(&convert::record(r)?);
-            }
-            Ok(out.into())
+            convert::records(&inner.report(recs))
         })
     }
 
-    /// Re-runs the task of a stored receipt and compares output and fuel.
+    /// Re-runs the task of a stored receipt and compares the receipt it
+    /// writes with the stored one; a matching receipt from elsewhere is
+    /// promoted to `verified` and answers memo lookups from then on.
     #[wasm_bindgen(unchecked_return_type = "Promise<Verification>")]
     pub fn verify(&self, receipt: &str) -> Promise {
         let (inner, cid) = (self.inner.clone(), cid_arg(receipt));
         future_to_promise(async move {
-            let v = ipvm_core::verify(inner.executor.inner(), &*inner.store, &cid?)
+            let v = ipvm_core::verify(&inner.executor.0, &*inner.store, &inner.quarantine, &cid?)
                 .await
                 .map_err(|e| convert::core_error(&e))?;
             convert::verification(&v)
@@ -237,29 +311,35 @@ impl Runtime {
         })
     }
 
-    /// Imports a CARv1 archive: verifies and stores every block, and indexes
-    /// the receipts in it. Resolves to `{blocks, receipts}` counts.
-    #[wasm_bindgen(js_name = importCar, unchecked_return_type = "Promise<{blocks: number, receipts: number}>")]
+    /// Imports a CARv1 archive, all or nothing: verifies every block, and
+    /// stores the blocks and the receipts (provenance `imported`: listed and
+    /// verifiable, no memo hits until verified here).
+    #[wasm_bindgen(js_name = importCar, unchecked_return_type = "Promise<ImportReport>")]
     pub fn import_car(&self, bytes: Vec<u8>) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
             let n = ipvm_core::car::import(&*inner.store, &bytes)
                 .await
                 .map_err(|e| convert::core_error(&e))?;
-            Ok(convert::counts(n.blocks as u32, n.receipts as u32))
+            Ok(convert::imported(&n))
         })
     }
 
-    /// Whether the file (module or data) `cid` is in the store, complete and intact.
-    #[wasm_bindgen(js_name = hasFile, unchecked_return_type = "Promise<boolean>")]
-    pub fn has_file(&self, cid: &str) -> Promise {
+    /// Resolves to `cid` if the file (a module) it names is in the store,
+    /// complete and intact; rejects with `ERR_BAD_CID` or `ERR_MISSING_BLOCK`.
+    #[wasm_bindgen(js_name = storedModule, unchecked_return_type = "Promise<string>")]
+    pub fn stored_module(&self, cid: &str) -> Promise {
         let (inner, cid) = (self.inner.clone(), cid_arg(cid));
         future_to_promise(async move {
-            Ok(JsValue::from_bool(
-                ipvm_core::store::read_file(&*inner.store, &cid?)
-                    .await
-                    .is_ok(),
-            ))
+            let cid = cid?;
+            match ipvm_core::store::read_file(&*inner.store, &cid).await {
+                Ok(_) => Ok(JsValue::from_str(&cid.to_string())),
+                Err(ipvm_core::CoreError::MissingBlock(_)) => Err(convert::error(
+                    "ERR_MISSING_BLOCK",
+                    &format!("module {cid} is not in the store (add its bytes first, or import a CAR that holds it)"),
+                )),
+                Err(e) => Err(convert::core_error(&e)),
+            }
         })
     }
 
@@ -283,6 +363,7 @@ impl Runtime {
             AnyStore::IndexedDb(store),
             scope,
             Some(dispatch),
+            None,
         ))
     }
 
@@ -292,6 +373,7 @@ impl Runtime {
         Ok(Self::with_store(
             AnyStore::IndexedDb(store),
             Some(name.to_string()),
+            None,
             None,
         ))
     }
@@ -311,4 +393,11 @@ pub fn instruction_cid(instruction: &str) -> Result<String, JsValue> {
     ipvm_core::workflow::instruction_cid_from_dag_json(instruction.as_bytes())
         .map(|c| c.to_string())
         .map_err(|e| convert::core_error(&e))
+}
+
+/// Whether `text` is a CID (optionally `ipfs://`-prefixed): how the facade
+/// tells a stored module's CID from a URL.
+#[wasm_bindgen(js_name = isCid)]
+pub fn is_cid(text: &str) -> bool {
+    parse_cid(text).is_ok()
 }

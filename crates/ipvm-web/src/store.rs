@@ -1,8 +1,8 @@
 //! The store a runtime uses: in memory, or IndexedDB. An enum rather than a
 //! trait object because the store traits are `async` (not object-safe).
 
-use ipvm_core::store::{BlockStore, ReceiptStore};
-use ipvm_core::{Cid, CoreError, MemoryStore, ReceiptRecord};
+use ipvm_core::store::{Block, BlockStore, ReceiptRow, ReceiptStore, RowIndex, RowRead};
+use ipvm_core::{Cid, CoreError, MemoryStore, Provenance};
 
 use crate::indexeddb::IndexedDbStore;
 
@@ -47,23 +47,16 @@ impl BlockStore for AnyStore {
 }
 
 impl ReceiptStore for AnyStore {
-    async fn put_receipt(&self, record: ReceiptRecord) -> Result<(), CoreError> {
-        each!(self, s => s.put_receipt(record).await)
+    async fn put_batch(&self, blocks: Vec<Block>, rows: Vec<ReceiptRow>) -> Result<(), CoreError> {
+        each!(self, s => s.put_batch(blocks, rows).await)
     }
-    async fn put_receipt_with_blocks(
-        &self,
-        record: ReceiptRecord,
-        blocks: Vec<(Cid, Vec<u8>)>,
-    ) -> Result<(), CoreError> {
-        each!(self, s => s.put_receipt_with_blocks(record, blocks).await)
+    async fn row(&self, cid: &Cid) -> Result<Option<RowRead>, CoreError> {
+        each!(self, s => s.row(cid).await)
     }
-    async fn receipt(&self, cid: &Cid) -> Result<Option<ReceiptRecord>, CoreError> {
-        each!(self, s => s.receipt(cid).await)
+    async fn rows(&self, index: RowIndex<'_>) -> Result<Vec<RowRead>, CoreError> {
+        each!(self, s => s.rows(index).await)
     }
-    async fn receipt_for(&self, instruction: &Cid) -> Result<Option<ReceiptRecord>, CoreError> {
-        each!(self, s => s.receipt_for(instruction).await)
-    }
-    async fn receipts_using(&self, input: &Cid) -> Result<Vec<ReceiptRecord>, CoreError> {
-        each!(self, s => s.receipts_using(input).await)
+    async fn set_provenance(&self, cid: &Cid, provenance: Provenance) -> Result<(), CoreError> {
+        each!(self, s => s.set_provenance(cid, provenance).await)
     }
 }
