@@ -235,17 +235,16 @@ pub async fn import<S: BlockStore + ReceiptStore + ?Sized>(
                 None => continue,
             },
         };
-        let task = match decode_dag_cbor(&invocation)? {
-            Ipld::Map(m) => m.get("task").map(Task::from_ipld).transpose()?,
+        let not_a_task = |why: String| CoreError::Decode {
+            format: "CAR",
+            reason: format!("receipt {cid}: its invocation {} {why}", receipt.ran),
+        };
+        let task = match decode_dag_cbor(&invocation) {
+            Ok(Ipld::Map(m)) => m.get("task").map(Task::from_ipld),
             _ => None,
         }
-        .ok_or_else(|| CoreError::Decode {
-            format: "CAR",
-            reason: format!(
-                "receipt {cid}: its invocation {} is not a map {{task}}",
-                receipt.ran
-            ),
-        })?;
+        .ok_or_else(|| not_a_task("is not a map {task}".into()))?
+        .map_err(|e| not_a_task(format!("is not a map {{task}}: {e}")))?;
         receipts.insert(*cid);
         if store.row(cid).await?.is_some() {
             imported.known += 1;
