@@ -2,7 +2,10 @@
 //  - receipts written and read per second in IndexedDB (a run of trivial tasks
 //    on the page's thread, so the figure is dominated by the store);
 //  - the worker pool's speed-up on a CPU-bound fan-out of 64 tasks, 1 worker
-//    against N (N = navigator.hardwareConcurrency).
+//    against N (N = navigator.hardwareConcurrency);
+//  - the cost of a memo hit on an instruction that has 200 receipts that may
+//    not be reused (out_of_fuel under 200 different fuel limits) piled up
+//    beside its good one, against an instruction that has only its good one.
 // Prints figures; asserts nothing about speed.
 import { freshPage, launchBrowser, startServer } from "../e2e/helpers.mjs";
 
@@ -50,6 +53,26 @@ try {
     };
     out.one = await fanOut(1);
     out.many = await fanOut(navigator.hardwareConcurrency);
+
+    // 3. A memo hit with receipts piled up on the instruction.
+    {
+      const rt = await ipvm.Runtime.open({ name: "bench-pile", workers: 0 });
+      const module = await rt.addModule(moduleUrl);
+      const spec = (nnc, fuel) => ipvm.wasmTask({ module, func: "xorshift", args: [100_000], nnc, fuel });
+      out.pile = 200;
+      for (let i = 0; i < out.pile; i++) await rt.run({ tasks: [(await spec("piled", 1_000 + i)).task] }, { logs: "none" });
+      const hit = async (nnc) => {
+        const { task } = await spec(nnc);
+        await rt.run({ tasks: [task] }, { logs: "none" });
+        const rounds = 200;
+        const t0 = performance.now();
+        for (let i = 0; i < rounds; i++) await rt.run({ tasks: [task] }, { logs: "none" });
+        return (performance.now() - t0) / rounds;
+      };
+      out.hitPiled = await hit("piled");
+      out.hitAlone = await hit("alone");
+      await rt.close();
+    }
     return out;
   });
   console.log(`\nIndexedDB store, ${r.n} receipts (one trivial task each, page thread):`);
@@ -59,6 +82,9 @@ try {
   console.log(`\nWorker pool, fan-out of 64 CPU-bound tasks (xorshift 1e6 each):`);
   console.log(`  1 worker:  ${r.one.toFixed(2)} s`);
   console.log(`  ${r.cores} workers: ${r.many.toFixed(2)} s  (speed-up ${(r.one / r.many).toFixed(2)}× on ${r.cores} cores)`);
+  console.log(`\nMemo hit (a one-task run answered from the store), mean of 200:`);
+  console.log(`  instruction with only its good receipt:              ${r.hitAlone.toFixed(2)} ms`);
+  console.log(`  instruction with ${r.pile} non-reusable receipts piled up too: ${r.hitPiled.toFixed(2)} ms`);
 } finally {
   await browser.close();
   server.close();

@@ -257,10 +257,11 @@ pub async fn import<S: BlockStore + ReceiptStore + ?Sized>(
             inputs: task.run.inputs(),
             provenance: Provenance::Imported,
         };
-        let row = ReceiptRow::new(&record).map_err(|e| CoreError::Decode {
+        let mut row = ReceiptRow::new(&record).map_err(|e| CoreError::Decode {
             format: "CAR",
             reason: format!("receipt {cid}: {e}"),
         })?;
+        row.invocation = Some(invocation);
         rows.push(row);
     }
     // A receipt's bytes live in its row, not in the blocks table.

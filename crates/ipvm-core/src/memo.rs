@@ -130,7 +130,7 @@ fn reject(row: &ReceiptRow, reason: impl Into<String>) -> Rejection {
 /// an `Err`; a row that is not what it claims is an `Ok(Err(rejection))`.
 pub async fn check<S: BlockStore + ?Sized>(
     store: &S,
-    row: ReceiptRow,
+    mut row: ReceiptRow,
 ) -> Result<Result<ReceiptRecord, Rejection>, CoreError> {
     // The bytes hash to the key, and are the canonical encoding of a receipt.
     if let Err(e) = verify_block(&row.cid, &row.bytes) {
@@ -151,7 +151,18 @@ pub async fn check<S: BlockStore + ?Sized>(
     }
     // The invocation it ran is the instruction the row is filed under.
     let ran = receipt.ran;
-    let invocation = match store.get_block(&ran).await {
+    let inline = row
+        .invocation
+        .take()
+        .map(|bytes| match verify_block(&ran, &bytes) {
+            Ok(()) => Ok(Some(bytes)),
+            Err(e) => Err(e),
+        });
+    let read = match inline {
+        Some(read) => read,
+        None => store.get_block(&ran).await,
+    };
+    let invocation = match read {
         Ok(Some(bytes)) => bytes,
         Ok(None) => {
             return Ok(Err(reject(
@@ -160,7 +171,10 @@ pub async fn check<S: BlockStore + ?Sized>(
             )))
         }
         Err(e @ (CoreError::HashMismatch { .. } | CoreError::Decode { .. })) => {
-            return Ok(Err(reject(&row, format!("its invocation block: {e}"))))
+            return Ok(Err(reject(
+                &row,
+                format!("its invocation block {ran}: {e}"),
+            )))
         }
         Err(e) => return Err(e),
     };
@@ -321,10 +335,13 @@ pub async fn store_computed<S: ReceiptStore + ?Sized>(
     record: &ReceiptRecord,
     blocks: Vec<(Cid, Vec<u8>)>,
 ) -> Result<(), CoreError> {
-    let row = ReceiptRow::new(&ReceiptRecord {
-        provenance: Provenance::Computed,
-        ..record.clone()
-    })?;
+    let row = ReceiptRow::with_invocation(
+        &ReceiptRecord {
+            provenance: Provenance::Computed,
+            ..record.clone()
+        },
+        &blocks,
+    )?;
     store.put_batch(blocks, vec![row]).await
 }
 

@@ -88,9 +88,24 @@ pub struct ReceiptRow {
     pub stored: u64,
     /// The receipt's DAG-CBOR bytes.
     pub bytes: Vec<u8>,
+    /// A copy of the invocation block the receipt names (`ran`), kept in
+    /// the row so that checking it takes one read, not two. Rows written
+    /// before it existed have none: the block is read from the store.
+    pub invocation: Option<Vec<u8>>,
 }
 
 impl ReceiptRow {
+    /// The row for a checked record, with a copy of its invocation block
+    /// if `blocks` holds it.
+    pub fn with_invocation(record: &ReceiptRecord, blocks: &[Block]) -> Result<Self, CoreError> {
+        let mut row = Self::new(record)?;
+        row.invocation = blocks
+            .iter()
+            .find(|(cid, _)| *cid == record.receipt.ran)
+            .map(|(_, bytes)| bytes.clone());
+        Ok(row)
+    }
+
     /// The row for a checked record.
     pub fn new(record: &ReceiptRecord) -> Result<Self, CoreError> {
         let (cid, bytes) = record.receipt.block()?;
@@ -108,6 +123,7 @@ impl ReceiptRow {
             reusable: record.receipt.is_reusable(),
             stored: 0,
             bytes,
+            invocation: None,
         })
     }
 }

@@ -255,6 +255,17 @@ fn corruptions(asked: &Instruction, genuine: &ReceiptRow) -> Vec<(&'static str, 
             ReceiptRow {
                 cid: orphan_cid,
                 bytes: orphan_bytes,
+                invocation: None,
+                ..filed.clone()
+            },
+        ),
+        (
+            "the copy of the invocation damaged",
+            ReceiptRow {
+                invocation: filed.invocation.clone().map(|mut b| {
+                    b[3] ^= 1;
+                    b
+                }),
                 ..filed.clone()
             },
         ),

@@ -207,6 +207,14 @@ impl IndexedDbStore {
             .map_err(|_| bad("`bytes` is not a Uint8Array".into()))?
             .to_vec();
         let memo = get(value, MEMO);
+        let invocation = match get(value, "invocation") {
+            v if v.is_undefined() => None,
+            v => Some(
+                v.dyn_into::<Uint8Array>()
+                    .map_err(|_| bad("`invocation` is not a Uint8Array".into()))?
+                    .to_vec(),
+            ),
+        };
         Ok(ReceiptRow {
             cid,
             reusable: memo.as_string() == Some(instruction.to_string()),
@@ -215,6 +223,7 @@ impl IndexedDbStore {
             provenance,
             stored: get(value, "stored").as_f64().unwrap_or(0.0) as u64,
             bytes,
+            invocation,
         })
     }
 
@@ -295,6 +304,10 @@ impl IndexedDbStore {
             .and_then(|_| set("bytes", &Uint8Array::from(&row.bytes[..]).into()))
             .and_then(|_| set("provenance", &JsValue::from_str(row.provenance.as_str())))
             .and_then(|_| set("stored", &JsValue::from(js_sys::Date::now())))
+            .and_then(|_| match &row.invocation {
+                Some(bytes) => set("invocation", &Uint8Array::from(&bytes[..]).into()),
+                None => Ok(()),
+            })
             .and_then(|_| match row.reusable {
                 true => set(MEMO, &text(&row.instruction)),
                 false => Ok(()),
