@@ -212,8 +212,21 @@ test("failures of the environment are recorded but never reused: a module added 
     await rt.addModule(wasm);
     for (let i = 0; i < 2; i++) runs.push((await rt.run({ tasks: [task] }))[0]);
     const all = await rt.receiptsFor(runs[0].instruction);
-    return { runs: runs.map((r) => [r.status, JSON.parse(r.dagJson).out]), all: all.map((r) => [r.provenance, r.reusable]) };
+    // The content of a link argument, added after a first run.
+    const later = new TextEncoder().encode("content that arrives later");
+    const data = await (await ipvm.Runtime.open({ storage: "memory" })).addModule(later);
+    const echo = (await ipvm.wasmTask({ module, func: "echo-bytes", args: [{ "/": data }] })).task;
+    const echoed = [];
+    echoed.push((await rt.run({ tasks: [echo] }))[0]);
+    await rt.addModule(later);
+    echoed.push((await rt.run({ tasks: [echo] }))[0]);
+    return {
+      runs: runs.map((r) => [r.status, JSON.parse(r.dagJson).out]),
+      all: all.map((r) => [r.provenance, r.reusable]),
+      echoed: echoed.map((r) => [r.status, r.ok, JSON.parse(r.dagJson).out[1].kind ?? null]),
+    };
   });
+  assert.deepEqual(result.echoed, [["ran", false, "input_missing"], ["ran", true, null]]);
   assert.deepEqual(result.runs.slice(0, 2).map(([s, out]) => [s, out[1].kind]), [["ran", "module_missing"], ["ran", "module_missing"]]);
   assert.deepEqual(result.runs.slice(2), [["ran", ["ok", 2]], ["reused", ["ok", 2]]]);
   assert.deepEqual(result.all.sort(), [["computed", false], ["computed", true]]);

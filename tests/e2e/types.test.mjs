@@ -15,7 +15,7 @@ import { ROOT } from "./helpers.mjs";
 const TSC = join(ROOT, "node_modules", ".bin", "tsc");
 
 const GOOD = `
-import { Runtime, wasmTask, awaitOk, isIpvmError, IpvmError, type TaskReport, type RunEvent, type Verification, type RunRecord, type WorkerStats } from "ipvm-web";
+import { Runtime, wasmTask, awaitOk, isIpvmError, IpvmError, type TaskReport, type RunEvent, type Verification, type RunRecord, type WorkerStats, type Provenance, type ImportReport, type StoredReceipt, type IpvmErrorCode } from "ipvm-web";
 async function main(): Promise<number> {
   const rt = await Runtime.open({ name: "app", workers: 2, persist: false });
   const module: string = await rt.addModule(new Uint8Array([0]));
@@ -31,7 +31,16 @@ async function main(): Promise<number> {
   const runs: RunRecord[] = await rt.runs();
   const stored = await rt.receiptFor(one.instruction);
   const car: Uint8Array = await rt.exportCar([first.receipt]);
-  const { blocks, receipts } = await rt.importCar(car);
+  const { blocks, receipts, known }: ImportReport = await rt.importCar(car);
+  const all: StoredReceipt[] = await rt.receiptsFor(one.instruction);
+  const origins: Provenance[] = all.map((r) => r.provenance);
+  const untrusted = all.filter((r) => !r.trusted && r.reusable && r.notReusableBecause === null).length;
+  const unsubscribe = rt.onRejected(({ receipt, reason }) => console.warn(receipt, reason));
+  unsubscribe();
+  const rejected = events.filter((e) => e.type === "rejected").map((e) => (e.type === "rejected" ? e.reason : ""));
+  const verdict: "match" | "mismatch" | "incomparable" = v.verdict;
+  const code: IpvmErrorCode = "ERR_CAR_INVALID";
+  console.log(known, origins, untrusted, rejected, verdict, v.reason, v.promoted, v.provenance, code);
   const stop = rt.onReceipt(({ instruction, receipt }) => console.log(instruction, receipt));
   stop();
   const usage = await rt.storage();
@@ -54,6 +63,8 @@ const BAD = [
   [`import { Runtime } from "ipvm-web"; new Runtime();`, "TS2673"],
   [`import { isIpvmError } from "ipvm-web"; const e: unknown = 0; if (isIpvmError(e) && e.code === "ERR_NO_SUCH_CODE") {}`, "TS2367"],
   [`import { Runtime } from "ipvm-web"; const rt = await Runtime.open({ workerUrl: 42 });`, "TS2322"],
+  [`import { Runtime } from "ipvm-web"; const rt = await Runtime.open(); const [r] = await rt.receiptsFor("x"); const p: "trusted" = r.provenance;`, "TS2322"],
+  [`import { Runtime } from "ipvm-web"; const rt = await Runtime.open(); const v = await rt.verify("x"); if (v.verdict === "maybe") {}`, "TS2367"],
 ];
 
 async function check(dir, source) {

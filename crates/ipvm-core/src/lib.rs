@@ -44,6 +44,7 @@ pub mod dagjson;
 mod error;
 pub mod memo;
 pub mod receipt;
+pub mod runlog;
 pub mod scheduler;
 pub mod store;
 pub mod unixfs;

@@ -187,13 +187,7 @@ impl Runtime {
             };
             let report = scheduler.run(&workflow, &mut emit, &cancel).await;
             if let Some(log) = &log {
-                log.end(match &report {
-                    Ok(r) if r.succeeded() => "done",
-                    Ok(_) => "failed",
-                    Err(ipvm_core::CoreError::Cancelled) => "cancelled",
-                    Err(_) => "failed",
-                })
-                .await;
+                log.end(&report).await;
             }
             convert::task_reports(&report.map_err(|e| convert::core_error(&e))?.tasks)
         })
