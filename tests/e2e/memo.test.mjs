@@ -251,26 +251,11 @@ test("a schema-2 database upgrades in place: its receipts are kept, listed as un
   const row = (r) => ({ cid: r.cid.toString(), instruction, inputs: [module], bytes: bytes(r.bytes) });
   const result = await page.evaluate(
     async ({ inv, rows, instruction, task }) => {
-      await new Promise((resolve, reject) => {
-        const open = indexedDB.open("ipvm-web:v2", 2);
-        open.onupgradeneeded = () => {
-          const db = open.result;
-          db.createObjectStore("blocks");
-          db.createObjectStore("aliases");
-          const receipts = db.createObjectStore("receipts", { keyPath: "cid" });
-          receipts.createIndex("instruction", "instruction");
-          receipts.createIndex("inputs", "inputs", { multiEntry: true });
-          db.createObjectStore("runs", { keyPath: "id" });
-        };
-        open.onsuccess = () => {
-          const tx = open.result.transaction(["blocks", "receipts", "runs"], "readwrite");
-          tx.objectStore("blocks").put(new Uint8Array(inv.bytes), inv.cid);
-          for (const r of rows) tx.objectStore("receipts").put({ ...r, bytes: new Uint8Array(r.bytes) });
-          tx.objectStore("runs").put({ id: "an-old-run", state: "done", started: 1, updated: 2, tasks: [] });
-          tx.oncomplete = () => (open.result.close(), resolve());
-          tx.onerror = () => reject(tx.error);
-        };
-        open.onerror = () => reject(open.error);
+      const { createOldDatabase } = await import("/tests/e2e/pages/old-schema.js");
+      await createOldDatabase("ipvm-web:v2", 2, {
+        blocks: [[inv.cid, new Uint8Array(inv.bytes)]],
+        receipts: rows.map((r) => ({ ...r, bytes: new Uint8Array(r.bytes) })),
+        runs: [{ id: "an-old-run", state: "done", started: 1, updated: 2, tasks: [] }],
       });
       const ipvm = await import("/pkg/index.js");
       const rt = await ipvm.Runtime.open({ name: "v2", workers: 1 });

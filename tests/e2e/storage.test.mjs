@@ -288,23 +288,8 @@ test("a version-1 database upgrades to the current version in place, keeping its
   const result = await page.evaluate(async () => {
     // A database as version 1 of the schema left it, with one block in it.
     const cid = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"; // the empty raw block
-    await new Promise((resolve, reject) => {
-      const open = indexedDB.open("ipvm-web:old", 1);
-      open.onupgradeneeded = () => {
-        const db = open.result;
-        db.createObjectStore("blocks");
-        db.createObjectStore("aliases");
-        const receipts = db.createObjectStore("receipts", { keyPath: "cid" });
-        receipts.createIndex("instruction", "instruction");
-        receipts.createIndex("inputs", "inputs", { multiEntry: true });
-      };
-      open.onsuccess = () => {
-        const tx = open.result.transaction("blocks", "readwrite");
-        tx.objectStore("blocks").put(new Uint8Array(), cid);
-        tx.oncomplete = () => (open.result.close(), resolve());
-      };
-      open.onerror = () => reject(open.error);
-    });
+    const { createOldDatabase } = await import("/tests/e2e/pages/old-schema.js");
+    await createOldDatabase("ipvm-web:old", 1, { blocks: [[cid, new Uint8Array()]] });
     const ipvm = await import("/pkg/index.js");
     const rt = await ipvm.Runtime.open({ name: "old", workers: 0 });
     const kept = await rt.addModule(cid);
