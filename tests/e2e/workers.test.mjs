@@ -229,3 +229,19 @@ test("the runtime's Wasm is compiled once on the page and sent to the workers, f
   assert.deepEqual(errors.filter((e) => !/404/.test(e)), []);
   await page.close();
 });
+
+test("a time limit above what a browser timer holds is clamped to the host maximum: the task runs", async () => {
+  const page = await freshPage(browser);
+  await page.goto(blank());
+  const result = await page.evaluate(async () => {
+    const ipvm = await import("/pkg/index.js");
+    const rt = await ipvm.Runtime.open({ name: "huge-time", workers: 1 });
+    const module = await rt.addModule(new URL("/www/modules/ipvm_guests.wasm", location.href));
+    // 2^31 ms: a browser timer given this (plus the pool's grace) wraps below zero and fires at once.
+    const { task } = await ipvm.wasmTask({ module, func: "add_one", args: [1], time: 2 ** 31 });
+    const [report] = await rt.run({ tasks: [task] });
+    return { status: report.status, out: JSON.parse(report.dagJson).out, replaced: rt.workerStats().replaced };
+  });
+  assert.deepEqual(result, { status: "ran", out: ["ok", 2], replaced: 0 });
+  await page.close();
+});

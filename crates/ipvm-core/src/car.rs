@@ -50,6 +50,20 @@ fn bad(why: &str) -> CoreError {
     }
 }
 
+/// The next `varint(len) bytes` section at `pos`, moving `pos` past it:
+/// `None` if the archive ends before it does. Lengths come from the
+/// archive, so every step is checked (a length may not fit a 32-bit `usize`).
+fn section<'a>(bytes: &'a [u8], pos: &mut usize) -> Option<Result<&'a [u8], CoreError>> {
+    let len = match get_varint(bytes, pos) {
+        Ok(len) => usize::try_from(len).ok()?,
+        Err(e) => return Some(Err(e)),
+    };
+    let end = pos.checked_add(len)?;
+    let out = bytes.get(*pos..end)?;
+    *pos = end;
+    Some(Ok(out))
+}
+
 /// Encodes a CARv1 archive.
 pub fn encode(roots: &[Cid], blocks: &[Block]) -> Result<Vec<u8>, CoreError> {
     let header = Ipld::Map(BTreeMap::from([
@@ -75,11 +89,7 @@ pub fn encode(roots: &[Cid], blocks: &[Block]) -> Result<Vec<u8>, CoreError> {
 /// Decodes a CARv1 archive into its roots and blocks (not yet verified).
 pub fn decode(bytes: &[u8]) -> Result<(Vec<Cid>, Vec<Block>), CoreError> {
     let mut pos = 0;
-    let len = get_varint(bytes, &mut pos)? as usize;
-    let header = bytes
-        .get(pos..pos + len)
-        .ok_or_else(|| bad("truncated header"))?;
-    pos += len;
+    let header = section(bytes, &mut pos).ok_or_else(|| bad("truncated header"))??;
     let Ipld::Map(h) = decode_dag_cbor(header)? else {
         return Err(bad("header is not a map"));
     };
@@ -101,11 +111,7 @@ pub fn decode(bytes: &[u8]) -> Result<(Vec<Cid>, Vec<Block>), CoreError> {
     };
     let mut blocks = Vec::new();
     while pos < bytes.len() {
-        let len = get_varint(bytes, &mut pos)? as usize;
-        let section = bytes
-            .get(pos..pos + len)
-            .ok_or_else(|| bad("truncated block"))?;
-        pos += len;
+        let section = section(bytes, &mut pos).ok_or_else(|| bad("truncated block"))??;
         let mut reader = std::io::Cursor::new(section);
         let cid =
             Cid::read_bytes(&mut reader).map_err(|e| bad(&format!("bad CID in block: {e}")))?;
@@ -273,4 +279,24 @@ pub async fn import<S: BlockStore + ReceiptStore + ?Sized>(
     imported.receipts = rows.len();
     store.put_batch(blocks, rows).await?;
     Ok(imported)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lengths_from_the_archive_never_overflow() {
+        let header = encode(&[], &[]).unwrap();
+        for len in [u64::MAX, u64::MAX - 3, 1 << 40, (1 << 32) + 5] {
+            let mut car = header.clone();
+            put_varint(&mut car, len);
+            car.extend_from_slice(&[1, 2, 3]);
+            let err = decode(&car).unwrap_err();
+            assert!(err.to_string().contains("truncated block"), "{len}: {err}");
+        }
+        let mut bad_header = Vec::new();
+        put_varint(&mut bad_header, u64::MAX);
+        assert!(decode(&bad_header).is_err());
+    }
 }

@@ -79,6 +79,14 @@ pub enum CoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A file is larger than a read may produce.
+    #[error("file {cid} is larger than the {limit} bytes this read may produce")]
+    TooLarge {
+        /// The file.
+        cid: Box<Cid>,
+        /// The most bytes the read could produce.
+        limit: u64,
+    },
     /// The storage backend failed.
     #[error("store: {0}")]
     Store(String),

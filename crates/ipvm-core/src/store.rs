@@ -194,17 +194,33 @@ pub async fn read_file<S: BlockStore + ?Sized>(
     store: &S,
     root: &Cid,
 ) -> Result<Vec<u8>, CoreError> {
+    read_file_within(store, root, u64::MAX).await
+}
+
+/// [`read_file`], producing at most `limit` bytes: a larger file is a
+/// [`CoreError::TooLarge`] as soon as the read passes the limit, whatever the
+/// file's nodes declare (a small DAG can describe a huge file by repeating
+/// links), so memory stays bounded by the limit and one block.
+pub async fn read_file_within<S: BlockStore + ?Sized>(
+    store: &S,
+    root: &Cid,
+    limit: u64,
+) -> Result<Vec<u8>, CoreError> {
     if root.codec() == crate::address::RAW && store.get_block(root).await?.is_none() {
         if let Some(target) = store.get_alias(root).await? {
-            let bytes = read_tree(store, &target).await?;
+            let bytes = read_tree(store, &target, limit).await?;
             verify_block(root, &bytes)?;
             return Ok(bytes);
         }
     }
-    read_tree(store, root).await
+    read_tree(store, root, limit).await
 }
 
-async fn read_tree<S: BlockStore + ?Sized>(store: &S, root: &Cid) -> Result<Vec<u8>, CoreError> {
+async fn read_tree<S: BlockStore + ?Sized>(
+    store: &S,
+    root: &Cid,
+    limit: u64,
+) -> Result<Vec<u8>, CoreError> {
     let mut out = Vec::new();
     let mut stack = vec![(*root, 0usize)];
     while let Some((cid, depth)) = stack.pop() {
@@ -219,6 +235,12 @@ async fn read_tree<S: BlockStore + ?Sized>(store: &S, root: &Cid) -> Result<Vec<
             .await?
             .ok_or_else(|| CoreError::MissingBlock(Box::new(cid)))?;
         let (inline, links) = unixfs::decode_node(&cid, &block)?;
+        if (out.len() as u64).saturating_add(inline.len() as u64) > limit {
+            return Err(CoreError::TooLarge {
+                cid: Box::new(*root),
+                limit,
+            });
+        }
         out.extend_from_slice(&inline);
         stack.extend(links.into_iter().rev().map(|c| (c, depth + 1)));
     }

@@ -27,6 +27,7 @@ pub struct ImportedFile {
     pub blocks: Vec<(Cid, Vec<u8>)>,
 }
 
+#[derive(Clone, Copy)]
 struct Node {
     cid: Cid,
     file_size: u64,
@@ -257,6 +258,26 @@ mod tests {
     fn one_chunk_is_raw_and_two_chunks_are_dag_pb() {
         assert_eq!(roundtrip(CHUNK_SIZE).codec(), RAW);
         assert_eq!(roundtrip(CHUNK_SIZE + 1).codec(), DAG_PB);
+    }
+
+    #[test]
+    fn a_small_dag_that_describes_a_huge_file_is_read_only_up_to_the_limit() {
+        // Three blocks (about 20 KB) that describe 174 × 174 × 256 KiB = 7.9 GB by
+        // repeating the same links.
+        let mut blocks = Vec::new();
+        let chunk = leaf(&vec![7u8; CHUNK_SIZE], &mut blocks);
+        let middle = parent(&vec![chunk; MAX_LINKS], &mut blocks);
+        let root = parent(&vec![middle; MAX_LINKS], &mut blocks);
+        let store = crate::MemoryStore::new();
+        futures::executor::block_on(crate::BlockStore::put_blocks(&store, blocks)).unwrap();
+        let limit = 8 * CHUNK_SIZE as u64;
+        let err =
+            futures::executor::block_on(crate::store::read_file_within(&store, &root.cid, limit))
+                .unwrap_err();
+        assert!(
+            matches!(err, CoreError::TooLarge { limit: l, .. } if l == limit),
+            "{err}"
+        );
     }
 
     #[test]

@@ -20,6 +20,10 @@ use crate::{CoreError, ValidationError};
 
 /// Limits of one task, from its `meta`. `None` means "the runtime's default",
 /// except for fuel, where `None` means "no limit" (see [`Limits::fuel`]).
+/// The limits *in force* ([`Limits::fuel_budget`], [`Limits::memory_bytes`],
+/// [`Limits::time_ms`]) are clamped to the host's maximums, the same on every
+/// platform; the values asked for stay in the invocation (and its CID)
+/// unchanged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Limits {
     /// Fuel (wasmi charges one unit per Wasm instruction, roughly). A value at
@@ -37,20 +41,42 @@ impl Limits {
     pub const DEFAULT_MEMORY: u64 = 256 * 1024 * 1024;
     /// Default time limit: 100 s (Homestar's default).
     pub const DEFAULT_TIME_MS: u64 = 100_000;
+    /// The most fuel a task may use, whatever it asks for ("no limit"
+    /// included): 10^12 units, hours of wasmi, far past the time maximum.
+    pub const MAX_FUEL: u64 = 1_000_000_000_000;
+    /// The most linear memory a task may have: 1 GiB. Homestar's fixtures
+    /// ask for 4 GiB; they run, clamped. (A tab's own Wasm memory is 32-bit,
+    /// and the guest lives inside it.)
+    pub const MAX_MEMORY: u64 = 1024 * 1024 * 1024;
+    /// The longest a task may run: 1 hour (far below the 2^31 − 1 ms a
+    /// browser timer can hold).
+    pub const MAX_TIME_MS: u64 = 3_600_000;
+
+    /// The fuel in force: the limit asked for (none: [`Limits::MAX_FUEL`]),
+    /// at most [`Limits::MAX_FUEL`].
+    pub fn fuel_budget(&self) -> u64 {
+        self.fuel.unwrap_or(Self::MAX_FUEL).min(Self::MAX_FUEL)
+    }
 
     /// Reads limits back from IPLD `{fuel?, memory?, time?}`.
     pub fn from_ipld(meta: &Ipld) -> Result<Self, CoreError> {
         Ok(parse_limits(0, meta)?)
     }
 
-    /// The memory limit in force.
+    /// The memory limit in force: the limit asked for (none:
+    /// [`Limits::DEFAULT_MEMORY`]), at most [`Limits::MAX_MEMORY`].
     pub fn memory_bytes(&self) -> u64 {
-        self.memory.unwrap_or(Self::DEFAULT_MEMORY)
+        self.memory
+            .unwrap_or(Self::DEFAULT_MEMORY)
+            .min(Self::MAX_MEMORY)
     }
 
-    /// The time limit in force, in milliseconds.
+    /// The time limit in force, in milliseconds: the limit asked for (none:
+    /// [`Limits::DEFAULT_TIME_MS`]), at most [`Limits::MAX_TIME_MS`].
     pub fn time_ms(&self) -> u64 {
-        self.time.unwrap_or(Self::DEFAULT_TIME_MS)
+        self.time
+            .unwrap_or(Self::DEFAULT_TIME_MS)
+            .min(Self::MAX_TIME_MS)
     }
 
     /// The limits as IPLD `{fuel?, memory?, time?}` (only the ones given).
@@ -68,6 +94,10 @@ impl Limits {
         Ipld::Map(m)
     }
 }
+
+// The worker pool waits a task's time limit plus 2 s on a browser timer,
+// which holds at most 2^31 - 1 ms.
+const _: () = assert!(Limits::MAX_TIME_MS + 2_000 < (1 << 31) - 1);
 
 /// What to compute: a function of a module, with arguments and a nonce.
 /// Its CID ([`Instruction::cid`]) is the memo key.

@@ -276,3 +276,36 @@ fn jobs_and_executions_round_trip_through_dag_json() {
         ex
     );
 }
+
+#[test]
+fn limits_in_force_are_clamped_to_the_host_maximums_and_the_asked_ones_kept() {
+    use ipvm_core::Limits;
+    let huge = Limits {
+        fuel: Some(u64::MAX - 1),
+        memory: Some(4 << 30),
+        time: Some(1 << 40),
+    };
+    assert_eq!(huge.fuel_budget(), Limits::MAX_FUEL);
+    assert_eq!(huge.memory_bytes(), Limits::MAX_MEMORY);
+    assert_eq!(huge.time_ms(), Limits::MAX_TIME_MS);
+    let none = Limits::default();
+    assert_eq!(
+        (none.fuel_budget(), none.memory_bytes(), none.time_ms()),
+        (
+            Limits::MAX_FUEL,
+            Limits::DEFAULT_MEMORY,
+            Limits::DEFAULT_TIME_MS
+        )
+    );
+    let small = Limits {
+        fuel: Some(5),
+        memory: Some(10),
+        time: Some(20),
+    };
+    assert_eq!(
+        (small.fuel_budget(), small.memory_bytes(), small.time_ms()),
+        (5, 10, 20)
+    );
+    // What was asked stays in the invocation (and its CID).
+    assert_eq!(Limits::from_ipld(&huge.to_ipld()).unwrap(), huge);
+}

@@ -274,10 +274,28 @@ fn alloc(g: &mut dyn GuestMemory, align: u32, size: u32) -> Result<u32, ExecErro
     Ok(ptr)
 }
 
+/// `ptr + n * size`, or an `abi` error if it leaves the 32-bit address space
+/// (pointers and lengths come from the guest: arithmetic on them is checked).
+fn at(ptr: u32, n: u32, size: u32) -> Result<u32, ExecError> {
+    n.checked_mul(size)
+        .and_then(|off| ptr.checked_add(off))
+        .ok_or_else(|| {
+            abi(format!(
+                "address 0x{ptr:x} + {n} × {size} overflows 32 bits"
+            ))
+        })
+}
+
+/// The range `ptr..ptr + len` as indices, if it does not overflow.
+fn span(ptr: u32, len: usize) -> Option<std::ops::Range<usize>> {
+    let start = usize::try_from(ptr).ok()?;
+    Some(start..start.checked_add(len)?)
+}
+
 fn write(g: &mut dyn GuestMemory, ptr: u32, bytes: &[u8]) -> Result<(), ExecError> {
     let mem = g.memory_mut()?;
-    let end = ptr as usize + bytes.len();
-    mem.get_mut(ptr as usize..end)
+    span(ptr, bytes.len())
+        .and_then(|r| mem.get_mut(r))
         .ok_or_else(|| {
             abi(format!(
                 "write of {} bytes at 0x{ptr:x} is out of bounds",
@@ -289,7 +307,8 @@ fn write(g: &mut dyn GuestMemory, ptr: u32, bytes: &[u8]) -> Result<(), ExecErro
 }
 
 fn read(mem: &[u8], ptr: u32, len: u32) -> Result<&[u8], ExecError> {
-    mem.get(ptr as usize..ptr as usize + len as usize)
+    span(ptr, len as usize)
+        .and_then(|r| mem.get(r))
         .ok_or_else(|| {
             abi(format!(
                 "read of {len} bytes at 0x{ptr:x} is out of bounds (memory is {} bytes)",
@@ -308,7 +327,7 @@ fn lower_seq(
         .map_err(|_| abi("list too large for a 32-bit memory"))?;
     let ptr = alloc(g, ealign, total)?;
     for (i, item) in items.iter().enumerate() {
-        store(g, item, elem, ptr + esize * i as u32)?;
+        store(g, item, elem, at(ptr, i as u32, esize)?)?;
     }
     Ok((ptr, items.len() as u32))
 }
@@ -447,7 +466,7 @@ pub fn store(
                 return Err(mismatch(t, v));
             };
             write(g, ptr, &p.to_le_bytes())?;
-            write(g, ptr + 4, &l.to_le_bytes())
+            write(g, at(ptr, 1, 4)?, &l.to_le_bytes())
         }
         (WitType::Record(fs), WitValue::Record(vs)) if fs.len() == vs.len() => {
             store_fields(g, fs.iter().map(|(_, t)| t), vs, ptr)
@@ -464,7 +483,7 @@ pub fn store(
                 _ => words
                     .iter()
                     .enumerate()
-                    .try_for_each(|(i, w)| write(g, ptr + 4 * i as u32, &w.to_le_bytes())),
+                    .try_for_each(|(i, w)| write(g, at(ptr, i as u32, 4)?, &w.to_le_bytes())),
             }
         }
         _ => {
@@ -477,7 +496,7 @@ pub fn store(
                 _ => write(g, ptr, &i.to_le_bytes())?,
             }
             match (cs.get(i as usize).copied().flatten(), payload) {
-                (Some(pt), Some(pv)) => store(g, pv, pt, ptr + payload_offset(t)),
+                (Some(pt), Some(pv)) => store(g, pv, pt, at(ptr, 1, payload_offset(t))?),
                 (None, None) => Ok(()),
                 _ => Err(mismatch(t, v)),
             }
@@ -494,7 +513,7 @@ fn store_fields<'a>(
     let mut off = 0;
     for (t, v) in types.zip(vs) {
         off = align_to(off, align(t));
-        store(g, v, t, ptr + off)?;
+        store(g, v, t, at(ptr, 1, off)?)?;
         off += size(t);
     }
     Ok(())
@@ -543,7 +562,7 @@ fn load_list(mem: &[u8], e: &WitType, ptr: u32, len: u32) -> Result<WitValue, Ex
     let es = size(e);
     read(mem, ptr, es.saturating_mul(len))?;
     (0..len)
-        .map(|i| load(mem, e, ptr + es * i))
+        .map(|i| load(mem, e, at(ptr, i, es)?))
         .collect::<Result<_, _>>()
         .map(WitValue::List)
 }
@@ -665,10 +684,12 @@ pub fn load(mem: &[u8], t: &WitType, ptr: u32) -> Result<WitValue, ExecError> {
         WitType::F32 => WitValue::F32(f32::from_bits(u32_at(mem, ptr)?)),
         WitType::F64 => WitValue::F64(f64::from_bits(u64::from_le_bytes(arr(8)?))),
         WitType::Char => WitValue::Char(char_of(u32_at(mem, ptr)?)?),
-        WitType::String => {
-            WitValue::String(load_string(mem, u32_at(mem, ptr)?, u32_at(mem, ptr + 4)?)?)
-        }
-        WitType::List(e) => load_list(mem, e, u32_at(mem, ptr)?, u32_at(mem, ptr + 4)?)?,
+        WitType::String => WitValue::String(load_string(
+            mem,
+            u32_at(mem, ptr)?,
+            u32_at(mem, at(ptr, 1, 4)?)?,
+        )?),
+        WitType::List(e) => load_list(mem, e, u32_at(mem, ptr)?, u32_at(mem, at(ptr, 1, 4)?)?)?,
         WitType::Record(fs) => WitValue::Record(load_fields(mem, fs.iter().map(|(_, t)| t), ptr)?),
         WitType::Tuple(ts) => WitValue::Tuple(load_fields(mem, ts.iter(), ptr)?),
         WitType::Flags(names) => {
@@ -677,7 +698,7 @@ pub fn load(mem: &[u8], t: &WitType, ptr: u32) -> Result<WitValue, ExecError> {
                 1..=8 => vec![u32::from(bytes(1)?[0])],
                 9..=16 => vec![u32::from(u16::from_le_bytes([arr(2)?[0], arr(2)?[1]]))],
                 n => (0..flags_words(n))
-                    .map(|i| u32_at(mem, ptr + 4 * i))
+                    .map(|i| u32_at(mem, at(ptr, i, 4)?))
                     .collect::<Result<_, _>>()?,
             };
             flags_from(names, &words)
@@ -696,7 +717,7 @@ pub fn load(mem: &[u8], t: &WitType, ptr: u32) -> Result<WitValue, ExecError> {
                 ))
             })?;
             let payload = case
-                .map(|pt| load(mem, pt, ptr + payload_offset(t)).map(Box::new))
+                .map(|pt| load(mem, pt, at(ptr, 1, payload_offset(t))?).map(Box::new))
                 .transpose()?;
             make_case(t, i, payload)
         }
@@ -712,7 +733,7 @@ fn load_fields<'a>(
     types
         .map(|t| {
             off = align_to(off, align(t));
-            let v = load(mem, t, ptr + off);
+            let v = load(mem, t, at(ptr, 1, off)?);
             off += size(t);
             v
         })
@@ -844,6 +865,17 @@ pub fn import_result(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn guest_addresses_never_wrap() {
+        assert_eq!(super::at(8, 2, 4).unwrap(), 16);
+        assert!(super::at(u32::MAX - 3, 1, 4).is_err());
+        assert!(super::at(0, u32::MAX, 8).is_err());
+        assert!(super::span(u32::MAX, usize::MAX).is_none());
+        let mem = [0u8; 16];
+        assert!(super::read(&mem, u32::MAX, 4).is_err());
+        assert!(super::read(&mem, 12, u32::MAX).is_err());
+    }
+
     use super::*;
 
     #[test]

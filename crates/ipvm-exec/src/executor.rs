@@ -14,8 +14,9 @@ use crate::values::{lift, lower};
 use crate::wit::{self, Shape, WitFunc, WitWorld};
 use crate::WasmiEngine;
 use crate::{mapping, ExecError};
+use ipvm_core::receipt::{error_class, ReceiptClass};
 use ipvm_core::scheduler::Purity;
-use ipvm_core::store::{read_file, BlockStore};
+use ipvm_core::store::{read_file_within, BlockStore};
 use ipvm_core::{Cid, CoreError, Execution, Executor, Ipld, Job};
 
 /// The operation this executor knows.
@@ -60,8 +61,18 @@ pub struct WasmExecutor<S, E: Engine = WasmiEngine, P: Pacer = ()> {
     store: S,
     engine: E,
     pacer: P,
-    modules: RefCell<HashMap<Cid, Rc<Prepared<E::Module>>>>,
+    /// Modules analysed and compiled, and modules that failed to (a failure
+    /// of the module's own content is the same every time: it is not
+    /// analysed again).
+    modules: RefCell<HashMap<Cid, Analysis<E::Module>>>,
 }
+
+/// A module analysed and compiled, or why it could not be.
+type Analysis<M> = Result<Rc<Prepared<M>>, ExecError>;
+
+/// The largest module a task may name: 64 MiB. Checked while the module is
+/// read, before anything parses it.
+pub const MAX_MODULE_BYTES: u64 = 64 * 1024 * 1024;
 
 impl<S: BlockStore> WasmExecutor<S> {
     /// An executor on wasmi, reading modules from `store`.
@@ -92,12 +103,34 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
     /// The compiled module for `cid`, analysing and compiling it on first use.
     async fn prepare(&self, cid: &Cid) -> Result<Rc<Prepared<E::Module>>, ExecError> {
         if let Some(p) = self.modules.borrow().get(cid) {
-            return Ok(p.clone());
+            return p.clone();
         }
+        let prepared = self.analyse(cid).await;
+        // Failures of the environment (missing, store) may go otherwise next time.
+        let lasting = match &prepared {
+            Ok(_) => true,
+            Err(e) => error_class(e.kind()) == Some(ReceiptClass::Result),
+        };
+        if lasting {
+            self.modules.borrow_mut().insert(*cid, prepared.clone());
+        }
+        prepared
+    }
+
+    /// Reads (at most [`MAX_MODULE_BYTES`]), classifies and compiles a module.
+    async fn analyse(&self, cid: &Cid) -> Result<Rc<Prepared<E::Module>>, ExecError> {
         let name = cid.to_string();
-        let bytes = match read_file(&self.store, cid).await {
+        let bytes = match read_file_within(&self.store, cid, MAX_MODULE_BYTES).await {
             Ok(b) => b,
             Err(CoreError::MissingBlock(_)) => return Err(ExecError::ModuleMissing(name)),
+            Err(CoreError::TooLarge { limit, .. }) => {
+                return Err(ExecError::Compile {
+                    cid: name,
+                    reason: format!(
+                        "the module is larger than {limit} bytes, the most this runtime accepts"
+                    ),
+                })
+            }
             Err(e) if is_environment(&e) => {
                 return Err(ExecError::Store {
                     what: format!("module {name}"),
@@ -118,9 +151,7 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
             Shape::Wit(b, w) => (b, Some(w)),
         };
         let module = self.engine.compile(&name, &core)?;
-        let prepared = Rc::new(Prepared { module, world });
-        self.modules.borrow_mut().insert(*cid, prepared.clone());
-        Ok(prepared)
+        Ok(Rc::new(Prepared { module, world }))
     }
 
     async fn run(&self, job: &Job) -> Run {
@@ -224,11 +255,22 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
         for (a, (_, t)) in job.args.iter().zip(&func.params) {
             mapping::byte_links(a, t, &mut links);
         }
+        // Each distinct link is read once, and what all of them hold counts
+        // against the task's memory limit.
+        links.sort();
+        links.dedup();
         let mut fetched = HashMap::new();
+        let mut budget = job.limits.memory_bytes();
         for cid in links {
-            match read_file(&self.store, &cid).await {
+            match read_file_within(&self.store, &cid, budget).await {
                 Ok(bytes) => {
+                    budget -= bytes.len() as u64;
                     fetched.insert(cid, bytes);
+                }
+                Err(CoreError::TooLarge { .. }) => {
+                    return Err(ExecError::MemoryLimit {
+                        limit: job.limits.memory_bytes(),
+                    })
                 }
                 Err(e) => {
                     let index = job

@@ -22,6 +22,12 @@ use crate::ExecError;
 /// depend on the slice size: an instruction runs only when its whole cost fits.
 pub const FUEL_SLICE: u64 = 20_000_000;
 
+/// The most fuel a module's start function may use: it runs inside
+/// instantiation, which cannot be paused, so neither the clock nor a cancel
+/// is checked while it runs. Beyond this it ends in `out_of_fuel` (limit:
+/// the smaller of this and the task's budget). The same on every platform.
+pub const MAX_START_FUEL: u64 = 20_000_000;
+
 /// Maximum nesting of Wasm calls before a task fails with a stack overflow.
 const MAX_RECURSION_DEPTH: usize = 4096;
 
@@ -237,20 +243,32 @@ impl WasmiGuest {
         );
         store.limiter(|s| &mut s.limits);
         let mut meter = Meter {
-            budget: limits.fuel.unwrap_or(u64::MAX),
+            budget: limits.fuel_budget(),
             used: 0,
             given: 0,
         };
         let mut linker = Linker::<HostState>::new(engine);
         link_host_functions(&mut linker, module, world)?;
-        meter.refill(&mut store, FUEL_SLICE)?;
+        // The start function cannot be paused: it gets one bounded slice,
+        // the same on every platform, and its fuel counts like any other.
+        meter.refill(&mut store, MAX_START_FUEL)?;
         let started = Instant::now();
         let instance = match linker.instantiate_and_start(&mut store, module) {
-            Ok(i) => i,
+            Ok(i) => {
+                meter.settle(&store);
+                i
+            }
             Err(e) => {
                 let fuel = meter.settle(&store);
-                let error = classify(&e, &limits, &meter)
-                    .unwrap_or_else(|| ExecError::Instantiate(e.to_string()));
+                let error = match classify(&e, &limits, &meter) {
+                    // The start function's own bound may be what applied.
+                    Some(ExecError::OutOfFuel { used, limit }) => ExecError::OutOfFuel {
+                        used,
+                        limit: limit.min(MAX_START_FUEL),
+                    },
+                    Some(other) => other,
+                    None => ExecError::Instantiate(e.to_string()),
+                };
                 return Err(InstantiateError {
                     error,
                     fuel,

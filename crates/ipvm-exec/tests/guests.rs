@@ -394,3 +394,28 @@ fn kinds_of(r: &RunReport) -> Vec<Option<String>> {
         })
         .collect()
 }
+
+#[test]
+fn the_content_of_links_counts_against_the_memory_limit() {
+    let (store, module) = setup();
+    let big = vec![3u8; 2 << 20];
+    let data = block_on(add_file(&store, &big)).unwrap();
+    let echo = |memory: u64| Task {
+        limits: ipvm_core::Limits {
+            memory: Some(memory),
+            ..limits()
+        },
+        ..task(module, "echo-bytes", vec![Ipld::Link(data)])
+    };
+    let report = run(
+        &store,
+        &Workflow {
+            tasks: vec![echo(1 << 20), echo(64 << 20)],
+        },
+    );
+    match out(&report, 0) {
+        Outcome::Err(e) => assert_eq!(error_kind(&e), Some("memory_limit"), "{e:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(out(&report, 1), Outcome::Ok(Ipld::Bytes(big)));
+}

@@ -289,3 +289,143 @@ fn a_clock_read_in_a_start_function_marks_the_receipt_whatever_the_outcome() {
         assert!(!o.hostile.receipt.is_reusable(), "{fail}");
     }
 }
+
+/// A start function that counts to `N`, and an export that returns 7.
+fn start_loop(n: &str) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(module
+          (func $start (local $i i32)
+            (loop (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                  (br_if 0 (i32.lt_u (local.get $i) (i32.const {n})))))
+          (start $start)
+          (func (export "f") (result i32) (i32.const 7)))"#
+    ))
+    .unwrap()
+}
+
+fn fuel(r: &ReceiptRecord) -> i128 {
+    match meta(r, "fuel") {
+        Some(Ipld::Integer(f)) => f,
+        other => panic!("fuel: {other:?}"),
+    }
+}
+
+#[test]
+fn a_start_function_s_work_counts_in_meta_fuel_and_against_the_limit() {
+    let quick = run_hostile(&start_loop("1"), "f", vec![], Limits::default());
+    let long = run_hostile(&start_loop("1000000"), "f", vec![], Limits::default());
+    assert_eq!(long.hostile.receipt.out, Outcome::Ok(Ipld::Integer(7)));
+    assert!(
+        fuel(&long.hostile) - fuel(&quick.hostile) >= 1_000_000,
+        "a million iterations cost {} more fuel",
+        fuel(&long.hostile) - fuel(&quick.hostile)
+    );
+    // Against the task's limit.
+    let limited = run_hostile(
+        &start_loop("1000000"),
+        "f",
+        vec![],
+        Limits {
+            fuel: Some(500_000),
+            ..Limits::default()
+        },
+    );
+    let (kind, message) = error(&limited.hostile);
+    assert_eq!(kind, "out_of_fuel");
+    assert!(message.contains("limit 500000"), "{message}");
+    assert!(fuel(&limited.hostile) <= 500_000);
+}
+
+#[test]
+fn a_start_function_that_never_ends_stops_at_the_start_fuel_maximum() {
+    let o = run_hostile(
+        &wat::parse_str(
+            r#"(module (func $start (loop (br 0))) (start $start) (func (export "f") (result i32) (i32.const 7)))"#,
+        )
+        .unwrap(),
+        "f",
+        vec![],
+        Limits::default(),
+    );
+    let (kind, message) = error(&o.hostile);
+    assert_eq!(kind, "out_of_fuel");
+    let max = ipvm_exec::MAX_START_FUEL;
+    assert!(message.contains(&format!("limit {max}")), "{message}");
+    assert!(fuel(&o.hostile) <= i128::from(max));
+}
+
+#[test]
+fn limits_above_the_host_maximums_are_clamped_and_named() {
+    // Homestar's fixtures ask for 4 GiB: the task runs, under 1 GiB.
+    let bomb = wat::parse_str(
+        r#"(module (memory 1) (func (export "f") (result i32) (memory.grow (i32.const 20000))))"#,
+    )
+    .unwrap();
+    let o = run_hostile(
+        &bomb,
+        "f",
+        vec![],
+        Limits {
+            memory: Some(4 << 30),
+            time: Some(u64::MAX),
+            fuel: Some(u64::MAX - 1),
+        },
+    );
+    let (kind, message) = error(&o.hostile);
+    assert_eq!(kind, "memory_limit");
+    assert!(
+        message.contains(&Limits::MAX_MEMORY.to_string()),
+        "{message}"
+    );
+}
+
+/// Counts how often the module's bytes are read.
+struct CountingReads<'a>(&'a MemoryStore, std::cell::Cell<usize>);
+
+impl ipvm_core::BlockStore for CountingReads<'_> {
+    async fn get_block(&self, cid: &Cid) -> Result<Option<Vec<u8>>, ipvm_core::CoreError> {
+        self.1.set(self.1.get() + 1);
+        self.0.get_block(cid).await
+    }
+    async fn put_block(&self, cid: Cid, bytes: Vec<u8>) -> Result<(), ipvm_core::CoreError> {
+        self.0.put_block(cid, bytes).await
+    }
+    async fn put_alias(&self, alias: Cid, root: Cid) -> Result<(), ipvm_core::CoreError> {
+        self.0.put_alias(alias, root).await
+    }
+    async fn get_alias(&self, alias: &Cid) -> Result<Option<Cid>, ipvm_core::CoreError> {
+        self.0.get_alias(alias).await
+    }
+}
+
+#[test]
+fn a_module_that_does_not_compile_is_not_read_or_compiled_again() {
+    let store = MemoryStore::new();
+    let broken = add(&store, b"\0asm\x01\0\0\0\x05garbage");
+    let counting = CountingReads(&store, std::cell::Cell::new(0));
+    let exec = WasmExecutor::new(&counting);
+    let task = |nnc: &str| Task {
+        limits: Limits::default(),
+        ..Task::new(
+            Instruction::new(broken, "wasm/run", "f", vec![], Ipld::String(nnc.into())).unwrap(),
+        )
+    };
+    let run = |nnc: &str| {
+        block_on(Scheduler::new(&exec, &store).run(
+            &Workflow {
+                tasks: vec![task(nnc)],
+            },
+            &mut |_| {},
+            &CancelToken::new(),
+        ))
+        .unwrap()
+    };
+    let first = run("a");
+    let reads = counting.1.get();
+    assert!(reads > 0);
+    let second = run("b");
+    assert_eq!(counting.1.get(), reads, "the failure was remembered");
+    for r in [&first, &second] {
+        assert_eq!(error(r.tasks[0].receipt().unwrap()).0, "compile");
+    }
+}

@@ -26,6 +26,7 @@ pub(crate) fn code(e: &CoreError) -> &'static str {
         CoreError::HashMismatch { .. } => "ERR_HASH_MISMATCH",
         CoreError::MissingBlock(_) => "ERR_MISSING_BLOCK",
         CoreError::UnixFs { .. } => "ERR_UNIXFS",
+        CoreError::TooLarge { .. } => "ERR_TOO_LARGE",
         CoreError::Store(_) => "ERR_STORE",
         CoreError::QuotaExceeded(_) => "ERR_QUOTA_EXCEEDED",
         CoreError::StorageUnavailable(_) => "ERR_STORAGE_UNAVAILABLE",
@@ -306,6 +307,10 @@ mod tests {
             CoreError::UnixFs {
                 cid: Box::new(cid),
                 reason: String::new(),
+            },
+            CoreError::TooLarge {
+                cid: Box::new(cid),
+                limit: 0,
             },
             CoreError::Store(String::new()),
             CoreError::QuotaExceeded(String::new()),
