@@ -107,6 +107,41 @@ pub fn parse_cid(text: &str) -> Result<Cid, CoreError> {
     })
 }
 
+/// The deepest nesting of lists and maps a document may have, in either
+/// format: the DAG-CBOR decoder's own bound (256 steps, two per level), which
+/// the DAG-JSON reader applies too, so that what one reads the other reads.
+pub const MAX_DOCUMENT_DEPTH: usize = 128;
+
+/// The deepest nesting of lists and maps a *value* may have: an argument of
+/// a task, or a task's output. Well inside [`MAX_DOCUMENT_DEPTH`], so that
+/// the documents around a value (a workflow, an invocation, a receipt, a
+/// job sent to a worker) still read back in either format.
+pub const MAX_NESTING: usize = 100;
+
+/// How deeply `value` nests lists and maps (a scalar is 0), counting no
+/// further than `MAX_NESTING + 1`.
+pub fn nesting(value: &Ipld) -> usize {
+    fn go(v: &Ipld, depth: usize) -> usize {
+        if depth > MAX_NESTING {
+            return depth;
+        }
+        match v {
+            Ipld::List(items) => items
+                .iter()
+                .map(|i| go(i, depth + 1))
+                .max()
+                .unwrap_or(depth + 1),
+            Ipld::Map(map) => map
+                .values()
+                .map(|i| go(i, depth + 1))
+                .max()
+                .unwrap_or(depth + 1),
+            _ => depth,
+        }
+    }
+    go(value, 0)
+}
+
 /// Every link found anywhere inside an IPLD value, in document order.
 pub fn links(value: &Ipld, out: &mut Vec<Cid>) {
     match value {

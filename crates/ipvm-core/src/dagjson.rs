@@ -31,7 +31,7 @@ pub fn parse(text: &[u8]) -> Result<Ipld, CoreError> {
 }
 
 /// Nesting deeper than this is rejected rather than risking the stack.
-const MAX_DEPTH: usize = 256;
+const MAX_DEPTH: usize = crate::address::MAX_DOCUMENT_DEPTH;
 
 struct Parser<'a> {
     s: &'a [u8],
@@ -84,7 +84,7 @@ impl Parser<'_> {
     fn nested(&mut self, f: fn(&mut Self) -> Result<Ipld, CoreError>) -> Result<Ipld, CoreError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(self.err("nesting deeper than 256 levels"));
+            return Err(self.err("nesting deeper than 128 levels (the most DAG-CBOR can hold)"));
         }
         let v = f(self);
         self.depth -= 1;

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use cid::Cid;
 use ipld_core::ipld::Ipld;
 
-use crate::address::{dag_cbor_cid, links, parse_cid};
+use crate::address::{dag_cbor_cid, links, nesting, parse_cid, MAX_NESTING};
 use crate::awaits::{self, kind_name, Await};
 use crate::{CoreError, ValidationError};
 
@@ -214,6 +214,13 @@ impl Instruction {
         };
         let mut found = Vec::new();
         for (i, a) in args.iter().enumerate() {
+            if nesting(a) > MAX_NESTING {
+                return Err(ValidationError::new(
+                    task,
+                    format!("run.input.args[{i}]"),
+                    format!("nests lists and maps more than {MAX_NESTING} levels deep"),
+                ));
+            }
             awaits::collect(a, task, &format!("run.input.args[{i}]"), &mut found)?;
         }
         let nnc = match map.get("nnc") {

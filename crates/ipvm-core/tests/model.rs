@@ -309,3 +309,54 @@ fn limits_in_force_are_clamped_to_the_host_maximums_and_the_asked_ones_kept() {
     // What was asked stays in the invocation (and its CID).
     assert_eq!(Limits::from_ipld(&huge.to_ipld()).unwrap(), huge);
 }
+
+#[test]
+fn one_nesting_rule_what_dag_json_accepts_dag_cbor_reads_back() {
+    use ipvm_core::address::MAX_NESTING;
+    use ipvm_core::Workflow;
+    let nested = |depth: usize| "[".repeat(depth) + &"]".repeat(depth);
+    let module = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku";
+    for depth in [MAX_NESTING - 1, MAX_NESTING, MAX_NESTING + 1, 120] {
+        let doc = format!(
+            r#"{{"tasks":[{{"run":{{"rsc":"ipfs://{module}","op":"wasm/run","input":{{"func":"f","args":[{}]}},"nnc":""}},"cause":null,"meta":{{}},"prf":[]}}]}}"#,
+            nested(depth)
+        );
+        let from_json = Workflow::from_dag_json(doc.as_bytes());
+        assert_eq!(
+            from_json.is_ok(),
+            depth <= MAX_NESTING,
+            "depth {depth}: {from_json:?}"
+        );
+        let Ok(wf) = from_json else { continue };
+        // The same document in DAG-CBOR is accepted too, and the invocation
+        // block the runtime stores reads back.
+        let cbor = ipvm_core::encode_dag_cbor(&wf.to_ipld()).unwrap();
+        assert_eq!(Workflow::from_dag_cbor(&cbor).unwrap(), wf, "depth {depth}");
+        let (_, invocation) = wf.tasks[0].invocation().unwrap();
+        let back = ipvm_core::decode_dag_cbor(&invocation).unwrap();
+        assert_eq!(ipvm_core::encode_dag_cbor(&back).unwrap(), invocation);
+    }
+}
+
+#[test]
+fn both_readers_take_documents_nested_up_to_the_same_depth() {
+    use ipvm_core::address::MAX_DOCUMENT_DEPTH;
+    let mut v = ipvm_core::Ipld::List(vec![]);
+    for depth in 1..=MAX_DOCUMENT_DEPTH + 3 {
+        let cbor = ipvm_core::decode_dag_cbor(&ipvm_core::encode_dag_cbor(&v).unwrap()).is_ok();
+        let json = ipvm_core::workflow::parse_dag_json(
+            ("[".repeat(depth) + &"]".repeat(depth)).as_bytes(),
+        )
+        .is_ok();
+        assert_eq!(
+            cbor,
+            depth <= MAX_DOCUMENT_DEPTH,
+            "DAG-CBOR at depth {depth}"
+        );
+        assert_eq!(
+            json, cbor,
+            "DAG-JSON and DAG-CBOR disagree at depth {depth}"
+        );
+        v = ipvm_core::Ipld::List(vec![v]);
+    }
+}

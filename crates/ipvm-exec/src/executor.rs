@@ -14,6 +14,7 @@ use crate::values::{lift, lower};
 use crate::wit::{self, Shape, WitFunc, WitWorld};
 use crate::WasmiEngine;
 use crate::{mapping, ExecError};
+use ipvm_core::address::{nesting, MAX_NESTING};
 use ipvm_core::receipt::{error_class, ReceiptClass};
 use ipvm_core::scheduler::Purity;
 use ipvm_core::store::{read_file_within, BlockStore};
@@ -320,7 +321,15 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
                 abi::lift_result(&mut guest, &func.name, func, &results)?,
                 &func.result,
             ) {
-                (Some(v), Some(t)) => mapping::to_ipld(&v, t),
+                (Some(v), Some(t)) => mapping::to_ipld(&v, t).and_then(|out| {
+                    // The output must read back from its receipt, in either format.
+                    match nesting(&out) > MAX_NESTING {
+                        true => Err(ExecError::Abi(format!(
+                            "the output nests lists and maps more than {MAX_NESTING} levels deep"
+                        ))),
+                        false => Ok(out),
+                    }
+                }),
                 _ => Ok(Ipld::Null),
             }
         }
