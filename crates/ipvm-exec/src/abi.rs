@@ -11,8 +11,69 @@ use crate::ExecError;
 const MAX_FLAT_PARAMS: usize = 16;
 /// Maximum flat results before they come back through memory.
 const MAX_FLAT_RESULTS: usize = 1;
-/// Largest string or list a function may return (bytes in guest memory).
+/// The largest output a function may return, counted as lifted: the bytes
+/// of every string and byte list, and [`LIFTED_ELEMENT_BYTES`] per element
+/// of any other list (a list of 64 Mi `bool`s takes 64 MiB of guest memory,
+/// and gigabytes as host values). The whole output counts, not each part:
+/// strings that alias one region of memory count once per reference.
 pub const MAX_OUTPUT_BYTES: u64 = 64 * 1024 * 1024;
+/// What one element of a list costs once lifted, beyond its own strings.
+pub const LIFTED_ELEMENT_BYTES: u64 = 32;
+/// The most bytes of each string a host function reads from a guest (a log
+/// line keeps at most 16 KiB anyway): a 64 MiB log message is not copied.
+pub const HOST_STRING_BYTES: u32 = 16 * 1024;
+
+/// Guest memory seen while lifting values out of it, with what the lifted
+/// values may still take.
+pub struct Lifting<'a> {
+    mem: &'a [u8],
+    left: std::cell::Cell<u64>,
+    limit: u64,
+    /// Strings longer than this are read only up to it (host calls).
+    string_prefix: Option<u32>,
+}
+
+impl<'a> Lifting<'a> {
+    /// Lifting a function's output: at most [`MAX_OUTPUT_BYTES`] in all.
+    pub fn output(mem: &'a [u8]) -> Self {
+        Self {
+            mem,
+            left: std::cell::Cell::new(MAX_OUTPUT_BYTES),
+            limit: MAX_OUTPUT_BYTES,
+            string_prefix: None,
+        }
+    }
+
+    /// Lifting a host call's arguments: strings are read only up to
+    /// [`HOST_STRING_BYTES`], so a host call copies a bounded amount.
+    pub fn host_args(mem: &'a [u8]) -> Self {
+        Self {
+            string_prefix: Some(HOST_STRING_BYTES),
+            ..Self::output(mem)
+        }
+    }
+
+    /// Takes `n` bytes of the budget, or fails with the size asked so far.
+    fn charge(&self, n: u64) -> Result<(), ExecError> {
+        match self.left.get().checked_sub(n) {
+            Some(left) => {
+                self.left.set(left);
+                Ok(())
+            }
+            None => Err(ExecError::OutputTooLarge {
+                bytes: (self.limit - self.left.get()).saturating_add(n),
+                limit: self.limit,
+            }),
+        }
+    }
+}
+
+impl std::ops::Deref for Lifting<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.mem
+    }
+}
 
 /// A core Wasm value. Floats are kept as bits so NaN payloads never change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -537,28 +598,30 @@ fn pointer(v: Option<&CoreVal>, what: &str) -> Result<u32, ExecError> {
     Ok(i32_of(v)? as u32)
 }
 
-fn check_output(len: u64, elem: u32) -> Result<(), ExecError> {
-    let bytes = len * u64::from(elem);
-    if bytes > MAX_OUTPUT_BYTES {
-        return Err(ExecError::OutputTooLarge {
-            bytes,
-            limit: MAX_OUTPUT_BYTES,
-        });
+fn load_string(mem: &Lifting, ptr: u32, len: u32) -> Result<String, ExecError> {
+    match mem.string_prefix {
+        Some(max) if len > max => {
+            mem.charge(u64::from(max))?;
+            // A prefix may end inside a character: keep what is whole.
+            Ok(String::from_utf8_lossy(read(mem, ptr, max)?)
+                .trim_end_matches('\u{fffd}')
+                .to_string()
+                + "…")
+        }
+        _ => {
+            mem.charge(u64::from(len))?;
+            String::from_utf8(read(mem, ptr, len)?.to_vec())
+                .map_err(|_| abi("returned string is not valid UTF-8"))
+        }
     }
-    Ok(())
 }
 
-fn load_string(mem: &[u8], ptr: u32, len: u32) -> Result<String, ExecError> {
-    check_output(u64::from(len), 1)?;
-    String::from_utf8(read(mem, ptr, len)?.to_vec())
-        .map_err(|_| abi("returned string is not valid UTF-8"))
-}
-
-fn load_list(mem: &[u8], e: &WitType, ptr: u32, len: u32) -> Result<WitValue, ExecError> {
-    check_output(u64::from(len), size(e).max(1))?;
+fn load_list(mem: &Lifting, e: &WitType, ptr: u32, len: u32) -> Result<WitValue, ExecError> {
     if *e == WitType::U8 {
+        mem.charge(u64::from(len))?;
         return Ok(WitValue::Bytes(read(mem, ptr, len)?.to_vec()));
     }
+    mem.charge(u64::from(len).saturating_mul(LIFTED_ELEMENT_BYTES))?;
     let es = size(e);
     read(mem, ptr, es.saturating_mul(len))?;
     (0..len)
@@ -573,7 +636,7 @@ fn char_of(c: u32) -> Result<char, ExecError> {
 
 /// Lifts a value from flat core values.
 pub fn lift_flat(
-    mem: &[u8],
+    mem: &Lifting,
     t: &WitType,
     vals: &mut dyn Iterator<Item = CoreVal>,
 ) -> Result<WitValue, ExecError> {
@@ -664,7 +727,7 @@ fn u32_at(mem: &[u8], ptr: u32) -> Result<u32, ExecError> {
 }
 
 /// Loads a value from `ptr` in linear memory.
-pub fn load(mem: &[u8], t: &WitType, ptr: u32) -> Result<WitValue, ExecError> {
+pub fn load(mem: &Lifting, t: &WitType, ptr: u32) -> Result<WitValue, ExecError> {
     let bytes = |n: u32| read(mem, ptr, n);
     let arr = |n: u32| -> Result<[u8; 8], ExecError> {
         let mut a = [0u8; 8];
@@ -725,7 +788,7 @@ pub fn load(mem: &[u8], t: &WitType, ptr: u32) -> Result<WitValue, ExecError> {
 }
 
 fn load_fields<'a>(
-    mem: &[u8],
+    mem: &Lifting,
     types: impl Iterator<Item = &'a WitType>,
     ptr: u32,
 ) -> Result<Vec<WitValue>, ExecError> {
@@ -791,9 +854,13 @@ pub fn lift_result(
         None => None,
         Some(t) if flat_of(t).len() > MAX_FLAT_RESULTS => {
             let ptr = pointer(results.first(), "return pointer")?;
-            Some(load(g.memory()?, t, ptr)?)
+            Some(load(&Lifting::output(g.memory()?), t, ptr)?)
         }
-        Some(t) => Some(lift_flat(g.memory()?, t, &mut results.iter().copied())?),
+        Some(t) => Some(lift_flat(
+            &Lifting::output(g.memory()?),
+            t,
+            &mut results.iter().copied(),
+        )?),
     };
     let post = format!("cabi_post_{export}");
     if g.has_export(&post) {
@@ -823,6 +890,7 @@ pub fn import_signature(f: &WitFunc) -> (Vec<CoreTy>, Vec<CoreTy>) {
 
 /// Lifts the arguments of a call the guest made to a host import.
 pub fn import_args(mem: &[u8], f: &WitFunc, args: &[CoreVal]) -> Result<Vec<WitValue>, ExecError> {
+    let mem = &Lifting::host_args(mem);
     let mut flat = Vec::new();
     for (_, t) in &f.params {
         flatten(t, &mut flat);

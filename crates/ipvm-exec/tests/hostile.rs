@@ -429,3 +429,40 @@ fn a_module_that_does_not_compile_is_not_read_or_compiled_again() {
         assert_eq!(error(r.tasks[0].receipt().unwrap()).0, "compile");
     }
 }
+
+/// Outputs whose parts are each under the output limit, but not the whole:
+/// three strings that alias one 24 MiB region, and a list of 64 Mi bools
+/// (64 MiB in guest memory, gigabytes once lifted).
+const ALIASED: &str = r#"(module
+  (memory (export "memory") 420)
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (i32.const 0))
+  (data (i32.const 16) "\20\00\00\00\03\00\00\00")
+  (data (i32.const 32) "\00\04\00\00\00\00\80\01\00\04\00\00\00\00\80\01\00\04\00\00\00\00\80\01")
+  (data (i32.const 64) "\00\00\00\00\00\00\00\04")
+  (func (export "three") (result i32) (i32.const 16))
+  (func (export "bools") (result i32) (i32.const 64)))"#;
+
+const ALIASED_WIT: &str = r#"package test:out;
+world out {
+  export three: func() -> list<string>;
+  export bools: func() -> list<bool>;
+}
+"#;
+
+#[test]
+fn the_output_limit_holds_for_the_whole_lifted_output() {
+    for func in ["three", "bools"] {
+        let o = run_hostile(
+            &with_wit(ALIASED, ALIASED_WIT),
+            func,
+            vec![],
+            Limits::default(),
+        );
+        let (kind, message) = error(&o.hostile);
+        assert_eq!(kind, "output_too_large", "{func}: {message}");
+        assert!(
+            message.contains(&ipvm_exec::abi::MAX_OUTPUT_BYTES.to_string()),
+            "{message}"
+        );
+    }
+}
