@@ -1002,7 +1002,10 @@ mod tests {
         ] {
             let mut flat = Vec::new();
             lower_flat(&mut NoMem, &v, &t, &mut flat).unwrap();
-            assert_eq!(lift_flat(&[], &t, &mut flat.into_iter()).unwrap(), v);
+            assert_eq!(
+                lift_flat(&Lifting::output(&[]), &t, &mut flat.into_iter()).unwrap(),
+                v
+            );
         }
     }
 }
