@@ -74,6 +74,26 @@ fn text(v: Option<&WitValue>) -> String {
     }
 }
 
+/// The fixed fuel of any host call.
+pub const HOST_CALL_FUEL: u64 = 100;
+/// A host call also costs one unit of fuel per this many bytes it reads from
+/// the guest (strings are read at most [`crate::abi::HOST_STRING_BYTES`]).
+pub const HOST_BYTES_PER_FUEL: u64 = 16;
+
+/// The fuel a host call costs: [`HOST_CALL_FUEL`], plus one unit per
+/// [`HOST_BYTES_PER_FUEL`] bytes of its arguments as read. A rule of the
+/// cost model (`docs/spec.md` §8): metering that replaces wasmi's must keep it.
+pub fn call_fuel(args: &[WitValue]) -> u64 {
+    let bytes: u64 = args
+        .iter()
+        .map(|a| match a {
+            WitValue::String(s) => s.len() as u64,
+            _ => 8,
+        })
+        .sum();
+    HOST_CALL_FUEL + bytes.div_ceil(HOST_BYTES_PER_FUEL)
+}
+
 /// Runs a host function on lifted arguments.
 pub fn call(
     f: HostFn,

@@ -76,6 +76,8 @@ impl EngineTrait for WasmiEngine {
 pub(crate) struct HostState {
     limits: StoreLimits,
     effects: HostEffects,
+    /// Fuel host calls charged beyond what their slice had left.
+    debt: u64,
 }
 
 /// Counts fuel across slices and calls.
@@ -83,11 +85,23 @@ struct Meter {
     budget: u64,
     used: u64,
     given: u64,
+    overdrawn: bool,
 }
 
 impl Meter {
     fn left(&self) -> u64 {
         self.budget - self.used
+    }
+
+    /// The error once host calls charged more than the budget had left.
+    fn overdrawn(&self) -> Result<(), ExecError> {
+        match self.overdrawn {
+            true => Err(ExecError::OutOfFuel {
+                used: self.used,
+                limit: self.budget,
+            }),
+            false => Ok(()),
+        }
     }
 
     fn refill(&mut self, store: &mut Store<HostState>, slice: u64) -> Result<(), ExecError> {
@@ -97,9 +111,15 @@ impl Meter {
             .map_err(|e| ExecError::Instantiate(format!("fuel metering is off: {e}")))
     }
 
-    fn settle(&mut self, store: &Store<HostState>) -> u64 {
+    fn settle(&mut self, store: &mut Store<HostState>) -> u64 {
         let remaining = store.get_fuel().unwrap_or(0);
-        self.used += self.given.saturating_sub(remaining);
+        let debt = std::mem::take(&mut store.data_mut().debt);
+        self.used += self.given.saturating_sub(remaining) + debt;
+        if self.used > self.budget {
+            // A host call's charge went past the budget: the task used it all.
+            self.used = self.budget;
+            self.overdrawn = true;
+        }
         self.given = remaining;
         self.used
     }
@@ -164,6 +184,20 @@ fn host_error(e: ExecError) -> wasmi::Error {
     wasmi::Error::new(format!("host function: {e}"))
 }
 
+/// Charges a host call's fuel to the running slice. What the slice cannot
+/// cover becomes a debt: the slice ends at the guest's next instruction, and
+/// the debt is counted when the meter settles, so a host call costs the same
+/// fuel wherever a slice happens to end.
+fn charge(caller: &mut Caller<'_, HostState>, fuel: u64) -> Result<(), wasmi::Error> {
+    let left = caller.get_fuel()?;
+    if left >= fuel {
+        caller.set_fuel(left - fuel)
+    } else {
+        caller.data_mut().debt += fuel - left;
+        caller.set_fuel(0)
+    }
+}
+
 fn link_host_functions(
     linker: &mut Linker<HostState>,
     module: &Module,
@@ -197,6 +231,7 @@ fn link_host_functions(
                         })?;
                     let args =
                         abi::import_args(memory.data(&caller), &sig, &core).map_err(host_error)?;
+                    charge(&mut caller, host::call_fuel(&args))?;
                     let value = host::call(f, &sig, &args, &mut caller.data_mut().effects)
                         .map_err(host_error)?;
                     let out = abi::import_result(
@@ -239,6 +274,7 @@ impl WasmiGuest {
             HostState {
                 limits: store_limits,
                 effects: HostEffects::default(),
+                debt: 0,
             },
         );
         store.limiter(|s| &mut s.limits);
@@ -246,6 +282,7 @@ impl WasmiGuest {
             budget: limits.fuel_budget(),
             used: 0,
             given: 0,
+            overdrawn: false,
         };
         let mut linker = Linker::<HostState>::new(engine);
         link_host_functions(&mut linker, module, world)?;
@@ -255,11 +292,18 @@ impl WasmiGuest {
         let started = Instant::now();
         let instance = match linker.instantiate_and_start(&mut store, module) {
             Ok(i) => {
-                meter.settle(&store);
+                meter.settle(&mut store);
+                if let Err(error) = meter.overdrawn() {
+                    return Err(InstantiateError {
+                        error,
+                        fuel: meter.used,
+                        effects: store.into_data().effects,
+                    });
+                }
                 i
             }
             Err(e) => {
-                let fuel = meter.settle(&store);
+                let fuel = meter.settle(&mut store);
                 let error = match classify(&e, &limits, &meter) {
                     // The start function's own bound may be what applied.
                     Some(ExecError::OutOfFuel { used, limit }) => ExecError::OutOfFuel {
@@ -344,7 +388,7 @@ impl InstanceTrait for WasmiGuest {
             match state {
                 Ok(ResumableCall::Finished) => break,
                 Ok(ResumableCall::OutOfFuel(call)) => {
-                    self.meter.settle(&self.store);
+                    self.meter.settle(&mut self.store);
                     if self.meter.left() < call.required_fuel().max(1) {
                         return Err(ExecError::OutOfFuel {
                             used: self.meter.used,
@@ -367,18 +411,19 @@ impl InstanceTrait for WasmiGuest {
                     return Err(ExecError::Trap(trap.host_error().to_string()))
                 }
                 Err(e) => {
-                    self.meter.settle(&self.store);
+                    self.meter.settle(&mut self.store);
                     return Err(classify(&e, &self.limits, &self.meter)
                         .unwrap_or_else(|| ExecError::Trap(e.to_string())));
                 }
             }
         }
-        self.meter.settle(&self.store);
+        self.meter.settle(&mut self.store);
+        self.meter.overdrawn()?;
         Ok(results.iter().map(to_core).collect())
     }
 
     fn finish(mut self) -> (u64, HostEffects) {
-        let used = self.meter.settle(&self.store);
+        let used = self.meter.settle(&mut self.store);
         (used, self.store.into_data().effects)
     }
 }

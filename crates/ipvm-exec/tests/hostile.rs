@@ -466,3 +466,70 @@ fn the_output_limit_holds_for_the_whole_lifted_output() {
         );
     }
 }
+
+/// Logs two 64 MiB strings, forever.
+const LOG_FLOOD: &str = r#"(module
+  (import "wasi:logging/logging" "log" (func $log (param i32 i32 i32 i32 i32)))
+  (memory (export "memory") 1025)
+  (func (export "flood") (result i32)
+    (loop (call $log (i32.const 2) (i32.const 0) (i32.const 0x4000000) (i32.const 0) (i32.const 0x4000000)) (br 0))
+    (i32.const 0)))"#;
+
+const LOG_WIT: &str = r#"package test:flood;
+
+package wasi:logging {
+  interface logging {
+    enum level { trace, debug, info, warn, error, critical }
+    log: func(level: level, context: string, message: string);
+  }
+}
+
+world flood {
+  import wasi:logging/logging;
+  export flood: func() -> s32;
+}
+"#;
+
+#[test]
+fn host_calls_cost_fuel_by_the_bytes_they_read_and_copy_a_bounded_amount() {
+    let wasm = with_wit(LOG_FLOOD, LOG_WIT);
+    // A fuel limit ends it at the first call: reading 2 × 16 KiB costs more than 200.
+    let o = run_hostile(
+        &wasm,
+        "flood",
+        vec![],
+        Limits {
+            fuel: Some(200),
+            ..Limits::default()
+        },
+    );
+    let (kind, message) = error(&o.hostile);
+    assert_eq!(kind, "out_of_fuel", "{message}");
+    assert_eq!(meta(&o.hostile, "fuel"), Some(Ipld::Integer(200)));
+    // Without one, the time limit ends it; the logs stay capped.
+    let o = run_hostile(
+        &wasm,
+        "flood",
+        vec![],
+        Limits {
+            time: Some(100),
+            ..Limits::default()
+        },
+    );
+    assert_eq!(error(&o.hostile).0, "time_limit");
+    let Some(Ipld::List(logs)) = meta(&o.hostile, "logs") else {
+        panic!("no logs")
+    };
+    let bytes: usize = logs
+        .iter()
+        .map(|l| match l {
+            Ipld::String(s) => s.len(),
+            _ => 0,
+        })
+        .sum();
+    assert!(bytes <= 17 * 1024, "logs kept: {bytes} bytes");
+    assert!(
+        matches!(logs.last(), Some(Ipld::String(s)) if s.contains("dropped")),
+        "the last line counts what was dropped"
+    );
+}
