@@ -3,7 +3,8 @@
 # summary, and a total at the end:
 #   0. lint        cargo fmt --check, cargo clippy -D warnings
 #   1. native      cargo test --workspace (core, executor, CLI)
-#   2. browser     wasm-bindgen-test in headless Chromium (crates/ipvm-web/tests)
+#   2. browser     wasm-bindgen-test in headless Chromium (crates/ipvm-web/tests,
+#                  and the executor's hostile-module suite)
 #   3. end to end  node --test tests/ (Playwright against the playground, the CLI,
 #                  cross-implementation checks)
 set -uo pipefail
@@ -48,6 +49,8 @@ export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-120}"
 export IPVM_NATIVE_RECEIPTS="$CARGO_TARGET_DIR/tmp"
 export IPVM_GUESTS_WASM="$GUESTS_WASM" IPVM_SAMPLE_WORKFLOW="$SAMPLE/workflow.json" IPVM_SAMPLE_RECEIPTS="$SAMPLE/receipts.jsonl"
 suite browser wasm_cargo test -p ipvm-web --profile wasm-test --no-fail-fast
+# The hostile-module suite of the executor, in the browser too.
+suite hostile-browser wasm_cargo test -p ipvm-exec --test hostile --profile wasm-test
 
 # 3. End to end.
 suite e2e node --test --test-concurrency=1 "$ROOT"/tests/*/*.test.mjs

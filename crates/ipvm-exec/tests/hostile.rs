@@ -1,5 +1,13 @@
 //! Hostile modules, written in WAT: each ends in its precise error within
-//! its limits, and the next task runs normally.
+//! its limits, and the next task runs normally. The same file runs natively
+//! (`cargo test`) and in headless Chromium (wasm-bindgen-test, `npm test`'s
+//! `hostile-browser` suite), where wasm32 stack growth and a tab's memory
+//! are the risks.
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 use futures::executor::block_on;
 use ipvm_core::store::add_file;
@@ -123,7 +131,7 @@ fn an_infinite_loop_runs_out_of_fuel_and_reports_the_fuel_used() {
 
 #[test]
 fn an_infinite_loop_without_a_fuel_limit_hits_the_time_limit() {
-    let start = std::time::Instant::now();
+    let start = web_time::Instant::now();
     let o = run_hostile(
         &wat::parse_str(SPIN).unwrap(),
         "spin",

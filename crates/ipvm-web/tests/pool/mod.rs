@@ -126,7 +126,8 @@ pub(crate) async fn a_task_worker_executes_a_job_sent_as_dag_json() {
     };
     let ex = execute(&worker, &to_dag_json(&job.to_ipld()).unwrap_or_default()).await;
     assert_eq!(ex.out, Outcome::Ok(Ipld::Integer(2)));
-    assert_eq!(ex.fuel, 12);
+    // The native CLI's receipt for the same task is the oracle.
+    assert_eq!(ex.fuel, native_fuel(0));
     let bad = JsFuture::from(worker.execute("{not json"))
         .await
         .expect_err("a malformed job must reject");
@@ -218,4 +219,14 @@ macro_rules! pool_suite {
             pool::a_dispatch_that_times_out_gives_a_time_limit_receipt().await;
         }
     };
+}
+
+/// `meta.fuel` of the native CLI's receipt for task `i` of the sample workflow.
+fn native_fuel(i: usize) -> u64 {
+    const NATIVE_RECEIPTS: &str = include_str!(env!("IPVM_SAMPLE_RECEIPTS"));
+    let line = NATIVE_RECEIPTS.lines().nth(i).unwrap_or_default();
+    let receipt = ipvm_core::workflow::parse_dag_json(line.as_bytes())
+        .and_then(|v| ipvm_core::Receipt::from_ipld(&v))
+        .unwrap_or_else(|e| panic!("native receipt {i}: {e}"));
+    receipt.fuel()
 }
