@@ -216,33 +216,113 @@ pub async fn read_file_within<S: BlockStore + ?Sized>(
     read_tree(store, root, limit).await
 }
 
+/// A step of a file read: visit a block (expecting it to produce a size,
+/// if its parent declared one), or check that a node produced what it declared.
+enum Step {
+    Visit(Cid, usize, Option<u64>),
+    Check(Cid, usize, u64),
+}
+
 async fn read_tree<S: BlockStore + ?Sized>(
     store: &S,
     root: &Cid,
     limit: u64,
 ) -> Result<Vec<u8>, CoreError> {
+    let bad = |cid: Cid, reason: String| CoreError::UnixFs {
+        cid: Box::new(cid),
+        reason,
+    };
+    let too_large = || CoreError::TooLarge {
+        cid: Box::new(*root),
+        limit,
+    };
     let mut out = Vec::new();
-    let mut stack = vec![(*root, 0usize)];
-    while let Some((cid, depth)) = stack.pop() {
+    // Depth-first, left to right; a node's check comes after its children.
+    let mut stack = vec![Step::Visit(*root, 0, None)];
+    while let Some(step) = stack.pop() {
+        let (cid, depth, expected) = match step {
+            Step::Check(cid, start, declared) => {
+                let held = (out.len() - start) as u64;
+                if held != declared {
+                    return Err(bad(
+                        cid,
+                        format!("declares {declared} bytes but holds {held}"),
+                    ));
+                }
+                continue;
+            }
+            Step::Visit(cid, depth, expected) => (cid, depth, expected),
+        };
         if depth > 32 {
-            return Err(CoreError::UnixFs {
-                cid: Box::new(cid),
-                reason: "DAG deeper than 32 levels".into(),
-            });
+            return Err(bad(cid, "DAG deeper than 32 levels".into()));
         }
         let block = store
             .get_block(&cid)
             .await?
             .ok_or_else(|| CoreError::MissingBlock(Box::new(cid)))?;
-        let (inline, links) = unixfs::decode_node(&cid, &block)?;
-        if (out.len() as u64).saturating_add(inline.len() as u64) > limit {
-            return Err(CoreError::TooLarge {
-                cid: Box::new(*root),
-                limit,
-            });
+        let node = unixfs::decode_file_node(&cid, &block)?;
+        // What the node declares must add up, and match what its parent
+        // declared for it; a file declared larger than the limit fails at once.
+        let declared = match (node.filesize, node.blocksizes.is_empty()) {
+            (Some(size), false) => {
+                if node.blocksizes.len() != node.links.len() {
+                    return Err(bad(
+                        cid,
+                        format!(
+                            "{} blocksizes for {} links",
+                            node.blocksizes.len(),
+                            node.links.len()
+                        ),
+                    ));
+                }
+                let sum = node
+                    .blocksizes
+                    .iter()
+                    .fold(node.inline.len() as u64, |a, b| a.saturating_add(*b));
+                if sum != size {
+                    return Err(bad(
+                        cid,
+                        format!("declares {size} bytes, but its parts add up to {sum}"),
+                    ));
+                }
+                Some(size)
+            }
+            (Some(size), true) if node.links.is_empty() => Some(size),
+            _ => None,
+        };
+        let produces = declared.or(match cid.codec() {
+            crate::address::RAW => Some(node.inline.len() as u64),
+            _ => None,
+        });
+        if let (Some(expected), Some(produces)) = (expected, produces) {
+            if expected != produces {
+                return Err(bad(
+                    cid,
+                    format!("its parent declares {expected} bytes for it, it holds {produces}"),
+                ));
+            }
         }
-        out.extend_from_slice(&inline);
-        stack.extend(links.into_iter().rev().map(|c| (c, depth + 1)));
+        if (out.len() as u64).saturating_add(produces.unwrap_or(0)) > limit
+            || (out.len() as u64).saturating_add(node.inline.len() as u64) > limit
+        {
+            return Err(too_large());
+        }
+        if let Some(size) = declared.filter(|_| !node.links.is_empty()) {
+            stack.push(Step::Check(cid, out.len(), size));
+        }
+        out.extend_from_slice(&node.inline);
+        let sizes = node
+            .blocksizes
+            .iter()
+            .map(|s| Some(*s))
+            .chain(std::iter::repeat(None));
+        let children: Vec<Step> = node
+            .links
+            .iter()
+            .zip(sizes)
+            .map(|(c, size)| Step::Visit(*c, depth + 1, size))
+            .collect();
+        stack.extend(children.into_iter().rev());
     }
     Ok(out)
 }

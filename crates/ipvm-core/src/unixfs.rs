@@ -163,24 +163,47 @@ fn get_varint(buf: &mut &[u8]) -> Option<u64> {
     None
 }
 
-/// The content of one UnixFS block: bytes held inline, then links to the
-/// blocks that hold the rest, in order. A raw block is all inline data.
-pub fn decode_node(cid: &Cid, block: &[u8]) -> Result<(Vec<u8>, Vec<Cid>), CoreError> {
+/// One UnixFS block, decoded: the bytes it holds inline, its links in
+/// order, and what it declares (DAG-PB nodes only): the file size below it
+/// and the size of each child.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileNode {
+    /// Bytes held inline (all of a raw block).
+    pub inline: Vec<u8>,
+    /// The children, in order.
+    pub links: Vec<Cid>,
+    /// `filesize`, if the node declares it.
+    pub filesize: Option<u64>,
+    /// `blocksizes`: one per child, if the node declares them.
+    pub blocksizes: Vec<u64>,
+}
+
+/// Decodes one UnixFS block (raw, or a DAG-PB `File` node).
+pub fn decode_file_node(cid: &Cid, block: &[u8]) -> Result<FileNode, CoreError> {
     let bad = |reason: String| CoreError::UnixFs {
         cid: Box::new(*cid),
         reason,
     };
     match cid.codec() {
-        RAW => Ok((block.to_vec(), Vec::new())),
+        RAW => Ok(FileNode {
+            inline: block.to_vec(),
+            links: Vec::new(),
+            filesize: None,
+            blocksizes: Vec::new(),
+        }),
         DAG_PB => {
-            let mut links = Vec::new();
-            let mut inline = Vec::new();
+            let mut node = FileNode {
+                inline: Vec::new(),
+                links: Vec::new(),
+                filesize: None,
+                blocksizes: Vec::new(),
+            };
             for f in fields(block, cid)? {
                 match f {
                     Field::Bytes(2, link) => {
                         for lf in fields(link, cid)? {
                             if let Field::Bytes(1, hash) = lf {
-                                links.push(
+                                node.links.push(
                                     Cid::try_from(hash)
                                         .map_err(|e| bad(format!("bad link: {e}")))?,
                                 );
@@ -193,7 +216,9 @@ pub fn decode_node(cid: &Cid, block: &[u8]) -> Result<(Vec<u8>, Vec<Cid>), CoreE
                                 Field::Varint(1, t) if t != 2 && t != 0 => {
                                     return Err(bad(format!("UnixFS type {t} is not a file")))
                                 }
-                                Field::Bytes(2, bytes) => inline = bytes.to_vec(),
+                                Field::Bytes(2, bytes) => node.inline = bytes.to_vec(),
+                                Field::Varint(3, size) => node.filesize = Some(size),
+                                Field::Varint(4, size) => node.blocksizes.push(size),
                                 _ => {}
                             }
                         }
@@ -201,10 +226,16 @@ pub fn decode_node(cid: &Cid, block: &[u8]) -> Result<(Vec<u8>, Vec<Cid>), CoreE
                     _ => {}
                 }
             }
-            Ok((inline, links))
+            Ok(node)
         }
         other => Err(bad(format!("codec 0x{other:x} is neither raw nor dag-pb"))),
     }
+}
+
+/// The content of one UnixFS block: bytes held inline, then links to the
+/// blocks that hold the rest, in order. A raw block is all inline data.
+pub fn decode_node(cid: &Cid, block: &[u8]) -> Result<(Vec<u8>, Vec<Cid>), CoreError> {
+    decode_file_node(cid, block).map(|n| (n.inline, n.links))
 }
 
 /// Reassembles a file from its root CID, fetching blocks with `get`.
@@ -278,6 +309,52 @@ mod tests {
             matches!(err, CoreError::TooLarge { limit: l, .. } if l == limit),
             "{err}"
         );
+    }
+
+    /// A DAG-PB file node with whatever sizes it is told to declare.
+    fn lying_node(links: &[Cid], filesize: u64, blocksizes: &[u64]) -> (Cid, Vec<u8>) {
+        let mut data = Vec::new();
+        put_varint_field(&mut data, 1, 2);
+        put_varint_field(&mut data, 3, filesize);
+        for b in blocksizes {
+            put_varint_field(&mut data, 4, *b);
+        }
+        let mut node = Vec::new();
+        for l in links {
+            let mut link = Vec::new();
+            put_bytes_field(&mut link, 1, &l.to_bytes());
+            put_bytes_field(&mut link, 2, b"");
+            put_bytes_field(&mut node, 2, &link);
+        }
+        put_bytes_field(&mut node, 1, &data);
+        (cid_of(DAG_PB, SHA2_256, &node), node)
+    }
+
+    #[test]
+    fn a_node_whose_declared_sizes_do_not_hold_is_refused() {
+        let mut blocks = Vec::new();
+        let a = leaf(b"hello", &mut blocks).cid;
+        let b = leaf(b"world!", &mut blocks).cid;
+        for (filesize, sizes, why) in [
+            (11, vec![5, 6], None),
+            (11, vec![5], Some("1 blocksizes for 2 links")),
+            (12, vec![5, 6], Some("parts add up to 11")),
+            (12, vec![5, 7], Some("holds 6")),
+        ] {
+            let (root, bytes) = lying_node(&[a, b], filesize, &sizes);
+            let store = crate::MemoryStore::new();
+            let mut all = blocks.clone();
+            all.push((root, bytes));
+            futures::executor::block_on(crate::BlockStore::put_blocks(&store, all)).unwrap();
+            let read = futures::executor::block_on(crate::store::read_file(&store, &root));
+            match why {
+                None => assert_eq!(read.unwrap(), b"helloworld!"),
+                Some(why) => {
+                    let err = read.unwrap_err().to_string();
+                    assert!(err.contains(why), "{why}: {err}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -256,8 +256,10 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
         for (a, (_, t)) in job.args.iter().zip(&func.params) {
             mapping::byte_links(a, t, &mut links);
         }
-        // Each distinct link is read once, and what all of them hold counts
-        // against the task's memory limit.
+        // Each distinct link is read once. Every reference becomes its own
+        // copy in the arguments (and then in guest memory), so the content
+        // counts against the task's memory limit once per reference.
+        let references = links.clone();
         links.sort();
         links.dedup();
         let mut fetched = HashMap::new();
@@ -298,6 +300,15 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
                     });
                 }
             }
+        }
+        let copies = references
+            .iter()
+            .map(|c| fetched.get(c).map_or(0, |b| b.len() as u64))
+            .fold(0u64, u64::saturating_add);
+        if copies > job.limits.memory_bytes() {
+            return Err(ExecError::MemoryLimit {
+                limit: job.limits.memory_bytes(),
+            });
         }
         let args = job
             .args

@@ -541,3 +541,65 @@ fn host_calls_cost_fuel_by_the_bytes_they_read_and_copy_a_bounded_amount() {
         "the last line counts what was dropped"
     );
 }
+
+/// Takes a list of byte lists and returns how many there are; a bump
+/// allocator serves the canonical ABI.
+const COUNT_LISTS: &str = r#"(module
+  (memory (export "memory") 1)
+  (global $next (mut i32) (i32.const 1024))
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+    (local $ptr i32) (local $end i32)
+    (local.set $ptr (i32.and (i32.add (global.get $next) (i32.sub (local.get 2) (i32.const 1)))
+                             (i32.sub (i32.const 0) (local.get 2))))
+    (local.set $end (i32.add (local.get $ptr) (local.get 3)))
+    (if (i32.gt_u (local.get $end) (i32.mul (memory.size) (i32.const 65536)))
+      (then (drop (memory.grow (i32.add (i32.const 1)
+        (i32.div_u (i32.sub (local.get $end) (i32.mul (memory.size) (i32.const 65536))) (i32.const 65536)))))))
+    (global.set $next (local.get $end))
+    (local.get $ptr))
+  (func (export "count") (param i32 i32) (result i32) (local.get 1)))"#;
+
+const COUNT_WIT: &str = r#"package test:count;
+world count {
+  export count: func(items: list<list<u8>>) -> u32;
+}
+"#;
+
+#[test]
+fn every_reference_to_a_link_counts_against_the_memory_limit() {
+    let store = MemoryStore::new();
+    let module = add(&store, &with_wit(COUNT_LISTS, COUNT_WIT));
+    let file = add(&store, &vec![9u8; 256 * 1024]);
+    let exec = WasmExecutor::new(&store);
+    let run = |refs: usize| {
+        let task = Task {
+            limits: Limits {
+                memory: Some(64 << 20),
+                ..Limits::default()
+            },
+            ..Task::new(
+                Instruction::new(
+                    module,
+                    "wasm/run",
+                    "count",
+                    vec![Ipld::List(vec![Ipld::Link(file); refs])],
+                    Ipld::String(String::new()),
+                )
+                .unwrap(),
+            )
+        };
+        let report = block_on(Scheduler::new(&exec, &store).run(
+            &Workflow { tasks: vec![task] },
+            &mut |_| {},
+            &CancelToken::new(),
+        ))
+        .unwrap();
+        report.tasks[0].receipt().unwrap().clone()
+    };
+    // 40 references: 10 MiB of copies, within 64 MiB.
+    assert_eq!(run(40).receipt.out, Outcome::Ok(Ipld::Integer(40)));
+    // 400 references to the same 256 KiB: 100 MiB of copies.
+    let (kind, message) = error(&run(400));
+    assert_eq!(kind, "memory_limit");
+    assert!(message.contains(&(64u64 << 20).to_string()), "{message}");
+}
