@@ -161,9 +161,19 @@ fn unwrap_component(module: &str, bytes: &[u8]) -> Result<Shape, ExecError> {
             wasmparser::Payload::ModuleSection {
                 unchecked_range, ..
             } if depth == 0 => {
-                cores.push(
-                    bytes[unchecked_range.start as usize..unchecked_range.end as usize].to_vec(),
-                );
+                // The range comes from the module's own bytes: it may run past them.
+                let range = usize::try_from(unchecked_range.start).unwrap_or(usize::MAX)
+                    ..usize::try_from(unchecked_range.end).unwrap_or(usize::MAX);
+                let core = bytes.get(range).ok_or_else(|| ExecError::Compile {
+                    cid: module.into(),
+                    reason: format!(
+                        "a module section claims bytes {}..{}, past the end of the component ({} bytes)",
+                        unchecked_range.start,
+                        unchecked_range.end,
+                        bytes.len()
+                    ),
+                })?;
+                cores.push(core.to_vec());
                 depth += 1;
             }
             wasmparser::Payload::ModuleSection { .. } => depth += 1,
