@@ -3,6 +3,13 @@
 //! failures of the environment are never reused. Each test covers a class of
 //! attack, with several members of the class.
 
+// The same file runs natively and in headless Chromium (`npm test`'s
+// `core-browser` suite).
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
 mod common;
 
 use std::cell::Cell;

@@ -1,5 +1,8 @@
 //! The data model: validation errors that name task, field and reason;
-//! encode/decode round trips and CID stability (property tests).
+//! encode/decode round trips and CID stability (property tests). Native
+//! only: proptest has no wasm32 randomness here (the memo and scheduler
+//! suites run in Chromium too).
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

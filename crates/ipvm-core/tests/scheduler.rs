@@ -1,6 +1,13 @@
 //! The scheduler: dataflow order, memoization, failure propagation, effects
 //! last, cancellation and events, counted on a test executor.
 
+// The same file runs natively and in headless Chromium (`npm test`'s
+// `core-browser` suite).
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
 mod common;
 
 use common::*;
