@@ -206,11 +206,23 @@ pub async fn read_file_within<S: BlockStore + ?Sized>(
     root: &Cid,
     limit: u64,
 ) -> Result<Vec<u8>, CoreError> {
-    if root.codec() == crate::address::RAW && store.get_block(root).await?.is_none() {
-        if let Some(target) = store.get_alias(root).await? {
-            let bytes = read_tree(store, &target, limit).await?;
-            verify_block(root, &bytes)?;
-            return Ok(bytes);
+    if root.codec() == crate::address::RAW {
+        // A raw block is the whole file; read it once.
+        match store.get_block(root).await? {
+            Some(bytes) if bytes.len() as u64 > limit => {
+                return Err(CoreError::TooLarge {
+                    cid: Box::new(*root),
+                    limit,
+                })
+            }
+            Some(bytes) => return Ok(bytes),
+            None => {
+                if let Some(target) = store.get_alias(root).await? {
+                    let bytes = read_tree(store, &target, limit).await?;
+                    verify_block(root, &bytes)?;
+                    return Ok(bytes);
+                }
+            }
         }
     }
     read_tree(store, root, limit).await

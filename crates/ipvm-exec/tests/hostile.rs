@@ -570,7 +570,8 @@ fn every_reference_to_a_link_counts_against_the_memory_limit() {
     let store = MemoryStore::new();
     let module = add(&store, &with_wit(COUNT_LISTS, COUNT_WIT));
     let file = add(&store, &vec![9u8; 256 * 1024]);
-    let exec = WasmExecutor::new(&store);
+    let counting = CountingReads(&store, std::cell::Cell::new(0));
+    let exec = WasmExecutor::new(&counting);
     let run = |refs: usize| {
         let task = Task {
             limits: Limits {
@@ -596,8 +597,12 @@ fn every_reference_to_a_link_counts_against_the_memory_limit() {
         .unwrap();
         report.tasks[0].receipt().unwrap().clone()
     };
-    // 40 references: 10 MiB of copies, within 64 MiB.
+    assert_eq!(run(1).receipt.out, Outcome::Ok(Ipld::Integer(1)));
+    // 40 references: 10 MiB of copies, within 64 MiB; the file is read once
+    // (the module is compiled already).
+    let before = counting.1.get();
     assert_eq!(run(40).receipt.out, Outcome::Ok(Ipld::Integer(40)));
+    assert_eq!(counting.1.get() - before, 1, "one read of the linked file");
     // 400 references to the same 256 KiB: 100 MiB of copies.
     let (kind, message) = error(&run(400));
     assert_eq!(kind, "memory_limit");
