@@ -299,13 +299,22 @@ async fn read_tree<S: BlockStore + ?Sized>(
                 }
                 Some(size)
             }
-            (Some(size), true) if node.links.is_empty() => Some(size),
             _ => None,
         };
-        let produces = declared.or(match cid.codec() {
-            crate::address::RAW => Some(node.inline.len() as u64),
-            _ => None,
-        });
+        // A leaf (raw, or DAG-PB without links) produces its inline bytes,
+        // and must hold what it declares.
+        let produces = if node.links.is_empty() {
+            let held = node.inline.len() as u64;
+            if node.filesize.is_some_and(|size| size != held) {
+                return Err(bad(
+                    cid,
+                    format!("declares {:?} bytes but holds {held}", node.filesize),
+                ));
+            }
+            Some(held)
+        } else {
+            declared
+        };
         if let (Some(expected), Some(produces)) = (expected, produces) {
             if expected != produces {
                 return Err(bad(

@@ -358,6 +358,21 @@ mod tests {
     }
 
     #[test]
+    fn a_leaf_that_declares_more_than_it_holds_is_refused() {
+        let mut data = Vec::new();
+        put_varint_field(&mut data, 1, 2);
+        put_bytes_field(&mut data, 2, b"hello");
+        put_varint_field(&mut data, 3, 9);
+        let mut node = Vec::new();
+        put_bytes_field(&mut node, 1, &data);
+        let cid = cid_of(DAG_PB, SHA2_256, &node);
+        let store = crate::MemoryStore::new();
+        futures::executor::block_on(crate::BlockStore::put_block(&store, cid, node)).unwrap();
+        let err = futures::executor::block_on(crate::store::read_file(&store, &cid)).unwrap_err();
+        assert!(err.to_string().contains("holds 5"), "{err}");
+    }
+
+    #[test]
     fn multi_level_dag_roundtrips() {
         // 175 chunks need a second level of DAG-PB nodes.
         let root = roundtrip(CHUNK_SIZE * (MAX_LINKS + 1) + 7);

@@ -312,24 +312,6 @@ fn a_component_with_two_core_modules_is_unsupported() {
     }
 }
 
-/// A store whose reads fail, as a broken IndexedDB would.
-struct FailingReads(MemoryStore);
-
-impl ipvm_core::BlockStore for FailingReads {
-    async fn get_block(&self, _: &Cid) -> Result<Option<Vec<u8>>, ipvm_core::CoreError> {
-        Err(ipvm_core::CoreError::Store("the disk is on fire".into()))
-    }
-    async fn put_block(&self, cid: Cid, bytes: Vec<u8>) -> Result<(), ipvm_core::CoreError> {
-        self.0.put_block(cid, bytes).await
-    }
-    async fn put_alias(&self, alias: Cid, root: Cid) -> Result<(), ipvm_core::CoreError> {
-        self.0.put_alias(alias, root).await
-    }
-    async fn get_alias(&self, alias: &Cid) -> Result<Option<Cid>, ipvm_core::CoreError> {
-        self.0.get_alias(alias).await
-    }
-}
-
 #[test]
 fn failures_of_the_environment_are_recorded_but_never_reused() {
     let store = MemoryStore::new();
@@ -359,8 +341,12 @@ fn failures_of_the_environment_are_recorded_but_never_reused() {
     assert_eq!(again.executed(), 1);
     // The store fails while the module is read: `store`, not `compile`.
     block_on(add_file(&store, &guests())).unwrap();
-    let failing = FailingReads(MemoryStore::new());
-    block_on(add_file(&failing.0, &guests())).unwrap();
+    let elsewhere = MemoryStore::new();
+    block_on(add_file(&elsewhere, &guests())).unwrap();
+    let failing = SpyStore {
+        fail_reads: true,
+        ..SpyStore::new(&elsewhere)
+    };
     let exec = WasmExecutor::new(&failing);
     let broken = block_on(Scheduler::new(&exec, &store).run(
         &Workflow {

@@ -9,6 +9,8 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 #[cfg(target_arch = "wasm32")]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
+mod support;
+
 use futures::executor::block_on;
 use ipvm_core::store::add_file;
 use ipvm_core::{
@@ -16,6 +18,7 @@ use ipvm_core::{
     Task, Workflow,
 };
 use ipvm_exec::WasmExecutor;
+use support::SpyStore;
 
 /// A well-behaved module, run after each hostile task.
 const GOOD: &str = r#"(module (func (export "add_one") (param i32) (result i32) (i32.add (local.get 0) (i32.const 1))))"#;
@@ -387,30 +390,11 @@ fn limits_above_the_host_maximums_are_clamped_and_named() {
     );
 }
 
-/// Counts how often the module's bytes are read.
-struct CountingReads<'a>(&'a MemoryStore, std::cell::Cell<usize>);
-
-impl ipvm_core::BlockStore for CountingReads<'_> {
-    async fn get_block(&self, cid: &Cid) -> Result<Option<Vec<u8>>, ipvm_core::CoreError> {
-        self.1.set(self.1.get() + 1);
-        self.0.get_block(cid).await
-    }
-    async fn put_block(&self, cid: Cid, bytes: Vec<u8>) -> Result<(), ipvm_core::CoreError> {
-        self.0.put_block(cid, bytes).await
-    }
-    async fn put_alias(&self, alias: Cid, root: Cid) -> Result<(), ipvm_core::CoreError> {
-        self.0.put_alias(alias, root).await
-    }
-    async fn get_alias(&self, alias: &Cid) -> Result<Option<Cid>, ipvm_core::CoreError> {
-        self.0.get_alias(alias).await
-    }
-}
-
 #[test]
 fn a_module_that_does_not_compile_is_not_read_or_compiled_again() {
     let store = MemoryStore::new();
     let broken = add(&store, b"\0asm\x01\0\0\0\x05garbage");
-    let counting = CountingReads(&store, std::cell::Cell::new(0));
+    let counting = SpyStore::new(&store);
     let exec = WasmExecutor::new(&counting);
     let task = |nnc: &str| Task {
         limits: Limits::default(),
@@ -429,10 +413,10 @@ fn a_module_that_does_not_compile_is_not_read_or_compiled_again() {
         .unwrap()
     };
     let first = run("a");
-    let reads = counting.1.get();
+    let reads = counting.reads.get();
     assert!(reads > 0);
     let second = run("b");
-    assert_eq!(counting.1.get(), reads, "the failure was remembered");
+    assert_eq!(counting.reads.get(), reads, "the failure was remembered");
     for r in [&first, &second] {
         assert_eq!(error(r.tasks[0].receipt().unwrap()).0, "compile");
     }
@@ -570,7 +554,7 @@ fn every_reference_to_a_link_counts_against_the_memory_limit() {
     let store = MemoryStore::new();
     let module = add(&store, &with_wit(COUNT_LISTS, COUNT_WIT));
     let file = add(&store, &vec![9u8; 256 * 1024]);
-    let counting = CountingReads(&store, std::cell::Cell::new(0));
+    let counting = SpyStore::new(&store);
     let exec = WasmExecutor::new(&counting);
     let run = |refs: usize| {
         let task = Task {
@@ -600,9 +584,13 @@ fn every_reference_to_a_link_counts_against_the_memory_limit() {
     assert_eq!(run(1).receipt.out, Outcome::Ok(Ipld::Integer(1)));
     // 40 references: 10 MiB of copies, within 64 MiB; the file is read once
     // (the module is compiled already).
-    let before = counting.1.get();
+    let before = counting.reads.get();
     assert_eq!(run(40).receipt.out, Outcome::Ok(Ipld::Integer(40)));
-    assert_eq!(counting.1.get() - before, 1, "one read of the linked file");
+    assert_eq!(
+        counting.reads.get() - before,
+        1,
+        "one read of the linked file"
+    );
     // 400 references to the same 256 KiB: 100 MiB of copies.
     let (kind, message) = error(&run(400));
     assert_eq!(kind, "memory_limit");

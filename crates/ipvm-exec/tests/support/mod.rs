@@ -138,3 +138,40 @@ pub fn pipeline(module: Cid) -> Workflow {
         tasks: vec![make, crop, rotate, gray, blur],
     }
 }
+
+/// A block store over a [`ipvm_core::MemoryStore`] that counts its block
+/// reads, and fails every read if `fail_reads` (as a broken IndexedDB would).
+pub struct SpyStore<'a> {
+    pub inner: &'a ipvm_core::MemoryStore,
+    pub reads: std::cell::Cell<usize>,
+    pub fail_reads: bool,
+}
+
+impl<'a> SpyStore<'a> {
+    pub fn new(inner: &'a ipvm_core::MemoryStore) -> Self {
+        Self {
+            inner,
+            reads: std::cell::Cell::new(0),
+            fail_reads: false,
+        }
+    }
+}
+
+impl ipvm_core::BlockStore for SpyStore<'_> {
+    async fn get_block(&self, cid: &Cid) -> Result<Option<Vec<u8>>, ipvm_core::CoreError> {
+        self.reads.set(self.reads.get() + 1);
+        if self.fail_reads {
+            return Err(ipvm_core::CoreError::Store("the disk is on fire".into()));
+        }
+        self.inner.get_block(cid).await
+    }
+    async fn put_block(&self, cid: Cid, bytes: Vec<u8>) -> Result<(), ipvm_core::CoreError> {
+        self.inner.put_block(cid, bytes).await
+    }
+    async fn put_alias(&self, alias: Cid, root: Cid) -> Result<(), ipvm_core::CoreError> {
+        self.inner.put_alias(alias, root).await
+    }
+    async fn get_alias(&self, alias: &Cid) -> Result<Option<Cid>, ipvm_core::CoreError> {
+        self.inner.get_alias(alias).await
+    }
+}
