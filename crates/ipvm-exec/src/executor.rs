@@ -156,6 +156,9 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
     }
 
     async fn run(&self, job: &Job) -> Run {
+        if let Err(e) = check_nesting(job) {
+            return Run::failed(e, 0);
+        }
         let prepared = match self.prepare(&job.module).await {
             Ok(p) => p,
             Err(e) => return Run::failed(e, 0),
@@ -399,6 +402,26 @@ impl<S: BlockStore, E: Engine, P: Pacer> Executor for WasmExecutor<S, E, P> {
     async fn execute(&self, job: Job) -> Execution {
         let run = self.run(&job).await;
         execution(run.result, run.fuel, run.effects)
+    }
+}
+
+/// Refuses a job whose arguments, with the awaited results substituted,
+/// nest lists and maps more than [`MAX_NESTING`] levels. Each value is
+/// within the bound on its own (a workflow's arguments and a task's output
+/// are checked), but an await deep inside an argument can put a deep output
+/// deeper still; such a job could not travel to a worker or be read back.
+/// The answer depends only on the instruction and the awaited outputs, so it
+/// is the task's result, the same on every executor.
+pub fn check_nesting(job: &Job) -> Result<(), ExecError> {
+    match job.args.iter().position(|a| nesting(a) > MAX_NESTING) {
+        None => Ok(()),
+        Some(index) => Err(ExecError::Argument {
+            index,
+            reason: format!(
+                "with the awaited results in place, the argument nests lists and maps \
+                 more than {MAX_NESTING} levels deep"
+            ),
+        }),
     }
 }
 

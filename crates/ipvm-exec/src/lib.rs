@@ -37,5 +37,5 @@ pub mod wit;
 
 pub use engine::{Engine, Instance, InstantiateError, Pacer};
 pub use error::ExecError;
-pub use executor::{execution, purity, WasmExecutor, MAX_MODULE_BYTES};
+pub use executor::{check_nesting, execution, purity, WasmExecutor, MAX_MODULE_BYTES};
 pub use wasmi_engine::{WasmiEngine, WasmiGuest, FUEL_SLICE, MAX_START_FUEL};

@@ -596,3 +596,46 @@ fn every_reference_to_a_link_counts_against_the_memory_limit() {
     assert_eq!(kind, "memory_limit");
     assert!(message.contains(&(64u64 << 20).to_string()), "{message}");
 }
+
+#[test]
+fn an_argument_nested_too_deep_once_awaits_are_in_place_is_the_task_s_argument_error() {
+    use ipvm_core::address::MAX_NESTING;
+    use ipvm_core::{Executor, Job};
+    // Each value is within the bound alone; an await deep inside an argument
+    // can put a deep output deeper still. Such a job reaches the executor
+    // (or the pool) with its awaits substituted.
+    let store = MemoryStore::new();
+    let good = add(&store, &wat::parse_str(GOOD).unwrap());
+    let deep = (0..MAX_NESTING + 1).fold(Ipld::Integer(1), |v, _| Ipld::List(vec![v]));
+    let ins = Instruction::new(good, "wasm/run", "add_one", vec![41.into()], Ipld::Null).unwrap();
+    let job = |args| Job {
+        task: 0,
+        instruction: ins.cid(),
+        module: good,
+        op: "wasm/run".into(),
+        func: "add_one".into(),
+        args,
+        limits: Limits::default(),
+    };
+    let exec = WasmExecutor::new(&store);
+    let ex = block_on(exec.execute(job(vec![deep])));
+    let Outcome::Err(Ipld::Map(e)) = &ex.out else {
+        panic!("expected an error, got {:?}", ex.out)
+    };
+    assert_eq!(e.get("kind"), Some(&Ipld::String("argument".into())));
+    let Some(Ipld::String(msg)) = e.get("message") else {
+        panic!("no message in {e:?}")
+    };
+    assert!(msg.contains("argument 0") && msg.contains("levels deep"), "{msg}");
+    // At the bound itself the job runs (and add_one refuses a list for its
+    // own reason, not this one).
+    let at_bound = (0..MAX_NESTING).fold(Ipld::Integer(1), |v, _| Ipld::List(vec![v]));
+    let ex = block_on(exec.execute(job(vec![at_bound])));
+    let Outcome::Err(Ipld::Map(e)) = &ex.out else {
+        panic!("expected an error, got {:?}", ex.out)
+    };
+    let Some(Ipld::String(msg)) = e.get("message") else {
+        panic!("no message in {e:?}")
+    };
+    assert!(!msg.contains("levels deep"), "{msg}");
+}

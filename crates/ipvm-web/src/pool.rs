@@ -39,6 +39,9 @@ impl Executor for PoolExecutor {
     }
 
     async fn execute(&self, job: Job) -> Execution {
+        if let Err(e) = ipvm_exec::check_nesting(&job) {
+            return execution(Err(e), 0, Default::default());
+        }
         let time_ms = job.limits.time_ms();
         let json = match to_dag_json(&job.to_ipld()) {
             Ok(j) => j,
