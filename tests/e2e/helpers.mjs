@@ -2,7 +2,7 @@
 // Chromium (Debian's, through playwright-core), the static server, and the
 // native CLI.
 import { execFile } from "node:child_process";
-import { homedir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { chromium } from "playwright-core";
@@ -38,10 +38,19 @@ export async function freshPage(browser) {
   return page;
 }
 
-/** Runs the native `ipvm` CLI; resolves to { code, stdout, stderr } (never rejects on exit codes). */
-export async function ipvm(args) {
+/** A key file of the tests' own (never the user's ~/.config/ipvm/key). */
+export const TEST_KEY = join(tmpdir(), `ipvm-test-key-${process.pid}`);
+
+/**
+ * Runs the native `ipvm` CLI; resolves to { code, stdout, stderr } (never rejects on exit codes).
+ * `env` adds to the environment; the key is TEST_KEY unless `env.IPVM_KEY` says otherwise.
+ */
+export async function ipvm(args, env = {}) {
   try {
-    const { stdout, stderr } = await promisify(execFile)(IPVM_BIN, args);
+    const { stdout, stderr } = await promisify(execFile)(IPVM_BIN, args, {
+      env: { ...process.env, IPVM_KEY: TEST_KEY, ...env },
+      maxBuffer: 64 << 20,
+    });
     return { code: 0, stdout, stderr };
   } catch (e) {
     if (typeof e.code !== "number") throw e;

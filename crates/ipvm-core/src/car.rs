@@ -7,14 +7,18 @@
 //! the receipts whose invocation is in the archive or the store, all in one
 //! write. Imported receipts are data from outside: they are stored with
 //! provenance `imported` and answer no memo lookup until `verify` re-runs
-//! them here.
+//! them here, unless an envelope in the archive from a signer this runtime
+//! trusts vouches for them. Envelopes travel as blocks of their own and are
+//! kept in their receipt's row.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use cid::Cid;
 use ipld_core::ipld::Ipld;
 
-use crate::address::{encode_dag_cbor, DAG_CBOR, DAG_PB};
+use crate::address::{cid_of, encode_dag_cbor, DAG_CBOR, DAG_PB, SHA2_256};
+use crate::envelope::{Envelope, Refusal};
+use crate::trust::Trust;
 use crate::receipt::{Provenance, Receipt, ReceiptRecord};
 use crate::store::{BlockStore, ReceiptRow, ReceiptStore};
 use crate::workflow::Task;
@@ -168,6 +172,15 @@ pub async fn export<S: BlockStore + ReceiptStore + ?Sized>(
             if seen.insert(cid) {
                 blocks.push((cid, bytes));
             }
+            // Its envelopes, each a block of its own.
+            if let Some(Ok(row)) = store.row(&cid).await? {
+                for env in row.envelopes {
+                    let env_cid = cid_of(DAG_CBOR, SHA2_256, &env);
+                    if seen.insert(env_cid) {
+                        blocks.push((env_cid, env));
+                    }
+                }
+            }
             let ran = rec.receipt.ran;
             let invocation = store
                 .get_block(&ran)
@@ -195,16 +208,24 @@ pub async fn export<S: BlockStore + ReceiptStore + ?Sized>(
 }
 
 /// What an import brought in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Imported {
     /// Blocks stored (verified).
     pub blocks: usize,
     /// Receipts indexed, with provenance `imported`: listed, exported and
-    /// verifiable here, never memo hits until `verify` has re-run them.
+    /// verifiable here; memo hits only if a trusted signer vouches for
+    /// them, or once `verify` has re-run them.
     pub receipts: usize,
     /// Receipts in the archive that the store already held (their
     /// provenance is kept: an import never lowers what this runtime knows).
     pub known: usize,
+    /// Envelopes kept (valid, and new to their receipt).
+    pub envelopes: usize,
+    /// Receipts of the archive that a trusted signer vouches for: memo
+    /// hits from now on.
+    pub vouched: Vec<Cid>,
+    /// Envelopes refused, by block CID, with why (not kept).
+    pub refused: Vec<(Cid, Refusal)>,
 }
 
 /// Reads a CAR: verifies every block, finds the receipts whose invocation is
@@ -214,6 +235,7 @@ pub struct Imported {
 /// stored.
 pub async fn import<S: BlockStore + ReceiptStore + ?Sized>(
     store: &S,
+    trust: &Trust,
     bytes: &[u8],
 ) -> Result<Imported, CoreError> {
     let (_, blocks) = decode(bytes)?;
@@ -225,8 +247,22 @@ pub async fn import<S: BlockStore + ReceiptStore + ?Sized>(
     let mut rows = Vec::new();
     let mut receipts = std::collections::HashSet::new();
     let mut imported = Imported::default();
+    // Envelopes first: checked on their own, kept in their receipt's row.
+    let mut envelopes: HashMap<Cid, Vec<Vec<u8>>> = HashMap::new();
+    let mut envelope_blocks = HashSet::new();
     for (cid, data) in &blocks {
-        if cid.codec() != DAG_CBOR {
+        if !Envelope::looks_like(cid, data) {
+            continue;
+        }
+        envelope_blocks.insert(*cid);
+        match Envelope::check(data) {
+            Ok(env) => envelopes.entry(env.receipt).or_default().push(env.bytes),
+            Err(refusal) => imported.refused.push((*cid, refusal)),
+        }
+    }
+    let mut known = Vec::new();
+    for (cid, data) in &blocks {
+        if cid.codec() != DAG_CBOR || envelope_blocks.contains(cid) {
             continue;
         }
         let Ok(receipt) = decode_dag_cbor(data).and_then(|v| Receipt::from_ipld(&v)) else {
@@ -254,6 +290,7 @@ pub async fn import<S: BlockStore + ReceiptStore + ?Sized>(
         receipts.insert(*cid);
         if store.row(cid).await?.is_some() {
             imported.known += 1;
+            known.push(*cid);
             continue;
         }
         let record = ReceiptRecord {
@@ -262,22 +299,59 @@ pub async fn import<S: BlockStore + ReceiptStore + ?Sized>(
             instruction: task.run.cid(),
             inputs: task.run.inputs(),
             provenance: Provenance::Imported,
+            signers: Vec::new(),
+            vouched: false,
         };
         let mut row = ReceiptRow::new(&record).map_err(|e| CoreError::Decode {
             format: "CAR",
             reason: format!("receipt {cid}: {e}"),
         })?;
         row.invocation = Some(invocation);
+        for env in envelopes.remove(cid).unwrap_or_default() {
+            if let Ok(checked) = Envelope::check_for(&env, cid) {
+                if !row.signers.contains(&checked.signer.to_string()) {
+                    row.signers.push(checked.signer.to_string());
+                    row.envelopes.push(env);
+                    imported.envelopes += 1;
+                }
+            }
+        }
+        row.vouched = trust.vouches(&row.signers);
+        if row.vouched {
+            imported.vouched.push(*cid);
+        }
         rows.push(row);
     }
-    // A receipt's bytes live in its row, not in the blocks table.
+    // A receipt's bytes live in its row, not in the blocks table, and so do
+    // its envelopes.
     let blocks: Vec<Block> = blocks
         .into_iter()
-        .filter(|(c, _)| !receipts.contains(c))
+        .filter(|(c, _)| !receipts.contains(c) && !envelope_blocks.contains(c))
         .collect();
     imported.blocks = blocks.len();
     imported.receipts = rows.len();
     store.put_batch(blocks, rows).await?;
+    // Envelopes for receipts the store held already join their rows.
+    for cid in known {
+        if let Some(envs) = envelopes.remove(&cid) {
+            let attached = crate::trust::attach(store, trust, &cid, &envs).await?;
+            imported.envelopes += attached.added;
+            if attached.vouched {
+                imported.vouched.push(cid);
+            }
+        }
+    }
+    // Envelopes of receipts neither in the archive nor in the store: not
+    // kept (nothing to attach them to), and said so.
+    for (receipt, envs) in envelopes {
+        for env in envs {
+            let cid = cid_of(DAG_CBOR, SHA2_256, &env);
+            imported.refused.push((
+                cid,
+                Refusal::NoReceipt(receipt),
+            ));
+        }
+    }
     Ok(imported)
 }
 

@@ -70,12 +70,15 @@ pub enum Refusal {
     Untrusted(Did),
     /// A receipt that came with no envelope.
     Unsigned,
+    /// An envelope whose receipt is nowhere to be found (not in the archive
+    /// it came in, not in the store).
+    NoReceipt(Cid),
 }
 
 impl Refusal {
     /// The reason's code: `malformed`, `non_canonical`, `unknown_header`,
     /// `unknown_key_type`, `bad_signature`, `cid_mismatch`, `untrusted`,
-    /// `unsigned`.
+    /// `unsigned`, `no_receipt`.
     pub fn code(&self) -> &'static str {
         match self {
             Refusal::Malformed(_) => "malformed",
@@ -86,6 +89,7 @@ impl Refusal {
             Refusal::CidMismatch { .. } => "cid_mismatch",
             Refusal::Untrusted(_) => "untrusted",
             Refusal::Unsigned => "unsigned",
+            Refusal::NoReceipt(_) => "no_receipt",
         }
     }
 }
@@ -118,6 +122,10 @@ impl fmt::Display for Refusal {
                 "signed by {did}, a signer this runtime does not trust (add it to trust.signers, or verify the receipt here)"
             ),
             Refusal::Unsigned => write!(f, "the receipt carries no envelope"),
+            Refusal::NoReceipt(cid) => write!(
+                f,
+                "it attests receipt {cid}, which is neither in the archive nor in the store"
+            ),
         }
     }
 }

@@ -6,6 +6,7 @@
 use std::fmt;
 
 use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
+use futures::future::LocalBoxFuture;
 
 use crate::CoreError;
 
@@ -115,12 +116,12 @@ impl fmt::Debug for Did {
 }
 
 /// What signs for a runtime: the key never leaves it, only signatures do.
-#[allow(async_fn_in_trait)]
+/// Object-safe (`&dyn Signer`), so a scheduler can hold any.
 pub trait Signer {
     /// The signer's DID.
     fn did(&self) -> &Did;
     /// The Ed25519 signature (64 bytes) of `message`.
-    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CoreError>;
+    fn sign<'a>(&'a self, message: &'a [u8]) -> LocalBoxFuture<'a, Result<Vec<u8>, CoreError>>;
 }
 
 /// An Ed25519 key held in memory: the native runtime's (read from its key
@@ -138,6 +139,11 @@ impl Ed25519Key {
         Self { key, did }
     }
 
+    /// The key's DID.
+    pub fn did(&self) -> &Did {
+        &self.did
+    }
+
     /// The seed, to write to a key file.
     pub fn seed(&self) -> [u8; 32] {
         self.key.to_bytes()
@@ -152,21 +158,11 @@ impl Ed25519Key {
 
 impl Signer for Ed25519Key {
     fn did(&self) -> &Did {
-        &self.did
+        Ed25519Key::did(self)
     }
 
-    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CoreError> {
-        Ok(self.sign_now(message))
-    }
-}
-
-impl<T: Signer + ?Sized> Signer for &T {
-    fn did(&self) -> &Did {
-        (**self).did()
-    }
-
-    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CoreError> {
-        (**self).sign(message).await
+    fn sign<'a>(&'a self, message: &'a [u8]) -> LocalBoxFuture<'a, Result<Vec<u8>, CoreError>> {
+        Box::pin(std::future::ready(Ok(self.sign_now(message))))
     }
 }
 

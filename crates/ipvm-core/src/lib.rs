@@ -49,6 +49,7 @@ pub mod receipt;
 pub mod runlog;
 pub mod scheduler;
 pub mod store;
+pub mod trust;
 pub mod unixfs;
 pub mod verify;
 pub mod workflow;
@@ -66,5 +67,6 @@ pub use scheduler::{
     CancelToken, Event, Execution, Executor, Job, RunReport, Scheduler, TaskReport,
 };
 pub use store::{BlockStore, MemoryStore, ReceiptRow, ReceiptStore};
+pub use trust::Trust;
 pub use verify::{verify, Verdict, Verification};
 pub use workflow::{Instruction, Limits, Task, Workflow};

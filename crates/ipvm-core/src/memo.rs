@@ -28,6 +28,7 @@ use cid::Cid;
 use ipld_core::ipld::Ipld;
 
 use crate::address::verify_block;
+use crate::envelope::Envelope;
 use crate::receipt::{Provenance, Receipt, ReceiptRecord};
 use crate::store::{BlockStore, ReceiptRow, ReceiptStore, RowIndex, RowRead};
 use crate::workflow::Task;
@@ -223,12 +224,29 @@ pub async fn check<S: BlockStore + ?Sized>(
             ),
         )));
     }
+    let signers = match row
+        .signers
+        .iter()
+        .map(|d| crate::identity::Did::parse(d))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(s) if s.len() == row.envelopes.len() => s,
+        Ok(_) => {
+            return Ok(Err(reject(
+                &row,
+                "its signers do not match its envelopes",
+            )))
+        }
+        Err(e) => return Ok(Err(reject(&row, format!("a signer of it: {e}")))),
+    };
     Ok(Ok(ReceiptRecord {
         cid: row.cid,
         receipt,
         instruction,
         inputs: task.run.inputs(),
         provenance: row.provenance,
+        signers,
+        vouched: row.vouched,
     }))
 }
 
@@ -252,7 +270,7 @@ pub async fn lookup<S: ReceiptStore + ?Sized>(
         new: Vec::new(),
     };
     let mut rows = rejected.readable(store.rows(RowIndex::Memo(instruction)).await?);
-    rows.retain(|r| r.provenance.is_trusted() && r.instruction == *instruction);
+    rows.retain(|r| (r.provenance.is_trusted() || r.vouched) && r.instruction == *instruction);
     rows.sort_by(rank);
     for row in rows {
         match check(store, row).await? {
@@ -328,25 +346,30 @@ pub async fn receipts_using<S: ReceiptStore + ?Sized>(
     let reads = store.rows(RowIndex::Input(input)).await?;
     check_all(store, quarantine, reads).await
 }
+
 /// Stores a receipt this runtime computed, with the blocks it links to (its
-/// invocation), in one write.
+/// invocation) and this runtime's envelope for it, in one write.
 pub async fn store_computed<S: ReceiptStore + ?Sized>(
     store: &S,
     record: &ReceiptRecord,
     blocks: Vec<(Cid, Vec<u8>)>,
+    envelope: Option<Envelope>,
 ) -> Result<(), CoreError> {
-    let row = ReceiptRow::with_invocation(
+    let mut row = ReceiptRow::with_invocation(
         &ReceiptRecord {
             provenance: Provenance::Computed,
             ..record.clone()
         },
         &blocks,
     )?;
+    if let Some(env) = envelope {
+        row.signers = vec![env.signer.to_string()];
+        row.envelopes = vec![env.bytes];
+        row.vouched = true;
+    }
     store.put_batch(blocks, vec![row]).await
 }
 
-/// Marks a stored receipt as verified here (a re-run gave the same
-/// receipt), unless this runtime already vouches for it.
 pub async fn promote<S: ReceiptStore + ?Sized>(
     store: &S,
     record: &ReceiptRecord,

@@ -127,8 +127,9 @@ impl Provenance {
     }
 
     /// Whether this runtime vouches for receipts of this provenance: it
-    /// computed them, or re-ran them with the same result. The trust policy
-    /// of signed receipts (the identity issue) extends this rule.
+    /// computed them, or re-ran them with the same result. A receipt from
+    /// elsewhere is trusted too if a trusted signer vouches for it
+    /// ([`ReceiptRecord::is_trusted`]).
     pub fn is_trusted(self) -> bool {
         matches!(self, Provenance::Computed | Provenance::Verified)
     }
@@ -406,4 +407,18 @@ pub struct ReceiptRecord {
     pub inputs: Vec<Cid>,
     /// Where it came from.
     pub provenance: Provenance,
+    /// The signers of its envelopes, each checked when the envelope was
+    /// stored (the runtime that computed it is one of them).
+    pub signers: Vec<crate::identity::Did>,
+    /// Whether a signer this runtime trusts vouches for it: decided when it
+    /// was stored and again when the trust policy changed.
+    pub vouched: bool,
+}
+
+impl ReceiptRecord {
+    /// Whether it may answer a memo lookup: computed or verified here, or
+    /// vouched for by a trusted signer.
+    pub fn is_trusted(&self) -> bool {
+        self.provenance.is_trusted() || self.vouched
+    }
 }

@@ -60,7 +60,10 @@ impl RunRecord {
                 receipt: None,
                 ..
             } => (*task, "skipped"),
-            Event::Queued { .. } | Event::Rejected { .. } => return false,
+            Event::Queued { .. }
+            | Event::Rejected { .. }
+            | Event::SpotChecked { .. }
+            | Event::Distrusted { .. } => return false,
         };
         if let Some(t) = self.tasks.get_mut(task) {
             t.1 = status;

@@ -25,7 +25,10 @@ use crate::awaits::{substitute, AwaitKind};
 use crate::coordinate::{Announcer, InstructionLock, Uncoordinated};
 use crate::memo::{self, Checked, Quarantine, Rejection};
 use crate::receipt::{Outcome, Provenance, Receipt, ReceiptRecord};
+use crate::envelope::Envelope;
+use crate::identity::{Did, Signer};
 use crate::store::ReceiptStore;
+use crate::trust::{self, Trust};
 use crate::workflow::{Limits, Workflow};
 use crate::{CoreError, ValidationError};
 
@@ -297,6 +300,27 @@ pub enum Event {
         /// Why it was skipped.
         reason: String,
     },
+    /// A receipt vouched for by another signer was re-run (a spot-check).
+    SpotChecked {
+        /// Task index.
+        task: usize,
+        /// Instruction CID.
+        instruction: Cid,
+        /// The receipt checked.
+        receipt: Cid,
+        /// Whether the re-run gave the same receipt.
+        agreed: bool,
+    },
+    /// A spot-check caught a signer: its receipts are no longer reused
+    /// until the user clears it.
+    Distrusted {
+        /// The signer's DID.
+        signer: String,
+        /// The receipt it vouched for that a re-run contradicted.
+        receipt: Cid,
+        /// What the re-run found.
+        reason: String,
+    },
     /// The task failed (with a receipt) or could not run (without one).
     Failed {
         /// Task index.
@@ -418,6 +442,8 @@ pub struct Scheduler<'a, E, S, L = Uncoordinated, A = Uncoordinated> {
     lock: &'a L,
     announcer: &'a A,
     quarantine: Option<&'a Quarantine>,
+    signer: Option<&'a dyn Signer>,
+    trust: Option<&'a Trust>,
     parallelism: usize,
 }
 
@@ -443,6 +469,9 @@ struct RunState {
     parked_effects: Vec<usize>,
     pure_left: usize,
     pure_failed: bool,
+    /// Tasks that had a receipt vouched for by another signer, and run
+    /// anyway as a spot-check of it.
+    spot_checks: HashMap<usize, ReceiptRecord>,
 }
 
 impl RunState {
@@ -482,6 +511,8 @@ impl<'a, E: Executor, S: ReceiptStore> Scheduler<'a, E, S> {
             lock: &UNCOORDINATED,
             announcer: &UNCOORDINATED,
             quarantine: None,
+            signer: None,
+            trust: None,
             parallelism: 8,
         }
     }
@@ -501,6 +532,8 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             lock,
             announcer,
             quarantine: self.quarantine,
+            signer: self.signer,
+            trust: self.trust,
             parallelism: self.parallelism,
         }
     }
@@ -509,6 +542,16 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
     /// each is reported once; without it, each run keeps its own.
     pub fn with_quarantine(mut self, quarantine: &'a Quarantine) -> Self {
         self.quarantine = Some(quarantine);
+        self
+    }
+
+    /// Signs every receipt it writes with `signer`, and reuses receipts
+    /// from elsewhere under `trust` (spot-checking them at its rate).
+    /// Without it, receipts are unsigned and only receipts computed or
+    /// verified here, or vouched for when stored, are reused.
+    pub fn with_identity(mut self, signer: &'a dyn Signer, trust: &'a Trust) -> Self {
+        self.signer = Some(signer);
+        self.trust = Some(trust);
         self
     }
 
@@ -547,7 +590,8 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
                         task: i,
                         instruction: job.instruction,
                     });
-                    running.push(self.dispatch(q, i, job));
+                    let spot = st.spot_checks.contains_key(&i);
+                    running.push(self.dispatch(q, i, job, spot));
                 }
             }
             if running.is_empty() {
@@ -607,10 +651,11 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
         q: &Quarantine,
         i: usize,
         job: Job,
+        spot_check: bool,
     ) -> (usize, Done, Option<L::Guard>) {
         let guard = self.lock.acquire(&job.instruction).await;
         let mut rejected = Vec::new();
-        if guard.is_some() {
+        if guard.is_some() && !spot_check {
             // A store failure here only costs the second look: the task runs.
             if let Ok(found) = memo::lookup(self.store, q, &job.instruction).await {
                 match found.value {
@@ -648,6 +693,7 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             parked_effects: Vec::new(),
             pure_left: 0,
             pure_failed: false,
+            spot_checks: HashMap::new(),
         };
         for (i, t) in wf.tasks.iter().enumerate() {
             st.effectful[i] = match self.executor.purity(&t.run.op) {
@@ -788,8 +834,12 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
         let Checked { value, rejected } = memo::lookup(self.store, q, &instruction).await?;
         report(i, instruction, rejected, on_event);
         if let Some(rec) = value {
-            memo_hit(st, i, rec, on_event);
-            return Ok(None);
+            let spot_check = !rec.provenance.is_trusted() && self.trust.is_some_and(Trust::spot_check);
+            if !spot_check {
+                memo_hit(st, i, rec, on_event);
+                return Ok(None);
+            }
+            st.spot_checks.insert(i, rec);
         }
         Ok(Some(Job {
             task: i,
@@ -800,6 +850,76 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             args,
             limits: task.limits,
         }))
+    }
+
+    /// Settles a spot-check of `checked` (a receipt another signer vouched
+    /// for) by the re-run's receipt `cid`. Agreement: the receipt becomes
+    /// `verified` here and gets this runtime's envelope, and the task is
+    /// done (true). Disagreement: every other trusted signer of it is
+    /// distrusted, their receipts are reconsidered, and the re-run's receipt
+    /// is recorded as any other (false).
+    async fn spot_check(
+        &self,
+        i: usize,
+        checked: ReceiptRecord,
+        cid: Cid,
+        st: &mut RunState,
+        on_event: &mut dyn FnMut(&Event),
+    ) -> Result<bool, CoreError> {
+        let Some(trust) = self.trust else {
+            return Ok(false);
+        };
+        let agreed = checked.cid == cid;
+        on_event(&Event::SpotChecked {
+            task: i,
+            instruction: checked.instruction,
+            receipt: checked.cid,
+            agreed,
+        });
+        if agreed {
+            memo::promote(self.store, &checked).await?;
+            if let Some(signer) = self.signer {
+                trust::attest(self.store, signer, trust, &checked.cid).await?;
+            }
+            self.announcer.announce(&checked.instruction, &checked.cid);
+            on_event(&Event::Finished {
+                task: i,
+                instruction: checked.instruction,
+                receipt: checked.cid,
+                fuel: checked.receipt.fuel(),
+            });
+            st.results
+                .insert(checked.instruction, checked.receipt.out.clone());
+            st.complete(
+                i,
+                TaskStatus::Ran(ReceiptRecord {
+                    provenance: Provenance::Verified,
+                    ..checked
+                }),
+            );
+            return Ok(true);
+        }
+        let reason = format!(
+            "a re-run of instruction {} here gave receipt {cid}, not the receipt {} it vouched for",
+            checked.instruction, checked.cid
+        );
+        let caught: Vec<Did> = checked
+            .signers
+            .iter()
+            .filter(|d| trust.trusts(d) && *d != trust.own())
+            .cloned()
+            .collect();
+        for did in &caught {
+            if trust.distrust(did, reason.clone()) {
+                on_event(&Event::Distrusted {
+                    signer: did.to_string(),
+                    receipt: checked.cid,
+                    reason: reason.clone(),
+                });
+            }
+        }
+        trust::reconsider(self.store, trust, &caught).await?;
+        Ok(false)
     }
 
     /// Turns an execution into a stored receipt.
@@ -816,15 +936,26 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
         let (ran, invocation) = task.invocation()?;
         let receipt = Receipt::of_execution(ran, &ex, task.prf.clone());
         let cid = receipt.cid()?;
+        if let Some(checked) = st.spot_checks.remove(&i) {
+            if self.spot_check(i, checked, cid, st, on_event).await? {
+                return Ok(());
+            }
+        }
+        let envelope = match self.signer {
+            Some(signer) => Some(Envelope::sign(signer, &cid).await?),
+            None => None,
+        };
         let record = ReceiptRecord {
             cid,
             receipt,
             instruction,
             inputs: task.run.inputs(),
             provenance: Provenance::Computed,
+            signers: envelope.iter().map(|e| e.signer.clone()).collect(),
+            vouched: envelope.is_some(),
         };
-        // The receipt and the invocation it links to, together.
-        memo::store_computed(self.store, &record, vec![(ran, invocation)]).await?;
+        // The receipt, its envelope and the invocation it links to, together.
+        memo::store_computed(self.store, &record, vec![(ran, invocation)], envelope).await?;
         self.announcer.announce(&instruction, &cid);
         match &record.receipt.out {
             Outcome::Ok(_) => on_event(&Event::Finished {

@@ -92,6 +92,15 @@ pub struct ReceiptRow {
     /// the row so that checking it takes one read, not two. Rows written
     /// before it existed have none: the block is read from the store.
     pub invocation: Option<Vec<u8>>,
+    /// The receipt's envelopes (DAG-CBOR), each checked against this
+    /// receipt when it was stored.
+    pub envelopes: Vec<Vec<u8>>,
+    /// The signers of `envelopes`, in the same order (the signer index).
+    pub signers: Vec<String>,
+    /// Whether a signer this runtime trusts vouches for the receipt: decided
+    /// when the row is written and when the trust policy changes, so that a
+    /// lookup never checks a signature.
+    pub vouched: bool,
 }
 
 impl ReceiptRow {
@@ -124,6 +133,9 @@ impl ReceiptRow {
             stored: 0,
             bytes,
             invocation: None,
+            envelopes: Vec::new(),
+            signers: record.signers.iter().map(|d| d.to_string()).collect(),
+            vouched: record.vouched,
         })
     }
 }
@@ -150,6 +162,8 @@ pub enum RowIndex<'a> {
     Instruction(&'a Cid),
     /// Every row whose instruction read this input.
     Input(&'a Cid),
+    /// Every row with an envelope by this signer (a DID).
+    Signer(&'a str),
 }
 
 /// Receipt storage: rows of the receipts table under three indexes (memo,
@@ -173,6 +187,9 @@ pub trait ReceiptStore: BlockStore {
     /// Changes the provenance of a stored row (a verified receipt is
     /// promoted). Nothing happens if the row is absent.
     async fn set_provenance(&self, cid: &Cid, provenance: Provenance) -> Result<(), CoreError>;
+    /// Changes whether a trusted signer vouches for a stored row (the trust
+    /// policy changed). Nothing happens if the row is absent.
+    async fn set_vouched(&self, cid: &Cid, vouched: bool) -> Result<(), CoreError>;
 }
 
 /// Stores `data` as a UnixFS file and returns its root CID (as `ipfs add
@@ -356,6 +373,7 @@ struct Tables {
     by_memo: HashMap<Cid, BTreeSet<Cid>>,
     by_instruction: HashMap<Cid, BTreeSet<Cid>>,
     by_input: HashMap<Cid, BTreeSet<Cid>>,
+    by_signer: HashMap<String, BTreeSet<Cid>>,
     /// The `stored` order of the next row.
     next: u64,
 }
@@ -386,6 +404,14 @@ impl Tables {
                     set.remove(&old.cid);
                 }
             }
+            for did in &old.signers {
+                if let Some(set) = self.by_signer.get_mut(did) {
+                    set.remove(&old.cid);
+                }
+            }
+        }
+        for did in &row.signers {
+            self.by_signer.entry(did.clone()).or_default().insert(row.cid);
         }
         row.stored = self.next;
         self.next += 1;
@@ -485,6 +511,13 @@ impl ReceiptStore for MemoryStore {
                 RowIndex::Memo(k) => (IndexName::Memo, k),
                 RowIndex::Instruction(k) => (IndexName::Instruction, k),
                 RowIndex::Input(k) => (IndexName::Input, k),
+                RowIndex::Signer(did) => {
+                    let keys = t.by_signer.get(did).cloned().unwrap_or_default();
+                    return keys
+                        .iter()
+                        .filter_map(|c| t.rows.get(c).cloned().map(Ok))
+                        .collect();
+                }
             };
             let keys: Vec<Cid> = t
                 .index(name)
@@ -501,6 +534,14 @@ impl ReceiptStore for MemoryStore {
         self.with(|t| {
             if let Some(row) = t.rows.get_mut(cid) {
                 row.provenance = provenance;
+            }
+        })
+    }
+
+    async fn set_vouched(&self, cid: &Cid, vouched: bool) -> Result<(), CoreError> {
+        self.with(|t| {
+            if let Some(row) = t.rows.get_mut(cid) {
+                row.vouched = vouched;
             }
         })
     }
@@ -545,6 +586,9 @@ macro_rules! forward_stores {
             }
             async fn set_provenance(&self, cid: &Cid, provenance: Provenance) -> Result<(), CoreError> {
                 (**self).set_provenance(cid, provenance).await
+            }
+            async fn set_vouched(&self, cid: &Cid, vouched: bool) -> Result<(), CoreError> {
+                (**self).set_vouched(cid, vouched).await
             }
         }
     )*};

@@ -13,7 +13,9 @@ use crate::awaits::substitute;
 use crate::memo::{self, Quarantine};
 use crate::receipt::{Outcome, Provenance, Receipt, ReceiptClass, RECEIPT_VERSION};
 use crate::scheduler::{Executor, Job};
+use crate::identity::Signer;
 use crate::store::ReceiptStore;
+use crate::trust::{self, Trust};
 use crate::workflow::Task;
 use crate::{decode_dag_cbor, CoreError};
 
@@ -55,6 +57,8 @@ pub struct Verification {
     /// The receipt was not trusted here, matched, and is now `verified`: it
     /// answers memo lookups from now on.
     pub promoted: bool,
+    /// The receipt matched and this runtime's envelope was added to it.
+    pub attested: bool,
 }
 
 impl Verification {
@@ -73,6 +77,7 @@ pub async fn verify<E: Executor, S: ReceiptStore>(
     executor: &E,
     store: &S,
     quarantine: &Quarantine,
+    attestor: Option<(&dyn Signer, &Trust)>,
     cid: &Cid,
 ) -> Result<Verification, CoreError> {
     let record = memo::receipt(store, quarantine, cid)
@@ -151,6 +156,11 @@ pub async fn verify<E: Executor, S: ReceiptStore>(
     if promoted {
         memo::promote(store, &record).await?;
     }
+    // A match adds this runtime's attestation (if it has not signed it yet).
+    let mut attested = false;
+    if let (Verdict::Match, Some((signer, trust))) = (&verdict, attestor) {
+        attested = trust::attest(store, signer, trust, cid).await?.added > 0;
+    }
     Ok(Verification {
         receipt: *cid,
         instruction: record.instruction,
@@ -162,5 +172,6 @@ pub async fn verify<E: Executor, S: ReceiptStore>(
         verdict,
         provenance: record.provenance,
         promoted,
+        attested,
     })
 }

@@ -15,7 +15,7 @@ use futures::executor::block_on;
 use ipvm_core::envelope::{check_receipt, VARSIG_ED25519_DAG_CBOR};
 use ipvm_core::{
     decode_dag_cbor, encode_dag_cbor, Cid, Did, Ed25519Key, Envelope, Execution, Instruction,
-    Ipld, Receipt, Refusal, Signer,
+    Ipld, Receipt, Refusal,
 };
 
 fn key(n: u8) -> Ed25519Key {

@@ -99,8 +99,7 @@ fn a_forged_receipt_imported_from_a_car_is_never_served() {
     // Imported before anything was computed: the task runs.
     let store = MemoryStore::new();
     let (lie, invocation) = forged(&a, 1000, 1);
-    let n = block_on(car::import(
-        &store,
+    let n = block_on(car::import(&store, &untrusting(),
         &car_of(
             std::slice::from_ref(&lie),
             std::slice::from_ref(&invocation),
@@ -118,7 +117,7 @@ fn a_forged_receipt_imported_from_a_car_is_never_served() {
     // the genuine one still answers, and nothing runs.
     for value in [999, 2, -1] {
         let (lie, invocation) = ground_before(&a, value, &genuine);
-        block_on(car::import(&store, &car_of(&[lie], &[invocation]))).unwrap();
+        block_on(car::import(&store, &untrusting(), &car_of(&[lie], &[invocation]))).unwrap();
         let (again, _) = run_with(&exec, &store, &wf);
         assert_eq!(again.reused(), 1);
         assert_eq!(again.tasks[0].receipt().unwrap().cid, genuine);
@@ -149,8 +148,7 @@ fn an_await_on_an_imported_receipt_is_refused_until_it_is_verified() {
     let b = instr("inc", vec![awaits("await/ok", &a)]);
     let store = MemoryStore::new();
     let (lie, invocation) = forged(&a, 999, 1);
-    block_on(car::import(
-        &store,
+    block_on(car::import(&store, &untrusting(),
         &car_of(std::slice::from_ref(&lie), &[invocation]),
     ))
     .unwrap();
@@ -169,7 +167,7 @@ fn an_await_on_an_imported_receipt_is_refused_until_it_is_verified() {
     let v = block_on(ipvm_core::verify(
         &exec,
         &store,
-        &Quarantine::new(),
+        &Quarantine::new(), None,
         &lie.cid().unwrap(),
     ))
     .unwrap();
@@ -194,12 +192,12 @@ fn a_verified_import_is_promoted_and_becomes_a_memo_hit() {
     let archive = block_on(car::export(&elsewhere, &roots)).unwrap();
 
     let here = MemoryStore::new();
-    block_on(car::import(&here, &archive)).unwrap();
+    block_on(car::import(&here, &untrusting(), &archive)).unwrap();
     // b awaits a, which is not trusted yet: b cannot be verified first.
     let err = block_on(ipvm_core::verify(
         &exec,
         &here,
-        &Quarantine::new(),
+        &Quarantine::new(), None,
         &roots[1],
     ))
     .unwrap_err();
@@ -208,7 +206,7 @@ fn a_verified_import_is_promoted_and_becomes_a_memo_hit() {
         "{err}"
     );
     for cid in &roots {
-        let v = block_on(ipvm_core::verify(&exec, &here, &Quarantine::new(), cid)).unwrap();
+        let v = block_on(ipvm_core::verify(&exec, &here, &Quarantine::new(), None, cid)).unwrap();
         assert_eq!(v.verdict, Verdict::Match, "{v:?}");
         assert!(v.promoted);
         assert_eq!(v.provenance, Provenance::Imported);
@@ -223,7 +221,7 @@ fn a_verified_import_is_promoted_and_becomes_a_memo_hit() {
     let v = block_on(ipvm_core::verify(
         &exec,
         &here,
-        &Quarantine::new(),
+        &Quarantine::new(), None,
         &roots[0],
     ))
     .unwrap();
@@ -394,6 +392,9 @@ impl ReceiptStore for Spy {
     async fn set_provenance(&self, cid: &Cid, p: Provenance) -> Result<(), CoreError> {
         self.inner.set_provenance(cid, p).await
     }
+    async fn set_vouched(&self, cid: &Cid, v: bool) -> Result<(), CoreError> {
+        self.inner.set_vouched(cid, v).await
+    }
 }
 
 #[test]
@@ -480,18 +481,20 @@ fn receipts_of_another_version_are_kept_but_not_reused_nor_compared() {
             instruction: a.cid(),
             inputs: a.inputs(),
             provenance: Provenance::Computed,
+            signers: Vec::new(),
+            vouched: false,
         };
         block_on(memo::store_computed(
             &store,
             &record,
-            vec![(ran, invocation.clone())],
+            vec![(ran, invocation.clone())], None,
         ))
         .unwrap();
         assert!(lookup(&store, &a.cid()).is_none(), "version {version}");
         let v = block_on(ipvm_core::verify(
             &TestExecutor::default(),
             &store,
-            &Quarantine::new(),
+            &Quarantine::new(), None,
             &record.cid,
         ))
         .unwrap();
@@ -525,6 +528,8 @@ fn a_memo_lookup_checks_one_receipt_however_many_are_stored() {
             instruction: a.cid(),
             inputs: a.inputs(),
             provenance,
+            signers: Vec::new(),
+            vouched: false,
         }
     };
     // 200 receipts that may not be reused (nondeterministic, limits, the
@@ -569,6 +574,8 @@ fn among_trusted_receipts_the_first_written_answers_whatever_their_cids() {
                 instruction: a.cid(),
                 inputs: a.inputs(),
                 provenance: Provenance::Computed,
+            signers: Vec::new(),
+            vouched: false,
             }
         })
         .collect();
@@ -578,7 +585,7 @@ fn among_trusted_receipts_the_first_written_answers_whatever_their_cids() {
             block_on(memo::store_computed(
                 &store,
                 &records[i],
-                vec![(ran, invocation.clone())],
+                vec![(ran, invocation.clone())], None,
             ))
             .unwrap();
         }
@@ -591,7 +598,7 @@ fn among_trusted_receipts_the_first_written_answers_whatever_their_cids() {
         ..ReceiptRow::new(&records[0]).unwrap()
     };
     block_on(store.put_batch(vec![(ran, invocation.clone())], vec![verified])).unwrap();
-    block_on(memo::store_computed(&store, &records[1], vec![])).unwrap();
+    block_on(memo::store_computed(&store, &records[1], vec![], None)).unwrap();
     assert_eq!(lookup(&store, &a.cid()).unwrap().cid, records[1].cid);
 }
 
@@ -604,7 +611,7 @@ fn an_import_is_all_or_nothing_and_never_lowers_provenance() {
     let (report, _) = run_with(&exec, &store, &workflow(std::slice::from_ref(&a)));
     let genuine = report.tasks[0].receipt().unwrap().cid;
     let archive = block_on(car::export(&store, &[genuine])).unwrap();
-    let n = block_on(car::import(&store, &archive)).unwrap();
+    let n = block_on(car::import(&store, &untrusting(), &archive)).unwrap();
     assert_eq!((n.receipts, n.known), (0, 1));
     assert_eq!(
         lookup(&store, &a.cid()).unwrap().provenance,
@@ -628,7 +635,7 @@ fn an_import_is_all_or_nothing_and_never_lowers_provenance() {
     let bad = Receipt::of_execution(not_a_task.0, &Execution::ok(Ipld::Integer(1), 1), vec![]);
     let archive = car_of(&[good, bad], &[data.clone(), good_invocation, not_a_task]);
     let empty = MemoryStore::new();
-    assert!(block_on(car::import(&empty, &archive)).is_err());
+    assert!(block_on(car::import(&empty, &untrusting(), &archive)).is_err());
     assert_eq!((empty.block_count(), empty.receipt_count()), (0, 0));
     assert!(block_on(empty.get_block(&data.0)).unwrap().is_none());
 }

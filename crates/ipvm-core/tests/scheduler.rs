@@ -380,7 +380,7 @@ fn a_receipt_verifies_by_re_running_its_task_from_the_store() {
     let v = block_on(ipvm_core::verify(
         &exec,
         &store,
-        &memo::Quarantine::new(),
+        &memo::Quarantine::new(), None,
         &cid,
     ))
     .unwrap();
@@ -400,7 +400,7 @@ fn a_receipt_verifies_by_re_running_its_task_from_the_store() {
     let v = block_on(ipvm_core::verify(
         &Liar,
         &store,
-        &memo::Quarantine::new(),
+        &memo::Quarantine::new(), None,
         &cid,
     ))
     .unwrap();
@@ -489,7 +489,7 @@ fn a_car_carries_receipts_and_their_blocks_to_another_store() {
     let bytes = block_on(car::export(&from, &[receipt])).unwrap();
 
     let to = MemoryStore::new();
-    let imported = block_on(car::import(&to, &bytes)).unwrap();
+    let imported = block_on(car::import(&to, &untrusting(), &bytes)).unwrap();
     assert_eq!(imported.receipts, 1);
     assert_eq!(imported.blocks, 4, "invocation + module root + 2 chunks");
     let listed = block_on(memo::receipt(&to, &memo::Quarantine::new(), &receipt))
@@ -525,7 +525,7 @@ fn a_car_carries_receipts_and_their_blocks_to_another_store() {
     broken[n - 1] ^= 0xff;
     let empty = MemoryStore::new();
     assert!(matches!(
-        block_on(car::import(&empty, &broken)),
+        block_on(car::import(&empty, &untrusting(), &broken)),
         Err(CoreError::HashMismatch { .. })
     ));
     assert_eq!(empty.block_count(), 0);

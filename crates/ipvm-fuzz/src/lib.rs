@@ -62,12 +62,18 @@ pub fn receipt(data: &[u8]) {
         assert_eq!(back.cid().ok(), Some(cid));
         let _ = (r.is_reusable(), r.version(), r.class());
     }
+    // The same bytes as an envelope: refused with a reason, or valid and
+    // canonical.
+    if let Ok(env) = ipvm_core::Envelope::check(data) {
+        assert_eq!(env.bytes, data);
+    }
 }
 
 /// `car::import` into an empty store: all or nothing.
 pub fn car_import(data: &[u8]) {
     let store = MemoryStore::new();
-    if block_on(car::import(&store, data)).is_err() {
+    let trust = ipvm_core::Trust::new(ipvm_core::Ed25519Key::from_seed([1; 32]).did().clone());
+    if block_on(car::import(&store, &trust, data)).is_err() {
         assert_eq!(store.block_count(), 0, "a rejected archive left blocks");
         assert_eq!(store.receipt_count(), 0, "a rejected archive left receipts");
     }

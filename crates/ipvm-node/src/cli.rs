@@ -2,17 +2,23 @@
 
 use std::process::ExitCode;
 
+use std::path::PathBuf;
+
 use ipvm_core::store::add_file;
-use ipvm_core::{unixfs, CancelToken, Event, MemoryStore, Scheduler, Workflow};
+use ipvm_core::{car, unixfs, CancelToken, Did, Event, MemoryStore, Scheduler, Trust, Workflow};
 use ipvm_exec::WasmExecutor;
 
-const USAGE: &str = "usage: ipvm run WORKFLOW.json [--add FILE]... [--parallelism N]\n       ipvm add FILE...\n       ipvm instruction INSTRUCTIONS.jsonl\n       ipvm dag-cid VALUES.jsonl";
+use crate::key;
+
+const USAGE: &str = "usage: ipvm run WORKFLOW.json [--add FILE]... [--parallelism N] [--key FILE] [--trust DID]... [--verify-rate R] [--import CAR]... [--export CAR]\n       ipvm key [--key FILE]\n       ipvm verify-receipt CAR [--key FILE] [--trust DID]...\n       ipvm add FILE...\n       ipvm instruction INSTRUCTIONS.jsonl\n       ipvm dag-cid VALUES.jsonl";
 
 /// Runs the command line; `Err` is a one-line message for exit code 2.
 pub(crate) fn main(args: &[String]) -> Result<ExitCode, String> {
     match args.first().map(String::as_str) {
         Some("run") => run(&args[1..]),
         Some("add") => add(&args[1..]),
+        Some("key") => show_key(&args[1..]),
+        Some("verify-receipt") => verify_receipt(&args[1..]),
         Some("instruction") => per_line(&args[1..], "instruction", |line| {
             ipvm_core::workflow::instruction_cid_from_dag_json(line)
         }),
@@ -68,10 +74,18 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
     let mut workflow_path = None;
     let mut adds = Vec::new();
     let mut parallelism = 8;
+    let mut identity = IdentityArgs::default();
+    let mut imports = Vec::new();
+    let mut export = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
+        if identity.take(a, &mut it)? {
+            continue;
+        }
         match a.as_str() {
             "--add" => adds.push(it.next().ok_or("`--add` needs a FILE")?.clone()),
+            "--import" => imports.push(it.next().ok_or("`--import` needs a CAR file")?.clone()),
+            "--export" => export = Some(it.next().ok_or("`--export` needs a FILE")?.clone()),
             "--parallelism" => {
                 let n = it.next().ok_or("`--parallelism` needs a number")?;
                 parallelism = n
@@ -96,6 +110,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
     }
     .map_err(|e| format!("{workflow_path}: {e}"))?;
 
+    let (signer, trust) = identity.open()?;
     let store = MemoryStore::new();
     futures::executor::block_on(async {
         for path in &adds {
@@ -104,8 +119,25 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                 .map_err(|e| format!("{path}: {e}"))?;
             eprintln!("added {cid} {path}");
         }
+        for path in &imports {
+            let report = car::import(&store, &trust, &read(path)?)
+                .await
+                .map_err(|e| format!("{path}: {e}"))?;
+            eprintln!(
+                "imported {path}: {} receipts ({} vouched for by a trusted signer), {} envelopes, {} refused",
+                report.receipts,
+                report.vouched.len(),
+                report.envelopes,
+                report.refused.len()
+            );
+            for (cid, why) in &report.refused {
+                eprintln!("refused envelope {cid}: {} ({why})", why.code());
+            }
+        }
         let executor = WasmExecutor::new(&store);
-        let scheduler = Scheduler::new(&executor, &store).with_parallelism(parallelism);
+        let scheduler = Scheduler::new(&executor, &store)
+            .with_parallelism(parallelism)
+            .with_identity(&signer, &trust);
         let mut log = |e: &Event| eprintln!("{}", describe(e));
         let report = scheduler
             .run(&workflow, &mut log, &CancelToken::new())
@@ -116,12 +148,142 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                 println!("{}", rec.receipt.to_dag_json().map_err(|e| e.to_string())?);
             }
         }
+        if let Some(path) = &export {
+            let roots: Vec<_> = report.tasks.iter().filter_map(|t| t.receipt()).map(|r| r.cid).collect();
+            let bytes = car::export(&store, &roots).await.map_err(|e| format!("{path}: {e}"))?;
+            std::fs::write(path, bytes).map_err(|e| format!("cannot write `{path}`: {e}"))?;
+            eprintln!("exported {} signed receipts to {path}", roots.len());
+        }
         Ok(if report.succeeded() {
             ExitCode::SUCCESS
         } else {
             ExitCode::from(1)
         })
     })
+}
+
+/// `--key FILE` and `--trust DID`, shared by the commands that sign or
+/// decide trust.
+#[derive(Default)]
+struct IdentityArgs {
+    key: Option<PathBuf>,
+    trust: Vec<Did>,
+    verify_rate: f64,
+}
+
+impl IdentityArgs {
+    /// Takes `a` (and its value) if it is one of these options.
+    fn take(&mut self, a: &str, it: &mut std::slice::Iter<'_, String>) -> Result<bool, String> {
+        match a {
+            "--key" => {
+                self.key = Some(PathBuf::from(it.next().ok_or("`--key` needs a FILE")?));
+                Ok(true)
+            }
+            "--trust" => {
+                let did = it.next().ok_or("`--trust` needs a DID (did:key:z6Mk…)")?;
+                self.trust
+                    .push(Did::parse(did).map_err(|e| format!("`--trust {did}`: {e}"))?);
+                Ok(true)
+            }
+            "--verify-rate" => {
+                let r = it.next().ok_or("`--verify-rate` needs a share from 0 to 1")?;
+                self.verify_rate = r
+                    .parse()
+                    .ok()
+                    .filter(|r: &f64| (0.0..=1.0).contains(r))
+                    .ok_or_else(|| format!("`--verify-rate {r}`: not a share from 0 to 1"))?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// The key (created if missing) and the trust policy.
+    fn open(&self) -> Result<(ipvm_core::Ed25519Key, Trust), String> {
+        let path = match &self.key {
+            Some(p) => p.clone(),
+            None => key::default_path()?,
+        };
+        let (signer, created) = key::load_or_create(&path)?;
+        if created {
+            eprintln!("created key {} ({})", path.display(), signer.did());
+        }
+        let trust = Trust::new(signer.did().clone())
+            .with_signers(self.trust.iter().cloned())
+            .with_spot_checks(self.verify_rate, key::random_u64()?);
+        Ok((signer, trust))
+    }
+}
+
+/// `ipvm key`: prints the DID of the key, creating the key first if needed.
+fn show_key(args: &[String]) -> Result<ExitCode, String> {
+    let mut identity = IdentityArgs::default();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if !identity.take(a, &mut it)? || a != "--key" {
+            return Err(format!("unexpected argument `{a}`\n{USAGE}"));
+        }
+    }
+    let (signer, _) = identity.open()?;
+    println!("{}", signer.did());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ipvm verify-receipt CAR`: checks every receipt of an archive with its
+/// envelopes, one line each (`valid SIGNER` or the reason's code and
+/// message). Exits 0 if every receipt is vouched for by a trusted signer.
+fn verify_receipt(args: &[String]) -> Result<ExitCode, String> {
+    let mut identity = IdentityArgs::default();
+    let mut path = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if identity.take(a, &mut it)? {
+            continue;
+        }
+        match a.as_str() {
+            flag if flag.starts_with("--") => {
+                return Err(format!("unknown option `{flag}`\n{USAGE}"))
+            }
+            p if path.is_none() => path = Some(p.to_string()),
+            extra => return Err(format!("unexpected argument `{extra}`\n{USAGE}")),
+        }
+    }
+    let path = path.ok_or_else(|| format!("`verify-receipt` needs a CAR file\n{USAGE}"))?;
+    let (_, trust) = identity.open()?;
+    let (_, blocks) = car::decode(&read(&path)?).map_err(|e| format!("{path}: {e}"))?;
+    let mut envelopes: std::collections::HashMap<ipvm_core::Cid, Vec<Vec<u8>>> = Default::default();
+    let mut receipts = Vec::new();
+    for (cid, bytes) in &blocks {
+        if ipvm_core::Envelope::looks_like(cid, bytes) {
+            // Grouped by the receipt they name; a malformed one is checked
+            // against every receipt so that its reason is reported.
+            match ipvm_core::Envelope::check(bytes) {
+                Ok(env) => envelopes.entry(env.receipt).or_default().push(bytes.clone()),
+                Err(e) => println!("envelope {cid}: {} ({e})", e.code()),
+            }
+        } else if ipvm_core::decode_dag_cbor(bytes)
+            .and_then(|v| ipvm_core::Receipt::from_ipld(&v))
+            .is_ok()
+        {
+            receipts.push((*cid, bytes.clone()));
+        }
+    }
+    if receipts.is_empty() {
+        return Err(format!("{path}: the archive holds no receipt"));
+    }
+    let mut all = true;
+    for (cid, bytes) in receipts {
+        let envs = envelopes.remove(&cid).unwrap_or_default();
+        let check = ipvm_core::envelope::check_receipt(&bytes, &envs, &|d| trust.trusts(d));
+        match check.verdict {
+            Ok(did) => println!("{cid} valid {did}"),
+            Err(why) => {
+                all = false;
+                println!("{cid} {} ({why})", why.code());
+            }
+        }
+    }
+    Ok(if all { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 /// One line of progress for an event.
@@ -150,6 +312,20 @@ fn describe(e: &Event) -> String {
         } => format!(
             "rejected task {task} {instruction}: stored receipt {receipt} skipped: {reason}"
         ),
+        Event::SpotChecked {
+            task,
+            instruction,
+            receipt,
+            agreed,
+        } => format!(
+            "spot-check task {task} {instruction} receipt {receipt}: {}",
+            if *agreed { "agreed" } else { "DISAGREED" }
+        ),
+        Event::Distrusted {
+            signer,
+            receipt,
+            reason,
+        } => format!("distrusted {signer} (receipt {receipt}): {reason}"),
         Event::Failed {
             task,
             instruction,

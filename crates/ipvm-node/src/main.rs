@@ -1,7 +1,9 @@
 //! `ipvm`: the native IPVM node.
 //!
 //! ```text
-//! ipvm run WORKFLOW.json [--add FILE]... [--parallelism N]
+//! ipvm run WORKFLOW.json [--add FILE]... [--parallelism N] [--key FILE] [--trust DID]... [--verify-rate R] [--import CAR]... [--export CAR]
+//! ipvm key [--key FILE]
+//! ipvm verify-receipt CAR [--key FILE] [--trust DID]...
 //! ipvm add FILE...
 //! ipvm instruction INSTRUCTIONS.jsonl
 //! ipvm dag-cid VALUES.jsonl
@@ -11,6 +13,13 @@
 //! the workflow, prints each receipt as DAG-JSON on stdout (one per line, in
 //! task order) and the progress on stderr. It exits 0 when every task
 //! succeeded, 1 when a task failed, 2 on bad input.
+//! Every receipt is signed with the node's key (`--key FILE`, default
+//! `$IPVM_KEY` or `~/.config/ipvm/key`, created with mode 0600 if missing);
+//! `--import` brings receipts from a CAR, reused if a `--trust`ed signer
+//! vouches for them (`--verify-rate R` re-runs that share of them as a
+//! spot-check); `--export` writes the run's receipts with their
+//! envelopes. `key` prints the node's DID. `verify-receipt` checks each
+//! receipt of a CAR with its envelopes: `valid DID`, or a reason code.
 //! `add` prints the CID each file would have (as `ipfs add --cid-version 1`).
 //! `instruction` prints the CID of each instruction `{rsc, op, input, nnc}`
 //! (one DAG-JSON value per line): what an await in another task refers to.
@@ -18,6 +27,7 @@
 //! A workflow may be DAG-JSON or DAG-CBOR.
 
 mod cli;
+mod key;
 
 use std::process::ExitCode;
 

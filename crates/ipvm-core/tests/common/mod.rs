@@ -14,6 +14,11 @@ use std::collections::BTreeMap;
 use ipvm_core::scheduler::Purity;
 use ipvm_core::{address, Cid, Execution, Executor, Instruction, Ipld, Job, Task, Workflow};
 
+/// The trust policy of a runtime that trusts no one but itself.
+pub fn untrusting() -> ipvm_core::Trust {
+    ipvm_core::Trust::new(ipvm_core::Ed25519Key::from_seed([200; 32]).did().clone())
+}
+
 /// A module CID for tests (no bytes needed: the test executor ignores it).
 pub fn module() -> Cid {
     address::raw_cid(b"test module")
