@@ -7,10 +7,16 @@
 // to index.js and index.d.ts; the data types (Cid, TaskReport, RunEvent, …)
 // come from the Rust side (crates/ipvm-web/src/types.rs) through the glue.
 import init, { Runtime as RawRuntime, instructionCid as rawInstructionCid, isCid } from "./wasm/ipvm_web.js";
-import type { Cid, RunEvent, TaskReport, StoredReceipt, Verification, RunRecord, Provenance, ImportReport, IpvmErrorCode } from "./wasm/ipvm_web.js";
+import type {
+  Cid, RunEvent, TaskReport, StoredReceipt, Verification, RunRecord, Provenance, ImportReport, IpvmErrorCode,
+  TrustOptions, TrustReport, ReceiptCheck, ReceiptRefusal,
+} from "./wasm/ipvm_web.js";
 import { WorkerPool, type WorkerStats } from "./pool.js";
 
-export type { Cid, RunEvent, TaskReport, StoredReceipt, Verification, RunRecord, Provenance, ImportReport, IpvmErrorCode, WorkerStats };
+export type {
+  Cid, RunEvent, TaskReport, StoredReceipt, Verification, RunRecord, Provenance, ImportReport, IpvmErrorCode, WorkerStats,
+  TrustOptions, TrustReport, ReceiptCheck, ReceiptRefusal,
+};
 
 /** A DAG-JSON link: `{"/": "<cid>"}`. */
 export interface Link {
@@ -90,6 +96,12 @@ export interface OpenOptions {
    * package's `pool.js`). It must be the package's `worker.js`, served as a module.
    */
   workerUrl?: string | URL;
+  /**
+   * Whose receipts to reuse besides this runtime's own: `signers` (DIDs) whose envelope makes an
+   * imported receipt a memo hit, and `verifyRate`, the share of such reuses re-run as a
+   * spot-check (a mismatch distrusts the signer, persistently, until {@link Runtime.clearDistrust}).
+   */
+  trust?: TrustOptions;
 }
 
 /** Options of {@link Runtime.run}. */
@@ -311,14 +323,24 @@ export class Runtime {
     if (typeof name !== "string" || name.length === 0) throw new IpvmError("ERR_ARGUMENT", "options.name must be a non-empty string");
     if (storage !== "indexeddb" && storage !== "memory") throw new IpvmError("ERR_ARGUMENT", 'options.storage must be "indexeddb" or "memory"');
     const module = await load(options.wasm);
-    if (storage === "memory") return new Runtime(OPENING, new RawRuntime(), undefined, null);
+    if (storage === "memory") {
+      let raw: RawRuntime;
+      try {
+        raw = new RawRuntime(options.trust);
+      } catch (e) {
+        rethrow(e);
+      }
+      // The key now, so that a browser without Ed25519 says so at open.
+      await raw.identity().catch(rethrow);
+      return new Runtime(OPENING, raw, undefined, null);
+    }
     if (persist && typeof globalThis.navigator?.storage?.persist === "function") await navigator.storage.persist();
     const dbName = `ipvm-web:${name}`;
     const pool = workers > 0 && typeof Worker === "function" ? new WorkerPool(workers, dbName, module, options.workerUrl) : null;
     // Tabs (and workers) of the origin on the same store announce their receipts here.
     const channel = typeof BroadcastChannel === "function" ? new BroadcastChannel(dbName) : undefined;
     try {
-      const raw = await RawRuntime.openIndexedDb(dbName, pool?.dispatch, channel).catch(rethrow);
+      const raw = await RawRuntime.openIndexedDb(dbName, pool?.dispatch, channel, options.trust).catch(rethrow);
       return new Runtime(OPENING, raw, channel, pool);
     } catch (e) {
       pool?.close();
@@ -429,8 +451,8 @@ export class Runtime {
   }
 
   /**
-   * The receipt that answers an instruction: the memo lookup. Only a receipt this runtime vouches
-   * for (`computed` here, or `verified` here) answers; null if there is none.
+   * The receipt that answers an instruction: the memo lookup. Only a receipt this runtime computed
+   * or verified, or one a trusted signer vouches for, answers; null if there is none.
    * @example
    * const r = await rt.receiptFor(one.instruction);
    */
@@ -483,9 +505,10 @@ export class Runtime {
   /**
    * Imports a CARv1 archive, all or nothing: every block is verified against its CID (a bad block
    * rejects the import and stores nothing). Its receipts are stored with provenance `imported`:
-   * listed, exported and verifiable, but no memo hits until {@link Runtime.verify} has re-run them
-   * here (data from outside is never trusted as an answer). Receipts already in the store keep
-   * their provenance.
+   * listed, exported and verifiable. One is a memo hit only if an envelope in the archive from a
+   * signer this runtime trusts (`trust.signers`) vouches for it, or once {@link Runtime.verify}
+   * has re-run it here. Each envelope is checked; refused ones are listed with their reason.
+   * Receipts already in the store keep their provenance and gain the new envelopes.
    * @example
    * const { blocks, receipts } = await other.importCar(car);
    * for (const r of reports) await other.verify(r.receipt); // now memo hits in `other`
@@ -504,6 +527,49 @@ export class Runtime {
    */
   verify(receiptCid: Cid): Promise<Verification> {
     return this.#raw.verify(String(receiptCid)).catch(rethrow);
+  }
+
+  /**
+   * This runtime's DID (`did:key:z6Mk…`), the signer of every receipt it computes. The private
+   * key is a non-extractable WebCrypto Ed25519 key kept in the store: it survives reloads and
+   * no script can read it.
+   * @example
+   * const me = await rt.identity();
+   */
+  identity(): Promise<string> {
+    return this.#raw.identity().catch(rethrow);
+  }
+
+  /**
+   * The trust policy: this runtime's DID, the signers it trusts, the signers a spot-check caught
+   * (with why), and the spot-check rate.
+   * @example
+   * const { distrusted } = await rt.trust();
+   */
+  trust(): Promise<TrustReport> {
+    return this.#raw.trust().catch(rethrow);
+  }
+
+  /**
+   * Clears a spot-check's distrust of a signer (the user's decision): its receipts count again.
+   * Resolves to whether it was distrusted.
+   * @example
+   * await rt.clearDistrust("did:key:z6Mk…");
+   */
+  clearDistrust(signer: string): Promise<boolean> {
+    return this.#raw.clearDistrust(String(signer)).catch(rethrow);
+  }
+
+  /**
+   * Checks a receipt's signatures without storing anything: a stored receipt by CID (with its
+   * stored envelopes), or `{receipt, envelopes}` as DAG-CBOR bytes. Valid if an envelope from a
+   * trusted signer verifies; otherwise `reason` says why (`bad_signature`, `unknown_header`,
+   * `unknown_key_type`, `non_canonical`, `cid_mismatch`, `untrusted`, `unsigned`, `malformed`).
+   * @example
+   * const { valid, reason } = await rt.verifyReceipt(reports[0].receipt);
+   */
+  verifyReceipt(receipt: Cid | { receipt: Uint8Array; envelopes: Uint8Array[] }): Promise<ReceiptCheck> {
+    return this.#raw.verifyReceipt(receipt).catch(rethrow);
   }
 
   /**

@@ -54,7 +54,7 @@ test("a forged receipt from a CAR is never the answer, whatever its CID; a verif
     },
     { car: bytes(forge.car([inv, lie])), task, instruction },
   );
-  assert.deepEqual(first.imported, { blocks: 1, receipts: 1, known: 0 });
+  assert.deepEqual(first.imported, { blocks: 1, receipts: 1, known: 0, envelopes: 0, vouched: [], refused: [] });
   assert.equal(first.listed.length, 1);
   assert.equal(first.listed[0].provenance, "imported");
   assert.equal(first.listed[0].trusted, false);
@@ -286,7 +286,7 @@ test("a schema-2 database upgrades in place: its receipts are kept, listed as un
   assert.deepEqual([result.status, result.out], ["ran", ["ok", 2]], "re-computed once, and right");
   assert.equal(result.after, 3, "the old receipts are kept beside the new one");
   assert.ok(result.runs.includes("an-old-run"));
-  assert.deepEqual(result.db, { version: 3, indexes: ["inputs", "instruction", "memo"] });
+  assert.deepEqual(result.db, { version: 4, indexes: ["inputs", "instruction", "memo", "signers"] });
   // The row's key really is the CID the JS libraries compute.
   assert.ok(CID.parse(result.before[0][0]));
   await page.close();

@@ -299,7 +299,7 @@ pub async fn import<S: BlockStore + ReceiptStore + ?Sized>(
             instruction: task.run.cid(),
             inputs: task.run.inputs(),
             provenance: Provenance::Imported,
-            signers: Vec::new(),
+            envelopes: Vec::new(),
             vouched: false,
         };
         let mut row = ReceiptRow::new(&record).map_err(|e| CoreError::Decode {

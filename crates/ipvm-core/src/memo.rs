@@ -224,13 +224,21 @@ pub async fn check<S: BlockStore + ?Sized>(
             ),
         )));
     }
-    let signers = match row
+    let envelopes = match row
         .signers
         .iter()
         .map(|d| crate::identity::Did::parse(d))
         .collect::<Result<Vec<_>, _>>()
     {
-        Ok(s) if s.len() == row.envelopes.len() => s,
+        Ok(s) if s.len() == row.envelopes.len() => s
+            .into_iter()
+            .zip(row.envelopes)
+            .map(|(signer, bytes)| Envelope {
+                signer,
+                receipt: row.cid,
+                bytes,
+            })
+            .collect(),
         Ok(_) => {
             return Ok(Err(reject(
                 &row,
@@ -245,7 +253,7 @@ pub async fn check<S: BlockStore + ?Sized>(
         instruction,
         inputs: task.run.inputs(),
         provenance: row.provenance,
-        signers,
+        envelopes,
         vouched: row.vouched,
     }))
 }

@@ -407,15 +407,20 @@ pub struct ReceiptRecord {
     pub inputs: Vec<Cid>,
     /// Where it came from.
     pub provenance: Provenance,
-    /// The signers of its envelopes, each checked when the envelope was
-    /// stored (the runtime that computed it is one of them).
-    pub signers: Vec<crate::identity::Did>,
+    /// Its envelopes, each checked when it was stored (the runtime that
+    /// computed it signed one of them).
+    pub envelopes: Vec<crate::envelope::Envelope>,
     /// Whether a signer this runtime trusts vouches for it: decided when it
     /// was stored and again when the trust policy changed.
     pub vouched: bool,
 }
 
 impl ReceiptRecord {
+    /// The signers of its envelopes.
+    pub fn signers(&self) -> Vec<crate::identity::Did> {
+        self.envelopes.iter().map(|e| e.signer.clone()).collect()
+    }
+
     /// Whether it may answer a memo lookup: computed or verified here, or
     /// vouched for by a trusted signer.
     pub fn is_trusted(&self) -> bool {

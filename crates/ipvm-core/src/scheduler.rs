@@ -904,10 +904,9 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             checked.instruction, checked.cid
         );
         let caught: Vec<Did> = checked
-            .signers
-            .iter()
-            .filter(|d| trust.trusts(d) && *d != trust.own())
-            .cloned()
+            .signers()
+            .into_iter()
+            .filter(|d| trust.trusts(d) && d != trust.own())
             .collect();
         for did in &caught {
             if trust.distrust(did, reason.clone()) {
@@ -951,7 +950,7 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             instruction,
             inputs: task.run.inputs(),
             provenance: Provenance::Computed,
-            signers: envelope.iter().map(|e| e.signer.clone()).collect(),
+            envelopes: envelope.iter().cloned().collect(),
             vouched: envelope.is_some(),
         };
         // The receipt, its envelope and the invocation it links to, together.

@@ -133,8 +133,8 @@ impl ReceiptRow {
             stored: 0,
             bytes,
             invocation: None,
-            envelopes: Vec::new(),
-            signers: record.signers.iter().map(|d| d.to_string()).collect(),
+            envelopes: record.envelopes.iter().map(|e| e.bytes.clone()).collect(),
+            signers: record.envelopes.iter().map(|e| e.signer.to_string()).collect(),
             vouched: record.vouched,
         })
     }

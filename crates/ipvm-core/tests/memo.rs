@@ -481,7 +481,7 @@ fn receipts_of_another_version_are_kept_but_not_reused_nor_compared() {
             instruction: a.cid(),
             inputs: a.inputs(),
             provenance: Provenance::Computed,
-            signers: Vec::new(),
+            envelopes: Vec::new(),
             vouched: false,
         };
         block_on(memo::store_computed(
@@ -528,7 +528,7 @@ fn a_memo_lookup_checks_one_receipt_however_many_are_stored() {
             instruction: a.cid(),
             inputs: a.inputs(),
             provenance,
-            signers: Vec::new(),
+            envelopes: Vec::new(),
             vouched: false,
         }
     };
@@ -574,7 +574,7 @@ fn among_trusted_receipts_the_first_written_answers_whatever_their_cids() {
                 instruction: a.cid(),
                 inputs: a.inputs(),
                 provenance: Provenance::Computed,
-            signers: Vec::new(),
+            envelopes: Vec::new(),
             vouched: false,
             }
         })

@@ -94,7 +94,7 @@ fn every_receipt_computed_carries_the_executor_s_valid_envelope() {
             .value
             .unwrap();
         assert_eq!(rec.provenance, Provenance::Computed);
-        assert_eq!(rec.signers, vec![a.key.did().clone()]);
+        assert_eq!(rec.signers(), vec![a.key.did().clone()]);
     }
 }
 
@@ -116,7 +116,7 @@ fn a_car_from_a_trusted_signer_gives_memo_hits_and_from_another_none_until_verif
     assert_eq!((report.reused(), counted.count()), (2, 0));
     let rec = report.tasks[1].receipt().unwrap();
     assert_eq!(rec.provenance, Provenance::Imported);
-    assert!(rec.vouched && rec.signers == vec![a.key.did().clone()]);
+    assert!(rec.vouched && rec.signers() == vec![a.key.did().clone()]);
 
     // C does not: the receipts are stored, listed, and never reused.
     let c = Runtime::new(3, &[]);
@@ -126,7 +126,7 @@ fn a_car_from_a_trusted_signer_gives_memo_hits_and_from_another_none_until_verif
         .unwrap()
         .value
         .unwrap();
-    assert!(!listed.is_trusted() && listed.signers == vec![a.key.did().clone()]);
+    assert!(!listed.is_trusted() && listed.signers() == vec![a.key.did().clone()]);
     assert!(block_on(memo::lookup(&c.store, &Quarantine::new(), &wf.tasks[0].run.cid()))
         .unwrap()
         .value

@@ -109,6 +109,28 @@ pub(crate) fn event(e: &Event) -> JsValue {
             ("receipt", s(receipt)),
             ("reason", s(reason)),
         ]),
+        Event::SpotChecked {
+            task,
+            instruction,
+            receipt,
+            agreed,
+        } => object(&[
+            ("type", s("spot-check")),
+            ("task", (*task as u32).into()),
+            ("instruction", s(instruction)),
+            ("receipt", s(receipt)),
+            ("agreed", (*agreed).into()),
+        ]),
+        Event::Distrusted {
+            signer,
+            receipt,
+            reason,
+        } => object(&[
+            ("type", s("distrusted")),
+            ("signer", s(signer)),
+            ("receipt", s(receipt)),
+            ("reason", s(reason)),
+        ]),
         Event::Failed {
             task,
             instruction,
@@ -157,6 +179,11 @@ pub(crate) fn task_report(t: &TaskReport) -> Result<JsValue, JsValue> {
         ("ok", rec.receipt.out.is_ok().into()),
         ("fuel", JsValue::from(rec.receipt.fuel() as f64)),
         ("dagJson", s(json)),
+        ("provenance", s(rec.provenance.as_str())),
+        (
+            "signers",
+            rec.envelopes.iter().map(|e| s(&e.signer)).collect::<Array>().into(),
+        ),
     ]))
 }
 
@@ -181,7 +208,20 @@ pub(crate) fn record(r: &ipvm_core::ReceiptRecord) -> Result<JsValue, JsValue> {
         ("instruction", s(r.instruction)),
         ("inputs", inputs.into()),
         ("provenance", s(r.provenance.as_str())),
-        ("trusted", r.provenance.is_trusted().into()),
+        ("trusted", r.is_trusted().into()),
+        ("vouched", r.vouched.into()),
+        (
+            "signers",
+            r.envelopes.iter().map(|e| s(&e.signer)).collect::<Array>().into(),
+        ),
+        (
+            "envelopes",
+            r.envelopes
+                .iter()
+                .map(|e| JsValue::from(js_sys::Uint8Array::from(&e.bytes[..])))
+                .collect::<Array>()
+                .into(),
+        ),
         ("reusable", why.is_none().into()),
         ("notReusableBecause", why.map_or(JsValue::NULL, s)),
         ("ok", r.receipt.out.is_ok().into()),
@@ -219,6 +259,67 @@ pub(crate) fn imported(n: &ipvm_core::car::Imported) -> JsValue {
         ("blocks", (n.blocks as u32).into()),
         ("receipts", (n.receipts as u32).into()),
         ("known", (n.known as u32).into()),
+        ("envelopes", (n.envelopes as u32).into()),
+        ("vouched", n.vouched.iter().map(s).collect::<Array>().into()),
+        (
+            "refused",
+            n.refused
+                .iter()
+                .map(|(cid, why)| {
+                    object(&[
+                        ("envelope", s(cid)),
+                        ("reason", s(why.code())),
+                        ("message", s(why)),
+                    ])
+                })
+                .collect::<Array>()
+                .into(),
+        ),
+    ])
+}
+
+/// `{valid, receipt, signer, reason, message, envelopes}`.
+pub(crate) fn receipt_check(c: &ipvm_core::envelope::ReceiptCheck) -> JsValue {
+    let (signer, reason, message) = match &c.verdict {
+        Ok(did) => (s(did), JsValue::NULL, JsValue::NULL),
+        Err(why) => (JsValue::NULL, s(why.code()), s(why)),
+    };
+    let envelopes: Array = c
+        .envelopes
+        .iter()
+        .map(|e| match e {
+            Ok(did) => object(&[("valid", true.into()), ("signer", s(did))]),
+            Err(why) => object(&[
+                ("valid", false.into()),
+                ("reason", s(why.code())),
+                ("message", s(why)),
+            ]),
+        })
+        .collect();
+    object(&[
+        ("valid", c.verdict.is_ok().into()),
+        ("receipt", c.receipt.map_or(JsValue::NULL, s)),
+        ("signer", signer),
+        ("reason", reason),
+        ("message", message),
+        ("envelopes", envelopes.into()),
+    ])
+}
+
+/// `{self, signers, distrusted, verifyRate}`.
+pub(crate) fn trust_report(t: &ipvm_core::Trust) -> JsValue {
+    object(&[
+        ("self", s(t.own())),
+        ("signers", t.signers().iter().map(s).collect::<Array>().into()),
+        (
+            "distrusted",
+            t.distrusted()
+                .iter()
+                .map(|(did, why)| object(&[("signer", s(did)), ("reason", s(why))]))
+                .collect::<Array>()
+                .into(),
+        ),
+        ("verifyRate", t.verify_rate().into()),
     ])
 }
 
@@ -238,6 +339,7 @@ pub(crate) fn verification(v: &ipvm_core::Verification) -> Result<JsValue, JsVal
         ("matches", v.matches().into()),
         ("provenance", s(v.provenance.as_str())),
         ("promoted", v.promoted.into()),
+        ("attested", v.attested.into()),
         ("nondeterministic", v.nondeterministic.into()),
         ("expected", outcome_json(&v.expected)?),
         ("actual", outcome_json(&v.actual)?),
@@ -322,4 +424,94 @@ mod tests {
             assert!(ERROR_CODES.contains(&code(e)), "{}", code(e));
         }
     }
+}
+
+/// Reads `{signers?: string[], verifyRate?: number}` (the `trust` option);
+/// each mistake is an `ERR_ARGUMENT` naming the field.
+pub(crate) fn trust_options(v: &JsValue) -> Result<crate::runtime::TrustOptions, JsValue> {
+    let bad = |field: &str, why: &str| error("ERR_ARGUMENT", &format!("trust.{field}: {why}"));
+    let mut out = crate::runtime::TrustOptions::default();
+    if v.is_undefined() || v.is_null() {
+        return Ok(out);
+    }
+    if !v.is_object() {
+        return Err(error(
+            "ERR_ARGUMENT",
+            "trust: expected {signers?: string[], verifyRate?: number}",
+        ));
+    }
+    for key in Object::keys(v.unchecked_ref::<Object>()).iter() {
+        let key = key.as_string().unwrap_or_default();
+        if key != "signers" && key != "verifyRate" {
+            return Err(bad(&key, "unknown option (known: signers, verifyRate)"));
+        }
+    }
+    let signers = Reflect::get(v, &JsValue::from_str("signers")).unwrap_or_default();
+    if !signers.is_undefined() {
+        if !Array::is_array(&signers) {
+            return Err(bad("signers", "expected a list of DIDs (did:key:z6Mk…)"));
+        }
+        for (i, d) in Array::from(&signers).iter().enumerate() {
+            let text = d
+                .as_string()
+                .ok_or_else(|| bad(&format!("signers[{i}]"), "not a string"))?;
+            let did = ipvm_core::Did::parse(&text)
+                .map_err(|e| bad(&format!("signers[{i}]"), &e.to_string()))?;
+            out.signers.push(did);
+        }
+    }
+    let rate = Reflect::get(v, &JsValue::from_str("verifyRate")).unwrap_or_default();
+    if !rate.is_undefined() {
+        out.verify_rate = rate
+            .as_f64()
+            .filter(|r| (0.0..=1.0).contains(r))
+            .ok_or_else(|| bad("verifyRate", "expected a number from 0 to 1"))?;
+    }
+    Ok(out)
+}
+
+/// A receipt to check with [`crate::runtime::Runtime::verify_receipt`].
+pub(crate) enum SignedReceipt {
+    /// A stored receipt, by CID: checked with its stored envelopes.
+    Stored(ipvm_core::Cid),
+    /// Bytes given: the receipt and its envelopes (DAG-CBOR).
+    Given {
+        receipt: Vec<u8>,
+        envelopes: Vec<Vec<u8>>,
+    },
+}
+
+/// Reads a CID string or `{receipt: Uint8Array, envelopes: Uint8Array[]}`.
+pub(crate) fn signed_receipt(v: &JsValue) -> Result<SignedReceipt, JsValue> {
+    if let Some(text) = v.as_string() {
+        return ipvm_core::parse_cid(&text)
+            .map(SignedReceipt::Stored)
+            .map_err(|e| core_error(&e));
+    }
+    let bad = |why: &str| error("ERR_ARGUMENT", &format!("verifyReceipt: {why}"));
+    let bytes = |x: JsValue, what: &str| {
+        x.dyn_into::<js_sys::Uint8Array>()
+            .map(|a| a.to_vec())
+            .map_err(|_| bad(&format!("`{what}` is not a Uint8Array")))
+    };
+    if !v.is_object() {
+        return Err(bad(
+            "expected a receipt CID, or {receipt: Uint8Array, envelopes: Uint8Array[]}",
+        ));
+    }
+    let receipt = bytes(
+        Reflect::get(v, &JsValue::from_str("receipt")).unwrap_or_default(),
+        "receipt",
+    )?;
+    let list = Reflect::get(v, &JsValue::from_str("envelopes")).unwrap_or_default();
+    let envelopes = match list {
+        l if l.is_undefined() => Vec::new(),
+        l if Array::is_array(&l) => Array::from(&l)
+            .iter()
+            .enumerate()
+            .map(|(i, e)| bytes(e, &format!("envelopes[{i}]")))
+            .collect::<Result<_, _>>()?,
+        _ => return Err(bad("`envelopes` is not a list of Uint8Array")),
+    };
+    Ok(SignedReceipt::Given { receipt, envelopes })
 }

@@ -2,7 +2,7 @@
 //! This is the browser's platform adapter (as `MemoryStore` is the core's);
 //! it works in a window and in a worker (it finds `indexedDB` on the global).
 //!
-//! Schema, version 3 (see also `docs/spec.md`, "IndexedDB schema"):
+//! Schema, version 4 (see also `docs/spec.md`, "IndexedDB schema"):
 //! - `blocks`: key = CID string, value = the block's bytes (`Uint8Array`).
 //!   Bytes are verified against the CID on write and on read.
 //! - `aliases`: key = raw-block CID string, value = UnixFS root CID string.
@@ -19,6 +19,15 @@
 //!   multi-entry `inputs` (the reverse index). A receipt and its index
 //!   entries are one `put` in one transaction: IndexedDB maintains the
 //!   indexes atomically, so an entry never points at nothing.
+//!   Since version 4 a row also has `envelopes` (each a `Uint8Array`,
+//!   checked when stored), `signers` (their DIDs, multi-entry index
+//!   `signers`) and `vouched` (a trusted signer vouches for it); a row
+//!   without them has none and is not vouched for.
+//! - `settings` (since version 4): key = name, value = anything
+//!   structured-cloneable: `identity` holds `{privateKey, did}` (a
+//!   non-extractable WebCrypto `CryptoKey`), `trust` holds `{distrusted,
+//!   applied}` (signers spot-checks caught, and the trusted set the rows'
+//!   `vouched` were last decided for).
 //!
 //! This adapter only translates rows; what a row means, and whether it is
 //! believed, is decided by `ipvm_core::memo`.
@@ -34,11 +43,14 @@ use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 
 /// The schema version this code creates and reads.
-pub(crate) const SCHEMA_VERSION: u32 = 3;
+pub(crate) const SCHEMA_VERSION: u32 = 4;
 const BLOCKS: &str = "blocks";
 const ALIASES: &str = "aliases";
 const RECEIPTS: &str = "receipts";
 const RUNS: &str = "runs";
+const SETTINGS: &str = "settings";
+/// The signer index of `receipts`, and the field it indexes.
+const SIGNERS: &str = "signers";
 /// The memo index of `receipts`, and the field it indexes.
 const MEMO: &str = "memo";
 
@@ -116,7 +128,14 @@ impl IndexedDbStore {
             }
             // Version 3: the memo index on `receipts` (a store that exists
             // is reached through the upgrade's own transaction).
-            add_index(&JsValue::from(event), RECEIPTS, MEMO, MEMO);
+            let event = JsValue::from(event);
+            add_index(&event, RECEIPTS, MEMO, MEMO, false);
+            // Version 4: settings (the identity, the trust state), and the
+            // signer index.
+            if !names.iter().any(|n| n == SETTINGS) {
+                let _ = db.create_object_store(SETTINGS, ObjectStoreParams::new());
+            }
+            add_index(&event, RECEIPTS, SIGNERS, SIGNERS, true);
         });
         let db = request
             .await
@@ -215,6 +234,29 @@ impl IndexedDbStore {
                     .to_vec(),
             ),
         };
+        // Rows written before version 4 have no envelopes.
+        let list = |k: &str| -> Result<Vec<JsValue>, BadRow> {
+            match get(value, k) {
+                v if v.is_undefined() => Ok(Vec::new()),
+                v if Array::is_array(&v) => Ok(Array::from(&v).to_vec()),
+                _ => Err(bad(format!("`{k}` is not a list"))),
+            }
+        };
+        let envelopes = list("envelopes")?
+            .into_iter()
+            .map(|v| {
+                v.dyn_into::<Uint8Array>()
+                    .map(|a| a.to_vec())
+                    .map_err(|_| bad("`envelopes` holds a value that is not a Uint8Array".into()))
+            })
+            .collect::<Result<_, _>>()?;
+        let signers = list(SIGNERS)?
+            .into_iter()
+            .map(|v| {
+                v.as_string()
+                    .ok_or_else(|| bad("`signers` holds a value that is not a string".into()))
+            })
+            .collect::<Result<_, _>>()?;
         Ok(ReceiptRow {
             cid,
             reusable: memo.as_string() == Some(instruction.to_string()),
@@ -224,6 +266,9 @@ impl IndexedDbStore {
             stored: get(value, "stored").as_f64().unwrap_or(0.0) as u64,
             bytes,
             invocation,
+            envelopes,
+            signers,
+            vouched: get(value, "vouched").is_truthy(),
         })
     }
 
@@ -312,6 +357,22 @@ impl IndexedDbStore {
                 true => set(MEMO, &text(&row.instruction)),
                 false => Ok(()),
             })
+            .and_then(|_| match row.envelopes.is_empty() {
+                true => Ok(()),
+                false => {
+                    let envelopes: Array = row
+                        .envelopes
+                        .iter()
+                        .map(|e| JsValue::from(Uint8Array::from(&e[..])))
+                        .collect();
+                    let signers: Array = row.signers.iter().map(|d| JsValue::from_str(d)).collect();
+                    set("envelopes", &envelopes.into()).and_then(|_| set(SIGNERS, &signers.into()))
+                }
+            })
+            .and_then(|_| match row.vouched {
+                true => set("vouched", &JsValue::TRUE),
+                false => Ok(()),
+            })
             .map_err(|e| store_error("build receipt record", format_args!("{e:?}")))?;
         Ok(Put {
             store: RECEIPTS,
@@ -333,6 +394,48 @@ impl IndexedDbStore {
                 })
             })
             .collect()
+    }
+
+    /// Sets one field of a stored row. Read, then write: both writers of a
+    /// row are this origin's own code, so a race between them loses nothing
+    /// but a later re-check.
+    async fn update_row(&self, cid: &Cid, field: &str, v: &JsValue) -> Result<(), CoreError> {
+        let Some(value) = self.get_value(RECEIPTS, &cid.to_string()).await? else {
+            return Ok(());
+        };
+        Reflect::set(&value, &JsValue::from_str(field), v)
+            .map_err(|e| store_error("update a receipt row", format_args!("{e:?}")))?;
+        self.put_value(RECEIPTS, &value, None).await
+    }
+
+    /// A setting (see the schema), if present.
+    pub(crate) async fn setting(&self, name: &str) -> Result<Option<JsValue>, CoreError> {
+        self.get_value(SETTINGS, name).await
+    }
+
+    /// Writes a setting, replacing it.
+    pub(crate) async fn put_setting(&self, name: &str, value: &JsValue) -> Result<(), CoreError> {
+        self.put_value(SETTINGS, value, Some(name)).await
+    }
+
+    /// Writes a setting unless one is there already; resolves to the one
+    /// stored (this value, or the one another tab wrote first).
+    pub(crate) async fn setting_or_insert(
+        &self,
+        name: &str,
+        value: &JsValue,
+    ) -> Result<JsValue, CoreError> {
+        let tx = self
+            .db
+            .transaction(&[SETTINGS], TransactionMode::ReadWrite)
+            .map_err(|e| store_error("write", e))?;
+        let s = tx.object_store(SETTINGS).map_err(|e| store_error("write", e))?;
+        // `add` fails (and aborts the transaction) if the key exists.
+        let _ = s.add(value, Some(&JsValue::from_str(name)));
+        let _ = tx.await;
+        self.setting(name).await?.ok_or_else(|| {
+            CoreError::Store(format!("the setting `{name}` could not be written"))
+        })
     }
 
     async fn index_all(&self, index: &str, key: &str) -> Result<Vec<RowRead>, CoreError> {
@@ -428,30 +531,26 @@ impl ReceiptStore for IndexedDbStore {
             RowIndex::Memo(k) => (MEMO, k),
             RowIndex::Instruction(k) => ("instruction", k),
             RowIndex::Input(k) => ("inputs", k),
+            RowIndex::Signer(did) => return self.index_all(SIGNERS, did).await,
         };
         self.index_all(name, &key.to_string()).await
     }
 
     async fn set_provenance(&self, cid: &Cid, provenance: Provenance) -> Result<(), CoreError> {
-        // Read, then write: both writers of a row are this origin's own code,
-        // so a race between them loses nothing but a later re-check.
-        let Some(value) = self.get_value(RECEIPTS, &cid.to_string()).await? else {
-            return Ok(());
-        };
-        Reflect::set(
-            &value,
-            &JsValue::from_str("provenance"),
-            &JsValue::from_str(provenance.as_str()),
-        )
-        .map_err(|e| store_error("update provenance", format_args!("{e:?}")))?;
-        self.put_value(RECEIPTS, &value, None).await
+        self.update_row(cid, "provenance", &JsValue::from_str(provenance.as_str()))
+            .await
+    }
+
+    async fn set_vouched(&self, cid: &Cid, vouched: bool) -> Result<(), CoreError> {
+        self.update_row(cid, "vouched", &JsValue::from_bool(vouched))
+            .await
     }
 }
 
 /// Creates index `index` on `store` during an upgrade, if the store exists
 /// and lacks it. `event` is the `upgradeneeded` event: its request's
 /// `transaction` reaches stores created by earlier versions.
-fn add_index(event: &JsValue, store: &str, index: &str, key_path: &str) {
+fn add_index(event: &JsValue, store: &str, index: &str, key_path: &str, multi_entry: bool) {
     let call = |target: &JsValue, method: &str, args: &[&JsValue]| -> Option<JsValue> {
         let f: js_sys::Function = Reflect::get(target, &JsValue::from_str(method))
             .ok()?
@@ -472,10 +571,20 @@ fn add_index(event: &JsValue, store: &str, index: &str, key_path: &str) {
     let names = get(&os, "indexNames");
     let has = call(&names, "contains", &[&JsValue::from_str(index)]).is_some_and(|v| v.is_truthy());
     if !has {
+        let options = Object::new();
+        let _ = Reflect::set(
+            &options,
+            &JsValue::from_str("multiEntry"),
+            &JsValue::from_bool(multi_entry),
+        );
         let _ = call(
             &os,
             "createIndex",
-            &[&JsValue::from_str(index), &JsValue::from_str(key_path)],
+            &[
+                &JsValue::from_str(index),
+                &JsValue::from_str(key_path),
+                &options.into(),
+            ],
         );
     }
 }

@@ -3,6 +3,7 @@
 
 mod convert;
 mod coordinate;
+mod identity;
 mod indexeddb;
 mod pacer;
 mod pool;

@@ -1,13 +1,16 @@
 //! The exported `Runtime` class: a store, an executor and a scheduler, with
-//! the browser's lock and announcer. It translates; the rules (the memo, the
-//! checks on stored rows, coordination) are `ipvm_core`'s.
+//! the browser's lock and announcer, and the runtime's identity (a WebCrypto
+//! key) and trust policy. It translates; the rules (the memo, the checks on
+//! stored rows, coordination, trust) are `ipvm_core`'s.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use ipvm_core::memo::{self, Checked, Quarantine, Rejection};
 use ipvm_core::store::add_file;
-use ipvm_core::{parse_cid, MemoryStore, Scheduler, Workflow};
+use ipvm_core::{
+    parse_cid, trust, CoreError, Did, MemoryStore, ReceiptStore, Scheduler, Signer, Trust, Workflow,
+};
 use ipvm_exec::{WasmExecutor, WasmiEngine};
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
@@ -15,6 +18,7 @@ use wasm_bindgen_futures::future_to_promise;
 
 use crate::convert;
 use crate::coordinate::{ChannelAnnouncer, WebLock, Yielding};
+use crate::identity::{TrustState, WebSigner};
 use crate::indexeddb::IndexedDbStore;
 use crate::pacer::YieldingPacer;
 use crate::pool::{AnyExecutor, PoolExecutor};
@@ -30,9 +34,96 @@ struct Inner {
     quarantine: Quarantine,
     /// Hears each rejected row once (`setRejectedListener`).
     on_rejected: RefCell<Option<Function>>,
+    /// What `Runtime.open({trust})` said.
+    trust_options: TrustOptions,
+    /// The key and the trust policy, made or loaded on first use.
+    identity: RefCell<Option<Rc<Identity>>>,
+}
+
+/// The trust options given at open: signers to trust, the spot-check rate.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TrustOptions {
+    pub(crate) signers: Vec<Did>,
+    pub(crate) verify_rate: f64,
+}
+
+/// The runtime's key and trust policy.
+struct Identity {
+    signer: WebSigner,
+    trust: Trust,
+}
+
+impl Identity {
+    /// The policy's state to keep across reloads.
+    fn state(&self) -> TrustState {
+        let distrusted = self.trust.distrusted();
+        TrustState {
+            applied: self
+                .trust
+                .signers()
+                .into_iter()
+                .filter(|d| !distrusted.contains_key(d))
+                .collect(),
+            distrusted,
+        }
+    }
+}
+
+fn random_seed() -> u64 {
+    let draw = || (js_sys::Math::random() * (1u64 << 53) as f64) as u64;
+    draw() ^ (draw() << 11)
 }
 
 impl Inner {
+    /// The key (loaded from the store, or made) and the trust policy. On
+    /// first use the stored trust state is read back, and if the trusted
+    /// set differs from the one the rows were decided for, the rows of the
+    /// signers concerned are decided again.
+    async fn identity(&self) -> Result<Rc<Identity>, CoreError> {
+        if let Some(id) = self.identity.borrow().clone() {
+            return Ok(id);
+        }
+        let db = match &*self.store {
+            AnyStore::IndexedDb(db) => Some(db),
+            AnyStore::Memory(_) => None,
+        };
+        let signer = WebSigner::load_or_create(db).await?;
+        let saved = match db {
+            Some(db) => TrustState::load(db).await?,
+            None => TrustState::default(),
+        };
+        let trust = Trust::new(signer.did().clone())
+            .with_signers(self.trust_options.signers.iter().cloned())
+            .with_spot_checks(self.trust_options.verify_rate, random_seed())
+            .with_distrusted(saved.distrusted.clone());
+        let id = Identity { signer, trust };
+        let now = id.state();
+        let changed: Vec<Did> = now
+            .applied
+            .iter()
+            .filter(|d| !saved.applied.contains(d))
+            .chain(saved.applied.iter().filter(|d| !now.applied.contains(d)))
+            .cloned()
+            .collect();
+        if !changed.is_empty() {
+            trust::reconsider(&*self.store, &id.trust, &changed).await?;
+        }
+        if let (Some(db), true) = (db, now != saved) {
+            now.save(db).await?;
+        }
+        // Another call may have finished first: keep one.
+        let mut slot = self.identity.borrow_mut();
+        Ok(slot.get_or_insert_with(|| Rc::new(id)).clone())
+    }
+
+    /// Keeps the trust state (after a spot-check or a clear).
+    async fn save_trust(&self, id: &Identity) -> Result<(), CoreError> {
+        if let AnyStore::IndexedDb(db) = &*self.store {
+            id.state().save(db).await?;
+        }
+        Ok(())
+    }
+
     /// Passes rows skipped by a read to the listener, and returns the value.
     fn report<T>(&self, checked: Checked<T>) -> T {
         self.rejected(&checked.rejected);
@@ -61,15 +152,19 @@ fn cid_arg(text: &str) -> Result<ipvm_core::Cid, JsValue> {
 
 #[wasm_bindgen]
 impl Runtime {
-    /// A runtime with an in-memory store (nothing survives the page).
+    /// A runtime with an in-memory store (nothing survives the page, its
+    /// key included). `trust`: `{signers?: string[], verifyRate?: number}`.
     #[wasm_bindgen(constructor)]
-    pub fn new() -> Runtime {
-        Self::with_store(
+    pub fn js_new(
+        #[wasm_bindgen(unchecked_param_type = "TrustOptions | undefined")] trust: JsValue,
+    ) -> Result<Runtime, JsValue> {
+        Ok(Self::with_store(
             AnyStore::Memory(Box::new(MemoryStore::new())),
             None,
             None,
             None,
-        )
+            convert::trust_options(&trust)?,
+        ))
     }
 
     /// `scope` names the locks shared with other runtimes on the same store;
@@ -80,6 +175,7 @@ impl Runtime {
         scope: Option<String>,
         dispatch: Option<Function>,
         channel: Option<JsValue>,
+        trust_options: TrustOptions,
     ) -> Runtime {
         let store = Rc::new(store);
         let runner = match dispatch {
@@ -98,6 +194,8 @@ impl Runtime {
                 announcer: ChannelAnnouncer::new(channel),
                 quarantine: Quarantine::new(),
                 on_rejected: RefCell::new(None),
+                trust_options,
+                identity: RefCell::new(None),
             }),
         }
     }
@@ -126,13 +224,108 @@ impl Runtime {
         )]
         dispatch: Option<Function>,
         #[wasm_bindgen(unchecked_param_type = "BroadcastChannel | undefined")] channel: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "TrustOptions | undefined")] trust: JsValue,
     ) -> Promise {
+        let trust = convert::trust_options(&trust);
         future_to_promise(async move {
+            let trust = trust?;
             let store = IndexedDbStore::open(&name)
                 .await
                 .map_err(|e| convert::core_error(&e))?;
             let channel = Some(channel);
-            Ok(Self::with_store(AnyStore::IndexedDb(store), Some(name), dispatch, channel).into())
+            let rt = Self::with_store(AnyStore::IndexedDb(store), Some(name), dispatch, channel, trust);
+            // The key and the trust state now, so that a browser without
+            // Ed25519 says so at open, not at the first run.
+            rt.inner
+                .identity()
+                .await
+                .map_err(|e| convert::core_error(&e))?;
+            Ok(rt.into())
+        })
+    }
+
+    /// This runtime's DID (`did:key:z6Mk…`): the signer of every receipt it
+    /// computes. Its private key is a non-extractable WebCrypto key kept in
+    /// the store (a memory runtime's lives as long as the runtime).
+    #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
+    pub fn identity(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let id = inner.identity().await.map_err(|e| convert::core_error(&e))?;
+            Ok(JsValue::from_str(id.signer.did().as_str()))
+        })
+    }
+
+    /// The trust policy: this runtime's DID, the signers it trusts, the
+    /// signers spot-checks caught, and the spot-check rate.
+    #[wasm_bindgen(unchecked_return_type = "Promise<TrustReport>")]
+    pub fn trust(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let id = inner.identity().await.map_err(|e| convert::core_error(&e))?;
+            Ok(convert::trust_report(&id.trust))
+        })
+    }
+
+    /// Clears a spot-check's distrust of `signer` (the user's decision):
+    /// its receipts are decided again. Resolves to whether it was distrusted.
+    #[wasm_bindgen(js_name = clearDistrust, unchecked_return_type = "Promise<boolean>")]
+    pub fn clear_distrust(&self, signer: &str) -> Promise {
+        let inner = self.inner.clone();
+        let did = Did::parse(signer).map_err(|e| convert::error("ERR_ARGUMENT", &e.to_string()));
+        future_to_promise(async move {
+            let did = did?;
+            let id = inner.identity().await.map_err(|e| convert::core_error(&e))?;
+            let was = id.trust.forgive(&did);
+            if was {
+                trust::reconsider(&*inner.store, &id.trust, std::slice::from_ref(&did))
+                    .await
+                    .map_err(|e| convert::core_error(&e))?;
+                inner.save_trust(&id).await.map_err(|e| convert::core_error(&e))?;
+            }
+            Ok(JsValue::from_bool(was))
+        })
+    }
+
+    /// Checks a receipt with its envelopes: a stored receipt by CID, or
+    /// `{receipt: Uint8Array, envelopes: Uint8Array[]}` (DAG-CBOR). Valid if
+    /// an envelope from a trusted signer verifies; otherwise one precise
+    /// reason. Stores nothing.
+    #[wasm_bindgen(js_name = verifyReceipt, unchecked_return_type = "Promise<ReceiptCheck>")]
+    pub fn verify_receipt(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Cid | { receipt: Uint8Array; envelopes: Uint8Array[] }")]
+        receipt: JsValue,
+    ) -> Promise {
+        let inner = self.inner.clone();
+        let given = convert::signed_receipt(&receipt);
+        future_to_promise(async move {
+            let (bytes, envelopes) = match given? {
+                convert::SignedReceipt::Stored(cid) => {
+                    let row = match inner.store.row(&cid).await.map_err(|e| convert::core_error(&e))? {
+                        Some(Ok(row)) => row,
+                        Some(Err(bad)) => {
+                            return Err(convert::error(
+                                "ERR_STORE",
+                                &format!("receipt {cid}: its row cannot be read: {}", bad.reason),
+                            ))
+                        }
+                        None => {
+                            return Err(convert::error(
+                                "ERR_MISSING_BLOCK",
+                                &format!("receipt {cid} is not in the store"),
+                            ))
+                        }
+                    };
+                    (row.bytes, row.envelopes)
+                }
+                convert::SignedReceipt::Given { receipt, envelopes } => (receipt, envelopes),
+            };
+            let id = inner.identity().await.map_err(|e| convert::core_error(&e))?;
+            let check = ipvm_core::envelope::check_receipt(&bytes, &envelopes, &|d| {
+                id.trust.trusts(d)
+            });
+            Ok(convert::receipt_check(&check))
         })
     }
 
@@ -163,9 +356,12 @@ impl Runtime {
         let cancel = convert::cancel_token(&signal);
         future_to_promise(async move {
             let workflow = parsed.map_err(|e| convert::core_error(&e))?;
+            let id = inner.identity().await.map_err(|e| convert::core_error(&e))?;
             let scheduler = Scheduler::new(&inner.executor, &*inner.store)
                 .with_coordination(&inner.lock, &inner.announcer)
-                .with_quarantine(&inner.quarantine);
+                .with_quarantine(&inner.quarantine)
+                .with_identity(&id.signer, &id.trust);
+            let mut distrusted = false;
             let log = RunLog::start(inner.store.clone(), &workflow);
             let mut emit = |e: &ipvm_core::Event| {
                 if let ipvm_core::Event::Rejected {
@@ -176,6 +372,10 @@ impl Runtime {
                         receipt: receipt.clone(),
                         reason: reason.clone(),
                     }]);
+                }
+                if let ipvm_core::Event::Distrusted { signer, reason, .. } = e {
+                    web_sys_warn(&format!("[ipvm] distrusted {signer}: {reason}"));
+                    distrusted = true;
                 }
                 if let Some(log) = &log {
                     log.event(e);
@@ -188,6 +388,9 @@ impl Runtime {
             let report = scheduler.run(&workflow, &mut emit, &cancel).await;
             if let Some(log) = &log {
                 log.end(&report).await;
+            }
+            if distrusted {
+                inner.save_trust(&id).await.map_err(|e| convert::core_error(&e))?;
             }
             convert::task_reports(&report.map_err(|e| convert::core_error(&e))?.tasks)
         })
@@ -254,9 +457,16 @@ impl Runtime {
     pub fn verify(&self, receipt: &str) -> Promise {
         let (inner, cid) = (self.inner.clone(), cid_arg(receipt));
         future_to_promise(async move {
-            let v = ipvm_core::verify(&inner.executor.0, &*inner.store, &inner.quarantine, &cid?)
-                .await
-                .map_err(|e| convert::core_error(&e))?;
+            let id = inner.identity().await.map_err(|e| convert::core_error(&e))?;
+            let v = ipvm_core::verify(
+                &inner.executor.0,
+                &*inner.store,
+                &inner.quarantine,
+                Some((&id.signer, &id.trust)),
+                &cid?,
+            )
+            .await
+            .map_err(|e| convert::core_error(&e))?;
             convert::verification(&v)
         })
     }
@@ -291,8 +501,9 @@ impl Runtime {
         })
     }
 
-    /// A CARv1 archive of `roots`: receipts (with their invocations and
-    /// modules) or blocks (with their DAGs), to import elsewhere.
+    /// A CARv1 archive of `roots`: receipts (with their envelopes,
+    /// invocations and modules) or blocks (with their DAGs), to import
+    /// elsewhere.
     #[wasm_bindgen(js_name = exportCar, unchecked_return_type = "Promise<Uint8Array>")]
     pub fn export_car(&self, roots: Vec<String>) -> Promise {
         let inner = self.inner.clone();
@@ -307,12 +518,15 @@ impl Runtime {
 
     /// Imports a CARv1 archive, all or nothing: verifies every block, and
     /// stores the blocks and the receipts (provenance `imported`: listed and
-    /// verifiable, no memo hits until verified here).
+    /// verifiable; memo hits if a trusted signer's envelope in the archive
+    /// vouches for them, else once verified here). Each envelope is checked;
+    /// refused ones are reported with their reason and not kept.
     #[wasm_bindgen(js_name = importCar, unchecked_return_type = "Promise<ImportReport>")]
     pub fn import_car(&self, bytes: Vec<u8>) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            let n = ipvm_core::car::import(&*inner.store, &bytes)
+            let id = inner.identity().await.map_err(|e| convert::core_error(&e))?;
+            let n = ipvm_core::car::import(&*inner.store, &id.trust, &bytes)
                 .await
                 .map_err(|e| convert::core_error(&e))?;
             Ok(convert::imported(&n))
@@ -346,6 +560,17 @@ impl Runtime {
 }
 
 impl Runtime {
+    /// A memory runtime that trusts only itself, for Rust callers.
+    pub fn new() -> Runtime {
+        Self::with_store(
+            AnyStore::Memory(Box::new(MemoryStore::new())),
+            None,
+            None,
+            None,
+            TrustOptions::default(),
+        )
+    }
+
     /// [`Runtime::open_indexed_db`] with a worker pool's `dispatch`, for Rust callers.
     pub async fn open_with_dispatch(
         name: &str,
@@ -358,6 +583,7 @@ impl Runtime {
             scope,
             Some(dispatch),
             None,
+            TrustOptions::default(),
         ))
     }
 
@@ -369,6 +595,7 @@ impl Runtime {
             Some(name.to_string()),
             None,
             None,
+            TrustOptions::default(),
         ))
     }
 }
@@ -376,6 +603,16 @@ impl Runtime {
 impl Default for Runtime {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+fn web_sys_warn(message: &str) {
+    let console = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("console"))
+        .unwrap_or(JsValue::UNDEFINED);
+    if let Ok(warn) = js_sys::Reflect::get(&console, &JsValue::from_str("warn")) {
+        if let Some(f) = warn.dyn_ref::<Function>() {
+            let _ = f.call1(&console, &JsValue::from_str(message));
+        }
     }
 }
 

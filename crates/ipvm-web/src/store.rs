@@ -59,4 +59,7 @@ impl ReceiptStore for AnyStore {
     async fn set_provenance(&self, cid: &Cid, provenance: Provenance) -> Result<(), CoreError> {
         each!(self, s => s.set_provenance(cid, provenance).await)
     }
+    async fn set_vouched(&self, cid: &Cid, vouched: bool) -> Result<(), CoreError> {
+        each!(self, s => s.set_vouched(cid, vouched).await)
+    }
 }

@@ -52,7 +52,11 @@ export type RunEvent =
   | { type: "finished"; task: number; instruction: Cid; receipt: Cid; fuel: number }
   | { type: "failed"; task: number; instruction: Cid; receipt: Cid | null; reason: string }
   /** A stored receipt row was skipped: it is not what it claims (damaged, or written by another version). Reported once; it never fails the run. */
-  | { type: "rejected"; task: number; instruction: Cid; receipt: string; reason: string };
+  | { type: "rejected"; task: number; instruction: Cid; receipt: string; reason: string }
+  /** A receipt vouched for by another signer was re-run (`trust.verifyRate`); `agreed`: the re-run wrote the same receipt. */
+  | { type: "spot-check"; task: number; instruction: Cid; receipt: Cid; agreed: boolean }
+  /** A spot-check caught `signer`: its receipts are no longer reused until {@link Runtime.clearDistrust}. */
+  | { type: "distrusted"; signer: string; receipt: Cid; reason: string };
 
 /** How one task of a run ended. */
 export type TaskReport =
@@ -71,14 +75,19 @@ export type TaskReport =
       dagJson: string;
       /** Lines the task logged through `wasi:logging` (also in the receipt's `meta.logs`). */
       logs: string[];
+      /** Where the receipt came from (`computed` for a task that ran here). */
+      provenance: Provenance;
+      /** The DIDs that signed the receipt (this runtime's, for a task that ran here). */
+      signers: string[];
     }
   | { task: number; instruction: Cid; status: "skipped"; reason: string };
 
 /**
- * Where a stored receipt came from. Only `computed` (by this runtime: any tab or worker of the
- * origin on this store) and `verified` (re-run here with the same receipt) answer memo lookups.
- * `imported` (from a CAR) and `received` (from a peer) are listed, exported and verifiable;
- * `unproven` receipts were stored by a schema-2 database and are treated as imported.
+ * Where a stored receipt came from: `computed` (by this runtime: any tab or worker of the origin
+ * on this store), `verified` (re-run here with the same receipt), `imported` (from a CAR),
+ * `received` (from a peer), `unproven` (stored by a schema-2 database; treated as imported).
+ * `computed` and `verified` receipts answer memo lookups; the others do if a trusted signer
+ * vouches for them (`vouched`).
  */
 export type Provenance = "computed" | "verified" | "imported" | "received" | "unproven";
 
@@ -90,8 +99,14 @@ export interface StoredReceipt {
   inputs: Cid[];
   /** Where it came from. */
   provenance: Provenance;
-  /** Whether this runtime vouches for it (`computed` or `verified`). */
+  /** Whether it answers memo lookups here: `computed`, `verified`, or `vouched`. */
   trusted: boolean;
+  /** Whether a signer this runtime trusts vouches for it (decided when stored and when the trust policy changes). */
+  vouched: boolean;
+  /** The DIDs that signed it (its envelopes), each checked when stored. */
+  signers: string[];
+  /** Its envelopes (DAG-CBOR), in the order of `signers`. */
+  envelopes: Uint8Array[];
   /** Whether it may answer a memo lookup once trusted: a result of the current receipt version, deterministic, not stopped by a limit, not a failure of the environment. */
   reusable: boolean;
   /** Why it may not, or null. */
@@ -109,6 +124,55 @@ export interface ImportReport {
   receipts: number;
   /** Receipts of the archive already in the store (their provenance is kept). */
   known: number;
+  /** Envelopes kept (valid, and new to their receipt). */
+  envelopes: number;
+  /** Receipts of the archive that a trusted signer vouches for: memo hits from now on. */
+  vouched: Cid[];
+  /** Envelopes refused (not kept), each with its reason. */
+  refused: { envelope: Cid; reason: ReceiptRefusal; message: string }[];
+}
+/**
+ * Why a receipt or an envelope is not believed: `malformed` (not an envelope, truncated),
+ * `non_canonical` (not canonical DAG-CBOR), `unknown_header` (a varsig header other than
+ * Ed25519 over DAG-CBOR), `unknown_key_type` (a signer that is not an Ed25519 did:key),
+ * `bad_signature` (forged, altered, or signed by a key that is not the named DID),
+ * `cid_mismatch` (an envelope of another receipt), `untrusted` (valid, from a signer this
+ * runtime does not trust), `unsigned` (no envelope), `no_receipt` (an envelope whose receipt is nowhere).
+ */
+export type ReceiptRefusal =
+  | "malformed" | "non_canonical" | "unknown_header" | "unknown_key_type" | "bad_signature"
+  | "cid_mismatch" | "untrusted" | "unsigned" | "no_receipt";
+/** The answer of {@link Runtime.verifyReceipt}. */
+export interface ReceiptCheck {
+  /** Whether a valid envelope from a trusted signer vouches for the receipt. */
+  valid: boolean;
+  /** The receipt's CID (computed from its bytes), or null if they are not a receipt. */
+  receipt: Cid | null;
+  /** The trusted signer that vouches for it, if valid. */
+  signer: string | null;
+  /** Why not, if not valid: the receipt's own fault, else the first refused envelope's, else `untrusted` or `unsigned`. */
+  reason: ReceiptRefusal | null;
+  message: string | null;
+  /** Each envelope, in order: its signer if valid, else why not. */
+  envelopes: ({ valid: true; signer: string } | { valid: false; reason: ReceiptRefusal; message: string })[];
+}
+/** The `trust` option of {@link Runtime.open}. */
+export interface TrustOptions {
+  /** Signers (`did:key:z6Mk…`) whose envelopes make a receipt from elsewhere a memo hit. This runtime's own key is always trusted. */
+  signers?: string[];
+  /** The share (0 to 1, default 0) of reused receipts vouched for only by other signers that is re-run; a mismatch distrusts the signer, persistently. */
+  verifyRate?: number;
+}
+/** The trust policy of a runtime ({@link Runtime.trust}). */
+export interface TrustReport {
+  /** This runtime's DID (always trusted). */
+  self: string;
+  /** The signers it was told to trust (`trust.signers`), distrusted ones included. */
+  signers: string[];
+  /** Signers a spot-check caught, with why; they win over `signers` until cleared. */
+  distrusted: { signer: string; reason: string }[];
+  /** The share of reused receipts from other signers that is re-run. */
+  verifyRate: number;
 }
 
 /** The result of {@link Runtime.verify}. */
@@ -129,6 +193,8 @@ export interface Verification {
   provenance: Provenance;
   /** The receipt was not trusted, matched, and is now `verified`: it answers memo lookups. */
   promoted: boolean;
+  /** The receipt matched and this runtime's envelope was added to it. */
+  attested: boolean;
   /** The receipt is marked non-deterministic (it read the clock, or hit the time limit): a mismatch proves nothing. */
   nondeterministic: boolean;
   /** `out` of the receipt, as DAG-JSON. */

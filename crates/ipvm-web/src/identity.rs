@@ -1,0 +1,203 @@
+//! The runtime's identity in a browser: an Ed25519 key pair made by
+//! WebCrypto, its private key non-extractable (no script can read its
+//! bytes), kept in IndexedDB (`settings.identity`; CryptoKeys are
+//! structured-cloneable) so it survives reloads and is shared by the tabs of
+//! the origin on the same store. With `storage: "memory"` the key lives as
+//! long as the runtime. Signatures come from `crypto.subtle.sign`, which the
+//! browser runs off the page's thread. The trust state that must survive a
+//! reload (signers spot-checks caught, the set the rows were decided for)
+//! lives beside it (`settings.trust`).
+
+use std::collections::BTreeMap;
+
+use futures::future::LocalBoxFuture;
+use ipvm_core::{CoreError, Did, Signer};
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{CryptoKey, SubtleCrypto};
+
+use crate::indexeddb::IndexedDbStore;
+
+const ED25519: &str = "Ed25519";
+
+/// Where a WebCrypto failure is said to come from.
+fn crypto_error(what: &str, e: JsValue) -> CoreError {
+    let name = Reflect::get(&e, &JsValue::from_str("name"))
+        .ok()
+        .and_then(|n| n.as_string())
+        .unwrap_or_default();
+    if name == "NotSupportedError" || name == "TypeError" {
+        return CoreError::Store(format!(
+            "{what}: this browser's WebCrypto has no Ed25519 (it needs Chrome 137, Firefox 129 or Safari 17, or later): {}",
+            describe(&e)
+        ));
+    }
+    CoreError::Store(format!("{what}: {}", describe(&e)))
+}
+
+fn describe(e: &JsValue) -> String {
+    Reflect::get(e, &JsValue::from_str("message"))
+        .ok()
+        .and_then(|m| m.as_string())
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+fn subtle() -> Result<SubtleCrypto, CoreError> {
+    Reflect::get(&js_sys::global(), &JsValue::from_str("crypto"))
+        .ok()
+        .and_then(|c| c.dyn_into::<web_sys::Crypto>().ok())
+        .map(|c| c.subtle())
+        .ok_or_else(|| {
+            CoreError::Store(
+                "WebCrypto is not available here (crypto.subtle needs a secure context: https or localhost)"
+                    .into(),
+            )
+        })
+}
+
+/// A WebCrypto Ed25519 key that signs for the runtime.
+pub(crate) struct WebSigner {
+    subtle: SubtleCrypto,
+    key: CryptoKey,
+    did: Did,
+}
+
+impl WebSigner {
+    /// The identity stored in `store`, or a new one (stored there, unless
+    /// another tab stored one first: then that one).
+    pub(crate) async fn load_or_create(store: Option<&IndexedDbStore>) -> Result<Self, CoreError> {
+        let subtle = subtle()?;
+        if let Some(db) = store {
+            if let Some(found) = db.setting("identity").await? {
+                return Self::from_setting(subtle, &found);
+            }
+        }
+        let (key, did) = Self::generate(&subtle).await?;
+        let Some(db) = store else {
+            return Ok(Self { subtle, key, did });
+        };
+        let value = Object::new();
+        let set = |k: &str, v: &JsValue| Reflect::set(&value, &JsValue::from_str(k), v);
+        set("privateKey", &key)
+            .and_then(|_| set("did", &JsValue::from_str(did.as_str())))
+            .map_err(|e| crypto_error("cannot keep the key", e))?;
+        let stored = db.setting_or_insert("identity", &value.into()).await?;
+        Self::from_setting(subtle, &stored)
+    }
+
+    fn from_setting(subtle: SubtleCrypto, value: &JsValue) -> Result<Self, CoreError> {
+        let bad = |why: &str| {
+            CoreError::Store(format!(
+                "the stored identity (settings.identity) is unusable: {why}; delete the database to make a new one"
+            ))
+        };
+        let key = Reflect::get(value, &JsValue::from_str("privateKey"))
+            .ok()
+            .and_then(|k| k.dyn_into::<CryptoKey>().ok())
+            .ok_or_else(|| bad("`privateKey` is not a CryptoKey"))?;
+        let did = Reflect::get(value, &JsValue::from_str("did"))
+            .ok()
+            .and_then(|d| d.as_string())
+            .ok_or_else(|| bad("`did` is not a string"))?;
+        let did = Did::parse(&did).map_err(|e| bad(&e.to_string()))?;
+        Ok(Self { subtle, key, did })
+    }
+
+    async fn generate(subtle: &SubtleCrypto) -> Result<(CryptoKey, Did), CoreError> {
+        let usages: Array = ["sign", "verify"].iter().map(|u| JsValue::from_str(u)).collect();
+        let pair = subtle
+            .generate_key_with_str(ED25519, false, &usages)
+            .map_err(|e| crypto_error("cannot make a key", e))?;
+        let pair = JsFuture::from(pair)
+            .await
+            .map_err(|e| crypto_error("cannot make a key", e))?;
+        let field = |k: &str| {
+            Reflect::get(&pair, &JsValue::from_str(k))
+                .ok()
+                .and_then(|v| v.dyn_into::<CryptoKey>().ok())
+                .ok_or_else(|| CoreError::Store(format!("WebCrypto made no {k}")))
+        };
+        let (private, public) = (field("privateKey")?, field("publicKey")?);
+        // The public key stays extractable: its raw 32 bytes name the DID.
+        let raw = subtle
+            .export_key("raw", &public)
+            .map_err(|e| crypto_error("cannot read the public key", e))?;
+        let raw = JsFuture::from(raw)
+            .await
+            .map_err(|e| crypto_error("cannot read the public key", e))?;
+        let bytes: [u8; 32] = Uint8Array::new(&raw)
+            .to_vec()
+            .try_into()
+            .map_err(|_| CoreError::Store("the public key is not 32 bytes".into()))?;
+        Ok((private, Did::from_public_key(bytes)))
+    }
+}
+
+impl Signer for WebSigner {
+    fn did(&self) -> &Did {
+        &self.did
+    }
+
+    fn sign<'a>(&'a self, message: &'a [u8]) -> LocalBoxFuture<'a, Result<Vec<u8>, CoreError>> {
+        Box::pin(async move {
+            let promise = self
+                .subtle
+                .sign_with_str_and_u8_array(ED25519, &self.key, message)
+                .map_err(|e| crypto_error("cannot sign", e))?;
+            let sig = JsFuture::from(promise)
+                .await
+                .map_err(|e| crypto_error("cannot sign", e))?;
+            Ok(Uint8Array::new(&sig).to_vec())
+        })
+    }
+}
+
+/// The trust state kept across reloads: the signers spot-checks caught
+/// (with why), and the trusted set the rows' `vouched` were decided for.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct TrustState {
+    pub(crate) distrusted: BTreeMap<Did, String>,
+    pub(crate) applied: Vec<Did>,
+}
+
+impl TrustState {
+    pub(crate) async fn load(db: &IndexedDbStore) -> Result<Self, CoreError> {
+        let Some(v) = db.setting("trust").await? else {
+            return Ok(Self::default());
+        };
+        let mut out = Self::default();
+        let distrusted = Reflect::get(&v, &JsValue::from_str("distrusted")).unwrap_or_default();
+        if let Ok(entries) = js_sys::Object::entries(&distrusted.unchecked_into()).dyn_into::<Array>() {
+            for e in entries.iter() {
+                let e = Array::from(&e);
+                if let (Some(did), Some(why)) = (e.get(0).as_string(), e.get(1).as_string()) {
+                    if let Ok(did) = Did::parse(&did) {
+                        out.distrusted.insert(did, why);
+                    }
+                }
+            }
+        }
+        let applied = Reflect::get(&v, &JsValue::from_str("applied")).unwrap_or_default();
+        if Array::is_array(&applied) {
+            out.applied = Array::from(&applied)
+                .iter()
+                .filter_map(|d| d.as_string().and_then(|d| Did::parse(&d).ok()))
+                .collect();
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn save(&self, db: &IndexedDbStore) -> Result<(), CoreError> {
+        let distrusted = Object::new();
+        for (did, why) in &self.distrusted {
+            let _ = Reflect::set(&distrusted, &JsValue::from_str(did.as_str()), &JsValue::from_str(why));
+        }
+        let applied: Array = self.applied.iter().map(|d| JsValue::from_str(d.as_str())).collect();
+        let value = Object::new();
+        let _ = Reflect::set(&value, &JsValue::from_str("distrusted"), &distrusted);
+        let _ = Reflect::set(&value, &JsValue::from_str("applied"), &applied);
+        db.put_setting("trust", &value.into()).await
+    }
+}
