@@ -65,3 +65,35 @@ test("an unknown op is rejected before anything runs, naming the task and field"
   assert.match(r.stderr, /task 0: field `run.op`: unknown op `wasm\/launch-missiles`/);
   assert.equal(r.stdout, "");
 });
+
+test("ipvm key makes a key file only its owner can read, and refuses one others can read", async () => {
+  const { stat, chmod } = await import("node:fs/promises");
+  const keyFile = join(dir, "keys", "node.key");
+  const made = await ipvm(["key"], { IPVM_KEY: keyFile });
+  assert.equal(made.code, 0, made.stderr);
+  assert.match(made.stdout.trim(), /^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]{44}$/);
+  assert.match(made.stderr, /created key/);
+  assert.equal((await stat(keyFile)).mode & 0o777, 0o600);
+  // The same key the next time (and through --key).
+  const again = await ipvm(["key", "--key", keyFile]);
+  assert.equal(again.stdout, made.stdout);
+  assert.doesNotMatch(again.stderr, /created/);
+  await chmod(keyFile, 0o644);
+  const open = await ipvm(["key"], { IPVM_KEY: keyFile });
+  assert.equal(open.code, 2);
+  assert.ok(oneLine(open.stderr), open.stderr);
+  assert.match(open.stderr, /may be read by others \(mode 644\); run `chmod 600/);
+  const junk = await file("junk.key", "not a key\n");
+  await chmod(junk, 0o600);
+  const bad = await ipvm(["key", "--key", junk]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /does not hold a key \(64 hex digits/);
+});
+
+test("ipvm run --trust refuses what is not an Ed25519 did:key, naming it", async () => {
+  const wf = await file("empty2.json", '{"tasks": []}');
+  const r = await ipvm(["run", wf, "--trust", "did:web:example.com"]);
+  assert.equal(r.code, 2);
+  assert.ok(oneLine(r.stderr), r.stderr);
+  assert.match(r.stderr, /`--trust did:web:example.com`: .*not a did:key/);
+});

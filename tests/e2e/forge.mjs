@@ -1,10 +1,14 @@
 // What an attacker (or an older version of the package) can put in front of
 // the runtime, built independently of it with the JS IPLD libraries: task
 // invocations, receipts with any content, CAR archives, and rows as schema 2
-// stored them. Used by memo.test.mjs.
+// stored them, and receipt envelopes signed with keys the tests hold. Used by
+// memo.test.mjs and trust.test.mjs.
 import * as dagCbor from "@ipld/dag-cbor";
 import { CID } from "multiformats/cid";
 import { sha3256 } from "@multiformats/sha3";
+import { sha256 } from "multiformats/hashes/sha2";
+import { base58btc } from "multiformats/bases/base58";
+import { createPrivateKey, createPublicKey, sign } from "node:crypto";
 
 /** `{cid, bytes}` of a DAG-CBOR value (SHA3-256, as the runtime hashes instructions and receipts). */
 export async function block(value) {
@@ -55,4 +59,40 @@ export function car(blocks) {
   let at = 0;
   for (const p of parts) out.set(p, (at += p.length) - p.length);
   return out;
+}
+
+// ---------------------------------------------------------------------------
+// Receipt envelopes (spec §5b), built independently of the runtime with
+// node:crypto's Ed25519: `[signature, {h: varsig header, "ipvm/attest@1":
+// {iss, rct}}]`, the signature over the DAG-CBOR of the second element.
+
+/** The varsig v1 header for Ed25519 over DAG-CBOR. */
+export const VARSIG_ED25519 = Uint8Array.from([0x34, 0x01, 0xed, 0x01, 0xed, 0x01, 0x13, 0x71]);
+
+/** An Ed25519 key from a 32-byte seed: `{did, sign(bytes)}`. */
+export function key(seedByte) {
+  const seed = Buffer.alloc(32, seedByte);
+  // PKCS#8 DER of an Ed25519 private key: a fixed 16-byte prefix, then the seed (RFC 8410).
+  const der = Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]);
+  const privateKey = createPrivateKey({ key: der, format: "der", type: "pkcs8" });
+  const raw = createPublicKey(privateKey).export({ format: "der", type: "spki" }).subarray(-32);
+  const did = `did:key:${base58btc.encode(Uint8Array.from([0xed, 0x01, ...raw]))}`;
+  return { did, sign: (bytes) => new Uint8Array(sign(null, bytes, privateKey)) };
+}
+
+/** The signed payload of an envelope. */
+export function payload(iss, rct, header = VARSIG_ED25519) {
+  return { h: header, "ipvm/attest@1": { iss, rct } };
+}
+
+/** `{cid, bytes}` of an envelope: `signer` signs `payload` (or a signature is given). */
+export async function envelope(signer, rct, { iss = signer.did, header, signature } = {}) {
+  const p = payload(iss, rct, header);
+  const sig = signature ?? signer.sign(dagCbor.encode(p));
+  return envelopeBlock(dagCbor.encode([sig, p]));
+}
+
+/** `{cid, bytes}` of envelope bytes (DAG-CBOR, SHA-256). */
+export async function envelopeBlock(bytes) {
+  return { cid: CID.createV1(dagCbor.code, await sha256.digest(bytes)), bytes };
 }

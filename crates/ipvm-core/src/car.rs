@@ -18,9 +18,9 @@ use ipld_core::ipld::Ipld;
 
 use crate::address::{cid_of, encode_dag_cbor, DAG_CBOR, DAG_PB, SHA2_256};
 use crate::envelope::{Envelope, Refusal};
-use crate::trust::Trust;
 use crate::receipt::{Provenance, Receipt, ReceiptRecord};
 use crate::store::{BlockStore, ReceiptRow, ReceiptStore};
+use crate::trust::Trust;
 use crate::workflow::Task;
 use crate::{decode_dag_cbor, unixfs, CoreError};
 
@@ -346,10 +346,9 @@ pub async fn import<S: BlockStore + ReceiptStore + ?Sized>(
     for (receipt, envs) in envelopes {
         for env in envs {
             let cid = cid_of(DAG_CBOR, SHA2_256, &env);
-            imported.refused.push((
-                cid,
-                Refusal::NoReceipt(receipt),
-            ));
+            imported
+                .refused
+                .push((cid, Refusal::NoReceipt(Box::new(receipt))));
         }
     }
     Ok(imported)

@@ -62,9 +62,9 @@ pub enum Refusal {
     /// The envelope attests another receipt than the one it came with.
     CidMismatch {
         /// The receipt the envelope names.
-        attested: Cid,
+        attested: Box<Cid>,
         /// The receipt it came with.
-        receipt: Cid,
+        receipt: Box<Cid>,
     },
     /// A valid envelope, from a signer this runtime does not trust.
     Untrusted(Did),
@@ -72,7 +72,7 @@ pub enum Refusal {
     Unsigned,
     /// An envelope whose receipt is nowhere to be found (not in the archive
     /// it came in, not in the store).
-    NoReceipt(Cid),
+    NoReceipt(Box<Cid>),
 }
 
 impl Refusal {
@@ -205,7 +205,9 @@ impl Envelope {
             ));
         }
         let Some(Ipld::Bytes(header)) = signed.get("h") else {
-            return Err(Refusal::Malformed("the payload has no varsig header `h`".into()));
+            return Err(Refusal::Malformed(
+                "the payload has no varsig header `h`".into(),
+            ));
         };
         if header[..] != VARSIG_ED25519_DAG_CBOR {
             return Err(Refusal::UnknownHeader(header.clone()));
@@ -243,8 +245,8 @@ impl Envelope {
         match envelope.receipt == *receipt {
             true => Ok(envelope),
             false => Err(Refusal::CidMismatch {
-                attested: envelope.receipt,
-                receipt: *receipt,
+                attested: Box::new(envelope.receipt),
+                receipt: Box::new(*receipt),
             }),
         }
     }
@@ -287,9 +289,8 @@ pub fn check_receipt(
     trusts: &dyn Fn(&Did) -> bool,
 ) -> ReceiptCheck {
     let decoded = decode_strict(receipt, "receipt").and_then(|v| {
-            crate::Receipt::from_ipld(&v)
-                .map_err(|e| Refusal::Malformed(format!("the receipt: {e}")))
-        });
+        crate::Receipt::from_ipld(&v).map_err(|e| Refusal::Malformed(format!("the receipt: {e}")))
+    });
     let cid = match decoded {
         Err(e) => {
             return ReceiptCheck {

@@ -239,12 +239,7 @@ pub async fn check<S: BlockStore + ?Sized>(
                 bytes,
             })
             .collect(),
-        Ok(_) => {
-            return Ok(Err(reject(
-                &row,
-                "its signers do not match its envelopes",
-            )))
-        }
+        Ok(_) => return Ok(Err(reject(&row, "its signers do not match its envelopes"))),
         Err(e) => return Ok(Err(reject(&row, format!("a signer of it: {e}")))),
     };
     Ok(Ok(ReceiptRecord {

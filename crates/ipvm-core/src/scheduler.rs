@@ -23,10 +23,10 @@ use ipld_core::ipld::Ipld;
 
 use crate::awaits::{substitute, AwaitKind};
 use crate::coordinate::{Announcer, InstructionLock, Uncoordinated};
-use crate::memo::{self, Checked, Quarantine, Rejection};
-use crate::receipt::{Outcome, Provenance, Receipt, ReceiptRecord};
 use crate::envelope::Envelope;
 use crate::identity::{Did, Signer};
+use crate::memo::{self, Checked, Quarantine, Rejection};
+use crate::receipt::{Outcome, Provenance, Receipt, ReceiptRecord};
 use crate::store::ReceiptStore;
 use crate::trust::{self, Trust};
 use crate::workflow::{Limits, Workflow};
@@ -834,7 +834,8 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
         let Checked { value, rejected } = memo::lookup(self.store, q, &instruction).await?;
         report(i, instruction, rejected, on_event);
         if let Some(rec) = value {
-            let spot_check = !rec.provenance.is_trusted() && self.trust.is_some_and(Trust::spot_check);
+            let spot_check =
+                !rec.provenance.is_trusted() && self.trust.is_some_and(Trust::spot_check);
             if !spot_check {
                 memo_hit(st, i, rec, on_event);
                 return Ok(None);

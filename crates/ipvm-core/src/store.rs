@@ -134,7 +134,11 @@ impl ReceiptRow {
             bytes,
             invocation: None,
             envelopes: record.envelopes.iter().map(|e| e.bytes.clone()).collect(),
-            signers: record.envelopes.iter().map(|e| e.signer.to_string()).collect(),
+            signers: record
+                .envelopes
+                .iter()
+                .map(|e| e.signer.to_string())
+                .collect(),
             vouched: record.vouched,
         })
     }
@@ -411,7 +415,10 @@ impl Tables {
             }
         }
         for did in &row.signers {
-            self.by_signer.entry(did.clone()).or_default().insert(row.cid);
+            self.by_signer
+                .entry(did.clone())
+                .or_default()
+                .insert(row.cid);
         }
         row.stored = self.next;
         self.next += 1;

@@ -78,7 +78,11 @@ impl Trust {
     /// Changes the spot-check rate (see [`Trust::with_spot_checks`]).
     pub fn set_spot_checks(&self, rate: f64, seed: u64) {
         self.with(|s| {
-            s.verify_rate = if rate.is_finite() { rate.clamp(0.0, 1.0) } else { 0.0 };
+            s.verify_rate = if rate.is_finite() {
+                rate.clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
             s.draw = seed | 1;
         });
     }
@@ -223,7 +227,12 @@ pub async fn reconsider<S: ReceiptStore + ?Sized>(
     let mut changed = 0;
     let mut seen = BTreeSet::new();
     for did in signers {
-        for row in store.rows(RowIndex::Signer(did.as_str())).await?.into_iter().flatten() {
+        for row in store
+            .rows(RowIndex::Signer(did.as_str()))
+            .await?
+            .into_iter()
+            .flatten()
+        {
             if !seen.insert(row.cid) {
                 continue;
             }

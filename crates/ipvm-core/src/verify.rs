@@ -10,10 +10,10 @@ use cid::Cid;
 use ipld_core::ipld::Ipld;
 
 use crate::awaits::substitute;
+use crate::identity::Signer;
 use crate::memo::{self, Quarantine};
 use crate::receipt::{Outcome, Provenance, Receipt, ReceiptClass, RECEIPT_VERSION};
 use crate::scheduler::{Executor, Job};
-use crate::identity::Signer;
 use crate::store::ReceiptStore;
 use crate::trust::{self, Trust};
 use crate::workflow::Task;

@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use futures::executor::block_on;
 use ipvm_core::envelope::{check_receipt, VARSIG_ED25519_DAG_CBOR};
 use ipvm_core::{
-    decode_dag_cbor, encode_dag_cbor, Cid, Did, Ed25519Key, Envelope, Execution, Instruction,
-    Ipld, Receipt, Refusal,
+    decode_dag_cbor, encode_dag_cbor, Cid, Did, Ed25519Key, Envelope, Execution, Instruction, Ipld,
+    Receipt, Refusal,
 };
 
 fn key(n: u8) -> Ed25519Key {
@@ -28,7 +28,11 @@ fn receipt(n: i64) -> (Cid, Vec<u8>) {
     let ins = Instruction::new(module, "wasm/run", "add_one", vec![n.into()], Ipld::Null).unwrap();
     let task = ipvm_core::Task::new(ins);
     let (ran, _) = task.invocation().unwrap();
-    let r = Receipt::of_execution(ran, &Execution::ok(Ipld::Integer((n + 1).into()), 7), vec![]);
+    let r = Receipt::of_execution(
+        ran,
+        &Execution::ok(Ipld::Integer((n + 1).into()), 7),
+        vec![],
+    );
     r.block().unwrap()
 }
 
@@ -47,7 +51,11 @@ fn parts(envelope: &[u8]) -> (Vec<u8>, BTreeMap<String, Ipld>) {
 }
 
 fn build(signature: Vec<u8>, payload: BTreeMap<String, Ipld>) -> Vec<u8> {
-    encode_dag_cbor(&Ipld::List(vec![Ipld::Bytes(signature), Ipld::Map(payload)])).unwrap()
+    encode_dag_cbor(&Ipld::List(vec![
+        Ipld::Bytes(signature),
+        Ipld::Map(payload),
+    ]))
+    .unwrap()
 }
 
 fn attestation(payload: &mut BTreeMap<String, Ipld>) -> &mut BTreeMap<String, Ipld> {
@@ -72,7 +80,7 @@ fn a_signed_receipt_verifies_and_names_its_signer() {
         Some(&Ipld::Bytes(VARSIG_ED25519_DAG_CBOR.to_vec()))
     );
     let trusted = |d: &Did| d == a.did();
-    let verdict = check_receipt(&bytes, &[env.clone()], &trusted).verdict;
+    let verdict = check_receipt(&bytes, std::slice::from_ref(&env), &trusted).verdict;
     assert_eq!(verdict, Ok(a.did().clone()));
     // Valid, but nobody trusts a.
     let verdict = check_receipt(&bytes, &[env], &|_| false).verdict;
@@ -92,9 +100,9 @@ fn a_valid_signature_moved_to_another_receipt_is_refused() {
     // As it is: it attests receipt one, not two.
     assert!(matches!(
         Envelope::check_for(&env, &two),
-        Err(Refusal::CidMismatch { attested, receipt }) if attested == one && receipt == two
+        Err(Refusal::CidMismatch { attested, receipt }) if *attested == one && *receipt == two
     ));
-    let check = check_receipt(&two_bytes, &[env.clone()], &|_| true);
+    let check = check_receipt(&two_bytes, std::slice::from_ref(&env), &|_| true);
     assert_eq!(check.verdict.unwrap_err().code(), "cid_mismatch");
     // Re-targeted: `rct` rewritten to two, the signature kept.
     let (sig, mut payload) = parts(&env);
@@ -122,11 +130,15 @@ fn a_signature_by_a_key_that_is_not_the_named_did_is_refused() {
     let (mut sig, payload) = parts(&sign(&a, &cid));
     sig[10] ^= 1;
     assert_eq!(
-        Envelope::check(&build(sig.clone(), payload.clone())).unwrap_err().code(),
+        Envelope::check(&build(sig.clone(), payload.clone()))
+            .unwrap_err()
+            .code(),
         "bad_signature"
     );
     assert_eq!(
-        Envelope::check(&build(sig[..3].to_vec(), payload)).unwrap_err().code(),
+        Envelope::check(&build(sig[..3].to_vec(), payload))
+            .unwrap_err()
+            .code(),
         "bad_signature"
     );
 }
@@ -136,7 +148,7 @@ fn a_wrong_varsig_header_is_refused_as_unknown() {
     let (cid, _) = receipt(1);
     let a = key(1);
     for header in [
-        vec![0x34, 0xed, 0x01, 0x71],            // pre-v1 Ed25519 header
+        vec![0x34, 0xed, 0x01, 0x71], // pre-v1 Ed25519 header
         vec![0x34, 0x01, 0xed, 0x01, 0xec, 0x01, 0x13, 0x71], // old curve code
         vec![0x34, 0x01, 0xed, 0x01, 0xed, 0x01, 0x13, 0x55], // over raw bytes
     ] {
@@ -145,10 +157,7 @@ fn a_wrong_varsig_header_is_refused_as_unknown() {
         // Signed honestly over the altered payload: only the header is wrong.
         let message = encode_dag_cbor(&Ipld::Map(payload.clone())).unwrap();
         let env = build(a.sign_now(&message), payload);
-        assert_eq!(
-            Envelope::check(&env),
-            Err(Refusal::UnknownHeader(header))
-        );
+        assert_eq!(Envelope::check(&env), Err(Refusal::UnknownHeader(header)));
     }
 }
 

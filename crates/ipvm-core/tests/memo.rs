@@ -99,7 +99,9 @@ fn a_forged_receipt_imported_from_a_car_is_never_served() {
     // Imported before anything was computed: the task runs.
     let store = MemoryStore::new();
     let (lie, invocation) = forged(&a, 1000, 1);
-    let n = block_on(car::import(&store, &untrusting(),
+    let n = block_on(car::import(
+        &store,
+        &untrusting(),
         &car_of(
             std::slice::from_ref(&lie),
             std::slice::from_ref(&invocation),
@@ -117,7 +119,12 @@ fn a_forged_receipt_imported_from_a_car_is_never_served() {
     // the genuine one still answers, and nothing runs.
     for value in [999, 2, -1] {
         let (lie, invocation) = ground_before(&a, value, &genuine);
-        block_on(car::import(&store, &untrusting(), &car_of(&[lie], &[invocation]))).unwrap();
+        block_on(car::import(
+            &store,
+            &untrusting(),
+            &car_of(&[lie], &[invocation]),
+        ))
+        .unwrap();
         let (again, _) = run_with(&exec, &store, &wf);
         assert_eq!(again.reused(), 1);
         assert_eq!(again.tasks[0].receipt().unwrap().cid, genuine);
@@ -148,7 +155,9 @@ fn an_await_on_an_imported_receipt_is_refused_until_it_is_verified() {
     let b = instr("inc", vec![awaits("await/ok", &a)]);
     let store = MemoryStore::new();
     let (lie, invocation) = forged(&a, 999, 1);
-    block_on(car::import(&store, &untrusting(),
+    block_on(car::import(
+        &store,
+        &untrusting(),
         &car_of(std::slice::from_ref(&lie), &[invocation]),
     ))
     .unwrap();
@@ -167,7 +176,8 @@ fn an_await_on_an_imported_receipt_is_refused_until_it_is_verified() {
     let v = block_on(ipvm_core::verify(
         &exec,
         &store,
-        &Quarantine::new(), None,
+        &Quarantine::new(),
+        None,
         &lie.cid().unwrap(),
     ))
     .unwrap();
@@ -197,7 +207,8 @@ fn a_verified_import_is_promoted_and_becomes_a_memo_hit() {
     let err = block_on(ipvm_core::verify(
         &exec,
         &here,
-        &Quarantine::new(), None,
+        &Quarantine::new(),
+        None,
         &roots[1],
     ))
     .unwrap_err();
@@ -206,7 +217,14 @@ fn a_verified_import_is_promoted_and_becomes_a_memo_hit() {
         "{err}"
     );
     for cid in &roots {
-        let v = block_on(ipvm_core::verify(&exec, &here, &Quarantine::new(), None, cid)).unwrap();
+        let v = block_on(ipvm_core::verify(
+            &exec,
+            &here,
+            &Quarantine::new(),
+            None,
+            cid,
+        ))
+        .unwrap();
         assert_eq!(v.verdict, Verdict::Match, "{v:?}");
         assert!(v.promoted);
         assert_eq!(v.provenance, Provenance::Imported);
@@ -221,7 +239,8 @@ fn a_verified_import_is_promoted_and_becomes_a_memo_hit() {
     let v = block_on(ipvm_core::verify(
         &exec,
         &here,
-        &Quarantine::new(), None,
+        &Quarantine::new(),
+        None,
         &roots[0],
     ))
     .unwrap();
@@ -487,14 +506,16 @@ fn receipts_of_another_version_are_kept_but_not_reused_nor_compared() {
         block_on(memo::store_computed(
             &store,
             &record,
-            vec![(ran, invocation.clone())], None,
+            vec![(ran, invocation.clone())],
+            None,
         ))
         .unwrap();
         assert!(lookup(&store, &a.cid()).is_none(), "version {version}");
         let v = block_on(ipvm_core::verify(
             &TestExecutor::default(),
             &store,
-            &Quarantine::new(), None,
+            &Quarantine::new(),
+            None,
             &record.cid,
         ))
         .unwrap();
@@ -574,8 +595,8 @@ fn among_trusted_receipts_the_first_written_answers_whatever_their_cids() {
                 instruction: a.cid(),
                 inputs: a.inputs(),
                 provenance: Provenance::Computed,
-            envelopes: Vec::new(),
-            vouched: false,
+                envelopes: Vec::new(),
+                vouched: false,
             }
         })
         .collect();
@@ -585,7 +606,8 @@ fn among_trusted_receipts_the_first_written_answers_whatever_their_cids() {
             block_on(memo::store_computed(
                 &store,
                 &records[i],
-                vec![(ran, invocation.clone())], None,
+                vec![(ran, invocation.clone())],
+                None,
             ))
             .unwrap();
         }

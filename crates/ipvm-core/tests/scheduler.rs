@@ -380,7 +380,8 @@ fn a_receipt_verifies_by_re_running_its_task_from_the_store() {
     let v = block_on(ipvm_core::verify(
         &exec,
         &store,
-        &memo::Quarantine::new(), None,
+        &memo::Quarantine::new(),
+        None,
         &cid,
     ))
     .unwrap();
@@ -400,7 +401,8 @@ fn a_receipt_verifies_by_re_running_its_task_from_the_store() {
     let v = block_on(ipvm_core::verify(
         &Liar,
         &store,
-        &memo::Quarantine::new(), None,
+        &memo::Quarantine::new(),
+        None,
         &cid,
     ))
     .unwrap();

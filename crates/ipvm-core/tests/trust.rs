@@ -31,8 +31,8 @@ struct Runtime {
 impl Runtime {
     fn new(seed: u8, trusts: &[&Runtime]) -> Self {
         let key = Ed25519Key::from_seed([seed; 32]);
-        let trust = Trust::new(key.did().clone())
-            .with_signers(trusts.iter().map(|r| r.key.did().clone()));
+        let trust =
+            Trust::new(key.did().clone()).with_signers(trusts.iter().map(|r| r.key.did().clone()));
         let store = MemoryStore::new();
         block_on(store.put_block(module(), b"test module".to_vec())).unwrap();
         Self { store, key, trust }
@@ -51,7 +51,11 @@ impl Runtime {
 
     fn receipts(&self, wf: &Workflow) -> Vec<Cid> {
         let (report, _) = self.run(&TestExecutor::default(), wf);
-        report.tasks.iter().map(|t| t.receipt().unwrap().cid).collect()
+        report
+            .tasks
+            .iter()
+            .map(|t| t.receipt().unwrap().cid)
+            .collect()
     }
 
     fn import(&self, archive: &[u8]) -> car::Imported {
@@ -127,10 +131,14 @@ fn a_car_from_a_trusted_signer_gives_memo_hits_and_from_another_none_until_verif
         .value
         .unwrap();
     assert!(!listed.is_trusted() && listed.signers() == vec![a.key.did().clone()]);
-    assert!(block_on(memo::lookup(&c.store, &Quarantine::new(), &wf.tasks[0].run.cid()))
-        .unwrap()
-        .value
-        .is_none());
+    assert!(block_on(memo::lookup(
+        &c.store,
+        &Quarantine::new(),
+        &wf.tasks[0].run.cid()
+    ))
+    .unwrap()
+    .value
+    .is_none());
     // Until C verifies them: then they are hits, with C's envelope added.
     for cid in &roots {
         let v = block_on(ipvm_core::verify(
@@ -193,10 +201,14 @@ fn an_archive_with_a_forged_envelope_keeps_the_receipt_unvouched_and_says_why() 
     assert!(imported.vouched.is_empty());
     assert_eq!(imported.refused.len(), 1);
     assert_eq!(imported.refused[0].1.code(), "bad_signature");
-    assert!(block_on(memo::lookup(&b.store, &Quarantine::new(), &wf.tasks[0].run.cid()))
-        .unwrap()
-        .value
-        .is_none());
+    assert!(block_on(memo::lookup(
+        &b.store,
+        &Quarantine::new(),
+        &wf.tasks[0].run.cid()
+    ))
+    .unwrap()
+    .value
+    .is_none());
 }
 
 #[test]
@@ -233,21 +245,34 @@ fn a_spot_check_that_disagrees_distrusts_the_signer_and_its_other_receipts() {
     // The liar's other receipt is no longer a memo hit either.
     let rows = block_on(b.store.rows(RowIndex::Signer(liar.key.did().as_str()))).unwrap();
     assert!(rows.iter().flatten().all(|r| !r.vouched));
-    assert!(block_on(memo::lookup(&b.store, &Quarantine::new(), &second.tasks[0].run.cid()))
-        .unwrap()
-        .value
-        .is_none());
+    assert!(block_on(memo::lookup(
+        &b.store,
+        &Quarantine::new(),
+        &second.tasks[0].run.cid()
+    ))
+    .unwrap()
+    .value
+    .is_none());
     // Forgiven (the user's decision), both its receipts count again; the
     // receipt computed here still answers first.
     assert!(b.trust.forgive(liar.key.did()));
     assert_eq!(
-        block_on(trust::reconsider(&b.store, &b.trust, &[liar.key.did().clone()])).unwrap(),
+        block_on(trust::reconsider(
+            &b.store,
+            &b.trust,
+            &[liar.key.did().clone()]
+        ))
+        .unwrap(),
         2
     );
-    let hit = block_on(memo::lookup(&b.store, &Quarantine::new(), &first.tasks[0].run.cid()))
-        .unwrap()
-        .value
-        .unwrap();
+    let hit = block_on(memo::lookup(
+        &b.store,
+        &Quarantine::new(),
+        &first.tasks[0].run.cid(),
+    ))
+    .unwrap()
+    .value
+    .unwrap();
     assert_eq!(hit.provenance, Provenance::Computed);
 }
 

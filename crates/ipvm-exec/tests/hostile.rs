@@ -626,7 +626,10 @@ fn an_argument_nested_too_deep_once_awaits_are_in_place_is_the_task_s_argument_e
     let Some(Ipld::String(msg)) = e.get("message") else {
         panic!("no message in {e:?}")
     };
-    assert!(msg.contains("argument 0") && msg.contains("levels deep"), "{msg}");
+    assert!(
+        msg.contains("argument 0") && msg.contains("levels deep"),
+        "{msg}"
+    );
     // At the bound itself the job runs (and add_one refuses a list for its
     // own reason, not this one).
     let at_bound = (0..MAX_NESTING).fold(Ipld::Integer(1), |v, _| Ipld::List(vec![v]));

@@ -149,8 +149,15 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             }
         }
         if let Some(path) = &export {
-            let roots: Vec<_> = report.tasks.iter().filter_map(|t| t.receipt()).map(|r| r.cid).collect();
-            let bytes = car::export(&store, &roots).await.map_err(|e| format!("{path}: {e}"))?;
+            let roots: Vec<_> = report
+                .tasks
+                .iter()
+                .filter_map(|t| t.receipt())
+                .map(|r| r.cid)
+                .collect();
+            let bytes = car::export(&store, &roots)
+                .await
+                .map_err(|e| format!("{path}: {e}"))?;
             std::fs::write(path, bytes).map_err(|e| format!("cannot write `{path}`: {e}"))?;
             eprintln!("exported {} signed receipts to {path}", roots.len());
         }
@@ -186,7 +193,9 @@ impl IdentityArgs {
                 Ok(true)
             }
             "--verify-rate" => {
-                let r = it.next().ok_or("`--verify-rate` needs a share from 0 to 1")?;
+                let r = it
+                    .next()
+                    .ok_or("`--verify-rate` needs a share from 0 to 1")?;
                 self.verify_rate = r
                     .parse()
                     .ok()
@@ -258,7 +267,10 @@ fn verify_receipt(args: &[String]) -> Result<ExitCode, String> {
             // Grouped by the receipt they name; a malformed one is checked
             // against every receipt so that its reason is reported.
             match ipvm_core::Envelope::check(bytes) {
-                Ok(env) => envelopes.entry(env.receipt).or_default().push(bytes.clone()),
+                Ok(env) => envelopes
+                    .entry(env.receipt)
+                    .or_default()
+                    .push(bytes.clone()),
                 Err(e) => println!("envelope {cid}: {} ({e})", e.code()),
             }
         } else if ipvm_core::decode_dag_cbor(bytes)
@@ -283,7 +295,11 @@ fn verify_receipt(args: &[String]) -> Result<ExitCode, String> {
             }
         }
     }
-    Ok(if all { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if all {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// One line of progress for an event.

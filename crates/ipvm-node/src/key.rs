@@ -17,8 +17,7 @@ pub(crate) fn default_path() -> Result<PathBuf, String> {
     let config = match std::env::var_os("XDG_CONFIG_HOME") {
         Some(c) => PathBuf::from(c),
         None => PathBuf::from(
-            std::env::var_os("HOME")
-                .ok_or("no key path: set IPVM_KEY, or give --key FILE")?,
+            std::env::var_os("HOME").ok_or("no key path: set IPVM_KEY, or give --key FILE")?,
         )
         .join(".config"),
     };

@@ -182,7 +182,11 @@ pub(crate) fn task_report(t: &TaskReport) -> Result<JsValue, JsValue> {
         ("provenance", s(rec.provenance.as_str())),
         (
             "signers",
-            rec.envelopes.iter().map(|e| s(&e.signer)).collect::<Array>().into(),
+            rec.envelopes
+                .iter()
+                .map(|e| s(&e.signer))
+                .collect::<Array>()
+                .into(),
         ),
     ]))
 }
@@ -212,7 +216,11 @@ pub(crate) fn record(r: &ipvm_core::ReceiptRecord) -> Result<JsValue, JsValue> {
         ("vouched", r.vouched.into()),
         (
             "signers",
-            r.envelopes.iter().map(|e| s(&e.signer)).collect::<Array>().into(),
+            r.envelopes
+                .iter()
+                .map(|e| s(&e.signer))
+                .collect::<Array>()
+                .into(),
         ),
         (
             "envelopes",
@@ -310,7 +318,10 @@ pub(crate) fn receipt_check(c: &ipvm_core::envelope::ReceiptCheck) -> JsValue {
 pub(crate) fn trust_report(t: &ipvm_core::Trust) -> JsValue {
     object(&[
         ("self", s(t.own())),
-        ("signers", t.signers().iter().map(s).collect::<Array>().into()),
+        (
+            "signers",
+            t.signers().iter().map(s).collect::<Array>().into(),
+        ),
         (
             "distrusted",
             t.distrusted()
@@ -376,54 +387,6 @@ pub(crate) fn cancel_token(signal: &JsValue) -> ipvm_core::CancelToken {
         let _ = add.call2(signal, &JsValue::from_str("abort"), &callback);
     }
     token
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::types::ERROR_CODES;
-
-    #[test]
-    fn every_code_is_in_the_published_list() {
-        let cid = ipvm_core::address::raw_cid(b"x");
-        let errors = [
-            CoreError::Decode {
-                format: "x",
-                reason: String::new(),
-            },
-            CoreError::Decode {
-                format: "CAR",
-                reason: String::new(),
-            },
-            CoreError::Shape(String::new()),
-            CoreError::BadCid {
-                input: String::new(),
-                reason: String::new(),
-            },
-            CoreError::Encode(String::new()),
-            CoreError::HashMismatch {
-                cid: Box::new(cid),
-                actual: Box::new(cid),
-            },
-            CoreError::MissingBlock(Box::new(cid)),
-            CoreError::UnixFs {
-                cid: Box::new(cid),
-                reason: String::new(),
-            },
-            CoreError::TooLarge {
-                cid: Box::new(cid),
-                limit: 0,
-            },
-            CoreError::Store(String::new()),
-            CoreError::QuotaExceeded(String::new()),
-            CoreError::StorageUnavailable(String::new()),
-            CoreError::VersionConflict(String::new()),
-            CoreError::Cancelled,
-        ];
-        for e in &errors {
-            assert!(ERROR_CODES.contains(&code(e)), "{}", code(e));
-        }
-    }
 }
 
 /// Reads `{signers?: string[], verifyRate?: number}` (the `trust` option);
@@ -514,4 +477,52 @@ pub(crate) fn signed_receipt(v: &JsValue) -> Result<SignedReceipt, JsValue> {
         _ => return Err(bad("`envelopes` is not a list of Uint8Array")),
     };
     Ok(SignedReceipt::Given { receipt, envelopes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::ERROR_CODES;
+
+    #[test]
+    fn every_code_is_in_the_published_list() {
+        let cid = ipvm_core::address::raw_cid(b"x");
+        let errors = [
+            CoreError::Decode {
+                format: "x",
+                reason: String::new(),
+            },
+            CoreError::Decode {
+                format: "CAR",
+                reason: String::new(),
+            },
+            CoreError::Shape(String::new()),
+            CoreError::BadCid {
+                input: String::new(),
+                reason: String::new(),
+            },
+            CoreError::Encode(String::new()),
+            CoreError::HashMismatch {
+                cid: Box::new(cid),
+                actual: Box::new(cid),
+            },
+            CoreError::MissingBlock(Box::new(cid)),
+            CoreError::UnixFs {
+                cid: Box::new(cid),
+                reason: String::new(),
+            },
+            CoreError::TooLarge {
+                cid: Box::new(cid),
+                limit: 0,
+            },
+            CoreError::Store(String::new()),
+            CoreError::QuotaExceeded(String::new()),
+            CoreError::StorageUnavailable(String::new()),
+            CoreError::VersionConflict(String::new()),
+            CoreError::Cancelled,
+        ];
+        for e in &errors {
+            assert!(ERROR_CODES.contains(&code(e)), "{}", code(e));
+        }
+    }
 }

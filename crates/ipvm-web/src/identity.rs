@@ -106,7 +106,10 @@ impl WebSigner {
     }
 
     async fn generate(subtle: &SubtleCrypto) -> Result<(CryptoKey, Did), CoreError> {
-        let usages: Array = ["sign", "verify"].iter().map(|u| JsValue::from_str(u)).collect();
+        let usages: Array = ["sign", "verify"]
+            .iter()
+            .map(|u| JsValue::from_str(u))
+            .collect();
         let pair = subtle
             .generate_key_with_str(ED25519, false, &usages)
             .map_err(|e| crypto_error("cannot make a key", e))?;
@@ -169,7 +172,9 @@ impl TrustState {
         };
         let mut out = Self::default();
         let distrusted = Reflect::get(&v, &JsValue::from_str("distrusted")).unwrap_or_default();
-        if let Ok(entries) = js_sys::Object::entries(&distrusted.unchecked_into()).dyn_into::<Array>() {
+        if let Ok(entries) =
+            js_sys::Object::entries(&distrusted.unchecked_into()).dyn_into::<Array>()
+        {
             for e in entries.iter() {
                 let e = Array::from(&e);
                 if let (Some(did), Some(why)) = (e.get(0).as_string(), e.get(1).as_string()) {
@@ -192,9 +197,17 @@ impl TrustState {
     pub(crate) async fn save(&self, db: &IndexedDbStore) -> Result<(), CoreError> {
         let distrusted = Object::new();
         for (did, why) in &self.distrusted {
-            let _ = Reflect::set(&distrusted, &JsValue::from_str(did.as_str()), &JsValue::from_str(why));
+            let _ = Reflect::set(
+                &distrusted,
+                &JsValue::from_str(did.as_str()),
+                &JsValue::from_str(why),
+            );
         }
-        let applied: Array = self.applied.iter().map(|d| JsValue::from_str(d.as_str())).collect();
+        let applied: Array = self
+            .applied
+            .iter()
+            .map(|d| JsValue::from_str(d.as_str()))
+            .collect();
         let value = Object::new();
         let _ = Reflect::set(&value, &JsValue::from_str("distrusted"), &distrusted);
         let _ = Reflect::set(&value, &JsValue::from_str("applied"), &applied);

@@ -429,13 +429,15 @@ impl IndexedDbStore {
             .db
             .transaction(&[SETTINGS], TransactionMode::ReadWrite)
             .map_err(|e| store_error("write", e))?;
-        let s = tx.object_store(SETTINGS).map_err(|e| store_error("write", e))?;
+        let s = tx
+            .object_store(SETTINGS)
+            .map_err(|e| store_error("write", e))?;
         // `add` fails (and aborts the transaction) if the key exists.
         let _ = s.add(value, Some(&JsValue::from_str(name)));
         let _ = tx.await;
-        self.setting(name).await?.ok_or_else(|| {
-            CoreError::Store(format!("the setting `{name}` could not be written"))
-        })
+        self.setting(name)
+            .await?
+            .ok_or_else(|| CoreError::Store(format!("the setting `{name}` could not be written")))
     }
 
     async fn index_all(&self, index: &str, key: &str) -> Result<Vec<RowRead>, CoreError> {

@@ -233,7 +233,13 @@ impl Runtime {
                 .await
                 .map_err(|e| convert::core_error(&e))?;
             let channel = Some(channel);
-            let rt = Self::with_store(AnyStore::IndexedDb(store), Some(name), dispatch, channel, trust);
+            let rt = Self::with_store(
+                AnyStore::IndexedDb(store),
+                Some(name),
+                dispatch,
+                channel,
+                trust,
+            );
             // The key and the trust state now, so that a browser without
             // Ed25519 says so at open, not at the first run.
             rt.inner
@@ -251,7 +257,10 @@ impl Runtime {
     pub fn identity(&self) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            let id = inner.identity().await.map_err(|e| convert::core_error(&e))?;
+            let id = inner
+                .identity()
+                .await
+                .map_err(|e| convert::core_error(&e))?;
             Ok(JsValue::from_str(id.signer.did().as_str()))
         })
     }
@@ -262,7 +271,10 @@ impl Runtime {
     pub fn trust(&self) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            let id = inner.identity().await.map_err(|e| convert::core_error(&e))?;
+            let id = inner
+                .identity()
+                .await
+                .map_err(|e| convert::core_error(&e))?;
             Ok(convert::trust_report(&id.trust))
         })
     }
@@ -275,13 +287,19 @@ impl Runtime {
         let did = Did::parse(signer).map_err(|e| convert::error("ERR_ARGUMENT", &e.to_string()));
         future_to_promise(async move {
             let did = did?;
-            let id = inner.identity().await.map_err(|e| convert::core_error(&e))?;
+            let id = inner
+                .identity()
+                .await
+                .map_err(|e| convert::core_error(&e))?;
             let was = id.trust.forgive(&did);
             if was {
                 trust::reconsider(&*inner.store, &id.trust, std::slice::from_ref(&did))
                     .await
                     .map_err(|e| convert::core_error(&e))?;
-                inner.save_trust(&id).await.map_err(|e| convert::core_error(&e))?;
+                inner
+                    .save_trust(&id)
+                    .await
+                    .map_err(|e| convert::core_error(&e))?;
             }
             Ok(JsValue::from_bool(was))
         })
@@ -294,7 +312,9 @@ impl Runtime {
     #[wasm_bindgen(js_name = verifyReceipt, unchecked_return_type = "Promise<ReceiptCheck>")]
     pub fn verify_receipt(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "Cid | { receipt: Uint8Array; envelopes: Uint8Array[] }")]
+        #[wasm_bindgen(
+            unchecked_param_type = "Cid | { receipt: Uint8Array; envelopes: Uint8Array[] }"
+        )]
         receipt: JsValue,
     ) -> Promise {
         let inner = self.inner.clone();
@@ -302,7 +322,12 @@ impl Runtime {
         future_to_promise(async move {
             let (bytes, envelopes) = match given? {
                 convert::SignedReceipt::Stored(cid) => {
-                    let row = match inner.store.row(&cid).await.map_err(|e| convert::core_error(&e))? {
+                    let row = match inner
+                        .store
+                        .row(&cid)
+                        .await
+                        .map_err(|e| convert::core_error(&e))?
+                    {
                         Some(Ok(row)) => row,
                         Some(Err(bad)) => {
                             return Err(convert::error(
@@ -321,10 +346,12 @@ impl Runtime {
                 }
                 convert::SignedReceipt::Given { receipt, envelopes } => (receipt, envelopes),
             };
-            let id = inner.identity().await.map_err(|e| convert::core_error(&e))?;
-            let check = ipvm_core::envelope::check_receipt(&bytes, &envelopes, &|d| {
-                id.trust.trusts(d)
-            });
+            let id = inner
+                .identity()
+                .await
+                .map_err(|e| convert::core_error(&e))?;
+            let check =
+                ipvm_core::envelope::check_receipt(&bytes, &envelopes, &|d| id.trust.trusts(d));
             Ok(convert::receipt_check(&check))
         })
     }
@@ -356,7 +383,10 @@ impl Runtime {
         let cancel = convert::cancel_token(&signal);
         future_to_promise(async move {
             let workflow = parsed.map_err(|e| convert::core_error(&e))?;
-            let id = inner.identity().await.map_err(|e| convert::core_error(&e))?;
+            let id = inner
+                .identity()
+                .await
+                .map_err(|e| convert::core_error(&e))?;
             let scheduler = Scheduler::new(&inner.executor, &*inner.store)
                 .with_coordination(&inner.lock, &inner.announcer)
                 .with_quarantine(&inner.quarantine)
@@ -390,7 +420,10 @@ impl Runtime {
                 log.end(&report).await;
             }
             if distrusted {
-                inner.save_trust(&id).await.map_err(|e| convert::core_error(&e))?;
+                inner
+                    .save_trust(&id)
+                    .await
+                    .map_err(|e| convert::core_error(&e))?;
             }
             convert::task_reports(&report.map_err(|e| convert::core_error(&e))?.tasks)
         })
@@ -457,7 +490,10 @@ impl Runtime {
     pub fn verify(&self, receipt: &str) -> Promise {
         let (inner, cid) = (self.inner.clone(), cid_arg(receipt));
         future_to_promise(async move {
-            let id = inner.identity().await.map_err(|e| convert::core_error(&e))?;
+            let id = inner
+                .identity()
+                .await
+                .map_err(|e| convert::core_error(&e))?;
             let v = ipvm_core::verify(
                 &inner.executor.0,
                 &*inner.store,
@@ -525,7 +561,10 @@ impl Runtime {
     pub fn import_car(&self, bytes: Vec<u8>) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            let id = inner.identity().await.map_err(|e| convert::core_error(&e))?;
+            let id = inner
+                .identity()
+                .await
+                .map_err(|e| convert::core_error(&e))?;
             let n = ipvm_core::car::import(&*inner.store, &id.trust, &bytes)
                 .await
                 .map_err(|e| convert::core_error(&e))?;
