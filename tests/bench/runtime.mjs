@@ -5,7 +5,11 @@
 //    against N (N = navigator.hardwareConcurrency);
 //  - the cost of a memo hit on an instruction that has 200 receipts that may
 //    not be reused (out_of_fuel under 200 different fuel limits) piled up
-//    beside its good one, against an instruction that has only its good one.
+//    beside its good one, against an instruction that has only its good one;
+//  - signing and verifying: Ed25519 signatures per second with WebCrypto (the
+//    runtime's key), one at a time and 100 in flight; receipt checks per
+//    second (`rt.verifyReceipt`, ed25519-dalek in the runtime's wasm), given
+//    the bytes and read from the store.
 // Prints figures; asserts nothing about speed.
 import { freshPage, launchBrowser, startServer } from "../e2e/helpers.mjs";
 
@@ -73,6 +77,48 @@ try {
       out.hitAlone = await hit("alone");
       await rt.close();
     }
+
+    // 4. Signing and verifying.
+    {
+      const rt = await ipvm.Runtime.open({ name: "bench-sign", workers: 0 });
+      const module = await rt.addModule(moduleUrl);
+      const { task } = await ipvm.wasmTask({ module, func: "add_one", args: [1] });
+      const [rep] = await rt.run({ tasks: [task] }, { logs: "none" });
+      // The key is non-extractable; sign with a key of the same kind.
+      const pair = await crypto.subtle.generateKey("Ed25519", false, ["sign", "verify"]);
+      const message = new Uint8Array(120); // about the size of a signed payload
+      const S = 2000;
+      let t0 = performance.now();
+      for (let i = 0; i < S; i++) await crypto.subtle.sign("Ed25519", pair.privateKey, message);
+      out.signSequential = S / ((performance.now() - t0) / 1000);
+      t0 = performance.now();
+      for (let i = 0; i < S; i += 100) {
+        await Promise.all(Array.from({ length: 100 }, () => crypto.subtle.sign("Ed25519", pair.privateKey, message)));
+      }
+      out.signParallel = S / ((performance.now() - t0) / 1000);
+      // The receipt's bytes and envelope, from the runtime's own archive.
+      const car = await rt.exportCar([rep.receipt]);
+      const stored = await rt.receipt(rep.receipt);
+      const blocks = [];
+      {
+        let at = 0;
+        const varint = () => { let n = 0, s = 0; for (;;) { const b = car[at++]; n += (b & 0x7f) * 2 ** s; if (b < 0x80) return n; s += 7; } };
+        at += varint();
+        while (at < car.length) { const len = varint(); blocks.push(car.subarray(at, at + len)); at += len; }
+      }
+      // The receipt block: a CID of 36 bytes (v1, dag-cbor 0x71, sha3-256 0x16), then a map of
+      // six keys (0xa6); the invocation block is a map of one key, the envelope a list.
+      const receiptBytes = blocks.find((b) => b[1] === 0x71 && b[2] === 0x16 && b[36] === 0xa6).subarray(36);
+      const V = 2000;
+      t0 = performance.now();
+      for (let i = 0; i < V; i++) await rt.verifyReceipt({ receipt: receiptBytes, envelopes: stored.envelopes });
+      out.verifyGiven = V / ((performance.now() - t0) / 1000);
+      out.verifyValid = (await rt.verifyReceipt({ receipt: receiptBytes, envelopes: stored.envelopes })).valid;
+      t0 = performance.now();
+      for (let i = 0; i < V; i++) await rt.verifyReceipt(rep.receipt);
+      out.verifyStored = V / ((performance.now() - t0) / 1000);
+      await rt.close();
+    }
     return out;
   });
   console.log(`\nIndexedDB store, ${r.n} receipts (one trivial task each, page thread):`);
@@ -85,6 +131,11 @@ try {
   console.log(`\nMemo hit (a one-task run answered from the store), mean of 200:`);
   console.log(`  instruction with only its good receipt:              ${r.hitAlone.toFixed(2)} ms`);
   console.log(`  instruction with ${r.pile} non-reusable receipts piled up too: ${r.hitPiled.toFixed(2)} ms`);
+  console.log(`\nSigning and verifying (Ed25519):`);
+  console.log(`  WebCrypto sign, one at a time:  ${r.signSequential.toFixed(0)} signatures/s (${(1000 / r.signSequential).toFixed(3)} ms each)`);
+  console.log(`  WebCrypto sign, 100 in flight:  ${r.signParallel.toFixed(0)} signatures/s`);
+  console.log(`  rt.verifyReceipt, bytes given:  ${r.verifyGiven.toFixed(0)} receipts/s (valid: ${r.verifyValid})`);
+  console.log(`  rt.verifyReceipt, from store:   ${r.verifyStored.toFixed(0)} receipts/s`);
 } finally {
   await browser.close();
   server.close();

@@ -409,26 +409,22 @@ pub(crate) fn trust_options(v: &JsValue) -> Result<crate::runtime::TrustOptions,
             return Err(bad(&key, "unknown option (known: signers, verifyRate)"));
         }
     }
-    let signers = Reflect::get(v, &JsValue::from_str("signers")).unwrap_or_default();
-    if !signers.is_undefined() {
-        if !Array::is_array(&signers) {
-            return Err(bad("signers", "expected a list of DIDs (did:key:z6Mk…)"));
-        }
-        for (i, d) in Array::from(&signers).iter().enumerate() {
-            let text = d
-                .as_string()
-                .ok_or_else(|| bad(&format!("signers[{i}]"), "not a string"))?;
-            let did = ipvm_core::Did::parse(&text)
-                .map_err(|e| bad(&format!("signers[{i}]"), &e.to_string()))?;
-            out.signers.push(did);
-        }
+    // Each field through serde-wasm-bindgen, so that a mistake names its field.
+    let field = |k: &str| Reflect::get(v, &JsValue::from_str(k)).unwrap_or_default();
+    let signers: Option<Vec<String>> = serde_wasm_bindgen::from_value(field("signers"))
+        .map_err(|e| bad("signers", &format!("expected a list of DIDs (did:key:z6Mk…): {e}")))?;
+    for (i, text) in signers.unwrap_or_default().iter().enumerate() {
+        let did = ipvm_core::Did::parse(text)
+            .map_err(|e| bad(&format!("signers[{i}]"), &e.to_string()))?;
+        out.signers.push(did);
     }
-    let rate = Reflect::get(v, &JsValue::from_str("verifyRate")).unwrap_or_default();
-    if !rate.is_undefined() {
-        out.verify_rate = rate
-            .as_f64()
-            .filter(|r| (0.0..=1.0).contains(r))
-            .ok_or_else(|| bad("verifyRate", "expected a number from 0 to 1"))?;
+    let rate: Option<f64> = serde_wasm_bindgen::from_value(field("verifyRate"))
+        .map_err(|e| bad("verifyRate", &format!("expected a number from 0 to 1: {e}")))?;
+    if let Some(rate) = rate {
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(bad("verifyRate", &format!("expected a number from 0 to 1, got {rate}")));
+        }
+        out.verify_rate = rate;
     }
     Ok(out)
 }
