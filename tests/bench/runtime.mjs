@@ -103,7 +103,8 @@ try {
       {
         let at = 0;
         const varint = () => { let n = 0, s = 0; for (;;) { const b = car[at++]; n += (b & 0x7f) * 2 ** s; if (b < 0x80) return n; s += 7; } };
-        at += varint();
+        const header = varint();
+        at += header;
         while (at < car.length) { const len = varint(); blocks.push(car.subarray(at, at + len)); at += len; }
       }
       // The receipt block: a CID of 36 bytes (v1, dag-cbor 0x71, sha3-256 0x16), then a map of

@@ -145,7 +145,7 @@ test("a receipt signed natively verifies in the tab; a tab that trusts the node 
       const imported = await rt.importCar(car);
       const [report] = await rt.run({ tasks });
       const check = await rt.verifyReceipt(imported.vouched[0] ?? report.receipt);
-      out[name] = { imported, report, check };
+      out[name] = { imported, report, check, stored: await rt.receipt(report.receipt), me: await rt.identity() };
     }
     return out;
   }, { archive, tasks, node });
@@ -156,8 +156,9 @@ test("a receipt signed natively verifies in the tab; a tab that trusts the node 
   assert.equal(result.trusting.check.signer, node);
   assert.deepEqual(result.wary.imported.vouched, []);
   assert.equal(result.wary.report.status, "ran", "the wary tab computes it itself");
-  // The same receipt: the content names no executor.
+  // The same receipt: the content names no executor; the node's envelope stays beside the tab's.
   assert.equal(result.wary.report.receipt, result.trusting.report.receipt);
+  assert.deepEqual(result.wary.stored.signers, [result.wary.me, node]);
   await page.close();
 });
 
@@ -316,7 +317,7 @@ test("a spot-check that disagrees distrusts the signer, and the distrust survive
   assert.equal(first.report.status, "ran");
   assert.equal(first.report.ok, true);
   assert.equal(JSON.parse(first.report.dagJson).out[1], 2, "the right answer, computed here");
-  assert.ok(first.events.some((e) => e.type === "spot-check" && !e.agreed && e.receipt === lies[0][1].cid.toString()));
+  assert.ok(first.events.some((e) => e.type === "spot-check" && e.verdict === "mismatch" && e.receipt === lies[0][1].cid.toString()));
   assert.ok(first.events.some((e) => e.type === "distrusted" && e.signer === liar.did));
   assert.deepEqual(first.trust.distrusted.map((d) => d.signer), [liar.did]);
   // After a reload, opened with the same options: still distrusted, and its next lie vouches for nothing.
@@ -331,14 +332,18 @@ test("a spot-check that disagrees distrusts the signer, and the distrust survive
   assert.deepEqual(after.trust.distrusted.map((d) => d.signer), [liar.did]);
   assert.deepEqual(after.trust.signers, [liar.did]);
   assert.deepEqual(after.imported.vouched, []);
-  // Cleared by the user: its receipts count again.
-  const cleared = await page.evaluate(async ({ liar }) => {
+  // Cleared by the user: its receipts count again (the user's decision, lie included).
+  const lieInstruction = await page.evaluate(async (run) => (await import("/pkg/index.js")).instructionCid(run), tasks[1].run);
+  const cleared = await page.evaluate(async ({ liar, instruction }) => {
     const rt = window.rts.checker;
+    const before = await rt.receiptFor(instruction);
     const was = await rt.clearDistrust(liar);
-    return { was, trust: await rt.trust() };
-  }, { liar: liar.did });
+    return { was, trust: await rt.trust(), before, after: await rt.receiptFor(instruction) };
+  }, { liar: liar.did, instruction: lieInstruction });
   assert.equal(cleared.was, true);
   assert.deepEqual(cleared.trust.distrusted, []);
+  assert.equal(cleared.before, null);
+  assert.equal(cleared.after?.cid, lies[1][1].cid.toString());
   await page.close();
 });
 

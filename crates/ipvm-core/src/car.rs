@@ -332,12 +332,27 @@ pub async fn import<S: BlockStore + ReceiptStore + ?Sized>(
     imported.receipts = rows.len();
     store.put_batch(blocks, rows).await?;
     // Envelopes for receipts the store held already join their rows.
+    // The archive is stored by now: a row that cannot take them refuses its
+    // envelopes, it does not fail the import.
     for cid in known {
         if let Some(envs) = envelopes.remove(&cid) {
-            let attached = crate::trust::attach(store, trust, &cid, &envs).await?;
-            imported.envelopes += attached.added;
-            if attached.vouched {
-                imported.vouched.push(cid);
+            match crate::trust::attach(store, trust, &cid, &envs).await {
+                Ok(attached) => {
+                    imported.envelopes += attached.added;
+                    if attached.vouched {
+                        imported.vouched.push(cid);
+                    }
+                }
+                Err(e) => {
+                    for env in envs {
+                        imported.refused.push((
+                            cid_of(DAG_CBOR, SHA2_256, &env),
+                            Refusal::Malformed(format!(
+                                "its receipt {cid} is stored, but its row cannot take envelopes: {e}"
+                            )),
+                        ));
+                    }
+                }
             }
         }
     }

@@ -251,9 +251,10 @@ impl Envelope {
         }
     }
 
-    /// Whether a block looks like an envelope (a two-element list whose
-    /// second element has a varsig header), so that an archive's envelopes
-    /// can be told from its other blocks before they are checked.
+    /// Whether a block claims to be an envelope (a two-element list whose
+    /// second element holds an `ipvm/attest@1` attestation), so that an
+    /// archive's envelopes can be told from its other blocks before they
+    /// are checked. Any other block is data, whatever its shape.
     pub fn looks_like(cid: &Cid, bytes: &[u8]) -> bool {
         if cid.codec() != DAG_CBOR || verify_block(cid, bytes).is_err() {
             return false;
@@ -261,7 +262,7 @@ impl Envelope {
         matches!(
             decode_dag_cbor(bytes),
             Ok(Ipld::List(parts)) if parts.len() == 2
-                && matches!(&parts[1], Ipld::Map(m) if m.contains_key("h"))
+                && matches!(&parts[1], Ipld::Map(m) if m.contains_key(ATTESTATION_TAG))
         )
     }
 }

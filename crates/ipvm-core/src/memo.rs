@@ -11,14 +11,15 @@
 //!   A runtime keeps a [`Quarantine`] of the rows it rejected, so each is
 //!   reported once and never checked again.
 //! - **The memo rule** ([`lookup`]). Among the rows filed under an
-//!   instruction in the memo index (reusable receipts only), those whose
-//!   provenance this runtime trusts are tried in a fixed order: by
-//!   provenance (computed here before verified here), then by the order they
+//!   instruction in the memo index (reusable receipts only), those this
+//!   runtime trusts (computed or verified here, or vouched for by a signer
+//!   its policy trusts) are tried in a fixed order: by provenance (computed
+//!   here before verified here before the rest), then by the order they
 //!   were written, then by CID. The first that checks out answers. Rows are
 //!   ranked before any is decoded, so a lookup decodes one receipt in the
-//!   common case, and the choice is made at lookup time (the trust policy
-//!   may change), by facts an outsider cannot grind: a receipt from a CAR
-//!   or a peer is never a candidate, whatever its CID.
+//!   common case, and the choice is made by facts an outsider cannot grind:
+//!   a receipt from a CAR or a peer is a candidate only with a trusted
+//!   signer's envelope, and ranks after everything computed or verified.
 
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
@@ -31,6 +32,7 @@ use crate::address::verify_block;
 use crate::envelope::Envelope;
 use crate::receipt::{Provenance, Receipt, ReceiptRecord};
 use crate::store::{BlockStore, ReceiptRow, ReceiptStore, RowIndex, RowRead};
+use crate::trust::Trust;
 use crate::workflow::Task;
 use crate::{decode_dag_cbor, CoreError};
 
@@ -262,10 +264,17 @@ fn rank(a: &ReceiptRow, b: &ReceiptRow) -> Ordering {
 }
 
 /// The memo lookup: the receipt that answers `instruction`, if this runtime
-/// vouches for one (see the module's documentation for the rule).
+/// vouches for one (see the module's documentation for the rule). A row
+/// vouched for by a signer answers only if `trust` trusts one of its
+/// signers now (a set lookup, no signature check): the `vouched` bit is
+/// shared by every runtime of the store, the policy is this runtime's, and
+/// a row decided under another policy (another tab's, or before a
+/// distrust) never answers here. Without `trust`, only receipts computed or
+/// verified here answer.
 pub async fn lookup<S: ReceiptStore + ?Sized>(
     store: &S,
     quarantine: &Quarantine,
+    trust: Option<&Trust>,
     instruction: &Cid,
 ) -> Result<Checked<Option<ReceiptRecord>>, CoreError> {
     let mut rejected = Rejected {
@@ -273,7 +282,10 @@ pub async fn lookup<S: ReceiptStore + ?Sized>(
         new: Vec::new(),
     };
     let mut rows = rejected.readable(store.rows(RowIndex::Memo(instruction)).await?);
-    rows.retain(|r| (r.provenance.is_trusted() || r.vouched) && r.instruction == *instruction);
+    rows.retain(|r| {
+        let vouched = r.vouched && trust.is_some_and(|t| t.vouches(&r.signers));
+        (r.provenance.is_trusted() || vouched) && r.instruction == *instruction
+    });
     rows.sort_by(rank);
     for row in rows {
         match check(store, row).await? {
@@ -369,6 +381,17 @@ pub async fn store_computed<S: ReceiptStore + ?Sized>(
         row.signers = vec![env.signer.to_string()];
         row.envelopes = vec![env.bytes];
         row.vouched = true;
+    }
+    // The same receipt may be stored already (imported, not trusted): its
+    // envelopes stay with it.
+    if let Some(Ok(old)) = store.row(&record.cid).await? {
+        for (signer, env) in old.signers.into_iter().zip(old.envelopes) {
+            if !row.signers.contains(&signer) {
+                row.signers.push(signer);
+                row.envelopes.push(env);
+            }
+        }
+        row.vouched |= old.vouched;
     }
     store.put_batch(blocks, vec![row]).await
 }

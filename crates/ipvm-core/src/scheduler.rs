@@ -18,17 +18,19 @@ use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 
 use cid::Cid;
+use futures::future::Either;
 use futures::stream::{FuturesUnordered, StreamExt};
 use ipld_core::ipld::Ipld;
 
 use crate::awaits::{substitute, AwaitKind};
 use crate::coordinate::{Announcer, InstructionLock, Uncoordinated};
 use crate::envelope::Envelope;
-use crate::identity::{Did, Signer};
+use crate::identity::Signer;
 use crate::memo::{self, Checked, Quarantine, Rejection};
 use crate::receipt::{Outcome, Provenance, Receipt, ReceiptRecord};
 use crate::store::ReceiptStore;
-use crate::trust::{self, Trust};
+use crate::trust::Trust;
+use crate::verify::{Verdict, Verification};
 use crate::workflow::{Limits, Workflow};
 use crate::{CoreError, ValidationError};
 
@@ -308,8 +310,11 @@ pub enum Event {
         instruction: Cid,
         /// The receipt checked.
         receipt: Cid,
-        /// Whether the re-run gave the same receipt.
-        agreed: bool,
+        /// What the re-run said: `Match` (now verified here, and it answers
+        /// the task), `Mismatch` (its signers are distrusted; the task runs
+        /// here), `Incomparable` (it could not be checked here; it answers
+        /// as the policy decided).
+        verdict: Verdict,
     },
     /// A spot-check caught a signer: its receipts are no longer reused
     /// until the user clears it.
@@ -455,6 +460,16 @@ enum Done {
     Ran(Execution, Vec<Rejection>),
     /// Under the lock, the memo had an answer after all.
     Reused(Box<ReceiptRecord>, Vec<Rejection>),
+    /// A reused receipt from another signer was re-run (a spot-check).
+    Checked(Box<ReceiptRecord>, Box<Result<Verification, CoreError>>),
+}
+
+/// What a ready task needs.
+enum Next {
+    /// To run this job.
+    Run(Box<Job>),
+    /// A spot-check of the receipt that would answer it.
+    Check(Box<ReceiptRecord>),
 }
 
 /// Bookkeeping of one run.
@@ -469,9 +484,8 @@ struct RunState {
     parked_effects: Vec<usize>,
     pure_left: usize,
     pure_failed: bool,
-    /// Tasks that had a receipt vouched for by another signer, and run
-    /// anyway as a spot-check of it.
-    spot_checks: HashMap<usize, ReceiptRecord>,
+    /// Tasks whose memo answer a spot-check contradicted: they run here.
+    must_run: std::collections::HashSet<usize>,
 }
 
 impl RunState {
@@ -585,13 +599,16 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             }
             while running.len() < self.parallelism {
                 let Some(i) = st.ready.pop_front() else { break };
-                if let Some(job) = self.prepare(wf, &mut st, q, i, on_event).await? {
-                    on_event(&Event::Started {
-                        task: i,
-                        instruction: job.instruction,
-                    });
-                    let spot = st.spot_checks.contains_key(&i);
-                    running.push(self.dispatch(q, i, job, spot));
+                match self.prepare(wf, &mut st, q, i, on_event).await? {
+                    Some(Next::Run(job)) => {
+                        on_event(&Event::Started {
+                            task: i,
+                            instruction: job.instruction,
+                        });
+                        running.push(Either::Left(self.dispatch(q, i, *job)));
+                    }
+                    Some(Next::Check(rec)) => running.push(Either::Right(self.check(q, i, rec))),
+                    None => {}
                 }
             }
             if running.is_empty() {
@@ -625,6 +642,9 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
                     report(i, instruction, rejected, on_event);
                     self.record(wf, &mut st, i, ex, on_event).await?;
                 }
+                Done::Checked(rec, verification) => {
+                    self.checked(&mut st, i, *rec, *verification, on_event);
+                }
             }
             // The receipt is written and announced: others may go on.
             drop(guard);
@@ -651,13 +671,15 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
         q: &Quarantine,
         i: usize,
         job: Job,
-        spot_check: bool,
     ) -> (usize, Done, Option<L::Guard>) {
         let guard = self.lock.acquire(&job.instruction).await;
         let mut rejected = Vec::new();
-        if guard.is_some() && !spot_check {
+        if guard.is_some() {
             // A store failure here only costs the second look: the task runs.
-            if let Ok(found) = memo::lookup(self.store, q, &job.instruction).await {
+            // Only what this runtime computed or verified answers here (what
+            // another tab finished meanwhile): a receipt vouched for by a
+            // signer would have to be drawn for a spot-check first.
+            if let Ok(found) = memo::lookup(self.store, q, None, &job.instruction).await {
                 match found.value {
                     Some(rec) => return (i, Done::Reused(Box::new(rec), found.rejected), guard),
                     None => rejected = found.rejected,
@@ -693,7 +715,7 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             parked_effects: Vec::new(),
             pure_left: 0,
             pure_failed: false,
-            spot_checks: HashMap::new(),
+            must_run: Default::default(),
         };
         for (i, t) in wf.tasks.iter().enumerate() {
             st.effectful[i] = match self.executor.purity(&t.run.op) {
@@ -716,7 +738,7 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
                 } else if let std::collections::hash_map::Entry::Vacant(slot) =
                     st.results.entry(a.target)
                 {
-                    let found = memo::lookup(self.store, q, &a.target).await?;
+                    let found = memo::lookup(self.store, q, self.trust, &a.target).await?;
                     let rejected = found.rejected;
                     match found.value {
                         Some(rec) => {
@@ -764,7 +786,7 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
         q: &Quarantine,
         i: usize,
         on_event: &mut dyn FnMut(&Event),
-    ) -> Result<Option<Job>, CoreError> {
+    ) -> Result<Option<Next>, CoreError> {
         let task = &wf.tasks[i];
         let instruction = task.run.cid();
         let skip = |st: &mut RunState, reason: String, on_event: &mut dyn FnMut(&Event)| {
@@ -831,18 +853,19 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
                 return Ok(None);
             }
         };
-        let Checked { value, rejected } = memo::lookup(self.store, q, &instruction).await?;
+        let Checked { value, rejected } =
+            memo::lookup(self.store, q, self.trust, &instruction).await?;
         report(i, instruction, rejected, on_event);
-        if let Some(rec) = value {
-            let spot_check =
-                !rec.provenance.is_trusted() && self.trust.is_some_and(Trust::spot_check);
-            if !spot_check {
-                memo_hit(st, i, rec, on_event);
-                return Ok(None);
+        if let Some(rec) = value.filter(|_| !st.must_run.contains(&i)) {
+            // A receipt only another signer vouches for is re-run at the
+            // spot-check rate.
+            if !rec.provenance.is_trusted() && self.trust.is_some_and(Trust::spot_check) {
+                return Ok(Some(Next::Check(Box::new(rec))));
             }
-            st.spot_checks.insert(i, rec);
+            memo_hit(st, i, rec, on_event);
+            return Ok(None);
         }
-        Ok(Some(Job {
+        Ok(Some(Next::Run(Box::new(Job {
             task: i,
             instruction,
             module: task.run.module,
@@ -850,76 +873,76 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             func: task.run.func.clone(),
             args,
             limits: task.limits,
-        }))
+        }))))
     }
 
-    /// Settles a spot-check of `checked` (a receipt another signer vouched
-    /// for) by the re-run's receipt `cid`. Agreement: the receipt becomes
-    /// `verified` here and gets this runtime's envelope, and the task is
-    /// done (true). Disagreement: every other trusted signer of it is
-    /// distrusted, their receipts are reconsidered, and the re-run's receipt
-    /// is recorded as any other (false).
-    async fn spot_check(
+    /// Re-runs the task of a receipt another signer vouched for, as
+    /// `verify` does (its own invocation, compared by receipt CID): a
+    /// mismatch distrusts the signers that vouched for it.
+    async fn check(
         &self,
+        q: &Quarantine,
         i: usize,
-        checked: ReceiptRecord,
-        cid: Cid,
-        st: &mut RunState,
-        on_event: &mut dyn FnMut(&Event),
-    ) -> Result<bool, CoreError> {
-        let Some(trust) = self.trust else {
-            return Ok(false);
+        rec: Box<ReceiptRecord>,
+    ) -> (usize, Done, Option<L::Guard>) {
+        let attestor = match (self.signer, self.trust) {
+            (Some(s), Some(t)) => Some((s, t)),
+            _ => None,
         };
-        let agreed = checked.cid == cid;
+        let verification =
+            crate::verify::verify(self.executor, self.store, q, attestor, &rec.cid).await;
+        (i, Done::Checked(rec, Box::new(verification)), None)
+    }
+
+    /// Settles a spot-check. A match: the receipt is now verified here and
+    /// answers the task. A mismatch: its signers are distrusted (the
+    /// verification did it), and the task goes back to the ready queue,
+    /// where the lie no longer answers. A verification that could not
+    /// compare (or failed to run) leaves the receipt as the policy decided.
+    fn checked(
+        &self,
+        st: &mut RunState,
+        i: usize,
+        rec: ReceiptRecord,
+        verification: Result<Verification, CoreError>,
+        on_event: &mut dyn FnMut(&Event),
+    ) {
+        let (verdict, distrusted) = match verification {
+            Ok(v) => (v.verdict, v.distrusted),
+            Err(e) => (Verdict::Incomparable(e.to_string()), Vec::new()),
+        };
         on_event(&Event::SpotChecked {
             task: i,
-            instruction: checked.instruction,
-            receipt: checked.cid,
-            agreed,
+            instruction: rec.instruction,
+            receipt: rec.cid,
+            verdict: verdict.clone(),
         });
-        if agreed {
-            memo::promote(self.store, &checked).await?;
-            if let Some(signer) = self.signer {
-                trust::attest(self.store, signer, trust, &checked.cid).await?;
-            }
-            self.announcer.announce(&checked.instruction, &checked.cid);
-            on_event(&Event::Finished {
-                task: i,
-                instruction: checked.instruction,
-                receipt: checked.cid,
-                fuel: checked.receipt.fuel(),
+        for did in distrusted {
+            on_event(&Event::Distrusted {
+                signer: did.to_string(),
+                receipt: rec.cid,
+                reason: format!(
+                    "a re-run here of the task of receipt {} did not write that receipt",
+                    rec.cid
+                ),
             });
-            st.results
-                .insert(checked.instruction, checked.receipt.out.clone());
-            st.complete(
-                i,
-                TaskStatus::Ran(ReceiptRecord {
-                    provenance: Provenance::Verified,
-                    ..checked
-                }),
-            );
-            return Ok(true);
         }
-        let reason = format!(
-            "a re-run of instruction {} here gave receipt {cid}, not the receipt {} it vouched for",
-            checked.instruction, checked.cid
-        );
-        let caught: Vec<Did> = checked
-            .signers()
-            .into_iter()
-            .filter(|d| trust.trusts(d) && d != trust.own())
-            .collect();
-        for did in &caught {
-            if trust.distrust(did, reason.clone()) {
-                on_event(&Event::Distrusted {
-                    signer: did.to_string(),
-                    receipt: checked.cid,
-                    reason: reason.clone(),
-                });
+        match verdict {
+            Verdict::Mismatch => {
+                st.must_run.insert(i);
+                st.ready.push_front(i);
             }
+            Verdict::Match => memo_hit(
+                st,
+                i,
+                ReceiptRecord {
+                    provenance: Provenance::Verified,
+                    ..rec
+                },
+                on_event,
+            ),
+            Verdict::Incomparable(_) => memo_hit(st, i, rec, on_event),
         }
-        trust::reconsider(self.store, trust, &caught).await?;
-        Ok(false)
     }
 
     /// Turns an execution into a stored receipt.
@@ -936,11 +959,6 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
         let (ran, invocation) = task.invocation()?;
         let receipt = Receipt::of_execution(ran, &ex, task.prf.clone());
         let cid = receipt.cid()?;
-        if let Some(checked) = st.spot_checks.remove(&i) {
-            if self.spot_check(i, checked, cid, st, on_event).await? {
-                return Ok(());
-            }
-        }
         let envelope = match self.signer {
             Some(signer) => Some(Envelope::sign(signer, &cid).await?),
             None => None,

@@ -216,6 +216,25 @@ pub async fn attest<S: ReceiptStore + ?Sized>(
     attach(store, trust, cid, &[envelope.bytes]).await
 }
 
+/// Distrusts every signer of `signers` this runtime trusts (its own key
+/// aside) because a re-run contradicted a receipt they signed, and decides
+/// their receipts again. Returns the signers newly distrusted.
+pub async fn caught<S: ReceiptStore + ?Sized>(
+    store: &S,
+    trust: &Trust,
+    signers: &[Did],
+    why: &str,
+) -> Result<Vec<Did>, CoreError> {
+    let caught: Vec<Did> = signers
+        .iter()
+        .filter(|d| trust.trusts(d) && *d != trust.own())
+        .filter(|d| trust.distrust(d, why.to_string()))
+        .cloned()
+        .collect();
+    reconsider(store, trust, &caught).await?;
+    Ok(caught)
+}
+
 /// Decides again, for every receipt signed by one of `signers`, whether a
 /// trusted signer vouches for it (after the policy changed for them).
 /// Returns how many rows changed.

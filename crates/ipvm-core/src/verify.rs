@@ -10,7 +10,7 @@ use cid::Cid;
 use ipld_core::ipld::Ipld;
 
 use crate::awaits::substitute;
-use crate::identity::Signer;
+use crate::identity::{Did, Signer};
 use crate::memo::{self, Quarantine};
 use crate::receipt::{Outcome, Provenance, Receipt, ReceiptClass, RECEIPT_VERSION};
 use crate::scheduler::{Executor, Job};
@@ -29,7 +29,9 @@ pub enum Verdict {
     Mismatch,
     /// The receipt cannot be compared with a re-run, for this reason: it
     /// depends on the machine (`meta.nondeterministic`), is of another
-    /// receipt version, or records a failure of the environment.
+    /// receipt version, or records a failure of the environment; or the
+    /// re-run here failed for a reason of this environment, or depended on
+    /// the machine.
     Incomparable(String),
 }
 
@@ -59,6 +61,10 @@ pub struct Verification {
     pub promoted: bool,
     /// The receipt matched and this runtime's envelope was added to it.
     pub attested: bool,
+    /// Signers this runtime trusted that vouched for a receipt the re-run
+    /// contradicted (`Mismatch`): distrusted now, and their receipts
+    /// reconsidered.
+    pub distrusted: Vec<Did>,
 }
 
 impl Verification {
@@ -102,8 +108,12 @@ pub async fn verify<E: Executor, S: ReceiptStore>(
         }
     };
     let mut results = std::collections::HashMap::new();
+    let policy = attestor.map(|(_, trust)| trust);
     for a in task.run.awaits() {
-        let awaited = memo::lookup(store, quarantine, &a.target).await?.value.ok_or_else(|| {
+        let awaited = memo::lookup(store, quarantine, policy, &a.target)
+            .await?
+            .value
+            .ok_or_else(|| {
             CoreError::Store(format!(
                 "the task awaits {}, which has no receipt this runtime vouches for; verify that receipt first",
                 a.target
@@ -147,6 +157,16 @@ pub async fn verify<E: Executor, S: ReceiptStore>(
         Verdict::Incomparable(
             "the receipt records a failure of the environment or of authority, not a result".into(),
         )
+    } else if rerun.class() != Some(ReceiptClass::Result) {
+        Verdict::Incomparable(format!(
+            "the re-run here failed for a reason of this environment, not of the task ({}): try again",
+            rerun.not_reusable_because().unwrap_or_default()
+        ))
+    } else if rerun.is_nondeterministic() {
+        Verdict::Incomparable(
+            "the re-run here depended on the machine (it read the clock, or hit the time limit)"
+                .into(),
+        )
     } else if rerun.cid()? == record.cid {
         Verdict::Match
     } else {
@@ -161,6 +181,15 @@ pub async fn verify<E: Executor, S: ReceiptStore>(
     if let (Verdict::Match, Some((signer, trust))) = (&verdict, attestor) {
         attested = trust::attest(store, signer, trust, cid).await?.added > 0;
     }
+    // A mismatch catches every trusted signer that vouched for it.
+    let mut distrusted = Vec::new();
+    if let (Verdict::Mismatch, Some((_, trust))) = (&verdict, attestor) {
+        let why = format!(
+            "a re-run here of the task of receipt {cid} wrote receipt {}, not the one it signed",
+            rerun.cid()?
+        );
+        distrusted = trust::caught(store, trust, &record.signers(), &why).await?;
+    }
     Ok(Verification {
         receipt: *cid,
         instruction: record.instruction,
@@ -173,5 +202,6 @@ pub async fn verify<E: Executor, S: ReceiptStore>(
         provenance: record.provenance,
         promoted,
         attested,
+        distrusted,
     })
 }

@@ -86,7 +86,7 @@ fn add_test_module(store: &MemoryStore) {
 }
 
 fn lookup(store: &MemoryStore, instruction: &Cid) -> Option<ReceiptRecord> {
-    block_on(memo::lookup(store, &Quarantine::new(), instruction))
+    block_on(memo::lookup(store, &Quarantine::new(), None, instruction))
         .unwrap()
         .value
 }
@@ -574,7 +574,7 @@ fn a_memo_lookup_checks_one_receipt_however_many_are_stored() {
     rows.push(ReceiptRow::new(&genuine).unwrap());
     block_on(store.put_batch(vec![(ran, invocation)], rows)).unwrap();
     store.reads.set(0);
-    let found = block_on(memo::lookup(&store, &Quarantine::new(), &a.cid())).unwrap();
+    let found = block_on(memo::lookup(&store, &Quarantine::new(), None, &a.cid())).unwrap();
     assert_eq!(found.value.unwrap().cid, genuine.cid);
     assert_eq!(store.reads.get(), 1, "one receipt decoded and checked");
     assert!(found.rejected.is_empty());

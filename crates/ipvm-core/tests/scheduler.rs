@@ -308,10 +308,15 @@ fn cancelling_stops_the_run_and_keeps_what_was_stored() {
     assert!(matches!(err, CoreError::Cancelled));
     assert_eq!(exec.count(), 1);
     assert!(
-        block_on(memo::lookup(&store, &memo::Quarantine::new(), &a.cid()))
-            .unwrap()
-            .value
-            .is_some(),
+        block_on(memo::lookup(
+            &store,
+            &memo::Quarantine::new(),
+            None,
+            &a.cid()
+        ))
+        .unwrap()
+        .value
+        .is_some(),
         "the finished task's receipt is kept"
     );
 }
@@ -505,7 +510,7 @@ fn a_car_carries_receipts_and_their_blocks_to_another_store() {
     );
     // An imported receipt is no memo hit: the workflow runs...
     assert!(
-        block_on(memo::lookup(&to, &memo::Quarantine::new(), &a.cid()))
+        block_on(memo::lookup(&to, &memo::Quarantine::new(), None, &a.cid()))
             .unwrap()
             .value
             .is_none()

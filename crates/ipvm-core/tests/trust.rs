@@ -134,6 +134,7 @@ fn a_car_from_a_trusted_signer_gives_memo_hits_and_from_another_none_until_verif
     assert!(block_on(memo::lookup(
         &c.store,
         &Quarantine::new(),
+        Some(&c.trust),
         &wf.tasks[0].run.cid()
     ))
     .unwrap()
@@ -204,6 +205,7 @@ fn an_archive_with_a_forged_envelope_keeps_the_receipt_unvouched_and_says_why() 
     assert!(block_on(memo::lookup(
         &b.store,
         &Quarantine::new(),
+        Some(&b.trust),
         &wf.tasks[0].run.cid()
     ))
     .unwrap()
@@ -235,9 +237,10 @@ fn a_spot_check_that_disagrees_distrusts_the_signer_and_its_other_receipts() {
         report.tasks[0].receipt().unwrap().receipt.out,
         ipvm_core::Outcome::Ok(Ipld::Integer(2))
     );
-    assert!(events.iter().any(
-        |e| matches!(e, Event::SpotChecked { agreed: false, receipt, .. } if *receipt == roots[0])
-    ));
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::SpotChecked { verdict: Verdict::Mismatch, receipt, .. } if *receipt == roots[0]
+    )));
     assert!(events.iter().any(
         |e| matches!(e, Event::Distrusted { signer, .. } if *signer == liar.key.did().to_string())
     ));
@@ -248,13 +251,20 @@ fn a_spot_check_that_disagrees_distrusts_the_signer_and_its_other_receipts() {
     assert!(block_on(memo::lookup(
         &b.store,
         &Quarantine::new(),
+        Some(&b.trust),
         &second.tasks[0].run.cid()
     ))
     .unwrap()
     .value
     .is_none());
+    // The second lie is not served either (the lookup asks this policy).
+    let (report, _) = b.run(&TestExecutor::default(), &second);
+    assert_eq!(
+        report.tasks[0].receipt().unwrap().receipt.out,
+        ipvm_core::Outcome::Ok(Ipld::Integer(6))
+    );
     // Forgiven (the user's decision), both its receipts count again; the
-    // receipt computed here still answers first.
+    // receipts computed here still answer first.
     assert!(b.trust.forgive(liar.key.did()));
     assert_eq!(
         block_on(trust::reconsider(
@@ -268,6 +278,7 @@ fn a_spot_check_that_disagrees_distrusts_the_signer_and_its_other_receipts() {
     let hit = block_on(memo::lookup(
         &b.store,
         &Quarantine::new(),
+        Some(&b.trust),
         &first.tasks[0].run.cid(),
     ))
     .unwrap()
@@ -290,7 +301,15 @@ fn a_spot_check_that_agrees_verifies_the_receipt_and_adds_this_runtime_s_envelop
     assert_eq!(counted.count(), 2, "both re-run");
     let agreed = events
         .iter()
-        .filter(|e| matches!(e, Event::SpotChecked { agreed: true, .. }))
+        .filter(|e| {
+            matches!(
+                e,
+                Event::SpotChecked {
+                    verdict: Verdict::Match,
+                    ..
+                }
+            )
+        })
         .count();
     assert_eq!(agreed, 2);
     assert!(!events.iter().any(|e| matches!(e, Event::Distrusted { .. })));
@@ -314,4 +333,145 @@ fn a_rate_of_zero_never_spot_checks_and_a_rate_between_samples() {
     let some = Trust::new(own).with_spot_checks(0.25, 7);
     let n = (0..4000).filter(|_| some.spot_check()).count();
     assert!((700..1300).contains(&n), "{n} of 4000 at 0.25");
+}
+
+/// `inc` fails as a dead worker would: a failure of this environment.
+struct DeadWorker;
+
+impl Executor for DeadWorker {
+    fn purity(&self, op: &str) -> Option<ipvm_core::scheduler::Purity> {
+        TestExecutor::default().purity(op)
+    }
+    async fn execute(&self, _job: Job) -> Execution {
+        Execution::error(error_value("worker", "the worker died"), 0)
+    }
+}
+
+#[test]
+fn a_spot_check_re_runs_the_receipt_s_own_task_so_other_limits_are_no_lie() {
+    // A computed inc(1) under its own limits; B's workflow asks the same
+    // instruction with other limits (another invocation, the same memo key).
+    let a = Runtime::new(1, &[]);
+    let ins = instr("inc", vec![Ipld::Integer(1)]);
+    let theirs = Workflow {
+        tasks: vec![ipvm_core::Task {
+            limits: ipvm_core::Limits {
+                fuel: Some(5_000),
+                ..Default::default()
+            },
+            ..ipvm_core::Task::new(ins.clone())
+        }],
+    };
+    let roots = a.receipts(&theirs);
+    let b = Runtime::new(2, &[&a]);
+    b.trust.set_spot_checks(1.0, 3);
+    b.import(&block_on(car::export(&a.store, &roots)).unwrap());
+    let (report, events) = b.run(&TestExecutor::default(), &workflow(&[ins]));
+    assert_eq!(report.reused(), 1);
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::SpotChecked {
+            verdict: Verdict::Match,
+            ..
+        }
+    )));
+    assert!(b.trust.distrusted().is_empty());
+}
+
+#[test]
+fn a_spot_check_that_fails_here_for_a_reason_of_this_environment_distrusts_nobody() {
+    let wf = workflow(&[instr("inc", vec![Ipld::Integer(1)])]);
+    let a = Runtime::new(1, &[]);
+    let roots = a.receipts(&wf);
+    let b = Runtime::new(2, &[&a]);
+    b.trust.set_spot_checks(1.0, 3);
+    b.import(&block_on(car::export(&a.store, &roots)).unwrap());
+    let (report, events) = b.run(&DeadWorker, &wf);
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::SpotChecked {
+            verdict: Verdict::Incomparable(_),
+            ..
+        }
+    )));
+    assert!(b.trust.distrusted().is_empty());
+    // The policy's answer stands.
+    assert_eq!(report.reused(), 1);
+    assert_eq!(report.tasks[0].receipt().unwrap().cid, roots[0]);
+}
+
+#[test]
+fn a_verify_that_contradicts_a_trusted_signer_distrusts_it() {
+    let wf = workflow(&[instr("inc", vec![Ipld::Integer(1)])]);
+    let liar = Runtime::new(1, &[]);
+    let (r, _) = liar.run(&Liar, &wf);
+    let lie = r.tasks[0].receipt().unwrap().cid;
+    let b = Runtime::new(2, &[&liar]);
+    b.import(&block_on(car::export(&liar.store, &[lie])).unwrap());
+    let v = block_on(ipvm_core::verify(
+        &TestExecutor::default(),
+        &b.store,
+        &Quarantine::new(),
+        Some((&b.key, &b.trust)),
+        &lie,
+    ))
+    .unwrap();
+    assert_eq!(v.verdict, Verdict::Mismatch);
+    assert_eq!(v.distrusted, vec![liar.key.did().clone()]);
+    let row = block_on(b.store.row(&lie)).unwrap().unwrap().unwrap();
+    assert!(!row.vouched);
+}
+
+#[test]
+fn a_row_vouched_for_under_another_policy_never_answers_here() {
+    // Two runtimes of one store (two tabs): one trusts S, the other not.
+    let s = Runtime::new(9, &[]);
+    let wf = workflow(&[instr("inc", vec![Ipld::Integer(3)])]);
+    let roots = s.receipts(&wf);
+    let archive = block_on(car::export(&s.store, &roots)).unwrap();
+    let trusting = Runtime::new(1, &[&s]);
+    // The trusting tab imports: the shared row says vouched.
+    trusting.import(&archive);
+    let row = block_on(trusting.store.row(&roots[0]))
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(row.vouched);
+    let wary = Trust::new(Ed25519Key::from_seed([2; 32]).did().clone());
+    let lookup = |t: Option<&Trust>| {
+        block_on(memo::lookup(
+            &trusting.store,
+            &Quarantine::new(),
+            t,
+            &wf.tasks[0].run.cid(),
+        ))
+        .unwrap()
+        .value
+    };
+    assert!(lookup(Some(&trusting.trust)).is_some());
+    assert!(
+        lookup(Some(&wary)).is_none(),
+        "the wary policy is asked at lookup"
+    );
+    assert!(lookup(None).is_none());
+}
+
+#[test]
+fn computing_a_receipt_stored_from_elsewhere_keeps_its_envelopes() {
+    let wf = workflow(&[instr("inc", vec![Ipld::Integer(4)])]);
+    let a = Runtime::new(1, &[]);
+    let roots = a.receipts(&wf);
+    let c = Runtime::new(3, &[]);
+    c.import(&block_on(car::export(&a.store, &roots)).unwrap());
+    // C does not trust A: it computes the same receipt itself.
+    let (report, _) = c.run(&TestExecutor::default(), &wf);
+    assert_eq!(report.executed(), 1);
+    assert_eq!(report.tasks[0].receipt().unwrap().cid, roots[0]);
+    let row = block_on(c.store.row(&roots[0])).unwrap().unwrap().unwrap();
+    assert_eq!(row.provenance, Provenance::Computed);
+    assert_eq!(
+        row.signers,
+        vec![c.key.did().to_string(), a.key.did().to_string()]
+    );
+    assert_eq!(row.envelopes.len(), 2);
 }

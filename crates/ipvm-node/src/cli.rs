@@ -332,10 +332,14 @@ fn describe(e: &Event) -> String {
             task,
             instruction,
             receipt,
-            agreed,
+            verdict,
         } => format!(
             "spot-check task {task} {instruction} receipt {receipt}: {}",
-            if *agreed { "agreed" } else { "DISAGREED" }
+            match verdict {
+                ipvm_core::Verdict::Match => "match (verified here)".to_string(),
+                ipvm_core::Verdict::Mismatch => "MISMATCH (its signers are distrusted)".to_string(),
+                ipvm_core::Verdict::Incomparable(why) => format!("incomparable: {why}"),
+            }
         ),
         Event::Distrusted {
             signer,

@@ -113,14 +113,18 @@ pub(crate) fn event(e: &Event) -> JsValue {
             task,
             instruction,
             receipt,
-            agreed,
-        } => object(&[
-            ("type", s("spot-check")),
-            ("task", (*task as u32).into()),
-            ("instruction", s(instruction)),
-            ("receipt", s(receipt)),
-            ("agreed", (*agreed).into()),
-        ]),
+            verdict,
+        } => {
+            let (verdict, reason) = verdict_fields(verdict);
+            object(&[
+                ("type", s("spot-check")),
+                ("task", (*task as u32).into()),
+                ("instruction", s(instruction)),
+                ("receipt", s(receipt)),
+                ("verdict", s(verdict)),
+                ("reason", reason),
+            ])
+        }
         Event::Distrusted {
             signer,
             receipt,
@@ -336,12 +340,17 @@ pub(crate) fn trust_report(t: &ipvm_core::Trust) -> JsValue {
 
 /// `{receipt, instruction, verdict, reason, matches, provenance, promoted,
 /// nondeterministic, expected, actual, expectedFuel, actualFuel}`.
-pub(crate) fn verification(v: &ipvm_core::Verification) -> Result<JsValue, JsValue> {
-    let (verdict, reason) = match &v.verdict {
+/// A verdict's name and reason (null unless incomparable).
+fn verdict_fields(v: &ipvm_core::Verdict) -> (&'static str, JsValue) {
+    match v {
         ipvm_core::Verdict::Match => ("match", JsValue::NULL),
         ipvm_core::Verdict::Mismatch => ("mismatch", JsValue::NULL),
         ipvm_core::Verdict::Incomparable(why) => ("incomparable", s(why)),
-    };
+    }
+}
+
+pub(crate) fn verification(v: &ipvm_core::Verification) -> Result<JsValue, JsValue> {
+    let (verdict, reason) = verdict_fields(&v.verdict);
     Ok(object(&[
         ("receipt", s(v.receipt)),
         ("instruction", s(v.instruction)),
@@ -351,6 +360,10 @@ pub(crate) fn verification(v: &ipvm_core::Verification) -> Result<JsValue, JsVal
         ("provenance", s(v.provenance.as_str())),
         ("promoted", v.promoted.into()),
         ("attested", v.attested.into()),
+        (
+            "distrusted",
+            v.distrusted.iter().map(s).collect::<Array>().into(),
+        ),
         ("nondeterministic", v.nondeterministic.into()),
         ("expected", outcome_json(&v.expected)?),
         ("actual", outcome_json(&v.actual)?),
@@ -411,8 +424,13 @@ pub(crate) fn trust_options(v: &JsValue) -> Result<crate::runtime::TrustOptions,
     }
     // Each field through serde-wasm-bindgen, so that a mistake names its field.
     let field = |k: &str| Reflect::get(v, &JsValue::from_str(k)).unwrap_or_default();
-    let signers: Option<Vec<String>> = serde_wasm_bindgen::from_value(field("signers"))
-        .map_err(|e| bad("signers", &format!("expected a list of DIDs (did:key:z6Mk…): {e}")))?;
+    let signers: Option<Vec<String>> =
+        serde_wasm_bindgen::from_value(field("signers")).map_err(|e| {
+            bad(
+                "signers",
+                &format!("expected a list of DIDs (did:key:z6Mk…): {e}"),
+            )
+        })?;
     for (i, text) in signers.unwrap_or_default().iter().enumerate() {
         let did = ipvm_core::Did::parse(text)
             .map_err(|e| bad(&format!("signers[{i}]"), &e.to_string()))?;
@@ -422,7 +440,10 @@ pub(crate) fn trust_options(v: &JsValue) -> Result<crate::runtime::TrustOptions,
         .map_err(|e| bad("verifyRate", &format!("expected a number from 0 to 1: {e}")))?;
     if let Some(rate) = rate {
         if !(0.0..=1.0).contains(&rate) {
-            return Err(bad("verifyRate", &format!("expected a number from 0 to 1, got {rate}")));
+            return Err(bad(
+                "verifyRate",
+                &format!("expected a number from 0 to 1, got {rate}"),
+            ));
         }
         out.verify_rate = rate;
     }

@@ -396,16 +396,34 @@ impl IndexedDbStore {
             .collect()
     }
 
-    /// Sets one field of a stored row. Read, then write: both writers of a
-    /// row are this origin's own code, so a race between them loses nothing
-    /// but a later re-check.
+    /// Sets one field of a stored row: the read and the write in one
+    /// transaction, so a concurrent write of the row (another tab adding an
+    /// envelope) is never overwritten with a stale copy.
     async fn update_row(&self, cid: &Cid, field: &str, v: &JsValue) -> Result<(), CoreError> {
-        let Some(value) = self.get_value(RECEIPTS, &cid.to_string()).await? else {
-            return Ok(());
-        };
-        Reflect::set(&value, &JsValue::from_str(field), v)
-            .map_err(|e| store_error("update a receipt row", format_args!("{e:?}")))?;
-        self.put_value(RECEIPTS, &value, None).await
+        let what = "update a receipt row";
+        let tx = self
+            .db
+            .transaction(&[RECEIPTS], TransactionMode::ReadWrite)
+            .map_err(|e| store_error(what, e))?;
+        let s = tx
+            .object_store(RECEIPTS)
+            .map_err(|e| store_error(what, e))?;
+        let found = s
+            .get(Query::Key(JsValue::from_str(&cid.to_string())))
+            .map_err(|e| store_error(what, e))?
+            .await
+            .map_err(|e| store_error(what, e))?;
+        if let Some(value) = found {
+            Reflect::set(&value, &JsValue::from_str(field), v)
+                .map_err(|e| store_error(what, format_args!("{e:?}")))?;
+            s.put(&value, None).map_err(|e| store_error(what, e))?;
+        }
+        match tx.await.map_err(|e| store_error(what, e))? {
+            idb::TransactionResult::Committed => Ok(()),
+            idb::TransactionResult::Aborted => Err(CoreError::Store(format!(
+                "{what}: the transaction was aborted; nothing was changed"
+            ))),
+        }
     }
 
     /// A setting (see the schema), if present.

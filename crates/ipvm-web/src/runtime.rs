@@ -116,10 +116,34 @@ impl Inner {
         Ok(slot.get_or_insert_with(|| Rc::new(id)).clone())
     }
 
-    /// Keeps the trust state (after a spot-check or a clear).
-    async fn save_trust(&self, id: &Identity) -> Result<(), CoreError> {
+    /// The identity, with the distrust other tabs of the store kept since
+    /// (a spot-check in one tab holds in every tab).
+    async fn current_identity(&self) -> Result<Rc<Identity>, CoreError> {
+        let id = self.identity().await?;
         if let AnyStore::IndexedDb(db) = &*self.store {
-            id.state().save(db).await?;
+            let known = id.trust.distrusted();
+            for (did, why) in TrustState::load(db).await?.distrusted {
+                if !known.contains_key(&did) {
+                    id.trust.distrust(&did, why);
+                }
+            }
+        }
+        Ok(id)
+    }
+
+    /// Keeps the trust state (after a spot-check, a verify or a clear),
+    /// merged with what other tabs of the store kept: their distrust stays,
+    /// except of the signers this call `cleared`.
+    async fn save_trust(&self, id: &Identity, cleared: &[Did]) -> Result<(), CoreError> {
+        if let AnyStore::IndexedDb(db) = &*self.store {
+            let mut state = id.state();
+            let stored = TrustState::load(db).await?;
+            for (did, why) in stored.distrusted {
+                if !cleared.contains(&did) {
+                    state.distrusted.entry(did).or_insert(why);
+                }
+            }
+            state.save(db).await?;
         }
         Ok(())
     }
@@ -293,11 +317,12 @@ impl Runtime {
                 .map_err(|e| convert::core_error(&e))?;
             let was = id.trust.forgive(&did);
             if was {
-                trust::reconsider(&*inner.store, &id.trust, std::slice::from_ref(&did))
+                // The decision is kept first, then the rows follow it.
+                inner
+                    .save_trust(&id, std::slice::from_ref(&did))
                     .await
                     .map_err(|e| convert::core_error(&e))?;
-                inner
-                    .save_trust(&id)
+                trust::reconsider(&*inner.store, &id.trust, std::slice::from_ref(&did))
                     .await
                     .map_err(|e| convert::core_error(&e))?;
             }
@@ -384,7 +409,7 @@ impl Runtime {
         future_to_promise(async move {
             let workflow = parsed.map_err(|e| convert::core_error(&e))?;
             let id = inner
-                .identity()
+                .current_identity()
                 .await
                 .map_err(|e| convert::core_error(&e))?;
             let scheduler = Scheduler::new(&inner.executor, &*inner.store)
@@ -421,7 +446,7 @@ impl Runtime {
             }
             if distrusted {
                 inner
-                    .save_trust(&id)
+                    .save_trust(&id, &[])
                     .await
                     .map_err(|e| convert::core_error(&e))?;
             }
@@ -449,7 +474,11 @@ impl Runtime {
     pub fn receipt_for(&self, instruction: &str) -> Promise {
         let (inner, cid) = (self.inner.clone(), cid_arg(instruction));
         future_to_promise(async move {
-            let rec = memo::lookup(&*inner.store, &inner.quarantine, &cid?)
+            let id = inner
+                .current_identity()
+                .await
+                .map_err(|e| convert::core_error(&e))?;
+            let rec = memo::lookup(&*inner.store, &inner.quarantine, Some(&id.trust), &cid?)
                 .await
                 .map_err(|e| convert::core_error(&e))?;
             inner
@@ -491,7 +520,7 @@ impl Runtime {
         let (inner, cid) = (self.inner.clone(), cid_arg(receipt));
         future_to_promise(async move {
             let id = inner
-                .identity()
+                .current_identity()
                 .await
                 .map_err(|e| convert::core_error(&e))?;
             let v = ipvm_core::verify(
@@ -503,6 +532,12 @@ impl Runtime {
             )
             .await
             .map_err(|e| convert::core_error(&e))?;
+            if !v.distrusted.is_empty() {
+                inner
+                    .save_trust(&id, &[])
+                    .await
+                    .map_err(|e| convert::core_error(&e))?;
+            }
             convert::verification(&v)
         })
     }
@@ -562,7 +597,7 @@ impl Runtime {
         let inner = self.inner.clone();
         future_to_promise(async move {
             let id = inner
-                .identity()
+                .current_identity()
                 .await
                 .map_err(|e| convert::core_error(&e))?;
             let n = ipvm_core::car::import(&*inner.store, &id.trust, &bytes)

@@ -53,8 +53,12 @@ export type RunEvent =
   | { type: "failed"; task: number; instruction: Cid; receipt: Cid | null; reason: string }
   /** A stored receipt row was skipped: it is not what it claims (damaged, or written by another version). Reported once; it never fails the run. */
   | { type: "rejected"; task: number; instruction: Cid; receipt: string; reason: string }
-  /** A receipt vouched for by another signer was re-run (`trust.verifyRate`); `agreed`: the re-run wrote the same receipt. */
-  | { type: "spot-check"; task: number; instruction: Cid; receipt: Cid; agreed: boolean }
+  /**
+   * A receipt vouched for only by another signer was re-run (`trust.verifyRate`), as {@link Runtime.verify} does:
+   * `match` (now verified here; it answers the task), `mismatch` (its signers are distrusted; the task runs here),
+   * `incomparable` (it could not be checked here, see `reason`; it answers as the policy decided).
+   */
+  | { type: "spot-check"; task: number; instruction: Cid; receipt: Cid; verdict: "match" | "mismatch" | "incomparable"; reason: string | null }
   /** A spot-check caught `signer`: its receipts are no longer reused until {@link Runtime.clearDistrust}. */
   | { type: "distrusted"; signer: string; receipt: Cid; reason: string };
 
@@ -182,7 +186,8 @@ export interface Verification {
   /**
    * `match`: the re-run wrote exactly this receipt (same CID). `mismatch`: it wrote another one.
    * `incomparable`: the receipt cannot be checked by a re-run (see `reason`): it is
-   * nondeterministic, of another receipt version, or records a failure of the environment.
+   * nondeterministic, of another receipt version, or records a failure of the environment; or
+   * the re-run here failed for a reason of this environment.
    */
   verdict: "match" | "mismatch" | "incomparable";
   /** Why the receipt is incomparable, or null. */
@@ -195,6 +200,8 @@ export interface Verification {
   promoted: boolean;
   /** The receipt matched and this runtime's envelope was added to it. */
   attested: boolean;
+  /** Signers this runtime trusted that signed the receipt the re-run contradicted: distrusted now. */
+  distrusted: string[];
   /** The receipt is marked non-deterministic (it read the clock, or hit the time limit): a mismatch proves nothing. */
   nondeterministic: boolean;
   /** `out` of the receipt, as DAG-JSON. */

@@ -41,10 +41,17 @@ fn main() {
     for (name, r) in [("ok", &ok), ("error", &err)] {
         write("receipt", name, &r.block().expect("receipt").1);
     }
+    // An envelope of the ok receipt (the receipt target checks envelopes too).
+    let key = ipvm_core::Ed25519Key::from_seed([7; 32]);
+    let ok_cid = ok.cid().expect("cid");
+    let envelope =
+        futures::executor::block_on(ipvm_core::Envelope::sign(&key, &ok_cid)).expect("envelope");
+    write("receipt", "envelope", &envelope.bytes);
     let small = unixfs::import(b"module bytes");
     let mut blocks = small.blocks.clone();
     blocks.push((ran, invocation));
     blocks.push(ok.block().expect("receipt"));
+    blocks.push((envelope.cid(), envelope.bytes.clone()));
     write(
         "car_import",
         "receipt-module",
