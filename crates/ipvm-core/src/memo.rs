@@ -382,17 +382,8 @@ pub async fn store_computed<S: ReceiptStore + ?Sized>(
         row.envelopes = vec![env.bytes];
         row.vouched = true;
     }
-    // The same receipt may be stored already (imported, not trusted): its
-    // envelopes stay with it.
-    if let Some(Ok(old)) = store.row(&record.cid).await? {
-        for (signer, env) in old.signers.into_iter().zip(old.envelopes) {
-            if !row.signers.contains(&signer) {
-                row.signers.push(signer);
-                row.envelopes.push(env);
-            }
-        }
-        row.vouched |= old.vouched;
-    }
+    // The same receipt may be stored already (imported, not trusted): the
+    // store keeps its envelopes (`put_batch`).
     store.put_batch(blocks, vec![row]).await
 }
 

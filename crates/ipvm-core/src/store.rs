@@ -115,6 +115,23 @@ impl ReceiptRow {
         Ok(row)
     }
 
+    /// Keeps the envelopes of `old` (the row this one replaces) that this
+    /// one lacks: a row never loses an attestation. If some are added, a
+    /// trusted signer that vouched for the old row still does.
+    pub fn keep_envelopes_of(&mut self, old: &ReceiptRow) {
+        let mut added = false;
+        for (signer, envelope) in old.signers.iter().zip(&old.envelopes) {
+            if !self.signers.contains(signer) {
+                self.signers.push(signer.clone());
+                self.envelopes.push(envelope.clone());
+                added = true;
+            }
+        }
+        if added {
+            self.vouched |= old.vouched;
+        }
+    }
+
     /// The row for a checked record.
     pub fn new(record: &ReceiptRecord) -> Result<Self, CoreError> {
         let (cid, bytes) = record.receipt.block()?;
@@ -181,8 +198,9 @@ pub enum RowIndex<'a> {
 pub trait ReceiptStore: BlockStore {
     /// Writes blocks and receipt rows together: all or nothing where the
     /// store can (one transaction in IndexedDB). A row replaces the row with
-    /// the same CID, and the store sets its `stored` time. Every block is
-    /// verified against its CID before anything is written.
+    /// the same CID, keeping its envelopes ([`ReceiptRow::keep_envelopes_of`],
+    /// in the same transaction), and the store sets its `stored` time. Every
+    /// block is verified against its CID before anything is written.
     async fn put_batch(&self, blocks: Vec<Block>, rows: Vec<ReceiptRow>) -> Result<(), CoreError>;
     /// The row with this key, if present.
     async fn row(&self, cid: &Cid) -> Result<Option<RowRead>, CoreError>;
@@ -403,6 +421,7 @@ impl Tables {
     /// Puts a row, replacing the row with the same key and its index entries.
     fn put_row(&mut self, mut row: ReceiptRow) {
         if let Some(old) = self.rows.remove(&row.cid) {
+            row.keep_envelopes_of(&old);
             for (name, key) in Self::index_keys(&old) {
                 if let Some(set) = self.index(name).get_mut(&key) {
                     set.remove(&old.cid);

@@ -300,7 +300,17 @@ impl IndexedDbStore {
 
     /// Makes these writes in one transaction: all of them, or none if it aborts.
     async fn put_all(&self, puts: Vec<Put>) -> Result<(), CoreError> {
+        self.write(puts, Vec::new()).await
+    }
+
+    /// Writes receipt rows (each keeping the envelopes of the row it
+    /// replaces, read in the same transaction) and `puts`, in one
+    /// transaction: all of them, or none if it aborts.
+    async fn write(&self, puts: Vec<Put>, rows: Vec<ReceiptRow>) -> Result<(), CoreError> {
         let mut names: Vec<&str> = puts.iter().map(|p| p.store).collect();
+        if !rows.is_empty() {
+            names.push(RECEIPTS);
+        }
         names.sort_unstable();
         names.dedup();
         let what = names.join("`, `");
@@ -309,16 +319,44 @@ impl IndexedDbStore {
             .transaction(&names, TransactionMode::ReadWrite)
             .map_err(|e| store_error("write", e))?;
         let mut handle = None;
-        for put in &puts {
-            let s = tx
-                .object_store(put.store)
-                .map_err(|e| store_error("write", e))?;
-            // Kept to read why the transaction aborted: a quota exhausted at
-            // commit aborts it with a QuotaExceededError and no error event.
-            handle.get_or_insert_with(|| s.transaction());
-            // The request is made here; the transaction's outcome says how it went.
-            s.put(&put.value, put.key.as_ref())
-                .map_err(|e| store_error("write", e))?;
+        let requests = async {
+            if !rows.is_empty() {
+                let s = tx
+                    .object_store(RECEIPTS)
+                    .map_err(|e| store_error("write", e))?;
+                handle = Some(s.transaction());
+                for mut row in rows {
+                    let old = s
+                        .get(Query::Key(JsValue::from_str(&row.cid.to_string())))
+                        .map_err(|e| store_error("write", e))?
+                        .await
+                        .map_err(|e| store_error("write", e))?;
+                    // A stored row that cannot be read as one has no envelopes to keep.
+                    if let Some(Ok(old)) = old.as_ref().map(Self::read_row) {
+                        row.keep_envelopes_of(&old);
+                    }
+                    s.put(&Self::row_put(&row)?.value, None)
+                        .map_err(|e| store_error("write", e))?;
+                }
+            }
+            for put in &puts {
+                let s = tx
+                    .object_store(put.store)
+                    .map_err(|e| store_error("write", e))?;
+                // Kept to read why the transaction aborted: a quota exhausted at
+                // commit aborts it with a QuotaExceededError and no error event.
+                handle.get_or_insert_with(|| s.transaction());
+                // The request is made here; the transaction's outcome says how it went.
+                s.put(&put.value, put.key.as_ref())
+                    .map_err(|e| store_error("write", e))?;
+            }
+            Ok::<(), CoreError>(())
+        }
+        .await;
+        if let Err(e) = requests {
+            // Nothing of a write that failed half-way is kept.
+            let _ = tx.abort();
+            return Err(e);
         }
         let aborted = format!("the write to `{what}` was aborted; nothing was stored");
         match tx.await.map_err(|e| store_error("write", e))? {
@@ -532,11 +570,7 @@ impl BlockStore for IndexedDbStore {
 
 impl ReceiptStore for IndexedDbStore {
     async fn put_batch(&self, blocks: Vec<Block>, rows: Vec<ReceiptRow>) -> Result<(), CoreError> {
-        let mut puts = Self::block_puts(&blocks)?;
-        for row in &rows {
-            puts.push(Self::row_put(row)?);
-        }
-        self.put_all(puts).await
+        self.write(Self::block_puts(&blocks)?, rows).await
     }
 
     async fn row(&self, cid: &Cid) -> Result<Option<RowRead>, CoreError> {
