@@ -520,8 +520,9 @@ export class Runtime {
   /**
    * Re-runs the task of a stored receipt (everything it needs is in the store) and compares the
    * receipt it writes with the stored one, by CID. A receipt from elsewhere that matches is
-   * promoted to `verified` and answers memo lookups from then on. Awaited inputs must themselves
-   * be trusted here: verify them first.
+   * promoted to `verified` and answers memo lookups from then on, and gets this runtime's envelope;
+   * one that does not match distrusts the trusted signers that signed it. Awaited inputs must
+   * themselves be trusted here: verify them first.
    * @example
    * const v = await rt.verify(reports[1].receipt); // v.verdict === "match"
    */
