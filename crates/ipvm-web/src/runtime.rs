@@ -117,7 +117,10 @@ impl Inner {
     }
 
     /// The identity, with the distrust other tabs of the store kept since
-    /// (a spot-check in one tab holds in every tab).
+    /// (a spot-check in one tab holds in every tab). Read before the
+    /// writes that decide `vouched` (an import, a verify); a run needs no
+    /// fresh read: the rows another tab's distrust concerns are no longer
+    /// vouched, and a run never marks a row vouched for another signer.
     async fn current_identity(&self) -> Result<Rc<Identity>, CoreError> {
         let id = self.identity().await?;
         if let AnyStore::IndexedDb(db) = &*self.store {
@@ -409,7 +412,7 @@ impl Runtime {
         future_to_promise(async move {
             let workflow = parsed.map_err(|e| convert::core_error(&e))?;
             let id = inner
-                .current_identity()
+                .identity()
                 .await
                 .map_err(|e| convert::core_error(&e))?;
             let scheduler = Scheduler::new(&inner.executor, &*inner.store)
@@ -475,7 +478,7 @@ impl Runtime {
         let (inner, cid) = (self.inner.clone(), cid_arg(instruction));
         future_to_promise(async move {
             let id = inner
-                .current_identity()
+                .identity()
                 .await
                 .map_err(|e| convert::core_error(&e))?;
             let rec = memo::lookup(&*inner.store, &inner.quarantine, Some(&id.trust), &cid?)
