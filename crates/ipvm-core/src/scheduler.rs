@@ -60,6 +60,10 @@ pub struct Job {
     pub args: Vec<Ipld>,
     /// Limits.
     pub limits: Limits,
+    /// The invocation the receipt will name (`ran`) and its proofs (`prf`),
+    /// so that an executor holding the runtime's key (a worker) can build
+    /// the receipt's CID and sign it where it ran. `None`: nobody signs there.
+    pub receipt: Option<(Cid, Vec<Cid>)>,
 }
 
 fn field<'a>(
@@ -103,6 +107,15 @@ impl Job {
             ("func".to_string(), Ipld::String(self.func.clone())),
             ("args".to_string(), Ipld::List(self.args.clone())),
             ("limits".to_string(), self.limits.to_ipld()),
+            (
+                "receipt".to_string(),
+                self.receipt.as_ref().map_or(Ipld::Null, |(ran, prf)| {
+                    Ipld::List(vec![
+                        Ipld::Link(*ran),
+                        Ipld::List(prf.iter().map(|c| Ipld::Link(*c)).collect()),
+                    ])
+                }),
+            ),
         ]))
     }
 
@@ -133,6 +146,23 @@ impl Job {
                 }
             },
             limits: Limits::from_ipld(field(m, "limits")?)?,
+            receipt: match m.get("receipt") {
+                Some(Ipld::List(pair)) => match pair.as_slice() {
+                    [Ipld::Link(ran), Ipld::List(prf)] => Some((
+                        *ran,
+                        prf.iter()
+                            .map(|p| link(p, "receipt.prf"))
+                            .collect::<Result<_, _>>()?,
+                    )),
+                    _ => {
+                        return Err(CoreError::Decode {
+                            format: "job",
+                            reason: "`receipt` must be [ran, [prf…]]".into(),
+                        })
+                    }
+                },
+                _ => None,
+            },
         })
     }
 }
@@ -150,6 +180,9 @@ pub struct Execution {
     pub limit: Option<String>,
     /// Log lines the task wrote.
     pub logs: Vec<String>,
+    /// The runtime's envelope of the receipt of this execution, if the
+    /// executor signed it where it ran (a worker holding the runtime's key).
+    pub envelope: Option<Vec<u8>>,
 }
 
 impl Execution {
@@ -169,6 +202,10 @@ impl Execution {
             (
                 "logs".to_string(),
                 Ipld::List(self.logs.iter().cloned().map(Ipld::String).collect()),
+            ),
+            (
+                "envelope".to_string(),
+                self.envelope.clone().map_or(Ipld::Null, Ipld::Bytes),
             ),
         ]))
     }
@@ -214,6 +251,10 @@ impl Execution {
                     .collect(),
                 _ => Vec::new(),
             },
+            envelope: match m.get("envelope") {
+                Some(Ipld::Bytes(b)) => Some(b.clone()),
+                _ => None,
+            },
         })
     }
 
@@ -225,6 +266,7 @@ impl Execution {
             nondeterministic: false,
             limit: None,
             logs: Vec::new(),
+            envelope: None,
         }
     }
 
@@ -236,6 +278,7 @@ impl Execution {
             nondeterministic: false,
             limit: None,
             logs: Vec::new(),
+            envelope: None,
         }
     }
 }
@@ -865,6 +908,11 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             memo_hit(st, i, rec, on_event);
             return Ok(None);
         }
+        // With a key, the executor may sign the receipt where it runs.
+        let receipt = match self.signer {
+            Some(_) => Some((task.invocation()?.0, task.prf.clone())),
+            None => None,
+        };
         Ok(Some(Next::Run(Box::new(Job {
             task: i,
             instruction,
@@ -873,6 +921,7 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             func: task.run.func.clone(),
             args,
             limits: task.limits,
+            receipt,
         }))))
     }
 
@@ -959,8 +1008,21 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
         let (ran, invocation) = task.invocation()?;
         let receipt = Receipt::of_execution(ran, &ex, task.prf.clone());
         let cid = receipt.cid()?;
+        // The executor's envelope if it signed where it ran (a worker with
+        // this runtime's key: same-origin code, so its signer and receipt are
+        // compared, not its signature), else one signed here.
         let envelope = match self.signer {
-            Some(signer) => Some(Envelope::sign(signer, &cid).await?),
+            Some(signer) => Some(
+                match ex
+                    .envelope
+                    .as_deref()
+                    .and_then(|b| Envelope::unverified(b).ok())
+                    .filter(|e| e.receipt == cid && e.signer == *signer.did())
+                {
+                    Some(env) => env,
+                    None => Envelope::sign(signer, &cid).await?,
+                },
+            ),
             None => None,
         };
         let record = ReceiptRecord {

@@ -263,6 +263,7 @@ fn jobs_and_executions_round_trip_through_dag_json() {
             memory: None,
             time: Some(9),
         },
+        receipt: None,
     };
     let text = address::to_dag_json(&job.to_ipld()).unwrap();
     assert_eq!(

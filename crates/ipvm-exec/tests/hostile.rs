@@ -616,6 +616,7 @@ fn an_argument_nested_too_deep_once_awaits_are_in_place_is_the_task_s_argument_e
         func: "add_one".into(),
         args,
         limits: Limits::default(),
+        receipt: None,
     };
     let exec = WasmExecutor::new(&store);
     let ex = block_on(exec.execute(job(vec![deep])));

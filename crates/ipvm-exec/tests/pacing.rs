@@ -60,6 +60,7 @@ fn run(pacer: &CountingPacer, n: i64) -> Execution {
         func: "countdown".into(),
         args: vec![Ipld::Integer(n.into())],
         limits: Limits::default(),
+        receipt: None,
     };
     let exec = WasmExecutor::with_pacer(&store, WasmiEngine::default(), pacer);
     block_on(exec.execute(job))

@@ -87,6 +87,15 @@ impl WebSigner {
         Self::from_setting(subtle, &stored)
     }
 
+    /// The identity stored in `store`, if there is one (a worker never
+    /// makes one: the page does, when it opens the runtime).
+    pub(crate) async fn load(store: &IndexedDbStore) -> Result<Option<Self>, CoreError> {
+        match store.setting("identity").await? {
+            Some(found) => Self::from_setting(subtle()?, &found).map(Some),
+            None => Ok(None),
+        }
+    }
+
     fn from_setting(subtle: SubtleCrypto, value: &JsValue) -> Result<Self, CoreError> {
         let bad = |why: &str| {
             CoreError::Store(format!(

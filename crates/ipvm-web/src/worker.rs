@@ -3,19 +3,23 @@
 //! modules from it, and executes jobs sent as DAG-JSON, answering with the
 //! execution as DAG-JSON. A job yields to the worker's event loop between
 //! fuel slices, so `cancel()` (called from a message) stops it at the next
-//! slice and the worker stays usable.
+//! slice and the worker stays usable. The worker loads the runtime's key
+//! from the store (the same non-extractable `CryptoKey`, structured-cloned,
+//! never exported) and signs the receipt of each job it runs, so signing
+//! happens off the page's thread.
 
 use std::rc::Rc;
 
 use ipvm_core::address::to_dag_json;
 use ipvm_core::workflow::parse_dag_json;
-use ipvm_core::{Executor, Job};
+use ipvm_core::{Envelope, Executor, Job, Receipt};
 use ipvm_exec::{WasmExecutor, WasmiEngine};
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::convert;
+use crate::identity::WebSigner;
 use crate::indexeddb::IndexedDbStore;
 use crate::pacer::YieldingPacer;
 use crate::store::AnyStore;
@@ -25,19 +29,27 @@ use crate::store::AnyStore;
 pub struct TaskWorker {
     executor: Rc<WasmExecutor<Rc<AnyStore>, WasmiEngine, YieldingPacer>>,
     pacer: YieldingPacer,
+    /// The runtime's key, if the store has one yet (the page makes it when
+    /// it opens the runtime, before any job is sent).
+    signer: Option<Rc<WebSigner>>,
 }
 
 impl TaskWorker {
     /// [`TaskWorker::open`] for Rust callers.
     pub async fn new(name: &str) -> Result<TaskWorker, ipvm_core::CoreError> {
         let store = IndexedDbStore::open(name).await?;
+        let signer = WebSigner::load(&store).await?.map(Rc::new);
         let pacer = YieldingPacer::default();
         let executor = Rc::new(WasmExecutor::with_pacer(
             Rc::new(AnyStore::IndexedDb(store)),
             WasmiEngine::default(),
             pacer.clone(),
         ));
-        Ok(TaskWorker { executor, pacer })
+        Ok(TaskWorker {
+            executor,
+            pacer,
+            signer,
+        })
     }
 }
 
@@ -55,19 +67,29 @@ impl TaskWorker {
     }
 
     /// Executes one job (DAG-JSON of `Job`); resolves to the execution
-    /// (DAG-JSON), or rejects with `ERR_CANCELLED` if [`TaskWorker::cancel`]
-    /// was called meanwhile. One job at a time.
+    /// (DAG-JSON, with the runtime's envelope of its receipt if the job
+    /// names its invocation and the store has a key), or rejects with
+    /// `ERR_CANCELLED` if [`TaskWorker::cancel`] was called meanwhile. One
+    /// job at a time.
     #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
     pub fn execute(&self, job: &str) -> Promise {
         let executor = self.executor.clone();
         let pacer = self.pacer.clone();
         pacer.reset();
+        let signer = self.signer.clone();
         let job = parse_dag_json(job.as_bytes()).and_then(|j| Job::from_ipld(&j));
         future_to_promise(async move {
             let job = job.map_err(|e| convert::core_error(&e))?;
-            let ex = executor.execute(job).await;
+            let receipt = job.receipt.clone();
+            let mut ex = executor.execute(job).await;
             if pacer.is_cancelled() {
                 return Err(convert::core_error(&ipvm_core::CoreError::Cancelled));
+            }
+            // A signature that fails here is made by the page instead.
+            if let (Some(signer), Some((ran, prf))) = (signer, receipt) {
+                if let Ok(cid) = Receipt::of_execution(ran, &ex, prf).cid() {
+                    ex.envelope = Envelope::sign(&*signer, &cid).await.ok().map(|e| e.bytes);
+                }
             }
             to_dag_json(&ex.to_ipld())
                 .map(|s| JsValue::from_str(&s))

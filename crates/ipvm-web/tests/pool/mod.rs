@@ -52,6 +52,7 @@ fn job_json(
         func: func.into(),
         args,
         limits,
+        receipt: None,
     };
     to_dag_json(&job.to_ipld()).unwrap_or_default()
 }
@@ -107,6 +108,62 @@ pub(crate) async fn a_long_job_yields_between_fuel_slices_and_stops_when_cancell
     assert_eq!(ex.out, Outcome::Ok(Ipld::Integer(42)));
 }
 
+pub(crate) async fn a_task_worker_signs_each_receipt_with_the_runtime_s_key_from_the_store() {
+    let name = unique("wbt-sign");
+    let module = store_with_module(&name).await;
+    // The page makes the runtime's key when it opens the runtime.
+    let rt = Runtime::open(&name).await.unwrap_or_else(|e| panic!("{e}"));
+    let did = JsFuture::from(rt.identity())
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .as_string()
+        .unwrap_or_default();
+    rt.close();
+    let worker = TaskWorker::new(&name)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let run = ipvm_core::Instruction::new(
+        module,
+        "wasm/run",
+        "add_one",
+        vec![Ipld::Integer(1)],
+        Ipld::Null,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (ran, _) = ipvm_core::Task::new(run.clone())
+        .invocation()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let job = |receipt| Job {
+        task: 0,
+        instruction: run.cid(),
+        module,
+        op: "wasm/run".into(),
+        func: "add_one".into(),
+        args: vec![Ipld::Integer(1)],
+        limits: Default::default(),
+        receipt,
+    };
+    let signed = execute(
+        &worker,
+        &to_dag_json(&job(Some((ran, vec![]))).to_ipld()).unwrap_or_default(),
+    )
+    .await;
+    let cid = ipvm_core::Receipt::of_execution(ran, &signed, vec![])
+        .cid()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let envelope =
+        ipvm_core::Envelope::check_for(signed.envelope.as_deref().expect("the worker signs"), &cid)
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(envelope.signer.to_string(), did, "the runtime's own key");
+    // A job that names no invocation is not signed.
+    let unsigned = execute(
+        &worker,
+        &to_dag_json(&job(None).to_ipld()).unwrap_or_default(),
+    )
+    .await;
+    assert_eq!(unsigned.envelope, None);
+}
+
 pub(crate) async fn a_task_worker_executes_a_job_sent_as_dag_json() {
     let name = unique("wbt-worker");
     store_with_module(&name).await;
@@ -123,6 +180,7 @@ pub(crate) async fn a_task_worker_executes_a_job_sent_as_dag_json() {
         func: t.run.func.clone(),
         args: t.run.args.clone(),
         limits: t.limits,
+        receipt: None,
     };
     let ex = execute(&worker, &to_dag_json(&job.to_ipld()).unwrap_or_default()).await;
     assert_eq!(ex.out, Outcome::Ok(Ipld::Integer(2)));
@@ -202,6 +260,10 @@ pub(crate) async fn a_dispatch_that_times_out_gives_a_time_limit_receipt() {
 /// suites expand it after choosing where they run.
 macro_rules! pool_suite {
     () => {
+        #[wasm_bindgen_test]
+        async fn a_task_worker_signs_each_receipt_with_the_runtime_s_key_from_the_store() {
+            pool::a_task_worker_signs_each_receipt_with_the_runtime_s_key_from_the_store().await;
+        }
         #[wasm_bindgen_test]
         async fn a_task_worker_executes_a_job_sent_as_dag_json() {
             pool::a_task_worker_executes_a_job_sent_as_dag_json().await;
