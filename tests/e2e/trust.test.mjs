@@ -85,6 +85,27 @@ test("a runtime has one Ed25519 identity: a did:key kept across reloads, its pri
   await page.close();
 });
 
+test("receipts computed on the worker pool carry the runtime's valid envelope", async () => {
+  const page = await freshPage(browser);
+  await page.goto(blank());
+  const { tasks, did } = await open(page, "pooled", [3, 4], { workers: 1 });
+  const result = await page.evaluate(async ({ tasks }) => {
+    const rt = window.rts.pooled;
+    const reports = await rt.run({ tasks });
+    const checks = [];
+    for (const r of reports) checks.push(await rt.verifyReceipt(r.receipt));
+    return { workers: rt.workers, reports, checks };
+  }, { tasks });
+  assert.equal(result.workers, 1);
+  for (const [i, r] of result.reports.entries()) {
+    assert.equal(r.status, "ran");
+    assert.deepEqual(r.signers, [did]);
+    assert.equal(result.checks[i].valid, true, result.checks[i].message);
+    assert.equal(result.checks[i].signer, did);
+  }
+  await page.close();
+});
+
 test("a receipt signed in the tab verifies natively, and a native run that trusts the tab reuses it", async () => {
   const page = await freshPage(browser);
   await page.goto(blank());
