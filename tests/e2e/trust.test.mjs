@@ -417,3 +417,29 @@ function readCar(car) {
   }
   return blocks;
 }
+
+test("a browser without Ed25519 in WebCrypto gets a clear error at open", async () => {
+  const page = await freshPage(browser);
+  await page.goto(blank());
+  const errors = await page.evaluate(async () => {
+    // As a browser without Ed25519 answers (NotSupportedError from generateKey).
+    const generateKey = crypto.subtle.generateKey.bind(crypto.subtle);
+    crypto.subtle.generateKey = (alg, ...rest) =>
+      (alg === "Ed25519" || alg?.name === "Ed25519")
+        ? Promise.reject(new DOMException("Algorithm: Unrecognized name", "NotSupportedError"))
+        : generateKey(alg, ...rest);
+    const ipvm = await import("/pkg/index.js");
+    const out = [];
+    for (const storage of ["memory", "indexeddb"]) {
+      try {
+        await ipvm.Runtime.open({ name: "no-ed25519", storage, workers: 0 });
+        out.push("opened");
+      } catch (e) {
+        out.push(`${e.code}: ${e.message}`);
+      }
+    }
+    return out;
+  });
+  for (const e of errors) assert.match(e, /^ERR_STORE: .*no Ed25519 \(it needs Chrome 137, Firefox 129 or Safari 17/);
+  await page.close();
+});
