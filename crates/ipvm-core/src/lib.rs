@@ -50,6 +50,7 @@ pub mod runlog;
 pub mod scheduler;
 pub mod store;
 pub mod trust;
+pub mod ucan;
 pub mod unixfs;
 pub mod verify;
 pub mod workflow;

@@ -1,0 +1,310 @@
+//! UCAN 1.0 tokens: the envelope, the two payloads, and their signatures.
+//!
+//! Envelope (ucan-wg/spec README, "Envelope"): `[signature, SigPayload]`,
+//! SigPayload `{"h": varsig header, "ucan/dlg@1.0.0" | "ucan/inv@1.0.0":
+//! payload}`, canonical DAG-CBOR; the signature is over the exact DAG-CBOR
+//! bytes of SigPayload; the token's CID is CIDv1, dag-cbor, SHA-256 of the
+//! whole envelope. The `-rc.1` tags current implementations emit are read
+//! too; this runtime writes `@1.0.0` (the spec fixtures' form).
+
+use std::collections::BTreeMap;
+
+use cid::Cid;
+use ipld_core::ipld::Ipld;
+
+use crate::address::{cid_of, encode_dag_cbor, DAG_CBOR, SHA2_256};
+use crate::envelope::VARSIG_ED25519_DAG_CBOR;
+use crate::identity::{Did, DidError, Signer};
+use crate::ucan::{UcanError, UcanErrorKind};
+use crate::CoreError;
+
+/// Timestamps outside ±(2^53 − 1) seconds are refused (ucan-wg/spec,
+/// "Time Bounds").
+const MAX_TIME: i128 = (1 << 53) - 1;
+
+/// The tag a delegation is written with.
+pub const DELEGATION_TAG: &str = "ucan/dlg@1.0.0";
+/// The tag an invocation is written with.
+pub const INVOCATION_TAG: &str = "ucan/inv@1.0.0";
+
+/// A delegation's payload (ucan-wg/delegation, "Delegation Payload").
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delegation {
+    /// Issuer.
+    pub iss: Did,
+    /// Audience.
+    pub aud: Did,
+    /// Subject; `None` is a powerline (any subject).
+    pub sub: Option<Did>,
+    /// Command.
+    pub cmd: String,
+    /// Policy (a list of statements).
+    pub pol: Ipld,
+    /// Nonce.
+    pub nonce: Vec<u8>,
+    /// Expiry (seconds), `None`: never.
+    pub exp: Option<i64>,
+    /// Not before (seconds).
+    pub nbf: Option<i64>,
+    /// Metadata.
+    pub meta: Option<Ipld>,
+}
+
+/// An invocation's payload (ucan-wg/invocation, "Invocation Payload").
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invocation {
+    /// Issuer (the invoker).
+    pub iss: Did,
+    /// Subject (the authority the command runs under).
+    pub sub: Did,
+    /// Audience (the executor); `None`: the subject.
+    pub aud: Option<Did>,
+    /// Command.
+    pub cmd: String,
+    /// Arguments.
+    pub args: BTreeMap<String, Ipld>,
+    /// Proofs: delegation CIDs, root first.
+    pub prf: Vec<Cid>,
+    /// Nonce.
+    pub nonce: Vec<u8>,
+    /// Expiry (seconds), `None`: never.
+    pub exp: Option<i64>,
+    /// Issued at (seconds).
+    pub iat: Option<i64>,
+    /// Metadata.
+    pub meta: Option<Ipld>,
+    /// The receipt that caused it.
+    pub cause: Option<Cid>,
+}
+
+/// A token's payload.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    /// A delegation.
+    Delegation(Delegation),
+    /// An invocation.
+    Invocation(Invocation),
+}
+
+/// A decoded token: its bytes, CID, signature and payload. Decoding checks
+/// the shape, the canonical form, the varsig header and the payload's
+/// fields; [`Token::verify_signature`] checks the signature.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Token {
+    /// The envelope's bytes.
+    pub bytes: Vec<u8>,
+    /// The token's CID (dag-cbor, SHA-256).
+    pub cid: Cid,
+    /// The payload.
+    pub payload: Payload,
+    signed: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+fn err(kind: UcanErrorKind, detail: impl Into<String>) -> UcanError {
+    UcanError {
+        kind,
+        detail: detail.into(),
+    }
+}
+
+fn malformed(detail: impl Into<String>) -> UcanError {
+    err(UcanErrorKind::Malformed, detail)
+}
+
+impl Token {
+    /// Decodes a token (both tag forms).
+    pub fn decode(bytes: &[u8]) -> Result<Self, UcanError> {
+        use serde_ipld_dagcbor::DecodeError as E;
+        let value: Ipld = serde_ipld_dagcbor::from_slice(bytes).map_err(|e| match e {
+            E::NonMinimal { .. } | E::UnorderedKey | E::IndefiniteSize => err(
+                UcanErrorKind::NonCanonical,
+                "the token is not canonical DAG-CBOR",
+            ),
+            e => malformed(format!("not DAG-CBOR: {e}")),
+        })?;
+        if encode_dag_cbor(&value).ok().as_deref() != Some(bytes) {
+            return Err(err(
+                UcanErrorKind::NonCanonical,
+                "the token is not canonical DAG-CBOR",
+            ));
+        }
+        let Ipld::List(parts) = &value else {
+            return Err(malformed("not a list [signature, payload]"));
+        };
+        let [Ipld::Bytes(signature), Ipld::Map(sig_payload)] = parts.as_slice() else {
+            return Err(malformed("not [signature bytes, {h, tag: payload}]"));
+        };
+        let Some(Ipld::Bytes(header)) = sig_payload.get("h") else {
+            return Err(malformed("no varsig header `h`"));
+        };
+        if header[..] != VARSIG_ED25519_DAG_CBOR {
+            return Err(err(
+                UcanErrorKind::UnknownHeader,
+                format!("varsig header {header:02x?} is not Ed25519 over DAG-CBOR"),
+            ));
+        }
+        let mut tags = sig_payload.iter().filter(|(k, _)| *k != "h");
+        let (Some((tag, Ipld::Map(fields))), None, 2) =
+            (tags.next(), tags.next(), sig_payload.len())
+        else {
+            return Err(malformed(
+                "the payload must be {h, one type tag: payload map}",
+            ));
+        };
+        let payload = match tag.as_str() {
+            DELEGATION_TAG | "ucan/dlg@1.0.0-rc.1" => Payload::Delegation(delegation(fields)?),
+            INVOCATION_TAG | "ucan/inv@1.0.0-rc.1" => Payload::Invocation(invocation(fields)?),
+            other => return Err(malformed(format!("unknown type tag `{other}`"))),
+        };
+        let signed = encode_dag_cbor(&parts[1]).map_err(|e| malformed(e.to_string()))?;
+        Ok(Self {
+            bytes: bytes.to_vec(),
+            cid: cid_of(DAG_CBOR, SHA2_256, bytes),
+            payload,
+            signed,
+            signature: signature.clone(),
+        })
+    }
+
+    /// The issuer.
+    pub fn issuer(&self) -> &Did {
+        match &self.payload {
+            Payload::Delegation(d) => &d.iss,
+            Payload::Invocation(i) => &i.iss,
+        }
+    }
+
+    /// Checks the signature against the issuer's key.
+    pub fn verify_signature(&self) -> Result<(), UcanError> {
+        match self.issuer().verifies(&self.signed, &self.signature) {
+            true => Ok(()),
+            false => Err(err(
+                UcanErrorKind::InvalidSignature,
+                format!(
+                    "token {}: the signature does not verify with the key of its issuer {}",
+                    self.cid,
+                    self.issuer()
+                ),
+            )),
+        }
+    }
+
+    /// Signs a payload into a token (tag `@1.0.0`).
+    pub async fn sign(signer: &dyn Signer, payload: Ipld, tag: &str) -> Result<Self, CoreError> {
+        let sig_payload = Ipld::Map(BTreeMap::from([
+            ("h".into(), Ipld::Bytes(VARSIG_ED25519_DAG_CBOR.to_vec())),
+            (tag.into(), payload),
+        ]));
+        let signed = encode_dag_cbor(&sig_payload)?;
+        let signature = signer.sign(&signed).await?;
+        let bytes = encode_dag_cbor(&Ipld::List(vec![Ipld::Bytes(signature), sig_payload]))?;
+        Self::decode(&bytes).map_err(|e| CoreError::Encode(e.to_string()))
+    }
+}
+
+fn did(fields: &BTreeMap<String, Ipld>, key: &str) -> Result<Did, UcanError> {
+    match fields.get(key) {
+        Some(Ipld::String(s)) => Did::parse(s).map_err(|e| match e {
+            DidError::UnknownKeyType { .. } => err(UcanErrorKind::UnknownKeyType, e.to_string()),
+            DidError::NotDidKey(_) => err(UcanErrorKind::UnknownKeyType, e.to_string()),
+        }),
+        _ => Err(malformed(format!("`{key}` must be a DID string"))),
+    }
+}
+
+fn command(fields: &BTreeMap<String, Ipld>) -> Result<String, UcanError> {
+    let Some(Ipld::String(cmd)) = fields.get("cmd") else {
+        return Err(malformed("`cmd` must be a string"));
+    };
+    // Lowercase, a leading `/`, no trailing `/`, no empty segment
+    // (ucan-wg/spec, "Command"; spec PR #196 for empty segments).
+    let ok = cmd == "/"
+        || (cmd.starts_with('/')
+            && !cmd.ends_with('/')
+            && cmd[1..].split('/').all(|s| !s.is_empty())
+            && cmd.chars().all(|c| !c.is_uppercase()));
+    match ok {
+        true => Ok(cmd.clone()),
+        false => Err(malformed(format!(
+            "command `{cmd}` must be lowercase, start with `/`, and have no empty or trailing segment"
+        ))),
+    }
+}
+
+fn time(
+    fields: &BTreeMap<String, Ipld>,
+    key: &str,
+    required: bool,
+) -> Result<Option<i64>, UcanError> {
+    match fields.get(key) {
+        Some(Ipld::Integer(t)) if t.abs() <= MAX_TIME => Ok(Some(*t as i64)),
+        Some(Ipld::Integer(_)) => Err(malformed(format!("`{key}` is outside ±(2^53 − 1)"))),
+        Some(Ipld::Null) => Ok(None),
+        None if !required => Ok(None),
+        None => Err(malformed(format!("`{key}` is required (null: never)"))),
+        _ => Err(malformed(format!("`{key}` must be an integer"))),
+    }
+}
+
+fn nonce(fields: &BTreeMap<String, Ipld>) -> Result<Vec<u8>, UcanError> {
+    match fields.get("nonce") {
+        Some(Ipld::Bytes(b)) => Ok(b.clone()),
+        _ => Err(malformed("`nonce` must be bytes")),
+    }
+}
+
+fn delegation(f: &BTreeMap<String, Ipld>) -> Result<Delegation, UcanError> {
+    Ok(Delegation {
+        iss: did(f, "iss")?,
+        aud: did(f, "aud")?,
+        sub: match f.get("sub") {
+            Some(Ipld::Null) => None,
+            _ => Some(did(f, "sub")?),
+        },
+        cmd: command(f)?,
+        pol: match f.get("pol") {
+            Some(p @ Ipld::List(_)) => p.clone(),
+            _ => return Err(malformed("`pol` must be a list of statements")),
+        },
+        nonce: nonce(f)?,
+        exp: time(f, "exp", true)?,
+        nbf: time(f, "nbf", false)?,
+        meta: f.get("meta").cloned(),
+    })
+}
+
+fn invocation(f: &BTreeMap<String, Ipld>) -> Result<Invocation, UcanError> {
+    Ok(Invocation {
+        iss: did(f, "iss")?,
+        sub: did(f, "sub")?,
+        aud: match f.get("aud") {
+            None => None,
+            Some(_) => Some(did(f, "aud")?),
+        },
+        cmd: command(f)?,
+        args: match f.get("args") {
+            Some(Ipld::Map(m)) => m.clone(),
+            _ => return Err(malformed("`args` must be a map")),
+        },
+        prf: match f.get("prf") {
+            Some(Ipld::List(l)) => l
+                .iter()
+                .map(|p| match p {
+                    Ipld::Link(c) => Ok(*c),
+                    _ => Err(malformed("`prf` must be a list of links")),
+                })
+                .collect::<Result<_, _>>()?,
+            _ => return Err(malformed("`prf` must be a list of delegation links")),
+        },
+        nonce: nonce(f)?,
+        exp: time(f, "exp", true)?,
+        iat: time(f, "iat", false)?,
+        meta: f.get("meta").cloned(),
+        cause: match f.get("cause") {
+            None | Some(Ipld::Null) => None,
+            Some(Ipld::Link(c)) => Some(*c),
+            _ => return Err(malformed("`cause` must be a receipt link")),
+        },
+    })
+}
