@@ -7,6 +7,7 @@
 
 pub mod policy;
 pub mod token;
+pub mod wasm;
 
 use cid::Cid;
 use ipld_core::ipld::Ipld;
@@ -46,6 +47,8 @@ pub enum UcanErrorKind {
     UnknownHeader,
     /// A principal that is not an Ed25519 did:key.
     UnknownKeyType,
+    /// An invocation from another principal seen before (until its `exp`).
+    Replay,
 }
 
 impl UcanErrorKind {
@@ -65,6 +68,7 @@ impl UcanErrorKind {
             Self::NonCanonical => "NonCanonical",
             Self::UnknownHeader => "UnknownHeader",
             Self::UnknownKeyType => "UnknownKeyType",
+            Self::Replay => "Replay",
         }
     }
 }

@@ -1,0 +1,211 @@
+//! IPVM tasks as UCAN invocations (docs/spec.md §5c): `cmd "/wasm/run"`,
+//! `args {module, func, args, fuel?, memory?, time?}`. The limits are in the
+//! arguments so that a delegation's policy can bound them; a missing one is
+//! the runtime's default, so a task never runs with more than its
+//! invocation allows.
+//!
+//! [`Authority`] admits an invocation for this runtime: a valid chain, this
+//! runtime as its audience, a subject it accepts (itself, or a DID it was
+//! told to accept), and no replay: an invocation from another principal
+//! must carry `exp`, and is accepted once until then.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+use cid::Cid;
+use ipld_core::ipld::Ipld;
+
+use crate::address::parse_cid;
+use crate::envelope::Envelope;
+use crate::identity::{Did, Signer};
+use crate::memo;
+use crate::receipt::{Provenance, Receipt, ReceiptRecord};
+use crate::scheduler::Execution;
+use crate::store::ReceiptStore;
+use crate::ucan::{validate, Invocation, Token, UcanError, UcanErrorKind};
+use crate::workflow::{Instruction, Limits, Task};
+use crate::CoreError;
+
+/// The command that runs a Wasm function.
+pub const WASM_RUN: &str = "/wasm/run";
+
+fn malformed(detail: impl Into<String>) -> UcanError {
+    UcanError {
+        kind: UcanErrorKind::Malformed,
+        detail: detail.into(),
+    }
+}
+
+fn limit(args: &BTreeMap<String, Ipld>, key: &str) -> Result<Option<u64>, UcanError> {
+    match args.get(key) {
+        None => Ok(None),
+        Some(Ipld::Integer(n)) => u64::try_from(*n)
+            .map(Some)
+            .map_err(|_| malformed(format!("args.{key} must be a non-negative integer"))),
+        Some(_) => Err(malformed(format!("args.{key} must be an integer"))),
+    }
+}
+
+/// The task a `/wasm/run` invocation asks for. Its nonce becomes the
+/// instruction's `nnc` (hex; an empty nonce gives `""`, so idempotent
+/// invocations share a memo key), its proofs the task's `prf`.
+pub fn task_of(inv: &Invocation) -> Result<Task, UcanError> {
+    if inv.cmd != WASM_RUN {
+        return Err(UcanError {
+            kind: UcanErrorKind::InvalidCommand,
+            detail: format!("this runtime runs `{WASM_RUN}`, not `{}`", inv.cmd),
+        });
+    }
+    let a = &inv.args;
+    if let Some(k) = a
+        .keys()
+        .find(|k| !["module", "func", "args", "fuel", "memory", "time"].contains(&k.as_str()))
+    {
+        return Err(malformed(format!(
+            "args.{k}: unknown (known: module, func, args, fuel, memory, time)"
+        )));
+    }
+    let module = match a.get("module") {
+        Some(Ipld::Link(c)) => *c,
+        Some(Ipld::String(s)) => {
+            parse_cid(s).map_err(|e| malformed(format!("args.module: {e}")))?
+        }
+        _ => {
+            return Err(malformed(
+                "args.module must be the module's CID (a string or a link)",
+            ))
+        }
+    };
+    let Some(Ipld::String(func)) = a.get("func") else {
+        return Err(malformed("args.func must be a string"));
+    };
+    let call_args = match a.get("args") {
+        None => Vec::new(),
+        Some(Ipld::List(l)) => l.clone(),
+        Some(_) => return Err(malformed("args.args must be a list")),
+    };
+    let nnc: String = inv.nonce.iter().map(|b| format!("{b:02x}")).collect();
+    let run = Instruction::new(module, "wasm/run", func, call_args, Ipld::String(nnc))
+        .map_err(|e| malformed(format!("args: {e}")))?;
+    Ok(Task {
+        limits: Limits {
+            fuel: limit(a, "fuel")?,
+            memory: limit(a, "memory")?,
+            time: limit(a, "time")?,
+        },
+        prf: inv.prf.clone(),
+        ..Task::new(run)
+    })
+}
+
+/// Who may have this runtime run a task, and the invocations it has seen.
+#[derive(Debug)]
+pub struct Authority {
+    own: Did,
+    accepted: BTreeSet<Did>,
+    /// Invocations from others accepted so far, with their `exp`.
+    seen: Mutex<BTreeMap<Cid, i64>>,
+}
+
+impl Authority {
+    /// Accepts tasks under this runtime's own authority.
+    pub fn new(own: Did) -> Self {
+        Self {
+            own,
+            accepted: BTreeSet::new(),
+            seen: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Accepts tasks under these authorities too (`trust.authorities`).
+    pub fn with_authorities(mut self, dids: impl IntoIterator<Item = Did>) -> Self {
+        self.accepted.extend(dids);
+        self
+    }
+
+    /// Admits `invocation` (with its proofs looked up by CID) at time `now`
+    /// (seconds): the task to run, or why not. Refused means nothing runs.
+    pub fn admit(
+        &self,
+        invocation: &Token,
+        proof: &dyn Fn(&Cid) -> Option<Token>,
+        now: i64,
+    ) -> Result<Task, UcanError> {
+        let inv = validate(invocation, proof, now)?;
+        let aud = inv.aud.as_ref().unwrap_or(&inv.sub);
+        if *aud != self.own {
+            return Err(UcanError {
+                kind: UcanErrorKind::InvalidAudience,
+                detail: format!(
+                    "the invocation is for {aud}, and this runtime is {}",
+                    self.own
+                ),
+            });
+        }
+        if inv.sub != self.own && !self.accepted.contains(&inv.sub) {
+            return Err(UcanError {
+                kind: UcanErrorKind::InvalidSubject,
+                detail: format!(
+                    "{} is not an authority this runtime accepts (itself, or trust.authorities)",
+                    inv.sub
+                ),
+            });
+        }
+        let task = task_of(&inv)?;
+        if inv.iss != self.own {
+            let Some(exp) = inv.exp else {
+                return Err(UcanError {
+                    kind: UcanErrorKind::InvalidClaim,
+                    detail: "an invocation from another principal must carry `exp` (so that its replay can be refused)".into(),
+                });
+            };
+            let mut seen = match self.seen.lock() {
+                Ok(s) => s,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            seen.retain(|_, until| *until >= now);
+            if seen.contains_key(&invocation.cid) {
+                return Err(UcanError {
+                    kind: UcanErrorKind::Replay,
+                    detail: format!("invocation {} was accepted already", invocation.cid),
+                });
+            }
+            seen.insert(invocation.cid, exp);
+        }
+        Ok(task)
+    }
+}
+
+/// Records the refusal of an invocation whose task is known: an error
+/// receipt of kind `unauthorized` (class authority: never reused, so it
+/// cannot poison the memo for an authorised caller), fuel 0, signed by
+/// `signer` if given. Nothing ran.
+pub async fn refuse<S: ReceiptStore + ?Sized>(
+    store: &S,
+    signer: Option<&dyn Signer>,
+    task: &Task,
+    error: &UcanError,
+) -> Result<ReceiptRecord, CoreError> {
+    let (ran, invocation) = task.invocation()?;
+    let value = Ipld::Map(BTreeMap::from([
+        ("kind".to_string(), Ipld::String("unauthorized".into())),
+        ("message".to_string(), Ipld::String(error.to_string())),
+    ]));
+    let receipt = Receipt::of_execution(ran, &Execution::error(value, 0), task.prf.clone());
+    let cid = receipt.cid()?;
+    let envelope = match signer {
+        Some(s) => Some(Envelope::sign(s, &cid).await?),
+        None => None,
+    };
+    let record = ReceiptRecord {
+        cid,
+        receipt,
+        instruction: task.run.cid(),
+        inputs: task.run.inputs(),
+        provenance: Provenance::Computed,
+        envelopes: envelope.iter().cloned().collect(),
+        vouched: envelope.is_some(),
+    };
+    memo::store_computed(store, &record, vec![(ran, invocation)], envelope).await?;
+    Ok(record)
+}
