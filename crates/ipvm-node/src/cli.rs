@@ -10,7 +10,7 @@ use ipvm_exec::WasmExecutor;
 
 use crate::key;
 
-const USAGE: &str = "usage: ipvm run WORKFLOW.json [--add FILE]... [--parallelism N] [--key FILE] [--trust DID]... [--verify-rate R] [--import CAR]... [--export CAR]\n       ipvm key [--key FILE]\n       ipvm verify-receipt CAR [--key FILE] [--trust DID]...\n       ipvm add FILE...\n       ipvm instruction INSTRUCTIONS.jsonl\n       ipvm dag-cid VALUES.jsonl";
+const USAGE: &str = "usage: ipvm run WORKFLOW.json [--add FILE]... [--parallelism N] [--key FILE] [--trust DID]... [--verify-rate R] [--import CAR]... [--export CAR]\n       ipvm key [--key FILE]\n       ipvm verify-receipt CAR [--key FILE] [--trust DID]...\n       ipvm delegate --aud DID --cmd CMD [--sub DID | --powerline] [--pol JSON] [--exp SECS | --ttl SECS] [--nbf SECS] --out FILE\n       ipvm invoke --module CID --func NAME [--args JSON] [--fuel N] [--memory N] [--time N] [--aud DID] [--sub DID] [--prf FILE]... [--exp SECS | --ttl SECS] --out FILE\n       ipvm run-invocation TOKEN [--proof FILE]... [--add FILE]... [--authority DID]... [--now SECS]\n       ipvm add FILE...\n       ipvm instruction INSTRUCTIONS.jsonl\n       ipvm dag-cid VALUES.jsonl";
 
 /// Runs the command line; `Err` is a one-line message for exit code 2.
 pub(crate) fn main(args: &[String]) -> Result<ExitCode, String> {
@@ -19,6 +19,9 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode, String> {
         Some("add") => add(&args[1..]),
         Some("key") => show_key(&args[1..]),
         Some("verify-receipt") => verify_receipt(&args[1..]),
+        Some("delegate") => crate::authority::delegate(&args[1..]),
+        Some("invoke") => crate::authority::invoke(&args[1..]),
+        Some("run-invocation") => crate::authority::run_invocation(&args[1..]),
         Some("instruction") => per_line(&args[1..], "instruction", |line| {
             ipvm_core::workflow::instruction_cid_from_dag_json(line)
         }),
@@ -34,7 +37,7 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode, String> {
     }
 }
 
-fn read(path: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn read(path: &str) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("cannot read `{path}`: {e}"))
 }
 
@@ -172,7 +175,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
 /// `--key FILE` and `--trust DID`, shared by the commands that sign or
 /// decide trust.
 #[derive(Default)]
-struct IdentityArgs {
+pub(crate) struct IdentityArgs {
     key: Option<PathBuf>,
     trust: Vec<Did>,
     verify_rate: f64,
@@ -180,7 +183,11 @@ struct IdentityArgs {
 
 impl IdentityArgs {
     /// Takes `a` (and its value) if it is one of these options.
-    fn take(&mut self, a: &str, it: &mut std::slice::Iter<'_, String>) -> Result<bool, String> {
+    pub(crate) fn take(
+        &mut self,
+        a: &str,
+        it: &mut std::slice::Iter<'_, String>,
+    ) -> Result<bool, String> {
         match a {
             "--key" => {
                 self.key = Some(PathBuf::from(it.next().ok_or("`--key` needs a FILE")?));
@@ -208,7 +215,7 @@ impl IdentityArgs {
     }
 
     /// The key (created if missing) and the trust policy.
-    fn open(&self) -> Result<(ipvm_core::Ed25519Key, Trust), String> {
+    pub(crate) fn open(&self) -> Result<(ipvm_core::Ed25519Key, Trust), String> {
         let path = match &self.key {
             Some(p) => p.clone(),
             None => key::default_path()?,
@@ -303,7 +310,7 @@ fn verify_receipt(args: &[String]) -> Result<ExitCode, String> {
 }
 
 /// One line of progress for an event.
-fn describe(e: &Event) -> String {
+pub(crate) fn describe(e: &Event) -> String {
     match e {
         Event::Queued { task, instruction } => format!("queued   task {task} {instruction}"),
         Event::Started { task, instruction } => format!("started  task {task} {instruction}"),

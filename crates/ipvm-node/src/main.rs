@@ -4,6 +4,9 @@
 //! ipvm run WORKFLOW.json [--add FILE]... [--parallelism N] [--key FILE] [--trust DID]... [--verify-rate R] [--import CAR]... [--export CAR]
 //! ipvm key [--key FILE]
 //! ipvm verify-receipt CAR [--key FILE] [--trust DID]...
+//! ipvm delegate --aud DID --cmd CMD [--sub DID | --powerline] [--pol JSON] [--exp SECS | --ttl SECS] [--nbf SECS] --out FILE
+//! ipvm invoke --module CID --func NAME [--args JSON] [--fuel N] [--memory N] [--time N] [--aud DID] [--sub DID] [--prf FILE]... [--exp SECS | --ttl SECS] --out FILE
+//! ipvm run-invocation TOKEN [--proof FILE]... [--add FILE]... [--authority DID]... [--now SECS]
 //! ipvm add FILE...
 //! ipvm instruction INSTRUCTIONS.jsonl
 //! ipvm dag-cid VALUES.jsonl
@@ -20,12 +23,18 @@
 //! spot-check); `--export` writes the run's receipts with their
 //! envelopes. `key` prints the node's DID. `verify-receipt` checks each
 //! receipt of a CAR with its envelopes: `valid DID`, or a reason code.
+//! `delegate` and `invoke` write UCAN 1.0 tokens signed with the node's key
+//! and print their CIDs; `run-invocation` admits a signed `/wasm/run`
+//! invocation for this node (its audience, an accepted subject, a valid
+//! proof chain, no replay) and runs it, or refuses it: nothing runs, an
+//! `unauthorized` receipt is printed and it exits 1.
 //! `add` prints the CID each file would have (as `ipfs add --cid-version 1`).
 //! `instruction` prints the CID of each instruction `{rsc, op, input, nnc}`
 //! (one DAG-JSON value per line): what an await in another task refers to.
 //! `dag-cid` prints the CID (dag-cbor, SHA3-256) of each DAG-JSON value.
 //! A workflow may be DAG-JSON or DAG-CBOR.
 
+mod authority;
 mod cli;
 mod key;
 

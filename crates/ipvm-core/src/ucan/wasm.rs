@@ -46,9 +46,11 @@ fn limit(args: &BTreeMap<String, Ipld>, key: &str) -> Result<Option<u64>, UcanEr
     }
 }
 
-/// The task a `/wasm/run` invocation asks for. Its nonce becomes the
-/// instruction's `nnc` (hex; an empty nonce gives `""`, so idempotent
-/// invocations share a memo key), its proofs the task's `prf`.
+/// The task a `/wasm/run` invocation asks for; its proofs become the
+/// task's `prf`. The invocation's nonce makes the *invocation* unique (its
+/// CID, for replay); the *instruction* is the function call, so two
+/// invocations of the same call share a memo key. `args.nnc` (a string)
+/// gives the instruction a nonce of its own when a caller wants one.
 pub fn task_of(inv: &Invocation) -> Result<Task, UcanError> {
     if inv.cmd != WASM_RUN {
         return Err(UcanError {
@@ -57,12 +59,11 @@ pub fn task_of(inv: &Invocation) -> Result<Task, UcanError> {
         });
     }
     let a = &inv.args;
-    if let Some(k) = a
-        .keys()
-        .find(|k| !["module", "func", "args", "fuel", "memory", "time"].contains(&k.as_str()))
-    {
+    if let Some(k) = a.keys().find(|k| {
+        !["module", "func", "args", "fuel", "memory", "time", "nnc"].contains(&k.as_str())
+    }) {
         return Err(malformed(format!(
-            "args.{k}: unknown (known: module, func, args, fuel, memory, time)"
+            "args.{k}: unknown (known: module, func, args, fuel, memory, time, nnc)"
         )));
     }
     let module = match a.get("module") {
@@ -84,7 +85,11 @@ pub fn task_of(inv: &Invocation) -> Result<Task, UcanError> {
         Some(Ipld::List(l)) => l.clone(),
         Some(_) => return Err(malformed("args.args must be a list")),
     };
-    let nnc: String = inv.nonce.iter().map(|b| format!("{b:02x}")).collect();
+    let nnc = match a.get("nnc") {
+        None => String::new(),
+        Some(Ipld::String(n)) => n.clone(),
+        Some(_) => return Err(malformed("args.nnc must be a string")),
+    };
     let run = Instruction::new(module, "wasm/run", func, call_args, Ipld::String(nnc))
         .map_err(|e| malformed(format!("args: {e}")))?;
     Ok(Task {

@@ -1,0 +1,271 @@
+//! The UCAN commands of the `ipvm` binary: `delegate` and `invoke` mint
+//! tokens signed with the node's key; `run-invocation` admits a signed
+//! invocation (docs/spec.md §5c) and runs its task, or records its refusal.
+
+use std::process::ExitCode;
+
+use ipvm_core::store::add_file;
+use ipvm_core::ucan::wasm::{refuse, task_of, Authority};
+use ipvm_core::ucan::{Payload, Token, DELEGATION_TAG, INVOCATION_TAG};
+use ipvm_core::workflow::parse_dag_json;
+use ipvm_core::{CancelToken, Did, Event, Ipld, MemoryStore, Scheduler, Signer, Workflow};
+use ipvm_exec::WasmExecutor;
+
+use crate::cli::{describe, read, IdentityArgs};
+use crate::key;
+
+fn value<'a>(
+    it: &mut std::slice::Iter<'a, String>,
+    flag: &str,
+    what: &str,
+) -> Result<&'a String, String> {
+    it.next().ok_or_else(|| format!("`{flag}` needs {what}"))
+}
+
+fn did(text: &str, flag: &str) -> Result<Did, String> {
+    Did::parse(text).map_err(|e| format!("`{flag} {text}`: {e}"))
+}
+
+fn seconds(text: &str, flag: &str) -> Result<i64, String> {
+    text.parse()
+        .map_err(|_| format!("`{flag} {text}`: not a number of seconds"))
+}
+
+fn json(text: &str, flag: &str) -> Result<Ipld, String> {
+    parse_dag_json(text.as_bytes()).map_err(|e| format!("`{flag}`: {e}"))
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn nonce() -> Result<Ipld, String> {
+    let n = key::random_u64()?;
+    Ok(Ipld::Bytes(n.to_le_bytes().to_vec()))
+}
+
+fn write_token(token: &Token, out: &str) -> Result<ExitCode, String> {
+    std::fs::write(out, &token.bytes).map_err(|e| format!("cannot write `{out}`: {e}"))?;
+    println!("{}", token.cid);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ipvm delegate --aud DID --cmd CMD [--sub DID | --powerline] [--pol JSON]
+/// [--exp SECS | --ttl SECS] [--nbf SECS] --out FILE`: a delegation from
+/// this node's key; prints its CID.
+pub(crate) fn delegate(args: &[String]) -> Result<ExitCode, String> {
+    let mut identity = IdentityArgs::default();
+    let (mut aud, mut sub, mut powerline, mut cmd, mut pol) =
+        (None, None, false, None, Ipld::List(vec![]));
+    let (mut exp, mut nbf, mut out) = (None, None, None);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if identity.take(a, &mut it)? {
+            continue;
+        }
+        match a.as_str() {
+            "--aud" => aud = Some(did(value(&mut it, a, "a DID")?, a)?),
+            "--sub" => sub = Some(did(value(&mut it, a, "a DID")?, a)?),
+            "--powerline" => powerline = true,
+            "--cmd" => cmd = Some(value(&mut it, a, "a command (/wasm/run)")?.clone()),
+            "--pol" => pol = json(value(&mut it, a, "a policy (JSON)")?, a)?,
+            "--exp" => exp = Some(seconds(value(&mut it, a, "seconds since the epoch")?, a)?),
+            "--ttl" => exp = Some(now() + seconds(value(&mut it, a, "seconds")?, a)?),
+            "--nbf" => nbf = Some(seconds(value(&mut it, a, "seconds since the epoch")?, a)?),
+            "--out" => out = Some(value(&mut it, a, "a FILE")?.clone()),
+            other => return Err(format!("unknown option `{other}` for `delegate`")),
+        }
+    }
+    let (signer, _) = identity.open()?;
+    let aud = aud.ok_or("`delegate` needs --aud DID")?;
+    let cmd = cmd.ok_or("`delegate` needs --cmd (e.g. /wasm/run)")?;
+    let out = out.ok_or("`delegate` needs --out FILE")?;
+    let sub = match (powerline, sub) {
+        (true, _) => Ipld::Null,
+        (false, Some(s)) => Ipld::String(s.to_string()),
+        (false, None) => Ipld::String(signer.did().to_string()),
+    };
+    let mut fields = vec![
+        ("iss", Ipld::String(signer.did().to_string())),
+        ("aud", Ipld::String(aud.to_string())),
+        ("sub", sub),
+        ("cmd", Ipld::String(cmd)),
+        ("pol", pol),
+        ("nonce", nonce()?),
+        ("exp", exp.map_or(Ipld::Null, |e| Ipld::Integer(e.into()))),
+    ];
+    if let Some(n) = nbf {
+        fields.push(("nbf", Ipld::Integer(n.into())));
+    }
+    let payload = Ipld::Map(
+        fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    );
+    let token = futures::executor::block_on(Token::sign(&signer, payload, DELEGATION_TAG))
+        .map_err(|e| e.to_string())?;
+    write_token(&token, &out)
+}
+
+/// `ipvm invoke --aud DID --sub DID --module CID --func F [--args JSON]
+/// [--fuel N] [--memory N] [--time N] [--prf FILE]... [--exp SECS | --ttl
+/// SECS] --out FILE`: a `/wasm/run` invocation from this node's key.
+pub(crate) fn invoke(args: &[String]) -> Result<ExitCode, String> {
+    let mut identity = IdentityArgs::default();
+    let (mut aud, mut sub, mut module, mut func) = (None, None, None, None);
+    let mut call_args = Ipld::List(vec![]);
+    let mut task: Vec<(&str, Ipld)> = Vec::new();
+    let (mut prf, mut exp, mut out) = (Vec::new(), None, None);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if identity.take(a, &mut it)? {
+            continue;
+        }
+        match a.as_str() {
+            "--aud" => aud = Some(did(value(&mut it, a, "a DID")?, a)?),
+            "--sub" => sub = Some(did(value(&mut it, a, "a DID")?, a)?),
+            "--module" => module = Some(value(&mut it, a, "a module CID")?.clone()),
+            "--func" => func = Some(value(&mut it, a, "a function name")?.clone()),
+            "--args" => call_args = json(value(&mut it, a, "a JSON list")?, a)?,
+            flag @ ("--fuel" | "--memory" | "--time") => {
+                let n: u64 = value(&mut it, flag, "a number")?
+                    .parse()
+                    .map_err(|_| format!("`{flag}`: not a non-negative number"))?;
+                task.push((&flag[2..], Ipld::Integer(n.into())));
+            }
+            "--prf" => {
+                let path = value(&mut it, a, "a delegation FILE")?;
+                let t = Token::decode(&read(path)?).map_err(|e| format!("{path}: {e}"))?;
+                prf.push(Ipld::Link(t.cid));
+            }
+            "--exp" => exp = Some(seconds(value(&mut it, a, "seconds since the epoch")?, a)?),
+            "--ttl" => exp = Some(now() + seconds(value(&mut it, a, "seconds")?, a)?),
+            "--out" => out = Some(value(&mut it, a, "a FILE")?.clone()),
+            other => return Err(format!("unknown option `{other}` for `invoke`")),
+        }
+    }
+    let (signer, _) = identity.open()?;
+    let sub = sub.unwrap_or_else(|| signer.did().clone());
+    let aud = aud.unwrap_or_else(|| sub.clone());
+    let out = out.ok_or("`invoke` needs --out FILE")?;
+    let mut a = vec![
+        (
+            "module",
+            Ipld::String(module.ok_or("`invoke` needs --module CID")?),
+        ),
+        (
+            "func",
+            Ipld::String(func.ok_or("`invoke` needs --func NAME")?),
+        ),
+        ("args", call_args),
+    ];
+    a.extend(task);
+    let fields = vec![
+        ("iss", Ipld::String(signer.did().to_string())),
+        ("aud", Ipld::String(aud.to_string())),
+        ("sub", Ipld::String(sub.to_string())),
+        ("cmd", Ipld::String("/wasm/run".into())),
+        (
+            "args",
+            Ipld::Map(a.into_iter().map(|(k, v)| (k.to_string(), v)).collect()),
+        ),
+        ("prf", Ipld::List(prf)),
+        ("nonce", nonce()?),
+        ("exp", exp.map_or(Ipld::Null, |e| Ipld::Integer(e.into()))),
+    ];
+    let payload = Ipld::Map(
+        fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    );
+    let token = futures::executor::block_on(Token::sign(&signer, payload, INVOCATION_TAG))
+        .map_err(|e| e.to_string())?;
+    write_token(&token, &out)
+}
+
+/// `ipvm run-invocation TOKEN [--proof FILE]... [--add FILE]...
+/// [--authority DID]... [--now SECS]`: admits the invocation for this node
+/// and runs its task (the receipt on stdout, exit 0 or 1), or refuses it
+/// (the `unauthorized` receipt on stdout if its task is known, the reason on
+/// stderr, exit 1). Nothing runs for a refused invocation.
+pub(crate) fn run_invocation(args: &[String]) -> Result<ExitCode, String> {
+    let mut identity = IdentityArgs::default();
+    let (mut token_path, mut proofs, mut adds, mut authorities, mut at) =
+        (None, Vec::new(), Vec::new(), Vec::new(), None);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if identity.take(a, &mut it)? {
+            continue;
+        }
+        match a.as_str() {
+            "--proof" => proofs.push(value(&mut it, a, "a delegation FILE")?.clone()),
+            "--add" => adds.push(value(&mut it, a, "a FILE")?.clone()),
+            "--authority" => authorities.push(did(value(&mut it, a, "a DID")?, a)?),
+            "--now" => at = Some(seconds(value(&mut it, a, "seconds since the epoch")?, a)?),
+            flag if flag.starts_with("--") => {
+                return Err(format!("unknown option `{flag}` for `run-invocation`"))
+            }
+            path if token_path.is_none() => token_path = Some(path.to_string()),
+            extra => return Err(format!("unexpected argument `{extra}`")),
+        }
+    }
+    let token_path = token_path.ok_or("`run-invocation` needs a TOKEN file")?;
+    let token = Token::decode(&read(&token_path)?).map_err(|e| format!("{token_path}: {e}"))?;
+    let proofs: Vec<Token> = proofs
+        .iter()
+        .map(|p| read(p).and_then(|b| Token::decode(&b).map_err(|e| format!("{p}: {e}"))))
+        .collect::<Result<_, _>>()?;
+    let (signer, trust) = identity.open()?;
+    let authority = Authority::new(signer.did().clone()).with_authorities(authorities);
+    let store = MemoryStore::new();
+    futures::executor::block_on(async {
+        for path in &adds {
+            let cid = add_file(&store, &read(path)?)
+                .await
+                .map_err(|e| format!("{path}: {e}"))?;
+            eprintln!("added {cid} {path}");
+        }
+        let lookup = |c: &ipvm_core::Cid| proofs.iter().find(|t| t.cid == *c).cloned();
+        match authority.admit(&token, &lookup, at.unwrap_or_else(now)) {
+            Ok(task) => {
+                let executor = WasmExecutor::new(&store);
+                let scheduler = Scheduler::new(&executor, &store).with_identity(&signer, &trust);
+                let mut log = |e: &Event| eprintln!("{}", describe(e));
+                let report = scheduler
+                    .run(
+                        &Workflow { tasks: vec![task] },
+                        &mut log,
+                        &CancelToken::new(),
+                    )
+                    .await
+                    .map_err(|e| format!("{token_path}: {e}"))?;
+                let rec = report.tasks[0].receipt();
+                if let Some(rec) = rec {
+                    println!("{}", rec.receipt.to_dag_json().map_err(|e| e.to_string())?);
+                }
+                Ok(match report.succeeded() {
+                    true => ExitCode::SUCCESS,
+                    false => ExitCode::from(1),
+                })
+            }
+            Err(refusal) => {
+                eprintln!("refused {}: {refusal}", token.cid);
+                if let Payload::Invocation(inv) = &token.payload {
+                    if let Ok(task) = task_of(inv) {
+                        let signer: &dyn Signer = &signer;
+                        let rec = refuse(&store, Some(signer), &task, &refusal)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        println!("{}", rec.receipt.to_dag_json().map_err(|e| e.to_string())?);
+                    }
+                }
+                Ok(ExitCode::from(1))
+            }
+        }
+    })
+}
