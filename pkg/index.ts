@@ -9,13 +9,13 @@
 import init, { Runtime as RawRuntime, instructionCid as rawInstructionCid, isCid } from "./wasm/ipvm_web.js";
 import type {
   Cid, RunEvent, TaskReport, StoredReceipt, Verification, RunRecord, Provenance, ImportReport, IpvmErrorCode,
-  TrustOptions, TrustReport, ReceiptCheck, ReceiptRefusal,
+  TrustOptions, TrustReport, ReceiptCheck, ReceiptRefusal, UcanToken, DelegateOptions, InvokeOptions,
 } from "./wasm/ipvm_web.js";
 import { WorkerPool, type WorkerStats } from "./pool.js";
 
 export type {
   Cid, RunEvent, TaskReport, StoredReceipt, Verification, RunRecord, Provenance, ImportReport, IpvmErrorCode, WorkerStats,
-  TrustOptions, TrustReport, ReceiptCheck, ReceiptRefusal,
+  TrustOptions, TrustReport, ReceiptCheck, ReceiptRefusal, UcanToken, DelegateOptions, InvokeOptions,
 };
 
 /** A DAG-JSON link: `{"/": "<cid>"}`. */
@@ -196,13 +196,23 @@ export class IpvmError extends Error {
   task?: number;
   /** For `ERR_WORKFLOW_INVALID`: the offending field, e.g. `run.input.args[0]`. */
   field?: string;
+  /** For `ERR_UNAUTHORIZED`: why, e.g. `MatchError`, `Expired`, `Replay`, `InvalidSignature`. */
+  reason?: string;
+  /** For `ERR_UNAUTHORIZED`: the `unauthorized` receipt left by a refused invocation, or null. */
+  receipt?: Cid | null;
 
   /** @internal */
-  constructor(code: IpvmErrorCode, message: string, details: { task?: number; field?: string; cause?: unknown } = {}) {
+  constructor(
+    code: IpvmErrorCode,
+    message: string,
+    details: { task?: number; field?: string; reason?: string; receipt?: Cid | null; cause?: unknown } = {},
+  ) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.code = code;
     if (details.task !== undefined) this.task = details.task;
     if (details.field !== undefined) this.field = details.field;
+    if (details.reason !== undefined) this.reason = details.reason;
+    if (details.receipt !== undefined) this.receipt = details.receipt;
   }
 }
 
@@ -216,13 +226,15 @@ interface RawIpvmError extends Error {
   code: IpvmErrorCode;
   task?: number;
   field?: string;
+  reason?: string;
+  receipt?: Cid | null;
 }
 
 /** Rethrows errors from the Wasm side as IpvmError instances. */
 function rethrow(e: unknown): never {
   if (e instanceof Error && e.name === "IpvmError" && !(e instanceof IpvmError)) {
     const raw = e as RawIpvmError;
-    throw new IpvmError(raw.code, raw.message, { task: raw.task, field: raw.field, cause: e });
+    throw new IpvmError(raw.code, raw.message, { task: raw.task, field: raw.field, reason: raw.reason, receipt: raw.receipt, cause: e });
   }
   throw e;
 }
@@ -571,6 +583,52 @@ export class Runtime {
    */
   verifyReceipt(receipt: Cid | { receipt: Uint8Array; envelopes: Uint8Array[] }): Promise<ReceiptCheck> {
     return this.#raw.verifyReceipt(receipt).catch(rethrow);
+  }
+
+  /**
+   * Signs a UCAN 1.0 delegation from this runtime to `aud` for `cmd`, bounded by the policy `pol`
+   * on the invocation's arguments (times in seconds since the epoch). The token is also kept in
+   * the store, so invocations may name it as a proof.
+   * @example
+   * const grant = await rt.delegate({ aud: aliceDid, cmd: "/wasm/run", pol: [["<=", ".fuel", 1_000_000]], exp: now + 3600 });
+   */
+  delegate(options: DelegateOptions): Promise<UcanToken> {
+    return this.#raw.delegate(options).catch(rethrow);
+  }
+
+  /**
+   * Signs a UCAN 1.0 `/wasm/run` invocation from this runtime: the task (`module`, `func`,
+   * `args`, limits) for the runtime `aud`, under the authority `sub`, proven by `prf`.
+   * @example
+   * const inv = await rt.invoke({ aud: nodeDid, sub: nodeDid, module, func: "add_one", args: [1], fuel: 1000, prf: [grant.cid], exp: now + 60 });
+   */
+  invoke(options: InvokeOptions): Promise<UcanToken> {
+    return this.#raw.invoke(options).catch(rethrow);
+  }
+
+  /**
+   * Stores a delegation (its bytes) after checking its form and signature, so that invocations
+   * sent to this runtime may name it in `prf`. Resolves to its CID.
+   * @example
+   * await rt.addProof(grant.bytes);
+   */
+  async addProof(token: Uint8Array | ArrayBuffer): Promise<Cid> {
+    return this.#raw.addProof(await toBytes(token, "the delegation")).catch(rethrow);
+  }
+
+  /**
+   * Runs a task that arrives as a signed UCAN 1.0 invocation, if this runtime admits it: a valid
+   * proof chain rooted at the subject, this runtime as the audience, the subject this runtime or
+   * one of `trust.authorities`, and no replay. A refused invocation runs nothing, leaves an
+   * `unauthorized` receipt, and rejects with code `ERR_UNAUTHORIZED` (`reason` names why).
+   * @example
+   * const report = await rt.runInvocation(inv.bytes, [grant.bytes]);
+   */
+  async runInvocation(token: Uint8Array | ArrayBuffer, proofs: (Uint8Array | ArrayBuffer)[] = [], options: { onEvent?: (event: RunEvent) => void } = {}): Promise<TaskReport> {
+    const bytes = await toBytes(token, "the invocation");
+    const given = [];
+    for (const p of proofs) given.push(await toBytes(p, "a proof"));
+    return this.#raw.runInvocation(bytes, given, options.onEvent).catch(rethrow);
   }
 
   /**

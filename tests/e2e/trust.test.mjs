@@ -443,3 +443,75 @@ test("a browser without Ed25519 in WebCrypto gets a clear error at open", async 
   for (const e of errors) assert.match(e, /^ERR_STORE: .*no Ed25519 \(it needs Chrome 137, Firefox 129 or Safari 17/);
   await page.close();
 });
+
+test("UCAN in the tab: a delegated invocation runs once; replays, excess fuel, strangers and forgeries are refused and run nothing", async () => {
+  const page = await freshPage(browser);
+  await page.goto(blank());
+  const node = await open(page, "ucan-node", [], { trust: {} });
+  const alice = await open(page, "ucan-alice", [], { storage: "memory" });
+  const bob = await open(page, "ucan-bob", [], { storage: "memory" });
+  const result = await page.evaluate(async ({ module, nodeDid, aliceDid, bobDid }) => {
+    const [N, A, B] = [window.rts["ucan-node"], window.rts["ucan-alice"], window.rts["ucan-bob"]];
+    const now = Math.floor(Date.now() / 1000);
+    const grant = await N.delegate({ aud: aliceDid, cmd: "/wasm/run", pol: [["<=", ".fuel", 1000000], ["==", ".func", "add_one"]], exp: now + 600 });
+    const invoke = (o) => A.invoke({ aud: nodeDid, sub: nodeDid, module, func: "add_one", args: [41], fuel: 1000, prf: [grant.cid], exp: now + 60, ...o });
+    const attempt = async (token, proofs = [grant.bytes]) => {
+      try {
+        const r = await N.runInvocation(token.bytes ?? token, proofs);
+        return { ok: true, status: r.status, out: JSON.parse(r.dagJson).out, prf: JSON.parse(r.dagJson).prf };
+      } catch (e) {
+        const receipt = e.receipt ? await N.receipt(e.receipt) : null;
+        return { ok: false, code: e.code, reason: e.reason, message: e.message, receipt: receipt && JSON.parse(receipt.dagJson).out };
+      }
+    };
+    const good = await invoke({});
+    const out = {};
+    out.first = await attempt(good);
+    out.replay = await attempt(good);
+    out.greedy = await attempt(await invoke({ fuel: 2000000 }));
+    out.otherFunc = await attempt(await invoke({ func: "transpose", args: [[]] }));
+    out.noProof = await attempt(await invoke({ prf: [] }), []);
+    out.late = await attempt(await invoke({ exp: now - 1 }));
+    out.noExp = await attempt(await invoke({ exp: undefined }));
+    out.elsewhere = await attempt(await invoke({ aud: aliceDid }));
+    const forged = (await invoke({})).bytes.slice();
+    forged[5] ^= 1;
+    out.forged = await attempt(forged);
+    out.truncated = await attempt(good.bytes.slice(0, 40));
+    // A chain of two, node → Bob → Alice: Bob's grant is not in the node's store until addProof.
+    const toBob = await N.delegate({ aud: bobDid, cmd: "/wasm", pol: [], exp: now + 600 });
+    const toAlice = await B.delegate({ aud: aliceDid, sub: nodeDid, cmd: "/wasm/run", pol: [], exp: now + 600 });
+    const chained = () => invoke({ prf: [toBob.cid, toAlice.cid] });
+    out.missing = await attempt(await chained(), []);
+    await N.addProof(toAlice.bytes);
+    out.stored = await attempt(await chained(), []);
+    out.badProof = await N.addProof(new Uint8Array([1, 2, 3])).then(() => "added", (e) => `${e.code}: ${e.reason}`);
+    return { out, grantCid: grant.cid };
+  }, { module: node.module, nodeDid: node.did, aliceDid: alice.did, bobDid: bob.did });
+  const { out } = result;
+  assert.equal(out.first.ok, true, out.first.message);
+  assert.deepEqual(out.first.out, ["ok", 42]);
+  assert.deepEqual(out.first.prf, [{ "/": result.grantCid }]);
+  const refused = {
+    replay: "Replay",
+    greedy: "MatchError",
+    otherFunc: "MatchError",
+    noProof: "InvalidClaim",
+    late: "Expired",
+    noExp: "InvalidClaim",
+    elsewhere: "InvalidAudience",
+    forged: "InvalidSignature",
+    truncated: "Malformed",
+    missing: "UnavailableProof",
+  };
+  for (const [name, reason] of Object.entries(refused)) {
+    assert.equal(out[name].ok, false, name);
+    assert.equal(out[name].code, "ERR_UNAUTHORIZED", name);
+    assert.equal(out[name].reason, reason, `${name}: ${out[name].message}`);
+  }
+  // A refused invocation whose task is known leaves an unauthorized receipt; nothing ran.
+  assert.equal(out.greedy.receipt[1].kind, "unauthorized");
+  assert.equal(out.stored.ok, true, out.stored.message);
+  assert.equal(out.badProof, "ERR_UNAUTHORIZED: Malformed");
+  await page.close();
+});

@@ -2,7 +2,7 @@
 //! stable `code` that callers can switch on.
 
 use ipvm_core::scheduler::TaskStatus;
-use ipvm_core::{CoreError, Event, TaskReport};
+use ipvm_core::{CoreError, Event, Ipld, TaskReport};
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -418,8 +418,11 @@ pub(crate) fn trust_options(v: &JsValue) -> Result<crate::runtime::TrustOptions,
     }
     for key in Object::keys(v.unchecked_ref::<Object>()).iter() {
         let key = key.as_string().unwrap_or_default();
-        if key != "signers" && key != "verifyRate" {
-            return Err(bad(&key, "unknown option (known: signers, verifyRate)"));
+        if !["signers", "verifyRate", "authorities"].contains(&key.as_str()) {
+            return Err(bad(
+                &key,
+                "unknown option (known: signers, verifyRate, authorities)",
+            ));
         }
     }
     // Each field through serde-wasm-bindgen, so that a mistake names its field.
@@ -435,6 +438,18 @@ pub(crate) fn trust_options(v: &JsValue) -> Result<crate::runtime::TrustOptions,
         let did = ipvm_core::Did::parse(text)
             .map_err(|e| bad(&format!("signers[{i}]"), &e.to_string()))?;
         out.signers.push(did);
+    }
+    let authorities: Option<Vec<String>> = serde_wasm_bindgen::from_value(field("authorities"))
+        .map_err(|e| {
+            bad(
+                "authorities",
+                &format!("expected a list of DIDs (did:key:z6Mk…): {e}"),
+            )
+        })?;
+    for (i, text) in authorities.unwrap_or_default().iter().enumerate() {
+        let did = ipvm_core::Did::parse(text)
+            .map_err(|e| bad(&format!("authorities[{i}]"), &e.to_string()))?;
+        out.authorities.push(did);
     }
     let rate: Option<f64> = serde_wasm_bindgen::from_value(field("verifyRate"))
         .map_err(|e| bad("verifyRate", &format!("expected a number from 0 to 1: {e}")))?;
@@ -494,6 +509,180 @@ pub(crate) fn signed_receipt(v: &JsValue) -> Result<SignedReceipt, JsValue> {
         _ => return Err(bad("`envelopes` is not a list of Uint8Array")),
     };
     Ok(SignedReceipt::Given { receipt, envelopes })
+}
+
+/// The options of `Runtime.delegate`, read with serde-wasm-bindgen.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DelegateJs {
+    aud: String,
+    cmd: String,
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
+    powerline: bool,
+    #[serde(default)]
+    pol: Option<Ipld>,
+    #[serde(default)]
+    exp: Option<i64>,
+    #[serde(default)]
+    nbf: Option<i64>,
+}
+
+/// A checked `Runtime.delegate` request.
+pub(crate) struct DelegateOptions {
+    pub(crate) aud: ipvm_core::Did,
+    pub(crate) cmd: String,
+    pub(crate) sub: Option<ipvm_core::Did>,
+    pub(crate) powerline: bool,
+    pub(crate) pol: Ipld,
+    pub(crate) exp: Option<i64>,
+    pub(crate) nbf: Option<i64>,
+}
+
+fn did_field(what: &str, field: &str, text: &str) -> Result<ipvm_core::Did, JsValue> {
+    ipvm_core::Did::parse(text)
+        .map_err(|e| error("ERR_ARGUMENT", &format!("{what}: `{field}`: {e}")))
+}
+
+pub(crate) fn delegate_options(v: &JsValue) -> Result<DelegateOptions, JsValue> {
+    let o: DelegateJs = serde_wasm_bindgen::from_value(v.clone())
+        .map_err(|e| error("ERR_ARGUMENT", &format!("delegate: {e}")))?;
+    Ok(DelegateOptions {
+        aud: did_field("delegate", "aud", &o.aud)?,
+        sub: o
+            .sub
+            .as_deref()
+            .map(|s| did_field("delegate", "sub", s))
+            .transpose()?,
+        cmd: o.cmd,
+        powerline: o.powerline,
+        pol: o.pol.unwrap_or(Ipld::List(Vec::new())),
+        exp: o.exp,
+        nbf: o.nbf,
+    })
+}
+
+/// The options of `Runtime.invoke`, read with serde-wasm-bindgen.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InvokeJs {
+    module: String,
+    func: String,
+    #[serde(default)]
+    args: Option<Vec<Ipld>>,
+    #[serde(default)]
+    fuel: Option<u64>,
+    #[serde(default)]
+    memory: Option<u64>,
+    #[serde(default)]
+    time: Option<u64>,
+    #[serde(default)]
+    nnc: Option<String>,
+    #[serde(default)]
+    aud: Option<String>,
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
+    prf: Option<Vec<String>>,
+    #[serde(default)]
+    exp: Option<i64>,
+}
+
+/// A checked `Runtime.invoke` request: the task's args map, and the rest.
+pub(crate) struct InvokeOptions {
+    pub(crate) args: Ipld,
+    pub(crate) aud: Option<ipvm_core::Did>,
+    pub(crate) sub: Option<ipvm_core::Did>,
+    pub(crate) prf: Vec<ipvm_core::Cid>,
+    pub(crate) exp: Option<i64>,
+}
+
+pub(crate) fn invoke_options(v: &JsValue) -> Result<InvokeOptions, JsValue> {
+    let o: InvokeJs = serde_wasm_bindgen::from_value(v.clone())
+        .map_err(|e| error("ERR_ARGUMENT", &format!("invoke: {e}")))?;
+    let module = ipvm_core::parse_cid(&o.module)
+        .map_err(|e| error("ERR_ARGUMENT", &format!("invoke: `module`: {e}")))?;
+    let mut args = std::collections::BTreeMap::from([
+        ("module".to_string(), Ipld::String(module.to_string())),
+        ("func".to_string(), Ipld::String(o.func)),
+        ("args".to_string(), Ipld::List(o.args.unwrap_or_default())),
+    ]);
+    for (k, v) in [("fuel", o.fuel), ("memory", o.memory), ("time", o.time)] {
+        if let Some(n) = v {
+            args.insert(k.to_string(), Ipld::Integer(n.into()));
+        }
+    }
+    if let Some(n) = o.nnc {
+        args.insert("nnc".to_string(), Ipld::String(n));
+    }
+    let prf = o
+        .prf
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            ipvm_core::parse_cid(c)
+                .map_err(|e| error("ERR_ARGUMENT", &format!("invoke: `prf[{i}]`: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(InvokeOptions {
+        args: Ipld::Map(args),
+        aud: o
+            .aud
+            .as_deref()
+            .map(|s| did_field("invoke", "aud", s))
+            .transpose()?,
+        sub: o
+            .sub
+            .as_deref()
+            .map(|s| did_field("invoke", "sub", s))
+            .transpose()?,
+        prf,
+        exp: o.exp,
+    })
+}
+
+/// `{cid, bytes}` of a token.
+pub(crate) fn ucan_token(t: &ipvm_core::ucan::Token) -> JsValue {
+    object(&[
+        ("cid", s(t.cid)),
+        ("bytes", js_sys::Uint8Array::from(&t.bytes[..]).into()),
+    ])
+}
+
+/// `ERR_UNAUTHORIZED`, with `reason` (the refusal's name) and `receipt`
+/// (the unauthorized receipt's CID, or null).
+pub(crate) fn ucan_error(
+    e: &ipvm_core::ucan::UcanError,
+    receipt: Option<ipvm_core::Cid>,
+) -> JsValue {
+    let err = error("ERR_UNAUTHORIZED", &e.to_string());
+    set(&err, "reason", &s(e.kind.name()));
+    set(&err, "receipt", &receipt.map_or(JsValue::NULL, s));
+    err
+}
+
+/// A JS list of `Uint8Array`s (or undefined: none).
+pub(crate) fn byte_list(v: &JsValue, what: &str) -> Result<Vec<Vec<u8>>, JsValue> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(Vec::new());
+    }
+    if !Array::is_array(v) {
+        return Err(error(
+            "ERR_ARGUMENT",
+            &format!("{what} must be a list of Uint8Array"),
+        ));
+    }
+    Array::from(v)
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            b.dyn_into::<js_sys::Uint8Array>()
+                .map(|a| a.to_vec())
+                .map_err(|_| error("ERR_ARGUMENT", &format!("{what}[{i}] is not a Uint8Array")))
+        })
+        .collect()
 }
 
 #[cfg(test)]

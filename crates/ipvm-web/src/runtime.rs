@@ -8,8 +8,11 @@ use std::rc::Rc;
 
 use ipvm_core::memo::{self, Checked, Quarantine, Rejection};
 use ipvm_core::store::add_file;
+use ipvm_core::ucan::wasm::{refuse, task_of, Authority};
+use ipvm_core::ucan::{Payload, Token, DELEGATION_TAG, INVOCATION_TAG};
 use ipvm_core::{
-    parse_cid, trust, CoreError, Did, MemoryStore, ReceiptStore, Scheduler, Signer, Trust, Workflow,
+    parse_cid, trust, BlockStore, CoreError, Did, Ipld, MemoryStore, ReceiptStore, Scheduler,
+    Signer, Trust, Workflow,
 };
 use ipvm_exec::{WasmExecutor, WasmiEngine};
 use js_sys::{Function, Promise};
@@ -45,12 +48,16 @@ struct Inner {
 pub(crate) struct TrustOptions {
     pub(crate) signers: Vec<Did>,
     pub(crate) verify_rate: f64,
+    /// DIDs whose authority tasks may run under (besides this runtime's).
+    pub(crate) authorities: Vec<Did>,
 }
 
 /// The runtime's key and trust policy.
 struct Identity {
     signer: WebSigner,
     trust: Trust,
+    /// Who may have this runtime run a task, and the invocations seen.
+    authority: Authority,
 }
 
 impl Identity {
@@ -96,7 +103,13 @@ impl Inner {
             .with_signers(self.trust_options.signers.iter().cloned())
             .with_spot_checks(self.trust_options.verify_rate, random_seed())
             .with_distrusted(saved.distrusted.clone());
-        let id = Identity { signer, trust };
+        let authority = Authority::new(signer.did().clone())
+            .with_authorities(self.trust_options.authorities.iter().cloned());
+        let id = Identity {
+            signer,
+            trust,
+            authority,
+        };
         let now = id.state();
         let changed: Vec<Did> = now
             .applied
@@ -411,49 +424,177 @@ impl Runtime {
         let cancel = convert::cancel_token(&signal);
         future_to_promise(async move {
             let workflow = parsed.map_err(|e| convert::core_error(&e))?;
+            let tasks = execute(&inner, &workflow, on_event.as_ref(), &cancel).await?;
+            convert::task_reports(&tasks)
+        })
+    }
+
+    /// Signs a UCAN 1.0 delegation from this runtime: `{aud, cmd, sub?,
+    /// powerline?, pol?, exp?, nbf?}` (times in seconds since the epoch;
+    /// `sub` defaults to this runtime). Resolves to `{cid, bytes}`; the
+    /// token is kept in the store as a block, so it can be named as a proof.
+    #[wasm_bindgen(unchecked_return_type = "Promise<UcanToken>")]
+    pub fn delegate(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "DelegateOptions")] options: JsValue,
+    ) -> Promise {
+        let inner = self.inner.clone();
+        let options = convert::delegate_options(&options);
+        future_to_promise(async move {
+            let o = options?;
             let id = inner
                 .identity()
                 .await
                 .map_err(|e| convert::core_error(&e))?;
-            let scheduler = Scheduler::new(&inner.executor, &*inner.store)
-                .with_coordination(&inner.lock, &inner.announcer)
-                .with_quarantine(&inner.quarantine)
-                .with_identity(&id.signer, &id.trust);
-            let mut distrusted = false;
-            let log = RunLog::start(inner.store.clone(), &workflow);
-            let mut emit = |e: &ipvm_core::Event| {
-                if let ipvm_core::Event::Rejected {
-                    receipt, reason, ..
-                } = e
-                {
-                    inner.rejected(&[Rejection {
-                        receipt: receipt.clone(),
-                        reason: reason.clone(),
-                    }]);
-                }
-                if let ipvm_core::Event::Distrusted { signer, reason, .. } = e {
-                    web_sys_warn(&format!("[ipvm] distrusted {signer}: {reason}"));
-                    distrusted = true;
-                }
-                if let Some(log) = &log {
-                    log.event(e);
-                }
-                if let Some(f) = &on_event {
-                    // A throwing listener must not abort the run.
-                    let _ = f.call1(&JsValue::NULL, &convert::event(e));
-                }
+            let sub = match (o.powerline, &o.sub) {
+                (true, _) => Ipld::Null,
+                (false, Some(s)) => Ipld::String(s.to_string()),
+                (false, None) => Ipld::String(id.signer.did().to_string()),
             };
-            let report = scheduler.run(&workflow, &mut emit, &cancel).await;
-            if let Some(log) = &log {
-                log.end(&report).await;
+            let mut fields = vec![
+                ("iss", Ipld::String(id.signer.did().to_string())),
+                ("aud", Ipld::String(o.aud.to_string())),
+                ("sub", sub),
+                ("cmd", Ipld::String(o.cmd.clone())),
+                ("pol", o.pol.clone()),
+                ("nonce", Ipld::Bytes(random_nonce())),
+                ("exp", o.exp.map_or(Ipld::Null, |e| Ipld::Integer(e.into()))),
+            ];
+            if let Some(nbf) = o.nbf {
+                fields.push(("nbf", Ipld::Integer(nbf.into())));
             }
-            if distrusted {
-                inner
-                    .save_trust(&id, &[])
-                    .await
-                    .map_err(|e| convert::core_error(&e))?;
+            sign_and_keep(&inner, &id, fields, DELEGATION_TAG).await
+        })
+    }
+
+    /// Signs a UCAN 1.0 `/wasm/run` invocation from this runtime: `{module,
+    /// func, args?, fuel?, memory?, time?, nnc?, aud?, sub?, prf?, exp?}`
+    /// (`prf`: delegation CIDs, root first; `sub` defaults to this runtime,
+    /// `aud` to `sub`). Resolves to `{cid, bytes}`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<UcanToken>")]
+    pub fn invoke(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "InvokeOptions")] options: JsValue,
+    ) -> Promise {
+        let inner = self.inner.clone();
+        let options = convert::invoke_options(&options);
+        future_to_promise(async move {
+            let o = options?;
+            let id = inner
+                .identity()
+                .await
+                .map_err(|e| convert::core_error(&e))?;
+            let sub = o.sub.clone().unwrap_or_else(|| id.signer.did().clone());
+            let aud = o.aud.clone().unwrap_or_else(|| sub.clone());
+            let fields = vec![
+                ("iss", Ipld::String(id.signer.did().to_string())),
+                ("aud", Ipld::String(aud.to_string())),
+                ("sub", Ipld::String(sub.to_string())),
+                ("cmd", Ipld::String(ipvm_core::ucan::wasm::WASM_RUN.into())),
+                ("args", o.args.clone()),
+                (
+                    "prf",
+                    Ipld::List(o.prf.iter().map(|c| Ipld::Link(*c)).collect()),
+                ),
+                ("nonce", Ipld::Bytes(random_nonce())),
+                ("exp", o.exp.map_or(Ipld::Null, |e| Ipld::Integer(e.into()))),
+            ];
+            sign_and_keep(&inner, &id, fields, INVOCATION_TAG).await
+        })
+    }
+
+    /// Stores a delegation (its DAG-CBOR bytes) after checking its form and
+    /// signature, so that invocations can name it in `prf`. Resolves to its
+    /// CID; rejects with `ERR_UNAUTHORIZED` naming what is wrong.
+    #[wasm_bindgen(js_name = addProof, unchecked_return_type = "Promise<string>")]
+    pub fn add_proof(&self, bytes: Vec<u8>) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let token = Token::decode(&bytes).map_err(|e| convert::ucan_error(&e, None))?;
+            token
+                .verify_signature()
+                .map_err(|e| convert::ucan_error(&e, None))?;
+            if !matches!(token.payload, Payload::Delegation(_)) {
+                return Err(convert::error(
+                    "ERR_ARGUMENT",
+                    "addProof: the token is an invocation, not a delegation",
+                ));
             }
-            convert::task_reports(&report.map_err(|e| convert::core_error(&e))?.tasks)
+            inner
+                .store
+                .put_block(token.cid, token.bytes.clone())
+                .await
+                .map_err(|e| convert::core_error(&e))?;
+            Ok(JsValue::from_str(&token.cid.to_string()))
+        })
+    }
+
+    /// Runs a task that arrives as a signed UCAN 1.0 invocation (its
+    /// DAG-CBOR bytes), with `proofs` (delegations' bytes; proofs added
+    /// with `addProof` are found too). It runs only if this runtime admits
+    /// it: a valid chain rooted at the subject, this runtime as audience,
+    /// the subject this runtime or a `trust.authorities` DID, and no replay
+    /// (an invocation from another must carry `exp`, and runs once).
+    /// Resolves to the task's report; a refusal runs nothing, leaves an
+    /// `unauthorized` receipt, and rejects with `ERR_UNAUTHORIZED` (`reason`:
+    /// the refusal's name, `receipt`: that receipt's CID).
+    #[wasm_bindgen(js_name = runInvocation, unchecked_return_type = "Promise<TaskReport>")]
+    pub fn run_invocation(
+        &self,
+        token: Vec<u8>,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array[] | undefined")] proofs: JsValue,
+        #[wasm_bindgen(js_name = onEvent)] on_event: Option<Function>,
+    ) -> Promise {
+        let inner = self.inner.clone();
+        let given = convert::byte_list(&proofs, "proofs");
+        future_to_promise(async move {
+            let token = Token::decode(&token).map_err(|e| convert::ucan_error(&e, None))?;
+            let mut known = Vec::new();
+            for bytes in given? {
+                known.push(Token::decode(&bytes).map_err(|e| convert::ucan_error(&e, None))?);
+            }
+            if let Payload::Invocation(inv) = &token.payload {
+                for cid in &inv.prf {
+                    if known.iter().any(|t| t.cid == *cid) {
+                        continue;
+                    }
+                    let stored = inner
+                        .store
+                        .get_block(cid)
+                        .await
+                        .map_err(|e| convert::core_error(&e))?;
+                    if let Some(Ok(t)) = stored.map(|b| Token::decode(&b)) {
+                        known.push(t);
+                    }
+                }
+            }
+            let id = inner
+                .current_identity()
+                .await
+                .map_err(|e| convert::core_error(&e))?;
+            let now = (js_sys::Date::now() / 1000.0) as i64;
+            let lookup = |c: &ipvm_core::Cid| known.iter().find(|t| t.cid == *c).cloned();
+            match id.authority.admit(&token, &lookup, now) {
+                Ok(task) => {
+                    let workflow = Workflow { tasks: vec![task] };
+                    let cancel = ipvm_core::CancelToken::new();
+                    let tasks = execute(&inner, &workflow, on_event.as_ref(), &cancel).await?;
+                    convert::task_report(&tasks[0])
+                }
+                Err(refusal) => {
+                    let mut receipt = None;
+                    if let Payload::Invocation(inv) = &token.payload {
+                        if let Ok(task) = task_of(inv) {
+                            let signer: &dyn Signer = &id.signer;
+                            let rec = refuse(&*inner.store, Some(signer), &task, &refusal)
+                                .await
+                                .map_err(|e| convert::core_error(&e))?;
+                            receipt = Some(rec.cid);
+                        }
+                    }
+                    Err(convert::ucan_error(&refusal, receipt))
+                }
+            }
         })
     }
 
@@ -681,6 +822,91 @@ impl Default for Runtime {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Runs a workflow with this runtime's lock, announcer, quarantine and
+/// identity, writing its run record; the task reports.
+async fn execute(
+    inner: &Rc<Inner>,
+    workflow: &Workflow,
+    on_event: Option<&Function>,
+    cancel: &ipvm_core::CancelToken,
+) -> Result<Vec<ipvm_core::TaskReport>, JsValue> {
+    let id = inner
+        .identity()
+        .await
+        .map_err(|e| convert::core_error(&e))?;
+    let scheduler = Scheduler::new(&inner.executor, &*inner.store)
+        .with_coordination(&inner.lock, &inner.announcer)
+        .with_quarantine(&inner.quarantine)
+        .with_identity(&id.signer, &id.trust);
+    let mut distrusted = false;
+    let log = RunLog::start(inner.store.clone(), workflow);
+    let mut emit = |e: &ipvm_core::Event| {
+        if let ipvm_core::Event::Rejected {
+            receipt, reason, ..
+        } = e
+        {
+            inner.rejected(&[Rejection {
+                receipt: receipt.clone(),
+                reason: reason.clone(),
+            }]);
+        }
+        if let ipvm_core::Event::Distrusted { signer, reason, .. } = e {
+            web_sys_warn(&format!("[ipvm] distrusted {signer}: {reason}"));
+            distrusted = true;
+        }
+        if let Some(log) = &log {
+            log.event(e);
+        }
+        if let Some(f) = on_event {
+            // A throwing listener must not abort the run.
+            let _ = f.call1(&JsValue::NULL, &convert::event(e));
+        }
+    };
+    let report = scheduler.run(workflow, &mut emit, cancel).await;
+    if let Some(log) = &log {
+        log.end(&report).await;
+    }
+    if distrusted {
+        inner
+            .save_trust(&id, &[])
+            .await
+            .map_err(|e| convert::core_error(&e))?;
+    }
+    Ok(report.map_err(|e| convert::core_error(&e))?.tasks)
+}
+
+/// Twelve random bytes (a token's nonce).
+fn random_nonce() -> Vec<u8> {
+    (0..12)
+        .map(|_| (js_sys::Math::random() * 256.0) as u8)
+        .collect()
+}
+
+/// Signs a token payload with the runtime's key, keeps it as a block, and
+/// gives `{cid, bytes}`.
+async fn sign_and_keep(
+    inner: &Rc<Inner>,
+    id: &Identity,
+    fields: Vec<(&str, Ipld)>,
+    tag: &str,
+) -> Result<JsValue, JsValue> {
+    let payload = Ipld::Map(
+        fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    );
+    let token = Token::sign(&id.signer, payload, tag)
+        .await
+        .map_err(|e| convert::core_error(&e))?;
+    inner
+        .store
+        .put_block(token.cid, token.bytes.clone())
+        .await
+        .map_err(|e| convert::core_error(&e))?;
+    Ok(convert::ucan_token(&token))
 }
 
 fn web_sys_warn(message: &str) {

@@ -34,6 +34,8 @@ error_codes!(
     ERR_VERSION_CONFLICT,
     ERR_CANCELLED,
     ERR_ENCODE,
+    // A UCAN invocation or proof refused (`reason`: its name; `receipt`: the unauthorized receipt, if any).
+    ERR_UNAUTHORIZED,
     // Raised by the facade (pkg/index.ts) for its own argument checks and fetches.
     ERR_ARGUMENT,
     ERR_FETCH,
@@ -160,12 +162,53 @@ export interface ReceiptCheck {
   /** Each envelope, in order: its signer if valid, else why not. */
   envelopes: ({ valid: true; signer: string } | { valid: false; reason: ReceiptRefusal; message: string })[];
 }
+/** A signed UCAN 1.0 token: its CID (dag-cbor, SHA-256) and its DAG-CBOR bytes. */
+export interface UcanToken {
+  cid: Cid;
+  bytes: Uint8Array;
+}
+/** What {@link Runtime.delegate} grants. Times are seconds since the epoch. */
+export interface DelegateOptions {
+  /** Who receives the grant (a did:key). */
+  aud: string;
+  /** The command granted, e.g. `/wasm/run` (covers its sub-commands by segment). */
+  cmd: string;
+  /** The subject (default: this runtime). */
+  sub?: string;
+  /** A powerline: any subject (`sub: null`). */
+  powerline?: boolean;
+  /** The policy on the invocation's args, e.g. `[["<=", ".fuel", 1000000], ["==", ".func", "add_one"]]`. */
+  pol?: unknown[];
+  exp?: number;
+  nbf?: number;
+}
+/** What {@link Runtime.invoke} asks for: a `/wasm/run` task. Times are seconds since the epoch. */
+export interface InvokeOptions {
+  /** The module's CID. */
+  module: Cid;
+  func: string;
+  args?: unknown[];
+  fuel?: number;
+  memory?: number;
+  time?: number;
+  /** The instruction's nonce (default ""). */
+  nnc?: string;
+  /** The executing runtime (default: the subject). */
+  aud?: string;
+  /** The authority it runs under (default: this runtime). */
+  sub?: string;
+  /** Delegation CIDs, root first. */
+  prf?: Cid[];
+  exp?: number;
+}
 /** The `trust` option of {@link Runtime.open}. */
 export interface TrustOptions {
   /** Signers (`did:key:z6Mk…`) whose envelopes make a receipt from elsewhere a memo hit. This runtime's own key is always trusted. */
   signers?: string[];
   /** The share (0 to 1, default 0) of reused receipts vouched for only by other signers that is re-run; a mismatch distrusts the signer, persistently. */
   verifyRate?: number;
+  /** DIDs whose authority tasks from others may run under ({@link Runtime.runInvocation}), besides this runtime's own. */
+  authorities?: string[];
 }
 /** The trust policy of a runtime ({@link Runtime.trust}). */
 export interface TrustReport {
