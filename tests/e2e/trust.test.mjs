@@ -486,7 +486,7 @@ test("UCAN in the tab: a delegated invocation runs once; replays, excess fuel, s
     await N.addProof(toAlice.bytes);
     out.stored = await attempt(await chained(), []);
     out.badProof = await N.addProof(new Uint8Array([1, 2, 3])).then(() => "added", (e) => `${e.code}: ${e.reason}`);
-    return { out, grantCid: grant.cid };
+    return { out, grantCid: grant.cid, good: Array.from(good.bytes), grant: Array.from(grant.bytes) };
   }, { module: node.module, nodeDid: node.did, aliceDid: alice.did, bobDid: bob.did });
   const { out } = result;
   assert.equal(out.first.ok, true, out.first.message);
@@ -513,5 +513,17 @@ test("UCAN in the tab: a delegated invocation runs once; replays, excess fuel, s
   assert.equal(out.greedy.receipt[1].kind, "unauthorized");
   assert.equal(out.stored.ok, true, out.stored.message);
   assert.equal(out.badProof, "ERR_UNAUTHORIZED: Malformed");
+  // After a reload, the node still refuses the replay (its seen-set is kept in the store).
+  await page.reload();
+  await open(page, "ucan-node", [], { trust: {} });
+  const again = await page.evaluate(async ({ good, grant }) => {
+    try {
+      await window.rts["ucan-node"].runInvocation(new Uint8Array(good), [new Uint8Array(grant)]);
+      return "ran";
+    } catch (e) {
+      return `${e.code}: ${e.reason}`;
+    }
+  }, { good: result.good, grant: result.grant });
+  assert.equal(again, "ERR_UNAUTHORIZED: Replay");
   await page.close();
 });

@@ -223,3 +223,42 @@ impl TrustState {
         db.put_setting("trust", &value.into()).await
     }
 }
+
+/// The UCAN invocations from others this store's runtimes accepted, with
+/// their `exp` (`settings.seen`: `{cid: exp}`), so that a replay is refused
+/// across reloads and tabs.
+pub(crate) async fn load_seen(
+    db: &IndexedDbStore,
+) -> Result<Vec<(ipvm_core::Cid, i64)>, CoreError> {
+    let Some(v) = db.setting("seen").await? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    if let Ok(entries) = js_sys::Object::entries(&v.unchecked_into()).dyn_into::<Array>() {
+        for e in entries.iter() {
+            let e = Array::from(&e);
+            if let (Some(cid), Some(exp)) = (e.get(0).as_string(), e.get(1).as_f64()) {
+                if let Ok(cid) = ipvm_core::parse_cid(&cid) {
+                    out.push((cid, exp as i64));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Writes the seen-set (already pruned of expired entries).
+pub(crate) async fn save_seen(
+    db: &IndexedDbStore,
+    seen: &BTreeMap<ipvm_core::Cid, i64>,
+) -> Result<(), CoreError> {
+    let value = Object::new();
+    for (cid, exp) in seen {
+        let _ = Reflect::set(
+            &value,
+            &JsValue::from_str(&cid.to_string()),
+            &JsValue::from_f64(*exp as f64),
+        );
+    }
+    db.put_setting("seen", &value.into()).await
+}

@@ -573,9 +573,22 @@ impl Runtime {
                 .await
                 .map_err(|e| convert::core_error(&e))?;
             let now = (js_sys::Date::now() / 1000.0) as i64;
+            // What this store's runtimes accepted before (other tabs, before a reload).
+            if let AnyStore::IndexedDb(db) = &*inner.store {
+                id.authority.remember(
+                    crate::identity::load_seen(db)
+                        .await
+                        .map_err(|e| convert::core_error(&e))?,
+                );
+            }
             let lookup = |c: &ipvm_core::Cid| known.iter().find(|t| t.cid == *c).cloned();
             match id.authority.admit(&token, &lookup, now) {
                 Ok(task) => {
+                    if let AnyStore::IndexedDb(db) = &*inner.store {
+                        crate::identity::save_seen(db, &id.authority.seen(now))
+                            .await
+                            .map_err(|e| convert::core_error(&e))?;
+                    }
                     let workflow = Workflow { tasks: vec![task] };
                     let cancel = ipvm_core::CancelToken::new();
                     let tasks = execute(&inner, &workflow, on_event.as_ref(), &cancel).await?;

@@ -128,6 +128,28 @@ impl Authority {
         self
     }
 
+    /// Adds invocations accepted before (kept by the adapter across reloads
+    /// and tabs), with their `exp`.
+    pub fn remember(&self, seen: impl IntoIterator<Item = (Cid, i64)>) {
+        let mut set = match self.seen.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        set.extend(seen);
+    }
+
+    /// The invocations from others accepted and not yet expired at `now`.
+    pub fn seen(&self, now: i64) -> BTreeMap<Cid, i64> {
+        let set = match self.seen.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        set.iter()
+            .filter(|(_, exp)| **exp >= now)
+            .map(|(c, e)| (*c, *e))
+            .collect()
+    }
+
     /// Admits `invocation` (with its proofs looked up by CID) at time `now`
     /// (seconds): the task to run, or why not. Refused means nothing runs.
     pub fn admit(
