@@ -68,6 +68,11 @@ test("an invocation minted by iso-ucan runs on the node; a late one or one for a
   const receipt = JSON.parse(ran.stdout.trim().split("\n").pop());
   assert.deepEqual(receipt.out, ["ok", 42]);
   assert.deepEqual(receipt.prf, [{ "/": grant.cid.toString() }]);
+  // The same invocation again, in a new process: a replay (the node keeps what it accepted).
+  const replay = await ipvm(["run-invocation", ok, "--proof", proof, "--add", GUESTS_WASM], { IPVM_KEY: node.file });
+  assert.equal(replay.code, 1);
+  assert.match(replay.stderr, /refused .*Replay/);
+  assert.doesNotMatch(replay.stderr, /started/);
   // Past its `exp` at the node's clock: refused, nothing runs.
   const late = await ipvm(["run-invocation", ok, "--proof", proof, "--add", GUESTS_WASM, "--now", String(now() + 3600)], { IPVM_KEY: node.file });
   assert.equal(late.code, 1);

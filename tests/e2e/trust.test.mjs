@@ -511,6 +511,8 @@ test("UCAN in the tab: a delegated invocation runs once; replays, excess fuel, s
   }
   // A refused invocation whose task is known leaves an unauthorized receipt; nothing ran.
   assert.equal(out.greedy.receipt[1].kind, "unauthorized");
+  // A forgery leaves nothing: this runtime writes and signs nothing for it.
+  assert.equal(out.forged.receipt, null);
   assert.equal(out.stored.ok, true, out.stored.message);
   assert.equal(out.badProof, "ERR_UNAUTHORIZED: Malformed");
   // After a reload, the node still refuses the replay (its seen-set is kept in the store).

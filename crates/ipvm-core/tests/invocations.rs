@@ -312,3 +312,64 @@ fn malformed_task_arguments_are_named() {
     ]))
     .contains("args.gas: unknown"));
 }
+
+#[test]
+fn a_policy_sees_the_module_as_the_task_reads_it_and_args_carry_no_awaits() {
+    let runtime = key(1);
+    let alice = key(2);
+    let authority = Authority::new(runtime.did().clone());
+    // A grant that denies one module, by its canonical string.
+    let denied = module().to_string();
+    let grant = delegation(
+        &runtime,
+        alice.did(),
+        runtime.did(),
+        &format!(r#"[["!=", ".module", "{denied}"]]"#),
+    );
+    let with_module = |m: Ipld, call: Vec<Ipld>| {
+        let fields = self::m(vec![
+            ("iss", s(alice.did().as_str())),
+            ("aud", s(runtime.did().as_str())),
+            ("sub", s(runtime.did().as_str())),
+            ("cmd", s("/wasm/run")),
+            (
+                "args",
+                self::m(vec![
+                    ("module", m),
+                    ("func", s("inc")),
+                    ("args", Ipld::List(call)),
+                ]),
+            ),
+            ("prf", Ipld::List(vec![Ipld::Link(grant.cid)])),
+            ("nonce", Ipld::Bytes(vec![7])),
+            ("exp", Ipld::Integer((NOW + 60).into())),
+        ]);
+        block_on(Token::sign(&alice, fields, INVOCATION_TAG)).unwrap()
+    };
+    // Another spelling of the denied module is still the denied module.
+    for spelling in [
+        Ipld::Link(module()),
+        s(&format!("ipfs://{denied}")),
+        s(&module()
+            .to_string_of_base(multibase::Base::Base58Btc)
+            .unwrap()),
+    ] {
+        let inv = with_module(spelling.clone(), vec![Ipld::Integer(1)]);
+        let e = authority.admit(&inv, &lookup(&[&grant]), NOW).unwrap_err();
+        assert_eq!(e.kind, UcanErrorKind::MatchError, "{spelling:?}: {e}");
+    }
+    // An await in the arguments is refused (it would be filled from this
+    // runtime's receipts after the policy saw only the await).
+    let other = ipvm_core::address::raw_cid(b"allowed module");
+    let awaited = Ipld::Map(
+        [(
+            "await/ok".to_string(),
+            Ipld::Link(instr("inc", vec![Ipld::Integer(9)]).cid()),
+        )]
+        .into(),
+    );
+    let inv = with_module(Ipld::Link(other), vec![awaited]);
+    let e = authority.admit(&inv, &lookup(&[&grant]), NOW).unwrap_err();
+    assert_eq!(e.kind, UcanErrorKind::Malformed, "{e}");
+    assert!(e.detail.contains("awaits"), "{e}");
+}

@@ -192,7 +192,8 @@ pub(crate) fn invoke(args: &[String]) -> Result<ExitCode, String> {
 /// [--authority DID]... [--now SECS]`: admits the invocation for this node
 /// and runs its task (the receipt on stdout, exit 0 or 1), or refuses it
 /// (the `unauthorized` receipt on stdout if its task is known, the reason on
-/// stderr, exit 1). Nothing runs for a refused invocation.
+/// stderr, exit 1). Nothing runs for a refused invocation. The invocations
+/// from others it accepted are kept in `<key file>.seen` until their `exp`.
 pub(crate) fn run_invocation(args: &[String]) -> Result<ExitCode, String> {
     let mut identity = IdentityArgs::default();
     let (mut token_path, mut proofs, mut adds, mut authorities, mut at) =
@@ -222,6 +223,18 @@ pub(crate) fn run_invocation(args: &[String]) -> Result<ExitCode, String> {
         .collect::<Result<_, _>>()?;
     let (signer, trust) = identity.open()?;
     let authority = Authority::new(signer.did().clone()).with_authorities(authorities);
+    // The invocations from others this node accepted, kept beside its key
+    // (`<key>.seen`: a line `CID EXP` each), so a replay is refused in a
+    // later run too.
+    let mut seen_path = identity.key_path()?.into_os_string();
+    seen_path.push(".seen");
+    let seen_path = std::path::PathBuf::from(seen_path);
+    let seen_text = std::fs::read_to_string(&seen_path).unwrap_or_default();
+    authority.remember(seen_text.lines().filter_map(|l| {
+        let (cid, exp) = l.split_once(' ')?;
+        Some((ipvm_core::parse_cid(cid).ok()?, exp.trim().parse().ok()?))
+    }));
+    let now_s = at.unwrap_or_else(now);
     let store = MemoryStore::new();
     futures::executor::block_on(async {
         for path in &adds {
@@ -231,8 +244,15 @@ pub(crate) fn run_invocation(args: &[String]) -> Result<ExitCode, String> {
             eprintln!("added {cid} {path}");
         }
         let lookup = |c: &ipvm_core::Cid| proofs.iter().find(|t| t.cid == *c).cloned();
-        match authority.admit(&token, &lookup, at.unwrap_or_else(now)) {
+        match authority.admit(&token, &lookup, now_s) {
             Ok(task) => {
+                let lines: String = authority
+                    .seen(now_s)
+                    .iter()
+                    .map(|(c, e)| format!("{c} {e}\n"))
+                    .collect();
+                std::fs::write(&seen_path, lines)
+                    .map_err(|e| format!("cannot write `{}`: {e}", seen_path.display()))?;
                 let executor = WasmExecutor::new(&store);
                 let scheduler = Scheduler::new(&executor, &store).with_identity(&signer, &trust);
                 let mut log = |e: &Event| eprintln!("{}", describe(e));
@@ -255,7 +275,10 @@ pub(crate) fn run_invocation(args: &[String]) -> Result<ExitCode, String> {
             }
             Err(refusal) => {
                 eprintln!("refused {}: {refusal}", token.cid);
-                if let Payload::Invocation(inv) = &token.payload {
+                // Only an authentic invocation leaves a receipt.
+                if let (Payload::Invocation(inv), Ok(())) =
+                    (&token.payload, token.verify_signature())
+                {
                     if let Ok(task) = task_of(inv) {
                         let signer: &dyn Signer = &signer;
                         let rec = refuse(&store, Some(signer), &task, &refusal)

@@ -215,11 +215,16 @@ impl IdentityArgs {
     }
 
     /// The key (created if missing) and the trust policy.
+    /// The key file's path (`--key`, else the default).
+    pub(crate) fn key_path(&self) -> Result<PathBuf, String> {
+        match &self.key {
+            Some(p) => Ok(p.clone()),
+            None => key::default_path(),
+        }
+    }
+
     pub(crate) fn open(&self) -> Result<(ipvm_core::Ed25519Key, Trust), String> {
-        let path = match &self.key {
-            Some(p) => p.clone(),
-            None => key::default_path()?,
-        };
+        let path = self.key_path()?;
         let (signer, created) = key::load_or_create(&path)?;
         if created {
             eprintln!("created key {} ({})", path.display(), signer.did());

@@ -464,6 +464,60 @@ impl IndexedDbStore {
         }
     }
 
+    /// Claims a UCAN invocation for this store (`settings.seen`), once
+    /// until its `exp`: true if it was not claimed before. The read, the
+    /// pruning of expired entries and the write are one transaction, so two
+    /// tabs never both claim it and no claim is lost.
+    pub(crate) async fn claim_invocation(
+        &self,
+        cid: &Cid,
+        exp: i64,
+        now: i64,
+    ) -> Result<bool, CoreError> {
+        let what = "keep the invocations seen";
+        let tx = self
+            .db
+            .transaction(&[SETTINGS], TransactionMode::ReadWrite)
+            .map_err(|e| store_error(what, e))?;
+        let s = tx
+            .object_store(SETTINGS)
+            .map_err(|e| store_error(what, e))?;
+        let found = s
+            .get(Query::Key(JsValue::from_str("seen")))
+            .map_err(|e| store_error(what, e))?
+            .await
+            .map_err(|e| store_error(what, e))?;
+        let seen = Object::new();
+        let mut claimed_before = false;
+        if let Some(v) = found {
+            if let Ok(entries) = Object::entries(&v.unchecked_into()).dyn_into::<Array>() {
+                for e in entries.iter() {
+                    let e = Array::from(&e);
+                    let (key, until) = (e.get(0), e.get(1).as_f64().unwrap_or(0.0));
+                    if until >= now as f64 {
+                        claimed_before |= key.as_string() == Some(cid.to_string());
+                        let _ = Reflect::set(&seen, &key, &JsValue::from_f64(until));
+                    }
+                }
+            }
+        }
+        if !claimed_before {
+            let _ = Reflect::set(
+                &seen,
+                &JsValue::from_str(&cid.to_string()),
+                &JsValue::from_f64(exp as f64),
+            );
+        }
+        s.put(&seen.into(), Some(&JsValue::from_str("seen")))
+            .map_err(|e| store_error(what, e))?;
+        match tx.await.map_err(|e| store_error(what, e))? {
+            idb::TransactionResult::Committed => Ok(!claimed_before),
+            idb::TransactionResult::Aborted => Err(CoreError::Store(format!(
+                "{what}: the transaction was aborted"
+            ))),
+        }
+    }
+
     /// A setting (see the schema), if present.
     pub(crate) async fn setting(&self, name: &str) -> Result<Option<JsValue>, CoreError> {
         self.get_value(SETTINGS, name).await

@@ -573,21 +573,29 @@ impl Runtime {
                 .await
                 .map_err(|e| convert::core_error(&e))?;
             let now = (js_sys::Date::now() / 1000.0) as i64;
-            // What this store's runtimes accepted before (other tabs, before a reload).
-            if let AnyStore::IndexedDb(db) = &*inner.store {
-                id.authority.remember(
-                    crate::identity::load_seen(db)
-                        .await
-                        .map_err(|e| convert::core_error(&e))?,
-                );
-            }
             let lookup = |c: &ipvm_core::Cid| known.iter().find(|t| t.cid == *c).cloned();
             match id.authority.admit(&token, &lookup, now) {
                 Ok(task) => {
-                    if let AnyStore::IndexedDb(db) = &*inner.store {
-                        crate::identity::save_seen(db, &id.authority.seen(now))
-                            .await
-                            .map_err(|e| convert::core_error(&e))?;
+                    // Once per store, across tabs and reloads, for others' invocations.
+                    if let (AnyStore::IndexedDb(db), Payload::Invocation(inv)) =
+                        (&*inner.store, &token.payload)
+                    {
+                        if let (true, Some(exp)) = (inv.iss != *id.signer.did(), inv.exp) {
+                            let first = db
+                                .claim_invocation(&token.cid, exp, now)
+                                .await
+                                .map_err(|e| convert::core_error(&e))?;
+                            if !first {
+                                let replay = ipvm_core::ucan::UcanError {
+                                    kind: ipvm_core::ucan::UcanErrorKind::Replay,
+                                    detail: format!(
+                                        "invocation {} was accepted already",
+                                        token.cid
+                                    ),
+                                };
+                                return Err(convert::ucan_error(&replay, None));
+                            }
+                        }
                     }
                     let workflow = Workflow { tasks: vec![task] };
                     let cancel = ipvm_core::CancelToken::new();
@@ -596,7 +604,11 @@ impl Runtime {
                 }
                 Err(refusal) => {
                     let mut receipt = None;
-                    if let Payload::Invocation(inv) = &token.payload {
+                    // Only an authentic invocation leaves a receipt: a forgery
+                    // must not make this runtime write and sign anything.
+                    if let (Payload::Invocation(inv), Ok(())) =
+                        (&token.payload, token.verify_signature())
+                    {
                         if let Ok(task) = task_of(inv) {
                             let signer: &dyn Signer = &id.signer;
                             let rec = refuse(&*inner.store, Some(signer), &task, &refusal)

@@ -114,6 +114,19 @@ pub fn validate(
     proof: &dyn Fn(&Cid) -> Option<Token>,
     now: i64,
 ) -> Result<Invocation, UcanError> {
+    validate_with(invocation, proof, now, &|args| Ipld::Map(args.clone()))
+}
+
+/// [`validate`], with the policies applied to `view(args)`: the arguments
+/// as the command will use them (for `/wasm/run`, the module's CID in its
+/// one canonical spelling), so that a policy cannot be passed by spelling
+/// a value another way than the command reads it.
+pub fn validate_with(
+    invocation: &Token,
+    proof: &dyn Fn(&Cid) -> Option<Token>,
+    now: i64,
+    view: &dyn Fn(&std::collections::BTreeMap<String, Ipld>) -> Ipld,
+) -> Result<Invocation, UcanError> {
     let Payload::Invocation(inv) = &invocation.payload else {
         return Err(refuse(
             UcanErrorKind::InvalidClaim,
@@ -223,7 +236,7 @@ pub fn validate(
             ));
         }
     }
-    let args = Ipld::Map(inv.args.clone());
+    let args = view(&inv.args);
     for (cid, d) in &chain {
         if !command_covers(&d.cmd, &inv.cmd) {
             return Err(refuse(

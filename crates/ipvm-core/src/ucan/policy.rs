@@ -4,11 +4,13 @@
 //! The choices where the specification leaves room (docs/spec.md §5c):
 //! - a selector that cannot be resolved (a missing key without `?`, an
 //!   index out of range, a field of a non-map) makes its statement
-//!   *unresolved*: false, whatever its operator (`!=` included), and `not`
-//!   of an unresolved statement is unresolved too, so a grant never widens
-//!   because an argument is missing. Inside `all`/`any` an unresolved
-//!   element counts as false (the fixtures require `any` to find a witness
-//!   among elements that lack the field);
+//!   *unresolved*, and unresolved propagates: `not` keeps it, `and` is
+//!   false if any part is false, else unresolved if any is; `or` is true
+//!   if any part is true, else unresolved if any is; `all`/`any` likewise
+//!   over their elements (so `any` still finds its witness among elements
+//!   that lack the field, as the fixtures require). Only true grants: a
+//!   grant never widens because an argument is missing, however the
+//!   policy is phrased;
 //! - an optional selector (`?`) that cannot be resolved yields `null`;
 //! - `any` over an empty list or map is false (no witness), `all` true;
 //! - `and []` and `or []` are true (the fixtures require `or []`);
@@ -255,6 +257,28 @@ impl Truth {
     }
 }
 
+/// `and`: false if any is false, else unresolved if any is, else true.
+fn conjunction(results: &[Truth]) -> Truth {
+    if results.contains(&Truth::False) {
+        Truth::False
+    } else if results.contains(&Truth::Unresolved) {
+        Truth::Unresolved
+    } else {
+        Truth::True
+    }
+}
+
+/// `or`: true if any is true, else unresolved if any is, else false.
+fn disjunction(results: &[Truth]) -> Truth {
+    if results.contains(&Truth::True) {
+        Truth::True
+    } else if results.contains(&Truth::Unresolved) {
+        Truth::Unresolved
+    } else {
+        Truth::False
+    }
+}
+
 /// Evaluates one statement on `args`.
 fn statement(stmt: &Ipld, args: &Ipld) -> Result<Truth, PolicyError> {
     let Ipld::List(parts) = stmt else {
@@ -316,13 +340,14 @@ fn statement(stmt: &Ipld, args: &Ipld) -> Result<Truth, PolicyError> {
             };
             let mut results = Vec::with_capacity(stmts.len());
             for s in stmts {
-                results.push(statement(s, args)?.holds());
+                results.push(statement(s, args)?);
             }
-            Ok(Truth::of(match op.as_str() {
-                "and" => results.iter().all(|r| *r),
+            Ok(match op.as_str() {
+                "and" => conjunction(&results),
                 // `or []` is true (ucan-wg/spec fixtures/1.0.0/policy.json).
-                _ => results.is_empty() || results.iter().any(|r| *r),
-            }))
+                _ if results.is_empty() => Truth::True,
+                _ => disjunction(&results),
+            })
         }
         "all" | "any" => {
             arity(3)?;
@@ -336,12 +361,13 @@ fn statement(stmt: &Ipld, args: &Ipld) -> Result<Truth, PolicyError> {
             };
             let mut results = Vec::with_capacity(items.len());
             for item in &items {
-                results.push(statement(&parts[2], item)?.holds());
+                results.push(statement(&parts[2], item)?);
             }
-            Ok(Truth::of(match op.as_str() {
-                "all" => results.iter().all(|r| *r),
-                _ => results.iter().any(|r| *r),
-            }))
+            Ok(match op.as_str() {
+                "all" => conjunction(&results),
+                // No witness in an empty list: false.
+                _ => disjunction(&results),
+            })
         }
         other => Err(PolicyError(format!("unknown operator `{other}`"))),
     }
@@ -411,5 +437,19 @@ mod tests {
         );
         assert_eq!(holds(&p(r#"[["<=", ".fuel", 1000]]"#), &args), Ok(false));
         assert_eq!(holds(&p(r#"[["==", ".fuel?", null]]"#), &args), Ok(true));
+        // However the bound is phrased (review finding: `not` over `or`/`any`).
+        let not_or = r#"[["not", ["or", [[">", ".fuel", 1000], [">", ".memory", 65536]]]]]"#;
+        assert_eq!(holds(&p(not_or), &args), Ok(false));
+        let not_any = r#"[["not", ["any", ".", [">", ".fuel", 1000]]]]"#;
+        let task = p(r#"{"func": "add_one", "args": [1]}"#);
+        assert_eq!(holds(&p(not_any), &task), Ok(false));
+        let not_and = r#"[["not", ["and", [[">", ".fuel", 1000]]]]]"#;
+        assert_eq!(holds(&p(not_and), &args), Ok(false));
+        let not_all = r#"[["not", ["all", ".xs?", [">", ".", 1]]]]"#;
+        assert_eq!(
+            holds(&p(not_all), &args),
+            Ok(true),
+            "`?` gives null: all over null is false, not false is true"
+        );
     }
 }

@@ -22,7 +22,7 @@ use crate::memo;
 use crate::receipt::{Provenance, Receipt, ReceiptRecord};
 use crate::scheduler::Execution;
 use crate::store::ReceiptStore;
-use crate::ucan::{validate, Invocation, Token, UcanError, UcanErrorKind};
+use crate::ucan::{validate_with, Invocation, Token, UcanError, UcanErrorKind};
 use crate::workflow::{Instruction, Limits, Task};
 use crate::CoreError;
 
@@ -92,6 +92,13 @@ pub fn task_of(inv: &Invocation) -> Result<Task, UcanError> {
     };
     let run = Instruction::new(module, "wasm/run", func, call_args, Ipld::String(nnc))
         .map_err(|e| malformed(format!("args: {e}")))?;
+    // An invocation carries values, not promises: an await would be filled
+    // from this runtime's own receipts, after the policy saw only the await.
+    if !run.awaits().is_empty() {
+        return Err(malformed(
+            "args.args must not contain awaits: an invocation carries values",
+        ));
+    }
     Ok(Task {
         limits: Limits {
             fuel: limit(a, "fuel")?,
@@ -101,6 +108,27 @@ pub fn task_of(inv: &Invocation) -> Result<Task, UcanError> {
         prf: inv.prf.clone(),
         ..Task::new(run)
     })
+}
+
+/// The arguments as `/wasm/run` reads them: `module` in the one spelling
+/// of its CID (the string CIDv1 form, whatever form was sent: a link, an
+/// `ipfs://` prefix, another base). Policies see this view.
+fn canonical_args(args: &BTreeMap<String, Ipld>) -> Ipld {
+    let mut view = args.clone();
+    let canonical = match args.get("module") {
+        Some(Ipld::Link(c)) => Some(*c),
+        Some(Ipld::String(s)) => parse_cid(s).ok(),
+        _ => None,
+    };
+    if let Some(c) = canonical {
+        let v1 = if c.version() == cid::Version::V0 {
+            Cid::new_v1(crate::address::DAG_PB, *c.hash())
+        } else {
+            c
+        };
+        view.insert("module".into(), Ipld::String(v1.to_string()));
+    }
+    Ipld::Map(view)
 }
 
 /// Who may have this runtime run a task, and the invocations it has seen.
@@ -158,7 +186,7 @@ impl Authority {
         proof: &dyn Fn(&Cid) -> Option<Token>,
         now: i64,
     ) -> Result<Task, UcanError> {
-        let inv = validate(invocation, proof, now)?;
+        let inv = validate_with(invocation, proof, now, &canonical_args)?;
         let aud = inv.aud.as_ref().unwrap_or(&inv.sub);
         if *aud != self.own {
             return Err(UcanError {
