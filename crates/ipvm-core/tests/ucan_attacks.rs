@@ -461,3 +461,17 @@ fn escalated_commands_and_policy_violations_are_refused() {
     let inv = invoke(&bob, &sub, "/wasm/run", no_fuel, &[&pinned], None);
     assert_eq!(check(&inv, &[&pinned]), Err(UcanErrorKind::MatchError));
 }
+
+#[test]
+fn a_token_nested_past_the_decoder_s_depth_is_malformed_not_a_crash() {
+    // [signature, [[[[ … 100 000 levels … ]]]]]: the payload (or a policy
+    // inside it) nested far past any document depth this runtime reads.
+    let mut bytes = vec![0x82, 0x58, 0x40];
+    bytes.extend([0u8; 64]);
+    bytes.extend(std::iter::repeat_n(0x81, 100_000));
+    bytes.push(0x00);
+    assert_eq!(
+        Token::decode(&bytes).unwrap_err().kind,
+        UcanErrorKind::Malformed
+    );
+}

@@ -4,14 +4,15 @@
 
 use std::process::ExitCode;
 
-use ipvm_core::store::add_file;
-use ipvm_core::ucan::wasm::{refuse, task_of, Authority};
-use ipvm_core::ucan::{Payload, Token, DELEGATION_TAG, INVOCATION_TAG};
+use ipvm_core::ucan::wasm::{refuse, run_args, task_of, Authority, WASM_RUN};
+use ipvm_core::ucan::{Delegation, Invocation, Payload, Token};
 use ipvm_core::workflow::parse_dag_json;
-use ipvm_core::{CancelToken, Did, Event, Ipld, MemoryStore, Scheduler, Signer, Workflow};
+use ipvm_core::{
+    parse_cid, CancelToken, Did, Event, Ipld, MemoryStore, Scheduler, Signer, Workflow,
+};
 use ipvm_exec::WasmExecutor;
 
-use crate::cli::{describe, read, IdentityArgs};
+use crate::cli::{add_files, describe, read, IdentityArgs};
 use crate::key;
 
 fn value<'a>(
@@ -42,9 +43,8 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-fn nonce() -> Result<Ipld, String> {
-    let n = key::random_u64()?;
-    Ok(Ipld::Bytes(n.to_le_bytes().to_vec()))
+fn nonce() -> Result<Vec<u8>, String> {
+    Ok(key::random_u64()?.to_le_bytes().to_vec())
 }
 
 fn write_token(token: &Token, out: &str) -> Result<ExitCode, String> {
@@ -83,30 +83,21 @@ pub(crate) fn delegate(args: &[String]) -> Result<ExitCode, String> {
     let aud = aud.ok_or("`delegate` needs --aud DID")?;
     let cmd = cmd.ok_or("`delegate` needs --cmd (e.g. /wasm/run)")?;
     let out = out.ok_or("`delegate` needs --out FILE")?;
-    let sub = match (powerline, sub) {
-        (true, _) => Ipld::Null,
-        (false, Some(s)) => Ipld::String(s.to_string()),
-        (false, None) => Ipld::String(signer.did().to_string()),
-    };
-    let mut fields = vec![
-        ("iss", Ipld::String(signer.did().to_string())),
-        ("aud", Ipld::String(aud.to_string())),
-        ("sub", sub),
-        ("cmd", Ipld::String(cmd)),
-        ("pol", pol),
-        ("nonce", nonce()?),
-        ("exp", exp.map_or(Ipld::Null, |e| Ipld::Integer(e.into()))),
-    ];
-    if let Some(n) = nbf {
-        fields.push(("nbf", Ipld::Integer(n.into())));
-    }
-    let payload = Ipld::Map(
-        fields
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
-    );
-    let token = futures::executor::block_on(Token::sign(&signer, payload, DELEGATION_TAG))
+    let payload = Payload::Delegation(Delegation {
+        iss: signer.did().clone(),
+        aud,
+        sub: match powerline {
+            true => None,
+            false => Some(sub.unwrap_or_else(|| signer.did().clone())),
+        },
+        cmd,
+        pol,
+        nonce: nonce()?,
+        exp,
+        nbf,
+        meta: None,
+    });
+    let token = futures::executor::block_on(Token::sign_payload(&signer, &payload))
         .map_err(|e| e.to_string())?;
     write_token(&token, &out)
 }
@@ -118,7 +109,7 @@ pub(crate) fn invoke(args: &[String]) -> Result<ExitCode, String> {
     let mut identity = IdentityArgs::default();
     let (mut aud, mut sub, mut module, mut func) = (None, None, None, None);
     let mut call_args = Ipld::List(vec![]);
-    let mut task: Vec<(&str, Ipld)> = Vec::new();
+    let mut limits = ipvm_core::Limits::default();
     let (mut prf, mut exp, mut out) = (Vec::new(), None, None);
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -135,12 +126,16 @@ pub(crate) fn invoke(args: &[String]) -> Result<ExitCode, String> {
                 let n: u64 = value(&mut it, flag, "a number")?
                     .parse()
                     .map_err(|_| format!("`{flag}`: not a non-negative number"))?;
-                task.push((&flag[2..], Ipld::Integer(n.into())));
+                match flag {
+                    "--fuel" => limits.fuel = Some(n),
+                    "--memory" => limits.memory = Some(n),
+                    _ => limits.time = Some(n),
+                }
             }
             "--prf" => {
                 let path = value(&mut it, a, "a delegation FILE")?;
                 let t = Token::decode(&read(path)?).map_err(|e| format!("{path}: {e}"))?;
-                prf.push(Ipld::Link(t.cid));
+                prf.push(t.cid);
             }
             "--exp" => exp = Some(seconds(value(&mut it, a, "seconds since the epoch")?, a)?),
             "--ttl" => exp = Some(now() + seconds(value(&mut it, a, "seconds")?, a)?),
@@ -152,38 +147,26 @@ pub(crate) fn invoke(args: &[String]) -> Result<ExitCode, String> {
     let sub = sub.unwrap_or_else(|| signer.did().clone());
     let aud = aud.unwrap_or_else(|| sub.clone());
     let out = out.ok_or("`invoke` needs --out FILE")?;
-    let mut a = vec![
-        (
-            "module",
-            Ipld::String(module.ok_or("`invoke` needs --module CID")?),
-        ),
-        (
-            "func",
-            Ipld::String(func.ok_or("`invoke` needs --func NAME")?),
-        ),
-        ("args", call_args),
-    ];
-    a.extend(task);
-    let fields = vec![
-        ("iss", Ipld::String(signer.did().to_string())),
-        ("aud", Ipld::String(aud.to_string())),
-        ("sub", Ipld::String(sub.to_string())),
-        ("cmd", Ipld::String("/wasm/run".into())),
-        (
-            "args",
-            Ipld::Map(a.into_iter().map(|(k, v)| (k.to_string(), v)).collect()),
-        ),
-        ("prf", Ipld::List(prf)),
-        ("nonce", nonce()?),
-        ("exp", exp.map_or(Ipld::Null, |e| Ipld::Integer(e.into()))),
-    ];
-    let payload = Ipld::Map(
-        fields
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
-    );
-    let token = futures::executor::block_on(Token::sign(&signer, payload, INVOCATION_TAG))
+    let module = module.ok_or("`invoke` needs --module CID")?;
+    let module = parse_cid(&module).map_err(|e| format!("`--module {module}`: {e}"))?;
+    let func = func.ok_or("`invoke` needs --func NAME")?;
+    let Ipld::List(call_args) = call_args else {
+        return Err("`--args` must be a JSON list".into());
+    };
+    let payload = Payload::Invocation(Invocation {
+        iss: signer.did().clone(),
+        aud: Some(aud),
+        sub,
+        cmd: WASM_RUN.into(),
+        args: run_args(&module, &func, call_args, limits, None),
+        prf,
+        nonce: nonce()?,
+        exp,
+        iat: None,
+        meta: None,
+        cause: None,
+    });
+    let token = futures::executor::block_on(Token::sign_payload(&signer, &payload))
         .map_err(|e| e.to_string())?;
     write_token(&token, &out)
 }
@@ -237,12 +220,7 @@ pub(crate) fn run_invocation(args: &[String]) -> Result<ExitCode, String> {
     let now_s = at.unwrap_or_else(now);
     let store = MemoryStore::new();
     futures::executor::block_on(async {
-        for path in &adds {
-            let cid = add_file(&store, &read(path)?)
-                .await
-                .map_err(|e| format!("{path}: {e}"))?;
-            eprintln!("added {cid} {path}");
-        }
+        add_files(&store, &adds).await?;
         let lookup = |c: &ipvm_core::Cid| proofs.iter().find(|t| t.cid == *c).cloned();
         match authority.admit(&token, &lookup, now_s) {
             Ok(task) => {

@@ -37,6 +37,17 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode, String> {
     }
 }
 
+/// Stores each file (a module or data) as a UnixFS file, saying its CID.
+pub(crate) async fn add_files(store: &MemoryStore, paths: &[String]) -> Result<(), String> {
+    for path in paths {
+        let cid = add_file(store, &read(path)?)
+            .await
+            .map_err(|e| format!("{path}: {e}"))?;
+        eprintln!("added {cid} {path}");
+    }
+    Ok(())
+}
+
 pub(crate) fn read(path: &str) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("cannot read `{path}`: {e}"))
 }
@@ -116,12 +127,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
     let (signer, trust) = identity.open()?;
     let store = MemoryStore::new();
     futures::executor::block_on(async {
-        for path in &adds {
-            let cid = add_file(&store, &read(path)?)
-                .await
-                .map_err(|e| format!("{path}: {e}"))?;
-            eprintln!("added {cid} {path}");
-        }
+        add_files(&store, &adds).await?;
         for path in &imports {
             let report = car::import(&store, &trust, &read(path)?)
                 .await

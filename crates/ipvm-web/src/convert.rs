@@ -591,7 +591,7 @@ struct InvokeJs {
 
 /// A checked `Runtime.invoke` request: the task's args map, and the rest.
 pub(crate) struct InvokeOptions {
-    pub(crate) args: Ipld,
+    pub(crate) args: std::collections::BTreeMap<String, Ipld>,
     pub(crate) aud: Option<ipvm_core::Did>,
     pub(crate) sub: Option<ipvm_core::Did>,
     pub(crate) prf: Vec<ipvm_core::Cid>,
@@ -603,19 +603,17 @@ pub(crate) fn invoke_options(v: &JsValue) -> Result<InvokeOptions, JsValue> {
         .map_err(|e| error("ERR_ARGUMENT", &format!("invoke: {e}")))?;
     let module = ipvm_core::parse_cid(&o.module)
         .map_err(|e| error("ERR_ARGUMENT", &format!("invoke: `module`: {e}")))?;
-    let mut args = std::collections::BTreeMap::from([
-        ("module".to_string(), Ipld::String(module.to_string())),
-        ("func".to_string(), Ipld::String(o.func)),
-        ("args".to_string(), Ipld::List(o.args.unwrap_or_default())),
-    ]);
-    for (k, v) in [("fuel", o.fuel), ("memory", o.memory), ("time", o.time)] {
-        if let Some(n) = v {
-            args.insert(k.to_string(), Ipld::Integer(n.into()));
-        }
-    }
-    if let Some(n) = o.nnc {
-        args.insert("nnc".to_string(), Ipld::String(n));
-    }
+    let args = ipvm_core::ucan::wasm::run_args(
+        &module,
+        &o.func,
+        o.args.unwrap_or_default(),
+        ipvm_core::Limits {
+            fuel: o.fuel,
+            memory: o.memory,
+            time: o.time,
+        },
+        o.nnc,
+    );
     let prf = o
         .prf
         .unwrap_or_default()
@@ -627,7 +625,7 @@ pub(crate) fn invoke_options(v: &JsValue) -> Result<InvokeOptions, JsValue> {
         })
         .collect::<Result<_, _>>()?;
     Ok(InvokeOptions {
-        args: Ipld::Map(args),
+        args,
         aud: o
             .aud
             .as_deref()

@@ -9,10 +9,10 @@ use std::rc::Rc;
 use ipvm_core::memo::{self, Checked, Quarantine, Rejection};
 use ipvm_core::store::add_file;
 use ipvm_core::ucan::wasm::{refuse, task_of, Authority};
-use ipvm_core::ucan::{Payload, Token, DELEGATION_TAG, INVOCATION_TAG};
+use ipvm_core::ucan::{Delegation, Invocation, Payload, Token};
 use ipvm_core::{
-    parse_cid, trust, BlockStore, CoreError, Did, Ipld, MemoryStore, ReceiptStore, Scheduler,
-    Signer, Trust, Workflow,
+    parse_cid, trust, BlockStore, CoreError, Did, MemoryStore, ReceiptStore, Scheduler, Signer,
+    Trust, Workflow,
 };
 use ipvm_exec::{WasmExecutor, WasmiEngine};
 use js_sys::{Function, Promise};
@@ -446,24 +446,21 @@ impl Runtime {
                 .identity()
                 .await
                 .map_err(|e| convert::core_error(&e))?;
-            let sub = match (o.powerline, &o.sub) {
-                (true, _) => Ipld::Null,
-                (false, Some(s)) => Ipld::String(s.to_string()),
-                (false, None) => Ipld::String(id.signer.did().to_string()),
-            };
-            let mut fields = vec![
-                ("iss", Ipld::String(id.signer.did().to_string())),
-                ("aud", Ipld::String(o.aud.to_string())),
-                ("sub", sub),
-                ("cmd", Ipld::String(o.cmd.clone())),
-                ("pol", o.pol.clone()),
-                ("nonce", Ipld::Bytes(random_nonce())),
-                ("exp", o.exp.map_or(Ipld::Null, |e| Ipld::Integer(e.into()))),
-            ];
-            if let Some(nbf) = o.nbf {
-                fields.push(("nbf", Ipld::Integer(nbf.into())));
-            }
-            sign_and_keep(&inner, &id, fields, DELEGATION_TAG).await
+            let payload = Payload::Delegation(Delegation {
+                iss: id.signer.did().clone(),
+                aud: o.aud,
+                sub: match o.powerline {
+                    true => None,
+                    false => Some(o.sub.unwrap_or_else(|| id.signer.did().clone())),
+                },
+                cmd: o.cmd,
+                pol: o.pol,
+                nonce: random_nonce(),
+                exp: o.exp,
+                nbf: o.nbf,
+                meta: None,
+            });
+            sign_and_keep(&inner, &id, &payload).await
         })
     }
 
@@ -484,22 +481,21 @@ impl Runtime {
                 .identity()
                 .await
                 .map_err(|e| convert::core_error(&e))?;
-            let sub = o.sub.clone().unwrap_or_else(|| id.signer.did().clone());
-            let aud = o.aud.clone().unwrap_or_else(|| sub.clone());
-            let fields = vec![
-                ("iss", Ipld::String(id.signer.did().to_string())),
-                ("aud", Ipld::String(aud.to_string())),
-                ("sub", Ipld::String(sub.to_string())),
-                ("cmd", Ipld::String(ipvm_core::ucan::wasm::WASM_RUN.into())),
-                ("args", o.args.clone()),
-                (
-                    "prf",
-                    Ipld::List(o.prf.iter().map(|c| Ipld::Link(*c)).collect()),
-                ),
-                ("nonce", Ipld::Bytes(random_nonce())),
-                ("exp", o.exp.map_or(Ipld::Null, |e| Ipld::Integer(e.into()))),
-            ];
-            sign_and_keep(&inner, &id, fields, INVOCATION_TAG).await
+            let sub = o.sub.unwrap_or_else(|| id.signer.did().clone());
+            let payload = Payload::Invocation(Invocation {
+                iss: id.signer.did().clone(),
+                aud: Some(o.aud.unwrap_or_else(|| sub.clone())),
+                sub,
+                cmd: ipvm_core::ucan::wasm::WASM_RUN.into(),
+                args: o.args,
+                prf: o.prf,
+                nonce: random_nonce(),
+                exp: o.exp,
+                iat: None,
+                meta: None,
+                cause: None,
+            });
+            sign_and_keep(&inner, &id, &payload).await
         })
     }
 
@@ -914,16 +910,9 @@ fn random_nonce() -> Vec<u8> {
 async fn sign_and_keep(
     inner: &Rc<Inner>,
     id: &Identity,
-    fields: Vec<(&str, Ipld)>,
-    tag: &str,
+    payload: &Payload,
 ) -> Result<JsValue, JsValue> {
-    let payload = Ipld::Map(
-        fields
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
-    );
-    let token = Token::sign(&id.signer, payload, tag)
+    let token = Token::sign_payload(&id.signer, payload)
         .await
         .map_err(|e| convert::core_error(&e))?;
     inner

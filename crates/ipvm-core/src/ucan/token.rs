@@ -190,6 +190,15 @@ impl Token {
         }
     }
 
+    /// Signs a payload (`iss` must be the signer) into a token, with the
+    /// tag of its kind (`@1.0.0`).
+    pub async fn sign_payload(signer: &dyn Signer, payload: &Payload) -> Result<Self, CoreError> {
+        match payload {
+            Payload::Delegation(d) => Self::sign(signer, d.to_ipld(), DELEGATION_TAG).await,
+            Payload::Invocation(i) => Self::sign(signer, i.to_ipld(), INVOCATION_TAG).await,
+        }
+    }
+
     /// Signs a payload into a token (tag `@1.0.0`).
     pub async fn sign(signer: &dyn Signer, payload: Ipld, tag: &str) -> Result<Self, CoreError> {
         let sig_payload = Ipld::Map(BTreeMap::from([
@@ -200,6 +209,70 @@ impl Token {
         let signature = signer.sign(&signed).await?;
         let bytes = encode_dag_cbor(&Ipld::List(vec![Ipld::Bytes(signature), sig_payload]))?;
         Self::decode(&bytes).map_err(|e| CoreError::Encode(e.to_string()))
+    }
+}
+
+fn time_ipld(t: Option<i64>) -> Ipld {
+    t.map_or(Ipld::Null, |t| Ipld::Integer(t.into()))
+}
+
+fn text(s: &str) -> Ipld {
+    Ipld::String(s.to_string())
+}
+
+impl Delegation {
+    /// The payload map (the inverse of decoding).
+    pub fn to_ipld(&self) -> Ipld {
+        let mut m = BTreeMap::from([
+            ("iss".to_string(), text(self.iss.as_str())),
+            ("aud".to_string(), text(self.aud.as_str())),
+            (
+                "sub".to_string(),
+                self.sub.as_ref().map_or(Ipld::Null, |s| text(s.as_str())),
+            ),
+            ("cmd".to_string(), text(&self.cmd)),
+            ("pol".to_string(), self.pol.clone()),
+            ("nonce".to_string(), Ipld::Bytes(self.nonce.clone())),
+            ("exp".to_string(), time_ipld(self.exp)),
+        ]);
+        if let Some(nbf) = self.nbf {
+            m.insert("nbf".into(), Ipld::Integer(nbf.into()));
+        }
+        if let Some(meta) = &self.meta {
+            m.insert("meta".into(), meta.clone());
+        }
+        Ipld::Map(m)
+    }
+}
+
+impl Invocation {
+    /// The payload map (the inverse of decoding).
+    pub fn to_ipld(&self) -> Ipld {
+        let mut m = BTreeMap::from([
+            ("iss".to_string(), text(self.iss.as_str())),
+            ("sub".to_string(), text(self.sub.as_str())),
+            ("cmd".to_string(), text(&self.cmd)),
+            ("args".to_string(), Ipld::Map(self.args.clone())),
+            (
+                "prf".to_string(),
+                Ipld::List(self.prf.iter().map(|c| Ipld::Link(*c)).collect()),
+            ),
+            ("nonce".to_string(), Ipld::Bytes(self.nonce.clone())),
+            ("exp".to_string(), time_ipld(self.exp)),
+        ]);
+        if let Some(aud) = &self.aud {
+            m.insert("aud".into(), text(aud.as_str()));
+        }
+        if let Some(iat) = self.iat {
+            m.insert("iat".into(), Ipld::Integer(iat.into()));
+        }
+        if let Some(meta) = &self.meta {
+            m.insert("meta".into(), meta.clone());
+        }
+        if let Some(cause) = self.cause {
+            m.insert("cause".into(), Ipld::Link(cause));
+        }
+        Ipld::Map(m)
     }
 }
 
@@ -307,4 +380,45 @@ fn invocation(f: &BTreeMap<String, Ipld>) -> Result<Invocation, UcanError> {
             _ => return Err(malformed("`cause` must be a receipt link")),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Ed25519Key;
+
+    #[test]
+    fn payloads_sign_and_decode_back_to_themselves() {
+        let key = Ed25519Key::from_seed([5; 32]);
+        let other = Ed25519Key::from_seed([6; 32]).did().clone();
+        let d = Delegation {
+            iss: key.did().clone(),
+            aud: other.clone(),
+            sub: None,
+            cmd: "/wasm/run".into(),
+            pol: Ipld::List(vec![]),
+            nonce: vec![1, 2],
+            exp: Some(100),
+            nbf: Some(10),
+            meta: None,
+        };
+        let i = Invocation {
+            iss: key.did().clone(),
+            sub: other.clone(),
+            aud: Some(other),
+            cmd: "/wasm/run".into(),
+            args: BTreeMap::from([("func".to_string(), Ipld::String("f".into()))]),
+            prf: vec![crate::address::raw_cid(b"p")],
+            nonce: vec![],
+            exp: None,
+            iat: Some(5),
+            meta: None,
+            cause: None,
+        };
+        for p in [Payload::Delegation(d), Payload::Invocation(i)] {
+            let t = futures::executor::block_on(Token::sign_payload(&key, &p)).unwrap();
+            t.verify_signature().unwrap();
+            assert_eq!(Token::decode(&t.bytes).unwrap().payload, p);
+        }
+    }
 }

@@ -46,6 +46,36 @@ fn limit(args: &BTreeMap<String, Ipld>, key: &str) -> Result<Option<u64>, UcanEr
     }
 }
 
+/// The `args` of a `/wasm/run` invocation (the inverse of [`task_of`]):
+/// `module` as its canonical CID string, the limits that are set, `nnc` if
+/// given.
+pub fn run_args(
+    module: &Cid,
+    func: &str,
+    args: Vec<Ipld>,
+    limits: Limits,
+    nnc: Option<String>,
+) -> BTreeMap<String, Ipld> {
+    let mut m = BTreeMap::from([
+        ("module".to_string(), Ipld::String(module.to_string())),
+        ("func".to_string(), Ipld::String(func.to_string())),
+        ("args".to_string(), Ipld::List(args)),
+    ]);
+    for (k, v) in [
+        ("fuel", limits.fuel),
+        ("memory", limits.memory),
+        ("time", limits.time),
+    ] {
+        if let Some(n) = v {
+            m.insert(k.to_string(), Ipld::Integer(n.into()));
+        }
+    }
+    if let Some(n) = nnc {
+        m.insert("nnc".to_string(), Ipld::String(n));
+    }
+    m
+}
+
 /// The task a `/wasm/run` invocation asks for; its proofs become the
 /// task's `prf`. The invocation's nonce makes the *invocation* unique (its
 /// CID, for replay); the *instruction* is the function call, so two
