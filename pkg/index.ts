@@ -102,6 +102,21 @@ export interface OpenOptions {
    * spot-check (a mismatch distrusts the signer, persistently, until {@link Runtime.clearDistrust}).
    */
   trust?: TrustOptions;
+  /**
+   * Which WebAssembly engine the workers run tasks on. `auto` (the default) and `fast`: the
+   * browser's own engine, running the module as the metering rewriter made it (fuel, call depth
+   * and limits counted inside the module), with wasmi for what that engine cannot decide;
+   * `wasmi`: the interpreter for everything. Receipts are the same on every engine. Tasks on the
+   * calling thread (`workers: 0`) always run on wasmi, which pauses between fuel slices;
+   * `engine: "fast"` with `workers: 0` is an `ERR_ARGUMENT`.
+   */
+  engine?: "auto" | "fast" | "wasmi";
+}
+
+/** Options of {@link Runtime.verify}. */
+export interface VerifyOptions {
+  /** Re-run on this engine (`fast` or `wasmi`; default: the runtime's own choice). */
+  engine?: "fast" | "wasmi";
 }
 
 /** Options of {@link Runtime.run}. */
@@ -333,6 +348,13 @@ export class Runtime {
       throw new IpvmError("ERR_ARGUMENT", 'workers need storage "indexeddb" (they read modules from it); use workers: 0 with storage "memory"');
     }
     if (typeof name !== "string" || name.length === 0) throw new IpvmError("ERR_ARGUMENT", "options.name must be a non-empty string");
+    const engine = options.engine ?? "auto";
+    if (engine !== "auto" && engine !== "fast" && engine !== "wasmi") {
+      throw new IpvmError("ERR_ARGUMENT", `options.engine must be "auto", "fast" or "wasmi", not ${JSON.stringify(engine)}`);
+    }
+    if (engine === "fast" && workers === 0) {
+      throw new IpvmError("ERR_ARGUMENT", 'engine "fast" runs in workers: use workers ≥ 1, or engine "auto" (tasks on the calling thread run on wasmi)');
+    }
     if (storage !== "indexeddb" && storage !== "memory") throw new IpvmError("ERR_ARGUMENT", 'options.storage must be "indexeddb" or "memory"');
     const module = await load(options.wasm);
     if (storage === "memory") {
@@ -348,7 +370,7 @@ export class Runtime {
     }
     if (persist && typeof globalThis.navigator?.storage?.persist === "function") await navigator.storage.persist();
     const dbName = `ipvm-web:${name}`;
-    const pool = workers > 0 && typeof Worker === "function" ? new WorkerPool(workers, dbName, module, options.workerUrl) : null;
+    const pool = workers > 0 && typeof Worker === "function" ? new WorkerPool(workers, dbName, module, options.workerUrl, engine) : null;
     // Tabs (and workers) of the origin on the same store announce their receipts here.
     const channel = typeof BroadcastChannel === "function" ? new BroadcastChannel(dbName) : undefined;
     try {
@@ -537,9 +559,10 @@ export class Runtime {
    * themselves be trusted here: verify them first.
    * @example
    * const v = await rt.verify(reports[1].receipt); // v.verdict === "match"
+   * const w = await rt.verify(reports[1].receipt, { engine: "wasmi" }); // checked on the other engine
    */
-  verify(receiptCid: Cid): Promise<Verification> {
-    return this.#raw.verify(String(receiptCid)).catch(rethrow);
+  verify(receiptCid: Cid, options: VerifyOptions = {}): Promise<Verification> {
+    return this.#raw.verify(String(receiptCid), options.engine).catch(rethrow);
   }
 
   /**

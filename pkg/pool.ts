@@ -39,7 +39,7 @@ export type WorkerAnswer =
 
 /** What a worker is told. */
 export type WorkerRequest =
-  | { type: "init"; name: string; wasm: WebAssembly.Module }
+  | { type: "init"; name: string; wasm: WebAssembly.Module; engine: string }
   | { type: "job"; id: number; job: string }
   | { type: "cancel"; id: number };
 
@@ -79,6 +79,7 @@ export class WorkerPool {
   #dbName: string;
   #wasm: WebAssembly.Module;
   #workerUrl: string | URL;
+  #engine: string;
   #idle: Worker[] = [];
   #queue: Queued[] = [];
   #all = new Set<Worker>();
@@ -90,9 +91,17 @@ export class WorkerPool {
 
   /**
    * Starts `size` workers on the IndexedDB store `dbName`. `wasm` is the runtime's compiled
-   * module; `workerUrl` is the worker script (default: worker.js beside this file).
+   * module; `workerUrl` is the worker script (default: worker.js beside this file); `engine` is
+   * the engine the workers prefer (`auto`, `fast`, `wasmi`).
    */
-  constructor(size: number, dbName: string, wasm: WebAssembly.Module, workerUrl: string | URL = new URL("./worker.js", import.meta.url)) {
+  constructor(
+    size: number,
+    dbName: string,
+    wasm: WebAssembly.Module,
+    workerUrl: string | URL = new URL("./worker.js", import.meta.url),
+    engine = "auto",
+  ) {
+    this.#engine = engine;
     this.#size = size;
     this.#dbName = dbName;
     this.#wasm = wasm;
@@ -118,7 +127,7 @@ export class WorkerPool {
     const worker = new Worker(this.#workerUrl, { type: "module", name: "ipvm-web task worker" });
     this.#counts.spawned++;
     this.#all.add(worker);
-    this.#post(worker, { type: "init", name: this.#dbName, wasm: this.#wasm });
+    this.#post(worker, { type: "init", name: this.#dbName, wasm: this.#wasm, engine: this.#engine });
     // Jobs sent before "ready" wait inside the worker, so the worker is idle at once.
     this.#idle.push(worker);
     this.#pump();

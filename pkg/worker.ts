@@ -20,10 +20,10 @@ const describe = (e: unknown): string => String((e as Error)?.message ?? e);
 
 self.onmessage = async ({ data }: MessageEvent<WorkerRequest>) => {
   if (data.type === "init") {
-    const { wasm, name } = data;
+    const { wasm, name, engine } = data;
     ready = (async () => {
       await init({ module_or_path: wasm });
-      taskWorker = await TaskWorker.open(name);
+      taskWorker = await TaskWorker.open(name, engine);
       return taskWorker;
     })();
     ready.then(

@@ -69,5 +69,5 @@ pub use scheduler::{
 };
 pub use store::{BlockStore, MemoryStore, ReceiptRow, ReceiptStore};
 pub use trust::Trust;
-pub use verify::{verify, Verdict, Verification};
+pub use verify::{verify, verify_on, Verdict, Verification};
 pub use workflow::{Instruction, Limits, Task, Workflow};

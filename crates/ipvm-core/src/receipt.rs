@@ -30,7 +30,11 @@ use crate::CoreError;
 /// another version are kept, listed and exported, but never answer a memo
 /// lookup and are never compared by `verify`: a re-run under today's rules
 /// may legitimately differ. Receipts without `meta.v` are version 0.
-pub const RECEIPT_VERSION: u64 = 1;
+///
+/// Version 2: fuel is the project's own cost model, counted by code the
+/// metering rewriter injects into the module (`docs/spec.md` §4a), the same
+/// on every engine; version 1 was wasmi's own count.
+pub const RECEIPT_VERSION: u64 = 2;
 
 /// What a receipt records, for the memo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

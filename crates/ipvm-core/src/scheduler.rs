@@ -64,6 +64,10 @@ pub struct Job {
     /// so that an executor holding the runtime's key (a worker) can build
     /// the receipt's CID and sign it where it ran. `None`: nobody signs there.
     pub receipt: Option<(Cid, Vec<Cid>)>,
+    /// The engine the job should run on (`fast` or `wasmi`), if the caller
+    /// asks for one (a check on another engine); `None`: the executor's
+    /// choice. Never part of the receipt: every engine gives the same one.
+    pub engine: Option<String>,
 }
 
 fn field<'a>(
@@ -107,6 +111,10 @@ impl Job {
             ("func".to_string(), Ipld::String(self.func.clone())),
             ("args".to_string(), Ipld::List(self.args.clone())),
             ("limits".to_string(), self.limits.to_ipld()),
+            (
+                "engine".to_string(),
+                self.engine.clone().map_or(Ipld::Null, Ipld::String),
+            ),
             (
                 "receipt".to_string(),
                 self.receipt.as_ref().map_or(Ipld::Null, |(ran, prf)| {
@@ -163,6 +171,10 @@ impl Job {
                 },
                 _ => None,
             },
+            engine: match m.get("engine") {
+                Some(Ipld::String(e)) => Some(e.clone()),
+                _ => None,
+            },
         })
     }
 }
@@ -183,6 +195,9 @@ pub struct Execution {
     /// The runtime's envelope of the receipt of this execution, if the
     /// executor signed it where it ran (a worker holding the runtime's key).
     pub envelope: Option<Vec<u8>>,
+    /// The engine that ran the task (`fast`, `wasmi`), for reports; not
+    /// part of the receipt, whose content is the same on every engine.
+    pub engine: Option<String>,
 }
 
 impl Execution {
@@ -206,6 +221,10 @@ impl Execution {
             (
                 "envelope".to_string(),
                 self.envelope.clone().map_or(Ipld::Null, Ipld::Bytes),
+            ),
+            (
+                "engine".to_string(),
+                self.engine.clone().map_or(Ipld::Null, Ipld::String),
             ),
         ]))
     }
@@ -255,6 +274,10 @@ impl Execution {
                 Some(Ipld::Bytes(b)) => Some(b.clone()),
                 _ => None,
             },
+            engine: match m.get("engine") {
+                Some(Ipld::String(e)) => Some(e.clone()),
+                _ => None,
+            },
         })
     }
 
@@ -267,6 +290,7 @@ impl Execution {
             limit: None,
             logs: Vec::new(),
             envelope: None,
+            engine: None,
         }
     }
 
@@ -279,6 +303,7 @@ impl Execution {
             limit: None,
             logs: Vec::new(),
             envelope: None,
+            engine: None,
         }
     }
 }
@@ -402,6 +427,9 @@ pub struct TaskReport {
     pub instruction: Cid,
     /// How it ended.
     pub status: TaskStatus,
+    /// The engine it ran on (`fast`, `wasmi`), if it ran; for reports only:
+    /// the receipt is the same on every engine.
+    pub engine: Option<String>,
 }
 
 impl TaskReport {
@@ -500,7 +528,7 @@ static UNCOORDINATED: Uncoordinated = Uncoordinated;
 /// How a dispatched task came back.
 enum Done {
     /// It ran.
-    Ran(Execution, Vec<Rejection>),
+    Ran(Box<Execution>, Vec<Rejection>),
     /// Under the lock, the memo had an answer after all.
     Reused(Box<ReceiptRecord>, Vec<Rejection>),
     /// A reused receipt from another signer was re-run (a spot-check).
@@ -529,6 +557,8 @@ struct RunState {
     pure_failed: bool,
     /// Tasks whose memo answer a spot-check contradicted: they run here.
     must_run: std::collections::HashSet<usize>,
+    /// The engine each executed task ran on, as its executor reported it.
+    engines: HashMap<usize, String>,
 }
 
 impl RunState {
@@ -683,7 +713,7 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
                 }
                 Done::Ran(ex, rejected) => {
                     report(i, instruction, rejected, on_event);
-                    self.record(wf, &mut st, i, ex, on_event).await?;
+                    self.record(wf, &mut st, i, *ex, on_event).await?;
                 }
                 Done::Checked(rec, verification) => {
                     self.checked(&mut st, i, *rec, *verification, on_event);
@@ -699,6 +729,7 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             .map(|(i, t)| TaskReport {
                 task: i,
                 instruction: t.run.cid(),
+                engine: st.engines.remove(&i),
                 status: st.status[i]
                     .take()
                     .unwrap_or_else(|| TaskStatus::Skipped("never became ready".into())),
@@ -730,7 +761,7 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             }
         }
         let ex = self.executor.execute(job).await;
-        (i, Done::Ran(ex, rejected), guard)
+        (i, Done::Ran(Box::new(ex), rejected), guard)
     }
 
     /// Validates what needs the store and the executor, and builds the graph.
@@ -759,6 +790,7 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             pure_left: 0,
             pure_failed: false,
             must_run: Default::default(),
+            engines: Default::default(),
         };
         for (i, t) in wf.tasks.iter().enumerate() {
             st.effectful[i] = match self.executor.purity(&t.run.op) {
@@ -922,6 +954,7 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             args,
             limits: task.limits,
             receipt,
+            engine: None,
         }))))
     }
 
@@ -1052,6 +1085,9 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             }),
         }
         st.results.insert(instruction, record.receipt.out.clone());
+        if let Some(engine) = &ex.engine {
+            st.engines.insert(i, engine.clone());
+        }
         st.complete(i, TaskStatus::Ran(record));
         Ok(())
     }

@@ -65,6 +65,8 @@ pub struct Verification {
     /// contradicted (`Mismatch`): distrusted now, and their receipts
     /// reconsidered.
     pub distrusted: Vec<Did>,
+    /// The engine the re-run ran on, as the executor reports it.
+    pub engine: Option<String>,
 }
 
 impl Verification {
@@ -85,6 +87,20 @@ pub async fn verify<E: Executor, S: ReceiptStore>(
     quarantine: &Quarantine,
     attestor: Option<(&dyn Signer, &Trust)>,
     cid: &Cid,
+) -> Result<Verification, CoreError> {
+    verify_on(executor, store, quarantine, attestor, cid, None).await
+}
+
+/// [`verify`], asking the executor to re-run on `engine` (`fast`,
+/// `wasmi`): a receipt computed on one engine and matched on the other is
+/// checked more strongly than by a re-run on the same one.
+pub async fn verify_on<E: Executor, S: ReceiptStore>(
+    executor: &E,
+    store: &S,
+    quarantine: &Quarantine,
+    attestor: Option<(&dyn Signer, &Trust)>,
+    cid: &Cid,
+    engine: Option<&str>,
 ) -> Result<Verification, CoreError> {
     let record = memo::receipt(store, quarantine, cid)
         .await?
@@ -144,6 +160,7 @@ pub async fn verify<E: Executor, S: ReceiptStore>(
         limits: task.limits,
         // The re-run's receipt is compared, not kept: nobody signs it.
         receipt: None,
+        engine: engine.map(str::to_string),
     };
     let ex = executor.execute(job).await;
     let rerun = Receipt::of_execution(ran, &ex, task.prf.clone());
@@ -196,7 +213,7 @@ pub async fn verify<E: Executor, S: ReceiptStore>(
         receipt: *cid,
         instruction: record.instruction,
         expected: record.receipt.out.clone(),
-        actual: ex.out,
+        actual: ex.out.clone(),
         expected_fuel: record.receipt.fuel(),
         actual_fuel: ex.fuel,
         nondeterministic: stored.is_nondeterministic(),
@@ -205,5 +222,6 @@ pub async fn verify<E: Executor, S: ReceiptStore>(
         promoted,
         attested,
         distrusted,
+        engine: ex.engine,
     })
 }

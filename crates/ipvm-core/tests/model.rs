@@ -264,6 +264,7 @@ fn jobs_and_executions_round_trip_through_dag_json() {
             time: Some(9),
         },
         receipt: None,
+        engine: None,
     };
     let text = address::to_dag_json(&job.to_ipld()).unwrap();
     assert_eq!(

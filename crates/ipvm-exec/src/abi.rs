@@ -23,10 +23,30 @@ pub const LIFTED_ELEMENT_BYTES: u64 = 32;
 /// line keeps at most 16 KiB anyway): a 64 MiB log message is not copied.
 pub const HOST_STRING_BYTES: u32 = 16 * 1024;
 
+/// Linear memory, read in ranges: natively a borrowed slice; in a browser a
+/// copy out of the memory's `ArrayBuffer`, which cannot be borrowed.
+pub trait MemoryView {
+    /// The memory's size in bytes.
+    fn size(&self) -> u64;
+    /// The bytes `ptr..ptr + len`, or `None` if they are not all in memory.
+    fn range(&self, ptr: u32, len: u32) -> Option<std::borrow::Cow<'_, [u8]>>;
+}
+
+impl MemoryView for &[u8] {
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+    fn range(&self, ptr: u32, len: u32) -> Option<std::borrow::Cow<'_, [u8]>> {
+        span(ptr, len as usize)
+            .and_then(|r| self.get(r))
+            .map(std::borrow::Cow::Borrowed)
+    }
+}
+
 /// Guest memory seen while lifting values out of it, with what the lifted
 /// values may still take.
 pub struct Lifting<'a> {
-    mem: &'a [u8],
+    mem: &'a dyn MemoryView,
     left: std::cell::Cell<u64>,
     limit: u64,
     /// Strings longer than this are read only up to it (host calls).
@@ -35,7 +55,7 @@ pub struct Lifting<'a> {
 
 impl<'a> Lifting<'a> {
     /// Lifting a function's output: at most [`MAX_OUTPUT_BYTES`] in all.
-    pub fn output(mem: &'a [u8]) -> Self {
+    pub fn output(mem: &'a dyn MemoryView) -> Self {
         Self {
             mem,
             left: std::cell::Cell::new(MAX_OUTPUT_BYTES),
@@ -46,7 +66,7 @@ impl<'a> Lifting<'a> {
 
     /// Lifting a host call's arguments: strings are read only up to
     /// [`HOST_STRING_BYTES`], so a host call copies a bounded amount.
-    pub fn host_args(mem: &'a [u8]) -> Self {
+    pub fn host_args(mem: &'a dyn MemoryView) -> Self {
         Self {
             string_prefix: Some(HOST_STRING_BYTES),
             ..Self::output(mem)
@@ -68,10 +88,12 @@ impl<'a> Lifting<'a> {
     }
 }
 
-impl std::ops::Deref for Lifting<'_> {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        self.mem
+impl MemoryView for Lifting<'_> {
+    fn size(&self) -> u64 {
+        self.mem.size()
+    }
+    fn range(&self, ptr: u32, len: u32) -> Option<std::borrow::Cow<'_, [u8]>> {
+        self.mem.range(ptr, len)
     }
 }
 
@@ -123,10 +145,11 @@ pub enum WitValue {
 
 /// Linear memory of an instance, and its allocator.
 pub trait GuestMemory {
-    /// The whole linear memory.
-    fn memory(&self) -> Result<&[u8], ExecError>;
-    /// The whole linear memory, writable.
-    fn memory_mut(&mut self) -> Result<&mut [u8], ExecError>;
+    /// The linear memory, for reads.
+    fn view(&self) -> Result<Box<dyn MemoryView + '_>, ExecError>;
+    /// Writes `bytes` at `ptr`; `false` (and nothing written) if they do
+    /// not all fit in memory.
+    fn write(&mut self, ptr: u32, bytes: &[u8]) -> Result<bool, ExecError>;
     /// Calls `cabi_realloc(0, 0, align, size)`.
     fn realloc(&mut self, align: u32, size: u32) -> Result<u32, ExecError>;
 }
@@ -323,10 +346,33 @@ fn mismatch(t: &WitType, v: &WitValue) -> ExecError {
     abi(format!("value {v:?} does not have type {}", t.describe()))
 }
 
+/// Calls the guest's `cabi_realloc(0, 0, align, size)`: how every engine
+/// implements [`GuestMemory::realloc`].
+pub fn call_realloc(g: &mut dyn Guest, align: u32, size: u32) -> Result<u32, ExecError> {
+    if !g.has_export("cabi_realloc") {
+        return Err(abi(
+            "the module must export cabi_realloc to receive strings or lists",
+        ));
+    }
+    let out = g.call(
+        "cabi_realloc",
+        &[
+            CoreVal::I32(0),
+            CoreVal::I32(0),
+            CoreVal::I32(align as i32),
+            CoreVal::I32(size as i32),
+        ],
+    )?;
+    match out.as_slice() {
+        [CoreVal::I32(p)] => Ok(*p as u32),
+        _ => Err(abi("cabi_realloc must return one i32")),
+    }
+}
+
 /// Allocates through `cabi_realloc` and checks the pointer it returns.
 fn alloc(g: &mut dyn GuestMemory, align: u32, size: u32) -> Result<u32, ExecError> {
     let ptr = g.realloc(align, size)?;
-    let len = g.memory()?.len() as u64;
+    let len = g.view()?.size();
     if u64::from(ptr) + u64::from(size) > len || ptr % align != 0 {
         return Err(abi(format!(
             "cabi_realloc returned a bad pointer 0x{ptr:x} for {size} bytes aligned to {align} (memory is {len} bytes)"
@@ -354,28 +400,22 @@ fn span(ptr: u32, len: usize) -> Option<std::ops::Range<usize>> {
 }
 
 fn write(g: &mut dyn GuestMemory, ptr: u32, bytes: &[u8]) -> Result<(), ExecError> {
-    let mem = g.memory_mut()?;
-    span(ptr, bytes.len())
-        .and_then(|r| mem.get_mut(r))
-        .ok_or_else(|| {
-            abi(format!(
-                "write of {} bytes at 0x{ptr:x} is out of bounds",
-                bytes.len()
-            ))
-        })?
-        .copy_from_slice(bytes);
-    Ok(())
+    match g.write(ptr, bytes)? {
+        true => Ok(()),
+        false => Err(abi(format!(
+            "write of {} bytes at 0x{ptr:x} is out of bounds",
+            bytes.len()
+        ))),
+    }
 }
 
-fn read(mem: &[u8], ptr: u32, len: u32) -> Result<&[u8], ExecError> {
-    span(ptr, len as usize)
-        .and_then(|r| mem.get(r))
-        .ok_or_else(|| {
-            abi(format!(
-                "read of {len} bytes at 0x{ptr:x} is out of bounds (memory is {} bytes)",
-                mem.len()
-            ))
-        })
+fn read(mem: &dyn MemoryView, ptr: u32, len: u32) -> Result<std::borrow::Cow<'_, [u8]>, ExecError> {
+    mem.range(ptr, len).ok_or_else(|| {
+        abi(format!(
+            "read of {len} bytes at 0x{ptr:x} is out of bounds (memory is {} bytes)",
+            mem.size()
+        ))
+    })
 }
 
 fn lower_seq(
@@ -603,7 +643,7 @@ fn load_string(mem: &Lifting, ptr: u32, len: u32) -> Result<String, ExecError> {
         Some(max) if len > max => {
             mem.charge(u64::from(max))?;
             // A prefix may end inside a character: keep what is whole.
-            Ok(String::from_utf8_lossy(read(mem, ptr, max)?)
+            Ok(String::from_utf8_lossy(&read(mem, ptr, max)?)
                 .trim_end_matches('\u{fffd}')
                 .to_string()
                 + "…")
@@ -623,7 +663,15 @@ fn load_list(mem: &Lifting, e: &WitType, ptr: u32, len: u32) -> Result<WitValue,
     }
     mem.charge(u64::from(len).saturating_mul(LIFTED_ELEMENT_BYTES))?;
     let es = size(e);
-    read(mem, ptr, es.saturating_mul(len))?;
+    // The whole list must be in memory before any element is read.
+    let end = u64::from(ptr) + u64::from(es) * u64::from(len);
+    if end > mem.size() {
+        return Err(abi(format!(
+            "read of {} bytes at 0x{ptr:x} is out of bounds (memory is {} bytes)",
+            u64::from(es) * u64::from(len),
+            mem.size()
+        )));
+    }
     (0..len)
         .map(|i| load(mem, e, at(ptr, i, es)?))
         .collect::<Result<_, _>>()
@@ -721,7 +769,7 @@ fn make_case(t: &WitType, i: u32, payload: Option<Box<WitValue>>) -> WitValue {
     }
 }
 
-fn u32_at(mem: &[u8], ptr: u32) -> Result<u32, ExecError> {
+fn u32_at(mem: &dyn MemoryView, ptr: u32) -> Result<u32, ExecError> {
     let b = read(mem, ptr, 4)?;
     Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
@@ -731,7 +779,7 @@ pub fn load(mem: &Lifting, t: &WitType, ptr: u32) -> Result<WitValue, ExecError>
     let bytes = |n: u32| read(mem, ptr, n);
     let arr = |n: u32| -> Result<[u8; 8], ExecError> {
         let mut a = [0u8; 8];
-        a[..n as usize].copy_from_slice(bytes(n)?);
+        a[..n as usize].copy_from_slice(&bytes(n)?);
         Ok(a)
     };
     Ok(match t {
@@ -854,10 +902,10 @@ pub fn lift_result(
         None => None,
         Some(t) if flat_of(t).len() > MAX_FLAT_RESULTS => {
             let ptr = pointer(results.first(), "return pointer")?;
-            Some(load(&Lifting::output(g.memory()?), t, ptr)?)
+            Some(load(&Lifting::output(&*g.view()?), t, ptr)?)
         }
         Some(t) => Some(lift_flat(
-            &Lifting::output(g.memory()?),
+            &Lifting::output(&*g.view()?),
             t,
             &mut results.iter().copied(),
         )?),
@@ -889,7 +937,11 @@ pub fn import_signature(f: &WitFunc) -> (Vec<CoreTy>, Vec<CoreTy>) {
 }
 
 /// Lifts the arguments of a call the guest made to a host import.
-pub fn import_args(mem: &[u8], f: &WitFunc, args: &[CoreVal]) -> Result<Vec<WitValue>, ExecError> {
+pub fn import_args(
+    mem: &dyn MemoryView,
+    f: &WitFunc,
+    args: &[CoreVal],
+) -> Result<Vec<WitValue>, ExecError> {
     let mem = &Lifting::host_args(mem);
     let mut flat = Vec::new();
     for (_, t) in &f.params {
@@ -939,7 +991,7 @@ mod tests {
         assert!(super::at(u32::MAX - 3, 1, 4).is_err());
         assert!(super::at(0, u32::MAX, 8).is_err());
         assert!(super::span(u32::MAX, usize::MAX).is_none());
-        let mem = [0u8; 16];
+        let mem: &[u8] = &[0u8; 16];
         assert!(super::read(&mem, u32::MAX, 4).is_err());
         assert!(super::read(&mem, 12, u32::MAX).is_err());
     }
@@ -980,11 +1032,11 @@ mod tests {
     fn variant_payloads_survive_the_joined_slots() {
         struct NoMem;
         impl GuestMemory for NoMem {
-            fn memory(&self) -> Result<&[u8], ExecError> {
-                Ok(&[])
+            fn view(&self) -> Result<Box<dyn MemoryView + '_>, ExecError> {
+                Ok(Box::new(&[][..]))
             }
-            fn memory_mut(&mut self) -> Result<&mut [u8], ExecError> {
-                Ok(&mut [])
+            fn write(&mut self, _: u32, _: &[u8]) -> Result<bool, ExecError> {
+                Ok(false)
             }
             fn realloc(&mut self, _: u32, _: u32) -> Result<u32, ExecError> {
                 Err(abi("no memory"))
@@ -1003,7 +1055,7 @@ mod tests {
             let mut flat = Vec::new();
             lower_flat(&mut NoMem, &v, &t, &mut flat).unwrap();
             assert_eq!(
-                lift_flat(&Lifting::output(&[]), &t, &mut flat.into_iter()).unwrap(),
+                lift_flat(&Lifting::output(&&[][..]), &t, &mut flat.into_iter()).unwrap(),
                 v
             );
         }

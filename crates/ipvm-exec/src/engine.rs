@@ -1,8 +1,8 @@
 //! The engine trait: what the executor needs from a WebAssembly engine.
 //! The canonical ABI ([`crate::abi`]), the host functions ([`crate::host`])
 //! and the executor are written against it; wasmi implements it
-//! ([`crate::WasmiEngine`]), and a later engine (the browser's own, with
-//! injected fuel counting) can implement it without touching them.
+//! ([`crate::WasmiEngine`]), the browser's own engine implements it in the
+//! browser crate, and [`crate::Either`] puts two of them behind one.
 
 use std::future::Future;
 
@@ -10,51 +10,51 @@ use ipvm_core::Limits;
 
 use crate::abi::{CoreTy, CoreVal, Guest};
 use crate::host::HostEffects;
+use crate::meter::Metered;
 use crate::wit::WitWorld;
 use crate::ExecError;
 
-/// Compiles modules and instantiates them under limits.
+/// Which engine a task should run on, when a runtime has more than one.
+/// Engines that have only one ignore it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Prefer {
+    /// The runtime's own choice (`Runtime.open({engine})`).
+    #[default]
+    Default,
+    /// The fastest engine that accepts the module.
+    Fast,
+    /// The reference engine (the one that can pause between fuel slices):
+    /// a re-run after an inconclusive answer, or a check on another engine.
+    Reference,
+}
+
+/// Compiles metered modules and instantiates them under limits. Every
+/// engine runs the same metered module ([`crate::meter`]), so the fuel, the
+/// results and the errors of a task do not depend on the engine.
 pub trait Engine {
     /// A compiled module, cheap to clone.
     type Module: Clone;
     /// An instance, with its store and limits.
     type Instance: Instance;
 
-    /// Validates and compiles a core module. `name` (the module CID) is for messages.
-    fn compile(&self, name: &str, bytes: &[u8]) -> Result<Self::Module, ExecError>;
+    /// Compiles a metered module. `name` (the module CID) is for messages.
+    fn compile(
+        &self,
+        name: &str,
+        metered: &Metered,
+    ) -> impl Future<Output = Result<Self::Module, ExecError>>;
 
     /// Instantiates a module, providing the host functions its `world`
-    /// imports (any other import is an `unknown_import` error). On failure,
-    /// also returns what the start function did before it failed.
+    /// imports (any other import is an `unknown_import` error), with its
+    /// fuel counter set to the budget of `limits`. Runs no guest code: the
+    /// start function is called by the executor, metered like any call.
     fn instantiate(
         &self,
         module: &Self::Module,
         world: Option<&WitWorld>,
         limits: Limits,
-    ) -> Result<Self::Instance, InstantiateError>;
-}
-
-/// A failed instantiation, with what the start function did before it
-/// failed: the fuel it used, and its host effects (a clock it read makes the
-/// receipt nondeterministic, whatever the outcome).
-#[derive(Debug)]
-pub struct InstantiateError {
-    /// Why it failed.
-    pub error: ExecError,
-    /// Fuel the start function used.
-    pub fuel: u64,
-    /// What host functions did.
-    pub effects: HostEffects,
-}
-
-impl From<ExecError> for InstantiateError {
-    fn from(error: ExecError) -> Self {
-        Self {
-            error,
-            fuel: 0,
-            effects: HostEffects::default(),
-        }
-    }
+        prefer: Prefer,
+    ) -> impl Future<Output = Result<Self::Instance, ExecError>>;
 }
 
 /// What a running task does between two fuel slices of its main call.
@@ -80,6 +80,10 @@ impl Pacer for () {
 
 /// An instantiated module: calls and memory (through [`Guest`]), its exports,
 /// and what the run cost.
+///
+/// A call that ends in an error the engine cannot map to the error every
+/// engine gives ([`ExecError::Inconclusive`], e.g. the browser engine's own
+/// stack overflow) is re-run by the executor on the reference engine.
 pub trait Instance: Guest {
     /// Calls an export like [`Guest::call`], awaiting `pacer` between fuel
     /// slices. Used for a task's main call; short helper calls
@@ -94,4 +98,6 @@ pub trait Instance: Guest {
     fn exports(&self) -> Vec<(String, Vec<CoreTy>)>;
     /// Ends the instance: fuel used, and what host functions did.
     fn finish(self) -> (u64, HostEffects);
+    /// The engine's name, for reports (never for receipts): `wasmi` or `fast`.
+    fn engine(&self) -> &'static str;
 }

@@ -112,6 +112,50 @@ pub enum ExecError {
     /// outcome is never stored as a receipt.
     #[error("the task was cancelled")]
     Cancelled,
+    /// The engine ended the call in a way it cannot map to the error every
+    /// engine gives (the browser engine's own stack overflow, a trap message
+    /// it does not know). The executor runs the task again on the reference
+    /// engine; this never becomes a receipt.
+    #[error("inconclusive on this engine: {0}")]
+    Inconclusive(String),
+}
+
+/// A trap of the guest, named the same way by every engine
+/// (`docs/spec.md` §4a): the message of a `trap` error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trap {
+    /// `unreachable` ran.
+    Unreachable,
+    /// A load, a store or a bulk memory operation outside memory.
+    MemoryOutOfBounds,
+    /// A table access outside the table (`call_indirect` included).
+    TableOutOfBounds,
+    /// `call_indirect` to a null entry, or with another signature.
+    IndirectCall,
+    /// Integer division or remainder by zero.
+    DivisionByZero,
+    /// Signed division overflow.
+    IntegerOverflow,
+    /// A float that does not convert to the integer type.
+    BadConversion,
+}
+
+impl Trap {
+    /// The error a trap ends a task with.
+    pub fn error(self) -> ExecError {
+        ExecError::Trap(
+            match self {
+                Trap::Unreachable => "unreachable instruction executed",
+                Trap::MemoryOutOfBounds => "out of bounds memory access",
+                Trap::TableOutOfBounds => "out of bounds table access",
+                Trap::IndirectCall => "indirect call to a null entry or of another signature",
+                Trap::DivisionByZero => "integer division by zero",
+                Trap::IntegerOverflow => "integer overflow",
+                Trap::BadConversion => "invalid conversion to integer",
+            }
+            .into(),
+        )
+    }
 }
 
 impl ExecError {
@@ -136,6 +180,7 @@ impl ExecError {
             ExecError::Abi(_) => "abi",
             ExecError::OutputTooLarge { .. } => "output_too_large",
             ExecError::Cancelled => "cancelled",
+            ExecError::Inconclusive(_) => "inconclusive",
         }
     }
 

@@ -8,8 +8,9 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::abi;
-use crate::engine::{Engine, Instance, InstantiateError, Pacer};
+use crate::engine::{Engine, Instance, Pacer, Prefer};
 use crate::host::HostEffects;
+use crate::meter::{self, Metered};
 use crate::values::{lift, lower};
 use crate::wit::{self, Shape, WitFunc, WitWorld};
 use crate::WasmiEngine;
@@ -23,10 +24,12 @@ use ipvm_core::{Cid, CoreError, Execution, Executor, Ipld, Job};
 /// The operation this executor knows.
 const WASM_RUN: &str = "wasm/run";
 
-/// A module, compiled and analysed.
+/// A module, metered, compiled and analysed.
 struct Prepared<M> {
     module: M,
     world: Option<WitWorld>,
+    /// What instantiation needs (the metered bytes are the engine's now).
+    facts: Metered,
 }
 
 /// What one run produced.
@@ -34,6 +37,8 @@ struct Run {
     result: Result<Ipld, ExecError>,
     fuel: u64,
     effects: HostEffects,
+    /// The engine it ran on, if it got that far.
+    engine: Option<&'static str>,
 }
 
 impl Run {
@@ -42,17 +47,29 @@ impl Run {
             result: Err(e),
             fuel,
             effects: HostEffects::default(),
+            engine: None,
+        }
+    }
+
+    /// The run of an instance that ended with `result`.
+    fn ended<I: Instance>(guest: I, result: Result<Ipld, ExecError>) -> Self {
+        let engine = Some(guest.engine());
+        let (fuel, effects) = guest.finish();
+        Self {
+            result,
+            fuel,
+            effects,
+            engine,
         }
     }
 }
 
-impl From<InstantiateError> for Run {
-    fn from(e: InstantiateError) -> Self {
-        Self {
-            result: Err(e.error),
-            fuel: e.fuel,
-            effects: e.effects,
-        }
+/// What a job asks for (`Job::engine`).
+fn preference(job: &Job) -> Prefer {
+    match job.engine.as_deref() {
+        Some("fast") => Prefer::Fast,
+        Some("wasmi") => Prefer::Reference,
+        _ => Prefer::Default,
     }
 }
 
@@ -151,8 +168,20 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
             Shape::Core(b) => (b, None),
             Shape::Wit(b, w) => (b, Some(w)),
         };
-        let module = self.engine.compile(&name, &core)?;
-        Ok(Rc::new(Prepared { module, world }))
+        let metered = meter::meter(&core).map_err(|reason| ExecError::Compile {
+            cid: name.clone(),
+            reason,
+        })?;
+        let module = self.engine.compile(&name, &metered).await?;
+        let facts = Metered {
+            bytes: Vec::new(),
+            ..metered
+        };
+        Ok(Rc::new(Prepared {
+            module,
+            world,
+            facts,
+        }))
     }
 
     async fn run(&self, job: &Job) -> Run {
@@ -163,21 +192,61 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
             Ok(p) => p,
             Err(e) => return Run::failed(e, 0),
         };
+        let prefer = preference(job);
+        let run = self.run_on(&prepared, job, prefer).await;
+        match run.result {
+            // The engine could not decide: the reference engine does.
+            Err(ExecError::Inconclusive(_)) => self.run_on(&prepared, job, Prefer::Reference).await,
+            _ => run,
+        }
+    }
+
+    async fn run_on(&self, prepared: &Prepared<E::Module>, job: &Job, prefer: Prefer) -> Run {
         match &prepared.world {
-            None => self.run_core(&prepared, job).await,
-            Some(world) => match self.run_wit(&prepared, world, job).await {
+            None => self.run_core(prepared, job, prefer).await,
+            Some(world) => match self.run_wit(prepared, world, job, prefer).await {
                 Ok(run) => run,
                 Err(e) => Run::failed(e, 0),
             },
         }
     }
 
-    async fn run_core(&self, prepared: &Prepared<E::Module>, job: &Job) -> Run {
-        let mut guest = match self.engine.instantiate(&prepared.module, None, job.limits) {
+    /// An instance of the module under the job's limits, its start function
+    /// run; or the run that ended there.
+    async fn instance(
+        &self,
+        prepared: &Prepared<E::Module>,
+        world: Option<&WitWorld>,
+        job: &Job,
+        prefer: Prefer,
+    ) -> Result<E::Instance, Run> {
+        meter::check_initial(&prepared.facts, &job.limits).map_err(|e| Run::failed(e, 0))?;
+        let mut guest = self
+            .engine
+            .instantiate(&prepared.module, world, job.limits, prefer)
+            .await
+            .map_err(|e| Run::failed(e, 0))?;
+        if prepared.facts.has_start {
+            if let Err(e) = guest
+                .call_paced(meter::START_EXPORT, &[], &self.pacer)
+                .await
+            {
+                return Err(Run::ended(guest, Err(e)));
+            }
+        }
+        Ok(guest)
+    }
+
+    async fn run_core(&self, prepared: &Prepared<E::Module>, job: &Job, prefer: Prefer) -> Run {
+        let mut guest = match self.instance(prepared, None, job, prefer).await {
             Ok(g) => g,
-            Err(e) => return Run::from(e),
+            Err(run) => return run,
         };
-        let exports = guest.exports();
+        let exports: Vec<_> = guest
+            .exports()
+            .into_iter()
+            .filter(|(name, _)| !name.starts_with("ipvm:"))
+            .collect();
         let tried = spellings(&job.func);
         let result = async {
             let (name, params) = tried
@@ -220,12 +289,7 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
             }
         }
         .await;
-        let (fuel, effects) = guest.finish();
-        Run {
-            result,
-            fuel,
-            effects,
-        }
+        Run::ended(guest, result)
     }
 
     async fn run_wit(
@@ -233,6 +297,7 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
         prepared: &Prepared<E::Module>,
         world: &WitWorld,
         job: &Job,
+        prefer: Prefer,
     ) -> Result<Run, ExecError> {
         let tried = spellings(&job.func);
         let func: &WitFunc = tried.iter().find_map(|n| world.export(n)).ok_or_else(|| {
@@ -321,12 +386,9 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
             .map(|(i, (a, (name, t)))| mapping::to_wit(i, name, a, t, &fetched))
             .collect::<Result<Vec<_>, _>>()?;
         drop(fetched);
-        let mut guest = match self
-            .engine
-            .instantiate(&prepared.module, Some(world), job.limits)
-        {
+        let mut guest = match self.instance(prepared, Some(world), job, prefer).await {
             Ok(g) => g,
-            Err(e) => return Ok(Run::from(e)),
+            Err(run) => return Ok(run),
         };
         let result = async {
             let flat = abi::lower_args(&mut guest, func, &args)?;
@@ -348,12 +410,7 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
             }
         }
         .await;
-        let (fuel, effects) = guest.finish();
-        Ok(Run {
-            result,
-            fuel,
-            effects,
-        })
+        Ok(Run::ended(guest, result))
     }
 }
 
@@ -401,7 +458,9 @@ impl<S: BlockStore, E: Engine, P: Pacer> Executor for WasmExecutor<S, E, P> {
 
     async fn execute(&self, job: Job) -> Execution {
         let run = self.run(&job).await;
-        execution(run.result, run.fuel, run.effects)
+        let mut ex = execution(run.result, run.fuel, run.effects);
+        ex.engine = run.engine.map(str::to_string);
+        ex
     }
 }
 

@@ -3,7 +3,7 @@
 //! (`get-current-time`, `print`). Reading the clock makes a task
 //! non-deterministic. Any other import fails instantiation, naming it.
 
-use crate::abi::WitValue;
+use crate::abi::{self, CoreVal, GuestMemory, WitValue};
 use crate::wit::{WitFunc, WitType};
 use crate::ExecError;
 
@@ -159,4 +159,28 @@ pub fn call(
             )))
         }
     }
+}
+
+/// What a host function sees of the task that calls it, on any engine: the
+/// guest's memory, its fuel counter and the task's effects.
+pub trait HostContext: GuestMemory {
+    /// Charges `fuel` to the task's counter; an `out_of_fuel` error if it
+    /// does not fit.
+    fn charge(&mut self, fuel: u64) -> Result<(), ExecError>;
+    /// What host functions did so far.
+    fn effects(&mut self) -> &mut HostEffects;
+}
+
+/// One host call from a guest, on any engine: lifts its arguments out of
+/// memory, charges their fuel ([`call_fuel`]), runs it, and lowers its result.
+pub fn import(
+    f: HostFn,
+    sig: &WitFunc,
+    args: &[CoreVal],
+    cx: &mut dyn HostContext,
+) -> Result<Vec<CoreVal>, ExecError> {
+    let values = abi::import_args(&*cx.view()?, sig, args)?;
+    cx.charge(call_fuel(&values))?;
+    let value = call(f, sig, &values, cx.effects())?;
+    abi::import_result(cx, sig, args, value.as_ref())
 }

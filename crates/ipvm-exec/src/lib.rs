@@ -26,16 +26,19 @@
 //! call (a browser worker yields to its event loop there) or cancel it.
 
 pub mod abi;
+mod either;
 mod engine;
 mod error;
 mod executor;
 pub mod host;
 pub mod mapping;
+pub mod meter;
 mod values;
 mod wasmi_engine;
 pub mod wit;
 
-pub use engine::{Engine, Instance, InstantiateError, Pacer};
-pub use error::ExecError;
+pub use either::{Either, EitherInstance, EitherModule};
+pub use engine::{Engine, Instance, Pacer, Prefer};
+pub use error::{ExecError, Trap};
 pub use executor::{check_nesting, execution, purity, WasmExecutor, MAX_MODULE_BYTES};
-pub use wasmi_engine::{WasmiEngine, WasmiGuest, FUEL_SLICE, MAX_START_FUEL};
+pub use wasmi_engine::{WasmiEngine, WasmiGuest, FUEL_SLICE};

@@ -1,38 +1,40 @@
-//! wasmi behind the [`Engine`] and [`Guest`] traits: instantiation with
-//! host functions and store limits, and calls run in fuel slices so that the
-//! wall clock can be checked, and a [`Pacer`] awaited, between them. The only module that names wasmi.
+//! wasmi behind the [`Engine`] and [`Guest`] traits: the reference engine.
+//! It runs metered modules ([`crate::meter`]), whose own counter is the
+//! task's fuel; wasmi's fuel only cuts calls into slices, so that the wall
+//! clock can be checked, and a [`Pacer`] awaited (a cancel seen), between
+//! them. The only module that names wasmi.
 
 use futures::FutureExt;
 use ipvm_core::Limits;
 use wasmi::errors::ErrorKind;
 use wasmi::{
-    Caller, CompilationMode, Config, Engine, Extern, FuncType, Instance, Linker, Memory, Module,
-    ResumableCall, Store, StoreLimits, StoreLimitsBuilder, TrapCode, Val, ValType,
+    AsContext, AsContextMut, Caller, CompilationMode, Config, Engine, Extern, FuncType, Global,
+    Instance, Linker, Memory, Module, ResumableCall, Store, StoreLimits, StoreLimitsBuilder,
+    TrapCode, Val, ValType,
 };
 use web_time::Instant;
 
-use crate::abi::{self, CoreTy, CoreVal, Guest, GuestMemory};
-use crate::engine::{Engine as EngineTrait, Instance as InstanceTrait, InstantiateError, Pacer};
-use crate::host::{self, HostEffects};
+use crate::abi::{self, CoreTy, CoreVal, Guest, GuestMemory, MemoryView};
+use crate::engine::{Engine as EngineTrait, Instance as InstanceTrait, Pacer, Prefer};
+use crate::error::Trap;
+use crate::host::{self, HostContext, HostEffects};
+use crate::meter::{self, Metered};
 use crate::wit::WitWorld;
 use crate::ExecError;
 
-/// Fuel given to the guest per slice, unless the pacer asks for another
-/// size; the clock is checked between slices. The fuel a task uses does not
-/// depend on the slice size: an instruction runs only when its whole cost fits.
+/// wasmi instructions run per slice (wasmi's own fuel, used only to pause
+/// the call, never for receipts), unless the pacer asks for another size;
+/// the clock is checked and the pacer awaited between slices.
 pub const FUEL_SLICE: u64 = 20_000_000;
 
-/// The most fuel a module's start function may use: it runs inside
-/// instantiation, which cannot be paused, so neither the clock nor a cancel
-/// is checked while it runs. Beyond this it ends in `out_of_fuel` (limit:
-/// the smaller of this and the task's budget). The same on every platform.
-pub const MAX_START_FUEL: u64 = 20_000_000;
+/// Bytes of wasmi's value stack: enough for [`meter::MAX_DEPTH`] frames of
+/// functions with [`meter::MAX_LOCALS`] locals, so that the injected depth
+/// counter, not wasmi's own stack, ends deep recursion.
+const MAX_STACK_BYTES: usize = 96 * 1024 * 1024;
 
-/// Maximum nesting of Wasm calls before a task fails with a stack overflow.
-const MAX_RECURSION_DEPTH: usize = 4096;
-
-/// wasmi, configured for deterministic, metered execution: fuel on, eager
-/// validation and compilation, bounded recursion.
+/// wasmi, configured to run metered modules: its own fuel on (to pause
+/// calls between slices), eager validation and compilation, and its own
+/// recursion and stack bounds above those the metered module enforces.
 #[derive(Clone)]
 pub struct WasmiEngine {
     engine: Engine,
@@ -44,7 +46,8 @@ impl Default for WasmiEngine {
         config
             .consume_fuel(true)
             .compilation_mode(CompilationMode::Eager)
-            .set_max_recursion_depth(MAX_RECURSION_DEPTH);
+            .set_max_recursion_depth(meter::MAX_DEPTH as usize + 64)
+            .set_max_stack_height(MAX_STACK_BYTES);
         Self {
             engine: Engine::new(&config),
         }
@@ -55,82 +58,39 @@ impl EngineTrait for WasmiEngine {
     type Module = Module;
     type Instance = WasmiGuest;
 
-    fn compile(&self, name: &str, bytes: &[u8]) -> Result<Module, ExecError> {
-        Module::new(&self.engine, bytes).map_err(|e| ExecError::Compile {
+    async fn compile(&self, name: &str, metered: &Metered) -> Result<Module, ExecError> {
+        Module::new(&self.engine, &metered.bytes).map_err(|e| ExecError::Compile {
             cid: name.into(),
             reason: e.to_string(),
         })
     }
 
-    fn instantiate(
+    async fn instantiate(
         &self,
         module: &Module,
         world: Option<&WitWorld>,
         limits: Limits,
-    ) -> Result<WasmiGuest, InstantiateError> {
+        _: Prefer,
+    ) -> Result<WasmiGuest, ExecError> {
         WasmiGuest::new(&self.engine, module, world, limits)
     }
 }
 
 /// What the store carries for host functions.
 pub(crate) struct HostState {
-    limits: StoreLimits,
+    store_limits: StoreLimits,
+    limits: Limits,
     effects: HostEffects,
-    /// Fuel host calls charged beyond what their slice had left.
-    debt: u64,
+    /// The error a host function or the metering trap ended the call with.
+    pending: Option<ExecError>,
 }
 
-/// Counts fuel across slices and calls.
-struct Meter {
-    budget: u64,
-    used: u64,
-    given: u64,
-    overdrawn: bool,
-}
-
-impl Meter {
-    fn left(&self) -> u64 {
-        self.budget - self.used
-    }
-
-    /// The error once host calls charged more than the budget had left.
-    fn overdrawn(&self) -> Result<(), ExecError> {
-        match self.overdrawn {
-            true => Err(ExecError::OutOfFuel {
-                used: self.used,
-                limit: self.budget,
-            }),
-            false => Ok(()),
-        }
-    }
-
-    fn refill(&mut self, store: &mut Store<HostState>, slice: u64) -> Result<(), ExecError> {
-        self.given = slice.max(1).min(self.left());
-        store
-            .set_fuel(self.given)
-            .map_err(|e| ExecError::Instantiate(format!("fuel metering is off: {e}")))
-    }
-
-    fn settle(&mut self, store: &mut Store<HostState>) -> u64 {
-        let remaining = store.get_fuel().unwrap_or(0);
-        let debt = std::mem::take(&mut store.data_mut().debt);
-        self.used += self.given.saturating_sub(remaining) + debt;
-        if self.used > self.budget {
-            // A host call's charge went past the budget: the task used it all.
-            self.used = self.budget;
-            self.overdrawn = true;
-        }
-        self.given = remaining;
-        self.used
-    }
-}
-
-/// One wasmi instance of a module, with its limits.
+/// One wasmi instance of a metered module, with its limits.
 pub struct WasmiGuest {
     store: Store<HostState>,
     instance: Instance,
     memory: Option<Memory>,
-    meter: Meter,
+    fuel: Global,
     started: Instant,
     limits: Limits,
 }
@@ -163,15 +123,23 @@ fn val_type(t: CoreTy) -> ValType {
     }
 }
 
-/// Linear memory as seen from inside a host function.
-struct HostMemory<'a>(&'a mut [u8]);
+/// A host call's view of its caller: memory, fuel counter, effects.
+struct CallerContext<'a, 'b> {
+    caller: &'a mut Caller<'b, HostState>,
+    memory: Memory,
+    fuel: Global,
+}
 
-impl GuestMemory for HostMemory<'_> {
-    fn memory(&self) -> Result<&[u8], ExecError> {
-        Ok(self.0)
+impl GuestMemory for CallerContext<'_, '_> {
+    fn view(&self) -> Result<Box<dyn MemoryView + '_>, ExecError> {
+        Ok(Box::new(self.memory.data(&*self.caller)))
     }
-    fn memory_mut(&mut self) -> Result<&mut [u8], ExecError> {
-        Ok(self.0)
+    fn write(&mut self, ptr: u32, bytes: &[u8]) -> Result<bool, ExecError> {
+        Ok(write_slice(
+            self.memory.data_mut(&mut *self.caller),
+            ptr,
+            bytes,
+        ))
     }
     fn realloc(&mut self, _: u32, _: u32) -> Result<u32, ExecError> {
         Err(ExecError::Abi(
@@ -180,22 +148,54 @@ impl GuestMemory for HostMemory<'_> {
     }
 }
 
-fn host_error(e: ExecError) -> wasmi::Error {
-    wasmi::Error::new(format!("host function: {e}"))
+impl HostContext for CallerContext<'_, '_> {
+    fn charge(&mut self, fuel: u64) -> Result<(), ExecError> {
+        let left = fuel_left(&*self.caller, self.fuel);
+        let left = meter::charge(left, fuel, &self.caller.data().limits)?;
+        // The slice pays for the host's work too, so that a task of costly
+        // host calls reaches its next pause (and clock check) as soon.
+        if let Ok(slice) = self.caller.get_fuel() {
+            let _ = self.caller.set_fuel(slice.saturating_sub(fuel));
+        }
+        set_fuel(&mut *self.caller, self.fuel, left)
+    }
+    fn effects(&mut self) -> &mut HostEffects {
+        &mut self.caller.data_mut().effects
+    }
 }
 
-/// Charges a host call's fuel to the running slice. What the slice cannot
-/// cover becomes a debt: the slice ends at the guest's next instruction, and
-/// the debt is counted when the meter settles, so a host call costs the same
-/// fuel wherever a slice happens to end.
-fn charge(caller: &mut Caller<'_, HostState>, fuel: u64) -> Result<(), wasmi::Error> {
-    let left = caller.get_fuel()?;
-    if left >= fuel {
-        caller.set_fuel(left - fuel)
-    } else {
-        caller.data_mut().debt += fuel - left;
-        caller.set_fuel(0)
+fn write_slice(mem: &mut [u8], ptr: u32, bytes: &[u8]) -> bool {
+    let start = ptr as usize;
+    match start
+        .checked_add(bytes.len())
+        .and_then(|end| mem.get_mut(start..end))
+    {
+        Some(dst) => {
+            dst.copy_from_slice(bytes);
+            true
+        }
+        None => false,
     }
+}
+
+fn fuel_left(store: impl AsContext, fuel: Global) -> u64 {
+    match fuel.get(store) {
+        Val::I64(left) => left as u64,
+        _ => 0,
+    }
+}
+
+fn set_fuel(store: impl AsContextMut, fuel: Global, left: u64) -> Result<(), ExecError> {
+    fuel.set(store, Val::I64(left as i64))
+        .map_err(|e| ExecError::Instantiate(format!("the fuel counter cannot be set: {e}")))
+}
+
+/// Ends the call with `error`: kept in the store, and read back by
+/// [`WasmiGuest::failed`] when the call returns.
+fn fail(caller: &mut Caller<'_, HostState>, error: ExecError) -> wasmi::Error {
+    let text = error.to_string();
+    caller.data_mut().pending = Some(error);
+    wasmi::Error::new(text)
 }
 
 fn link_host_functions(
@@ -205,6 +205,26 @@ fn link_host_functions(
 ) -> Result<(), ExecError> {
     for import in module.imports() {
         let (m, n) = (import.module(), import.name());
+        if (m, n) == (meter::METER_MODULE, meter::TRAP_IMPORT) {
+            linker
+                .func_wrap(
+                    m,
+                    n,
+                    |mut caller: Caller<'_, HostState>,
+                     code: i32,
+                     _: i64|
+                     -> Result<(), wasmi::Error> {
+                        let left = caller
+                            .get_export(meter::FUEL_EXPORT)
+                            .and_then(Extern::into_global)
+                            .map_or(0, |g| fuel_left(&caller, g));
+                        let error = meter::trap_error(code, left, &caller.data().limits);
+                        Err(fail(&mut caller, error))
+                    },
+                )
+                .map_err(|e| ExecError::Instantiate(e.to_string()))?;
+            continue;
+        }
         let unknown = || ExecError::UnknownImport(format!("{m}.{n}"));
         let f = host::lookup(m, n).ok_or_else(unknown)?;
         let sig = world
@@ -223,28 +243,28 @@ fn link_host_functions(
                 ty,
                 move |mut caller: Caller<'_, HostState>, params: &[Val], results: &mut [Val]| {
                     let core: Vec<CoreVal> = params.iter().map(to_core).collect();
-                    let memory = caller
-                        .get_export("memory")
-                        .and_then(Extern::into_memory)
-                        .ok_or_else(|| {
-                            host_error(ExecError::Abi("the module exports no memory".into()))
-                        })?;
-                    let args =
-                        abi::import_args(memory.data(&caller), &sig, &core).map_err(host_error)?;
-                    charge(&mut caller, host::call_fuel(&args))?;
-                    let value = host::call(f, &sig, &args, &mut caller.data_mut().effects)
-                        .map_err(host_error)?;
-                    let out = abi::import_result(
-                        &mut HostMemory(memory.data_mut(&mut caller)),
-                        &sig,
-                        &core,
-                        value.as_ref(),
-                    )
-                    .map_err(host_error)?;
-                    for (slot, v) in results.iter_mut().zip(out) {
-                        *slot = from_core(v);
+                    let memory = caller.get_export("memory").and_then(Extern::into_memory);
+                    let fuel = caller
+                        .get_export(meter::FUEL_EXPORT)
+                        .and_then(Extern::into_global);
+                    let (Some(memory), Some(fuel)) = (memory, fuel) else {
+                        let e = ExecError::Abi("the module exports no memory".into());
+                        return Err(fail(&mut caller, e));
+                    };
+                    let mut cx = CallerContext {
+                        caller: &mut caller,
+                        memory,
+                        fuel,
+                    };
+                    match host::import(f, &sig, &core, &mut cx) {
+                        Ok(out) => {
+                            for (slot, v) in results.iter_mut().zip(out) {
+                                *slot = from_core(v);
+                            }
+                            Ok(())
+                        }
+                        Err(e) => Err(fail(&mut caller, e)),
                     }
-                    Ok(())
                 },
             )
             .map_err(|e| ExecError::Instantiate(e.to_string()))?;
@@ -253,86 +273,75 @@ fn link_host_functions(
 }
 
 impl WasmiGuest {
-    /// Instantiates `module` under `limits`. On failure, also returns the fuel used.
+    /// Instantiates `module` under `limits`, its fuel counter set to the
+    /// budget. The metered module has no start section: nothing runs yet.
     fn new(
         engine: &Engine,
         module: &Module,
         world: Option<&WitWorld>,
         limits: Limits,
-    ) -> Result<Self, InstantiateError> {
+    ) -> Result<Self, ExecError> {
         let memory_limit = usize::try_from(limits.memory_bytes()).unwrap_or(usize::MAX);
+        // A safety net: the metered module checks these limits itself first.
         let store_limits = StoreLimitsBuilder::new()
             .memory_size(memory_limit)
             .memories(1)
-            .tables(4)
-            .table_elements(100_000)
+            .tables(meter::MAX_TABLES)
+            .table_elements(meter::MAX_TABLE_ELEMENTS as usize)
             .instances(1)
-            .trap_on_grow_failure(true)
             .build();
         let mut store = Store::new(
             engine,
             HostState {
-                limits: store_limits,
+                store_limits,
+                limits,
                 effects: HostEffects::default(),
-                debt: 0,
+                pending: None,
             },
         );
-        store.limiter(|s| &mut s.limits);
-        let mut meter = Meter {
-            budget: limits.fuel_budget(),
-            used: 0,
-            given: 0,
-            overdrawn: false,
-        };
+        store.limiter(|s| &mut s.store_limits);
         let mut linker = Linker::<HostState>::new(engine);
         link_host_functions(&mut linker, module, world)?;
-        // The start function cannot be paused: it gets one bounded slice,
-        // the same on every platform, and its fuel counts like any other.
-        meter.refill(&mut store, MAX_START_FUEL)?;
-        let started = Instant::now();
-        let instance = match linker.instantiate_and_start(&mut store, module) {
-            Ok(i) => {
-                meter.settle(&mut store);
-                if let Err(error) = meter.overdrawn() {
-                    return Err(InstantiateError {
-                        error,
-                        fuel: meter.used,
-                        effects: store.into_data().effects,
-                    });
-                }
-                i
-            }
-            Err(e) => {
-                let fuel = meter.settle(&mut store);
-                let error = match classify(&e, &limits, &meter) {
-                    // The start function's own bound may be what applied.
-                    Some(ExecError::OutOfFuel { used, limit }) => ExecError::OutOfFuel {
-                        used,
-                        limit: limit.min(MAX_START_FUEL),
-                    },
-                    Some(other) => other,
-                    None => ExecError::Instantiate(e.to_string()),
-                };
-                return Err(InstantiateError {
-                    error,
-                    fuel,
-                    effects: store.into_data().effects,
-                });
-            }
+        // Imports are linked and limits checked: what is left to fail is an
+        // active segment that does not fit (the metered module has no start).
+        let instance = linker
+            .instantiate_and_start(&mut store, module)
+            .map_err(|_| ExecError::Instantiate(meter::SEGMENT_MESSAGE.into()))?;
+        let global = |name: &str| {
+            instance.get_global(&store, name).ok_or_else(|| {
+                ExecError::Instantiate(format!("the module is not metered (no `{name}`)"))
+            })
         };
+        let fuel = global(meter::FUEL_EXPORT)?;
+        let pages = global(meter::MEMORY_PAGES_EXPORT)?;
+        set_fuel(&mut store, fuel, limits.fuel_budget())?;
+        pages
+            .set(&mut store, Val::I64(meter::memory_pages(&limits) as i64))
+            .map_err(|e| ExecError::Instantiate(e.to_string()))?;
         let memory = instance.get_memory(&store, "memory");
         Ok(Self {
             store,
             instance,
             memory,
-            meter,
-            started,
+            fuel,
+            started: Instant::now(),
             limits,
         })
     }
 
     fn time_left(&self) -> bool {
         (self.started.elapsed().as_millis() as u64) < self.limits.time_ms()
+    }
+
+    /// The error a call ended with: the one a host function or the metering
+    /// trap left, or the trap wasmi reports.
+    fn failed(&mut self, e: &wasmi::Error) -> ExecError {
+        self.store
+            .data_mut()
+            .pending
+            .take()
+            .or_else(|| classify(e))
+            .unwrap_or_else(|| ExecError::Trap(e.to_string()))
     }
 }
 
@@ -382,49 +391,46 @@ impl InstanceTrait for WasmiGuest {
             .iter()
             .map(|t| Val::default_for_ty(*t))
             .collect();
-        self.meter.refill(&mut self.store, pacer.fuel_slice())?;
+        self.store
+            .set_fuel(pacer.fuel_slice().max(1))
+            .map_err(|e| ExecError::Instantiate(format!("fuel metering is off: {e}")))?;
         let mut state = func.call_resumable(&mut self.store, &params, &mut results);
         loop {
             match state {
                 Ok(ResumableCall::Finished) => break,
+                // wasmi's own fuel only paces the call: the task's fuel is
+                // the metered module's counter.
                 Ok(ResumableCall::OutOfFuel(call)) => {
-                    self.meter.settle(&mut self.store);
-                    if self.meter.left() < call.required_fuel().max(1) {
-                        return Err(ExecError::OutOfFuel {
-                            used: self.meter.used,
-                            limit: self.meter.budget,
-                        });
-                    }
                     if !self.time_left() {
                         return Err(ExecError::TimeLimit {
                             limit_ms: self.limits.time_ms(),
                         });
                     }
                     pacer.between_slices().await?;
-                    // wasmi charges a whole basic block up front: a slice
-                    // smaller than that block would never let it run.
                     let slice = pacer.fuel_slice().max(call.required_fuel());
-                    self.meter.refill(&mut self.store, slice)?;
+                    self.store.set_fuel(slice).map_err(|e| {
+                        ExecError::Instantiate(format!("fuel metering is off: {e}"))
+                    })?;
                     state = call.resume(&mut self.store, &mut results);
                 }
                 Ok(ResumableCall::HostTrap(trap)) => {
-                    return Err(ExecError::Trap(trap.host_error().to_string()))
+                    let e = wasmi::Error::new(trap.host_error().to_string());
+                    return Err(self.failed(&e));
                 }
-                Err(e) => {
-                    self.meter.settle(&mut self.store);
-                    return Err(classify(&e, &self.limits, &self.meter)
-                        .unwrap_or_else(|| ExecError::Trap(e.to_string())));
-                }
+                Err(e) => return Err(self.failed(&e)),
             }
         }
-        self.meter.settle(&mut self.store);
-        self.meter.overdrawn()?;
         Ok(results.iter().map(to_core).collect())
     }
 
-    fn finish(mut self) -> (u64, HostEffects) {
-        let used = self.meter.settle(&mut self.store);
+    fn finish(self) -> (u64, HostEffects) {
+        let left = fuel_left(&self.store, self.fuel);
+        let used = meter::used(left, &self.limits);
         (used, self.store.into_data().effects)
+    }
+
+    fn engine(&self) -> &'static str {
+        "wasmi"
     }
 }
 
@@ -439,39 +445,22 @@ fn core_ty(t: ValType) -> Option<CoreTy> {
 }
 
 impl GuestMemory for WasmiGuest {
-    fn memory(&self) -> Result<&[u8], ExecError> {
+    fn view(&self) -> Result<Box<dyn MemoryView + '_>, ExecError> {
         let m = self
             .memory
             .ok_or_else(|| ExecError::Abi("the module exports no memory".into()))?;
-        Ok(m.data(&self.store))
+        Ok(Box::new(m.data(&self.store)))
     }
 
-    fn memory_mut(&mut self) -> Result<&mut [u8], ExecError> {
+    fn write(&mut self, ptr: u32, bytes: &[u8]) -> Result<bool, ExecError> {
         let m = self
             .memory
             .ok_or_else(|| ExecError::Abi("the module exports no memory".into()))?;
-        Ok(m.data_mut(&mut self.store))
+        Ok(write_slice(m.data_mut(&mut self.store), ptr, bytes))
     }
 
     fn realloc(&mut self, align: u32, size: u32) -> Result<u32, ExecError> {
-        if !self.has_export("cabi_realloc") {
-            return Err(ExecError::Abi(
-                "the module must export cabi_realloc to receive strings or lists".into(),
-            ));
-        }
-        let out = self.call(
-            "cabi_realloc",
-            &[
-                CoreVal::I32(0),
-                CoreVal::I32(0),
-                CoreVal::I32(align as i32),
-                CoreVal::I32(size as i32),
-            ],
-        )?;
-        match out.as_slice() {
-            [CoreVal::I32(p)] => Ok(*p as u32),
-            _ => Err(ExecError::Abi("cabi_realloc must return one i32".into())),
-        }
+        abi::call_realloc(self, align, size)
     }
 }
 
@@ -488,30 +477,21 @@ impl Guest for WasmiGuest {
     }
 }
 
-/// Maps wasmi errors that mean "a limit was hit" or "the guest trapped".
-fn classify(e: &wasmi::Error, limits: &Limits, meter: &Meter) -> Option<ExecError> {
-    let text = e.to_string();
-    match e.kind() {
-        ErrorKind::Memory(_) | ErrorKind::Table(_)
-            if text.contains("limit") || text.contains("grow") || text.contains("alloc") =>
-        {
-            return Some(ExecError::MemoryLimit {
-                limit: limits.memory_bytes(),
-            })
-        }
-        ErrorKind::Instantiation(_) => return Some(ExecError::Instantiate(text)),
-        ErrorKind::Host(_) | ErrorKind::Message(_) => return Some(ExecError::Trap(text)),
-        _ => {}
+/// Maps a wasmi trap to the error every engine gives for it.
+fn classify(e: &wasmi::Error) -> Option<ExecError> {
+    if let ErrorKind::Instantiation(_) = e.kind() {
+        return Some(ExecError::Instantiate(e.to_string()));
     }
-    match e.as_trap_code()? {
-        TrapCode::OutOfFuel => Some(ExecError::OutOfFuel {
-            used: meter.used,
-            limit: meter.budget,
-        }),
-        TrapCode::StackOverflow => Some(ExecError::StackOverflow),
-        TrapCode::GrowthOperationLimited => Some(ExecError::MemoryLimit {
-            limit: limits.memory_bytes(),
-        }),
-        code => Some(ExecError::Trap(code.to_string())),
-    }
+    Some(match e.as_trap_code()? {
+        TrapCode::UnreachableCodeReached => Trap::Unreachable.error(),
+        TrapCode::MemoryOutOfBounds => Trap::MemoryOutOfBounds.error(),
+        TrapCode::TableOutOfBounds => Trap::TableOutOfBounds.error(),
+        TrapCode::IndirectCallToNull | TrapCode::BadSignature => Trap::IndirectCall.error(),
+        TrapCode::IntegerDivisionByZero => Trap::DivisionByZero.error(),
+        TrapCode::IntegerOverflow => Trap::IntegerOverflow.error(),
+        TrapCode::BadConversionToInteger => Trap::BadConversion.error(),
+        // The metered module's own depth counter binds first.
+        TrapCode::StackOverflow => ExecError::StackOverflow,
+        code => ExecError::Trap(code.to_string()),
+    })
 }

@@ -348,7 +348,8 @@ fn a_start_function_s_work_counts_in_meta_fuel_and_against_the_limit() {
 }
 
 #[test]
-fn a_start_function_that_never_ends_stops_at_the_start_fuel_maximum() {
+fn a_start_function_that_never_ends_stops_at_the_task_s_fuel_limit() {
+    // The start function is metered and paced like the task's own call.
     let o = run_hostile(
         &wat::parse_str(
             r#"(module (func $start (loop (br 0))) (start $start) (func (export "f") (result i32) (i32.const 7)))"#,
@@ -356,13 +357,16 @@ fn a_start_function_that_never_ends_stops_at_the_start_fuel_maximum() {
         .unwrap(),
         "f",
         vec![],
-        Limits::default(),
+        Limits {
+            fuel: Some(3_000_000),
+            ..Limits::default()
+        },
     );
     let (kind, message) = error(&o.hostile);
     assert_eq!(kind, "out_of_fuel");
-    let max = ipvm_exec::MAX_START_FUEL;
-    assert!(message.contains(&format!("limit {max}")), "{message}");
-    assert!(fuel(&o.hostile) <= i128::from(max));
+    assert!(message.contains("limit 3000000"), "{message}");
+    // Each iteration charges its region (one `br`): all but nothing is used.
+    assert_eq!(fuel(&o.hostile), 3_000_000);
 }
 
 #[test]
@@ -497,7 +501,10 @@ fn host_calls_cost_fuel_by_the_bytes_they_read_and_copy_a_bounded_amount() {
     );
     let (kind, message) = error(&o.hostile);
     assert_eq!(kind, "out_of_fuel", "{message}");
-    assert_eq!(meta(&o.hostile, "fuel"), Some(Ipld::Integer(200)));
+    assert!(message.contains("limit 200"), "{message}");
+    // What the regions charged before the call (1 in the body, 7 in the
+    // loop); the call's own charge did not fit, and is not taken.
+    assert_eq!(meta(&o.hostile, "fuel"), Some(Ipld::Integer(8)));
     // Without one, the time limit ends it; the logs stay capped.
     let o = run_hostile(
         &wasm,
@@ -617,6 +624,7 @@ fn an_argument_nested_too_deep_once_awaits_are_in_place_is_the_task_s_argument_e
         args,
         limits: Limits::default(),
         receipt: None,
+        engine: None,
     };
     let exec = WasmExecutor::new(&store);
     let ex = block_on(exec.execute(job(vec![deep])));

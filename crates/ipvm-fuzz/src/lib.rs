@@ -126,7 +126,7 @@ pub fn abi_lift(data: &[u8]) {
     }
     let t = lift_type(data[0]);
     let ptr = u32::from_le_bytes([data[1], data[2], data[3], data[4]]);
-    let _ = abi::load(&Lifting::output(&data[5..]), &t, ptr);
+    let _ = abi::load(&Lifting::output(&&data[5..]), &t, ptr);
 }
 
 /// Runs `target` on `data`, and says which input failed if it panics.

@@ -150,7 +150,7 @@ pub(crate) fn event(e: &Event) -> JsValue {
     }
 }
 
-/// `{task, instruction, status, receipt, dagJson, ok, fuel, logs}` or, for a
+/// `{task, instruction, status, receipt, dagJson, ok, fuel, logs, engine}` or, for a
 /// skipped task, `{task, instruction, status: "skipped", reason}`.
 pub(crate) fn task_report(t: &TaskReport) -> Result<JsValue, JsValue> {
     let (status, rec) = match &t.status {
@@ -184,6 +184,10 @@ pub(crate) fn task_report(t: &TaskReport) -> Result<JsValue, JsValue> {
         ("fuel", JsValue::from(rec.receipt.fuel() as f64)),
         ("dagJson", s(json)),
         ("provenance", s(rec.provenance.as_str())),
+        (
+            "engine",
+            t.engine.as_deref().map_or(JsValue::NULL, JsValue::from_str),
+        ),
         (
             "signers",
             rec.envelopes
@@ -369,6 +373,10 @@ pub(crate) fn verification(v: &ipvm_core::Verification) -> Result<JsValue, JsVal
         ("actual", outcome_json(&v.actual)?),
         ("expectedFuel", JsValue::from(v.expected_fuel as f64)),
         ("actualFuel", JsValue::from(v.actual_fuel as f64)),
+        (
+            "engine",
+            v.engine.as_deref().map_or(JsValue::NULL, JsValue::from_str),
+        ),
     ]))
 }
 

@@ -3,6 +3,7 @@
 
 mod convert;
 mod coordinate;
+mod fast_engine;
 mod identity;
 mod indexeddb;
 mod pacer;
@@ -13,5 +14,6 @@ mod store;
 mod types;
 mod worker;
 
+pub use fast_engine::{FastEngine, FastGuest, FastModule};
 pub use runtime::{instruction_cid, is_cid, Runtime};
 pub use worker::TaskWorker;

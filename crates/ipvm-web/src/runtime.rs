@@ -680,20 +680,33 @@ impl Runtime {
     /// Re-runs the task of a stored receipt and compares the receipt it
     /// writes with the stored one; a matching receipt from elsewhere is
     /// promoted to `verified` and answers memo lookups from then on.
+    /// `engine` (`fast` or `wasmi`) asks for the re-run on that engine: a
+    /// receipt computed on one and matched on the other is checked more
+    /// strongly than by a re-run on the same engine.
     #[wasm_bindgen(unchecked_return_type = "Promise<Verification>")]
-    pub fn verify(&self, receipt: &str) -> Promise {
+    pub fn verify(&self, receipt: &str, engine: Option<String>) -> Promise {
         let (inner, cid) = (self.inner.clone(), cid_arg(receipt));
         future_to_promise(async move {
             let id = inner
                 .current_identity()
                 .await
                 .map_err(|e| convert::core_error(&e))?;
-            let v = ipvm_core::verify(
+            if let Some(e) = engine
+                .as_deref()
+                .filter(|e| !matches!(*e, "fast" | "wasmi"))
+            {
+                return Err(convert::error(
+                    "ERR_ARGUMENT",
+                    &format!("engine must be \"fast\" or \"wasmi\", not {e:?}"),
+                ));
+            }
+            let v = ipvm_core::verify_on(
                 &inner.executor.0,
                 &*inner.store,
                 &inner.quarantine,
                 Some((&id.signer, &id.trust)),
                 &cid?,
+                engine.as_deref(),
             )
             .await
             .map_err(|e| convert::core_error(&e))?;

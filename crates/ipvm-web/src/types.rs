@@ -85,6 +85,11 @@ export type TaskReport =
       provenance: Provenance;
       /** The DIDs that signed the receipt (this runtime's, for a task that ran here). */
       signers: string[];
+      /**
+       * The engine the task ran on: `fast` (the browser's own WebAssembly engine, running the
+       * metered module) or `wasmi`; null for a reused receipt. The receipt is the same on both.
+       */
+      engine: "fast" | "wasmi" | null;
     }
   | { task: number; instruction: Cid; status: "skipped"; reason: string };
 
@@ -253,6 +258,8 @@ export interface Verification {
   actual: string;
   expectedFuel: number;
   actualFuel: number;
+  /** The engine the re-run ran on (`fast` or `wasmi`), or null if it did not get that far. */
+  engine: "fast" | "wasmi" | null;
 }
 
 /** The progress of one run, as stored. */

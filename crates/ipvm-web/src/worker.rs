@@ -13,21 +13,38 @@ use std::rc::Rc;
 use ipvm_core::address::to_dag_json;
 use ipvm_core::workflow::parse_dag_json;
 use ipvm_core::{Envelope, Executor, Job, Receipt};
-use ipvm_exec::{WasmExecutor, WasmiEngine};
+use ipvm_exec::{Either, Prefer, WasmExecutor, WasmiEngine};
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::convert;
+use crate::fast_engine::FastEngine;
 use crate::identity::WebSigner;
 use crate::indexeddb::IndexedDbStore;
 use crate::pacer::YieldingPacer;
 use crate::store::AnyStore;
 
+/// The engines of a worker: the browser's own for what it accepts, wasmi
+/// for the rest and for what it cannot decide.
+type Engines = Either<FastEngine, WasmiEngine>;
+
+/// What `Runtime.open({engine})` names: `auto` (the default) or `fast`
+/// prefer the browser's engine, `wasmi` runs everything on wasmi.
+pub(crate) fn preference(engine: &str) -> Result<Prefer, String> {
+    match engine {
+        "" | "auto" | "fast" => Ok(Prefer::Fast),
+        "wasmi" => Ok(Prefer::Reference),
+        other => Err(format!(
+            "engine must be \"auto\", \"fast\" or \"wasmi\", not {other:?}"
+        )),
+    }
+}
+
 /// Executes jobs for a worker pool. Lives in a dedicated worker.
 #[wasm_bindgen]
 pub struct TaskWorker {
-    executor: Rc<WasmExecutor<Rc<AnyStore>, WasmiEngine, YieldingPacer>>,
+    executor: Rc<WasmExecutor<Rc<AnyStore>, Engines, YieldingPacer>>,
     pacer: YieldingPacer,
     /// The runtime's key, if the store has one yet (the page makes it when
     /// it opens the runtime, before any job is sent).
@@ -36,13 +53,18 @@ pub struct TaskWorker {
 
 impl TaskWorker {
     /// [`TaskWorker::open`] for Rust callers.
-    pub async fn new(name: &str) -> Result<TaskWorker, ipvm_core::CoreError> {
+    pub async fn new(name: &str, engine: &str) -> Result<TaskWorker, ipvm_core::CoreError> {
+        let default = preference(engine).map_err(ipvm_core::CoreError::Store)?;
         let store = IndexedDbStore::open(name).await?;
         let signer = WebSigner::load(&store).await?.map(Rc::new);
         let pacer = YieldingPacer::default();
         let executor = Rc::new(WasmExecutor::with_pacer(
             Rc::new(AnyStore::IndexedDb(store)),
-            WasmiEngine::default(),
+            Either {
+                fast: FastEngine,
+                reference: WasmiEngine::default(),
+                default,
+            },
             pacer.clone(),
         ));
         Ok(TaskWorker {
@@ -55,11 +77,12 @@ impl TaskWorker {
 
 #[wasm_bindgen]
 impl TaskWorker {
-    /// Opens the IndexedDB store `name` (the page's) for this worker.
+    /// Opens the IndexedDB store `name` (the page's) for this worker, which
+    /// runs tasks on `engine` (`auto`, `fast` or `wasmi`; see `Runtime.open`).
     #[wasm_bindgen(unchecked_return_type = "Promise<TaskWorker>")]
-    pub fn open(name: String) -> Promise {
+    pub fn open(name: String, engine: Option<String>) -> Promise {
         future_to_promise(async move {
-            let worker = Self::new(&name)
+            let worker = Self::new(&name, engine.as_deref().unwrap_or("auto"))
                 .await
                 .map_err(|e| convert::core_error(&e))?;
             Ok(worker.into())

@@ -1,0 +1,1006 @@
+//! The metering rewriter: turns a task's core module into the *metered*
+//! module that every engine runs, so that fuel, call depth, limits and float
+//! results are the same on wasmi and on the browser's own engine by
+//! construction (`docs/spec.md` §4a, "Fuel").
+//!
+//! The rewrite, in two passes over each function (wasmparser to read,
+//! wasm-encoder to write):
+//!
+//! - **Fuel.** A counter (`ipvm:fuel`, an exported mutable i64 global the
+//!   runner sets to the task's budget) is charged up front for each
+//!   *region*: the function body, each `loop` body (on every iteration), the
+//!   then-arm and the else-arm of an `if`. A region costs one unit per
+//!   operator it contains, except `block`, `loop`, `else`, `end` and `nop`,
+//!   and except the operators of the regions nested in it. Bulk memory
+//!   (`memory.fill/copy/init`) costs one unit per 64 bytes, table bulk
+//!   operations one per 16 elements, `memory.grow` 1024 per page; these are
+//!   charged before the operation. A charge that does not fit ends the task
+//!   with `out_of_fuel`, through the imported `ipvm:meter.trap`.
+//! - **Depth.** A call-depth counter is checked and raised at each function
+//!   entry and lowered at each exit (`return` becomes a branch to the end of
+//!   the body; a tail call lowers it first). Past [`MAX_DEPTH`] the task ends
+//!   in `stack_overflow`.
+//! - **Limits.** `memory.grow` and `table.grow` check the task's limits
+//!   (`ipvm:memory-pages`, [`MAX_TABLE_ELEMENTS`]) before they grow.
+//! - **Floats.** The result of each operator that can produce a NaN is
+//!   replaced by the canonical NaN if it is one (the engines' NaN bits differ).
+//! - **Start.** The start function is not run by instantiation: it is
+//!   exported as `ipvm:start`, and the runner calls it, metered like any call.
+//!
+//! Only the WebAssembly features that can be made deterministic are
+//! accepted: the 2.0 core without SIMD, plus tail calls and extended
+//! constants. Threads, SIMD (relaxed or not), memory64, several memories,
+//! exceptions and GC are refused with a `compile` error that names them.
+
+use std::collections::HashMap;
+
+use crate::abi::CoreTy;
+use crate::ExecError;
+
+use ipvm_core::Limits;
+use wasm_encoder::reencode::{Error as ReencodeError, Reencode};
+use wasm_encoder::{
+    BlockType, CodeSection, ConstExpr, DataCountSection, DataSection, ElementSection, EntityType,
+    ExportKind, ExportSection, Function, FunctionSection, GlobalSection, GlobalType, ImportSection,
+    Instruction, MemorySection, Module, TableSection, TypeSection, ValType,
+};
+use wasmparser::{FunctionBody, Operator, Parser, Payload, TypeRef, Validator, WasmFeatures};
+
+/// The module of the one function the rewriter imports.
+pub const METER_MODULE: &str = "ipvm:meter";
+/// `ipvm:meter.trap(code: i32, arg: i64)`: ends the task with the error
+/// that `code` names ([`MeterTrap`]); it never returns.
+pub const TRAP_IMPORT: &str = "trap";
+/// The exported fuel counter (mutable i64): fuel left.
+pub const FUEL_EXPORT: &str = "ipvm:fuel";
+/// The exported memory limit (mutable i64): pages the memory may grow to.
+pub const MEMORY_PAGES_EXPORT: &str = "ipvm:memory-pages";
+/// The module's start function, exported for the runner to call.
+pub const START_EXPORT: &str = "ipvm:start";
+/// The deepest nesting of calls; one more is `stack_overflow`.
+pub const MAX_DEPTH: u32 = 1024;
+/// The most locals a function may declare (it bounds each engine's frame,
+/// so that the depth counter, not an engine's own stack, binds first).
+pub const MAX_LOCALS: u32 = 4096;
+/// The most tables a module may define.
+pub const MAX_TABLES: usize = 4;
+/// The most elements a table may hold.
+pub const MAX_TABLE_ELEMENTS: u64 = 100_000;
+/// The rewriter's version: a change to the cost model or to the rewrite
+/// changes it (and the receipt version, `ipvm_core::RECEIPT_VERSION`).
+pub const METER_VERSION: u32 = 1;
+
+/// Fuel units per byte of bulk memory operations: one per 64 bytes.
+const MEMORY_BYTES_SHIFT: i64 = 6;
+/// Fuel units per table element of bulk table operations: one per 16.
+const TABLE_ELEMENTS_SHIFT: i64 = 4;
+/// Fuel charged per page `memory.grow` adds (64 KiB at one unit per 64 bytes).
+const FUEL_PER_PAGE: i64 = 1024;
+/// Bytes in a page.
+pub const PAGE_BYTES: u64 = 65_536;
+
+/// What `ipvm:meter.trap` was called for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MeterTrap {
+    /// A charge did not fit in the fuel left; the argument is the charge.
+    OutOfFuel = 1,
+    /// A call went deeper than [`MAX_DEPTH`].
+    StackOverflow = 2,
+    /// `memory.grow` would pass the task's memory limit.
+    MemoryLimit = 3,
+    /// `table.grow` would pass [`MAX_TABLE_ELEMENTS`].
+    TableLimit = 4,
+}
+
+impl MeterTrap {
+    /// The trap for `code`, if it is one.
+    pub fn from_code(code: i32) -> Option<Self> {
+        Some(match code {
+            1 => Self::OutOfFuel,
+            2 => Self::StackOverflow,
+            3 => Self::MemoryLimit,
+            4 => Self::TableLimit,
+            _ => return None,
+        })
+    }
+}
+
+/// A metered module, and the facts about it the runner checks before it
+/// instantiates.
+#[derive(Debug, Clone)]
+pub struct Metered {
+    /// The metered module.
+    pub bytes: Vec<u8>,
+    /// Whether it has a start function (exported as [`START_EXPORT`]).
+    pub has_start: bool,
+    /// Initial pages of its memory, if it defines one.
+    pub memory_pages: Option<u64>,
+    /// Initial elements of each table it defines.
+    pub table_elements: Vec<u64>,
+    /// The exported functions whose types are numbers: name, parameter
+    /// and result types (an engine that cannot read them from the
+    /// instance, the browser's, takes them from here).
+    pub exports: Vec<(String, Vec<CoreTy>, Vec<CoreTy>)>,
+    /// The module's function imports (`module`, `name`), the rewriter's own
+    /// left out.
+    pub imports: Vec<(String, String)>,
+}
+
+/// The features a task's module may use.
+fn features() -> WasmFeatures {
+    (WasmFeatures::WASM2 | WasmFeatures::TAIL_CALL | WasmFeatures::EXTENDED_CONST)
+        - WasmFeatures::SIMD
+        - WasmFeatures::RELAXED_SIMD
+}
+
+/// Validates `bytes` (a core module) and returns its metered form, or why it
+/// is refused (a message for the `compile` error).
+pub fn meter(bytes: &[u8]) -> Result<Metered, String> {
+    Validator::new_with_features(features())
+        .validate_all(bytes)
+        .map_err(|e| refusal(&e.to_string()))?;
+    Rewriter::default()
+        .rewrite(bytes)
+        .map_err(|e| format!("the module cannot be metered: {e}"))
+}
+
+/// Names the feature a validation error is about, when it is one we refuse.
+fn refusal(message: &str) -> String {
+    let lower = message.to_lowercase();
+    for (needle, what) in [
+        ("simd", "SIMD"),
+        ("threads", "threads (shared memory and atomics)"),
+        ("shared", "threads (shared memory and atomics)"),
+        ("memory64", "64-bit memories"),
+        ("multiple memories", "several memories"),
+        ("multi-memory", "several memories"),
+        ("exceptions", "exceptions"),
+        ("gc ", "garbage-collected types"),
+    ] {
+        if lower.contains(needle) && (lower.contains("not enabled") || lower.contains("support")) {
+            return format!(
+                "{message}: the module uses {what}, which this runtime refuses \
+                 because it cannot run deterministically on every engine"
+            );
+        }
+    }
+    message.to_string()
+}
+
+/// Maps indices from the original module to the metered one: the trap
+/// import is added after the original function imports, so every defined
+/// function moves up by one.
+#[derive(Default)]
+struct Indices {
+    imported_funcs: u32,
+}
+
+impl Reencode for Indices {
+    type Error = String;
+
+    fn function_index(&mut self, func: u32) -> Result<u32, ReencodeError<String>> {
+        Ok(match func >= self.imported_funcs {
+            true => func + 1,
+            false => func,
+        })
+    }
+}
+
+/// The rewriter's view of the module, gathered in the first pass.
+#[derive(Default)]
+struct Rewriter {
+    indices: Indices,
+    /// Params and results of each type (None for a non-function type).
+    types: Vec<Option<(Vec<ValType>, Vec<ValType>)>>,
+    /// Type index of each defined function.
+    func_types: Vec<u32>,
+    imported_globals: u32,
+    defined_globals: u32,
+}
+
+/// The globals and locals the injected code uses.
+#[derive(Clone, Copy)]
+struct Injected {
+    trap: u32,
+    fuel: u32,
+    depth: u32,
+    memory_pages: u32,
+    /// Scratch locals: an i32, an i64, an f32, an f64.
+    n: u32,
+    cost: u32,
+    f32: u32,
+    f64: u32,
+}
+
+fn err<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+fn reencode_err(e: ReencodeError<String>) -> String {
+    match e {
+        ReencodeError::UserError(s) => s,
+        other => other.to_string(),
+    }
+}
+
+impl Rewriter {
+    fn rewrite(mut self, bytes: &[u8]) -> Result<Metered, String> {
+        let payloads: Vec<Payload> = Parser::new(0)
+            .parse_all(bytes)
+            .collect::<Result<_, _>>()
+            .map_err(err)?;
+        // First pass: the facts the rewrite needs.
+        let mut memory_pages = None;
+        let mut table_elements = Vec::new();
+        let mut start = None;
+        let mut imported_func_types = Vec::new();
+        let mut imports = Vec::new();
+        let mut exported = Vec::new();
+        for p in &payloads {
+            match p {
+                Payload::TypeSection(r) => {
+                    for group in r.clone() {
+                        for sub in group.map_err(err)?.into_types() {
+                            self.types.push(match sub.composite_type.inner {
+                                wasmparser::CompositeInnerType::Func(ref f) => Some((
+                                    f.params()
+                                        .iter()
+                                        .map(|t| self.indices.val_type(*t))
+                                        .collect::<Result<_, _>>()
+                                        .map_err(reencode_err)?,
+                                    f.results()
+                                        .iter()
+                                        .map(|t| self.indices.val_type(*t))
+                                        .collect::<Result<_, _>>()
+                                        .map_err(reencode_err)?,
+                                )),
+                                _ => None,
+                            });
+                        }
+                    }
+                }
+                Payload::ImportSection(r) => {
+                    for import in r.clone().into_imports() {
+                        let import = import.map_err(err)?;
+                        match import.ty {
+                            TypeRef::Func(t) => {
+                                self.indices.imported_funcs += 1;
+                                imported_func_types.push(t);
+                                imports.push((import.module.to_string(), import.name.to_string()));
+                            }
+                            TypeRef::Global(_) => self.imported_globals += 1,
+                            TypeRef::Memory(m) => memory_pages = Some(m.initial),
+                            _ => {}
+                        }
+                    }
+                }
+                Payload::FunctionSection(r) => {
+                    for t in r.clone() {
+                        self.func_types.push(t.map_err(err)?);
+                    }
+                }
+                Payload::TableSection(r) => {
+                    for t in r.clone() {
+                        table_elements.push(t.map_err(err)?.ty.initial);
+                    }
+                }
+                Payload::MemorySection(r) => {
+                    for m in r.clone() {
+                        memory_pages = Some(m.map_err(err)?.initial);
+                    }
+                }
+                Payload::GlobalSection(r) => self.defined_globals = r.count(),
+                Payload::StartSection { func, .. } => start = Some(*func),
+                Payload::ExportSection(r) => {
+                    for e in r.clone() {
+                        let e = e.map_err(err)?;
+                        if e.kind == wasmparser::ExternalKind::Func {
+                            exported.push((e.name.to_string(), e.index));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let core = |ts: &[ValType]| -> Option<Vec<CoreTy>> {
+            ts.iter()
+                .map(|t| match t {
+                    ValType::I32 => Some(CoreTy::I32),
+                    ValType::I64 => Some(CoreTy::I64),
+                    ValType::F32 => Some(CoreTy::F32),
+                    ValType::F64 => Some(CoreTy::F64),
+                    _ => None,
+                })
+                .collect()
+        };
+        let mut exports: Vec<(String, Vec<CoreTy>, Vec<CoreTy>)> = exported
+            .into_iter()
+            .filter_map(|(name, f)| {
+                let imported = imported_func_types.len() as u32;
+                let ty = match f < imported {
+                    true => imported_func_types[f as usize],
+                    false => *self.func_types.get((f - imported) as usize)?,
+                };
+                let (params, results) = self.types.get(ty as usize)?.as_ref()?;
+                Some((name, core(params)?, core(results)?))
+            })
+            .collect();
+        if start.is_some() {
+            exports.push((START_EXPORT.to_string(), Vec::new(), Vec::new()));
+        }
+        let trap_type = self.types.len() as u32;
+        let globals = self.imported_globals + self.defined_globals;
+        let mut injected = Injected {
+            trap: self.indices.imported_funcs,
+            fuel: globals,
+            depth: globals + 1,
+            memory_pages: globals + 2,
+            n: 0,
+            cost: 0,
+            f32: 0,
+            f64: 0,
+        };
+        // Block types for function bodies with several results.
+        let mut multi: HashMap<Vec<ValType>, u32> = HashMap::new();
+
+        // Second pass: write the metered module, section by section.
+        let mut module = Module::new();
+        let mut types = TypeSection::new();
+        let mut wrote_types = false;
+        let mut code = CodeSection::new();
+        let mut exports_done = false;
+        let mut imports_done = false;
+        let mut globals_done = false;
+        let mut func_index = 0usize;
+        let re = &mut self.indices;
+        // Sections this pass adds to must exist even when the original has none.
+        let ensure_types = |module: &mut Module,
+                            types: &mut TypeSection,
+                            wrote: &mut bool,
+                            multi: &mut HashMap<Vec<ValType>, u32>,
+                            all: &[Option<(Vec<ValType>, Vec<ValType>)>],
+                            func_types: &[u32]| {
+            if *wrote {
+                return;
+            }
+            *wrote = true;
+            types
+                .ty()
+                .function([ValType::I32, ValType::I64], std::iter::empty());
+            let mut next = all.len() as u32 + 1;
+            for t in func_types {
+                if let Some(Some((_, results))) = all.get(*t as usize) {
+                    if results.len() > 1 && !multi.contains_key(results) {
+                        types
+                            .ty()
+                            .function(std::iter::empty(), results.iter().copied());
+                        multi.insert(results.clone(), next);
+                        next += 1;
+                    }
+                }
+            }
+            module.section(types);
+        };
+        let imports_section = |re: &mut Indices,
+                               reader: Option<wasmparser::ImportSectionReader>|
+         -> Result<ImportSection, String> {
+            let mut imports = ImportSection::new();
+            let mut added = false;
+            let add_trap = |imports: &mut ImportSection| {
+                imports.import(METER_MODULE, TRAP_IMPORT, EntityType::Function(trap_type));
+            };
+            if let Some(reader) = reader {
+                // The trap goes after the last function import, so that
+                // function indices below it do not move.
+                let all: Vec<_> = reader
+                    .into_imports()
+                    .collect::<Result<_, _>>()
+                    .map_err(err)?;
+                let last_func = all.iter().rposition(|i| matches!(i.ty, TypeRef::Func(_)));
+                for (i, import) in all.iter().enumerate() {
+                    if import.module == METER_MODULE {
+                        return Err(format!(
+                            "the module imports `{METER_MODULE}`, a name this runtime reserves"
+                        ));
+                    }
+                    imports.import(
+                        import.module,
+                        import.name,
+                        re.entity_type(import.ty).map_err(reencode_err)?,
+                    );
+                    if Some(i) == last_func {
+                        add_trap(&mut imports);
+                        added = true;
+                    }
+                }
+            }
+            if !added {
+                add_trap(&mut imports);
+            }
+            Ok(imports)
+        };
+        let globals_section = |re: &mut Indices,
+                               reader: Option<wasmparser::GlobalSectionReader>|
+         -> Result<GlobalSection, String> {
+            let mut globals = GlobalSection::new();
+            if let Some(reader) = reader {
+                for g in reader {
+                    let g = g.map_err(err)?;
+                    globals.global(
+                        re.global_type(g.ty).map_err(reencode_err)?,
+                        &re.const_expr(g.init_expr).map_err(reencode_err)?,
+                    );
+                }
+            }
+            let mutable = |val_type| GlobalType {
+                val_type,
+                mutable: true,
+                shared: false,
+            };
+            globals.global(mutable(ValType::I64), &ConstExpr::i64_const(0));
+            globals.global(mutable(ValType::I32), &ConstExpr::i32_const(0));
+            globals.global(mutable(ValType::I64), &ConstExpr::i64_const(0));
+            Ok(globals)
+        };
+        let (fuel_global, pages_global) = (injected.fuel, injected.memory_pages);
+        let exports_section = move |re: &mut Indices,
+                                    reader: Option<wasmparser::ExportSectionReader>|
+              -> Result<ExportSection, String> {
+            let mut exports = ExportSection::new();
+            if let Some(reader) = reader {
+                for e in reader {
+                    let e = e.map_err(err)?;
+                    if e.name.starts_with("ipvm:") {
+                        return Err(format!(
+                            "the module exports `{}`; names starting `ipvm:` are reserved",
+                            e.name
+                        ));
+                    }
+                    re.parse_export(&mut exports, e).map_err(reencode_err)?;
+                }
+            }
+            exports.export(FUEL_EXPORT, ExportKind::Global, fuel_global);
+            exports.export(MEMORY_PAGES_EXPORT, ExportKind::Global, pages_global);
+            if let Some(f) = start {
+                let f = re.function_index(f).map_err(reencode_err)?;
+                exports.export(START_EXPORT, ExportKind::Func, f);
+            }
+            Ok(exports)
+        };
+
+        for p in payloads {
+            // Sections are written in the order they came; the ones this pass
+            // adds to are written where they would be if the module had none.
+            match &p {
+                Payload::ImportSection(_)
+                | Payload::FunctionSection(_)
+                | Payload::TableSection(_)
+                | Payload::MemorySection(_)
+                | Payload::TagSection(_)
+                | Payload::GlobalSection(_)
+                | Payload::ExportSection(_)
+                | Payload::StartSection { .. }
+                | Payload::ElementSection(_)
+                | Payload::DataCountSection { .. }
+                | Payload::CodeSectionStart { .. }
+                | Payload::DataSection(_)
+                | Payload::End(_) => ensure_types(
+                    &mut module,
+                    &mut types,
+                    &mut wrote_types,
+                    &mut multi,
+                    &self.types,
+                    &self.func_types,
+                ),
+                _ => {}
+            }
+            let before_imports = matches!(
+                p,
+                Payload::FunctionSection(_)
+                    | Payload::TableSection(_)
+                    | Payload::MemorySection(_)
+                    | Payload::GlobalSection(_)
+                    | Payload::ExportSection(_)
+                    | Payload::StartSection { .. }
+                    | Payload::ElementSection(_)
+                    | Payload::DataCountSection { .. }
+                    | Payload::CodeSectionStart { .. }
+                    | Payload::DataSection(_)
+                    | Payload::End(_)
+            );
+            if before_imports && !imports_done {
+                imports_done = true;
+                module.section(&imports_section(re, None)?);
+            }
+            let before_globals = matches!(
+                p,
+                Payload::ExportSection(_)
+                    | Payload::StartSection { .. }
+                    | Payload::ElementSection(_)
+                    | Payload::DataCountSection { .. }
+                    | Payload::CodeSectionStart { .. }
+                    | Payload::DataSection(_)
+                    | Payload::End(_)
+            );
+            if before_globals && !globals_done {
+                globals_done = true;
+                module.section(&globals_section(re, None)?);
+            }
+            let before_exports = matches!(
+                p,
+                Payload::StartSection { .. }
+                    | Payload::ElementSection(_)
+                    | Payload::DataCountSection { .. }
+                    | Payload::CodeSectionStart { .. }
+                    | Payload::DataSection(_)
+                    | Payload::End(_)
+            );
+            if before_exports && !exports_done {
+                exports_done = true;
+                module.section(&exports_section(re, None)?);
+            }
+            match p {
+                Payload::Version { .. } | Payload::CustomSection(_) | Payload::End(_) => {}
+                Payload::TypeSection(r) => {
+                    re.parse_type_section(&mut types, r).map_err(reencode_err)?;
+                    ensure_types(
+                        &mut module,
+                        &mut types,
+                        &mut wrote_types,
+                        &mut multi,
+                        &self.types,
+                        &self.func_types,
+                    );
+                }
+                Payload::ImportSection(r) => {
+                    imports_done = true;
+                    module.section(&imports_section(re, Some(r))?);
+                }
+                Payload::FunctionSection(r) => {
+                    let mut s = FunctionSection::new();
+                    re.parse_function_section(&mut s, r).map_err(reencode_err)?;
+                    module.section(&s);
+                }
+                Payload::TableSection(r) => {
+                    let mut s = TableSection::new();
+                    re.parse_table_section(&mut s, r).map_err(reencode_err)?;
+                    module.section(&s);
+                }
+                Payload::MemorySection(r) => {
+                    let mut s = MemorySection::new();
+                    re.parse_memory_section(&mut s, r).map_err(reencode_err)?;
+                    module.section(&s);
+                }
+                Payload::GlobalSection(r) => {
+                    globals_done = true;
+                    module.section(&globals_section(re, Some(r))?);
+                }
+                Payload::ExportSection(r) => {
+                    exports_done = true;
+                    module.section(&exports_section(re, Some(r))?);
+                }
+                // Not written: the runner calls it through `ipvm:start`.
+                Payload::StartSection { .. } => {}
+                Payload::ElementSection(r) => {
+                    let mut s = ElementSection::new();
+                    re.parse_element_section(&mut s, r).map_err(reencode_err)?;
+                    module.section(&s);
+                }
+                Payload::DataCountSection { count, .. } => {
+                    module.section(&DataCountSection { count });
+                }
+                Payload::CodeSectionStart { .. } => {}
+                Payload::CodeSectionEntry(body) => {
+                    let ty = *self
+                        .func_types
+                        .get(func_index)
+                        .ok_or("more function bodies than functions")?;
+                    func_index += 1;
+                    let (params, results) = self
+                        .types
+                        .get(ty as usize)
+                        .cloned()
+                        .flatten()
+                        .ok_or("a function whose type is not a function type")?;
+                    let body_type = match results.as_slice() {
+                        [] => BlockType::Empty,
+                        [one] => BlockType::Result(*one),
+                        many => BlockType::FunctionType(multi[many]),
+                    };
+                    let f = rewrite_function(
+                        re,
+                        &body,
+                        params.len() as u32,
+                        body_type,
+                        &mut injected,
+                        func_index - 1,
+                    )?;
+                    code.function(&f);
+                    if func_index == self.func_types.len() {
+                        module.section(&code);
+                    }
+                }
+                Payload::DataSection(r) => {
+                    let mut s = DataSection::new();
+                    re.parse_data_section(&mut s, r).map_err(reencode_err)?;
+                    module.section(&s);
+                }
+                other => {
+                    return Err(format!(
+                        "unexpected section {:?}",
+                        other.as_section().map(|(id, _)| id)
+                    ))
+                }
+            }
+        }
+        Ok(Metered {
+            bytes: module.finish(),
+            has_start: start.is_some(),
+            memory_pages,
+            table_elements,
+            exports,
+            imports,
+        })
+    }
+}
+
+/// The fuel cost of each region of a function, in the order the regions open.
+fn region_costs(body: &FunctionBody) -> Result<Vec<u64>, String> {
+    let mut costs = vec![0u64];
+    // For each open control frame: the region it opened, if any.
+    let mut frames: Vec<Option<usize>> = vec![Some(0)];
+    let mut current = vec![0usize];
+    let mut reader = body.get_operators_reader().map_err(err)?;
+    while !reader.eof() {
+        let op = reader.read().map_err(err)?;
+        let here = *current.last().ok_or("unbalanced control")?;
+        match op {
+            Operator::Block { .. } => frames.push(None),
+            Operator::Loop { .. } => {
+                costs.push(0);
+                frames.push(Some(costs.len() - 1));
+                current.push(costs.len() - 1);
+            }
+            Operator::If { .. } => {
+                costs[here] += 1;
+                costs.push(0);
+                frames.push(Some(costs.len() - 1));
+                current.push(costs.len() - 1);
+            }
+            Operator::Else => {
+                current.pop();
+                costs.push(0);
+                let r = costs.len() - 1;
+                *frames.last_mut().ok_or("unbalanced else")? = Some(r);
+                current.push(r);
+            }
+            Operator::End => {
+                if let Some(Some(_)) = frames.pop() {
+                    current.pop();
+                }
+            }
+            Operator::Nop => {}
+            _ => costs[here] += 1,
+        }
+    }
+    Ok(costs)
+}
+
+/// Appends the code that charges `cost` (a constant) to the fuel counter.
+fn charge_const(f: &mut Function, inj: &Injected, cost: u64) {
+    if cost == 0 {
+        return;
+    }
+    let cost = cost as i64;
+    f.instruction(&Instruction::GlobalGet(inj.fuel))
+        .instruction(&Instruction::I64Const(cost))
+        .instruction(&Instruction::I64LtU)
+        .instruction(&Instruction::If(BlockType::Empty))
+        .instruction(&Instruction::I32Const(MeterTrap::OutOfFuel as i32))
+        .instruction(&Instruction::I64Const(cost))
+        .instruction(&Instruction::Call(inj.trap))
+        .instruction(&Instruction::End)
+        .instruction(&Instruction::GlobalGet(inj.fuel))
+        .instruction(&Instruction::I64Const(cost))
+        .instruction(&Instruction::I64Sub)
+        .instruction(&Instruction::GlobalSet(inj.fuel));
+}
+
+/// Appends the code that charges the cost in local `cost` (an i64).
+fn charge_local(f: &mut Function, inj: &Injected) {
+    f.instruction(&Instruction::GlobalGet(inj.fuel))
+        .instruction(&Instruction::LocalGet(inj.cost))
+        .instruction(&Instruction::I64LtU)
+        .instruction(&Instruction::If(BlockType::Empty))
+        .instruction(&Instruction::I32Const(MeterTrap::OutOfFuel as i32))
+        .instruction(&Instruction::LocalGet(inj.cost))
+        .instruction(&Instruction::Call(inj.trap))
+        .instruction(&Instruction::End)
+        .instruction(&Instruction::GlobalGet(inj.fuel))
+        .instruction(&Instruction::LocalGet(inj.cost))
+        .instruction(&Instruction::I64Sub)
+        .instruction(&Instruction::GlobalSet(inj.fuel));
+}
+
+/// Saves the i32 count on top of the stack in local `n`, charges
+/// `n >> shift` (or `n * FUEL_PER_PAGE` when `shift` is None), and puts `n` back.
+fn charge_count(f: &mut Function, inj: &Injected, shift: Option<i64>, limit: Option<Limit>) {
+    f.instruction(&Instruction::LocalSet(inj.n));
+    if let Some(limit) = limit {
+        let (size, bound, code) = match limit {
+            Limit::Memory(m) => (
+                Instruction::MemorySize(m),
+                Instruction::GlobalGet(inj.memory_pages),
+                MeterTrap::MemoryLimit,
+            ),
+            Limit::Table(t) => (
+                Instruction::TableSize(t),
+                Instruction::I64Const(MAX_TABLE_ELEMENTS as i64),
+                MeterTrap::TableLimit,
+            ),
+        };
+        f.instruction(&size)
+            .instruction(&Instruction::I64ExtendI32U)
+            .instruction(&Instruction::LocalGet(inj.n))
+            .instruction(&Instruction::I64ExtendI32U)
+            .instruction(&Instruction::I64Add)
+            .instruction(&bound)
+            .instruction(&Instruction::I64GtU)
+            .instruction(&Instruction::If(BlockType::Empty))
+            .instruction(&Instruction::I32Const(code as i32))
+            .instruction(&Instruction::I64Const(0))
+            .instruction(&Instruction::Call(inj.trap))
+            .instruction(&Instruction::End);
+    }
+    f.instruction(&Instruction::LocalGet(inj.n))
+        .instruction(&Instruction::I64ExtendI32U);
+    match shift {
+        Some(s) => f
+            .instruction(&Instruction::I64Const(s))
+            .instruction(&Instruction::I64ShrU),
+        None => f
+            .instruction(&Instruction::I64Const(FUEL_PER_PAGE))
+            .instruction(&Instruction::I64Mul),
+    };
+    f.instruction(&Instruction::LocalSet(inj.cost));
+    charge_local(f, inj);
+    f.instruction(&Instruction::LocalGet(inj.n));
+}
+
+#[derive(Clone, Copy)]
+enum Limit {
+    Memory(u32),
+    Table(u32),
+}
+
+/// Lowers the depth counter (at every exit of a function).
+fn leave(f: &mut Function, inj: &Injected) {
+    f.instruction(&Instruction::GlobalGet(inj.depth))
+        .instruction(&Instruction::I32Const(1))
+        .instruction(&Instruction::I32Sub)
+        .instruction(&Instruction::GlobalSet(inj.depth));
+}
+
+/// Replaces the float on top of the stack by the canonical NaN if it is a NaN.
+fn canonicalise(f: &mut Function, inj: &Injected, double: bool) {
+    let (local, nan, eq) = match double {
+        false => (
+            inj.f32,
+            Instruction::F32Const(f32::from_bits(0x7fc0_0000).into()),
+            Instruction::F32Eq,
+        ),
+        true => (
+            inj.f64,
+            Instruction::F64Const(f64::from_bits(0x7ff8_0000_0000_0000).into()),
+            Instruction::F64Eq,
+        ),
+    };
+    f.instruction(&Instruction::LocalTee(local))
+        .instruction(&nan)
+        .instruction(&Instruction::LocalGet(local))
+        .instruction(&Instruction::LocalGet(local))
+        .instruction(&eq)
+        .instruction(&Instruction::Select);
+}
+
+/// Whether `op` can produce a NaN whose bits differ between engines, and
+/// whether its result is an f64.
+fn nan_producing(op: &Operator) -> Option<bool> {
+    use Operator::*;
+    match op {
+        F32Add | F32Sub | F32Mul | F32Div | F32Sqrt | F32Min | F32Max | F32Ceil | F32Floor
+        | F32Trunc | F32Nearest | F32DemoteF64 => Some(false),
+        F64Add | F64Sub | F64Mul | F64Div | F64Sqrt | F64Min | F64Max | F64Ceil | F64Floor
+        | F64Trunc | F64Nearest | F64PromoteF32 => Some(true),
+        _ => None,
+    }
+}
+
+fn rewrite_function(
+    re: &mut Indices,
+    body: &FunctionBody,
+    params: u32,
+    body_type: BlockType,
+    inj: &mut Injected,
+    index: usize,
+) -> Result<Function, String> {
+    let costs = region_costs(body)?;
+    let mut locals = Vec::new();
+    let mut declared: u32 = 0;
+    for l in body.get_locals_reader().map_err(err)? {
+        let (count, ty) = l.map_err(err)?;
+        declared = declared.saturating_add(count);
+        locals.push((count, re.val_type(ty).map_err(reencode_err)?));
+    }
+    if declared > MAX_LOCALS {
+        return Err(format!(
+            "function {index} declares {declared} locals; this runtime accepts at most {MAX_LOCALS} per function"
+        ));
+    }
+    let scratch = params + declared;
+    inj.n = scratch;
+    inj.cost = scratch + 1;
+    inj.f32 = scratch + 2;
+    inj.f64 = scratch + 3;
+    locals.extend([
+        (1, ValType::I32),
+        (1, ValType::I64),
+        (1, ValType::F32),
+        (1, ValType::F64),
+    ]);
+    let inj = *inj;
+    let mut f = Function::new(locals);
+    // Entry: depth first, then the body's region.
+    f.instruction(&Instruction::GlobalGet(inj.depth))
+        .instruction(&Instruction::I32Const(MAX_DEPTH as i32))
+        .instruction(&Instruction::I32GeU)
+        .instruction(&Instruction::If(BlockType::Empty))
+        .instruction(&Instruction::I32Const(MeterTrap::StackOverflow as i32))
+        .instruction(&Instruction::I64Const(0))
+        .instruction(&Instruction::Call(inj.trap))
+        .instruction(&Instruction::End)
+        .instruction(&Instruction::GlobalGet(inj.depth))
+        .instruction(&Instruction::I32Const(1))
+        .instruction(&Instruction::I32Add)
+        .instruction(&Instruction::GlobalSet(inj.depth))
+        .instruction(&Instruction::Block(body_type));
+    let mut region = 0usize;
+    charge_const(&mut f, &inj, costs[0]);
+    // Control frames open inside the body (the body's own block excluded).
+    let mut depth: u32 = 0;
+    let mut reader = body.get_operators_reader().map_err(err)?;
+    while !reader.eof() {
+        let op = reader.read().map_err(err)?;
+        let nan = nan_producing(&op);
+        match op {
+            Operator::Block { .. } => {
+                depth += 1;
+                f.instruction(&re.instruction(op).map_err(reencode_err)?);
+            }
+            Operator::Loop { .. } | Operator::If { .. } => {
+                depth += 1;
+                region += 1;
+                f.instruction(&re.instruction(op).map_err(reencode_err)?);
+                charge_const(&mut f, &inj, costs[region]);
+            }
+            Operator::Else => {
+                region += 1;
+                f.instruction(&Instruction::Else);
+                charge_const(&mut f, &inj, costs[region]);
+            }
+            Operator::End if depth == 0 => {
+                // The end of the function: close the body's block, leave.
+                f.instruction(&Instruction::End);
+                leave(&mut f, &inj);
+                f.instruction(&Instruction::End);
+            }
+            Operator::End => {
+                depth -= 1;
+                f.instruction(&Instruction::End);
+            }
+            Operator::Return => {
+                f.instruction(&Instruction::Br(depth));
+            }
+            Operator::ReturnCall { .. } | Operator::ReturnCallIndirect { .. } => {
+                leave(&mut f, &inj);
+                f.instruction(&re.instruction(op).map_err(reencode_err)?);
+            }
+            Operator::MemoryGrow { mem } => {
+                charge_count(&mut f, &inj, None, Some(Limit::Memory(mem)));
+                f.instruction(&Instruction::MemoryGrow(mem));
+            }
+            Operator::MemoryFill { .. }
+            | Operator::MemoryCopy { .. }
+            | Operator::MemoryInit { .. } => {
+                charge_count(&mut f, &inj, Some(MEMORY_BYTES_SHIFT), None);
+                f.instruction(&re.instruction(op).map_err(reencode_err)?);
+            }
+            Operator::TableGrow { table } => {
+                charge_count(
+                    &mut f,
+                    &inj,
+                    Some(TABLE_ELEMENTS_SHIFT),
+                    Some(Limit::Table(table)),
+                );
+                f.instruction(&Instruction::TableGrow(table));
+            }
+            Operator::TableFill { .. }
+            | Operator::TableCopy { .. }
+            | Operator::TableInit { .. } => {
+                charge_count(&mut f, &inj, Some(TABLE_ELEMENTS_SHIFT), None);
+                f.instruction(&re.instruction(op).map_err(reencode_err)?);
+            }
+            op => {
+                f.instruction(&re.instruction(op).map_err(reencode_err)?);
+                if let Some(double) = nan {
+                    canonicalise(&mut f, &inj, double);
+                }
+            }
+        }
+    }
+    Ok(f)
+}
+
+/// The message of an instantiation that fails once imports are linked and
+/// limits checked: only an active segment that does not fit can fail then.
+pub const SEGMENT_MESSAGE: &str =
+    "an active data or element segment does not fit in its memory or table";
+
+/// The `out_of_fuel` error of a task whose counter shows `left`.
+pub fn out_of_fuel(left: u64, limits: &Limits) -> ExecError {
+    let budget = limits.fuel_budget();
+    ExecError::OutOfFuel {
+        used: budget.saturating_sub(left),
+        limit: budget,
+    }
+}
+
+/// The fuel used by a task whose counter shows `left`.
+pub fn used(left: u64, limits: &Limits) -> u64 {
+    limits.fuel_budget().saturating_sub(left)
+}
+
+/// Charges a host call's `cost` to a counter showing `left`: the counter's
+/// new value, or `out_of_fuel` (the counter then stays as it was).
+pub fn charge(left: u64, cost: u64, limits: &Limits) -> Result<u64, ExecError> {
+    left.checked_sub(cost)
+        .ok_or_else(|| out_of_fuel(left, limits))
+}
+
+/// The error a call of `ipvm:meter.trap(code, _)` ends a task with, the
+/// counter showing `left`.
+pub fn trap_error(code: i32, left: u64, limits: &Limits) -> ExecError {
+    match MeterTrap::from_code(code) {
+        Some(MeterTrap::OutOfFuel) => out_of_fuel(left, limits),
+        Some(MeterTrap::StackOverflow) => ExecError::StackOverflow,
+        Some(MeterTrap::MemoryLimit) | Some(MeterTrap::TableLimit) => ExecError::MemoryLimit {
+            limit: limits.memory_bytes(),
+        },
+        None => ExecError::Trap(format!("unknown metering trap {code}")),
+    }
+}
+
+/// Checks what a module needs at instantiation against the task's limits:
+/// its initial memory and tables.
+pub fn check_initial(metered: &Metered, limits: &Limits) -> Result<(), ExecError> {
+    if metered.table_elements.len() > MAX_TABLES {
+        return Err(ExecError::Instantiate(format!(
+            "the module defines {} tables; this runtime allows at most {MAX_TABLES}",
+            metered.table_elements.len()
+        )));
+    }
+    let memory = metered.memory_pages.unwrap_or(0).saturating_mul(PAGE_BYTES);
+    let table = metered.table_elements.iter().copied().max().unwrap_or(0);
+    if memory > limits.memory_bytes() || table > MAX_TABLE_ELEMENTS {
+        return Err(ExecError::MemoryLimit {
+            limit: limits.memory_bytes(),
+        });
+    }
+    Ok(())
+}
+
+/// The value of [`MEMORY_PAGES_EXPORT`] for a task: the pages its memory
+/// may grow to.
+pub fn memory_pages(limits: &Limits) -> u64 {
+    limits.memory_bytes() / PAGE_BYTES
+}
