@@ -3,16 +3,21 @@
 // pool runs the job on an idle worker, or queues it.
 //
 // Stopping a job: `cancel` sends the worker a "cancel" message, which the job
-// sees between two fuel slices; the worker answers and stays in the pool.
-// Only a worker that does not answer is terminated and replaced: after the
-// task's time limit plus GRACE_MS (the job then rejects with
-// `{ timeout: true }`, which the Rust side turns into a `time_limit` error
-// receipt), or CANCEL_GRACE_MS after a cancel.
+// sees between two fuel slices on wasmi; the worker answers and stays in the
+// pool. A worker that does not answer (a task on the browser's own engine,
+// which cannot pause) is terminated and replaced: after the task's time limit
+// plus GRACE_MS (the job then rejects with `{ timeout: true }`, which the
+// Rust side turns into a `time_limit` error receipt), or CANCEL_GRACE_MS after
+// a cancel.
 
 /** Extra time given to a worker beyond the task's own limit, for loading and slicing. */
 const GRACE_MS = 2_000;
-/** How long a cancelled job may take to reach its next fuel slice before its worker is terminated. */
-const CANCEL_GRACE_MS = 5_000;
+/**
+ * How long a cancelled job may take to answer before its worker is terminated. A job on wasmi
+ * answers at its next fuel slice (a few ms); one on the browser's own engine cannot pause, so
+ * its worker is terminated when this runs out.
+ */
+const CANCEL_GRACE_MS = 500;
 
 /** The state of a runtime's worker pool (see `Runtime.workerStats`). */
 export interface WorkerStats {

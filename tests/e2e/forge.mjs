@@ -21,7 +21,10 @@ export function invocation(task) {
   return block({ task: { run: task.run, cause: null, meta: task.meta, prf: [] } });
 }
 
-/** A receipt of invocation `ran` claiming `out` (e.g. `["ok", 999]`), with `meta` (e.g. `{v: 1, fuel: 5}`). */
+/** The receipt version this runtime writes (`meta.v`, docs/spec.md §5). */
+export const RECEIPT_VERSION = 2;
+
+/** A receipt of invocation `ran` claiming `out` (e.g. `["ok", 999]`), with `meta` (e.g. `{v: RECEIPT_VERSION, fuel: 5}`). */
 export function receipt(ran, out, meta) {
   return block({ ran, out, meta, iss: null, prf: [], fx: { fork: [], join: null } });
 }
@@ -32,7 +35,7 @@ export function receipt(ran, out, meta) {
  */
 export async function groundBefore(ran, value, than) {
   for (let fuel = 0; fuel < 100_000; fuel++) {
-    const r = await receipt(ran, ["ok", value], { v: 1, fuel });
+    const r = await receipt(ran, ["ok", value], { v: RECEIPT_VERSION, fuel });
     if (r.cid.toString() < than) return r;
   }
   throw new Error("no CID sorts first");

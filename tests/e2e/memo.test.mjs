@@ -42,7 +42,7 @@ test("a forged receipt from a CAR is never the answer, whatever its CID; a verif
   const { tasks } = await open(page, "forge", [1]);
   const [{ task, instruction }] = tasks;
   const inv = await forge.invocation(task);
-  const lie = await forge.receipt(inv.cid, ["ok", 999], { v: 1, fuel: 5 });
+  const lie = await forge.receipt(inv.cid, ["ok", 999], { v: forge.RECEIPT_VERSION, fuel: 5 });
   const first = await page.evaluate(
     async ({ car, task, instruction }) => {
       const rt = window.rts.forge;
@@ -112,9 +112,9 @@ test("a forged receipt from a CAR is never the answer, whatever its CID; a verif
   // An archive that is wrong anywhere stores nothing: a data block and a well-formed receipt
   // with its invocation first, then a receipt whose invocation is not a task.
   const otherInv = await forge.invocation({ ...task, run: { ...task.run, nnc: "another" } });
-  const otherReceipt = await forge.receipt(otherInv.cid, ["ok", 1], { v: 1, fuel: 1 });
+  const otherReceipt = await forge.receipt(otherInv.cid, ["ok", 1], { v: forge.RECEIPT_VERSION, fuel: 1 });
   const notATask = await forge.block({ task: 1 });
-  const badReceipt = await forge.receipt(notATask.cid, ["ok", 1], { v: 1, fuel: 1 });
+  const badReceipt = await forge.receipt(notATask.cid, ["ok", 1], { v: forge.RECEIPT_VERSION, fuel: 1 });
   const data = await forge.block({ some: "data" });
   const partial = await page.evaluate(async (car) => {
     const rt = window.rts.forge;
@@ -247,7 +247,7 @@ test("a schema-2 database upgrades in place: its receipts are kept, listed as un
   const inv = await forge.invocation(task);
   // What schema 2 wrote: receipts without `meta.v`, and one that looks current but lies.
   const old = await forge.receipt(inv.cid, ["ok", 2], { fuel: 4 });
-  const lying = await forge.receipt(inv.cid, ["ok", 999], { v: 1, fuel: 4 });
+  const lying = await forge.receipt(inv.cid, ["ok", 999], { v: forge.RECEIPT_VERSION, fuel: 4 });
   const row = (r) => ({ cid: r.cid.toString(), instruction, inputs: [module], bytes: bytes(r.bytes) });
   const result = await page.evaluate(
     async ({ inv, rows, instruction, task }) => {

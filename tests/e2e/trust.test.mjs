@@ -322,7 +322,7 @@ test("a spot-check that disagrees distrusts the signer, and the distrust survive
   const lies = [];
   for (const task of tasks) {
     const inv = await forge.invocation(task);
-    const lie = await forge.receipt(inv.cid, ["ok", 999], { v: 1, fuel: 5 });
+    const lie = await forge.receipt(inv.cid, ["ok", 999], { v: forge.RECEIPT_VERSION, fuel: 5 });
     lies.push([inv, lie, await forge.envelope(liar, lie.cid)]);
   }
   const first = await page.evaluate(

@@ -14,13 +14,11 @@ useSession((s) => ({ url, browser } = s));
 
 const blank = () => `${url}tests/e2e/pages/blank.html`;
 
-test("tasks run on the worker pool: the page stays responsive; a runaway task ends at its time limit and its worker goes on", async () => {
-  const page = await freshPage(browser);
-  const errors = watchErrors(page);
-  await page.goto(blank());
-  const result = await page.evaluate(async () => {
+/** Runs the pool scenario on `engine`: four CPU tasks and a runaway one, then a quick task. */
+async function poolRun(page, engine) {
+  return page.evaluate(async (engine) => {
     const ipvm = await import("/pkg/index.js");
-    const rt = await ipvm.Runtime.open({ name: "pool", workers: 2 });
+    const rt = await ipvm.Runtime.open({ name: `pool-${engine}`, workers: 2, engine });
     const module = await rt.addModule(new URL("/www/modules/ipvm_guests.wasm", location.href));
     // Four tasks of about a second of wasmi each, and one that spins until its time limit.
     const tasks = [];
@@ -47,36 +45,53 @@ test("tasks run on the worker pool: the page stays responsive; a runaway task en
       workers: rt.workers,
       statuses: reports.map((r) => r.ok),
       fuels: reports.slice(0, 4).map((r) => r.fuel),
+      receipts: reports.slice(0, 4).map((r) => r.receipt),
+      engines: reports.slice(0, 4).map((r) => r.engine),
       ticks,
       spin: JSON.parse(reports[4].dagJson),
       next: JSON.parse(next[0].dagJson).out,
       took,
       worstGap,
     };
-  });
-  assert.equal(result.workers, 2);
-  assert.deepEqual(result.statuses, [true, true, true, true, false]);
-  assert.equal(result.spin.out[1].kind, "time_limit");
-  assert.equal(result.spin.meta.nondeterministic, true);
-  assert.deepEqual(result.next, ["ok", 2], "the pool still works after a time limit");
-  assert.equal(result.stats.replaced, 0, "wasmi's own time check ended the task; no worker was terminated");
-  // The four tasks did the same real work (the same fuel, millions of units), and the page's
-  // own timer kept firing while they ran: the main thread was never blocked for long.
-  assert.equal(new Set(result.fuels).size, 1, `fuels: ${result.fuels}`);
-  assert.ok(result.fuels[0] > 12_000_000, `fuel ${result.fuels[0]}`);
-  assert.ok(result.ticks > 0);
-  assert.ok(result.worstGap < 500, `the main thread stalled ${result.worstGap.toFixed(0)} ms`);
-  console.log(`pool: 2 workers, ${result.took.toFixed(0)} ms for the run, longest main-thread stall ${result.worstGap.toFixed(0)} ms`);
+  }, engine);
+}
+
+test("tasks run on the worker pool, on either engine, with the same receipts: the page stays responsive; a runaway task ends at its time limit and the pool goes on", async () => {
+  const page = await freshPage(browser);
+  const errors = watchErrors(page);
+  await page.goto(blank());
+  const runs = { wasmi: await poolRun(page, "wasmi"), fast: await poolRun(page, "auto") };
+  for (const [engine, result] of Object.entries(runs)) {
+    assert.equal(result.workers, 2);
+    assert.deepEqual(result.statuses, [true, true, true, true, false], engine);
+    assert.deepEqual(result.engines, Array(4).fill(engine), "each report names the engine the task ran on");
+    assert.equal(result.spin.out[1].kind, "time_limit", engine);
+    assert.equal(result.spin.meta.nondeterministic, true);
+    assert.deepEqual(result.next, ["ok", 2], "the pool still works after a time limit");
+    // The four tasks did the same real work (the same fuel, millions of units), and the page's
+    // own timer kept firing while they ran: the main thread was never blocked for long.
+    assert.equal(new Set(result.fuels).size, 1, `fuels: ${result.fuels}`);
+    assert.ok(result.fuels[0] > 12_000_000, `fuel ${result.fuels[0]}`);
+    assert.ok(result.ticks > 0);
+    assert.ok(result.worstGap < 500, `the main thread stalled ${result.worstGap.toFixed(0)} ms`);
+    console.log(`pool (${engine}): 2 workers, ${result.took.toFixed(0)} ms for the run, longest main-thread stall ${result.worstGap.toFixed(0)} ms`);
+  }
+  // wasmi pauses between slices and checks the clock itself; the browser's engine cannot pause,
+  // so the pool terminates that worker at the limit and starts another.
+  assert.equal(runs.wasmi.stats.replaced, 0, "wasmi's own time check ended the task; no worker was terminated");
+  assert.equal(runs.fast.stats.replaced, 1, "the fast path's runaway task ended with its worker");
+  // The same tasks gave the same receipts on both engines.
+  assert.deepEqual(runs.fast.receipts, runs.wasmi.receipts);
+  assert.deepEqual(runs.fast.fuels, runs.wasmi.fuels);
   assert.deepEqual(errors, []);
   await page.close();
 });
 
-test("aborting stops tasks running in workers at their next fuel slice; the workers go on", async () => {
-  const page = await freshPage(browser);
-  await page.goto(blank());
-  const result = await page.evaluate(async () => {
+/** Starts two long tasks on `engine`, aborts the run 300 ms after both started, then runs a quick task. */
+async function abortRun(page, engine) {
+  return page.evaluate(async (engine) => {
     const ipvm = await import("/pkg/index.js");
-    const rt = await ipvm.Runtime.open({ name: "abort-running", workers: 2 });
+    const rt = await ipvm.Runtime.open({ name: `abort-running-${engine}`, workers: 2, engine });
     const module = await rt.addModule(new URL("/www/modules/ipvm_guests.wasm", location.href));
     // Two tasks of about a minute of wasmi each.
     const long = [];
@@ -92,14 +107,29 @@ test("aborting stops tasks running in workers at their next fuel slice; the work
     const t1 = performance.now();
     const after = await rt.run({ tasks: [quick.task] });
     return { code, abortedAfter, next: JSON.parse(after[0].dagJson).out, nextTook: performance.now() - t1, receipts: (await rt.storage()).receipts, stats: rt.workerStats() };
-  });
+  }, engine);
+}
+
+test("aborting stops tasks running in workers: wasmi at its next fuel slice (the workers go on), the fast path by replacing its workers", async () => {
+  const page = await freshPage(browser);
+  await page.goto(blank());
+  const result = await abortRun(page, "wasmi");
   assert.equal(result.code, "ERR_CANCELLED");
   assert.ok(result.abortedAfter < 20_000, `the run ended ${result.abortedAfter.toFixed(0)} ms after it started`);
   assert.deepEqual(result.next, ["ok", 2]);
   assert.ok(result.nextTook < 20_000, `the next task waited ${result.nextTook.toFixed(0)} ms`);
   assert.equal(result.receipts, 1, "the aborted tasks left no receipt");
   assert.deepEqual(result.stats, { workers: 2, busy: 0, queued: 0, spawned: 2, replaced: 0, cancelled: 2 }, "both workers stopped their task and stayed");
-  console.log(`abort: run ended ${result.abortedAfter.toFixed(0)} ms after start; next task took ${result.nextTook.toFixed(0)} ms on the same workers`);
+  console.log(`abort (wasmi): run ended ${result.abortedAfter.toFixed(0)} ms after start; next task took ${result.nextTook.toFixed(0)} ms on the same workers`);
+  // The browser's engine cannot pause: the pool terminates each worker that does not answer
+  // the cancel at once, and starts another. Nothing of the aborted tasks is kept.
+  const fast = await abortRun(page, "auto");
+  assert.equal(fast.code, "ERR_CANCELLED");
+  assert.ok(fast.abortedAfter < 5_000, `the run ended ${fast.abortedAfter.toFixed(0)} ms after it started`);
+  assert.deepEqual(fast.next, ["ok", 2]);
+  assert.equal(fast.receipts, 1, "the aborted tasks left no receipt");
+  assert.deepEqual(fast.stats, { workers: 2, busy: 0, queued: 0, spawned: 4, replaced: 2, cancelled: 2 }, "both workers were replaced");
+  console.log(`abort (fast): run ended ${fast.abortedAfter.toFixed(0)} ms after start; next task took ${fast.nextTook.toFixed(0)} ms on new workers`);
   await page.close();
 });
 

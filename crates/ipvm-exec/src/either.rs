@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use ipvm_core::Limits;
 
-use crate::abi::{CoreTy, CoreVal, Guest, GuestMemory, MemoryView};
+use crate::abi::{CoreVal, Guest, GuestMemory, MemoryView};
 use crate::engine::{Engine, Instance, Pacer, Prefer};
 use crate::host::HostEffects;
 use crate::meter::Metered;
@@ -161,12 +161,6 @@ impl<F: Instance, R: Instance> Instance for EitherInstance<F, R> {
         match self {
             Self::Fast(g) => g.call_paced(export, args, pacer).await,
             Self::Reference(g) => g.call_paced(export, args, pacer).await,
-        }
-    }
-    fn exports(&self) -> Vec<(String, Vec<CoreTy>)> {
-        match self {
-            Self::Fast(g) => g.exports(),
-            Self::Reference(g) => g.exports(),
         }
     }
     fn finish(self) -> (u64, HostEffects) {

@@ -8,7 +8,7 @@ use std::future::Future;
 
 use ipvm_core::Limits;
 
-use crate::abi::{CoreTy, CoreVal, Guest};
+use crate::abi::{CoreVal, Guest};
 use crate::host::HostEffects;
 use crate::meter::Metered;
 use crate::wit::WitWorld;
@@ -94,8 +94,6 @@ pub trait Instance: Guest {
         args: &[CoreVal],
         pacer: &P,
     ) -> impl Future<Output = Result<Vec<CoreVal>, ExecError>>;
-    /// The exported functions and their core parameter types.
-    fn exports(&self) -> Vec<(String, Vec<CoreTy>)>;
     /// Ends the instance: fuel used, and what host functions did.
     fn finish(self) -> (u64, HostEffects);
     /// The engine's name, for reports (never for receipts): `wasmi` or `fast`.

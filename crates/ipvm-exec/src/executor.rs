@@ -242,22 +242,26 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
             Ok(g) => g,
             Err(run) => return run,
         };
-        let exports: Vec<_> = guest
-            .exports()
-            .into_iter()
-            .filter(|(name, _)| !name.starts_with("ipvm:"))
+        let exports: Vec<_> = prepared
+            .facts
+            .exports
+            .iter()
+            .filter(|e| !e.name.starts_with("ipvm:"))
             .collect();
         let tried = spellings(&job.func);
         let result = async {
-            let (name, params) = tried
+            let export = tried
                 .iter()
-                .find_map(|n| exports.iter().find(|(e, _)| e == n))
-                .cloned()
+                .find_map(|n| exports.iter().find(|e| e.name == *n))
                 .ok_or_else(|| ExecError::NoSuchFunction {
                     func: job.func.clone(),
                     tried: tried.join(", "),
                 })?;
-            let name = &name;
+            let name = &export.name;
+            let (params, _) = export.numeric.clone().ok_or_else(|| ExecError::Signature {
+                func: job.func.clone(),
+                reason: "its parameters or results are not all numbers (i32, i64, f32, f64)".into(),
+            })?;
             if params.len() != job.args.len() {
                 let reason = format!(
                     "`{}` takes {} arguments, {} given",

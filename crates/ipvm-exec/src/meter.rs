@@ -23,7 +23,9 @@
 //! - **Limits.** `memory.grow` and `table.grow` check the task's limits
 //!   (`ipvm:memory-pages`, [`MAX_TABLE_ELEMENTS`]) before they grow.
 //! - **Floats.** The result of each operator that can produce a NaN is
-//!   replaced by the canonical NaN if it is one (the engines' NaN bits differ).
+//!   replaced by the canonical NaN if it is one (the engines' NaN bits
+//!   differ); a trapping float-to-integer truncation checks its operand first
+//!   (engines name that trap differently).
 //! - **Start.** The start function is not run by instantiation: it is
 //!   exported as `ipvm:start`, and the runner calls it, metered like any call.
 //!
@@ -90,6 +92,9 @@ pub enum MeterTrap {
     MemoryLimit = 3,
     /// `table.grow` would pass [`MAX_TABLE_ELEMENTS`].
     TableLimit = 4,
+    /// A float-to-integer truncation of a NaN or of a value out of range
+    /// (engines name these traps differently; the rewriter checks first).
+    BadConversion = 5,
 }
 
 impl MeterTrap {
@@ -100,6 +105,7 @@ impl MeterTrap {
             2 => Self::StackOverflow,
             3 => Self::MemoryLimit,
             4 => Self::TableLimit,
+            5 => Self::BadConversion,
             _ => return None,
         })
     }
@@ -117,13 +123,22 @@ pub struct Metered {
     pub memory_pages: Option<u64>,
     /// Initial elements of each table it defines.
     pub table_elements: Vec<u64>,
-    /// The exported functions whose types are numbers: name, parameter
-    /// and result types (an engine that cannot read them from the
-    /// instance, the browser's, takes them from here).
-    pub exports: Vec<(String, Vec<CoreTy>, Vec<CoreTy>)>,
+    /// The exported functions (the executor and the engines take their
+    /// types from here, the same on every engine).
+    pub exports: Vec<ExportFn>,
     /// The module's function imports (`module`, `name`), the rewriter's own
     /// left out.
     pub imports: Vec<(String, String)>,
+}
+
+/// An exported function of a module.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportFn {
+    /// Its export name.
+    pub name: String,
+    /// Its parameter and result types, if they are all numbers (a task can
+    /// call only such a function).
+    pub numeric: Option<(Vec<CoreTy>, Vec<CoreTy>)>,
 }
 
 /// The features a task's module may use.
@@ -313,20 +328,25 @@ impl Rewriter {
                 })
                 .collect()
         };
-        let mut exports: Vec<(String, Vec<CoreTy>, Vec<CoreTy>)> = exported
+        let mut exports: Vec<ExportFn> = exported
             .into_iter()
-            .filter_map(|(name, f)| {
+            .map(|(name, f)| {
                 let imported = imported_func_types.len() as u32;
                 let ty = match f < imported {
-                    true => imported_func_types[f as usize],
-                    false => *self.func_types.get((f - imported) as usize)?,
+                    true => imported_func_types.get(f as usize).copied(),
+                    false => self.func_types.get((f - imported) as usize).copied(),
                 };
-                let (params, results) = self.types.get(ty as usize)?.as_ref()?;
-                Some((name, core(params)?, core(results)?))
+                let numeric = ty
+                    .and_then(|t| self.types.get(t as usize)?.as_ref())
+                    .and_then(|(params, results)| Some((core(params)?, core(results)?)));
+                ExportFn { name, numeric }
             })
             .collect();
         if start.is_some() {
-            exports.push((START_EXPORT.to_string(), Vec::new(), Vec::new()));
+            exports.push(ExportFn {
+                name: START_EXPORT.to_string(),
+                numeric: Some((Vec::new(), Vec::new())),
+            });
         }
         let trap_type = self.types.len() as u32;
         let globals = self.imported_globals + self.defined_globals;
@@ -803,6 +823,67 @@ fn canonicalise(f: &mut Function, inj: &Injected, double: bool) {
         .instruction(&Instruction::Select);
 }
 
+/// The range a trapping float-to-integer truncation accepts: whether its
+/// operand is an f64, the bound below (and whether it is inclusive), the
+/// bound above (exclusive).
+fn truncation(op: &Operator) -> Option<(bool, f64, bool, f64)> {
+    use Operator::*;
+    const I32_MIN: f64 = -2_147_483_648.0;
+    const I32_END: f64 = 2_147_483_648.0;
+    const U32_END: f64 = 4_294_967_296.0;
+    const I64_MIN: f64 = -9_223_372_036_854_775_808.0;
+    const I64_END: f64 = 9_223_372_036_854_775_808.0;
+    const U64_END: f64 = 18_446_744_073_709_551_616.0;
+    Some(match op {
+        I32TruncF32S => (false, I32_MIN, true, I32_END),
+        I32TruncF64S => (true, I32_MIN - 1.0, false, I32_END),
+        I32TruncF32U => (false, -1.0, false, U32_END),
+        I32TruncF64U => (true, -1.0, false, U32_END),
+        I64TruncF32S => (false, I64_MIN, true, I64_END),
+        I64TruncF64S => (true, I64_MIN, true, I64_END),
+        I64TruncF32U => (false, -1.0, false, U64_END),
+        I64TruncF64U => (true, -1.0, false, U64_END),
+        _ => return None,
+    })
+}
+
+/// Checks the float on top of the stack (keeping it) against the range of
+/// a truncation: a NaN or a value out of range ends the task with the
+/// common `invalid conversion to integer` trap before the engine's own.
+fn check_truncation(f: &mut Function, inj: &Injected, range: (bool, f64, bool, f64)) {
+    let (double, low, inclusive, high) = range;
+    let (local, konst, ge, gt, lt): (u32, fn(f64) -> Instruction<'static>, _, _, _) = match double {
+        false => (
+            inj.f32,
+            |v| Instruction::F32Const((v as f32).into()),
+            Instruction::F32Ge,
+            Instruction::F32Gt,
+            Instruction::F32Lt,
+        ),
+        true => (
+            inj.f64,
+            |v| Instruction::F64Const(v.into()),
+            Instruction::F64Ge,
+            Instruction::F64Gt,
+            Instruction::F64Lt,
+        ),
+    };
+    f.instruction(&Instruction::LocalTee(local))
+        .instruction(&Instruction::LocalGet(local))
+        .instruction(&konst(low))
+        .instruction(&if inclusive { ge } else { gt })
+        .instruction(&Instruction::LocalGet(local))
+        .instruction(&konst(high))
+        .instruction(&lt)
+        .instruction(&Instruction::I32And)
+        .instruction(&Instruction::I32Eqz)
+        .instruction(&Instruction::If(BlockType::Empty))
+        .instruction(&Instruction::I32Const(MeterTrap::BadConversion as i32))
+        .instruction(&Instruction::I64Const(0))
+        .instruction(&Instruction::Call(inj.trap))
+        .instruction(&Instruction::End);
+}
+
 /// Whether `op` can produce a NaN whose bits differ between engines, and
 /// whether its result is an f64.
 fn nan_producing(op: &Operator) -> Option<bool> {
@@ -931,6 +1012,9 @@ fn rewrite_function(
                 f.instruction(&re.instruction(op).map_err(reencode_err)?);
             }
             op => {
+                if let Some(range) = truncation(&op) {
+                    check_truncation(&mut f, &inj, range);
+                }
                 f.instruction(&re.instruction(op).map_err(reencode_err)?);
                 if let Some(double) = nan {
                     canonicalise(&mut f, &inj, double);
@@ -976,6 +1060,7 @@ pub fn trap_error(code: i32, left: u64, limits: &Limits) -> ExecError {
         Some(MeterTrap::MemoryLimit) | Some(MeterTrap::TableLimit) => ExecError::MemoryLimit {
             limit: limits.memory_bytes(),
         },
+        Some(MeterTrap::BadConversion) => crate::Trap::BadConversion.error(),
         None => ExecError::Trap(format!("unknown metering trap {code}")),
     }
 }

@@ -346,23 +346,6 @@ impl WasmiGuest {
 }
 
 impl InstanceTrait for WasmiGuest {
-    fn exports(&self) -> Vec<(String, Vec<CoreTy>)> {
-        self.instance
-            .exports(&self.store)
-            .filter_map(|e| {
-                let name = e.name().to_string();
-                let f = e.into_func()?;
-                let params = f
-                    .ty(&self.store)
-                    .params()
-                    .iter()
-                    .filter_map(|t| core_ty(*t))
-                    .collect();
-                Some((name, params))
-            })
-            .collect()
-    }
-
     /// Calls `export` in fuel slices. Between slices: the fuel budget and the
     /// clock are checked, then `pacer` is awaited.
     async fn call_paced<P: Pacer>(
@@ -432,16 +415,6 @@ impl InstanceTrait for WasmiGuest {
     fn engine(&self) -> &'static str {
         "wasmi"
     }
-}
-
-fn core_ty(t: ValType) -> Option<CoreTy> {
-    Some(match t {
-        ValType::I32 => CoreTy::I32,
-        ValType::I64 => CoreTy::I64,
-        ValType::F32 => CoreTy::F32,
-        ValType::F64 => CoreTy::F64,
-        _ => return None,
-    })
 }
 
 impl GuestMemory for WasmiGuest {

@@ -386,8 +386,12 @@ impl FastGuest {
         }
     }
 
-    fn types(&self, export: &str) -> Option<&(String, Vec<CoreTy>, Vec<CoreTy>)> {
-        self.facts.exports.iter().find(|(n, _, _)| n == export)
+    fn types(&self, export: &str) -> Option<&(Vec<CoreTy>, Vec<CoreTy>)> {
+        self.facts
+            .exports
+            .iter()
+            .find(|e| e.name == export)
+            .and_then(|e| e.numeric.as_ref())
     }
 }
 
@@ -409,7 +413,7 @@ impl Guest for FastGuest {
             func: export.into(),
             tried: export.into(),
         };
-        let (_, params, results) = self.types(export).cloned().ok_or_else(missing)?;
+        let (params, results) = self.types(export).cloned().ok_or_else(missing)?;
         if params.len() != args.len() {
             return Err(ExecError::Abi(format!(
                 "`{export}` takes {} core values, {} given",
@@ -442,14 +446,6 @@ impl Instance for FastGuest {
         _: &P,
     ) -> Result<Vec<CoreVal>, ExecError> {
         self.call(export, args)
-    }
-
-    fn exports(&self) -> Vec<(String, Vec<CoreTy>)> {
-        self.facts
-            .exports
-            .iter()
-            .map(|(n, p, _)| (n.clone(), p.clone()))
-            .collect()
     }
 
     fn finish(self) -> (u64, HostEffects) {

@@ -55,7 +55,7 @@ pub(crate) async fn receipts_persist_across_runtimes() {
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(get(&counts, "receipts").as_f64(), Some(2.0));
-    let verification = JsFuture::from(second.verify(&receipt))
+    let verification = JsFuture::from(second.verify(&receipt, None))
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(get(&verification, "matches"), JsValue::TRUE);
