@@ -4,20 +4,21 @@
 //
 // Stopping a job: `cancel` sends the worker a "cancel" message, which the job
 // sees between two fuel slices on wasmi; the worker answers and stays in the
-// pool. A worker that does not answer (a task on the browser's own engine,
-// which cannot pause) is terminated and replaced: after the task's time limit
-// plus GRACE_MS (the job then rejects with `{ timeout: true }`, which the
-// Rust side turns into a `time_limit` error receipt), or CANCEL_GRACE_MS after
-// a cancel.
+// pool. A task on the browser's own engine cannot pause: its worker says so
+// when the call starts (`unpausable`), and a cancel then terminates it at
+// once. Any worker that does not answer is terminated and replaced: after the
+// task's time limit plus GRACE_MS (the job then rejects with
+// `{ timeout: true }`, which the Rust side turns into a `time_limit` error
+// receipt), or CANCEL_GRACE_MS after a cancel.
 
 /** Extra time given to a worker beyond the task's own limit, for loading and slicing. */
 const GRACE_MS = 2_000;
 /**
- * How long a cancelled job may take to answer before its worker is terminated. A job on wasmi
- * answers at its next fuel slice (a few ms); one on the browser's own engine cannot pause, so
- * its worker is terminated when this runs out.
+ * How long a cancelled job may take to answer before its worker is terminated: a job on wasmi
+ * answers at its next fuel slice, once its module is loaded and compiled. A job the worker said
+ * is on the browser's own engine (which cannot pause) is terminated at once.
  */
-const CANCEL_GRACE_MS = 500;
+const CANCEL_GRACE_MS = 5_000;
 
 /** The state of a runtime's worker pool (see `Runtime.workerStats`). */
 export interface WorkerStats {
@@ -40,7 +41,8 @@ export type WorkerAnswer =
   | { type: "ready"; error?: string }
   | { type?: undefined; id: number; execution: string }
   | { type?: undefined; id: number; error: string }
-  | { type?: undefined; id: number; cancelled: true };
+  | { type?: undefined; id: number; cancelled: true }
+  | { type: "unpausable"; id: number };
 
 /** What a worker is told. */
 export type WorkerRequest =
@@ -63,6 +65,8 @@ interface Running {
   resolve: (execution: string) => void;
   reject: (reason: unknown) => void;
   stopping: boolean;
+  /** The job runs on the browser's own engine: it cannot stop at a fuel slice. */
+  unpausable: boolean;
 }
 
 /** The instruction CID of a job (DAG-JSON text). */
@@ -152,20 +156,30 @@ export class WorkerPool {
       const { job, instruction, timeMs, resolve, reject } = this.#queue.shift()!;
       const id = ++this.#seq;
       const timer = setTimeout(() => this.#kill(id, { timeout: true }), timeMs + GRACE_MS);
-      this.#busy.set(id, { worker, instruction, timer, resolve, reject, stopping: false });
+      this.#busy.set(id, { worker, instruction, timer, resolve, reject, stopping: false, unpausable: false });
       worker.onmessage = ({ data }: MessageEvent<WorkerAnswer>) => {
         if (data.type === "ready") {
           if (data.error) console.error(`[ipvm] a worker failed to start: ${data.error}`);
           return;
         }
-        if (data.id === id) this.#answered(id, data);
+        if (data.id !== id) return;
+        if (data.type === "unpausable") return this.#unpausable(id);
+        this.#answered(id, data);
       };
       this.#post(worker, { type: "job", id, job });
     }
   }
 
+  /** Job `id` started a call that cannot pause: a cancel (already sent, or later) terminates it. */
+  #unpausable(id: number): void {
+    const job = this.#busy.get(id);
+    if (!job) return;
+    job.unpausable = true;
+    if (job.stopping) this.#kill(id, cancelled());
+  }
+
   /** The worker running job `id` answered: settle the job, and the worker is idle again. */
-  #answered(id: number, data: Exclude<WorkerAnswer, { type: "ready" }>): void {
+  #answered(id: number, data: Exclude<WorkerAnswer, { type: "ready" } | { type: "unpausable" }>): void {
     const job = this.#busy.get(id);
     if (!job) return;
     clearTimeout(job.timer);
@@ -194,7 +208,8 @@ export class WorkerPool {
 
   /**
    * Cancels the jobs of these instructions: queued ones are dropped, running ones stop at
-   * their next fuel slice (a worker that does not stop within CANCEL_GRACE_MS is replaced).
+   * their next fuel slice on wasmi; a worker running one on the browser's engine, or that does
+   * not stop within CANCEL_GRACE_MS, is replaced.
    */
   cancel(instructions: Iterable<string>): void {
     const wanted = new Set(instructions);
@@ -208,6 +223,10 @@ export class WorkerPool {
       if (job.instruction === undefined || !wanted.has(job.instruction) || job.stopping) continue;
       job.stopping = true;
       this.#counts.cancelled++;
+      if (job.unpausable) {
+        this.#kill(id, cancelled());
+        continue;
+      }
       clearTimeout(job.timer);
       job.timer = setTimeout(() => this.#kill(id, cancelled()), CANCEL_GRACE_MS);
       this.#post(job.worker, { type: "cancel", id });

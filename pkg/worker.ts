@@ -23,7 +23,12 @@ self.onmessage = async ({ data }: MessageEvent<WorkerRequest>) => {
     const { wasm, name, engine } = data;
     ready = (async () => {
       await init({ module_or_path: wasm });
-      taskWorker = await TaskWorker.open(name, engine);
+      // Said when a job's call starts on the browser's engine, which cannot pause: the pool
+      // then terminates this worker at once if the job is cancelled.
+      const unpausable = () => {
+        if (running !== undefined) answer({ type: "unpausable", id: running });
+      };
+      taskWorker = await TaskWorker.open(name, engine, unpausable);
       return taskWorker;
     })();
     ready.then(

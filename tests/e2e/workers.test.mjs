@@ -106,7 +106,10 @@ async function abortRun(page, engine) {
     const quick = await ipvm.wasmTask({ module, func: "add_one", args: [1], nnc: "after-abort" });
     const t1 = performance.now();
     const after = await rt.run({ tasks: [quick.task] });
-    return { code, abortedAfter, next: JSON.parse(after[0].dagJson).out, nextTook: performance.now() - t1, receipts: (await rt.storage()).receipts, stats: rt.workerStats() };
+    const nextTook = performance.now() - t1;
+    // A cancelled job still loading its module sees the cancel once it runs: wait for it.
+    for (let i = 0; i < 200 && rt.workerStats().busy > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    return { code, abortedAfter, next: JSON.parse(after[0].dagJson).out, nextTook, receipts: (await rt.storage()).receipts, stats: rt.workerStats() };
   }, engine);
 }
 

@@ -30,7 +30,11 @@ use wasm_bindgen_futures::JsFuture;
 /// The browser's own WebAssembly engine, running metered modules: the
 /// fast path of the pool's workers (`Runtime.open({engine})`).
 #[derive(Clone, Default)]
-pub struct FastEngine;
+pub struct FastEngine {
+    /// Called when a task's main call starts (it cannot pause): a worker
+    /// tells its pool, which then stops it by terminating the worker.
+    pub on_unpausable: Option<Function>,
+}
 
 /// A module compiled by the browser, with what the metering rewriter says
 /// about its exports and imports (the browser does not tell types).
@@ -325,6 +329,7 @@ impl Engine for FastEngine {
             get("memory").and_then(|m| m.dyn_into::<WebAssembly::Memory>().ok());
         Ok(FastGuest {
             exports,
+            on_unpausable: self.on_unpausable.clone(),
             shared,
             facts: module.facts.clone(),
             _closures: closures,
@@ -335,6 +340,7 @@ impl Engine for FastEngine {
 /// One instance of a metered module on the browser's engine.
 pub struct FastGuest {
     exports: Object,
+    on_unpausable: Option<Function>,
     shared: Rc<Shared>,
     facts: Rc<Metered>,
     /// The host functions, alive as long as the instance.
@@ -445,6 +451,9 @@ impl Instance for FastGuest {
         args: &[CoreVal],
         _: &P,
     ) -> Result<Vec<CoreVal>, ExecError> {
+        if let Some(f) = &self.on_unpausable {
+            let _ = f.call0(&JsValue::NULL);
+        }
         self.call(export, args)
     }
 

@@ -53,7 +53,11 @@ pub struct TaskWorker {
 
 impl TaskWorker {
     /// [`TaskWorker::open`] for Rust callers.
-    pub async fn new(name: &str, engine: &str) -> Result<TaskWorker, ipvm_core::CoreError> {
+    pub async fn new(
+        name: &str,
+        engine: &str,
+        on_unpausable: Option<js_sys::Function>,
+    ) -> Result<TaskWorker, ipvm_core::CoreError> {
         let default = preference(engine).map_err(ipvm_core::CoreError::Store)?;
         let store = IndexedDbStore::open(name).await?;
         let signer = WebSigner::load(&store).await?.map(Rc::new);
@@ -61,7 +65,7 @@ impl TaskWorker {
         let executor = Rc::new(WasmExecutor::with_pacer(
             Rc::new(AnyStore::IndexedDb(store)),
             Either {
-                fast: FastEngine,
+                fast: FastEngine { on_unpausable },
                 reference: WasmiEngine::default(),
                 default,
             },
@@ -79,10 +83,16 @@ impl TaskWorker {
 impl TaskWorker {
     /// Opens the IndexedDB store `name` (the page's) for this worker, which
     /// runs tasks on `engine` (`auto`, `fast` or `wasmi`; see `Runtime.open`).
+    /// `onUnpausable` is called when a task's call starts on the browser's
+    /// engine, which cannot pause between fuel slices.
     #[wasm_bindgen(unchecked_return_type = "Promise<TaskWorker>")]
-    pub fn open(name: String, engine: Option<String>) -> Promise {
+    pub fn open(
+        name: String,
+        engine: Option<String>,
+        #[wasm_bindgen(js_name = onUnpausable)] on_unpausable: Option<js_sys::Function>,
+    ) -> Promise {
         future_to_promise(async move {
-            let worker = Self::new(&name, engine.as_deref().unwrap_or("auto"))
+            let worker = Self::new(&name, engine.as_deref().unwrap_or("auto"), on_unpausable)
                 .await
                 .map_err(|e| convert::core_error(&e))?;
             Ok(worker.into())

@@ -31,7 +31,7 @@ type Ran = (String, Option<String>);
 
 async fn run(store: &MemoryStore, wf: &Workflow, prefer: Prefer) -> Vec<Ran> {
     let engines = Either {
-        fast: FastEngine,
+        fast: FastEngine::default(),
         reference: WasmiEngine::default(),
         default: prefer,
     };

@@ -176,7 +176,7 @@ pub async fn run(from: u64, count: u64) -> Tally {
         let fast = WasmExecutor::with_engine(
             &store,
             Either {
-                fast: FastEngine,
+                fast: FastEngine::default(),
                 reference: WasmiEngine::default(),
                 default: Prefer::Fast,
             },
@@ -201,7 +201,7 @@ pub async fn run(from: u64, count: u64) -> Tally {
             let a = fast.execute(job.clone()).await;
             if a.engine.as_deref() == Some("wasmi") {
                 // Why the fast path fell back: the same job on it alone.
-                let alone = WasmExecutor::with_engine(&store, FastEngine);
+                let alone = WasmExecutor::with_engine(&store, FastEngine::default());
                 let why = format!("{:?}", alone.execute(job.clone()).await.out);
                 match why.contains("the browser's engine refused the metered module") {
                     true => tally.refused += 1,

@@ -72,7 +72,7 @@ async fn execute(worker: &TaskWorker, job: &str) -> Execution {
 pub(crate) async fn a_long_job_yields_between_fuel_slices_and_stops_when_cancelled() {
     let name = unique("wbt-cancel");
     let module = store_with_module(&name).await;
-    let worker = TaskWorker::new(&name, "auto")
+    let worker = TaskWorker::new(&name, "auto", None)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     // About 2^32 rounds: minutes of work, unless it is cancelled.
@@ -120,7 +120,7 @@ pub(crate) async fn a_task_worker_signs_each_receipt_with_the_runtime_s_key_from
         .as_string()
         .unwrap_or_default();
     rt.close();
-    let worker = TaskWorker::new(&name, "auto")
+    let worker = TaskWorker::new(&name, "auto", None)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let run = ipvm_core::Instruction::new(
@@ -169,7 +169,7 @@ pub(crate) async fn a_task_worker_signs_each_receipt_with_the_runtime_s_key_from
 pub(crate) async fn a_task_worker_executes_a_job_sent_as_dag_json() {
     let name = unique("wbt-worker");
     store_with_module(&name).await;
-    let worker = TaskWorker::new(&name, "auto")
+    let worker = TaskWorker::new(&name, "auto", None)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let wf = Workflow::from_dag_json(SAMPLE_WORKFLOW.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
@@ -215,7 +215,7 @@ async fn run_with_dispatch(name: &str, dispatch: &Dispatch) -> (Runtime, JsValue
 pub(crate) async fn the_pool_executor_gives_the_same_receipts_through_dispatch() {
     let name = unique("wbt-dispatch");
     store_with_module(&name).await;
-    let worker = TaskWorker::new(&name, "auto")
+    let worker = TaskWorker::new(&name, "auto", None)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let calls = std::rc::Rc::new(std::cell::Cell::new(0));
