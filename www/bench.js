@@ -1,17 +1,25 @@
-// Engine benchmark, run in a tab: the same guest module on the browser's own
-// WebAssembly engine and on wasmi inside ipvm-web, over three CPU-bound
-// kernels (an integer loop, SHA-256 rounds, a Gaussian blur of a PNG).
-// `npm run bench` drives it through Playwright and prints the table; it can
-// also be run by hand from bench.html.
+// Engine benchmark, run in a tab: the guest module's compute kernels (an
+// integer loop, SHA-256 rounds, and the image functions on a PNG) on the
+// browser's own WebAssembly engine running the module as built (unmetered),
+// and through ipvm-web on its two engines: the fast path (the browser's
+// engine running the metered module, in a worker) and wasmi (in a worker).
+// `npm run bench` drives it through Playwright, adds wasmi natively, and
+// prints the table; it can also be run by hand from bench.html.
 import { Runtime, wasmTask } from "../pkg/index.js";
 
+/** The kernels: export, arguments (`png` stands for the bench picture). */
 const KERNELS = {
-  xorshift: { args: [30_000_000] },
-  "sha256-rounds": { args: [60_000] },
-  blur: { png: [256, 256], sigma: 2.0 },
+  xorshift: { func: "xorshift", args: [60_000_000], kind: "integer" },
+  "sha256-rounds": { func: "sha256-rounds", args: [120_000], kind: "integer" },
+  crop: { func: "crop", args: ["png", 64, 64, 384, 384], kind: "image" },
+  rotate90: { func: "rotate90", args: ["png"], kind: "image" },
+  grayscale: { func: "grayscale", args: ["png"], kind: "image" },
+  blur: { func: "blur", args: ["png", 2.0], kind: "image" },
 };
+/** The bench picture, made by the guest itself (`make-png`). */
+export const PNG = [512, 512];
 
-/** Calls a wit-bindgen export on the browser's engine; results past one value come back by pointer. */
+/** Results past one flat value come back by pointer to (ptr, len). */
 function listResult(exports, ret) {
   const view = new DataView(exports.memory.buffer);
   const ptr = view.getUint32(ret, true);
@@ -22,7 +30,7 @@ function listResult(exports, ret) {
 async function direct(bytes) {
   const imports = {
     "wasi:logging/logging": { log() {} },
-    "homestar:host/helpers@0.0.1": { "get-current-time"() {} },
+    "homestar:host/helpers@0.0.1": { "get-current-time"() {}, print() {} },
   };
   const { instance } = await WebAssembly.instantiate(bytes, imports);
   return instance.exports;
@@ -34,11 +42,25 @@ function base64(bytes) {
   return btoa(s).replace(/=+$/, "");
 }
 
-function time(f) {
-  const t0 = performance.now();
-  const out = f();
-  return [performance.now() - t0, out];
+/** Calls a kernel on the unmetered module with the canonical ABI done by hand. */
+function callDirect(e, kernel, png) {
+  const { func, args } = KERNELS[kernel];
+  const flat = [];
+  for (const a of args) {
+    if (a === "png") {
+      const ptr = e.cabi_realloc(0, 0, 1, png.length);
+      new Uint8Array(e.memory.buffer, ptr, png.length).set(png);
+      flat.push(ptr, png.length);
+    } else flat.push(a);
+  }
+  const r = e[func](...flat);
+  if (func === "xorshift") return r >>> 0;
+  const out = listResult(e, r);
+  e[`cabi_post_${func}`](r);
+  return out;
 }
+
+const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function timeAsync(f) {
   const t0 = performance.now();
@@ -46,63 +68,69 @@ async function timeAsync(f) {
   return [performance.now() - t0, out];
 }
 
-/** Runs every kernel on both engines; resolves to rows of figures. */
+/**
+ * Runs every kernel on the unmetered browser engine and on both of ipvm-web's engines;
+ * resolves to rows of figures. Runtime times have the runtime's own cost per task (a trivial
+ * task's median time: scheduling, storage, signing, worker messages) taken off.
+ */
 export async function benchEngines({ repeat = 3 } = {}) {
   const bytes = new Uint8Array(await (await fetch(new URL("./modules/ipvm_guests.wasm", import.meta.url))).arrayBuffer());
-  const rt = await Runtime.open();
-  const module = await rt.addModule(bytes);
   const e = await direct(bytes);
-  // The blur input, made by the guest itself.
-  const [w, h] = KERNELS.blur.png;
-  const retPng = e["make-png"](w, h);
+  const retPng = e["make-png"](...PNG);
   const png = listResult(e, retPng);
   e["cabi_post_make-png"](retPng);
-
-  const native = {
-    xorshift: () => e.xorshift(...KERNELS.xorshift.args) >>> 0,
-    "sha256-rounds": () => {
-      const r = e["sha256-rounds"](...KERNELS["sha256-rounds"].args);
-      const out = listResult(e, r);
-      e["cabi_post_sha256-rounds"](r);
-      return out;
-    },
-    blur: () => {
-      const ptr = e.cabi_realloc(0, 0, 1, png.length);
-      new Uint8Array(e.memory.buffer, ptr, png.length).set(png);
-      const r = e.blur(ptr, png.length, KERNELS.blur.sigma);
-      const out = listResult(e, r);
-      e.cabi_post_blur(r);
-      return out;
-    },
-  };
-  const argsOf = (k) => (k === "blur" ? [{ "/": { bytes: base64(png) } }, KERNELS.blur.sigma] : KERNELS[k].args);
+  const runtimes = {};
+  for (const engine of ["fast", "wasmi"]) {
+    const rt = await Runtime.open({ name: `bench-engine-${engine}`, workers: 1, engine });
+    const module = await rt.addModule(bytes);
+    const run = async (func, args, nnc) => {
+      const { task } = await wasmTask({ module, func, args, nnc, time: 600_000 });
+      const [ms, reports] = await timeAsync(() => rt.run({ tasks: [task] }));
+      return { ms, report: reports[0] };
+    };
+    // Warm up (the worker compiles the module once), then the cost of a trivial task.
+    await run("add_one", [1], `warm-${Date.now()}`);
+    const overhead = [];
+    for (let i = 0; i < 7; i++) overhead.push((await run("add_one", [i], `overhead-${Date.now()}-${i}`)).ms);
+    runtimes[engine] = { rt, run, overheadMs: median(overhead) };
+  }
+  const argsOf = (kernel) => KERNELS[kernel].args.map((a) => (a === "png" ? { "/": { bytes: base64(png) } } : a));
   const rows = [];
   let nonce = 0;
   for (const kernel of Object.keys(KERNELS)) {
-    const nativeTimes = [];
-    let nativeOut;
+    const browser = [];
+    let expected;
     for (let i = 0; i < repeat; i++) {
-      const [t, out] = time(native[kernel]);
-      nativeTimes.push(t);
-      nativeOut = out;
+      const t0 = performance.now();
+      expected = callDirect(e, kernel, png);
+      browser.push(performance.now() - t0);
     }
-    const wasmiTimes = [];
-    let report;
-    for (let i = 0; i < repeat; i++) {
-      // A fresh nonce each time, so the memo never answers.
-      const { task } = await wasmTask({ module, func: kernel, args: argsOf(kernel), nnc: `bench-${Date.now()}-${nonce++}`, time: 600_000 });
-      const [t, reports] = await timeAsync(() => rt.run({ tasks: [task] }));
-      wasmiTimes.push(t);
-      report = reports[0];
+    const row = { kernel, kind: KERNELS[kernel].kind, browserMs: median(browser) };
+    const receipts = {};
+    for (const [engine, { run, overheadMs }] of Object.entries(runtimes)) {
+      const times = [];
+      let report;
+      for (let i = 0; i < repeat; i++) {
+        // A fresh nonce each time, so the memo never answers.
+        const r = await run(KERNELS[kernel].func, argsOf(kernel), `bench-${Date.now()}-${nonce++}`);
+        times.push(Math.max(0, r.ms - overheadMs));
+        report = r.report;
+      }
+      const out = JSON.parse(report.dagJson).out;
+      const value = out[0] === "ok" ? out[1] : null;
+      const same = expected instanceof Uint8Array ? value?.["/"]?.bytes === base64(expected) : value === expected;
+      row[`${engine}Ms`] = median(times);
+      row[`${engine}Ratio`] = median(times) / row.browserMs;
+      row[`${engine}Engine`] = report.engine;
+      row[`${engine}SameOutput`] = same;
+      row.fuel = report.fuel;
+      // The receipt CID differs by nonce; the content without the instruction must not.
+      receipts[engine] = JSON.stringify({ out, fuel: report.fuel });
     }
-    const out = JSON.parse(report.dagJson).out;
-    const wasmiOut = out[0] === "ok" ? out[1] : null;
-    const same =
-      nativeOut instanceof Uint8Array
-        ? wasmiOut && typeof wasmiOut === "object" && wasmiOut["/"]?.bytes === base64(nativeOut)
-        : wasmiOut === nativeOut;
-    const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-    rows.push({ kernel, browserMs: median(nativeTimes), wasmiMs: median(wasmiTimes), ratio: median(wasmiTimes) / median(nativeTimes), fuel: report.fuel, sameOutput: same });
+    row.sameReceipt = receipts.fast === receipts.wasmi;
+    row.overheadMs = { fast: runtimes.fast.overheadMs, wasmi: runtimes.wasmi.overheadMs };
+    rows.push(row);
   }
-  return rows;
+  for (const { rt } of Object.values(runtimes)) rt.close();
+  return { rows, kernels: KERNELS, png: { width: PNG[0], height: PNG[1], bytes: png.length }, base64Png: base64(png) };
 }

@@ -43,7 +43,10 @@ async function main() {
       $("receipts").textContent = reports.map((r) => r.dagJson ?? `skipped: ${r.reason}`).join("\n");
       window.ipvmLastRun = { module, workflow, reports, events };
       const reused = reports.filter((r) => r.status === "reused").length;
-      status(`done: ${reports.length} tasks, ${reused} memo hits`);
+      // The engine each executed task ran on: the fast path (the browser's own engine running
+      // the metered module) in workers, wasmi otherwise. The receipts are the same either way.
+      const engines = [...new Set(reports.map((r) => r.engine).filter(Boolean))];
+      status(`done: ${reports.length} tasks, ${reused} memo hits${engines.length ? `; ran on ${engines.join(" and ")}` : ""}`);
     } catch (e) {
       status(isIpvmError(e) ? `${e.code}: ${e.message}` : String(e), true);
     } finally {

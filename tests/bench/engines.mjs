@@ -1,23 +1,67 @@
-// `npm run bench`: the engine benchmark in headless Chromium (see www/bench.js).
-// Prints figures; asserts nothing about speed.
+// `npm run bench`: the compute kernels on every engine, in one run (see www/bench.js):
+//   - Chromium's own engine on the module as built (unmetered): the baseline;
+//   - the fast path: Chromium's engine running the metered module, in a worker of ipvm-web;
+//   - wasmi inside the tab (a worker of ipvm-web);
+//   - wasmi natively (crates/ipvm-exec/examples/kernels.rs, release build).
+// Prints medians and ratios to the baseline. Asserts nothing about speed; it does say whether
+// the fast path and wasmi gave the same output and fuel.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { launchBrowser, startServer } from "../e2e/helpers.mjs";
 
+const ROOT = new URL("../../", import.meta.url).pathname;
+const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
 const { server, url } = await startServer();
 const browser = await launchBrowser();
+let result;
 try {
   const page = await browser.newPage();
   page.on("console", (m) => m.type() === "error" && console.error(m.text()));
   await page.goto(`${url}www/bench.html`);
   await page.waitForFunction(() => typeof window.benchEngines === "function");
-  const rows = await page.evaluate(() => window.benchEngines({ repeat: 3 }));
-  console.log("\nwasmi inside Chromium vs Chromium's own WebAssembly engine, same module (median of 3):");
-  console.log("kernel          browser (ms)   wasmi (ms)   ratio   wasmi fuel     same output");
-  for (const r of rows) {
-    console.log(
-      `${r.kernel.padEnd(15)} ${r.browserMs.toFixed(1).padStart(12)} ${r.wasmiMs.toFixed(1).padStart(12)} ${(r.ratio.toFixed(1) + "×").padStart(7)}   ${String(r.fuel).padStart(12)}   ${r.sameOutput ? "yes" : "NO"}`,
-    );
-  }
+  result = await page.evaluate((repeat) => window.benchEngines({ repeat }), REPEAT);
 } finally {
   await browser.close();
   server.close();
 }
+const KERNELS = result.kernels;
+
+// wasmi natively, on the same picture.
+const dir = mkdtempSync(join(tmpdir(), "ipvm-bench-"));
+const jobs = result.rows.map((r) => ({
+  kernel: r.kernel,
+  func: KERNELS[r.kernel].func,
+  args: KERNELS[r.kernel].args.map((a) => (a === "png" ? { "/": { bytes: result.base64Png } } : a)),
+}));
+writeFileSync(join(dir, "jobs.json"), JSON.stringify(jobs));
+const native = {};
+try {
+  const out = execFileSync(
+    "cargo",
+    ["run", "--quiet", "--release", "-p", "ipvm-exec", "--example", "kernels", "--", join(ROOT, "www/modules/ipvm_guests.wasm"), join(dir, "jobs.json"), String(REPEAT)],
+    { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] },
+  );
+  for (const line of out.trim().split("\n")) {
+    const r = JSON.parse(line);
+    native[r.kernel] = r;
+  }
+} catch (e) {
+  console.error(`wasmi natively: ${e.message}`);
+}
+
+const f = (x, w = 9) => (x === undefined ? "—" : x.toFixed(1)).padStart(w);
+const x = (r, w = 7) => (r === undefined ? "—" : `${r.toFixed(2)}×`).padStart(w);
+console.log(`\nCompute kernels, median of ${REPEAT} (ms; ratio to Chromium unmetered). Picture: ${result.png.width}×${result.png.height} PNG, ${result.png.bytes} bytes.`);
+console.log(`ipvm-web times have the runtime's cost per task taken off (a trivial task: fast ${result.rows[0].overheadMs.fast.toFixed(1)} ms, wasmi ${result.rows[0].overheadMs.wasmi.toFixed(1)} ms).`);
+console.log("kernel          chromium  fast path   ratio  wasmi tab   ratio  wasmi native   ratio   fuel          same output and fuel");
+for (const r of result.rows) {
+  const n = native[r.kernel];
+  const same = r.fastSameOutput && r.wasmiSameOutput && r.sameReceipt && (!n || (n.fuel === r.fuel && n.ok));
+  console.log(
+    `${r.kernel.padEnd(15)} ${f(r.browserMs)} ${f(r.fastMs, 10)} ${x(r.fastRatio)} ${f(r.wasmiMs, 10)} ${x(r.wasmiRatio)} ${f(n?.ms, 13)} ${x(n ? n.ms / r.browserMs : undefined)}   ${String(r.fuel).padEnd(13)} ${same ? "yes" : "NO"}${r.fastEngine === "fast" ? "" : ` (fast path ran on ${r.fastEngine})`}`,
+  );
+}
+const worst = (kind) => Math.max(...result.rows.filter((r) => r.kind === kind).map((r) => r.fastRatio));
+console.log(`\nTargets: fast path ≤ 1.5× on the integer kernels (worst ${worst("integer").toFixed(2)}×), ≤ 2× on the image functions (worst ${worst("image").toFixed(2)}×).`);

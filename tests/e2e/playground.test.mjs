@@ -28,6 +28,9 @@ test("the playground runs the sample and matches the native CLI receipt for rece
   assert.equal(run.reports.length, 2);
   assert.deepEqual(run.reports.map((r) => r.status), ["ran", "ran"]);
   assert.deepEqual(run.reports.map((r) => JSON.parse(r.dagJson).out), [["ok", 2], ["ok", 3]]);
+  // The sample runs on the fast path (the default engine, in workers), and says so.
+  assert.deepEqual(run.reports.map((r) => r.engine), ["fast", "fast"]);
+  assert.match(await page.textContent("#status"), /ran on fast$/);
   const shown = await page.textContent("#receipts");
   assert.equal(shown, run.reports.map((r) => r.dagJson).join("\n"));
 

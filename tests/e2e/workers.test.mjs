@@ -285,3 +285,34 @@ test("a time limit above what a browser timer holds is clamped to the host maxim
   assert.deepEqual(result, { status: "ran", out: ["ok", 2], replaced: 0 });
   await page.close();
 });
+
+test("a receipt computed on the fast path verifies on wasmi (and the other way), each verification naming its engine; bad engine options are refused", async () => {
+  const page = await freshPage(browser);
+  const errors = watchErrors(page);
+  await page.goto(blank());
+  const result = await page.evaluate(async () => {
+    const ipvm = await import("/pkg/index.js");
+    const codes = {};
+    for (const [name, options] of Object.entries({ bogus: { engine: "v8" }, fastWithoutWorkers: { engine: "fast", workers: 0, storage: "memory" } })) {
+      codes[name] = await ipvm.Runtime.open(options).then(() => null, (e) => e.code);
+    }
+    const rt = await ipvm.Runtime.open({ name: "verify-engines", workers: 1 });
+    const module = await rt.addModule(new URL("/www/modules/ipvm_guests.wasm", location.href));
+    const { task } = await ipvm.wasmTask({ module, func: "sha256-rounds", args: [200], nnc: "verify-engines" });
+    const [report] = await rt.run({ tasks: [task] });
+    const onWasmi = await rt.verify(report.receipt, { engine: "wasmi" });
+    const onFast = await rt.verify(report.receipt, { engine: "fast" });
+    const bogus = await rt.verify(report.receipt, { engine: "v8" }).then(() => null, (e) => e.code);
+    return { codes, engine: report.engine, onWasmi, onFast, bogus };
+  });
+  assert.deepEqual(result.codes, { bogus: "ERR_ARGUMENT", fastWithoutWorkers: "ERR_ARGUMENT" });
+  assert.equal(result.engine, "fast");
+  assert.equal(result.onWasmi.verdict, "match");
+  assert.equal(result.onWasmi.engine, "wasmi");
+  assert.equal(result.onFast.verdict, "match");
+  assert.equal(result.onFast.engine, "fast");
+  assert.equal(result.onWasmi.actualFuel, result.onWasmi.expectedFuel);
+  assert.equal(result.bogus, "ERR_ARGUMENT");
+  assert.deepEqual(errors, []);
+  await page.close();
+});

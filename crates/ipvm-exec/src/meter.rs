@@ -162,6 +162,7 @@ pub fn meter(bytes: &[u8]) -> Result<Metered, String> {
 /// Names the feature a validation error is about, when it is one we refuse.
 fn refusal(message: &str) -> String {
     let lower = message.to_lowercase();
+    let feature_off = lower.contains("not enabled") || lower.contains("support");
     for (needle, what) in [
         ("simd", "SIMD"),
         ("threads", "threads (shared memory and atomics)"),
@@ -172,7 +173,7 @@ fn refusal(message: &str) -> String {
         ("exceptions", "exceptions"),
         ("gc ", "garbage-collected types"),
     ] {
-        if lower.contains(needle) && (lower.contains("not enabled") || lower.contains("support")) {
+        if lower.contains(needle) && (feature_off || needle == "multiple memories") {
             return format!(
                 "{message}: the module uses {what}, which this runtime refuses \
                  because it cannot run deterministically on every engine"

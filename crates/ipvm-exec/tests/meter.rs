@@ -1,0 +1,173 @@
+//! The cost model, pinned: golden fuel figures for small modules, worked out
+//! by hand from the rules of docs/spec.md §8 ("Fuel"), and the features the
+//! rewriter refuses. A change to the model changes these numbers, and must
+//! bump `meter::METER_VERSION` and the receipt version.
+
+use futures::executor::block_on;
+use ipvm_core::store::add_file;
+use ipvm_core::{Executor, Ipld, Job, Limits, MemoryStore, Outcome};
+use ipvm_exec::{meter, WasmExecutor};
+
+fn run(wat: &str, func: &str, args: Vec<Ipld>, fuel: Option<u64>) -> (Outcome, u64) {
+    let store = MemoryStore::new();
+    let bytes = wat::parse_str(wat).unwrap_or_else(|e| panic!("{e}"));
+    let module = block_on(add_file(&store, &bytes)).unwrap();
+    let job = Job {
+        task: 0,
+        instruction: module,
+        module,
+        op: "wasm/run".into(),
+        func: func.into(),
+        args,
+        limits: Limits {
+            fuel,
+            ..Limits::default()
+        },
+        receipt: None,
+        engine: None,
+    };
+    let ex = block_on(WasmExecutor::new(&store).execute(job));
+    (ex.out, ex.fuel)
+}
+
+fn int(i: i64) -> Ipld {
+    Ipld::Integer(i.into())
+}
+
+#[test]
+fn a_region_costs_one_per_operator_charged_up_front() {
+    // local.get, i32.const, i32.add: one region of 3.
+    let (out, fuel) = run(
+        r#"(module (func (export "f") (param i32) (result i32) (i32.add (local.get 0) (i32.const 1))))"#,
+        "f",
+        vec![int(1)],
+        None,
+    );
+    assert_eq!(out, Outcome::Ok(int(2)));
+    assert_eq!(fuel, 3);
+}
+
+#[test]
+fn a_loop_body_is_charged_on_every_iteration() {
+    // The function region holds `loop` (free) and the `local.get 0` after it
+    // (1); the loop region holds local.get, i32.const, i32.sub, local.tee,
+    // br_if (5), charged on each of the n iterations.
+    let wat = r#"(module (func (export "f") (param i32) (result i32)
+        (loop $l (br_if $l (local.tee 0 (i32.sub (local.get 0) (i32.const 1)))))
+        (local.get 0)))"#;
+    for n in [1i64, 2, 10, 1000] {
+        let (out, fuel) = run(wat, "f", vec![int(n)], None);
+        assert_eq!(out, Outcome::Ok(int(0)));
+        assert_eq!(fuel, 1 + 5 * n as u64, "n = {n}");
+    }
+}
+
+#[test]
+fn if_arms_are_regions_and_the_if_counts_in_its_parent() {
+    // Function region: local.get, if = 2 (the arms are their own regions);
+    // then-arm: i32.const = 1; else-arm: i32.const, i32.const, i32.add = 3.
+    let wat = r#"(module (func (export "f") (param i32) (result i32)
+        (if (result i32) (local.get 0)
+          (then (i32.const 10))
+          (else (i32.add (i32.const 20) (i32.const 1))))))"#;
+    assert_eq!(run(wat, "f", vec![int(1)], None), (Outcome::Ok(int(10)), 3));
+    assert_eq!(run(wat, "f", vec![int(0)], None), (Outcome::Ok(int(21)), 5));
+}
+
+#[test]
+fn blocks_open_no_region_and_skipped_code_is_paid() {
+    // One region: block (free), i32.const, br, then i32.const, drop and
+    // i32.const, skipped by the branch but paid: 5; `end`s are free.
+    let wat = r#"(module (func (export "f") (result i32)
+        (block (result i32) (br 0 (i32.const 3)) (drop (i32.const 4)) (i32.const 5))))"#;
+    assert_eq!(run(wat, "f", vec![], None), (Outcome::Ok(int(3)), 5));
+}
+
+#[test]
+fn bulk_memory_and_grow_are_charged_by_size() {
+    // Region: 3 consts + memory.fill + i32.const + i32.load8_u = 6, and the
+    // fill of 6400 bytes: 100 units.
+    let fill = r#"(module (memory 1) (func (export "f") (result i32)
+        (memory.fill (i32.const 0) (i32.const 7) (i32.const 6400)) (i32.load8_u (i32.const 6399))))"#;
+    assert_eq!(run(fill, "f", vec![], None), (Outcome::Ok(int(7)), 106));
+    // Region: i32.const + memory.grow = 2, and 3 pages: 3072 units.
+    let grow =
+        r#"(module (memory 1) (func (export "f") (result i32) (memory.grow (i32.const 3))))"#;
+    assert_eq!(run(grow, "f", vec![], None), (Outcome::Ok(int(1)), 3074));
+}
+
+#[test]
+fn a_charge_that_does_not_fit_ends_the_task_without_taking_it() {
+    let wat = r#"(module (func (export "f") (param i32) (result i32)
+        (loop $l (br_if $l (local.tee 0 (i32.sub (local.get 0) (i32.const 1)))))
+        (local.get 0)))"#;
+    // 1 + 5n at n = 10 is 51: with 50, the tenth iteration's charge fails
+    // and the counter keeps the 4 units it had left.
+    let (out, fuel) = run(wat, "f", vec![int(10)], Some(50));
+    let Outcome::Err(Ipld::Map(e)) = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(e.get("kind"), Some(&Ipld::String("out_of_fuel".into())));
+    assert_eq!(fuel, 46);
+    // At exactly the fuel it needs, it finishes.
+    assert_eq!(run(wat, "f", vec![int(10)], Some(51)).1, 51);
+}
+
+#[test]
+fn features_that_cannot_be_deterministic_are_refused_with_a_compile_error() {
+    for (what, wat) in [
+        (
+            "SIMD",
+            r#"(module (func (export "f") (result i32) (i32x4.extract_lane 0 (v128.const i32x4 1 2 3 4))))"#,
+        ),
+        (
+            "threads",
+            r#"(module (memory 1 1 shared) (func (export "f") (result i32) (i32.atomic.load (i32.const 0))))"#,
+        ),
+        (
+            "several memories",
+            r#"(module (memory 1) (memory 1) (func (export "f") (result i32) (i32.const 0)))"#,
+        ),
+    ] {
+        let (out, fuel) = run(wat, "f", vec![], None);
+        let Outcome::Err(Ipld::Map(e)) = &out else {
+            panic!("{what}: {out:?}")
+        };
+        assert_eq!(
+            e.get("kind"),
+            Some(&Ipld::String("compile".into())),
+            "{what}"
+        );
+        let Some(Ipld::String(message)) = e.get("message") else {
+            panic!("{what}")
+        };
+        assert!(message.contains(what), "{what}: {message}");
+        assert_eq!(fuel, 0);
+    }
+}
+
+#[test]
+fn names_the_rewriter_reserves_are_refused() {
+    let (out, _) = run(
+        r#"(module (func (export "ipvm:fuel") (result i32) (i32.const 0)))"#,
+        "ipvm:fuel",
+        vec![],
+        None,
+    );
+    assert!(format!("{out:?}").contains("reserved"), "{out:?}");
+}
+
+#[test]
+fn the_metered_module_is_valid_and_keeps_the_module_s_exports() {
+    let bytes = wat::parse_str(
+        r#"(module (memory (export "memory") 1) (func $s) (start $s)
+            (func (export "f") (param i64 f32) (result f64) (f64.const 1)))"#,
+    )
+    .unwrap();
+    let m = meter::meter(&bytes).unwrap();
+    wasmparser::Validator::new().validate_all(&m.bytes).unwrap();
+    assert!(m.has_start);
+    assert_eq!(m.memory_pages, Some(1));
+    let names: Vec<&str> = m.exports.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["f", meter::START_EXPORT]);
+}
