@@ -286,7 +286,7 @@ test("a schema-2 database upgrades in place: its receipts are kept, listed as un
   assert.deepEqual([result.status, result.out], ["ran", ["ok", 2]], "re-computed once, and right");
   assert.equal(result.after, 3, "the old receipts are kept beside the new one");
   assert.ok(result.runs.includes("an-old-run"));
-  assert.deepEqual(result.db, { version: 4, indexes: ["inputs", "instruction", "memo", "signers"] });
+  assert.deepEqual(result.db, { version: 5, indexes: ["inputs", "instruction", "memo", "signers"] });
   // The row's key really is the CID the JS libraries compute.
   assert.ok(CID.parse(result.before[0][0]));
   await page.close();

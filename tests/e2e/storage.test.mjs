@@ -301,8 +301,8 @@ test("a version-1 database upgrades to the current version in place, keeping its
     });
     return { kept, runs, ...after };
   });
-  assert.equal(result.version, 4);
-  assert.deepEqual(result.stores, ["aliases", "blocks", "receipts", "runs", "settings"]);
+  assert.equal(result.version, 5);
+  assert.deepEqual(result.stores, ["aliases", "blocks", "metered", "receipts", "runs", "settings"]);
   assert.equal(result.kept, "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku", "the old block is still there and verifies");
   assert.deepEqual(result.runs, []);
   await page.close();

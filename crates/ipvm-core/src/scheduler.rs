@@ -198,6 +198,9 @@ pub struct Execution {
     /// The engine that ran the task (`fast`, `wasmi`), for reports; not
     /// part of the receipt, whose content is the same on every engine.
     pub engine: Option<String>,
+    /// How long the execution took where it ran, in microseconds (module
+    /// loading, arguments, the call, the output), for reports only.
+    pub micros: Option<u64>,
 }
 
 impl Execution {
@@ -225,6 +228,10 @@ impl Execution {
             (
                 "engine".to_string(),
                 self.engine.clone().map_or(Ipld::Null, Ipld::String),
+            ),
+            (
+                "micros".to_string(),
+                self.micros.map_or(Ipld::Null, |m| Ipld::Integer(m.into())),
             ),
         ]))
     }
@@ -278,6 +285,10 @@ impl Execution {
                 Some(Ipld::String(e)) => Some(e.clone()),
                 _ => None,
             },
+            micros: match m.get("micros") {
+                Some(Ipld::Integer(i)) => u64::try_from(*i).ok(),
+                _ => None,
+            },
         })
     }
 
@@ -291,6 +302,7 @@ impl Execution {
             logs: Vec::new(),
             envelope: None,
             engine: None,
+            micros: None,
         }
     }
 
@@ -304,6 +316,7 @@ impl Execution {
             logs: Vec::new(),
             envelope: None,
             engine: None,
+            micros: None,
         }
     }
 }
@@ -430,6 +443,8 @@ pub struct TaskReport {
     /// The engine it ran on (`fast`, `wasmi`), if it ran; for reports only:
     /// the receipt is the same on every engine.
     pub engine: Option<String>,
+    /// How long its execution took where it ran, in microseconds, if it ran.
+    pub micros: Option<u64>,
 }
 
 impl TaskReport {
@@ -557,8 +572,9 @@ struct RunState {
     pure_failed: bool,
     /// Tasks whose memo answer a spot-check contradicted: they run here.
     must_run: std::collections::HashSet<usize>,
-    /// The engine each executed task ran on, as its executor reported it.
-    engines: HashMap<usize, String>,
+    /// The engine each executed task ran on, and how long it took there,
+    /// as its executor reported them.
+    engines: HashMap<usize, (Option<String>, Option<u64>)>,
 }
 
 impl RunState {
@@ -729,7 +745,8 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             .map(|(i, t)| TaskReport {
                 task: i,
                 instruction: t.run.cid(),
-                engine: st.engines.remove(&i),
+                engine: st.engines.get(&i).and_then(|e| e.0.clone()),
+                micros: st.engines.remove(&i).and_then(|e| e.1),
                 status: st.status[i]
                     .take()
                     .unwrap_or_else(|| TaskStatus::Skipped("never became ready".into())),
@@ -1085,9 +1102,7 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             }),
         }
         st.results.insert(instruction, record.receipt.out.clone());
-        if let Some(engine) = &ex.engine {
-            st.engines.insert(i, engine.clone());
-        }
+        st.engines.insert(i, (ex.engine.clone(), ex.micros));
         st.complete(i, TaskStatus::Ran(record));
         Ok(())
     }

@@ -60,6 +60,20 @@ pub trait BlockStore {
     async fn put_alias(&self, alias: Cid, root: Cid) -> Result<(), CoreError>;
     /// The UnixFS root an alias stands for, if any.
     async fn get_alias(&self, alias: &Cid) -> Result<Option<Cid>, CoreError>;
+    /// The CID of a metered module cached under `key` (`<module CID>:<meter
+    /// version>`), if this store keeps that cache. Only the executor writes
+    /// it ([`BlockStore::put_metered`]); nothing imported does, so a stored
+    /// mapping was made here. The bytes are a block, verified when read.
+    async fn get_metered(&self, key: &str) -> Result<Option<Cid>, CoreError> {
+        let _ = key;
+        Ok(None)
+    }
+    /// Caches a metered module: its block, and `key` → its CID, together.
+    /// A store without the cache keeps nothing.
+    async fn put_metered(&self, key: &str, metered: Cid, bytes: Vec<u8>) -> Result<(), CoreError> {
+        let _ = (key, metered, bytes);
+        Ok(())
+    }
 }
 
 /// A block: its CID and its bytes.
@@ -391,6 +405,7 @@ async fn read_tree<S: BlockStore + ?Sized>(
 struct Tables {
     blocks: HashMap<Cid, Vec<u8>>,
     aliases: HashMap<Cid, Cid>,
+    metered: HashMap<String, Cid>,
     rows: HashMap<Cid, ReceiptRow>,
     by_memo: HashMap<Cid, BTreeSet<Cid>>,
     by_instruction: HashMap<Cid, BTreeSet<Cid>>,
@@ -514,6 +529,18 @@ impl BlockStore for MemoryStore {
     async fn get_alias(&self, alias: &Cid) -> Result<Option<Cid>, CoreError> {
         self.with(|t| t.aliases.get(alias).copied())
     }
+
+    async fn get_metered(&self, key: &str) -> Result<Option<Cid>, CoreError> {
+        self.with(|t| t.metered.get(key).copied())
+    }
+
+    async fn put_metered(&self, key: &str, metered: Cid, bytes: Vec<u8>) -> Result<(), CoreError> {
+        verify_block(&metered, &bytes)?;
+        self.with(|t| {
+            t.blocks.insert(metered, bytes);
+            t.metered.insert(key.to_string(), metered);
+        })
+    }
 }
 
 impl ReceiptStore for MemoryStore {
@@ -595,6 +622,12 @@ macro_rules! forward_stores {
             }
             async fn put_alias(&self, alias: Cid, root: Cid) -> Result<(), CoreError> {
                 (**self).put_alias(alias, root).await
+            }
+            async fn get_metered(&self, key: &str) -> Result<Option<Cid>, CoreError> {
+                (**self).get_metered(key).await
+            }
+            async fn put_metered(&self, key: &str, metered: Cid, bytes: Vec<u8>) -> Result<(), CoreError> {
+                (**self).put_metered(key, metered, bytes).await
             }
             async fn get_alias(&self, alias: &Cid) -> Result<Option<Cid>, CoreError> {
                 (**self).get_alias(alias).await

@@ -15,7 +15,7 @@ use crate::values::{lift, lower};
 use crate::wit::{self, Shape, WitFunc, WitWorld};
 use crate::WasmiEngine;
 use crate::{mapping, ExecError};
-use ipvm_core::address::{nesting, MAX_NESTING};
+use ipvm_core::address::{nesting, raw_cid, MAX_NESTING};
 use ipvm_core::receipt::{error_class, ReceiptClass};
 use ipvm_core::scheduler::Purity;
 use ipvm_core::store::{read_file_within, BlockStore};
@@ -168,10 +168,7 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
             Shape::Core(b) => (b, None),
             Shape::Wit(b, w) => (b, Some(w)),
         };
-        let metered = meter::meter(&core).map_err(|reason| ExecError::Compile {
-            cid: name.clone(),
-            reason,
-        })?;
+        let metered = self.metered(cid, &name, &core).await?;
         let module = self.engine.compile(&name, &metered).await?;
         let facts = Metered {
             bytes: Vec::new(),
@@ -182,6 +179,33 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
             world,
             facts,
         }))
+    }
+
+    /// The metered form of module `cid` (`core`, its core module): from the
+    /// store's cache when it has it (the block checked against its CID),
+    /// otherwise rewritten now and cached, so the rewrite runs once per
+    /// module and store, not once per worker or page load.
+    async fn metered(&self, cid: &Cid, name: &str, core: &[u8]) -> Result<Metered, ExecError> {
+        let key = format!("{cid}:{}", meter::METER_VERSION);
+        if let Ok(Some(stored)) = self.store.get_metered(&key).await {
+            if let Ok(Some(bytes)) = self.store.get_block(&stored).await {
+                if raw_cid(&bytes) == stored {
+                    if let Ok(metered) = meter::facts(bytes) {
+                        return Ok(metered);
+                    }
+                }
+            }
+        }
+        let metered = meter::meter(core).map_err(|reason| ExecError::Compile {
+            cid: name.into(),
+            reason,
+        })?;
+        // A cache that cannot be written costs only the next rewrite.
+        let _ = self
+            .store
+            .put_metered(&key, raw_cid(&metered.bytes), metered.bytes.clone())
+            .await;
+        Ok(metered)
     }
 
     async fn run(&self, job: &Job) -> Run {
@@ -461,9 +485,11 @@ impl<S: BlockStore, E: Engine, P: Pacer> Executor for WasmExecutor<S, E, P> {
     }
 
     async fn execute(&self, job: Job) -> Execution {
+        let started = web_time::Instant::now();
         let run = self.run(&job).await;
         let mut ex = execution(run.result, run.fuel, run.effects);
         ex.engine = run.engine.map(str::to_string);
+        ex.micros = Some(started.elapsed().as_micros() as u64);
         ex
     }
 }

@@ -156,6 +156,7 @@ pub fn meter(bytes: &[u8]) -> Result<Metered, String> {
         .map_err(|e| refusal(&e.to_string()))?;
     Rewriter::default()
         .rewrite(bytes)
+        .and_then(facts)
         .map_err(|e| format!("the module cannot be metered: {e}"))
 }
 
@@ -240,18 +241,13 @@ fn reencode_err(e: ReencodeError<String>) -> String {
 }
 
 impl Rewriter {
-    fn rewrite(mut self, bytes: &[u8]) -> Result<Metered, String> {
+    fn rewrite(mut self, bytes: &[u8]) -> Result<Vec<u8>, String> {
         let payloads: Vec<Payload> = Parser::new(0)
             .parse_all(bytes)
             .collect::<Result<_, _>>()
             .map_err(err)?;
         // First pass: the facts the rewrite needs.
-        let mut memory_pages = None;
-        let mut table_elements = Vec::new();
         let mut start = None;
-        let mut imported_func_types = Vec::new();
-        let mut imports = Vec::new();
-        let mut exported = Vec::new();
         for p in &payloads {
             match p {
                 Payload::TypeSection(r) => {
@@ -279,13 +275,8 @@ impl Rewriter {
                     for import in r.clone().into_imports() {
                         let import = import.map_err(err)?;
                         match import.ty {
-                            TypeRef::Func(t) => {
-                                self.indices.imported_funcs += 1;
-                                imported_func_types.push(t);
-                                imports.push((import.module.to_string(), import.name.to_string()));
-                            }
+                            TypeRef::Func(_) => self.indices.imported_funcs += 1,
                             TypeRef::Global(_) => self.imported_globals += 1,
-                            TypeRef::Memory(m) => memory_pages = Some(m.initial),
                             _ => {}
                         }
                     }
@@ -295,59 +286,10 @@ impl Rewriter {
                         self.func_types.push(t.map_err(err)?);
                     }
                 }
-                Payload::TableSection(r) => {
-                    for t in r.clone() {
-                        table_elements.push(t.map_err(err)?.ty.initial);
-                    }
-                }
-                Payload::MemorySection(r) => {
-                    for m in r.clone() {
-                        memory_pages = Some(m.map_err(err)?.initial);
-                    }
-                }
                 Payload::GlobalSection(r) => self.defined_globals = r.count(),
                 Payload::StartSection { func, .. } => start = Some(*func),
-                Payload::ExportSection(r) => {
-                    for e in r.clone() {
-                        let e = e.map_err(err)?;
-                        if e.kind == wasmparser::ExternalKind::Func {
-                            exported.push((e.name.to_string(), e.index));
-                        }
-                    }
-                }
                 _ => {}
             }
-        }
-        let core = |ts: &[ValType]| -> Option<Vec<CoreTy>> {
-            ts.iter()
-                .map(|t| match t {
-                    ValType::I32 => Some(CoreTy::I32),
-                    ValType::I64 => Some(CoreTy::I64),
-                    ValType::F32 => Some(CoreTy::F32),
-                    ValType::F64 => Some(CoreTy::F64),
-                    _ => None,
-                })
-                .collect()
-        };
-        let mut exports: Vec<ExportFn> = exported
-            .into_iter()
-            .map(|(name, f)| {
-                let imported = imported_func_types.len() as u32;
-                let ty = match f < imported {
-                    true => imported_func_types.get(f as usize).copied(),
-                    false => self.func_types.get((f - imported) as usize).copied(),
-                };
-                let numeric = ty
-                    .and_then(|t| self.types.get(t as usize)?.as_ref())
-                    .and_then(|(params, results)| Some((core(params)?, core(results)?)));
-                ExportFn { name, numeric }
-            })
-            .collect();
-        if start.is_some() {
-            exports.push(ExportFn {
-                name: START_EXPORT.to_string(),
-                numeric: Some((Vec::new(), Vec::new())),
-            });
         }
         let trap_type = self.types.len() as u32;
         let globals = self.imported_globals + self.defined_globals;
@@ -654,15 +596,107 @@ impl Rewriter {
                 }
             }
         }
-        Ok(Metered {
-            bytes: module.finish(),
-            has_start: start.is_some(),
-            memory_pages,
-            table_elements,
-            exports,
-            imports,
-        })
+        Ok(module.finish())
     }
+}
+
+/// What the executor and the engines need to know about a metered module,
+/// read from its bytes: its exported functions and their types, its
+/// function imports, its memory and tables, and whether it has a start
+/// function. Used on a fresh rewrite and on a cached one alike.
+pub fn facts(metered: Vec<u8>) -> Result<Metered, String> {
+    let mut types: Vec<Option<(Vec<ValType>, Vec<ValType>)>> = Vec::new();
+    let mut func_types = Vec::new();
+    let mut imports = Vec::new();
+    let mut exported = Vec::new();
+    let mut memory_pages = None;
+    let mut table_elements = Vec::new();
+    let mut re = Indices::default();
+    for p in Parser::new(0).parse_all(&metered) {
+        match p.map_err(err)? {
+            Payload::TypeSection(r) => {
+                for group in r {
+                    for sub in group.map_err(err)?.into_types() {
+                        types.push(match sub.composite_type.inner {
+                            wasmparser::CompositeInnerType::Func(ref f) => Some((
+                                re.val_types(f.params().to_vec()).map_err(reencode_err)?,
+                                re.val_types(f.results().to_vec()).map_err(reencode_err)?,
+                            )),
+                            _ => None,
+                        });
+                    }
+                }
+            }
+            Payload::ImportSection(r) => {
+                for import in r.into_imports() {
+                    let import = import.map_err(err)?;
+                    match import.ty {
+                        TypeRef::Func(t) => {
+                            func_types.push(t);
+                            if import.module != METER_MODULE {
+                                imports.push((import.module.to_string(), import.name.to_string()));
+                            }
+                        }
+                        TypeRef::Memory(m) => memory_pages = Some(m.initial),
+                        _ => {}
+                    }
+                }
+            }
+            Payload::FunctionSection(r) => {
+                for t in r {
+                    func_types.push(t.map_err(err)?);
+                }
+            }
+            Payload::TableSection(r) => {
+                for t in r {
+                    table_elements.push(t.map_err(err)?.ty.initial);
+                }
+            }
+            Payload::MemorySection(r) => {
+                for m in r {
+                    memory_pages = Some(m.map_err(err)?.initial);
+                }
+            }
+            Payload::ExportSection(r) => {
+                for e in r {
+                    let e = e.map_err(err)?;
+                    if e.kind == wasmparser::ExternalKind::Func {
+                        exported.push((e.name.to_string(), e.index));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let core = |ts: &[ValType]| -> Option<Vec<CoreTy>> {
+        ts.iter()
+            .map(|t| match t {
+                ValType::I32 => Some(CoreTy::I32),
+                ValType::I64 => Some(CoreTy::I64),
+                ValType::F32 => Some(CoreTy::F32),
+                ValType::F64 => Some(CoreTy::F64),
+                _ => None,
+            })
+            .collect()
+    };
+    let exports: Vec<ExportFn> = exported
+        .into_iter()
+        .map(|(name, f)| {
+            let numeric = func_types
+                .get(f as usize)
+                .and_then(|t| types.get(*t as usize)?.as_ref())
+                .and_then(|(params, results)| Some((core(params)?, core(results)?)));
+            ExportFn { name, numeric }
+        })
+        .collect();
+    Ok(Metered {
+        has_start: exports.iter().any(|e| e.name == START_EXPORT),
+        bytes: metered,
+        memory_pages,
+        table_elements,
+        exports,
+        imports,
+    })
 }
 
 /// The fuel cost of each region of a function, in the order the regions open.

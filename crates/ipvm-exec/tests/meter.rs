@@ -171,3 +171,62 @@ fn the_metered_module_is_valid_and_keeps_the_module_s_exports() {
     let names: Vec<&str> = m.exports.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(names, ["f", meter::START_EXPORT]);
 }
+
+#[test]
+fn the_metered_module_is_cached_in_the_store_and_used_from_there() {
+    let store = MemoryStore::new();
+    let seven =
+        wat::parse_str(r#"(module (func (export "f") (result i32) (i32.const 7)))"#).unwrap();
+    let one = wat::parse_str(r#"(module (func (export "f") (result i32) (i32.const 1)))"#).unwrap();
+    let module = block_on(add_file(&store, &one)).unwrap();
+    let job = |task: usize| Job {
+        task,
+        instruction: module,
+        module,
+        op: "wasm/run".into(),
+        func: "f".into(),
+        args: vec![],
+        limits: Limits::default(),
+        receipt: None,
+        engine: None,
+    };
+    let ex = block_on(WasmExecutor::new(&store).execute(job(0)));
+    assert_eq!(ex.out, Outcome::Ok(int(1)));
+    // The rewrite was cached: the block of the metered module, under its key.
+    let key = format!("{module}:{}", meter::METER_VERSION);
+    let cached = block_on(ipvm_core::BlockStore::get_metered(&store, &key))
+        .unwrap()
+        .expect("cached");
+    let bytes = block_on(ipvm_core::BlockStore::get_block(&store, &cached))
+        .unwrap()
+        .expect("its block");
+    assert_eq!(bytes, meter::meter(&one).unwrap().bytes);
+    // A new executor (a new worker, a reload) takes it from the store: put
+    // another module's metered form under the key, and that is what runs.
+    let other = meter::meter(&seven).unwrap().bytes;
+    let other_cid = ipvm_core::address::raw_cid(&other);
+    block_on(ipvm_core::BlockStore::put_metered(
+        &store, &key, other_cid, other,
+    ))
+    .unwrap();
+    let ex = block_on(WasmExecutor::new(&store).execute(job(1)));
+    assert_eq!(ex.out, Outcome::Ok(int(7)), "the cached form ran");
+    // A cached block that is not a metered module is ignored: the module
+    // is rewritten again.
+    let fresh = MemoryStore::new();
+    let garbage = b"not a module".to_vec();
+    block_on(ipvm_core::BlockStore::put_metered(
+        &fresh,
+        &key,
+        ipvm_core::address::raw_cid(&garbage),
+        garbage,
+    ))
+    .unwrap();
+    block_on(add_file(&fresh, &one)).unwrap();
+    let ex = block_on(WasmExecutor::new(&fresh).execute(job(2)));
+    assert_eq!(
+        ex.out,
+        Outcome::Ok(int(1)),
+        "a cache entry that does not check out is ignored"
+    );
+}

@@ -189,6 +189,11 @@ pub(crate) fn task_report(t: &TaskReport) -> Result<JsValue, JsValue> {
             t.engine.as_deref().map_or(JsValue::NULL, JsValue::from_str),
         ),
         (
+            "ms",
+            t.micros
+                .map_or(JsValue::NULL, |m| JsValue::from(m as f64 / 1000.0)),
+        ),
+        (
             "signers",
             rec.envelopes
                 .iter()

@@ -43,12 +43,15 @@ use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 
 /// The schema version this code creates and reads.
-pub(crate) const SCHEMA_VERSION: u32 = 4;
+pub(crate) const SCHEMA_VERSION: u32 = 5;
 const BLOCKS: &str = "blocks";
 const ALIASES: &str = "aliases";
 const RECEIPTS: &str = "receipts";
 const RUNS: &str = "runs";
 const SETTINGS: &str = "settings";
+/// The metered-module cache: `<module CID>:<meter version>` → the metered
+/// module's CID (its bytes are a block). Written only by the executor.
+const METERED: &str = "metered";
 /// The signer index of `receipts`, and the field it indexes.
 const SIGNERS: &str = "signers";
 /// The memo index of `receipts`, and the field it indexes.
@@ -136,6 +139,10 @@ impl IndexedDbStore {
                 let _ = db.create_object_store(SETTINGS, ObjectStoreParams::new());
             }
             add_index(&event, RECEIPTS, SIGNERS, SIGNERS, true);
+            // Version 5: the metered-module cache.
+            if !names.iter().any(|n| n == METERED) {
+                let _ = db.create_object_store(METERED, ObjectStoreParams::new());
+            }
         });
         let db = request
             .await
@@ -612,6 +619,23 @@ impl BlockStore for IndexedDbStore {
             Some(&alias.to_string()),
         )
         .await
+    }
+
+    async fn get_metered(&self, key: &str) -> Result<Option<Cid>, CoreError> {
+        match self.get_value(METERED, key).await? {
+            Some(v) => Ok(Some(parse_cid(&v.as_string().unwrap_or_default())?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn put_metered(&self, key: &str, metered: Cid, bytes: Vec<u8>) -> Result<(), CoreError> {
+        let mut puts = Self::block_puts(&[(metered, bytes)])?;
+        puts.push(Put {
+            store: METERED,
+            value: JsValue::from_str(&metered.to_string()),
+            key: Some(JsValue::from_str(key)),
+        });
+        self.put_all(puts).await
     }
 
     async fn get_alias(&self, alias: &Cid) -> Result<Option<Cid>, CoreError> {

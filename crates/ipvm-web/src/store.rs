@@ -44,6 +44,12 @@ impl BlockStore for AnyStore {
     async fn get_alias(&self, alias: &Cid) -> Result<Option<Cid>, CoreError> {
         each!(self, s => s.get_alias(alias).await)
     }
+    async fn get_metered(&self, key: &str) -> Result<Option<Cid>, CoreError> {
+        each!(self, s => s.get_metered(key).await)
+    }
+    async fn put_metered(&self, key: &str, metered: Cid, bytes: Vec<u8>) -> Result<(), CoreError> {
+        each!(self, s => s.put_metered(key, metered, bytes).await)
+    }
 }
 
 impl ReceiptStore for AnyStore {

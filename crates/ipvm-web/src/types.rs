@@ -90,6 +90,8 @@ export type TaskReport =
        * metered module) or `wasmi`; null for a reused receipt. The receipt is the same on both.
        */
       engine: "fast" | "wasmi" | null;
+      /** How long the execution took where it ran (a worker, or this thread), in ms; null for a reused receipt. */
+      ms: number | null;
     }
   | { task: number; instruction: Cid; status: "skipped"; reason: string };
 
