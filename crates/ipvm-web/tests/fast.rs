@@ -492,3 +492,39 @@ async fn hostile_and_edge_modules_give_the_same_receipt_on_both_engines() {
         }
     }
 }
+
+/// The receipts of `calls` on one engine, each at the fuel budget `budget`
+/// gives it (its index and the fuel it used when unlimited).
+async fn fixture_at(prefer: Prefer, budget: &dyn Fn(usize) -> Option<u64>) -> Vec<Ran> {
+    let (store, module) = guests().await;
+    let mut wf = support::workflow(module, &support::calls());
+    for (i, t) in wf.tasks.iter_mut().enumerate() {
+        t.limits.fuel = budget(i).or(t.limits.fuel);
+    }
+    run(&store, &wf, prefer).await
+}
+
+#[wasm_bindgen_test]
+async fn every_guest_call_at_its_exact_fuel_and_one_less_gives_the_same_receipt_on_both_engines() {
+    let used: Vec<u64> = fixture_at(Prefer::Fast, &|_| None)
+        .await
+        .iter()
+        .map(|(json, _)| fuel_of(json))
+        .collect();
+    for less in [0, 1] {
+        let budget = |i: usize| Some(used[i].saturating_sub(less).max(1));
+        let fast = fixture_at(Prefer::Fast, &budget).await;
+        let wasmi = fixture_at(Prefer::Reference, &budget).await;
+        let mut ran_out = 0;
+        for (i, ((f, _), (w, _))) in fast.iter().zip(&wasmi).enumerate() {
+            assert_eq!(f, w, "call {i} at fuel {} ", budget(i).unwrap_or(0));
+            ran_out += usize::from(f.contains("\"out_of_fuel\""));
+        }
+        // At its exact fuel nothing runs out; one less, every call that used
+        // fuel does.
+        match less {
+            0 => assert_eq!(ran_out, 0),
+            _ => assert_eq!(ran_out, used.iter().filter(|u| **u > 1).count()),
+        }
+    }
+}

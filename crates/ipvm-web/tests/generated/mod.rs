@@ -56,7 +56,7 @@ fn next(state: &mut u64) -> u64 {
 }
 
 /// The module of `seed`, if the generator makes one from its bytes.
-pub fn module(seed: u64) -> Option<Vec<u8>> {
+fn module(seed: u64) -> Option<Vec<u8>> {
     let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let bytes: Vec<u8> = (0..8192).map(|_| next(&mut state) as u8).collect();
     let mut u = Unstructured::new(&bytes);
@@ -137,23 +137,23 @@ fn calls(bytes: &[u8], seed: u64) -> Vec<(String, Vec<Ipld>)> {
 
 /// What a run of one case gave on each engine.
 #[derive(Default, Debug)]
-pub struct Tally {
+pub(crate) struct Tally {
     /// Modules generated.
-    pub modules: usize,
+    pub(crate) modules: usize,
     /// Calls compared.
-    pub calls: usize,
+    pub(crate) calls: usize,
     /// Calls the browser's engine ran itself.
-    pub on_fast: usize,
+    pub(crate) on_fast: usize,
     /// Calls wasmi ran because the browser's engine refused the module (a
     /// feature this engine lacks: Node 20's V8 has no extended constants).
-    pub refused: usize,
+    pub(crate) refused: usize,
     /// Calls that ended before an instance existed (compile, limits).
-    pub before_instance: usize,
+    pub(crate) before_instance: usize,
     /// Calls the browser's engine found inconclusive (its own stack
     /// overflow, an unknown trap), which wasmi then ran: why.
-    pub inconclusive: Vec<String>,
+    pub(crate) inconclusive: Vec<String>,
     /// Calls that ended in an error (trap, limit), on both engines alike.
-    pub errors: usize,
+    pub(crate) errors: usize,
 }
 
 /// The execution's answer without what may differ: the engine's name.
@@ -166,7 +166,7 @@ fn answer(ex: &ipvm_core::Execution) -> String {
 
 /// Runs seeds `from..from + count`; panics on the first difference, naming
 /// the seed, the export and both answers.
-pub async fn run(from: u64, count: u64) -> Tally {
+pub(crate) async fn run(from: u64, count: u64) -> Tally {
     let mut tally = Tally::default();
     for seed in from..from + count {
         let Some(bytes) = module(seed) else { continue };
