@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # npm run bench: prints the benchmark figures (no pass/fail).
 #   - scheduler overhead per task (native, 10,000-task DAG, no-op executor)
+#   - the compute kernels on every engine (tests/bench/engines.mjs)
+#   - the runtime in a tab: store, pool scaling, memo hits, signing (tests/bench/runtime.mjs)
+# and writes the report: bench/results.json, bench/report.md, bench/*.svg.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 bash "$ROOT/scripts/setup.sh"
 say "bench: scheduler overhead (cargo bench -p ipvm-core)"
-(cd "$ROOT" && cargo bench --quiet -p ipvm-core --bench scheduler)
+mkdir -p "$ROOT/.build/bench"
+(cd "$ROOT" && cargo bench --quiet -p ipvm-core --bench scheduler) | tee "$ROOT/.build/bench/scheduler.txt"
 say "bench: wasmi in the browser vs the browser's own engine (needs the built package)"
 bash "$ROOT/scripts/setup.sh" --test >/dev/null
 [ -f "$ROOT/pkg/wasm/ipvm_web_bg.wasm" ] || bash "$ROOT/scripts/build.sh"
 node "$ROOT/tests/bench/engines.mjs"
 node "$ROOT/tests/bench/runtime.mjs"
+# The report: bench/results.json, bench/report.md and its charts.
+node "$ROOT/tests/bench/report.mjs"

@@ -5,8 +5,8 @@
 //   - wasmi natively (crates/ipvm-exec/examples/kernels.rs, release build).
 // Prints medians and ratios to the baseline. Asserts nothing about speed; it does say whether
 // the fast path and wasmi gave the same output and fuel.
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { launchBrowser, startServer } from "../e2e/helpers.mjs";
@@ -22,6 +22,7 @@ try {
   await page.goto(`${url}www/bench.html`);
   await page.waitForFunction(() => typeof window.benchEngines === "function");
   result = await page.evaluate((repeat) => window.benchEngines({ repeat }), REPEAT);
+  result.browser = await browser.version();
 } finally {
   await browser.close();
   server.close();
@@ -37,18 +38,23 @@ const jobs = result.rows.map((r) => ({
 }));
 writeFileSync(join(dir, "jobs.json"), JSON.stringify(jobs));
 const native = {};
-try {
-  const out = execFileSync(
+let rewriteMs = null;
+{
+  const run = spawnSync(
     "cargo",
     ["run", "--quiet", "--release", "-p", "ipvm-exec", "--example", "kernels", "--", join(ROOT, "www/modules/ipvm_guests.wasm"), join(dir, "jobs.json"), String(REPEAT)],
-    { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] },
+    { cwd: ROOT, encoding: "utf8" },
   );
-  for (const line of out.trim().split("\n")) {
+  if (run.status !== 0) console.error(`wasmi natively failed:\n${run.stderr}`);
+  for (const line of (run.stdout ?? "").trim().split("\n").filter(Boolean)) {
     const r = JSON.parse(line);
     native[r.kernel] = r;
   }
-} catch (e) {
-  console.error(`wasmi natively: ${e.message}`);
+  const m = /([\d.]+) ms natively/.exec(run.stderr ?? "");
+  if (m) {
+    rewriteMs = Number(m[1]);
+    console.log(m.input.trim());
+  }
 }
 
 const f = (x, w = 9) => (x === undefined ? "—" : x.toFixed(1)).padStart(w);
@@ -66,3 +72,10 @@ for (const r of result.rows) {
 console.log("\nWall time of the whole run (ms): " + result.rows.map((r) => `${r.kernel} fast ${r.fastWallMs.toFixed(0)} / wasmi ${r.wasmiWallMs.toFixed(0)}`).join("; "));
 const worst = (kind) => Math.max(...result.rows.filter((r) => r.kind === kind).map((r) => r.fastRatio));
 console.log(`\nTargets: fast path ≤ 1.5× on the integer kernels (worst ${worst("integer").toFixed(2)}×), ≤ 2× on the image functions (worst ${worst("image").toFixed(2)}×).`);
+
+// For the report (tests/bench/report.mjs).
+mkdirSync(join(ROOT, ".build/bench"), { recursive: true });
+writeFileSync(
+  join(ROOT, ".build/bench/engines.json"),
+  JSON.stringify({ repeat: REPEAT, browser: result.browser, png: result.png, rows: result.rows.map((r) => ({ ...r, nativeMs: native[r.kernel]?.ms ?? null, nativeFuel: native[r.kernel]?.fuel ?? null })), rewriteMs }, null, 2),
+);

@@ -11,6 +11,7 @@
 //    second (`rt.verifyReceipt`, ed25519-dalek in the runtime's wasm), given
 //    the bytes and read from the store.
 // Prints figures; asserts nothing about speed.
+import { mkdirSync, writeFileSync } from "node:fs";
 import { freshPage, launchBrowser, startServer } from "../e2e/helpers.mjs";
 
 const { server, url } = await startServer();
@@ -55,8 +56,11 @@ try {
       await rt.close();
       return s;
     };
-    out.one = await fanOut(1);
-    out.many = await fanOut(navigator.hardwareConcurrency);
+    // Against the number of workers, 1 up to the machine's cores.
+    out.scaling = [];
+    for (let w = 1; w <= navigator.hardwareConcurrency; w++) out.scaling.push({ workers: w, seconds: await fanOut(w) });
+    out.one = out.scaling[0].seconds;
+    out.many = out.scaling[out.scaling.length - 1].seconds;
 
     // 3. A memo hit with receipts piled up on the instruction.
     {
@@ -137,6 +141,10 @@ try {
   console.log(`  WebCrypto sign, 100 in flight:  ${r.signParallel.toFixed(0)} signatures/s`);
   console.log(`  rt.verifyReceipt, bytes given:  ${r.verifyGiven.toFixed(0)} receipts/s (valid: ${r.verifyValid})`);
   console.log(`  rt.verifyReceipt, from store:   ${r.verifyStored.toFixed(0)} receipts/s`);
+  // For the report (tests/bench/report.mjs).
+  const root = new URL("../../", import.meta.url).pathname;
+  mkdirSync(`${root}.build/bench`, { recursive: true });
+  writeFileSync(`${root}.build/bench/runtime.json`, JSON.stringify({ browser: await browser.version(), ...r }, null, 2));
 } finally {
   await browser.close();
   server.close();
