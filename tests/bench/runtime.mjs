@@ -126,6 +126,48 @@ try {
     }
     return out;
   });
+  // 5. Cold start: the page's navigation to its first receipt, the package cached (a first
+  // visit warms the HTTP cache, the IndexedDB store and the metered-module cache; then reloads).
+  {
+    const cold = await freshPage(browser);
+    await cold.goto(`${url}tests/bench/pages/cold.html`);
+    await cold.waitForFunction(() => window.cold, null, { timeout: 60_000 });
+    const runs = [];
+    for (let i = 0; i < 5; i++) {
+      await cold.reload();
+      await cold.waitForFunction(() => window.cold, null, { timeout: 60_000 });
+      runs.push(await cold.evaluate(() => window.cold));
+    }
+    const med = (k) => runs.map((x) => x[k]).sort((a, b) => a - b)[Math.floor(runs.length / 2)];
+    r.coldStart = { firstReceiptMs: med("firstReceipt"), importedMs: med("imported"), openedMs: med("opened"), addedMs: med("added"), executionMs: med("executionMs"), engine: runs[0].engine, runs: runs.length };
+    await cold.close();
+  }
+  // 6. Per-task cost: a DAG of N no-op tasks (add_one, each awaiting nothing) in a tab with
+  // IndexedDB and the worker pool, executed, then run again (all memo hits).
+  {
+    const n = Number(process.env.BENCH_DAG_TASKS ?? 10_000);
+    const page = await freshPage(browser);
+    await page.goto(`${url}tests/e2e/pages/blank.html`);
+    r.dag = await page.evaluate(async (n) => {
+      const ipvm = await import("/pkg/index.js");
+      const rt = await ipvm.Runtime.open({ name: "bench-dag" });
+      const module = await rt.addModule(new URL("/www/modules/ipvm_guests.wasm", location.href));
+      const tasks = [];
+      for (let i = 0; i < n; i++) tasks.push((await ipvm.wasmTask({ module, func: "add_one", args: [i], nnc: "dag" })).task);
+      let t0 = performance.now();
+      await rt.run({ tasks }, { logs: "none" });
+      const executedSeconds = (performance.now() - t0) / 1000;
+      t0 = performance.now();
+      const again = await rt.run({ tasks }, { logs: "none" });
+      const memoSeconds = (performance.now() - t0) / 1000;
+      await rt.close();
+      return { tasks: n, executedPerSecond: n / executedSeconds, memoPerSecond: n / memoSeconds, allMemo: again.every((x) => x.status === "reused") };
+    }, n);
+    await page.close();
+  }
+  console.log(`\nCold start (page navigation to the first receipt, package cached, median of ${r.coldStart.runs} reloads): ${r.coldStart.firstReceiptMs.toFixed(0)} ms`);
+  console.log(`  package imported ${r.coldStart.importedMs.toFixed(0)} ms, runtime open ${r.coldStart.openedMs.toFixed(0)} ms, module added ${r.coldStart.addedMs.toFixed(0)} ms, first receipt ${r.coldStart.firstReceiptMs.toFixed(0)} ms (its execution ${r.coldStart.executionMs?.toFixed(1)} ms on ${r.coldStart.engine})`);
+  console.log(`\nA DAG of ${r.dag.tasks} no-op tasks in a tab (IndexedDB, workers): ${r.dag.executedPerSecond.toFixed(0)} tasks/s executed, signed and stored; ${r.dag.memoPerSecond.toFixed(0)} tasks/s when all are memo hits (${r.dag.allMemo ? "all were" : "NOT all were"})`);
   console.log(`\nIndexedDB store, ${r.n} receipts (one trivial task each, page thread):`);
   console.log(`  written: ${(r.n / r.writeSeconds).toFixed(0)} receipts/s end to end (run + write + indexes)`);
   console.log(`  read:    ${(r.n / r.readSeconds).toFixed(0)} receipts/s (rt.receipt, verified on read)`);
