@@ -936,6 +936,24 @@ pub fn import_signature(f: &WitFunc) -> (Vec<CoreTy>, Vec<CoreTy>) {
     (params, results)
 }
 
+/// The core signature of an export that implements `f` (canonical ABI,
+/// lifting): flat parameters, or one pointer past 16; one flat result, or a
+/// pointer to the results past one.
+pub fn export_signature(f: &WitFunc) -> (Vec<CoreTy>, Vec<CoreTy>) {
+    let mut params = Vec::new();
+    for (_, t) in &f.params {
+        flatten(t, &mut params);
+    }
+    if params.len() > MAX_FLAT_PARAMS {
+        params = vec![CoreTy::I32];
+    }
+    let results = f.result.as_ref().map(flat_of).unwrap_or_default();
+    if results.len() > MAX_FLAT_RESULTS {
+        return (params, vec![CoreTy::I32]);
+    }
+    (params, results)
+}
+
 /// Lifts the arguments of a call the guest made to a host import.
 pub fn import_args(
     mem: &dyn MemoryView,

@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use crate::abi;
 use crate::engine::{Engine, Instance, Pacer, Prefer};
-use crate::host::HostEffects;
+use crate::host::{self, HostEffects};
 use crate::meter::{self, Metered};
 use crate::values::{lift, lower};
 use crate::wit::{self, Shape, WitFunc, WitWorld};
@@ -245,6 +245,7 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
         prefer: Prefer,
     ) -> Result<E::Instance, Run> {
         meter::check_initial(&prepared.facts, &job.limits).map_err(|e| Run::failed(e, 0))?;
+        check_imports(&prepared.facts, world).map_err(|e| Run::failed(e, 0))?;
         let mut guest = self
             .engine
             .instantiate(&prepared.module, world, job.limits, prefer)
@@ -419,6 +420,7 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
             Err(run) => return Ok(run),
         };
         let result = async {
+            check_export(&prepared.facts, &func.name, func)?;
             let flat = abi::lower_args(&mut guest, func, &args)?;
             let results = guest.call_paced(&func.name, &flat, &self.pacer).await?;
             match (
@@ -439,6 +441,49 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
         }
         .await;
         Ok(Run::ended(guest, result))
+    }
+}
+
+/// Checks every import of a module against what the runtime provides, in
+/// module order, before any engine links it: the same answer on every
+/// engine (an engine's own linker would name another import first, or
+/// accept a function of another type).
+fn check_imports(facts: &Metered, world: Option<&WitWorld>) -> Result<(), ExecError> {
+    for (m, n, types) in &facts.all_imports {
+        let unknown = || ExecError::UnknownImport(format!("{m}.{n}"));
+        let sig = host::lookup(m, n)
+            .and(world.and_then(|w| w.import(m, n)))
+            .ok_or_else(unknown)?;
+        let provided = abi::import_signature(sig);
+        match types {
+            Some(t) if *t == provided => {}
+            _ => {
+                return Err(ExecError::Instantiate(format!(
+                    "the module imports `{m}.{n}` with the core type {:?}, but the runtime provides {:?} -> {:?}",
+                    types, provided.0, provided.1
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks that the export implementing `f` has the core type the canonical
+/// ABI gives `f`, before it is called: the same answer on every engine.
+fn check_export(facts: &Metered, name: &str, f: &WitFunc) -> Result<(), ExecError> {
+    let want = abi::export_signature(f);
+    let found = facts.exports.iter().find(|e| e.name == name);
+    match found.and_then(|e| e.numeric.as_ref()) {
+        Some(types) if *types == want => Ok(()),
+        _ => Err(ExecError::Signature {
+            func: name.into(),
+            reason: format!(
+                "its core type is {:?}, but its WIT signature lowers to {:?} -> {:?}",
+                found.and_then(|e| e.numeric.clone()),
+                want.0,
+                want.1
+            ),
+        }),
     }
 }
 

@@ -129,7 +129,14 @@ pub struct Metered {
     /// The module's function imports (`module`, `name`), the rewriter's own
     /// left out.
     pub imports: Vec<(String, String)>,
+    /// Every import of the module, in order, the rewriter's own left out:
+    /// `module`, `name`, and for a function its core types (`None` for
+    /// anything else, or a function with types that are not numbers).
+    pub all_imports: Vec<(String, String, Option<CoreSignature>)>,
 }
+
+/// A function's core parameter and result types.
+pub type CoreSignature = (Vec<CoreTy>, Vec<CoreTy>);
 
 /// An exported function of a module.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,7 +145,7 @@ pub struct ExportFn {
     pub name: String,
     /// Its parameter and result types, if they are all numbers (a task can
     /// call only such a function).
-    pub numeric: Option<(Vec<CoreTy>, Vec<CoreTy>)>,
+    pub numeric: Option<CoreSignature>,
 }
 
 /// The features a task's module may use.
@@ -608,6 +615,7 @@ pub fn facts(metered: Vec<u8>) -> Result<Metered, String> {
     let mut types: Vec<Option<(Vec<ValType>, Vec<ValType>)>> = Vec::new();
     let mut func_types = Vec::new();
     let mut imports = Vec::new();
+    let mut all_imports = Vec::new();
     let mut exported = Vec::new();
     let mut memory_pages = None;
     let mut table_elements = Vec::new();
@@ -630,15 +638,20 @@ pub fn facts(metered: Vec<u8>) -> Result<Metered, String> {
             Payload::ImportSection(r) => {
                 for import in r.into_imports() {
                     let import = import.map_err(err)?;
+                    let named = (import.module.to_string(), import.name.to_string());
                     match import.ty {
                         TypeRef::Func(t) => {
                             func_types.push(t);
                             if import.module != METER_MODULE {
-                                imports.push((import.module.to_string(), import.name.to_string()));
+                                imports.push(named.clone());
+                                all_imports.push((named.0, named.1, Some(t)));
                             }
                         }
-                        TypeRef::Memory(m) => memory_pages = Some(m.initial),
-                        _ => {}
+                        TypeRef::Memory(m) => {
+                            memory_pages = Some(m.initial);
+                            all_imports.push((named.0, named.1, None));
+                        }
+                        _ => all_imports.push((named.0, named.1, None)),
                     }
                 }
             }
@@ -689,7 +702,17 @@ pub fn facts(metered: Vec<u8>) -> Result<Metered, String> {
             ExportFn { name, numeric }
         })
         .collect();
+    let all_imports = all_imports
+        .into_iter()
+        .map(|(m, n, t)| {
+            let numeric = t
+                .and_then(|t| types.get(t as usize)?.as_ref())
+                .and_then(|(params, results)| Some((core(params)?, core(results)?)));
+            (m, n, numeric)
+        })
+        .collect();
     Ok(Metered {
+        all_imports,
         has_start: exports.iter().any(|e| e.name == START_EXPORT),
         bytes: metered,
         memory_pages,

@@ -203,8 +203,13 @@ fn link_host_functions(
     module: &Module,
     world: Option<&WitWorld>,
 ) -> Result<(), ExecError> {
+    let mut linked = std::collections::HashSet::new();
     for import in module.imports() {
         let (m, n) = (import.module(), import.name());
+        // A module may import the same function twice; it is linked once.
+        if !linked.insert((m.to_string(), n.to_string())) {
+            continue;
+        }
         if (m, n) == (meter::METER_MODULE, meter::TRAP_IMPORT) {
             linker
                 .func_wrap(

@@ -651,3 +651,40 @@ fn an_argument_nested_too_deep_once_awaits_are_in_place_is_the_task_s_argument_e
     };
     assert!(!msg.contains("levels deep"), "{msg}");
 }
+
+/// A module whose imports or exports do not match the WIT world it carries:
+/// the executor checks them before any engine links or calls them, so every
+/// engine gives the same answer.
+#[test]
+fn imports_and_exports_that_contradict_the_world_are_refused_the_same_way_everywhere() {
+    // `log` imported with another core type than the world's.
+    let wrong_import = with_wit(
+        r#"(module (import "wasi:logging/logging" "log" (func (param f64)))
+             (memory (export "memory") 1)
+             (func (export "flood") (result i32) (i32.const 0)))"#,
+        LOG_WIT,
+    );
+    let o = run_hostile(&wrong_import, "flood", vec![], Limits::default());
+    let (kind, message) = error(&o.hostile);
+    assert_eq!(kind, "instantiate", "{message}");
+    assert!(message.contains("wasi:logging/logging.log"), "{message}");
+    // An export whose core type is not what its WIT signature lowers to.
+    let wrong_export = with_wit(
+        r#"(module (memory (export "memory") 1)
+             (func (export "flood") (param f64) (result i32) (i32.const 0)))"#,
+        LOG_WIT,
+    );
+    let o = run_hostile(&wrong_export, "flood", vec![], Limits::default());
+    let (kind, message) = error(&o.hostile);
+    assert_eq!(kind, "signature", "{message}");
+    // The same import twice is linked once, and runs.
+    let twice = with_wit(
+        r#"(module (import "wasi:logging/logging" "log" (func (param i32 i32 i32 i32 i32)))
+             (import "wasi:logging/logging" "log" (func (param i32 i32 i32 i32 i32)))
+             (memory (export "memory") 1)
+             (func (export "flood") (result i32) (i32.const 5)))"#,
+        LOG_WIT,
+    );
+    let o = run_hostile(&twice, "flood", vec![], Limits::default());
+    assert_eq!(o.hostile.receipt.out, Outcome::Ok(Ipld::Integer(5)));
+}

@@ -51,6 +51,9 @@ struct Shared {
     effects: RefCell<HostEffects>,
     /// The error a host function or the metering trap ended the call with.
     pending: RefCell<Option<ExecError>>,
+    /// A host function is running: an exception now is the runtime's own
+    /// (the engine's stack ran out inside it), not the guest's.
+    in_host: std::cell::Cell<bool>,
     limits: Limits,
 }
 
@@ -241,6 +244,28 @@ fn imports(
         let (params, results) = abi::import_signature(&sig);
         let shared = shared.clone();
         let closure = HostClosure::new(move |args: Array| -> Result<JsValue, JsValue> {
+            shared.in_host.set(true);
+            let out = host_call(&shared, f, &sig, &params, &results, &args);
+            shared.in_host.set(false);
+            out
+        });
+        set(&namespace(m)?, n, &variadic(&closure)?.into())?;
+        closures.push(closure);
+    }
+    Ok(object)
+}
+
+/// One host call from the browser's engine: its arguments in, its result out.
+fn host_call(
+    shared: &Shared,
+    f: host::HostFn,
+    sig: &ipvm_exec::wit::WitFunc,
+    params: &[CoreTy],
+    results: &[CoreTy],
+    args: &Array,
+) -> Result<JsValue, JsValue> {
+    {
+        {
             let core = params
                 .iter()
                 .enumerate()
@@ -250,25 +275,22 @@ fn imports(
             let mut effects = shared.effects.take();
             let out = host::import(
                 f,
-                &sig,
+                sig,
                 &core,
                 &mut Caller {
-                    shared: &shared,
+                    shared,
                     effects: &mut effects,
                 },
             );
             *shared.effects.borrow_mut() = effects;
             let out = out.map_err(|e| shared.fail(e))?;
-            Ok(match (results.as_slice(), out.as_slice()) {
+            Ok(match (results, out.as_slice()) {
                 ([], _) => JsValue::UNDEFINED,
                 ([_], [one]) => to_js(*one),
                 _ => out.iter().map(|v| to_js(*v)).collect::<Array>().into(),
             })
-        });
-        set(&namespace(m)?, n, &variadic(&closure)?.into())?;
-        closures.push(closure);
+        }
     }
-    Ok(object)
 }
 
 impl Engine for FastEngine {
@@ -307,12 +329,20 @@ impl Engine for FastEngine {
             fuel: RefCell::new(None),
             effects: RefCell::new(HostEffects::default()),
             pending: RefCell::new(None),
+            in_host: std::cell::Cell::new(false),
             limits,
         });
         let mut closures = Vec::new();
         let imports = imports(&module.facts, world, &shared, &mut closures)?;
-        let instance = WebAssembly::Instance::new(&module.module, &imports)
-            .map_err(|_| ExecError::Instantiate(meter::SEGMENT_MESSAGE.into()))?;
+        // Imports and limits are checked: what is left to fail is an active
+        // segment that does not fit (a RuntimeError); anything else (the
+        // tab out of memory) depends on the machine, and wasmi decides.
+        let instance = WebAssembly::Instance::new(&module.module, &imports).map_err(|e| {
+            match e.is_instance_of::<WebAssembly::RuntimeError>() {
+                true => ExecError::Instantiate(meter::SEGMENT_MESSAGE.into()),
+                false => ExecError::Inconclusive(format!("instantiation: {e:?}")),
+            }
+        })?;
         let exports = instance.exports();
         let get = |name: &str| Reflect::get(&exports, &JsValue::from_str(name)).ok();
         let fuel = get(meter::FUEL_EXPORT)
@@ -378,6 +408,9 @@ impl FastGuest {
     fn failed(&self, thrown: JsValue) -> ExecError {
         if let Some(e) = self.shared.pending.borrow_mut().take() {
             return e;
+        }
+        if self.shared.in_host.replace(false) {
+            return ExecError::Inconclusive("the engine failed inside a host function".into());
         }
         let message = Reflect::get(&thrown, &JsValue::from_str("message"))
             .ok()

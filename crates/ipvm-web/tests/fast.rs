@@ -328,6 +328,13 @@ fn cases() -> Vec<(&'static str, &'static str, &'static str, Vec<i64>, Limits)> 
             fuel(1000),
         ),
         (
+            "an import that is not a function",
+            r#"(module (import "env" "m" (memory 1)) (func (export "f") (result i32) (i32.const 1)))"#,
+            "f",
+            vec![],
+            fuel(1000),
+        ),
+        (
             "initial memory over the limit",
             r#"(module (memory 300) (func (export "f") (result i32) (i32.const 1)))"#,
             "f",
@@ -407,6 +414,7 @@ fn expected(name: &str) -> &'static str {
         "a start function that traps" => r#"unreachable instruction executed"#,
         "a start function that sets memory" => r#"["ok",99]"#,
         "a data segment past memory" => r#""instantiate""#,
+        "an import that is not a function" => r#""unknown_import""#,
         "initial memory over the limit" => r#""memory_limit""#,
         "branches out of nested blocks and br_table" => r#"["ok","#,
         "dead code after br and return" => r#"["ok",3]"#,
@@ -467,9 +475,14 @@ async fn hostile_and_edge_modules_give_the_same_receipt_on_both_engines() {
         let (json, engine) = both(name, &bytes, |m| task(m, func, &args, limits, "")).await;
         assert!(json.contains(expected(name)), "{name}: {json}");
         // Every case that got an instance ran on the fast path itself.
-        if ["\"compile\"", "\"instantiate\"", "memory limit of"]
-            .iter()
-            .all(|k| !json.contains(k))
+        if [
+            "\"compile\"",
+            "\"instantiate\"",
+            "memory limit of",
+            "unknown_import",
+        ]
+        .iter()
+        .all(|k| !json.contains(k))
         {
             assert_eq!(engine.as_deref(), Some("fast"), "{name}: {json}");
         }
