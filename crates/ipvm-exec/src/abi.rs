@@ -921,14 +921,7 @@ pub fn lift_result(
 /// (params, results). Results past one flat value go through a pointer the
 /// guest passes last.
 pub fn import_signature(f: &WitFunc) -> (Vec<CoreTy>, Vec<CoreTy>) {
-    let mut params = Vec::new();
-    for (_, t) in &f.params {
-        flatten(t, &mut params);
-    }
-    if params.len() > MAX_FLAT_PARAMS {
-        params = vec![CoreTy::I32];
-    }
-    let results = f.result.as_ref().map(flat_of).unwrap_or_default();
+    let (mut params, results) = flat_signature(f);
     if results.len() > MAX_FLAT_RESULTS {
         params.push(CoreTy::I32);
         return (params, Vec::new());
@@ -936,10 +929,9 @@ pub fn import_signature(f: &WitFunc) -> (Vec<CoreTy>, Vec<CoreTy>) {
     (params, results)
 }
 
-/// The core signature of an export that implements `f` (canonical ABI,
-/// lifting): flat parameters, or one pointer past 16; one flat result, or a
-/// pointer to the results past one.
-pub fn export_signature(f: &WitFunc) -> (Vec<CoreTy>, Vec<CoreTy>) {
+/// `f`'s flat parameters (one pointer past 16) and flat results: what the
+/// import and export signatures share.
+fn flat_signature(f: &WitFunc) -> (Vec<CoreTy>, Vec<CoreTy>) {
     let mut params = Vec::new();
     for (_, t) in &f.params {
         flatten(t, &mut params);
@@ -947,7 +939,14 @@ pub fn export_signature(f: &WitFunc) -> (Vec<CoreTy>, Vec<CoreTy>) {
     if params.len() > MAX_FLAT_PARAMS {
         params = vec![CoreTy::I32];
     }
-    let results = f.result.as_ref().map(flat_of).unwrap_or_default();
+    (params, f.result.as_ref().map(flat_of).unwrap_or_default())
+}
+
+/// The core signature of an export that implements `f` (canonical ABI,
+/// lifting): flat parameters, or one pointer past 16; one flat result, or a
+/// pointer to the results past one.
+pub fn export_signature(f: &WitFunc) -> (Vec<CoreTy>, Vec<CoreTy>) {
+    let (params, results) = flat_signature(f);
     if results.len() > MAX_FLAT_RESULTS {
         return (params, vec![CoreTy::I32]);
     }

@@ -450,11 +450,8 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
 /// accept a function of another type).
 fn check_imports(facts: &Metered, world: Option<&WitWorld>) -> Result<(), ExecError> {
     for (m, n, types) in &facts.all_imports {
-        let unknown = || ExecError::UnknownImport(format!("{m}.{n}"));
-        let sig = host::lookup(m, n)
-            .and(world.and_then(|w| w.import(m, n)))
-            .ok_or_else(unknown)?;
-        let provided = abi::import_signature(sig);
+        let (_, sig) = host::provided(m, n, world)?;
+        let provided = abi::import_signature(&sig);
         match types {
             Some(t) if *t == provided => {}
             _ => {

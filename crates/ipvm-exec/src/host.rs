@@ -161,6 +161,22 @@ pub fn call(
     }
 }
 
+/// The host function behind import `module.name` of a module whose world
+/// is `world`, with its WIT signature: an `unknown_import` error if the
+/// runtime does not provide it. The one rule every engine links by.
+pub fn provided(
+    module: &str,
+    name: &str,
+    world: Option<&crate::wit::WitWorld>,
+) -> Result<(HostFn, WitFunc), ExecError> {
+    let unknown = || ExecError::UnknownImport(format!("{module}.{name}"));
+    let f = lookup(module, name).ok_or_else(unknown)?;
+    let sig = world
+        .and_then(|w| w.import(module, name))
+        .ok_or_else(unknown)?;
+    Ok((f, sig.clone()))
+}
+
 /// What a host function sees of the task that calls it, on any engine: the
 /// guest's memory, its fuel counter and the task's effects.
 pub trait HostContext: GuestMemory {

@@ -764,40 +764,28 @@ fn region_costs(body: &FunctionBody) -> Result<Vec<u64>, String> {
     Ok(costs)
 }
 
-/// Appends the code that charges `cost` (a constant) to the fuel counter.
-fn charge_const(f: &mut Function, inj: &Injected, cost: u64) {
-    if cost == 0 {
-        return;
-    }
-    let cost = cost as i64;
+/// Appends the code that charges a cost to the fuel counter: `cost` is
+/// the instruction that pushes it (a constant, or the scratch local).
+fn emit_charge(f: &mut Function, inj: &Injected, cost: &Instruction) {
     f.instruction(&Instruction::GlobalGet(inj.fuel))
-        .instruction(&Instruction::I64Const(cost))
+        .instruction(cost)
         .instruction(&Instruction::I64LtU)
         .instruction(&Instruction::If(BlockType::Empty))
         .instruction(&Instruction::I32Const(MeterTrap::OutOfFuel as i32))
-        .instruction(&Instruction::I64Const(cost))
+        .instruction(cost)
         .instruction(&Instruction::Call(inj.trap))
         .instruction(&Instruction::End)
         .instruction(&Instruction::GlobalGet(inj.fuel))
-        .instruction(&Instruction::I64Const(cost))
+        .instruction(cost)
         .instruction(&Instruction::I64Sub)
         .instruction(&Instruction::GlobalSet(inj.fuel));
 }
 
-/// Appends the code that charges the cost in local `cost` (an i64).
-fn charge_local(f: &mut Function, inj: &Injected) {
-    f.instruction(&Instruction::GlobalGet(inj.fuel))
-        .instruction(&Instruction::LocalGet(inj.cost))
-        .instruction(&Instruction::I64LtU)
-        .instruction(&Instruction::If(BlockType::Empty))
-        .instruction(&Instruction::I32Const(MeterTrap::OutOfFuel as i32))
-        .instruction(&Instruction::LocalGet(inj.cost))
-        .instruction(&Instruction::Call(inj.trap))
-        .instruction(&Instruction::End)
-        .instruction(&Instruction::GlobalGet(inj.fuel))
-        .instruction(&Instruction::LocalGet(inj.cost))
-        .instruction(&Instruction::I64Sub)
-        .instruction(&Instruction::GlobalSet(inj.fuel));
+/// Charges a region's constant cost (nothing for an empty region).
+fn charge_const(f: &mut Function, inj: &Injected, cost: u64) {
+    if cost > 0 {
+        emit_charge(f, inj, &Instruction::I64Const(cost as i64));
+    }
 }
 
 /// Saves the i32 count on top of the stack in local `n`, charges
@@ -841,7 +829,7 @@ fn charge_count(f: &mut Function, inj: &Injected, shift: Option<i64>, limit: Opt
             .instruction(&Instruction::I64Mul),
     };
     f.instruction(&Instruction::LocalSet(inj.cost));
-    charge_local(f, inj);
+    emit_charge(f, inj, &Instruction::LocalGet(inj.cost));
     f.instruction(&Instruction::LocalGet(inj.n));
 }
 

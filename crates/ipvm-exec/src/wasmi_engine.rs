@@ -230,12 +230,7 @@ fn link_host_functions(
                 .map_err(|e| ExecError::Instantiate(e.to_string()))?;
             continue;
         }
-        let unknown = || ExecError::UnknownImport(format!("{m}.{n}"));
-        let f = host::lookup(m, n).ok_or_else(unknown)?;
-        let sig = world
-            .and_then(|w| w.import(m, n))
-            .cloned()
-            .ok_or_else(unknown)?;
+        let (f, sig) = host::provided(m, n, world)?;
         let (params, results) = abi::import_signature(&sig);
         let ty = FuncType::new(
             params.into_iter().map(val_type),

@@ -235,12 +235,7 @@ fn imports(
     )?;
     closures.push(trap);
     for (m, n) in &facts.imports {
-        let unknown = || ExecError::UnknownImport(format!("{m}.{n}"));
-        let f = host::lookup(m, n).ok_or_else(unknown)?;
-        let sig = world
-            .and_then(|w| w.import(m, n))
-            .cloned()
-            .ok_or_else(unknown)?;
+        let (f, sig) = host::provided(m, n, world)?;
         let (params, results) = abi::import_signature(&sig);
         let shared = shared.clone();
         let closure = HostClosure::new(move |args: Array| -> Result<JsValue, JsValue> {
