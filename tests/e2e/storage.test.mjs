@@ -219,6 +219,51 @@ test("an AbortSignal cancels a run; receipts already written stay and the next r
   await page.close();
 });
 
+test("a run cancelled while a task waits for its lock leaves the lock free: the next run finishes", async () => {
+  const page = await freshPage(browser);
+  await page.goto(blank());
+  await setUp(page, { name: "abort-lock", func: "add_one", args: [5], count: 2 });
+  const result = await page.evaluate(async () => {
+    const ipvm = await import("/pkg/index.js");
+    const { rt, workflow } = window.ipvm;
+    const waiting = `ipvm-web:abort-lock:${await ipvm.instructionCid(workflow.tasks[1].run)}`;
+    const held = (prefix) =>
+      navigator.locks.query().then((q) => ({
+        held: q.held.filter((l) => l.name.startsWith(prefix)).length,
+        pending: q.pending.filter((l) => l.name.startsWith(prefix)).length,
+      }));
+    // The page holds task 1's lock, as another tab running it would.
+    let release;
+    const granted = new Promise((ok) =>
+      navigator.locks.request(waiting, () => (ok(), new Promise((r) => (release = r)))),
+    );
+    await granted;
+    const controller = new AbortController();
+    const first = rt.run(workflow, { signal: controller.signal }).then(
+      () => null,
+      (e) => e.code,
+    );
+    // Cancel once the run is waiting for task 1's lock.
+    for (let i = 0; i < 200 && (await held("ipvm-web:abort-lock:")).pending === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    const whileWaiting = await held("ipvm-web:abort-lock:");
+    controller.abort();
+    const code = await first;
+    release();
+    await new Promise((r) => setTimeout(r, 200));
+    const after = await held("ipvm-web:abort-lock:");
+    const second = await Promise.race([
+      rt.run(workflow).then((reports) => reports.map((r) => r.ok)),
+      new Promise((r) => setTimeout(() => r("still waiting after 20 s"), 20_000)),
+    ]);
+    return { whileWaiting, code, after, second };
+  });
+  assert.equal(result.whileWaiting.pending, 1, "the run waited for the lock the page held");
+  assert.equal(result.code, "ERR_CANCELLED");
+  assert.deepEqual(result.after, { held: 0, pending: 0 }, "no lock is left held or requested");
+  assert.deepEqual(result.second, [true, true]);
+  await page.close();
+});
+
 test("a database held at a newer schema version gives ERR_VERSION_CONFLICT, and nothing is harmed", async () => {
   const page = await freshPage(browser);
   await page.goto(blank());

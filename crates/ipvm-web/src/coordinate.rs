@@ -40,12 +40,21 @@ async fn acquire(name: &str) -> Option<HeldLock> {
         .ok()?;
     let (granted, on_grant) = oneshot::channel::<Function>();
     let granted = RefCell::new(Some(granted));
-    // The lock is held until the promise this callback returns resolves.
+    // The lock is held until the promise this callback returns resolves. A
+    // grant that comes after the waiter is gone (its run was cancelled while
+    // the lock was requested) is released at once: otherwise the lock would
+    // be held for the life of the page and the instruction never run again.
     let callback = Closure::once_into_js(move |_lock: JsValue| -> JsValue {
         let mut release = None;
         let held = Promise::new(&mut |resolve, _| release = Some(resolve));
-        if let (Some(tx), Some(release)) = (granted.borrow_mut().take(), release) {
-            let _ = tx.send(release);
+        if let Some(release) = release {
+            let unclaimed = match granted.borrow_mut().take() {
+                Some(tx) => tx.send(release).err(),
+                None => Some(release),
+            };
+            if let Some(release) = unclaimed {
+                let _ = release.call0(&JsValue::NULL);
+            }
         }
         held.into()
     });
