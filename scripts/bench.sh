@@ -3,6 +3,7 @@
 #   - scheduler overhead per task (native, 10,000-task DAG, no-op executor)
 #   - the compute kernels on every engine (tests/bench/engines.mjs)
 #   - the runtime in a tab: store, pool scaling, memo hits, signing (tests/bench/runtime.mjs)
+#   - where the page's thread spends its time around each task (tests/bench/profile.mjs)
 # and writes the report: bench/results.json, bench/report.md, bench/*.svg.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -15,5 +16,13 @@ bash "$ROOT/scripts/setup.sh" --test >/dev/null
 [ -f "$ROOT/pkg/wasm/ipvm_web_bg.wasm" ] || bash "$ROOT/scripts/build.sh"
 node "$ROOT/tests/bench/engines.mjs"
 node "$ROOT/tests/bench/runtime.mjs"
+# The profile needs function names, which wasm-opt drops: the same build through wasm-bindgen only.
+RAW="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/ipvm_web.wasm"
+if [ -f "$RAW" ]; then
+  rm -rf "$ROOT/.build/pkg-prof" && mkdir -p "$ROOT/.build/pkg-prof"
+  cp "$ROOT"/pkg/*.js "$ROOT/.build/pkg-prof/"
+  wasm-bindgen --target web --out-dir "$ROOT/.build/pkg-prof/wasm" --out-name ipvm_web "$RAW"
+fi
+node "$ROOT/tests/bench/profile.mjs"
 # The report: bench/results.json, bench/report.md and its charts.
 node "$ROOT/tests/bench/report.mjs"

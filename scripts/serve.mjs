@@ -21,7 +21,7 @@ const TYPES = {
   ".ts": "text/plain; charset=utf-8",
 };
 
-async function handle(root, req, res) {
+async function handle(root, cache, req, res) {
   const url = new URL(req.url, "http://localhost");
   if (url.pathname === "/" && root === ROOT) {
     res.writeHead(302, { location: "/www/" });
@@ -33,12 +33,25 @@ async function handle(root, req, res) {
     return res.end("forbidden");
   }
   try {
-    if ((await stat(path)).isDirectory()) path = join(path, "index.html");
-    const body = await readFile(path);
-    res.writeHead(200, {
+    let info = await stat(path);
+    if (info.isDirectory()) {
+      path = join(path, "index.html");
+      info = await stat(path);
+    }
+    // Cached by the browser and revalidated on each use (an edit is seen at once); with
+    // `immutable`, the package is cached as a deployment with hashed file names would serve it.
+    const etag = `"${info.size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}"`;
+    const headers = {
       "content-type": TYPES[extname(path)] ?? "application/octet-stream",
-      "cache-control": "no-store",
-    });
+      "cache-control": cache === "immutable" && url.pathname.startsWith("/pkg/") ? "public, max-age=31536000, immutable" : "no-cache",
+      etag,
+    };
+    if (req.headers["if-none-match"] === etag) {
+      res.writeHead(304, headers);
+      return res.end();
+    }
+    const body = await readFile(path);
+    res.writeHead(200, headers);
     res.end(body);
   } catch {
     res.writeHead(404, { "content-type": "text/plain" });
@@ -46,11 +59,15 @@ async function handle(root, req, res) {
   }
 }
 
-/** Starts the server for `root` (default: the repository) on `port` (0 = any free port); resolves to { server, url }. */
-export function startServer({ port = 0, host = "127.0.0.1", root = ROOT } = {}) {
+/**
+ * Starts the server for `root` (default: the repository) on `port` (0 = any free port); resolves
+ * to { server, url }. Files are revalidated on each use (ETag); `cache: "immutable"` lets the
+ * browser keep /pkg/ without asking (the cold-start benchmark's "package cached").
+ */
+export function startServer({ port = 0, host = "127.0.0.1", root = ROOT, cache = "revalidate" } = {}) {
   return new Promise((resolvePromise, reject) => {
     const server = createServer((req, res) => {
-      handle(resolve(root), req, res).catch((e) => {
+      handle(resolve(root), cache, req, res).catch((e) => {
         res.writeHead(500);
         res.end(String(e));
       });

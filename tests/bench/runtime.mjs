@@ -14,7 +14,8 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { freshPage, launchBrowser, startServer } from "../e2e/helpers.mjs";
 
-const { server, url } = await startServer();
+// The package is served as a deployment would (cached, immutable): the cold start is a return visit.
+const { server, url } = await startServer({ cache: "immutable" });
 const browser = await launchBrowser();
 try {
   const page = await freshPage(browser);

@@ -190,6 +190,108 @@ test("two tabs on one store never run the same instruction twice, and announce t
   }
 });
 
+test("a reload in the middle of group commits loses no receipt the run reported and leaves none half-written", async () => {
+  const page = await freshPage(browser);
+  const errors = watchErrors(page);
+  await page.goto(blank());
+  const TASKS = 150;
+  const spec = { name: "group-commit", func: "add_one", args: [7], count: TASKS };
+  // Three reloads, at different points of the run; each finished event is kept in localStorage
+  // as it is reported (a synchronous write), so the reload cannot lose the record of it.
+  for (const at of [5, 30, 70]) {
+    await setUp(page, spec);
+    const reloaded = page.waitForEvent("load");
+    await page.evaluate((at) => {
+      const { rt, workflow } = window.ipvm;
+      let n = 0;
+      const keep = (cid) => localStorage.setItem("reported", JSON.stringify([...JSON.parse(localStorage.getItem("reported") ?? "[]"), cid]));
+      rt.run(workflow, {
+        logs: "none",
+        onEvent: (e) => {
+          if (e.type !== "finished") return;
+          keep(e.receipt);
+          if (++n === at) location.reload();
+        },
+      }).catch(() => {});
+    }, at);
+    await reloaded;
+  }
+  await setUp(page, spec);
+  const result = await page.evaluate(async () => {
+    const { rt, workflow } = window.ipvm;
+    const ipvm = await import("/pkg/index.js");
+    const reported = [...new Set(JSON.parse(localStorage.getItem("reported") ?? "[]"))];
+    const missing = [];
+    for (const cid of reported) if (!(await rt.receipt(cid))) missing.push(cid);
+    // Every receipt stored under any task's instruction: complete, signed and valid.
+    const stored = [];
+    const invalid = [];
+    for (const t of workflow.tasks) {
+      for (const r of await rt.receiptsFor(await ipvm.instructionCid(t.run))) {
+        stored.push(r.cid);
+        const check = await rt.verifyReceipt(r.cid);
+        if (!check.valid || r.envelopes.length !== 1 || !r.trusted) invalid.push({ cid: r.cid, reason: check.reason, message: check.message });
+      }
+    }
+    const events = [];
+    const reports = await rt.run(workflow, { logs: "none", onEvent: (e) => events.push(e.type) });
+    return {
+      reported: reported.length,
+      missing,
+      stored: stored.length,
+      invalid,
+      hits: events.filter((t) => t === "memo-hit").length,
+      rejected: events.filter((t) => t === "rejected").length,
+      ok: reports.every((r) => r.ok),
+    };
+  });
+  assert.ok(result.reported >= 70, `reported before the reloads: ${result.reported}`);
+  assert.deepEqual(result.missing, [], "every receipt the run reported is stored");
+  assert.deepEqual(result.invalid, [], "every stored receipt is whole, signed and valid");
+  assert.ok(result.stored >= result.reported);
+  assert.equal(result.rejected, 0, "no row is damaged");
+  assert.equal(result.hits, result.stored, "each stored receipt answers its task");
+  assert.ok(result.ok);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("a run of more ready tasks than one memo read covers finishes on the pool, every receipt stored once", async () => {
+  const page = await freshPage(browser);
+  const errors = watchErrors(page);
+  await page.goto(blank());
+  // More than the scheduler's lookup batch (256), so lookups and group commits interleave.
+  const TASKS = 700;
+  await setUp(page, { name: "many", func: "add_one", args: [3], count: TASKS });
+  const result = await page.evaluate(async () => {
+    const { rt, workflow } = window.ipvm;
+    const timeout = (what) => new Promise((r) => setTimeout(() => r(`${what}: still running after 120 s`), 120_000));
+    // Two tasks answered from the memo first, as in the run that hung before commits were
+    // polled on their own (a lookup awaited while a commit was in flight starved it).
+    await rt.run({ tasks: workflow.tasks.slice(0, 2) }, { logs: "none" });
+    const events = [];
+    const first = await Promise.race([rt.run(workflow, { logs: "none", onEvent: (e) => events.push(e.type) }), timeout("first run")]);
+    if (typeof first === "string") return { stuck: first, events: events.length };
+    const again = await Promise.race([rt.run(workflow, { logs: "none" }), timeout("second run")]);
+    if (typeof again === "string") return { stuck: again };
+    return {
+      ran: first.filter((r) => r.status === "ran" && r.ok).length,
+      finished: events.filter((t) => t === "finished").length,
+      distinct: new Set(first.map((r) => r.receipt)).size,
+      reused: again.filter((r) => r.status === "reused").length,
+      receipts: (await rt.storage()).receipts,
+    };
+  });
+  assert.equal(result.stuck, undefined, JSON.stringify(result));
+  assert.equal(result.ran, 698);
+  assert.equal(result.finished, 698);
+  assert.equal(result.distinct, 700);
+  assert.equal(result.reused, 700);
+  assert.equal(result.receipts, 700);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test("an AbortSignal cancels a run; receipts already written stay and the next run resumes", async () => {
   const page = await freshPage(browser);
   await page.goto(blank());

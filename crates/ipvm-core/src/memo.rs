@@ -277,11 +277,48 @@ pub async fn lookup<S: ReceiptStore + ?Sized>(
     trust: Option<&Trust>,
     instruction: &Cid,
 ) -> Result<Checked<Option<ReceiptRecord>>, CoreError> {
+    let reads = store.rows(RowIndex::Memo(instruction)).await?;
+    choose(store, quarantine, trust, instruction, reads).await
+}
+
+/// [`lookup`] for many instructions at once, in the order given: their rows
+/// are read together ([`ReceiptStore::memo_rows`]), then each instruction's
+/// answer is chosen by the same rule as [`lookup`]'s.
+pub async fn lookup_many<S: ReceiptStore + ?Sized>(
+    store: &S,
+    quarantine: &Quarantine,
+    trust: Option<&Trust>,
+    instructions: &[Cid],
+) -> Result<Vec<Checked<Option<ReceiptRecord>>>, CoreError> {
+    let reads = store.memo_rows(instructions).await?;
+    if reads.len() != instructions.len() {
+        return Err(CoreError::Store(format!(
+            "the store answered {} memo reads for {} instructions",
+            reads.len(),
+            instructions.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(instructions.len());
+    for (instruction, reads) in instructions.iter().zip(reads) {
+        out.push(choose(store, quarantine, trust, instruction, reads).await?);
+    }
+    Ok(out)
+}
+
+/// The receipt among `reads` (the memo rows of `instruction`) that answers
+/// it: the rule of [`lookup`].
+async fn choose<S: ReceiptStore + ?Sized>(
+    store: &S,
+    quarantine: &Quarantine,
+    trust: Option<&Trust>,
+    instruction: &Cid,
+    reads: Vec<RowRead>,
+) -> Result<Checked<Option<ReceiptRecord>>, CoreError> {
     let mut rejected = Rejected {
         quarantine,
         new: Vec::new(),
     };
-    let mut rows = rejected.readable(store.rows(RowIndex::Memo(instruction)).await?);
+    let mut rows = rejected.readable(reads);
     rows.retain(|r| {
         let vouched = r.vouched && trust.is_some_and(|t| t.vouches(&r.signers));
         (r.provenance.is_trusted() || vouched) && r.instruction == *instruction
@@ -370,21 +407,40 @@ pub async fn store_computed<S: ReceiptStore + ?Sized>(
     blocks: Vec<(Cid, Vec<u8>)>,
     envelope: Option<Envelope>,
 ) -> Result<(), CoreError> {
-    let mut row = ReceiptRow::with_invocation(
-        &ReceiptRecord {
-            provenance: Provenance::Computed,
-            ..record.clone()
-        },
-        &blocks,
-    )?;
-    if let Some(env) = envelope {
-        row.signers = vec![env.signer.to_string()];
-        row.envelopes = vec![env.bytes];
-        row.vouched = true;
+    store_computed_many(store, vec![(record, blocks, envelope)]).await
+}
+
+/// A receipt computed here, the blocks it links to, and this runtime's
+/// envelope for it: what [`store_computed_many`] stores.
+pub type Computed<'a> = (&'a ReceiptRecord, Vec<(Cid, Vec<u8>)>, Option<Envelope>);
+
+/// [`store_computed`] for many receipts in one write (a group commit): all
+/// of them are stored, or none.
+pub async fn store_computed_many<S: ReceiptStore + ?Sized>(
+    store: &S,
+    computed: Vec<Computed<'_>>,
+) -> Result<(), CoreError> {
+    let mut all_blocks = Vec::new();
+    let mut rows = Vec::with_capacity(computed.len());
+    for (record, blocks, envelope) in computed {
+        let mut row = ReceiptRow::with_invocation(
+            &ReceiptRecord {
+                provenance: Provenance::Computed,
+                ..record.clone()
+            },
+            &blocks,
+        )?;
+        if let Some(env) = envelope {
+            row.signers = vec![env.signer.to_string()];
+            row.envelopes = vec![env.bytes];
+            row.vouched = true;
+        }
+        rows.push(row);
+        all_blocks.extend(blocks);
     }
     // The same receipt may be stored already (imported, not trusted): the
     // store keeps its envelopes (`put_batch`).
-    store.put_batch(blocks, vec![row]).await
+    store.put_batch(all_blocks, rows).await
 }
 
 pub async fn promote<S: ReceiptStore + ?Sized>(

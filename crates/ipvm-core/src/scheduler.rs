@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 
 use cid::Cid;
-use futures::future::Either;
+use futures::future::{Either, FutureExt, LocalBoxFuture};
 use futures::stream::{FuturesUnordered, StreamExt};
 use ipld_core::ipld::Ipld;
 
@@ -550,12 +550,25 @@ enum Done {
     Checked(Box<ReceiptRecord>, Box<Result<Verification, CoreError>>),
 }
 
+/// How many ready tasks are looked up in the memo in one read.
+const LOOKUP_BATCH: usize = 256;
+
+/// A group commit's batch, and whether it was stored.
+type Committed<G> = (Vec<Finished<G>>, Result<(), CoreError>);
+
+/// What woke a run up.
+enum Woken<G> {
+    Cancelled,
+    Committed(Committed<G>),
+    Done((usize, Done, Option<G>)),
+}
+
 /// What a ready task needs.
 enum Next {
     /// To run this job.
     Run(Box<Job>),
-    /// A spot-check of the receipt that would answer it.
-    Check(Box<ReceiptRecord>),
+    /// A spot-check of the receipt that would answer task `.0`.
+    Check(usize, Box<ReceiptRecord>),
 }
 
 /// Bookkeeping of one run.
@@ -682,61 +695,111 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             });
         }
         let mut running = FuturesUnordered::new();
+        // Jobs looked up in the memo and missed, waiting for a free slot.
+        let mut prepared: VecDeque<Next> = VecDeque::new();
+        // Receipts waiting for the next group commit, and the one in flight.
+        let mut finished: Vec<Finished<L::Guard>> = Vec::new();
+        let mut committing: Option<LocalBoxFuture<'_, Committed<L::Guard>>> = None;
         loop {
             if cancel.is_cancelled() {
-                return Err(CoreError::Cancelled);
+                return Err(self.cancelled(committing).await);
             }
             while running.len() < self.parallelism {
-                let Some(i) = st.ready.pop_front() else { break };
-                match self.prepare(wf, &mut st, q, i, on_event).await? {
+                if prepared.is_empty() {
+                    // No other await while a commit is in flight: the commit
+                    // must be polled as soon as its store answers (an
+                    // IndexedDB transaction ends once its callbacks return
+                    // with no request made), and only the wait below polls it.
+                    if committing.is_some() {
+                        break;
+                    }
+                    let batch: Vec<usize> = (0..LOOKUP_BATCH)
+                        .map_while(|_| st.ready.pop_front())
+                        .collect();
+                    if batch.is_empty() {
+                        break;
+                    }
+                    prepared.extend(self.prepare(wf, &mut st, q, batch, on_event).await?);
+                    continue;
+                }
+                match prepared.pop_front() {
                     Some(Next::Run(job)) => {
                         on_event(&Event::Started {
-                            task: i,
+                            task: job.task,
                             instruction: job.instruction,
                         });
-                        running.push(Either::Left(self.dispatch(q, i, *job)));
+                        running.push(Either::Left(self.dispatch(q, job.task, *job)));
                     }
-                    Some(Next::Check(rec)) => running.push(Either::Right(self.check(q, i, rec))),
+                    Some(Next::Check(i, rec)) => running.push(Either::Right(self.check(q, i, rec))),
                     None => {}
                 }
             }
-            if running.is_empty() {
-                if st.ready.is_empty() {
+            if committing.is_none() && !finished.is_empty() {
+                let batch = std::mem::take(&mut finished);
+                committing = Some(Box::pin(self.commit(batch)));
+            }
+            if running.is_empty() && committing.is_none() {
+                if st.ready.is_empty() && prepared.is_empty() {
                     break;
                 }
                 continue;
             }
-            let next = {
-                let cancelled = pin!(cancel.cancelled());
-                match futures::future::select(running.next(), cancelled).await {
-                    futures::future::Either::Left((next, _)) => next,
-                    futures::future::Either::Right(_) => return Err(CoreError::Cancelled),
-                }
+            let woken = {
+                let mut cancelled = pin!(cancel.cancelled());
+                futures::future::poll_fn(|cx| {
+                    if cancelled.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Woken::Cancelled);
+                    }
+                    if let Some(c) = committing.as_mut() {
+                        if let Poll::Ready(out) = c.as_mut().poll(cx) {
+                            committing = None;
+                            return Poll::Ready(Woken::Committed(out));
+                        }
+                    }
+                    match running.poll_next_unpin(cx) {
+                        Poll::Ready(Some(done)) => Poll::Ready(Woken::Done(done)),
+                        _ => Poll::Pending,
+                    }
+                })
+                .await
             };
-            let Some((i, done, guard)) = next else {
-                continue;
-            };
-            // A result that arrives once the run is cancelled may be the
-            // executor's own reaction to the cancellation: never record it.
-            if cancel.is_cancelled() {
-                return Err(CoreError::Cancelled);
+            match woken {
+                Woken::Cancelled => return Err(self.cancelled(committing).await),
+                Woken::Committed((batch, result)) => {
+                    // Nothing of a batch that failed was stored: the run fails.
+                    result?;
+                    self.committed(&mut st, batch, on_event);
+                }
+                Woken::Done(first) => {
+                    // Every task that came back meanwhile joins the next commit.
+                    let mut done = vec![first];
+                    while let Some(Some(more)) = running.next().now_or_never() {
+                        done.push(more);
+                    }
+                    // A result that arrives once the run is cancelled may be the
+                    // executor's own reaction to the cancellation: never record it.
+                    if cancel.is_cancelled() {
+                        return Err(self.cancelled(committing).await);
+                    }
+                    for (i, done, guard) in done {
+                        let instruction = wf.tasks[i].run.cid();
+                        match done {
+                            Done::Reused(rec, rejected) => {
+                                report(i, instruction, rejected, on_event);
+                                memo_hit(&mut st, i, *rec, on_event);
+                                drop(guard);
+                            }
+                            Done::Ran(ex, rejected) => {
+                                report(i, instruction, rejected, on_event);
+                                finished.push(self.finished(wf, i, *ex, guard)?);
+                            }
+                            Done::Checked(rec, verification) => {
+                                self.checked(&mut st, i, *rec, *verification, on_event);
+                            }
+                        }
+                    }
+                }
             }
-            let instruction = wf.tasks[i].run.cid();
-            match done {
-                Done::Reused(rec, rejected) => {
-                    report(i, instruction, rejected, on_event);
-                    memo_hit(&mut st, i, *rec, on_event);
-                }
-                Done::Ran(ex, rejected) => {
-                    report(i, instruction, rejected, on_event);
-                    self.record(wf, &mut st, i, *ex, on_event).await?;
-                }
-                Done::Checked(rec, verification) => {
-                    self.checked(&mut st, i, *rec, *verification, on_event);
-                }
-            }
-            // The receipt is written and announced: others may go on.
-            drop(guard);
         }
         let tasks = wf
             .tasks
@@ -753,6 +816,19 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             })
             .collect();
         Ok(RunReport { tasks })
+    }
+
+    /// Ends a cancelled run: a group commit in flight finishes first (its
+    /// receipts are of tasks that ran before the cancel), so a write is
+    /// never cut half-way.
+    async fn cancelled(
+        &self,
+        committing: Option<LocalBoxFuture<'_, Committed<L::Guard>>>,
+    ) -> CoreError {
+        if let Some(c) = committing {
+            let _ = c.await;
+        }
+        CoreError::Cancelled
     }
 
     /// Takes the instruction's lock, looks in the memo again under it, and
@@ -870,15 +946,43 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
         Ok(st)
     }
 
-    /// Resolves a ready task: skip it, answer it from the memo, or return the job to run.
+    /// Resolves a batch of ready tasks: skips those that cannot run, looks
+    /// the rest up in the memo together (one read), answers the hits, and
+    /// returns what is left to run or to spot-check, in order.
     async fn prepare(
         &self,
         wf: &Workflow,
         st: &mut RunState,
         q: &Quarantine,
+        batch: Vec<usize>,
+        on_event: &mut dyn FnMut(&Event),
+    ) -> Result<Vec<Next>, CoreError> {
+        let mut wanted = Vec::with_capacity(batch.len());
+        for i in batch {
+            if let Some(args) = self.arguments(wf, st, i, on_event) {
+                wanted.push((i, args));
+            }
+        }
+        let instructions: Vec<Cid> = wanted.iter().map(|(i, _)| wf.tasks[*i].run.cid()).collect();
+        let found = memo::lookup_many(self.store, q, self.trust, &instructions).await?;
+        let mut next = Vec::new();
+        for ((i, args), found) in wanted.into_iter().zip(found) {
+            if let Some(n) = self.decide(wf, st, i, args, found, on_event)? {
+                next.push(n);
+            }
+        }
+        Ok(next)
+    }
+
+    /// The arguments of ready task `i`, its awaits replaced by their
+    /// values; `None` (the task is skipped, with its event) if it cannot run.
+    fn arguments(
+        &self,
+        wf: &Workflow,
+        st: &mut RunState,
         i: usize,
         on_event: &mut dyn FnMut(&Event),
-    ) -> Result<Option<Next>, CoreError> {
+    ) -> Option<Vec<Ipld>> {
         let task = &wf.tasks[i];
         let instruction = task.run.cid();
         let skip = |st: &mut RunState, reason: String, on_event: &mut dyn FnMut(&Event)| {
@@ -896,7 +1000,7 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
                 "effectful task not run: a pure task of the workflow failed".into(),
                 on_event,
             );
-            return Ok(None);
+            return None;
         }
         if let Some(&j) = st.deps[i]
             .iter()
@@ -907,7 +1011,7 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
                 format!("task {j} ({}) did not run", wf.tasks[j].run.cid()),
                 on_event,
             );
-            return Ok(None);
+            return None;
         }
         let results = &st.results;
         let args = task
@@ -916,8 +1020,8 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             .iter()
             .map(|a| substitute(a, &|c| results.get(c).cloned()))
             .collect::<Result<Vec<_>, _>>();
-        let args = match args {
-            Ok(args) => args,
+        match args {
+            Ok(args) => Some(args),
             Err(unsat) => {
                 let what = match unsat.r#await.kind {
                     AwaitKind::Ok => "failed",
@@ -942,17 +1046,31 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
                     ),
                     on_event,
                 );
-                return Ok(None);
+                None
             }
-        };
-        let Checked { value, rejected } =
-            memo::lookup(self.store, q, self.trust, &instruction).await?;
+        }
+    }
+
+    /// Task `i` once the memo was asked: answered by a hit, or a spot-check
+    /// or a job to run.
+    fn decide(
+        &self,
+        wf: &Workflow,
+        st: &mut RunState,
+        i: usize,
+        args: Vec<Ipld>,
+        found: Checked<Option<ReceiptRecord>>,
+        on_event: &mut dyn FnMut(&Event),
+    ) -> Result<Option<Next>, CoreError> {
+        let task = &wf.tasks[i];
+        let instruction = task.run.cid();
+        let Checked { value, rejected } = found;
         report(i, instruction, rejected, on_event);
         if let Some(rec) = value.filter(|_| !st.must_run.contains(&i)) {
             // A receipt only another signer vouches for is re-run at the
             // spot-check rate.
             if !rec.provenance.is_trusted() && self.trust.is_some_and(Trust::spot_check) {
-                return Ok(Some(Next::Check(Box::new(rec))));
+                return Ok(Some(Next::Check(i, Box::new(rec))));
             }
             memo_hit(st, i, rec, on_event);
             return Ok(None);
@@ -1044,68 +1162,137 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
         }
     }
 
-    /// Turns an execution into a stored receipt.
-    async fn record(
+    /// The receipt of task `i`'s execution, to be stored by a group commit.
+    /// The executor's envelope is kept if it signed where it ran (a worker
+    /// with this runtime's key: same-origin code, so its signer and receipt
+    /// are compared, not its signature); otherwise the commit signs here.
+    fn finished(
         &self,
         wf: &Workflow,
-        st: &mut RunState,
         i: usize,
         ex: Execution,
-        on_event: &mut dyn FnMut(&Event),
-    ) -> Result<(), CoreError> {
+        guard: Option<L::Guard>,
+    ) -> Result<Finished<L::Guard>, CoreError> {
         let task = &wf.tasks[i];
-        let instruction = task.run.cid();
         let (ran, invocation) = task.invocation()?;
         let receipt = Receipt::of_execution(ran, &ex, task.prf.clone());
         let cid = receipt.cid()?;
-        // The executor's envelope if it signed where it ran (a worker with
-        // this runtime's key: same-origin code, so its signer and receipt are
-        // compared, not its signature), else one signed here.
-        let envelope = match self.signer {
-            Some(signer) => Some(
-                match ex
-                    .envelope
-                    .as_deref()
-                    .and_then(|b| Envelope::unverified(b).ok())
-                    .filter(|e| e.receipt == cid && e.signer == *signer.did())
-                {
-                    Some(env) => env,
-                    None => Envelope::sign(signer, &cid).await?,
-                },
-            ),
-            None => None,
-        };
-        let record = ReceiptRecord {
-            cid,
-            receipt,
-            instruction,
-            inputs: task.run.inputs(),
-            provenance: Provenance::Computed,
-            envelopes: envelope.iter().cloned().collect(),
-            vouched: envelope.is_some(),
-        };
-        // The receipt, its envelope and the invocation it links to, together.
-        memo::store_computed(self.store, &record, vec![(ran, invocation)], envelope).await?;
-        self.announcer.announce(&instruction, &cid);
-        match &record.receipt.out {
-            Outcome::Ok(_) => on_event(&Event::Finished {
-                task: i,
-                instruction,
-                receipt: cid,
-                fuel: ex.fuel,
-            }),
-            Outcome::Err(e) => on_event(&Event::Failed {
-                task: i,
-                instruction,
-                receipt: Some(cid),
-                reason: short(e),
-            }),
-        }
-        st.results.insert(instruction, record.receipt.out.clone());
-        st.engines.insert(i, (ex.engine.clone(), ex.micros));
-        st.complete(i, TaskStatus::Ran(record));
-        Ok(())
+        let envelope = self.signer.and_then(|signer| {
+            ex.envelope
+                .as_deref()
+                .and_then(|b| Envelope::unverified(b).ok())
+                .filter(|e| e.receipt == cid && e.signer == *signer.did())
+        });
+        Ok(Finished {
+            task: i,
+            record: ReceiptRecord {
+                cid,
+                receipt,
+                instruction: task.run.cid(),
+                inputs: task.run.inputs(),
+                provenance: Provenance::Computed,
+                envelopes: Vec::new(),
+                vouched: false,
+            },
+            blocks: vec![(ran, invocation)],
+            envelope,
+            fuel: ex.fuel,
+            engine: (ex.engine, ex.micros),
+            guard,
+        })
     }
+
+    /// A group commit: signs the receipts not signed where they ran, then
+    /// stores every receipt of the batch, with its envelope and the
+    /// invocation it links to, in one write (all or none).
+    async fn commit(
+        &self,
+        mut batch: Vec<Finished<L::Guard>>,
+    ) -> (Vec<Finished<L::Guard>>, Result<(), CoreError>) {
+        let result = async {
+            if let Some(signer) = self.signer {
+                let unsigned: Vec<Cid> = batch
+                    .iter()
+                    .filter(|f| f.envelope.is_none())
+                    .map(|f| f.record.cid)
+                    .collect();
+                let signed = futures::future::try_join_all(
+                    unsigned.iter().map(|cid| Envelope::sign(signer, cid)),
+                )
+                .await?;
+                let mut signed = signed.into_iter();
+                for f in batch.iter_mut().filter(|f| f.envelope.is_none()) {
+                    f.envelope = signed.next();
+                }
+            }
+            for f in &mut batch {
+                f.record.envelopes = f.envelope.iter().cloned().collect();
+                f.record.vouched = f.envelope.is_some();
+            }
+            let computed = batch
+                .iter()
+                .map(|f| (&f.record, f.blocks.clone(), f.envelope.clone()))
+                .collect();
+            memo::store_computed_many(self.store, computed).await
+        }
+        .await;
+        (batch, result)
+    }
+
+    /// A committed batch: each receipt is announced and reported, and its
+    /// task's dependents may go on; its lock is released.
+    fn committed(
+        &self,
+        st: &mut RunState,
+        batch: Vec<Finished<L::Guard>>,
+        on_event: &mut dyn FnMut(&Event),
+    ) {
+        for f in batch {
+            let Finished {
+                task: i,
+                record,
+                fuel,
+                engine,
+                guard,
+                ..
+            } = f;
+            let (instruction, cid) = (record.instruction, record.cid);
+            self.announcer.announce(&instruction, &cid);
+            match &record.receipt.out {
+                Outcome::Ok(_) => on_event(&Event::Finished {
+                    task: i,
+                    instruction,
+                    receipt: cid,
+                    fuel,
+                }),
+                Outcome::Err(e) => on_event(&Event::Failed {
+                    task: i,
+                    instruction,
+                    receipt: Some(cid),
+                    reason: short(e),
+                }),
+            }
+            st.results.insert(instruction, record.receipt.out.clone());
+            st.engines.insert(i, engine);
+            st.complete(i, TaskStatus::Ran(record));
+            // The receipt is written and announced: others may go on.
+            drop(guard);
+        }
+    }
+}
+
+/// A task that ran, its receipt waiting for a group commit.
+struct Finished<G> {
+    task: usize,
+    record: ReceiptRecord,
+    /// The blocks the receipt links to (its invocation).
+    blocks: Vec<(Cid, Vec<u8>)>,
+    /// This runtime's envelope of the receipt, once signed.
+    envelope: Option<Envelope>,
+    fuel: u64,
+    engine: (Option<String>, Option<u64>),
+    /// The instruction's lock, held until the receipt is written.
+    guard: Option<G>,
 }
 
 /// Reports rows skipped on the way (each once: the quarantine holds them after).

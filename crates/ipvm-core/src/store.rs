@@ -220,6 +220,16 @@ pub trait ReceiptStore: BlockStore {
     async fn row(&self, cid: &Cid) -> Result<Option<RowRead>, CoreError>;
     /// Every row under an index key.
     async fn rows(&self, index: RowIndex<'_>) -> Result<Vec<RowRead>, CoreError>;
+    /// The rows of each memo key (an instruction), in the order asked: one
+    /// read for many instructions (one transaction in IndexedDB), as the
+    /// scheduler looks up a batch of ready tasks.
+    async fn memo_rows(&self, instructions: &[Cid]) -> Result<Vec<Vec<RowRead>>, CoreError> {
+        let mut out = Vec::with_capacity(instructions.len());
+        for i in instructions {
+            out.push(self.rows(RowIndex::Memo(i)).await?);
+        }
+        Ok(out)
+    }
     /// Changes the provenance of a stored row (a verified receipt is
     /// promoted). Nothing happens if the row is absent.
     async fn set_provenance(&self, cid: &Cid, provenance: Provenance) -> Result<(), CoreError>;
@@ -642,6 +652,9 @@ macro_rules! forward_stores {
             }
             async fn rows(&self, index: RowIndex<'_>) -> Result<Vec<RowRead>, CoreError> {
                 (**self).rows(index).await
+            }
+            async fn memo_rows(&self, instructions: &[Cid]) -> Result<Vec<Vec<RowRead>>, CoreError> {
+                (**self).memo_rows(instructions).await
             }
             async fn set_provenance(&self, cid: &Cid, provenance: Provenance) -> Result<(), CoreError> {
                 (**self).set_provenance(cid, provenance).await

@@ -538,3 +538,198 @@ fn a_car_carries_receipts_and_their_blocks_to_another_store() {
     assert_eq!(empty.block_count(), 0);
     let _ = block_on(empty.get_block(&module));
 }
+
+/// A memory store that counts its receipt writes and memo reads, and can be
+/// told to fail its writes (a full quota, say).
+#[derive(Default)]
+struct Counting {
+    inner: MemoryStore,
+    /// Rows in each receipt write, in order.
+    writes: std::cell::RefCell<Vec<usize>>,
+    /// Instructions in each batched memo read, in order.
+    memo_reads: std::cell::RefCell<Vec<usize>>,
+    fail_writes: std::cell::Cell<bool>,
+}
+
+impl ipvm_core::BlockStore for Counting {
+    async fn get_block(&self, cid: &ipvm_core::Cid) -> Result<Option<Vec<u8>>, CoreError> {
+        self.inner.get_block(cid).await
+    }
+    async fn put_block(&self, cid: ipvm_core::Cid, bytes: Vec<u8>) -> Result<(), CoreError> {
+        self.inner.put_block(cid, bytes).await
+    }
+    async fn put_alias(
+        &self,
+        alias: ipvm_core::Cid,
+        root: ipvm_core::Cid,
+    ) -> Result<(), CoreError> {
+        self.inner.put_alias(alias, root).await
+    }
+    async fn get_alias(&self, alias: &ipvm_core::Cid) -> Result<Option<ipvm_core::Cid>, CoreError> {
+        self.inner.get_alias(alias).await
+    }
+}
+
+impl ipvm_core::ReceiptStore for Counting {
+    async fn put_batch(
+        &self,
+        blocks: Vec<ipvm_core::store::Block>,
+        rows: Vec<ipvm_core::store::ReceiptRow>,
+    ) -> Result<(), CoreError> {
+        if self.fail_writes.get() {
+            return Err(CoreError::Store(
+                "storage quota exceeded: nothing was stored".into(),
+            ));
+        }
+        self.writes.borrow_mut().push(rows.len());
+        self.inner.put_batch(blocks, rows).await
+    }
+    async fn row(
+        &self,
+        cid: &ipvm_core::Cid,
+    ) -> Result<Option<ipvm_core::store::RowRead>, CoreError> {
+        self.inner.row(cid).await
+    }
+    async fn rows(
+        &self,
+        index: ipvm_core::store::RowIndex<'_>,
+    ) -> Result<Vec<ipvm_core::store::RowRead>, CoreError> {
+        self.inner.rows(index).await
+    }
+    async fn memo_rows(
+        &self,
+        instructions: &[ipvm_core::Cid],
+    ) -> Result<Vec<Vec<ipvm_core::store::RowRead>>, CoreError> {
+        self.memo_reads.borrow_mut().push(instructions.len());
+        self.inner.memo_rows(instructions).await
+    }
+    async fn set_provenance(
+        &self,
+        cid: &ipvm_core::Cid,
+        provenance: ipvm_core::Provenance,
+    ) -> Result<(), CoreError> {
+        self.inner.set_provenance(cid, provenance).await
+    }
+    async fn set_vouched(&self, cid: &ipvm_core::Cid, vouched: bool) -> Result<(), CoreError> {
+        self.inner.set_vouched(cid, vouched).await
+    }
+}
+
+/// An executor whose tasks each yield once, so that several finish together.
+struct Together(TestExecutor);
+
+impl ipvm_core::Executor for Together {
+    fn purity(&self, op: &str) -> Option<ipvm_core::scheduler::Purity> {
+        self.0.purity(op)
+    }
+    async fn execute(&self, job: ipvm_core::Job) -> ipvm_core::Execution {
+        let mut yielded = false;
+        futures::future::poll_fn(|cx| {
+            if yielded {
+                std::task::Poll::Ready(())
+            } else {
+                yielded = true;
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+        self.0.execute(job).await
+    }
+}
+
+#[test]
+fn receipts_that_finish_together_are_stored_in_one_write_and_reported_after_it() {
+    let tasks: Vec<_> = (0..20)
+        .map(|i| instr("inc", vec![Ipld::Integer(i)]))
+        .collect();
+    let (exec, store) = (Together(TestExecutor::default()), Counting::default());
+    let mut stored_when_reported = Vec::new();
+    let report = block_on(Scheduler::new(&exec, &store).run(
+        &workflow(&tasks),
+        &mut |e| {
+            if let Event::Finished { .. } = e {
+                stored_when_reported.push(store.inner.receipt_count());
+            }
+        },
+        &CancelToken::new(),
+    ))
+    .unwrap();
+    assert!(report.succeeded());
+    let writes = store.writes.borrow().clone();
+    assert_eq!(
+        writes.iter().sum::<usize>(),
+        20,
+        "every receipt is written once"
+    );
+    assert!(
+        writes.len() < 20 && writes.iter().any(|&n| n > 1),
+        "receipts that finished together share a write: {writes:?}"
+    );
+    // The n-th finished event comes once at least n receipts are stored.
+    assert_eq!(stored_when_reported.len(), 20);
+    for (n, stored) in stored_when_reported.iter().enumerate() {
+        assert!(
+            *stored > n,
+            "event {n} was reported with {stored} receipts stored"
+        );
+    }
+}
+
+#[test]
+fn a_group_commit_that_fails_fails_the_run_and_reports_none_of_its_receipts() {
+    let tasks: Vec<_> = (0..6)
+        .map(|i| instr("inc", vec![Ipld::Integer(i)]))
+        .collect();
+    let (exec, store) = (Together(TestExecutor::default()), Counting::default());
+    store.fail_writes.set(true);
+    let mut finished = 0;
+    let err = block_on(Scheduler::new(&exec, &store).run(
+        &workflow(&tasks),
+        &mut |e| finished += matches!(e, Event::Finished { .. }) as usize,
+        &CancelToken::new(),
+    ))
+    .unwrap_err();
+    assert!(
+        matches!(err, CoreError::Store(ref m) if m.contains("quota")),
+        "{err}"
+    );
+    assert_eq!(finished, 0, "no receipt is reported that was not stored");
+    assert_eq!(store.inner.receipt_count(), 0);
+}
+
+#[test]
+fn ready_tasks_are_looked_up_in_the_memo_together() {
+    let tasks: Vec<_> = (0..40)
+        .map(|i| instr("inc", vec![Ipld::Integer(i)]))
+        .collect();
+    let (exec, store) = (TestExecutor::default(), Counting::default());
+    let wf = workflow(&tasks);
+    let run = |events: &mut Vec<Event>| {
+        block_on(Scheduler::new(&exec, &store).run(
+            &wf,
+            &mut |e| events.push(e.clone()),
+            &CancelToken::new(),
+        ))
+        .unwrap()
+    };
+    run(&mut Vec::new());
+    assert_eq!(exec.count(), 40);
+    store.memo_reads.borrow_mut().clear();
+    let mut events = Vec::new();
+    let again = run(&mut events);
+    assert_eq!(exec.count(), 40, "nothing runs again");
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::MemoHit { .. }))
+            .count(),
+        40
+    );
+    assert!(again.succeeded());
+    assert_eq!(
+        *store.memo_reads.borrow(),
+        vec![40],
+        "the 40 ready tasks are looked up in one read"
+    );
+}

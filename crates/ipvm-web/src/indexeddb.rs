@@ -332,18 +332,31 @@ impl IndexedDbStore {
                     .object_store(RECEIPTS)
                     .map_err(|e| store_error("write", e))?;
                 handle = Some(s.transaction());
-                for mut row in rows {
-                    let old = s
-                        .get(Query::Key(JsValue::from_str(&row.cid.to_string())))
-                        .map_err(|e| store_error("write", e))?
-                        .await
-                        .map_err(|e| store_error("write", e))?;
-                    // A stored row that cannot be read as one has no envelopes to keep.
+                // The rows replaced are read first, every request made before
+                // the first is awaited (one round trip for a group commit).
+                let reads = rows
+                    .iter()
+                    .map(|row| s.get(Query::Key(JsValue::from_str(&row.cid.to_string()))))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| store_error("write", e))?;
+                let mut olds = Vec::with_capacity(reads.len());
+                for read in reads {
+                    olds.push(read.await.map_err(|e| store_error("write", e))?);
+                }
+                let mut written: std::collections::HashMap<Cid, ReceiptRow> =
+                    std::collections::HashMap::new();
+                for (mut row, old) in rows.into_iter().zip(olds) {
+                    // A stored row that cannot be read as one has no envelopes
+                    // to keep; a row twice in the batch keeps the first's.
                     if let Some(Ok(old)) = old.as_ref().map(Self::read_row) {
                         row.keep_envelopes_of(&old);
                     }
+                    if let Some(first) = written.get(&row.cid) {
+                        row.keep_envelopes_of(first);
+                    }
                     s.put(&Self::row_put(&row)?.value, None)
                         .map_err(|e| store_error("write", e))?;
+                    written.insert(row.cid, row);
                 }
             }
             for put in &puts {
@@ -666,6 +679,32 @@ impl ReceiptStore for IndexedDbStore {
             RowIndex::Signer(did) => return self.index_all(SIGNERS, did).await,
         };
         self.index_all(name, &key.to_string()).await
+    }
+
+    async fn memo_rows(&self, instructions: &[Cid]) -> Result<Vec<Vec<RowRead>>, CoreError> {
+        if instructions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tx = self
+            .db
+            .transaction(&[RECEIPTS], TransactionMode::ReadOnly)
+            .map_err(|e| store_error("read", e))?;
+        let idx = tx
+            .object_store(RECEIPTS)
+            .and_then(|s| s.index(MEMO))
+            .map_err(|e| store_error("read", e))?;
+        // Every request is made before the first is awaited: one round trip.
+        let requests = instructions
+            .iter()
+            .map(|i| idx.get_all(Some(Query::Key(JsValue::from_str(&i.to_string()))), None))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| store_error("read", e))?;
+        let mut out = Vec::with_capacity(requests.len());
+        for request in requests {
+            let values = request.await.map_err(|e| store_error("read", e))?;
+            out.push(values.iter().map(Self::read_row).collect());
+        }
+        Ok(out)
     }
 
     async fn set_provenance(&self, cid: &Cid, provenance: Provenance) -> Result<(), CoreError> {

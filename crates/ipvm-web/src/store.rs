@@ -62,6 +62,9 @@ impl ReceiptStore for AnyStore {
     async fn rows(&self, index: RowIndex<'_>) -> Result<Vec<RowRead>, CoreError> {
         each!(self, s => s.rows(index).await)
     }
+    async fn memo_rows(&self, instructions: &[Cid]) -> Result<Vec<Vec<RowRead>>, CoreError> {
+        each!(self, s => s.memo_rows(instructions).await)
+    }
     async fn set_provenance(&self, cid: &Cid, provenance: Provenance) -> Result<(), CoreError> {
         each!(self, s => s.set_provenance(cid, provenance).await)
     }
