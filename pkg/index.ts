@@ -409,6 +409,10 @@ export class Runtime {
     if (!channel) return () => {};
     const listener = (m: MessageEvent) => {
       if (m.data?.type === "receipt") callback({ instruction: m.data.instruction, receipt: m.data.receipt });
+      // A group commit announces its receipts in one message.
+      if (m.data?.type === "receipts" && Array.isArray(m.data.receipts)) {
+        for (const r of m.data.receipts) callback({ instruction: r.instruction, receipt: r.receipt });
+      }
     };
     channel.addEventListener("message", listener);
     return () => channel.removeEventListener("message", listener);

@@ -64,13 +64,21 @@ try {
     const { profile } = await cdp.send("Profiler.stop");
     const byId = new Map(profile.nodes.map((x) => [x.id, x]));
     const parts = {};
+    const names = {};
     let total = 0;
     profile.samples.forEach((id, i) => {
       const us = profile.timeDeltas[i] ?? 0;
-      const p = part(byId.get(id).callFrame);
+      const frame = byId.get(id).callFrame;
+      const p = part(frame);
       parts[p] = (parts[p] ?? 0) + us;
+      const name = `${p}: ${frame.functionName || `(${frame.url.split("/").pop()}:${frame.lineNumber})`}`;
+      names[name] = (names[name] ?? 0) + us;
       total += us;
     });
+    // BENCH_PROFILE_DETAIL=1 also prints the heaviest functions.
+    if (process.env.BENCH_PROFILE_DETAIL) {
+      for (const [k, us] of Object.entries(names).sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`    ${(us / 1000 / N * 1000).toFixed(0).padStart(5)} µs/task  ${k.slice(0, 120)}`);
+    }
     const split = Object.fromEntries(Object.entries(parts).sort((a, b) => b[1] - a[1]).map(([p, us]) => [p, { msPerTask: us / 1000 / N, share: us / total }]));
     out.phases[phase] = { ms, perSecond: (N / ms) * 1000, split };
     console.log(`\nProfile of the page's thread, ${N} no-op tasks ${phase === "memo" ? "all memo hits" : "executed on the pool"}: ${((N / ms) * 1000).toFixed(0)} tasks/s`);

@@ -27,12 +27,31 @@ pub trait InstructionLock {
     /// lock to take (the task then runs uncoordinated, and the memo is not
     /// looked up again).
     async fn acquire(&self, instruction: &Cid) -> Option<Self::Guard>;
+    /// Takes the lock of `instruction` only if no one holds it now:
+    /// `Ok(guard)` as [`InstructionLock::acquire`] would give, or
+    /// `Err(Busy)` at once if another runtime holds it (the scheduler then
+    /// waits for it with `acquire`). The scheduler claims a batch of ready
+    /// tasks this way, every request made at once.
+    async fn try_acquire(&self, instruction: &Cid) -> Result<Option<Self::Guard>, Busy> {
+        Ok(self.acquire(instruction).await)
+    }
 }
+
+/// Another runtime holds the lock ([`InstructionLock::try_acquire`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy;
 
 /// Tells the other runtimes of a store that a receipt was written.
 pub trait Announcer {
     /// `receipt` was stored for `instruction`.
     fn announce(&self, instruction: &Cid, receipt: &Cid);
+    /// Every `(instruction, receipt)` of a group commit, in one message
+    /// where the platform can.
+    fn announce_many(&self, written: &[(Cid, Cid)]) {
+        for (instruction, receipt) in written {
+            self.announce(instruction, receipt);
+        }
+    }
 }
 
 /// No lock, no announcements.

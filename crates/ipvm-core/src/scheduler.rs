@@ -23,7 +23,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use ipld_core::ipld::Ipld;
 
 use crate::awaits::{substitute, AwaitKind};
-use crate::coordinate::{Announcer, InstructionLock, Uncoordinated};
+use crate::coordinate::{Announcer, Busy, InstructionLock, Uncoordinated};
 use crate::envelope::Envelope;
 use crate::identity::Signer;
 use crate::memo::{self, Checked, Quarantine, Rejection};
@@ -560,7 +560,18 @@ type Committed<G> = (Vec<Finished<G>>, Result<(), CoreError>);
 enum Woken<G> {
     Cancelled,
     Committed(Committed<G>),
+    Claimed(Vec<Claimed<G>>),
     Done((usize, Done, Option<G>)),
+}
+
+/// What claiming a job found ([`Scheduler::claim`]).
+enum Claimed<G> {
+    /// Another runtime finished task `.0` meanwhile: its receipt answers.
+    Hit(usize, Box<ReceiptRecord>, Vec<Rejection>, Option<G>),
+    /// Locked (or there is no lock to take), and still no answer: run it.
+    Run(Box<Job>, Vec<Rejection>, Option<G>),
+    /// Another runtime holds its lock.
+    Busy(Box<Job>),
 }
 
 /// What a ready task needs.
@@ -700,11 +711,14 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
         // Receipts waiting for the next group commit, and the one in flight.
         let mut finished: Vec<Finished<L::Guard>> = Vec::new();
         let mut committing: Option<LocalBoxFuture<'_, Committed<L::Guard>>> = None;
+        // Jobs being claimed (their locks and the memo's second look).
+        let mut claiming: Option<LocalBoxFuture<'_, Vec<Claimed<L::Guard>>>> = None;
         loop {
             if cancel.is_cancelled() {
                 return Err(self.cancelled(committing).await);
             }
-            while running.len() < self.parallelism {
+            let mut batch = Vec::new();
+            while claiming.is_none() && running.len() + batch.len() < self.parallelism {
                 if prepared.is_empty() {
                     // No other await while a commit is in flight: the commit
                     // must be polled as soon as its store answers (an
@@ -713,13 +727,13 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
                     if committing.is_some() {
                         break;
                     }
-                    let batch: Vec<usize> = (0..LOOKUP_BATCH)
+                    let ready: Vec<usize> = (0..LOOKUP_BATCH)
                         .map_while(|_| st.ready.pop_front())
                         .collect();
-                    if batch.is_empty() {
+                    if ready.is_empty() {
                         break;
                     }
-                    prepared.extend(self.prepare(wf, &mut st, q, batch, on_event).await?);
+                    prepared.extend(self.prepare(wf, &mut st, q, ready, on_event).await?);
                     continue;
                 }
                 match prepared.pop_front() {
@@ -728,17 +742,20 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
                             task: job.task,
                             instruction: job.instruction,
                         });
-                        running.push(Either::Left(self.dispatch(q, job.task, *job)));
+                        batch.push(*job);
                     }
                     Some(Next::Check(i, rec)) => running.push(Either::Right(self.check(q, i, rec))),
                     None => {}
                 }
             }
+            if !batch.is_empty() {
+                claiming = Some(Box::pin(self.claim(q, batch)));
+            }
             if committing.is_none() && !finished.is_empty() {
                 let batch = std::mem::take(&mut finished);
                 committing = Some(Box::pin(self.commit(batch)));
             }
-            if running.is_empty() && committing.is_none() {
+            if running.is_empty() && committing.is_none() && claiming.is_none() {
                 if st.ready.is_empty() && prepared.is_empty() {
                     break;
                 }
@@ -756,6 +773,12 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
                             return Poll::Ready(Woken::Committed(out));
                         }
                     }
+                    if let Some(c) = claiming.as_mut() {
+                        if let Poll::Ready(out) = c.as_mut().poll(cx) {
+                            claiming = None;
+                            return Poll::Ready(Woken::Claimed(out));
+                        }
+                    }
                     match running.poll_next_unpin(cx) {
                         Poll::Ready(Some(done)) => Poll::Ready(Woken::Done(done)),
                         _ => Poll::Pending,
@@ -769,6 +792,23 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
                     // Nothing of a batch that failed was stored: the run fails.
                     result?;
                     self.committed(&mut st, batch, on_event);
+                }
+                Woken::Claimed(claimed) => {
+                    for c in claimed {
+                        match c {
+                            Claimed::Hit(i, rec, rejected, guard) => {
+                                report(i, rec.instruction, rejected, on_event);
+                                memo_hit(&mut st, i, *rec, on_event);
+                                drop(guard);
+                            }
+                            Claimed::Run(job, rejected, guard) => running.push(Either::Left(
+                                Either::Left(self.execute(*job, rejected, guard)),
+                            )),
+                            Claimed::Busy(job) => running.push(Either::Left(Either::Right(
+                                self.dispatch(q, job.task, *job),
+                            ))),
+                        }
+                    }
                 }
                 Woken::Done(first) => {
                     // Every task that came back meanwhile joins the next commit.
@@ -853,8 +893,62 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
                 }
             }
         }
+        self.execute(job, rejected, guard).await
+    }
+
+    /// Runs a job whose lock is held (or that has none to take).
+    async fn execute(
+        &self,
+        job: Job,
+        rejected: Vec<Rejection>,
+        guard: Option<L::Guard>,
+    ) -> (usize, Done, Option<L::Guard>) {
+        let i = job.task;
         let ex = self.executor.execute(job).await;
         (i, Done::Ran(Box::new(ex), rejected), guard)
+    }
+
+    /// Claims a batch of jobs: each lock is asked for at once, without
+    /// waiting for one another runtime holds, and the jobs locked look in
+    /// the memo again together (one read). A job whose lock is busy goes
+    /// the single way ([`Scheduler::dispatch`]), waiting for the lock.
+    async fn claim(&self, q: &Quarantine, jobs: Vec<Job>) -> Vec<Claimed<L::Guard>> {
+        let tries =
+            futures::future::join_all(jobs.iter().map(|j| self.lock.try_acquire(&j.instruction)))
+                .await;
+        let locked: Vec<Cid> = jobs
+            .iter()
+            .zip(&tries)
+            .filter(|(_, t)| matches!(t, Ok(Some(_))))
+            .map(|(j, _)| j.instruction)
+            .collect();
+        // A store failure here only costs the second look: the tasks run.
+        // Only what this runtime computed or verified answers here (what
+        // another tab finished meanwhile).
+        let found = match locked.is_empty() {
+            true => Vec::new(),
+            false => memo::lookup_many(self.store, q, None, &locked)
+                .await
+                .unwrap_or_default(),
+        };
+        let mut found = found.into_iter();
+        jobs.into_iter()
+            .zip(tries)
+            .map(|(job, tried)| match tried {
+                Err(Busy) => Claimed::Busy(Box::new(job)),
+                Ok(None) => Claimed::Run(Box::new(job), Vec::new(), None),
+                Ok(Some(guard)) => match found.next() {
+                    Some(Checked {
+                        value: Some(rec),
+                        rejected,
+                    }) => Claimed::Hit(job.task, Box::new(rec), rejected, Some(guard)),
+                    Some(Checked { rejected, .. }) => {
+                        Claimed::Run(Box::new(job), rejected, Some(guard))
+                    }
+                    None => Claimed::Run(Box::new(job), Vec::new(), Some(guard)),
+                },
+            })
+            .collect()
     }
 
     /// Validates what needs the store and the executor, and builds the graph.
@@ -1247,6 +1341,11 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
         batch: Vec<Finished<L::Guard>>,
         on_event: &mut dyn FnMut(&Event),
     ) {
+        let written: Vec<(Cid, Cid)> = batch
+            .iter()
+            .map(|f| (f.record.instruction, f.record.cid))
+            .collect();
+        self.announcer.announce_many(&written);
         for f in batch {
             let Finished {
                 task: i,
@@ -1257,7 +1356,6 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
                 ..
             } = f;
             let (instruction, cid) = (record.instruction, record.cid);
-            self.announcer.announce(&instruction, &cid);
             match &record.receipt.out {
                 Outcome::Ok(_) => on_event(&Event::Finished {
                     task: i,

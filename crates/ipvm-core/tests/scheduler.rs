@@ -733,3 +733,84 @@ fn ready_tasks_are_looked_up_in_the_memo_together() {
         "the 40 ready tasks are looked up in one read"
     );
 }
+
+#[test]
+fn a_batch_of_locks_is_asked_at_once_and_a_busy_one_waits_alone() {
+    use std::cell::{Cell, RefCell};
+    // Another runtime holds task 0's lock until task 3 has finished here.
+    struct OneBusy<'a> {
+        busy: ipvm_core::Cid,
+        tried: Cell<usize>,
+        waited: Cell<usize>,
+        finished_before_grant: &'a RefCell<Vec<usize>>,
+        finished: &'a RefCell<Vec<usize>>,
+    }
+    impl ipvm_core::InstructionLock for OneBusy<'_> {
+        type Guard = ();
+        async fn acquire(&self, _: &ipvm_core::Cid) -> Option<()> {
+            self.waited.set(self.waited.get() + 1);
+            futures::future::poll_fn(|cx| {
+                if self.finished.borrow().contains(&3) {
+                    *self.finished_before_grant.borrow_mut() = self.finished.borrow().clone();
+                    std::task::Poll::Ready(())
+                } else {
+                    cx.waker().wake_by_ref();
+                    std::task::Poll::Pending
+                }
+            })
+            .await;
+            Some(())
+        }
+        async fn try_acquire(
+            &self,
+            instruction: &ipvm_core::Cid,
+        ) -> Result<Option<()>, ipvm_core::coordinate::Busy> {
+            self.tried.set(self.tried.get() + 1);
+            match *instruction == self.busy {
+                true => Err(ipvm_core::coordinate::Busy),
+                false => Ok(Some(())),
+            }
+        }
+    }
+    let tasks: Vec<_> = (0..6)
+        .map(|i| instr("inc", vec![Ipld::Integer(i)]))
+        .collect();
+    let (finished, before) = (RefCell::new(Vec::new()), RefCell::new(Vec::new()));
+    let lock = OneBusy {
+        busy: tasks[0].cid(),
+        tried: Cell::new(0),
+        waited: Cell::new(0),
+        finished_before_grant: &before,
+        finished: &finished,
+    };
+    let (exec, store) = (TestExecutor::default(), Counting::default());
+    let report = block_on(
+        Scheduler::new(&exec, &store)
+            .with_coordination(&lock, &ipvm_core::Uncoordinated)
+            .run(
+                &workflow(&tasks),
+                &mut |e| {
+                    if let Event::Finished { task, .. } = e {
+                        finished.borrow_mut().push(*task);
+                    }
+                },
+                &CancelToken::new(),
+            ),
+    )
+    .unwrap();
+    assert!(report.succeeded());
+    assert_eq!(exec.count(), 6, "every task ran, the busy one too");
+    assert_eq!(
+        lock.tried.get(),
+        6,
+        "each lock was asked for once, without waiting"
+    );
+    assert_eq!(lock.waited.get(), 1, "only the busy lock was waited for");
+    assert!(
+        !before.borrow().contains(&0) && before.borrow().contains(&3),
+        "the others finished while task 0 waited: {:?}",
+        before.borrow()
+    );
+    // The five locked tasks looked in the memo again in one read.
+    assert_eq!(*store.memo_reads.borrow(), vec![6, 5]);
+}

@@ -8,6 +8,7 @@
 use std::cell::RefCell;
 
 use futures::channel::oneshot;
+use ipvm_core::coordinate::Busy;
 use ipvm_core::scheduler::Purity;
 use ipvm_core::{Announcer, Cid, Execution, Executor, InstructionLock, Job};
 use js_sys::{Function, Promise, Reflect};
@@ -29,8 +30,10 @@ fn global(name: &str) -> JsValue {
     Reflect::get(&js_sys::global(), &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
 }
 
-/// Waits for the lock `name`; `None` if the Locks API is not available.
-async fn acquire(name: &str) -> Option<HeldLock> {
+/// Waits for the lock `name` (or, `if_available`, takes it only if no one
+/// holds it: `Err(Busy)` otherwise); `None` if the Locks API is not
+/// available.
+async fn acquire(name: &str, if_available: bool) -> Option<Result<HeldLock, Busy>> {
     let locks = Reflect::get(&global("navigator"), &JsValue::from_str("locks"))
         .ok()
         .filter(|l| l.is_object())?;
@@ -38,18 +41,26 @@ async fn acquire(name: &str) -> Option<HeldLock> {
         .ok()?
         .dyn_into()
         .ok()?;
-    let (granted, on_grant) = oneshot::channel::<Function>();
+    let (granted, on_grant) = oneshot::channel::<Option<Function>>();
     let granted = RefCell::new(Some(granted));
     // The lock is held until the promise this callback returns resolves. A
     // grant that comes after the waiter is gone (its run was cancelled while
     // the lock was requested) is released at once: otherwise the lock would
     // be held for the life of the page and the instruction never run again.
-    let callback = Closure::once_into_js(move |_lock: JsValue| -> JsValue {
+    // With `ifAvailable`, a lock someone holds is granted as `null`.
+    let callback = Closure::once_into_js(move |lock: JsValue| -> JsValue {
+        let tx = granted.borrow_mut().take();
+        if lock.is_null() {
+            if let Some(tx) = tx {
+                let _ = tx.send(None);
+            }
+            return JsValue::UNDEFINED;
+        }
         let mut release = None;
         let held = Promise::new(&mut |resolve, _| release = Some(resolve));
         if let Some(release) = release {
-            let unclaimed = match granted.borrow_mut().take() {
-                Some(tx) => tx.send(release).err(),
+            let unclaimed = match tx {
+                Some(tx) => tx.send(Some(release)).err().flatten(),
                 None => Some(release),
             };
             if let Some(release) = unclaimed {
@@ -58,10 +69,19 @@ async fn acquire(name: &str) -> Option<HeldLock> {
         }
         held.into()
     });
-    request
-        .call2(&locks, &JsValue::from_str(name), &callback)
-        .ok()?;
-    on_grant.await.ok().map(|release| HeldLock { release })
+    let name = JsValue::from_str(name);
+    let sent = if if_available {
+        let options = js_sys::Object::new();
+        Reflect::set(&options, &JsValue::from_str("ifAvailable"), &JsValue::TRUE).ok()?;
+        request.call3(&locks, &name, &options, &callback)
+    } else {
+        request.call2(&locks, &name, &callback)
+    };
+    sent.ok()?;
+    match on_grant.await.ok()? {
+        Some(release) => Some(Ok(HeldLock { release })),
+        None => Some(Err(Busy)),
+    }
 }
 
 /// Gives the event loop one turn: `scheduler.yield()` where it exists, else a
@@ -125,7 +145,17 @@ impl InstructionLock for WebLock {
     type Guard = HeldLock;
 
     async fn acquire(&self, instruction: &Cid) -> Option<HeldLock> {
-        acquire(&format!("{}:{instruction}", self.scope.as_ref()?)).await
+        let name = format!("{}:{instruction}", self.scope.as_ref()?);
+        acquire(&name, false).await.and_then(Result::ok)
+    }
+
+    async fn try_acquire(&self, instruction: &Cid) -> Result<Option<HeldLock>, Busy> {
+        let Some(scope) = &self.scope else {
+            return Ok(None);
+        };
+        acquire(&format!("{scope}:{instruction}"), true)
+            .await
+            .transpose()
     }
 }
 
@@ -144,23 +174,56 @@ impl ChannelAnnouncer {
     }
 }
 
-impl Announcer for ChannelAnnouncer {
-    fn announce(&self, instruction: &Cid, receipt: &Cid) {
+impl ChannelAnnouncer {
+    /// Posts `message` on the channel; a closed channel throws, and an
+    /// announcement is advisory.
+    fn post(&self, message: &JsValue) {
         let Some(channel) = &self.channel else { return };
-        let message = js_sys::Object::new();
-        for (k, v) in [
-            ("type", "receipt".to_string()),
-            ("instruction", instruction.to_string()),
-            ("receipt", receipt.to_string()),
-        ] {
-            let _ = Reflect::set(&message, &JsValue::from_str(k), &JsValue::from_str(&v));
-        }
         if let Ok(post) = Reflect::get(channel, &JsValue::from_str("postMessage"))
             .and_then(|f| f.dyn_into::<Function>())
         {
-            // A closed channel throws; an announcement is advisory.
-            let _ = post.call1(channel, &message);
+            let _ = post.call1(channel, message);
         }
+    }
+}
+
+/// `{instruction, receipt}` (and `type`, if given).
+fn announcement(kind: Option<&str>, instruction: &Cid, receipt: &Cid) -> JsValue {
+    let message = js_sys::Object::new();
+    let fields = [
+        ("type", kind.map(str::to_string)),
+        ("instruction", Some(instruction.to_string())),
+        ("receipt", Some(receipt.to_string())),
+    ];
+    for (k, v) in fields {
+        if let Some(v) = v {
+            let _ = Reflect::set(&message, &JsValue::from_str(k), &JsValue::from_str(&v));
+        }
+    }
+    message.into()
+}
+
+impl Announcer for ChannelAnnouncer {
+    fn announce(&self, instruction: &Cid, receipt: &Cid) {
+        self.post(&announcement(Some("receipt"), instruction, receipt));
+    }
+
+    fn announce_many(&self, written: &[(Cid, Cid)]) {
+        if self.channel.is_none() || written.is_empty() {
+            return;
+        }
+        let receipts: js_sys::Array = written
+            .iter()
+            .map(|(i, r)| announcement(None, i, r))
+            .collect();
+        let message = js_sys::Object::new();
+        let _ = Reflect::set(
+            &message,
+            &JsValue::from_str("type"),
+            &JsValue::from_str("receipts"),
+        );
+        let _ = Reflect::set(&message, &JsValue::from_str("receipts"), &receipts);
+        self.post(&message.into());
     }
 }
 

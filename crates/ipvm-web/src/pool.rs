@@ -83,6 +83,19 @@ pub(crate) enum AnyExecutor {
     Pool(PoolExecutor),
 }
 
+impl AnyExecutor {
+    /// How many tasks a run keeps in flight: on the page's thread, a few
+    /// (they share it, slice by slice); on the pool, enough that ready
+    /// tasks are claimed and sent in batches and the workers never wait
+    /// for the page (the pool queues what it cannot start yet).
+    pub(crate) fn parallelism(&self) -> usize {
+        match self {
+            AnyExecutor::Local(_) => 8,
+            AnyExecutor::Pool(_) => 64,
+        }
+    }
+}
+
 impl Executor for AnyExecutor {
     fn purity(&self, op: &str) -> Option<Purity> {
         match self {

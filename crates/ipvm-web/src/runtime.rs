@@ -871,6 +871,7 @@ async fn execute(
         .await
         .map_err(|e| convert::core_error(&e))?;
     let scheduler = Scheduler::new(&inner.executor, &*inner.store)
+        .with_parallelism(inner.executor.0.parallelism())
         .with_coordination(&inner.lock, &inner.announcer)
         .with_quarantine(&inner.quarantine)
         .with_identity(&id.signer, &id.trust);
