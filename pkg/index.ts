@@ -460,10 +460,14 @@ export class Runtime {
     const pool = this.#pool;
     const onAbort = () => pool?.cancel([...started]);
     signal?.addEventListener("abort", onAbort, { once: true });
-    const listener = (e: RunEvent) => {
-      if (e.type === "started") started.add(e.instruction);
-      onEvent?.(e);
-    };
+    // Events cost a JS object each: the runtime makes them only if someone listens.
+    const listener =
+      onEvent || signal
+        ? (e: RunEvent) => {
+            if (e.type === "started") started.add(e.instruction);
+            onEvent?.(e);
+          }
+        : undefined;
     let reports: TaskReport[];
     try {
       reports = await this.#raw.run(toJson(workflow, "workflow"), listener, signal).catch(rethrow);

@@ -150,67 +150,76 @@ pub(crate) fn event(e: &Event) -> JsValue {
     }
 }
 
-/// `{task, instruction, status, receipt, dagJson, ok, fuel, logs, engine}` or, for a
-/// skipped task, `{task, instruction, status: "skipped", reason}`.
+/// `{task, instruction, status, receipt, dagJson, ok, fuel, logs, engine,
+/// ms, provenance, signers}` or, for a skipped task, `{task, instruction,
+/// status: "skipped", reason}`.
 pub(crate) fn task_report(t: &TaskReport) -> Result<JsValue, JsValue> {
+    parse_json(&report_ipld(t)?)
+}
+
+/// Every task's report, built as one JSON text and parsed once: a report
+/// made field by field costs a dozen crossings of the JS boundary per task.
+pub(crate) fn task_reports(tasks: &[TaskReport]) -> Result<JsValue, JsValue> {
+    let list = tasks
+        .iter()
+        .map(report_ipld)
+        .collect::<Result<Vec<_>, _>>()?;
+    parse_json(&Ipld::List(list))
+}
+
+/// Plain JSON text (no links, no bytes) as a JS value.
+fn parse_json(value: &Ipld) -> Result<JsValue, JsValue> {
+    let text = ipvm_core::address::to_dag_json(value).map_err(|e| core_error(&e))?;
+    js_sys::JSON::parse(&text)
+}
+
+fn report_ipld(t: &TaskReport) -> Result<Ipld, JsValue> {
+    let text = |v: &dyn ToString| Ipld::String(v.to_string());
+    let mut m = std::collections::BTreeMap::from([
+        ("task".to_string(), Ipld::Integer(t.task as i128)),
+        ("instruction".to_string(), text(&t.instruction)),
+    ]);
     let (status, rec) = match &t.status {
         TaskStatus::Ran(r) => ("ran", r),
         TaskStatus::Reused(r) => ("reused", r),
         TaskStatus::Skipped(reason) => {
-            return Ok(object(&[
-                ("task", (t.task as u32).into()),
-                ("instruction", s(t.instruction)),
-                ("status", s("skipped")),
-                ("reason", s(reason)),
-            ]))
+            m.insert("status".into(), text(&"skipped"));
+            m.insert("reason".into(), text(reason));
+            return Ok(Ipld::Map(m));
         }
     };
-    let json = rec.receipt.to_dag_json().map_err(|e| core_error(&e))?;
-    let logs = Array::new();
-    if let Some(ipvm_core::Ipld::List(lines)) = rec.receipt.meta.get("logs") {
-        for line in lines {
-            if let ipvm_core::Ipld::String(l) = line {
-                logs.push(&s(l));
-            }
-        }
-    }
-    Ok(object(&[
-        ("logs", logs.into()),
-        ("task", (t.task as u32).into()),
-        ("instruction", s(t.instruction)),
-        ("status", s(status)),
-        ("receipt", s(rec.cid)),
-        ("ok", rec.receipt.out.is_ok().into()),
-        ("fuel", JsValue::from(rec.receipt.fuel() as f64)),
-        ("dagJson", s(json)),
-        ("provenance", s(rec.provenance.as_str())),
+    let logs = match rec.receipt.meta.get("logs") {
+        Some(Ipld::List(lines)) => lines
+            .iter()
+            .filter(|l| matches!(l, Ipld::String(_)))
+            .cloned()
+            .collect(),
+        _ => Vec::new(),
+    };
+    let fields = [
+        ("logs", Ipld::List(logs)),
+        ("status", text(&status)),
+        ("receipt", text(&rec.cid)),
+        ("ok", Ipld::Bool(rec.receipt.out.is_ok())),
+        ("fuel", Ipld::Integer(rec.receipt.fuel() as i128)),
         (
-            "engine",
-            t.engine.as_deref().map_or(JsValue::NULL, JsValue::from_str),
+            "dagJson",
+            Ipld::String(rec.receipt.to_dag_json().map_err(|e| core_error(&e))?),
         ),
+        ("provenance", text(&rec.provenance.as_str())),
+        ("engine", t.engine.clone().map_or(Ipld::Null, Ipld::String)),
         (
             "ms",
             t.micros
-                .map_or(JsValue::NULL, |m| JsValue::from(m as f64 / 1000.0)),
+                .map_or(Ipld::Null, |m| Ipld::Float(m as f64 / 1000.0)),
         ),
         (
             "signers",
-            rec.envelopes
-                .iter()
-                .map(|e| s(&e.signer))
-                .collect::<Array>()
-                .into(),
+            Ipld::List(rec.envelopes.iter().map(|e| text(&e.signer)).collect()),
         ),
-    ]))
-}
-
-/// A JS array of task reports.
-pub(crate) fn task_reports(tasks: &[TaskReport]) -> Result<JsValue, JsValue> {
-    let out = Array::new();
-    for t in tasks {
-        out.push(&task_report(t)?);
-    }
-    Ok(out.into())
+    ];
+    m.extend(fields.into_iter().map(|(k, v)| (k.to_string(), v)));
+    Ok(Ipld::Map(m))
 }
 
 /// `{cid, instruction, inputs, provenance, reusable, ok, fuel, dagJson}` for a stored receipt.
