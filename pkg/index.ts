@@ -411,7 +411,10 @@ export class Runtime {
       if (m.data?.type === "receipt") callback({ instruction: m.data.instruction, receipt: m.data.receipt });
       // A group commit announces its receipts in one message.
       if (m.data?.type === "receipts" && Array.isArray(m.data.receipts)) {
-        for (const r of m.data.receipts) callback({ instruction: r.instruction, receipt: r.receipt });
+        for (const r of m.data.receipts) {
+          // Another tab's message: only well-formed entries reach the callback.
+          if (typeof r?.instruction === "string" && typeof r?.receipt === "string") callback({ instruction: r.instruction, receipt: r.receipt });
+        }
       }
     };
     channel.addEventListener("message", listener);

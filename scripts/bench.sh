@@ -18,11 +18,10 @@ node "$ROOT/tests/bench/engines.mjs"
 node "$ROOT/tests/bench/runtime.mjs"
 # The profile needs function names, which wasm-opt drops: the same build through wasm-bindgen only.
 RAW="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/ipvm_web.wasm"
-if [ -f "$RAW" ]; then
-  rm -rf "$ROOT/.build/pkg-prof" && mkdir -p "$ROOT/.build/pkg-prof"
-  cp "$ROOT"/pkg/*.js "$ROOT/.build/pkg-prof/"
-  wasm-bindgen --target web --out-dir "$ROOT/.build/pkg-prof/wasm" --out-name ipvm_web "$RAW"
-fi
+[ -f "$RAW" ] || bash "$ROOT/scripts/build.sh"
+rm -rf "$ROOT/.build/pkg-prof" && mkdir -p "$ROOT/.build/pkg-prof"
+cp "$ROOT"/pkg/*.js "$ROOT/.build/pkg-prof/"
+wasm-bindgen --target web --out-dir "$ROOT/.build/pkg-prof/wasm" --out-name ipvm_web "$RAW"
 node "$ROOT/tests/bench/profile.mjs"
 # The report: bench/results.json, bench/report.md and its charts.
 node "$ROOT/tests/bench/report.mjs"

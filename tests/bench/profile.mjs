@@ -10,8 +10,8 @@ import { freshPage, launchBrowser, startServer, ROOT } from "../e2e/helpers.mjs"
 
 const PKG = "/.build/pkg-prof/index.js";
 if (!existsSync(`${ROOT}${PKG}`)) {
-  console.log("profile: no .build/pkg-prof/ (a build that keeps function names); skipped");
-  process.exit(0);
+  // Never a silent skip: the report would lack its split without saying why.
+  throw new Error("profile: .build/pkg-prof/ is missing (a build that keeps function names); run `npm run bench`, which makes it");
 }
 const N = Number(process.env.BENCH_PROFILE_TASKS ?? 2000);
 // The first rule that matches a frame's function name (or its script) names its part.

@@ -146,6 +146,35 @@ test("a workflow interrupted by a reload resumes: finished tasks are memo hits, 
   await page.close();
 });
 
+test("a malformed announcement from another tab never reaches onReceipt; well-formed ones do", async () => {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    const errors = watchErrors(page);
+    await page.goto(blank());
+    await setUp(page, { name: "heard", func: "add_one", args: [1], count: 1 });
+    const heard = await page.evaluate(async () => {
+      const heard = [];
+      window.ipvm.rt.onReceipt((m) => heard.push(m));
+      // Another tab of the origin, as an attacker's script could post.
+      const other = new BroadcastChannel("ipvm-web:heard");
+      other.postMessage({ type: "receipts", receipts: [null, 7, { instruction: 1, receipt: "x" }, { instruction: "bafyI", receipt: "bafyR" }] });
+      other.postMessage({ type: "receipts", receipts: "not a list" });
+      other.postMessage({ type: "receipt", instruction: "bafyI2", receipt: "bafyR2" });
+      await new Promise((r) => setTimeout(r, 300));
+      other.close();
+      return heard;
+    });
+    assert.deepEqual(heard, [
+      { instruction: "bafyI", receipt: "bafyR" },
+      { instruction: "bafyI2", receipt: "bafyR2" },
+    ]);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
 test("two tabs on one store never run the same instruction twice, and announce their receipts", async () => {
   const context = await browser.newContext();
   try {

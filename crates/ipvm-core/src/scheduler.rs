@@ -1323,9 +1323,10 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
                 f.record.envelopes = f.envelope.iter().cloned().collect();
                 f.record.vouched = f.envelope.is_some();
             }
+            // The blocks are needed only by the write: moved, not copied.
             let computed = batch
-                .iter()
-                .map(|f| (&f.record, f.blocks.clone(), f.envelope.clone()))
+                .iter_mut()
+                .map(|f| (&f.record, std::mem::take(&mut f.blocks), f.envelope.clone()))
                 .collect();
             memo::store_computed_many(self.store, computed).await
         }

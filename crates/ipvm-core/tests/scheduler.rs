@@ -29,6 +29,21 @@ fn run(exec: &TestExecutor, store: &MemoryStore, wf: &Workflow) -> (RunReport, V
     (report, events)
 }
 
+/// Gives the other futures of the run one turn.
+async fn yield_once() {
+    let mut yielded = false;
+    futures::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
 fn out(report: &RunReport, i: usize) -> Outcome {
     report.tasks[i].receipt().unwrap().receipt.out.clone()
 }
@@ -250,17 +265,7 @@ fn parallelism_bounds_the_tasks_in_flight() {
             self.in_flight.set(self.in_flight.get() + 1);
             self.peak.set(self.peak.get().max(self.in_flight.get()));
             // Yield once so that other tasks can start while this one is in flight.
-            let mut yielded = false;
-            futures::future::poll_fn(|cx| {
-                if yielded {
-                    std::task::Poll::Ready(())
-                } else {
-                    yielded = true;
-                    cx.waker().wake_by_ref();
-                    std::task::Poll::Pending
-                }
-            })
-            .await;
+            yield_once().await;
             self.in_flight.set(self.in_flight.get() - 1);
             self.inner.execute(job).await
         }
@@ -623,17 +628,7 @@ impl ipvm_core::Executor for Together {
         self.0.purity(op)
     }
     async fn execute(&self, job: ipvm_core::Job) -> ipvm_core::Execution {
-        let mut yielded = false;
-        futures::future::poll_fn(|cx| {
-            if yielded {
-                std::task::Poll::Ready(())
-            } else {
-                yielded = true;
-                cx.waker().wake_by_ref();
-                std::task::Poll::Pending
-            }
-        })
-        .await;
+        yield_once().await;
         self.0.execute(job).await
     }
 }

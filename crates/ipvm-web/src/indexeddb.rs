@@ -571,20 +571,39 @@ impl IndexedDbStore {
     }
 
     async fn index_all(&self, index: &str, key: &str) -> Result<Vec<RowRead>, CoreError> {
+        let mut rows = self.index_all_many(index, &[key.to_string()]).await?;
+        Ok(rows.pop().unwrap_or_default())
+    }
+
+    /// The rows under each of `keys` in `index`, in order: one transaction,
+    /// every request made before the first is awaited (one round trip).
+    async fn index_all_many(
+        &self,
+        index: &str,
+        keys: &[String],
+    ) -> Result<Vec<Vec<RowRead>>, CoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
         let tx = self
             .db
             .transaction(&[RECEIPTS], TransactionMode::ReadOnly)
             .map_err(|e| store_error("read", e))?;
-        let s = tx
+        let idx = tx
             .object_store(RECEIPTS)
+            .and_then(|s| s.index(index))
             .map_err(|e| store_error("read", e))?;
-        let idx = s.index(index).map_err(|e| store_error("read", e))?;
-        let values = idx
-            .get_all(Some(Query::Key(JsValue::from_str(key))), None)
-            .map_err(|e| store_error("read", e))?
-            .await
+        let requests = keys
+            .iter()
+            .map(|k| idx.get_all(Some(Query::Key(JsValue::from_str(k))), None))
+            .collect::<Result<Vec<_>, _>>()
             .map_err(|e| store_error("read", e))?;
-        Ok(values.iter().map(Self::read_row).collect())
+        let mut out = Vec::with_capacity(requests.len());
+        for request in requests {
+            let values = request.await.map_err(|e| store_error("read", e))?;
+            out.push(values.iter().map(Self::read_row).collect());
+        }
+        Ok(out)
     }
 }
 
@@ -682,29 +701,8 @@ impl ReceiptStore for IndexedDbStore {
     }
 
     async fn memo_rows(&self, instructions: &[Cid]) -> Result<Vec<Vec<RowRead>>, CoreError> {
-        if instructions.is_empty() {
-            return Ok(Vec::new());
-        }
-        let tx = self
-            .db
-            .transaction(&[RECEIPTS], TransactionMode::ReadOnly)
-            .map_err(|e| store_error("read", e))?;
-        let idx = tx
-            .object_store(RECEIPTS)
-            .and_then(|s| s.index(MEMO))
-            .map_err(|e| store_error("read", e))?;
-        // Every request is made before the first is awaited: one round trip.
-        let requests = instructions
-            .iter()
-            .map(|i| idx.get_all(Some(Query::Key(JsValue::from_str(&i.to_string()))), None))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| store_error("read", e))?;
-        let mut out = Vec::with_capacity(requests.len());
-        for request in requests {
-            let values = request.await.map_err(|e| store_error("read", e))?;
-            out.push(values.iter().map(Self::read_row).collect());
-        }
-        Ok(out)
+        let keys: Vec<String> = instructions.iter().map(Cid::to_string).collect();
+        self.index_all_many(MEMO, &keys).await
     }
 
     async fn set_provenance(&self, cid: &Cid, provenance: Provenance) -> Result<(), CoreError> {
