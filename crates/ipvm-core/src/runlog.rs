@@ -4,13 +4,22 @@
 //! interrupted. The rules live here: what each event means for its task, how
 //! a run's outcome is named, and how often a record that grows with the
 //! workflow may be rewritten without costing O(n²) over the run.
+//!
+//! A record may ride on a group commit (the same transaction as the
+//! receipts): [`RunRecord::stored`] marks the tasks whose receipts the
+//! commit writes, so that a record written with them never lags what the run
+//! reports, and [`RunRecord::due_at_commit`] says whether this commit should
+//! carry it.
 
+use std::collections::HashMap;
 use std::fmt::Write;
 
 use cid::Cid;
 
+use crate::address::decode_dag_cbor;
 use crate::scheduler::{Event, RunReport};
-use crate::CoreError;
+use crate::store::ReceiptRow;
+use crate::{CoreError, Receipt};
 
 /// The least time between two background writes of a run's record, per
 /// task of the workflow: writing the record costs O(tasks), so spacing the
@@ -19,6 +28,12 @@ use crate::CoreError;
 const SPACING_MS_PER_TASK: f64 = 0.05;
 /// The most time between two writes, however large the workflow.
 const MAX_SPACING_MS: f64 = 1_000.0;
+/// A group commit carries the record once this many tasks of the workflow
+/// per task committed since the last write have been committed: a workflow
+/// of up to this many tasks rides on every commit; a larger one on one commit
+/// in `tasks / RIDE_RATIO` committed tasks, so that its writes cost O(1) per
+/// task.
+const RIDE_RATIO: usize = 64;
 
 /// A run's record: `{id, state, started, updated, tasks: [{instruction, status}]}`.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,21 +44,95 @@ pub struct RunRecord {
     pub state: &'static str,
     /// Each task's instruction and status.
     pub tasks: Vec<(Cid, &'static str)>,
+    /// Where each instruction's tasks are in `tasks`.
+    positions: HashMap<Cid, Vec<usize>>,
+    /// Tasks marked by [`RunRecord::stored`] since the last write.
+    stored_since_write: usize,
 }
 
 impl RunRecord {
     /// A running record of `instructions` (the workflow's tasks, in order),
     /// all queued.
     pub fn new(id: Cid, instructions: impl IntoIterator<Item = Cid>) -> Self {
+        let tasks: Vec<(Cid, &'static str)> =
+            instructions.into_iter().map(|c| (c, "queued")).collect();
+        let mut positions: HashMap<Cid, Vec<usize>> = HashMap::with_capacity(tasks.len());
+        for (i, (c, _)) in tasks.iter().enumerate() {
+            positions.entry(*c).or_default().push(i);
+        }
         Self {
             id,
             state: "running",
-            tasks: instructions.into_iter().map(|c| (c, "queued")).collect(),
+            tasks,
+            positions,
+            stored_since_write: 0,
         }
     }
 
+    /// Marks the running tasks whose receipts a commit is writing as the
+    /// receipts say (`done` or `failed`), before their events come: the
+    /// record written in the same transaction then includes them. Rows of
+    /// instructions this run is not running are left alone. Returns how many
+    /// tasks were marked.
+    pub fn stored(&mut self, rows: &[ReceiptRow]) -> usize {
+        let mut marked = 0;
+        for row in rows {
+            let Some(at) = self.positions.get(&row.instruction) else {
+                continue;
+            };
+            // The receipt was made by this runtime a moment ago; a row that
+            // does not decode is not marked (its event will be).
+            let Ok(receipt) = decode_dag_cbor(&row.bytes).and_then(|v| Receipt::from_ipld(&v))
+            else {
+                continue;
+            };
+            let status = if receipt.out.is_ok() {
+                "done"
+            } else {
+                "failed"
+            };
+            for &i in at {
+                if self.tasks[i].1 == "running" {
+                    self.tasks[i].1 = status;
+                    marked += 1;
+                }
+            }
+        }
+        self.stored_since_write += marked;
+        marked
+    }
+
+    /// Undoes [`RunRecord::stored`] for these instructions: the commit
+    /// failed, and their receipts were not stored.
+    pub fn unstored(&mut self, instructions: &[Cid]) {
+        for i in instructions
+            .iter()
+            .filter_map(|c| self.positions.get(c))
+            .flatten()
+        {
+            if matches!(self.tasks[*i].1, "done" | "failed") {
+                self.tasks[*i].1 = "running";
+            }
+        }
+    }
+
+    /// Whether a group commit should carry the record: always for a
+    /// workflow of up to [`RIDE_RATIO`] tasks, else once enough tasks were
+    /// committed since the last write, or once `ms_since_write` reached the
+    /// background spacing.
+    pub fn due_at_commit(&self, ms_since_write: f64) -> bool {
+        self.stored_since_write * RIDE_RATIO >= self.tasks.len()
+            || ms_since_write >= self.write_spacing_ms()
+    }
+
+    /// Notes that the record was written.
+    pub fn written(&mut self) {
+        self.stored_since_write = 0;
+    }
+
     /// Records what an event says about its task. Returns whether the
-    /// record should be written (a task ended); a start is kept for the next
+    /// record should be written (a task ended, and the record did not know
+    /// it yet from [`RunRecord::stored`]); a start is kept for the next
     /// write.
     pub fn apply(&mut self, e: &Event) -> bool {
         let (task, status) = match e {
@@ -65,10 +154,12 @@ impl RunRecord {
             | Event::SpotChecked { .. }
             | Event::Distrusted { .. } => return false,
         };
-        if let Some(t) = self.tasks.get_mut(task) {
-            t.1 = status;
-        }
-        !matches!(e, Event::Started { .. })
+        let Some(t) = self.tasks.get_mut(task) else {
+            return false;
+        };
+        let changed = t.1 != status;
+        t.1 = status;
+        changed && !matches!(e, Event::Started { .. })
     }
 
     /// Records how the run ended.
@@ -146,5 +237,102 @@ mod tests {
         let json = r.to_json(1.0, 2.0);
         assert!(json.starts_with(r#"{"id":"bafkrei"#), "{json}");
         assert!(json.contains(r#""status":"reused""#), "{json}");
+    }
+
+    /// A row of the receipt `out` for `instruction`.
+    fn row(instruction: Cid, out: crate::Outcome) -> ReceiptRow {
+        let ex = crate::Execution {
+            out,
+            fuel: 0,
+            nondeterministic: false,
+            limit: None,
+            logs: Vec::new(),
+            envelope: None,
+            engine: None,
+            micros: None,
+        };
+        let receipt = Receipt::of_execution(instruction, &ex, Vec::new());
+        let (cid, bytes) = receipt.block().unwrap();
+        ReceiptRow {
+            cid,
+            instruction,
+            inputs: Vec::new(),
+            provenance: crate::Provenance::Computed,
+            reusable: true,
+            stored: 0,
+            bytes,
+            invocation: None,
+            envelopes: Vec::new(),
+            signers: Vec::new(),
+            vouched: false,
+        }
+    }
+
+    #[test]
+    fn a_commit_marks_its_running_tasks_and_carries_the_record_when_due() {
+        let c = |s: &[u8]| crate::address::raw_cid(s);
+        let mut r = RunRecord::new(c(b"wf"), [c(b"a"), c(b"b"), c(b"c"), c(b"a")]);
+        for (task, i) in [(0, c(b"a")), (1, c(b"b")), (3, c(b"a"))] {
+            r.apply(&Event::Started {
+                task,
+                instruction: i,
+            });
+        }
+        let marked = r.stored(&[
+            row(
+                c(b"a"),
+                crate::Outcome::Ok(ipld_core::ipld::Ipld::Integer(1)),
+            ),
+            row(
+                c(b"b"),
+                crate::Outcome::Err(ipld_core::ipld::Ipld::String("x".into())),
+            ),
+            // Not this run's, and `c` is not running: left alone.
+            row(c(b"z"), crate::Outcome::Ok(ipld_core::ipld::Ipld::Null)),
+            row(c(b"c"), crate::Outcome::Ok(ipld_core::ipld::Ipld::Null)),
+        ]);
+        assert_eq!(marked, 3);
+        assert_eq!(
+            r.tasks.iter().map(|t| t.1).collect::<Vec<_>>(),
+            ["done", "failed", "queued", "done"]
+        );
+        // The task's event then changes nothing: no second write.
+        assert!(!r.apply(&Event::Finished {
+            task: 0,
+            instruction: c(b"a"),
+            receipt: c(b"r"),
+            fuel: 0
+        }));
+        // A small workflow rides on every commit.
+        assert!(r.due_at_commit(0.0));
+        r.written();
+        assert!(!r.due_at_commit(0.0));
+        assert!(r.due_at_commit(r.write_spacing_ms()));
+
+        // A large one rides once a 64th of it was committed since the last write.
+        let n = 6_400;
+        let mut big = RunRecord::new(c(b"big"), (0..n).map(|i: u32| c(&i.to_le_bytes())));
+        for i in 0..100u32 {
+            big.apply(&Event::Started {
+                task: i as usize,
+                instruction: c(&i.to_le_bytes()),
+            });
+        }
+        let rows: Vec<_> = (0..100u32)
+            .map(|i| {
+                row(
+                    c(&i.to_le_bytes()),
+                    crate::Outcome::Ok(ipld_core::ipld::Ipld::Null),
+                )
+            })
+            .collect();
+        big.stored(&rows[..99]);
+        assert!(!big.due_at_commit(0.0));
+        big.stored(&rows[99..]);
+        assert!(big.due_at_commit(0.0));
+        // A commit that failed gives its tasks back to `running`.
+        big.unstored(&[c(&5u32.to_le_bytes())]);
+        assert_eq!(big.tasks[5].1, "running");
+        assert_eq!(big.tasks[6].1, "done");
     }
 }

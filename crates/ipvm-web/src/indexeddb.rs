@@ -9,6 +9,8 @@
 //! - `runs` (since version 2): key path `id` (the workflow's CID); value
 //!   `{id, state, started, updated, tasks: [{instruction, status}]}`, written
 //!   as the run progresses, so a page can see which runs were interrupted.
+//!   A record may ride on a batch of receipts ([`Rider`]): then it is
+//!   written in the same transaction, and never lags the receipts it marks.
 //! - `receipts`: key path `cid`; value `{cid, instruction, inputs, bytes,
 //!   provenance, stored, memo?}` with the receipt's DAG-CBOR `bytes`, where
 //!   it came from (`computed`, `verified`, `imported`, `received`; a row
@@ -31,6 +33,9 @@
 //!
 //! This adapter only translates rows; what a row means, and whether it is
 //! believed, is decided by `ipvm_core::memo`.
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
 
 use idb::{
     Database, DatabaseEvent, Factory, IndexParams, KeyPath, ObjectStoreParams, Query,
@@ -88,9 +93,22 @@ struct Put {
     key: Option<JsValue>,
 }
 
+/// Something written in the same transaction as a batch of receipts: a
+/// run's record, so that the record on disk never lags the receipts the
+/// run reports, and costs no transaction of its own.
+pub(crate) trait Rider {
+    /// The `runs` value to write with these receipt rows, if one is due.
+    fn ride(&self, rows: &[ReceiptRow]) -> Option<JsValue>;
+    /// The write carrying the receipts of these instructions failed:
+    /// nothing of it was stored.
+    fn fell(&self, instructions: &[Cid]);
+}
+
 /// Block and receipt storage in one IndexedDB database.
 pub(crate) struct IndexedDbStore {
     db: Database,
+    /// The riders of receipt batches (the records of runs in progress).
+    riders: RefCell<Vec<Weak<dyn Rider>>>,
 }
 
 impl IndexedDbStore {
@@ -147,7 +165,23 @@ impl IndexedDbStore {
         let db = request
             .await
             .map_err(|e| store_error("cannot open the database", e))?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            riders: RefCell::new(Vec::new()),
+        })
+    }
+
+    /// Lets `rider` ride on every batch of receipts written from now on,
+    /// until it is dropped.
+    pub(crate) fn carry(&self, rider: Weak<dyn Rider>) {
+        self.riders.borrow_mut().push(rider);
+    }
+
+    /// The live riders (the dropped ones are forgotten).
+    fn riders(&self) -> Vec<Rc<dyn Rider>> {
+        let mut riders = self.riders.borrow_mut();
+        riders.retain(|r| r.strong_count() > 0);
+        riders.iter().filter_map(Weak::upgrade).collect()
     }
 
     /// Closes the connection.
@@ -680,7 +714,33 @@ impl BlockStore for IndexedDbStore {
 
 impl ReceiptStore for IndexedDbStore {
     async fn put_batch(&self, blocks: Vec<Block>, rows: Vec<ReceiptRow>) -> Result<(), CoreError> {
-        self.write(Self::block_puts(&blocks)?, rows).await
+        let mut puts = Self::block_puts(&blocks)?;
+        let riders = if rows.is_empty() {
+            Vec::new()
+        } else {
+            self.riders()
+        };
+        let mut carried = Vec::new();
+        for rider in riders {
+            if let Some(value) = rider.ride(&rows) {
+                puts.push(Put {
+                    store: RUNS,
+                    value,
+                    key: None,
+                });
+            }
+            carried.push(rider);
+        }
+        if carried.is_empty() {
+            return self.write(puts, rows).await;
+        }
+        // The rows are moved into the write; the riders are told what fell if it fails.
+        let instructions: Vec<Cid> = rows.iter().map(|r| r.instruction).collect();
+        let result = self.write(puts, rows).await;
+        if result.is_err() {
+            carried.iter().for_each(|r| r.fell(&instructions));
+        }
+        result
     }
 
     async fn row(&self, cid: &Cid) -> Result<Option<RowRead>, CoreError> {
