@@ -394,7 +394,7 @@ export class Runtime {
    * const { busy, queued, replaced } = rt.workerStats();
    */
   workerStats(): WorkerStats {
-    return this.#pool?.stats() ?? { workers: 0, busy: 0, queued: 0, spawned: 0, replaced: 0, cancelled: 0 };
+    return this.#pool?.stats() ?? { workers: 0, busy: 0, queued: 0, spawned: 0, replaced: 0, cancelled: 0, messages: 0 };
   }
 
   /**
@@ -463,6 +463,7 @@ export class Runtime {
     const pool = this.#pool;
     const onAbort = () => pool?.cancel([...started]);
     signal?.addEventListener("abort", onAbort, { once: true });
+    const unwatch = signal ? pool?.watch() : undefined;
     // Events cost a JS object each: the runtime makes them only if someone listens.
     const listener =
       onEvent || signal
@@ -476,6 +477,7 @@ export class Runtime {
       reports = await this.#raw.run(toJson(workflow, "workflow"), listener, signal).catch(rethrow);
     } finally {
       signal?.removeEventListener("abort", onAbort);
+      unwatch?.();
     }
     if (logs === "console") {
       for (const r of reports) {

@@ -1,15 +1,31 @@
 // A pool of dedicated module workers that execute tasks off the main thread.
 // The Rust scheduler (on the main thread) calls `dispatch(job, timeMs)`; the
-// pool runs the job on an idle worker, or queues it.
+// pool sends the job to a worker, or queues it.
 //
-// Stopping a job: `cancel` sends the worker a "cancel" message, which the job
-// sees between two fuel slices on wasmi; the worker answers and stays in the
-// pool. A task on the browser's own engine cannot pause: its worker says so
-// when the call starts (`unpausable`), and a cancel then terminates it at
-// once. Any worker that does not answer is terminated and replaced: after the
-// task's time limit plus GRACE_MS (the job then rejects with
-// `{ timeout: true }`, which the Rust side turns into a `time_limit` error
-// receipt), or CANCEL_GRACE_MS after a cancel.
+// Batches: jobs dispatched together (in one turn of the event loop) are sent
+// to a worker in one message, and, while jobs are short (recent ones took
+// under BATCH_BELOW_MS on average), a worker holds up to DEPTH jobs, refilled
+// when it is down to REFILL, so that it never waits for the page between two
+// jobs of a long queue. Long jobs gain nothing from batches and would leave a
+// worker idle while another has jobs waiting: they go one per worker, as does
+// a short queue. A worker answers in batches too: the answers of jobs that finish close
+// together go in one message, with the notice that the next job's call cannot
+// pause (below). A worker runs its jobs in order, so the page knows which
+// job is running: the oldest one it holds.
+//
+// Stopping a job: `cancel` sends the worker a "cancel" message, which the
+// running job sees between two fuel slices on wasmi; the worker answers and
+// stays in the pool. Jobs a worker holds but has not started are dropped by
+// the worker, and settled at once on the page. A task on the browser's own
+// engine cannot pause: its worker says so when the call starts
+// (`unpausable`; only for jobs sent while a run that may be cancelled is
+// going, see `watch`), and a cancel then terminates it at once. Any worker that
+// does not answer is terminated and replaced: after the running job's time
+// limit plus GRACE_MS (counted from when the page learns the job is the
+// oldest held; the job then rejects with `{ timeout: true }`, which the Rust
+// side turns into a `time_limit` error receipt), or CANCEL_GRACE_MS after a
+// cancel. The other jobs a terminated worker held go back to the front of the
+// queue.
 
 /** Extra time given to a worker beyond the task's own limit, for loading and slicing. */
 const GRACE_MS = 2_000;
@@ -19,14 +35,20 @@ const GRACE_MS = 2_000;
  * is on the browser's own engine (which cannot pause) is terminated at once.
  */
 const CANCEL_GRACE_MS = 5_000;
+/** The most jobs a worker holds (running and waiting in it). */
+const DEPTH = 16;
+/** A worker holding more jobs than this is not sent more until it is down to it. */
+const REFILL = 8;
+/** Jobs are batched while the recent ones took less than this on average (ms). */
+const BATCH_BELOW_MS = 50;
 
 /** The state of a runtime's worker pool (see `Runtime.workerStats`). */
 export interface WorkerStats {
   /** Workers alive. */
   workers: number;
-  /** Jobs running on a worker. */
+  /** Jobs sent to a worker and not yet answered (running, or waiting in the worker). */
   busy: number;
-  /** Jobs waiting for a worker. */
+  /** Jobs waiting on the page for room in a worker. */
   queued: number;
   /** Workers started since the runtime opened, replacements included. */
   spawned: number;
@@ -34,39 +56,59 @@ export interface WorkerStats {
   replaced: number;
   /** Jobs cancelled by an aborted run. */
   cancelled: number;
+  /** Messages that carried jobs to workers or answers back (batches: fewer than the jobs). */
+  messages: number;
 }
+
+/** One job's outcome, as a worker reports it. */
+export type JobAnswer =
+  | { id: number; execution: string }
+  | { id: number; error: string }
+  | { id: number; cancelled: true };
 
 /** What a worker says (see worker.ts). */
 export type WorkerAnswer =
   | { type: "ready"; error?: string }
-  | { type?: undefined; id: number; execution: string }
-  | { type?: undefined; id: number; error: string }
-  | { type?: undefined; id: number; cancelled: true }
-  | { type: "unpausable"; id: number };
+  /** Jobs that ended, in the order they ran; `unpausable` names the job whose call just started on the browser's engine. */
+  | { type: "answers"; answers: JobAnswer[]; unpausable?: number };
 
 /** What a worker is told. */
 export type WorkerRequest =
   | { type: "init"; name: string; wasm: WebAssembly.Module; engine: string }
-  | { type: "job"; id: number; job: string }
-  | { type: "cancel"; id: number };
+  /**
+   * Jobs to run, in this order, after the ones it holds; `notify`: say when a call of one of
+   * them starts on the browser's engine (only needed if they may be cancelled).
+   */
+  | { type: "jobs"; jobs: { id: number; job: string }[]; notify: boolean }
+  /** Stop these jobs: the running one at its next fuel slice, the others before they start. */
+  | { type: "cancel"; ids: number[] };
 
-interface Queued {
+interface Job {
+  id: number;
   job: string;
   instruction: string | undefined;
   timeMs: number;
   resolve: (execution: string) => void;
   reject: (reason: unknown) => void;
-}
-
-interface Running {
-  worker: Worker;
-  instruction: string | undefined;
-  timer: ReturnType<typeof setTimeout>;
-  resolve: (execution: string) => void;
-  reject: (reason: unknown) => void;
+  /** Cancelled while a worker held it. */
   stopping: boolean;
+  /** Settled on the page already (cancelled before it started): its answer is only awaited. */
+  settled: boolean;
   /** The job runs on the browser's own engine: it cannot stop at a fuel slice. */
   unpausable: boolean;
+}
+
+/** A worker and the jobs it holds, oldest (running) first. */
+interface Slot {
+  worker: Worker;
+  held: Job[];
+  /** The timer of the oldest job, and which job it is for. */
+  timer?: ReturnType<typeof setTimeout>;
+  timerFor?: number;
+  /** When the page learnt the oldest job was running (ms, `performance.now()`). */
+  since: number;
+  /** Whether the worker answered before (its first job's time includes its start). */
+  warm: boolean;
 }
 
 /** The instruction CID of a job (DAG-JSON text). */
@@ -89,14 +131,16 @@ export class WorkerPool {
   #wasm: WebAssembly.Module;
   #workerUrl: string | URL;
   #engine: string;
-  #idle: Worker[] = [];
-  #queue: Queued[] = [];
-  #all = new Set<Worker>();
+  #slots = new Set<Slot>();
+  #queue: Job[] = [];
   #seq = 0;
   #closed = false;
-  #counts = { spawned: 0, replaced: 0, cancelled: 0 };
-  /** Jobs on a worker, by id. */
-  #busy = new Map<number, Running>();
+  #pumpSoon = false;
+  #counts = { spawned: 0, replaced: 0, cancelled: 0, messages: 0 };
+  /** The recent jobs' mean time on a worker (ms; a moving average), once one was answered. */
+  #meanMs: number | undefined;
+  /** Runs that may cancel their jobs (see `watch`). */
+  #watchers = 0;
 
   /**
    * Starts `size` workers on the IndexedDB store `dbName`. `wasm` is the runtime's compiled
@@ -123,127 +167,212 @@ export class WorkerPool {
     return this.#size;
   }
 
-  /** Workers, jobs running and queued, and how many workers were started, replaced, and jobs cancelled. */
+  /** Workers, jobs held by workers and queued, workers started and replaced, jobs cancelled, messages. */
   stats(): WorkerStats {
-    return { workers: this.#all.size, busy: this.#busy.size, queued: this.#queue.length, ...this.#counts };
+    let busy = 0;
+    for (const slot of this.#slots) busy += slot.held.filter((j) => !j.settled).length;
+    const { spawned, replaced, cancelled, messages } = this.#counts;
+    return { workers: this.#slots.size, busy, queued: this.#queue.length, spawned, replaced, cancelled, messages };
   }
 
-  #post(worker: Worker, message: WorkerRequest): void {
-    worker.postMessage(message);
+  #post(slot: Slot, message: WorkerRequest): void {
+    slot.worker.postMessage(message);
   }
 
   #spawn(): void {
     const worker = new Worker(this.#workerUrl, { type: "module", name: "ipvm-web task worker" });
     this.#counts.spawned++;
-    this.#all.add(worker);
-    this.#post(worker, { type: "init", name: this.#dbName, wasm: this.#wasm, engine: this.#engine });
-    // Jobs sent before "ready" wait inside the worker, so the worker is idle at once.
-    this.#idle.push(worker);
+    const slot: Slot = { worker, held: [], since: 0, warm: false };
+    this.#slots.add(slot);
+    worker.onmessage = ({ data }: MessageEvent<WorkerAnswer>) => this.#heard(slot, data);
+    this.#post(slot, { type: "init", name: this.#dbName, wasm: this.#wasm, engine: this.#engine });
+    // Jobs sent before "ready" wait inside the worker, so the worker takes jobs at once.
     this.#pump();
+  }
+
+  /**
+   * Says that a run that may be cancelled is going, until the function returned is called:
+   * meanwhile, workers say when a job's call starts on the browser's engine (which cannot
+   * pause), so that a cancel terminates it at once. Without it, a cancelled job that does not
+   * answer is terminated after CANCEL_GRACE_MS, and workers send fewer messages.
+   */
+  watch(): () => void {
+    this.#watchers++;
+    let done = false;
+    return () => {
+      if (!done) this.#watchers--;
+      done = true;
+    };
   }
 
   /** Runs a job (DAG-JSON) on a worker; resolves to the execution (DAG-JSON). */
   dispatch = (job: string, timeMs: number): Promise<string> =>
     new Promise((resolve, reject) => {
       if (this.#closed) return reject(new Error("the worker pool is closed"));
-      this.#queue.push({ job, instruction: instructionOf(job), timeMs, resolve, reject });
-      this.#pump();
+      const id = ++this.#seq;
+      this.#queue.push({ id, job, instruction: instructionOf(job), timeMs, resolve, reject, stopping: false, settled: false, unpausable: false });
+      // Jobs dispatched in the same turn go out together.
+      if (!this.#pumpSoon) {
+        this.#pumpSoon = true;
+        queueMicrotask(() => {
+          this.#pumpSoon = false;
+          this.#pump();
+        });
+      }
     });
 
+  /**
+   * Sends queued jobs to workers with room. Long jobs: one to each idle worker. Short ones: an
+   * equal share to each idle worker (one job each for a short queue), then, while the queue is
+   * longer than the workers, top-ups to workers down to REFILL jobs.
+   */
   #pump(): void {
-    while (this.#idle.length > 0 && this.#queue.length > 0) {
-      const worker = this.#idle.pop()!;
-      const { job, instruction, timeMs, resolve, reject } = this.#queue.shift()!;
-      const id = ++this.#seq;
-      const timer = setTimeout(() => this.#kill(id, { timeout: true }), timeMs + GRACE_MS);
-      this.#busy.set(id, { worker, instruction, timer, resolve, reject, stopping: false, unpausable: false });
-      worker.onmessage = ({ data }: MessageEvent<WorkerAnswer>) => {
-        if (data.type === "ready") {
-          if (data.error) console.error(`[ipvm] a worker failed to start: ${data.error}`);
-          return;
-        }
-        if (data.id !== id) return;
-        if (data.type === "unpausable") return this.#unpausable(id);
-        this.#answered(id, data);
-      };
-      this.#post(worker, { type: "job", id, job });
+    if (this.#closed || this.#queue.length === 0) return;
+    const batching = this.#meanMs !== undefined && this.#meanMs < BATCH_BELOW_MS;
+    const idle = [...this.#slots].filter((s) => s.held.length === 0);
+    idle.forEach((slot, i) => {
+      const share = Math.ceil(this.#queue.length / (idle.length - i));
+      this.#send(slot, batching ? Math.min(DEPTH, share) : 1);
+    });
+    if (!batching || this.#queue.length < this.#slots.size) return;
+    const low = [...this.#slots].filter((s) => s.held.length <= REFILL);
+    low.forEach((slot, i) => {
+      const share = Math.ceil(this.#queue.length / (low.length - i));
+      this.#send(slot, Math.min(DEPTH - slot.held.length, share));
+    });
+  }
+
+  /** Sends the next `n` queued jobs to a worker in one message. */
+  #send(slot: Slot, n: number): void {
+    const jobs = this.#queue.splice(0, n);
+    if (jobs.length === 0) return;
+    slot.held.push(...jobs);
+    this.#counts.messages++;
+    this.#post(slot, { type: "jobs", jobs: jobs.map(({ id, job }) => ({ id, job })), notify: this.#watchers > 0 });
+    this.#watch(slot);
+  }
+
+  /** Keeps a timer on the oldest job a worker holds (the one running). */
+  #watch(slot: Slot): void {
+    const head = slot.held[0];
+    if (slot.timerFor === head?.id) return;
+    clearTimeout(slot.timer);
+    slot.timer = undefined;
+    slot.timerFor = head?.id;
+    slot.since = performance.now();
+    if (!head) return;
+    const ms = head.stopping ? CANCEL_GRACE_MS : head.timeMs + GRACE_MS;
+    slot.timer = setTimeout(() => this.#kill(slot, head.stopping ? cancelled() : { timeout: true }), ms);
+  }
+
+  #heard(slot: Slot, data: WorkerAnswer): void {
+    if (data.type === "ready") {
+      if (data.error) console.error(`[ipvm] a worker failed to start: ${data.error}`);
+      return;
     }
-  }
-
-  /** Job `id` started a call that cannot pause: a cancel (already sent, or later) terminates it. */
-  #unpausable(id: number): void {
-    const job = this.#busy.get(id);
-    if (!job) return;
-    job.unpausable = true;
-    if (job.stopping) this.#kill(id, cancelled());
-  }
-
-  /** The worker running job `id` answered: settle the job, and the worker is idle again. */
-  #answered(id: number, data: Exclude<WorkerAnswer, { type: "ready" } | { type: "unpausable" }>): void {
-    const job = this.#busy.get(id);
-    if (!job) return;
-    clearTimeout(job.timer);
-    this.#busy.delete(id);
-    job.worker.onmessage = null;
-    this.#idle.push(job.worker);
-    if (job.stopping || "cancelled" in data) job.reject(cancelled());
-    else if ("error" in data) job.reject(new Error(data.error));
-    else job.resolve(data.execution);
+    if (data.type !== "answers" || !this.#slots.has(slot)) return;
+    this.#counts.messages++;
+    const answers = data.answers ?? [];
+    if (answers.length > 0 && slot.warm) {
+      // The jobs answered ran one after another since the oldest was known to run.
+      const each = (performance.now() - slot.since) / answers.length;
+      this.#meanMs = this.#meanMs === undefined ? each : 0.5 * this.#meanMs + 0.5 * each;
+    }
+    if (answers.length > 0) slot.warm = true;
+    for (const answer of answers) this.#answered(slot, answer);
+    if (data.unpausable !== undefined) this.#unpausable(slot, data.unpausable);
+    this.#watch(slot);
     this.#pump();
   }
 
-  /** Terminates the worker running job `id`, rejects the job with `reason`, and starts a replacement. */
-  #kill(id: number, reason: unknown): void {
-    const job = this.#busy.get(id);
+  /** A worker answered job `answer.id`: settle it (unless it was already), and forget it. */
+  #answered(slot: Slot, answer: JobAnswer): void {
+    const at = slot.held.findIndex((j) => j.id === answer.id);
+    if (at < 0) return;
+    const [job] = slot.held.splice(at, 1);
+    if (job.settled) return;
+    if (job.stopping || "cancelled" in answer) job.reject(cancelled());
+    else if ("error" in answer) job.reject(new Error(answer.error));
+    else job.resolve(answer.execution);
+  }
+
+  /** Job `id` started a call that cannot pause: a cancel (already sent, or later) terminates it. */
+  #unpausable(slot: Slot, id: number): void {
+    const job = slot.held.find((j) => j.id === id);
     if (!job) return;
-    this.#busy.delete(id);
-    clearTimeout(job.timer);
-    job.worker.onmessage = null;
-    job.worker.terminate();
-    this.#all.delete(job.worker);
+    job.unpausable = true;
+    if (job.stopping) this.#kill(slot, cancelled());
+  }
+
+  /**
+   * Terminates a worker and starts a replacement: the job it was running rejects with `reason`,
+   * the jobs it held but had not started go back to the front of the queue.
+   */
+  #kill(slot: Slot, reason: unknown): void {
+    if (!this.#slots.delete(slot)) return;
+    clearTimeout(slot.timer);
+    slot.worker.onmessage = null;
+    slot.worker.terminate();
     this.#counts.replaced++;
-    job.reject(reason);
+    const [head, ...rest] = slot.held;
+    slot.held = [];
+    if (head && !head.settled) head.reject(reason);
+    this.#queue.unshift(...rest.filter((j) => !j.settled));
     if (!this.#closed) this.#spawn();
   }
 
   /**
-   * Cancels the jobs of these instructions: queued ones are dropped, running ones stop at
-   * their next fuel slice on wasmi; a worker running one on the browser's engine, or that does
-   * not stop within CANCEL_GRACE_MS, is replaced.
+   * Cancels the jobs of these instructions: queued ones, and ones a worker holds but has not
+   * started, are dropped; running ones stop at their next fuel slice on wasmi; a worker running
+   * one on the browser's engine, or that does not stop within CANCEL_GRACE_MS, is replaced.
    */
   cancel(instructions: Iterable<string>): void {
     const wanted = new Set(instructions);
+    const hit = (j: Job) => j.instruction !== undefined && wanted.has(j.instruction);
     this.#queue = this.#queue.filter((q) => {
-      if (q.instruction === undefined || !wanted.has(q.instruction)) return true;
+      if (!hit(q)) return true;
       this.#counts.cancelled++;
       q.reject(cancelled());
       return false;
     });
-    for (const [id, job] of this.#busy) {
-      if (job.instruction === undefined || !wanted.has(job.instruction) || job.stopping) continue;
-      job.stopping = true;
-      this.#counts.cancelled++;
-      if (job.unpausable) {
-        this.#kill(id, cancelled());
+    for (const slot of [...this.#slots]) {
+      const ids: number[] = [];
+      slot.held.forEach((job, at) => {
+        if (!hit(job) || job.stopping || job.settled) return;
+        job.stopping = true;
+        this.#counts.cancelled++;
+        ids.push(job.id);
+        if (at > 0) {
+          // Not started: the worker drops it when it comes to it.
+          job.settled = true;
+          job.reject(cancelled());
+        }
+      });
+      if (ids.length === 0) continue;
+      const head = slot.held[0];
+      if (head.stopping && head.unpausable) {
+        this.#kill(slot, cancelled());
         continue;
       }
-      clearTimeout(job.timer);
-      job.timer = setTimeout(() => this.#kill(id, cancelled()), CANCEL_GRACE_MS);
-      this.#post(job.worker, { type: "cancel", id });
+      this.#post(slot, { type: "cancel", ids });
+      if (head.stopping) {
+        // The running job's timer becomes the cancel's grace.
+        slot.timerFor = undefined;
+        this.#watch(slot);
+      }
     }
   }
 
   /** Terminates every worker; queued and running jobs reject. */
   close(): void {
     this.#closed = true;
-    for (const w of this.#all) w.terminate();
-    this.#all.clear();
-    this.#idle = [];
-    for (const { reject } of this.#queue.splice(0)) reject(new Error("the worker pool is closed"));
-    for (const [id, job] of this.#busy) {
-      clearTimeout(job.timer);
-      this.#busy.delete(id);
-      job.reject(new Error("the worker pool is closed"));
+    const closed = () => new Error("the worker pool is closed");
+    for (const slot of this.#slots) {
+      clearTimeout(slot.timer);
+      slot.worker.terminate();
+      for (const job of slot.held.splice(0)) if (!job.settled) job.reject(closed());
     }
+    this.#slots.clear();
+    for (const { reject } of this.#queue.splice(0)) reject(closed());
   }
 }

@@ -1,60 +1,124 @@
 // A worker of the pool (see pool.ts): instantiates the runtime's Wasm (the
 // page sends it compiled), opens the page's IndexedDB store, and executes the
-// jobs it is sent, one at a time.
+// jobs it is sent, one at a time, in the order sent.
 // Jobs and answers are DAG-JSON text; all logic is on the Rust side
 // (TaskWorker). A running job yields to this worker's event loop between
 // fuel slices, so a "cancel" message stops it at its next slice.
+// Answers are batched: they go out when the worker has nothing left to run,
+// when HOLD_MAX are waiting, HOLD_MS after the oldest of them, or with the
+// notice that the next job's call cannot pause, whichever comes first: jobs
+// that end close together cost the page one message.
 import init, { TaskWorker } from "./wasm/ipvm_web.js";
-import type { WorkerAnswer, WorkerRequest } from "./pool.js";
+import type { JobAnswer, WorkerAnswer, WorkerRequest } from "./pool.js";
 
 let ready: Promise<TaskWorker> | undefined;
 /** The TaskWorker, once opened. */
 let taskWorker: TaskWorker | undefined;
 /** The id of the job being executed. */
 let running: number | undefined;
+/** Jobs sent and not started, in order. */
+const jobs: { id: number; job: string; notify: boolean }[] = [];
+/** Whether the page wants to hear when the running job's call cannot pause. */
+let notify = false;
+/** Whether the loop running `jobs` is going. */
+let looping = false;
 /** Ids cancelled before they started. */
 const cancelledEarly = new Set<number>();
+/** Answers not yet sent. */
+let outbox: JobAnswer[] = [];
+/** The timer that sends the answers waiting, HOLD_MS after the oldest. */
+let flushTimer: ReturnType<typeof setTimeout> | undefined;
+/** The most answers held back. */
+const HOLD_MAX = 16;
+/** The longest an answer is held back while other jobs run (ms). */
+const HOLD_MS = 4;
 
-const answer = (message: WorkerAnswer): void => self.postMessage(message);
 const describe = (e: unknown): string => String((e as Error)?.message ?? e);
+const post = (message: WorkerAnswer): void => self.postMessage(message);
 
-self.onmessage = async ({ data }: MessageEvent<WorkerRequest>) => {
+/** Sends the answers not yet sent (and the notice that job `unpausable`'s call started). */
+function flush(unpausable?: number): void {
+  clearTimeout(flushTimer);
+  flushTimer = undefined;
+  if (outbox.length === 0 && unpausable === undefined) return;
+  post({ type: "answers", answers: outbox, ...(unpausable === undefined ? {} : { unpausable }) });
+  outbox = [];
+}
+
+function answer(a: JobAnswer): void {
+  outbox.push(a);
+  if (jobs.length === 0 || outbox.length >= HOLD_MAX) return flush();
+  flushTimer ??= setTimeout(() => flush(), HOLD_MS);
+}
+
+/** Runs the jobs held, in order, until none is left. */
+async function runJobs(): Promise<void> {
+  if (looping) return;
+  looping = true;
+  try {
+    let worker: TaskWorker | undefined;
+    let failure: string | undefined;
+    try {
+      if (!ready) throw new Error("the worker got a job before init");
+      worker = await ready;
+    } catch (e) {
+      failure = describe(e);
+    }
+    while (jobs.length > 0) {
+      const { id, job, notify: wanted } = jobs.shift()!;
+      if (cancelledEarly.delete(id)) {
+        answer({ id, cancelled: true });
+        continue;
+      }
+      if (!worker) {
+        answer({ id, error: failure ?? "the worker has no runtime" });
+        continue;
+      }
+      running = id;
+      notify = wanted;
+      try {
+        answer({ id, execution: await worker.execute(job) });
+      } catch (e) {
+        if ((e as { code?: string })?.code === "ERR_CANCELLED") answer({ id, cancelled: true });
+        else answer({ id, error: describe(e) });
+      } finally {
+        running = undefined;
+      }
+    }
+  } finally {
+    looping = false;
+  }
+}
+
+self.onmessage = ({ data }: MessageEvent<WorkerRequest>) => {
   if (data.type === "init") {
     const { wasm, name, engine } = data;
     ready = (async () => {
       await init({ module_or_path: wasm });
-      // Said when a job's call starts on the browser's engine, which cannot pause: the pool
-      // then terminates this worker at once if the job is cancelled.
+      // Said when a job's call starts on the browser's engine, which cannot pause (with the
+      // answers waiting to go): the pool then terminates this worker at once if the job is
+      // cancelled.
       const unpausable = () => {
-        if (running !== undefined) answer({ type: "unpausable", id: running });
+        if (running !== undefined && notify) flush(running);
       };
       taskWorker = await TaskWorker.open(name, engine, unpausable);
       return taskWorker;
     })();
     ready.then(
-      () => answer({ type: "ready" }),
-      (e) => answer({ type: "ready", error: describe(e) }),
+      () => post({ type: "ready" }),
+      (e) => post({ type: "ready", error: describe(e) }),
     );
     return;
   }
   if (data.type === "cancel") {
-    if (data.id === running) taskWorker?.cancel();
-    else cancelledEarly.add(data.id);
+    for (const id of data.ids) {
+      if (id === running) taskWorker?.cancel();
+      else cancelledEarly.add(id);
+    }
     return;
   }
-  if (data.type === "job") {
-    const { id, job } = data;
-    try {
-      if (!ready) throw new Error("the worker got a job before init");
-      const worker = await ready;
-      if (cancelledEarly.delete(id)) return answer({ id, cancelled: true });
-      running = id;
-      answer({ id, execution: await worker.execute(job) });
-    } catch (e) {
-      if ((e as { code?: string })?.code === "ERR_CANCELLED") answer({ id, cancelled: true });
-      else answer({ id, error: describe(e) });
-    } finally {
-      if (running === id) running = undefined;
-    }
+  if (data.type === "jobs") {
+    jobs.push(...data.jobs.map((j) => ({ ...j, notify: data.notify })));
+    void runJobs();
   }
 };

@@ -13,6 +13,8 @@ let url, browser;
 useSession((s) => ({ url, browser } = s));
 
 const blank = () => `${url}tests/e2e/pages/blank.html`;
+/** A pool's stats without its message count (which depends on timing). */
+const counts = ({ messages, ...rest }) => rest;
 
 /** Runs the pool scenario on `engine`: four CPU tasks and a runaway one, then a quick task. */
 async function poolRun(page, engine) {
@@ -87,6 +89,68 @@ test("tasks run on the worker pool, on either engine, with the same receipts: th
   await page.close();
 });
 
+test("short jobs go to a worker in batches and come back in batches; the jobs a terminated worker held run on its replacement", async () => {
+  const page = await freshPage(browser);
+  const errors = watchErrors(page);
+  await page.goto(blank());
+  const result = await page.evaluate(async () => {
+    const ipvm = await import("/pkg/index.js");
+    const rt = await ipvm.Runtime.open({ name: "batches", workers: 1, engine: "auto" });
+    const module = await rt.addModule(new URL("/www/modules/ipvm_guests.wasm", location.href));
+    const quick = async (n, tag) => {
+      const tasks = [];
+      for (let i = 0; i < n; i++) tasks.push((await ipvm.wasmTask({ module, func: "add_one", args: [i], nnc: `${tag}${i}` })).task);
+      return tasks;
+    };
+    // A first run of short jobs: after the first answers, the rest go in batches.
+    const first = await rt.run({ tasks: await quick(60, "a") });
+    const afterFirst = rt.workerStats();
+    // Then a runaway job first, with short ones queued behind it in the same worker: the pool
+    // terminates the worker at the runaway's time limit, and the jobs it held run on the next.
+    const spin = await ipvm.wasmTask({ module, func: "xorshift", args: [4_000_000_000], time: 300 });
+    const second = await rt.run({ tasks: [spin.task, ...(await quick(20, "b"))] });
+    const afterSecond = rt.workerStats();
+    // Aborting a run whose jobs wait in a worker behind a runaway one: the runaway's worker is
+    // terminated, the jobs waiting are dropped, and the next run works.
+    const long = await ipvm.wasmTask({ module, func: "xorshift", args: [4_000_000_000], time: 600_000, nnc: "long" });
+    const controller = new AbortController();
+    const code = await rt
+      .run({ tasks: [long.task, ...(await quick(20, "c"))] }, { signal: controller.signal, onEvent: (e) => e.type === "started" && e.task === 0 && setTimeout(() => controller.abort(), 300) })
+      .then(() => null, (e) => e.code);
+    for (let i = 0; i < 100 && rt.workerStats().busy > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    const afterAbort = rt.workerStats();
+    const next = await rt.run({ tasks: await quick(3, "d") });
+    return {
+      first: first.map((r) => JSON.parse(r.dagJson).out),
+      afterFirst,
+      spin: JSON.parse(second[0].dagJson).out[1].kind,
+      rest: second.slice(1).map((r) => JSON.parse(r.dagJson).out),
+      afterSecond,
+      code,
+      afterAbort,
+      next: next.map((r) => JSON.parse(r.dagJson).out),
+      receipts: (await rt.storage()).receipts,
+    };
+  });
+  assert.deepEqual(result.first, Array.from({ length: 60 }, (_, i) => ["ok", i + 1]));
+  // Without batches: a message per job, one per answer and one per fast-path notice (180).
+  // With them (and no notices: the run has no signal to cancel it), a few messages carry
+  // many jobs or answers, once the pool has seen that the jobs are short.
+  assert.ok(result.afterFirst.messages < 40, `${result.afterFirst.messages} messages for 60 jobs`);
+  assert.equal(result.spin, "time_limit");
+  assert.deepEqual(result.rest, Array.from({ length: 20 }, (_, i) => ["ok", i + 1]));
+  assert.deepEqual(counts(result.afterSecond), { workers: 1, busy: 0, queued: 0, spawned: 2, replaced: 1, cancelled: 0 });
+  assert.equal(result.code, "ERR_CANCELLED");
+  const { cancelled, ...afterAbort } = counts(result.afterAbort);
+  assert.deepEqual(afterAbort, { workers: 1, busy: 0, queued: 0, spawned: 3, replaced: 2 }, "the runaway's worker was replaced; nothing is left waiting");
+  assert.ok(cancelled >= 2, `${cancelled} jobs cancelled: the runaway and the ones behind it`);
+  assert.deepEqual(result.next, [["ok", 1], ["ok", 2], ["ok", 3]]);
+  assert.ok(result.receipts <= 60 + 21 + 20 + 3, `${result.receipts} receipts`);
+  assert.deepEqual(errors, []);
+  console.log(`batches: ${result.afterFirst.messages} messages between the page and its worker for 60 short jobs`);
+  await page.close();
+});
+
 /** Starts two long tasks on `engine`, aborts the run 300 ms after both started, then runs a quick task. */
 async function abortRun(page, engine) {
   return page.evaluate(async (engine) => {
@@ -122,7 +186,7 @@ test("aborting stops tasks running in workers: wasmi at its next fuel slice (the
   assert.deepEqual(result.next, ["ok", 2]);
   assert.ok(result.nextTook < 20_000, `the next task waited ${result.nextTook.toFixed(0)} ms`);
   assert.equal(result.receipts, 1, "the aborted tasks left no receipt");
-  assert.deepEqual(result.stats, { workers: 2, busy: 0, queued: 0, spawned: 2, replaced: 0, cancelled: 2 }, "both workers stopped their task and stayed");
+  assert.deepEqual(counts(result.stats), { workers: 2, busy: 0, queued: 0, spawned: 2, replaced: 0, cancelled: 2 }, "both workers stopped their task and stayed");
   console.log(`abort (wasmi): run ended ${result.abortedAfter.toFixed(0)} ms after start; next task took ${result.nextTook.toFixed(0)} ms on the same workers`);
   // The browser's engine cannot pause: the pool terminates each worker that does not answer
   // the cancel at once, and starts another. Nothing of the aborted tasks is kept.
@@ -131,7 +195,7 @@ test("aborting stops tasks running in workers: wasmi at its next fuel slice (the
   assert.ok(fast.abortedAfter < 5_000, `the run ended ${fast.abortedAfter.toFixed(0)} ms after it started`);
   assert.deepEqual(fast.next, ["ok", 2]);
   assert.equal(fast.receipts, 1, "the aborted tasks left no receipt");
-  assert.deepEqual(fast.stats, { workers: 2, busy: 0, queued: 0, spawned: 4, replaced: 2, cancelled: 2 }, "both workers were replaced");
+  assert.deepEqual(counts(fast.stats), { workers: 2, busy: 0, queued: 0, spawned: 4, replaced: 2, cancelled: 2 }, "both workers were replaced");
   console.log(`abort (fast): run ended ${fast.abortedAfter.toFixed(0)} ms after start; next task took ${fast.nextTook.toFixed(0)} ms on new workers`);
   await page.close();
 });
@@ -148,11 +212,11 @@ test("a worker that hangs past the time limit is terminated and replaced; the ta
     const reports = await rt.run({ tasks: [task] });
     return { before, after: rt.workerStats(), receipt: JSON.parse(reports[0].dagJson), ok: reports[0].ok };
   });
-  assert.deepEqual(result.before, { workers: 1, busy: 0, queued: 0, spawned: 1, replaced: 0, cancelled: 0 });
+  assert.deepEqual(counts(result.before), { workers: 1, busy: 0, queued: 0, spawned: 1, replaced: 0, cancelled: 0 });
   assert.equal(result.ok, false);
   assert.equal(result.receipt.out[1].kind, "time_limit");
   assert.equal(result.receipt.meta.nondeterministic, true);
-  assert.deepEqual(result.after, { workers: 1, busy: 0, queued: 0, spawned: 2, replaced: 1, cancelled: 0 });
+  assert.deepEqual(counts(result.after), { workers: 1, busy: 0, queued: 0, spawned: 2, replaced: 1, cancelled: 0 });
   await page.close();
 });
 
@@ -176,7 +240,7 @@ test("a worker that ignores a cancel is terminated and replaced", async () => {
   assert.equal(result.code, "ERR_CANCELLED");
   assert.equal(result.atAbort.replaced, 0, "the worker is first asked to stop");
   assert.equal(result.atAbort.cancelled, 1);
-  assert.deepEqual(result.after, { workers: 1, busy: 0, queued: 0, spawned: 2, replaced: 1, cancelled: 1 });
+  assert.deepEqual(counts(result.after), { workers: 1, busy: 0, queued: 0, spawned: 2, replaced: 1, cancelled: 1 });
   assert.equal(result.receipts, 0, "a cancelled task leaves no receipt");
   await page.close();
 });

@@ -3,5 +3,6 @@
 // job (tests/e2e/workers.test.mjs).
 self.onmessage = ({ data }) => {
   if (data.type === "init") self.postMessage({ type: "ready" });
-  if (data.type === "job") self.postMessage({ id: data.id, error: "the worker could not load its runtime" });
+  if (data.type === "jobs")
+    self.postMessage({ type: "answers", answers: data.jobs.map(({ id }) => ({ id, error: "the worker could not load its runtime" })) });
 };

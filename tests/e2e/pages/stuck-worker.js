@@ -3,5 +3,5 @@
 // pool's own timers must end it (tests/e2e/workers.test.mjs).
 self.onmessage = ({ data }) => {
   if (data.type === "init") self.postMessage({ type: "ready" });
-  if (data.type === "job") for (;;);
+  if (data.type === "jobs") for (;;);
 };
