@@ -230,23 +230,30 @@ test("a reload in the middle of group commits loses no receipt the run reported 
   const page = await freshPage(browser);
   const errors = watchErrors(page);
   await page.goto(blank());
-  const TASKS = 150;
+  const TASKS = 300;
   const spec = { name: "group-commit", func: "add_one", args: [7], count: TASKS };
-  // Three reloads, at different points of the run; each finished event is kept in localStorage
-  // as it is reported (a synchronous write), so the reload cannot lose the record of it.
-  for (const at of [5, 30, 70]) {
+  // Three reloads, early, half way and late in the workflow: at the first finished event once
+  // this many tasks are done (executed, or memo hits of the runs before: a run goes on until
+  // its page unloads, so each stores more than it reported). Each finished event is kept in
+  // localStorage as it is reported (a synchronous write), so the reload cannot lose it.
+  for (const at of [10, 100, 200]) {
     await setUp(page, spec);
     const reloaded = page.waitForEvent("load");
     await page.evaluate((at) => {
       const { rt, workflow } = window.ipvm;
-      let n = 0;
+      let done = 0;
+      let reloading = false;
       const keep = (cid) => localStorage.setItem("reported", JSON.stringify([...JSON.parse(localStorage.getItem("reported") ?? "[]"), cid]));
       rt.run(workflow, {
         logs: "none",
         onEvent: (e) => {
+          if (e.type === "memo-hit") done++;
           if (e.type !== "finished") return;
           keep(e.receipt);
-          if (++n === at) location.reload();
+          if (++done >= at && !reloading) {
+            reloading = true;
+            location.reload();
+          }
         },
       }).catch(() => {});
     }, at);
@@ -281,7 +288,9 @@ test("a reload in the middle of group commits loses no receipt the run reported 
       ok: reports.every((r) => r.ok),
     };
   });
-  assert.ok(result.reported >= 70, `reported before the reloads: ${result.reported}`);
+  // At least the first run's 10, and one finished event in each later run.
+  assert.ok(result.reported >= 12, `reported before the reloads: ${result.reported}`);
+  assert.ok(result.stored < TASKS, "the last reload came before the workflow was done");
   assert.deepEqual(result.missing, [], "every receipt the run reported is stored");
   assert.deepEqual(result.invalid, [], "every stored receipt is whole, signed and valid");
   assert.ok(result.stored >= result.reported);
