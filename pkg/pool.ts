@@ -184,7 +184,7 @@ export class WorkerPool {
     this.#counts.spawned++;
     const slot: Slot = { worker, held: [], since: 0, warm: false };
     this.#slots.add(slot);
-    worker.onmessage = ({ data }: MessageEvent<WorkerAnswer>) => this.#heard(slot, data);
+    worker.onmessage = ({ data }: MessageEvent<unknown>) => this.#heard(slot, data);
     this.#post(slot, { type: "init", name: this.#dbName, wasm: this.#wasm, engine: this.#engine });
     // Jobs sent before "ready" wait inside the worker, so the worker takes jobs at once.
     this.#pump();
@@ -265,14 +265,23 @@ export class WorkerPool {
     slot.timer = setTimeout(() => this.#kill(slot, head.stopping ? cancelled() : { timeout: true }), ms);
   }
 
-  #heard(slot: Slot, data: WorkerAnswer): void {
-    if (data.type === "ready") {
-      if (data.error) console.error(`[ipvm] a worker failed to start: ${data.error}`);
+  /**
+   * What a worker said. The worker script is the app's choice (`workerUrl`): a message that is
+   * not one of the forms above, or an answer without an id of a job it holds, is ignored; an
+   * answer for a held job without an execution text fails that job (a `worker` error receipt).
+   */
+  #heard(slot: Slot, data: unknown): void {
+    if (typeof data !== "object" || data === null) return;
+    const message = data as Partial<{ type: string; error: unknown; answers: unknown; unpausable: unknown }>;
+    if (message.type === "ready") {
+      if (message.error) console.error(`[ipvm] a worker failed to start: ${String(message.error)}`);
       return;
     }
-    if (data.type !== "answers" || !this.#slots.has(slot)) return;
+    if (message.type !== "answers" || !Array.isArray(message.answers) || !this.#slots.has(slot)) return;
     this.#counts.messages++;
-    const answers = data.answers ?? [];
+    const answers = message.answers.filter(
+      (a): a is JobAnswer => typeof a === "object" && a !== null && typeof (a as { id?: unknown }).id === "number",
+    );
     if (answers.length > 0 && slot.warm) {
       // The jobs answered ran one after another since the oldest was known to run.
       const each = (performance.now() - slot.since) / answers.length;
@@ -280,7 +289,7 @@ export class WorkerPool {
     }
     if (answers.length > 0) slot.warm = true;
     for (const answer of answers) this.#answered(slot, answer);
-    if (data.unpausable !== undefined) this.#unpausable(slot, data.unpausable);
+    if (typeof message.unpausable === "number") this.#unpausable(slot, message.unpausable);
     this.#watch(slot);
     this.#pump();
   }
@@ -292,8 +301,9 @@ export class WorkerPool {
     const [job] = slot.held.splice(at, 1);
     if (job.settled) return;
     if (job.stopping || "cancelled" in answer) job.reject(cancelled());
-    else if ("error" in answer) job.reject(new Error(answer.error));
-    else job.resolve(answer.execution);
+    else if ("error" in answer) job.reject(new Error(String(answer.error)));
+    else if (typeof (answer as { execution?: unknown }).execution === "string") job.resolve(answer.execution);
+    else job.reject(new Error("the worker's answer has no execution"));
   }
 
   /** Job `id` started a call that cannot pause: a cancel (already sent, or later) terminates it. */

@@ -153,6 +153,47 @@ function putRows(page, db, edit) {
   );
 }
 
+test("a forged receipt imported while its task runs never marks the task done in the run's record", async () => {
+  const page = await freshPage(browser);
+  await page.goto(blank());
+  // A task of about a second on wasmi, so that the import lands while it runs.
+  const { task, instruction } = await page.evaluate(async () => {
+    const ipvm = await import("/pkg/index.js");
+    const rt = await ipvm.Runtime.open({ name: "forge-running", workers: 1, engine: "wasmi" });
+    window.rts = { rt };
+    const module = await rt.addModule(new URL("/www/modules/ipvm_guests.wasm", location.href));
+    return ipvm.wasmTask({ module, func: "xorshift", args: [12_000_000], time: 60_000 });
+  });
+  const inv = await forge.invocation(task);
+  const lie = await forge.receipt(inv.cid, ["ok", 999], { v: forge.RECEIPT_VERSION, fuel: 5 });
+  const result = await page.evaluate(
+    async ({ car, task, instruction }) => {
+      const { rt } = window.rts;
+      let imported;
+      const started = new Promise((resolve) => {
+        window.onStarted = resolve;
+      });
+      const run = rt.run({ tasks: [task] }, { onEvent: (e) => e.type === "started" && window.onStarted() });
+      await started;
+      imported = await rt.importCar(new Uint8Array(car));
+      // Let any write the import might have caused land.
+      await new Promise((r) => setTimeout(r, 100));
+      const during = (await rt.runs()).find((r) => r.state === "running");
+      const [report] = await run;
+      const after = (await rt.runs()).find((r) => r.tasks[0].instruction === instruction);
+      return { imported: imported.receipts, during: during?.tasks[0].status, report: { status: report.status, out: JSON.parse(report.dagJson).out }, after: after.tasks[0].status };
+    },
+    { car: bytes(forge.car([inv, lie])), task, instruction },
+  );
+  assert.equal(result.imported, 1);
+  assert.notEqual(result.during, undefined, "the run is on record while its task runs");
+  assert.notEqual(result.during, "done", "an imported receipt does not finish a task in the record");
+  assert.equal(result.report.status, "ran");
+  assert.notDeepEqual(result.report.out, ["ok", 999]);
+  assert.equal(result.after, "done");
+  await page.close();
+});
+
 test("a row filed under another instruction, or damaged, is skipped, reported once, and never fails a run", async () => {
   const page = await freshPage(browser);
   await page.goto(blank());

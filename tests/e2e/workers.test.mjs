@@ -273,6 +273,28 @@ test("a failing worker gives a `worker` error receipt that is never reused", asy
   await page.close();
 });
 
+test("a worker's garbled messages are ignored, and an answer without an execution fails its job with a `worker` receipt", async () => {
+  const page = await freshPage(browser);
+  const errors = watchErrors(page);
+  await page.goto(blank());
+  const result = await page.evaluate(async () => {
+    const ipvm = await import("/pkg/index.js");
+    const rt = await ipvm.Runtime.open({ name: "garbled", workers: 1, workerUrl: "/tests/e2e/pages/garbled-worker.js" });
+    const module = await rt.addModule(new URL("/www/modules/ipvm_guests.wasm", location.href));
+    const { task } = await ipvm.wasmTask({ module, func: "add_one", args: [1], time: 60_000 });
+    const t0 = performance.now();
+    const [report] = await rt.run({ tasks: [task] });
+    return { out: JSON.parse(report.dagJson).out, took: performance.now() - t0, stats: rt.workerStats() };
+  });
+  assert.equal(result.out[1].kind, "worker");
+  assert.match(result.out[1].message, /no execution/);
+  // Answered at once, not after the time limit's backstop.
+  assert.ok(result.took < 30_000, `the run took ${result.took.toFixed(0)} ms`);
+  assert.deepEqual(counts(result.stats), { workers: 1, busy: 0, queued: 0, spawned: 1, replaced: 0, cancelled: 0 });
+  assert.deepEqual(errors, [], "nothing the worker sent threw on the page");
+  await page.close();
+});
+
 test("with workers: 0 the page runs a long task itself, stays responsive, and an abort stops the task", async () => {
   const page = await freshPage(browser);
   const errors = watchErrors(page);

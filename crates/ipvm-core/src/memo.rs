@@ -440,7 +440,7 @@ pub async fn store_computed_many<S: ReceiptStore + ?Sized>(
     }
     // The same receipt may be stored already (imported, not trusted): the
     // store keeps its envelopes (`put_batch`).
-    store.put_batch(all_blocks, rows).await
+    store.put_computed(all_blocks, rows).await
 }
 
 pub async fn promote<S: ReceiptStore + ?Sized>(

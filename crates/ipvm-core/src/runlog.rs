@@ -207,6 +207,7 @@ impl RunRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ipld_core::ipld::Ipld;
 
     #[test]
     fn events_move_tasks_and_the_outcome_names_the_run() {
@@ -239,18 +240,8 @@ mod tests {
         assert!(json.contains(r#""status":"reused""#), "{json}");
     }
 
-    /// A row of the receipt `out` for `instruction`.
-    fn row(instruction: Cid, out: crate::Outcome) -> ReceiptRow {
-        let ex = crate::Execution {
-            out,
-            fuel: 0,
-            nondeterministic: false,
-            limit: None,
-            logs: Vec::new(),
-            envelope: None,
-            engine: None,
-            micros: None,
-        };
+    /// A row of the receipt of `ex` for `instruction`.
+    fn row(instruction: Cid, ex: crate::Execution) -> ReceiptRow {
         let receipt = Receipt::of_execution(instruction, &ex, Vec::new());
         let (cid, bytes) = receipt.block().unwrap();
         ReceiptRow {
@@ -279,17 +270,14 @@ mod tests {
             });
         }
         let marked = r.stored(&[
-            row(
-                c(b"a"),
-                crate::Outcome::Ok(ipld_core::ipld::Ipld::Integer(1)),
-            ),
+            row(c(b"a"), crate::Execution::ok(Ipld::Integer(1), 0)),
             row(
                 c(b"b"),
-                crate::Outcome::Err(ipld_core::ipld::Ipld::String("x".into())),
+                crate::Execution::error(Ipld::String("x".into()), 0),
             ),
             // Not this run's, and `c` is not running: left alone.
-            row(c(b"z"), crate::Outcome::Ok(ipld_core::ipld::Ipld::Null)),
-            row(c(b"c"), crate::Outcome::Ok(ipld_core::ipld::Ipld::Null)),
+            row(c(b"z"), crate::Execution::ok(Ipld::Null, 0)),
+            row(c(b"c"), crate::Execution::ok(Ipld::Null, 0)),
         ]);
         assert_eq!(marked, 3);
         assert_eq!(
@@ -319,12 +307,7 @@ mod tests {
             });
         }
         let rows: Vec<_> = (0..100u32)
-            .map(|i| {
-                row(
-                    c(&i.to_le_bytes()),
-                    crate::Outcome::Ok(ipld_core::ipld::Ipld::Null),
-                )
-            })
+            .map(|i| row(c(&i.to_le_bytes()), crate::Execution::ok(Ipld::Null, 0)))
             .collect();
         big.stored(&rows[..99]);
         assert!(!big.due_at_commit(0.0));

@@ -216,6 +216,18 @@ pub trait ReceiptStore: BlockStore {
     /// in the same transaction), and the store sets its `stored` time. Every
     /// block is verified against its CID before anything is written.
     async fn put_batch(&self, blocks: Vec<Block>, rows: Vec<ReceiptRow>) -> Result<(), CoreError>;
+    /// [`ReceiptStore::put_batch`] of receipts this runtime has just
+    /// computed (a group commit, [`crate::memo::store_computed_many`]): a
+    /// store that keeps the records of runs in progress may write them in
+    /// the same transaction, marking these receipts' tasks. Imports and
+    /// other writes go through `put_batch`, so they never mark a task.
+    async fn put_computed(
+        &self,
+        blocks: Vec<Block>,
+        rows: Vec<ReceiptRow>,
+    ) -> Result<(), CoreError> {
+        self.put_batch(blocks, rows).await
+    }
     /// The row with this key, if present.
     async fn row(&self, cid: &Cid) -> Result<Option<RowRead>, CoreError>;
     /// Every row under an index key.
@@ -646,6 +658,9 @@ macro_rules! forward_stores {
         impl<T: ReceiptStore + ?Sized> ReceiptStore for $ptr {
             async fn put_batch(&self, blocks: Vec<Block>, rows: Vec<ReceiptRow>) -> Result<(), CoreError> {
                 (**self).put_batch(blocks, rows).await
+            }
+            async fn put_computed(&self, blocks: Vec<Block>, rows: Vec<ReceiptRow>) -> Result<(), CoreError> {
+                (**self).put_computed(blocks, rows).await
             }
             async fn row(&self, cid: &Cid) -> Result<Option<RowRead>, CoreError> {
                 (**self).row(cid).await

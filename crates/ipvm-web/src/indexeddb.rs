@@ -9,7 +9,7 @@
 //! - `runs` (since version 2): key path `id` (the workflow's CID); value
 //!   `{id, state, started, updated, tasks: [{instruction, status}]}`, written
 //!   as the run progresses, so a page can see which runs were interrupted.
-//!   A record may ride on a batch of receipts ([`Rider`]): then it is
+//!   A record may ride on a group commit ([`Rider`]): then it is
 //!   written in the same transaction, and never lags the receipts it marks.
 //! - `receipts`: key path `cid`; value `{cid, instruction, inputs, bytes,
 //!   provenance, stored, memo?}` with the receipt's DAG-CBOR `bytes`, where
@@ -93,9 +93,10 @@ struct Put {
     key: Option<JsValue>,
 }
 
-/// Something written in the same transaction as a batch of receipts: a
-/// run's record, so that the record on disk never lags the receipts the
-/// run reports, and costs no transaction of its own.
+/// Something written in the same transaction as a group commit of receipts
+/// this runtime computed (`put_computed`; never an import): a run's record,
+/// so that the record on disk never lags the receipts the run reports, and
+/// costs no transaction of its own.
 pub(crate) trait Rider {
     /// The `runs` value to write with these receipt rows, if one is due.
     fn ride(&self, rows: &[ReceiptRow]) -> Option<JsValue>;
@@ -171,8 +172,8 @@ impl IndexedDbStore {
         })
     }
 
-    /// Lets `rider` ride on every batch of receipts written from now on,
-    /// until it is dropped.
+    /// Lets `rider` ride on every group commit from now on, until it is
+    /// dropped.
     pub(crate) fn carry(&self, rider: Weak<dyn Rider>) {
         self.riders.borrow_mut().push(rider);
     }
@@ -714,6 +715,15 @@ impl BlockStore for IndexedDbStore {
 
 impl ReceiptStore for IndexedDbStore {
     async fn put_batch(&self, blocks: Vec<Block>, rows: Vec<ReceiptRow>) -> Result<(), CoreError> {
+        self.write(Self::block_puts(&blocks)?, rows).await
+    }
+
+    /// A group commit: the records of runs in progress ride on it.
+    async fn put_computed(
+        &self,
+        blocks: Vec<Block>,
+        rows: Vec<ReceiptRow>,
+    ) -> Result<(), CoreError> {
         let mut puts = Self::block_puts(&blocks)?;
         let riders = if rows.is_empty() {
             Vec::new()

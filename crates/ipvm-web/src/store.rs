@@ -56,6 +56,13 @@ impl ReceiptStore for AnyStore {
     async fn put_batch(&self, blocks: Vec<Block>, rows: Vec<ReceiptRow>) -> Result<(), CoreError> {
         each!(self, s => s.put_batch(blocks, rows).await)
     }
+    async fn put_computed(
+        &self,
+        blocks: Vec<Block>,
+        rows: Vec<ReceiptRow>,
+    ) -> Result<(), CoreError> {
+        each!(self, s => s.put_computed(blocks, rows).await)
+    }
     async fn row(&self, cid: &Cid) -> Result<Option<RowRead>, CoreError> {
         each!(self, s => s.row(cid).await)
     }
