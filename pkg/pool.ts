@@ -9,8 +9,9 @@
 // jobs of a long queue. Long jobs gain nothing from batches and would leave a
 // worker idle while another has jobs waiting: they go one per worker, as does
 // a short queue. A worker answers in batches too: the answers of jobs that finish close
-// together go in one message, with the notice that the next job's call cannot
-// pause (below). A worker runs its jobs in order, so the page knows which
+// together go in one message, and those waiting go before a call on the
+// browser's engine starts (with the notice that it cannot pause, below), so
+// that the page never counts a call's time against the job before it. A worker runs its jobs in order, so the page knows which
 // job is running: the oldest one it holds.
 //
 // Stopping a job: `cancel` sends the worker a "cancel" message, which the

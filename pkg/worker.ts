@@ -5,9 +5,10 @@
 // (TaskWorker). A running job yields to this worker's event loop between
 // fuel slices, so a "cancel" message stops it at its next slice.
 // Answers are batched: they go out when the worker has nothing left to run,
-// when HOLD_MAX are waiting, HOLD_MS after the oldest of them, or with the
-// notice that the next job's call cannot pause, whichever comes first: jobs
-// that end close together cost the page one message.
+// when HOLD_MAX are waiting, HOLD_MS after the oldest of them, or before a
+// call on the browser's engine starts (it cannot pause, so nothing could go
+// out during it), whichever comes first: jobs on wasmi that end close
+// together cost the page one message.
 import init, { TaskWorker } from "./wasm/ipvm_web.js";
 import type { JobAnswer, WorkerAnswer, WorkerRequest } from "./pool.js";
 
@@ -95,11 +96,13 @@ self.onmessage = ({ data }: MessageEvent<WorkerRequest>) => {
     const { wasm, name, engine } = data;
     ready = (async () => {
       await init({ module_or_path: wasm });
-      // Said when a job's call starts on the browser's engine, which cannot pause (with the
-      // answers waiting to go): the pool then terminates this worker at once if the job is
+      // Called when a job's call starts on the browser's engine, which cannot pause. The
+      // answers waiting go now: held through the call, the page would count its time against
+      // the job before (the oldest it knows of), and blame that one if the call overran. With
+      // them, if asked, the notice: the pool then terminates this worker at once if the job is
       // cancelled.
       const unpausable = () => {
-        if (running !== undefined && notify) flush(running);
+        if (running !== undefined) flush(notify ? running : undefined);
       };
       taskWorker = await TaskWorker.open(name, engine, unpausable);
       return taskWorker;
