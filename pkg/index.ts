@@ -6,16 +6,16 @@
 // the Rust side, where all logic lives. Compiled by tsc (scripts/build.sh)
 // to index.js and index.d.ts; the data types (Cid, TaskReport, RunEvent, …)
 // come from the Rust side (crates/ipvm-web/src/types.rs) through the glue.
-import init, { Runtime as RawRuntime, instructionCid as rawInstructionCid, isCid } from "./wasm/ipvm_web.js";
+import init, { Runtime as RawRuntime, instructionCid as rawInstructionCid, isCid, inspectModule as rawInspectModule, planWorkflow as rawPlanWorkflow } from "./wasm/ipvm_web.js";
 import type {
   Cid, RunEvent, TaskReport, StoredReceipt, Verification, RunRecord, Provenance, ImportReport, IpvmErrorCode,
-  TrustOptions, TrustReport, ReceiptCheck, ReceiptRefusal, UcanToken, DelegateOptions, InvokeOptions,
+  TrustOptions, TrustReport, ReceiptCheck, ReceiptRefusal, UcanToken, DelegateOptions, InvokeOptions, ModuleInfo, TaskNode,
 } from "./wasm/ipvm_web.js";
 import { WorkerPool, type WorkerStats } from "./pool.js";
 
 export type {
   Cid, RunEvent, TaskReport, StoredReceipt, Verification, RunRecord, Provenance, ImportReport, IpvmErrorCode, WorkerStats,
-  TrustOptions, TrustReport, ReceiptCheck, ReceiptRefusal, UcanToken, DelegateOptions, InvokeOptions,
+  TrustOptions, TrustReport, ReceiptCheck, ReceiptRefusal, UcanToken, DelegateOptions, InvokeOptions, ModuleInfo, TaskNode,
 };
 
 /** A DAG-JSON link: `{"/": "<cid>"}`. */
@@ -311,14 +311,17 @@ export class Runtime {
   #raw: RawRuntime;
   #channel: BroadcastChannel | undefined;
   #pool: WorkerPool | null;
+  /** The IndexedDB database's name, or null for a store in memory. */
+  #dbName: string | null;
   #rejectedListeners = new Set<(rejection: Rejection) => void>();
 
-  private constructor(token: typeof OPENING, raw: RawRuntime, channel: BroadcastChannel | undefined, pool: WorkerPool | null) {
+  private constructor(token: typeof OPENING, raw: RawRuntime, channel: BroadcastChannel | undefined, pool: WorkerPool | null, dbName: string | null) {
     if (token !== OPENING || !(raw instanceof RawRuntime)) {
       throw new IpvmError("ERR_ARGUMENT", "use `await Runtime.open()` to create a runtime");
     }
     this.#raw = raw;
     this.#pool = pool;
+    this.#dbName = dbName;
     // The runtime announces its receipts on this channel; other tabs' announcements arrive here.
     this.#channel = channel;
     // Each skipped row is reported once by the runtime: say so, and tell the listeners.
@@ -366,7 +369,7 @@ export class Runtime {
       }
       // The key now, so that a browser without Ed25519 says so at open.
       await raw.identity().catch(rethrow);
-      return new Runtime(OPENING, raw, undefined, null);
+      return new Runtime(OPENING, raw, undefined, null, null);
     }
     if (persist && typeof globalThis.navigator?.storage?.persist === "function") await navigator.storage.persist();
     const dbName = `ipvm-web:${name}`;
@@ -375,7 +378,7 @@ export class Runtime {
     const channel = typeof BroadcastChannel === "function" ? new BroadcastChannel(dbName) : undefined;
     try {
       const raw = await RawRuntime.openIndexedDb(dbName, pool?.dispatch, channel, options.trust).catch(rethrow);
-      return new Runtime(OPENING, raw, channel, pool);
+      return new Runtime(OPENING, raw, channel, pool, dbName);
     } catch (e) {
       pool?.close();
       channel?.close();
@@ -525,6 +528,17 @@ export class Runtime {
    */
   receiptsUsing(inputCid: Cid): Promise<StoredReceipt[]> {
     return this.#raw.receiptsUsing(String(inputCid)).catch(rethrow);
+  }
+
+  /**
+   * The bytes of a stored file: a module, or any data added with {@link Runtime.addModule} or
+   * imported in a CAR (each block checked against its CID). Rejects with `ERR_MISSING_BLOCK` if
+   * it is not (all) in the store.
+   * @example
+   * const picture = await rt.readFile(pictureCid);
+   */
+  readFile(cid: Cid): Promise<Uint8Array> {
+    return this.#raw.readFile(String(cid)).catch(rethrow);
   }
 
   /**
@@ -680,6 +694,33 @@ export class Runtime {
     return { ...counts, usage: estimate.usage ?? null, quota: estimate.quota ?? null, persisted };
   }
 
+  /**
+   * Deletes this runtime's store, then closes the runtime: every module, block, receipt and run
+   * record, and its signing key (the next {@link Runtime.open} of the name makes a new identity).
+   * Export what you want to keep first ({@link Runtime.exportCar}). Other tabs with the store open
+   * hold the deletion back until they close: after `timeoutMs` (default 5000) this rejects with
+   * `ERR_STORE`, and the deletion still happens once they have closed.
+   * @example
+   * if (confirm("Delete every receipt?")) await rt.clear();
+   */
+  async clear({ timeoutMs = 5_000 }: { timeoutMs?: number } = {}): Promise<void> {
+    await this.close();
+    const dbName = this.#dbName;
+    if (dbName === null) return;
+    await new Promise<void>((resolve, reject) => {
+      const request = indexedDB.deleteDatabase(dbName);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      request.onsuccess = () => (clearTimeout(timer), resolve());
+      request.onerror = () => (clearTimeout(timer), reject(new IpvmError("ERR_STORE", `deleting the store ${dbName} failed: ${request.error?.message ?? "unknown error"}`)));
+      request.onblocked = () => {
+        timer = setTimeout(
+          () => reject(new IpvmError("ERR_STORE", `the store ${dbName} is open in another tab or window; it will be deleted once they close it (close them, or reload them)`)),
+          timeoutMs,
+        );
+      };
+    });
+  }
+
   /** Closes the store, the receipt channel and the workers; the runtime must not be used afterwards. */
   async close(): Promise<void> {
     this.#channel?.close();
@@ -698,6 +739,41 @@ export async function instructionCid(instruction: Instruction | string): Promise
   await load();
   try {
     return rawInstructionCid(toJson(instruction, "instruction"));
+  } catch (e) {
+    rethrow(e);
+  }
+}
+
+/**
+ * Describes a module without storing or running it: the CID it gets when stored, its shape
+ * (`core`, `wit-bindgen` or `component`), its exports and imports with their WIT signatures
+ * (core types for a plain core module), and whether the fast path can run it. Rejects with
+ * `ERR_MODULE_INVALID` if the bytes are not a module this runtime can run.
+ * @example
+ * const { cid, exports } = await inspectModule(await fetch("/modules/guests.wasm"));
+ */
+export async function inspectModule(source: Uint8Array | ArrayBuffer | ArrayBufferView | Response | URL | string): Promise<ModuleInfo> {
+  const bytes = await toBytes(source, "the module");
+  await load();
+  try {
+    return rawInspectModule(bytes);
+  } catch (e) {
+    rethrow(e);
+  }
+}
+
+/**
+ * Validates a workflow without running it and returns its graph: one node per task, with the
+ * tasks it awaits. Rejects as {@link Runtime.run} would: `ERR_WORKFLOW_DECODE` for text that is
+ * not DAG-JSON, `ERR_WORKFLOW_INVALID` with `task` and `field` for a task that is wrong.
+ * @example
+ * const nodes = await planWorkflow(text); // nodes[1].awaits = [0]
+ */
+export async function planWorkflow(workflow: Workflow | string): Promise<TaskNode[]> {
+  const text = toJson(workflow, "workflow");
+  await load();
+  try {
+    return rawPlanWorkflow(text);
   } catch (e) {
     rethrow(e);
   }

@@ -4,6 +4,7 @@
 #   2. the native CLI `ipvm`
 #   3. the browser runtime: cargo (wasm32) -> wasm-bindgen -> wasm-opt -> pkg/wasm/,
 #      and the package's facade: tsc pkg/*.ts -> pkg/*.js + pkg/*.d.ts
+#   4. the playground: tsc www/src/*.ts -> www/js/, and its bundled picture
 # and reports the wasm size (raw and gzip).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -23,6 +24,10 @@ wasm-bindgen --target web --out-dir "$ROOT/pkg/wasm" --out-name ipvm_web "$RAW"
 
 say "tsc: pkg/*.ts -> pkg/*.js + pkg/*.d.ts (checked against the generated glue's types)"
 "$ROOT/node_modules/.bin/tsc" -p "$ROOT/pkg/tsconfig.json" || die "the package's TypeScript does not compile"
+
+say "tsc: www/src/*.ts -> www/js/ (the playground, checked against the package's types)"
+"$ROOT/node_modules/.bin/tsc" -p "$ROOT/www/tsconfig.json" || die "the playground's TypeScript does not compile"
+node "$ROOT/scripts/make-picture.mjs" "$ROOT/www/images/sample.png"
 
 OUT="$ROOT/pkg/wasm/ipvm_web_bg.wasm"
 WASM_OPT="$ROOT/node_modules/.bin/wasm-opt"

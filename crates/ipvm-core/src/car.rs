@@ -219,6 +219,9 @@ pub struct Imported {
     /// Receipts in the archive that the store already held (their
     /// provenance is kept: an import never lowers what this runtime knows).
     pub known: usize,
+    /// Every receipt of the archive that was indexed or already known, in
+    /// archive order: what a report of the import lists.
+    pub listed: Vec<Cid>,
     /// Envelopes kept (valid, and new to their receipt).
     pub envelopes: usize,
     /// Receipts of the archive that a trusted signer vouches for: memo
@@ -288,6 +291,7 @@ pub async fn import<S: BlockStore + ReceiptStore + ?Sized>(
         .ok_or_else(|| not_a_task("is not a map {task}".into()))?
         .map_err(|e| not_a_task(format!("is not a map {{task}}: {e}")))?;
         receipts.insert(*cid);
+        imported.listed.push(*cid);
         if store.row(cid).await?.is_some() {
             imported.known += 1;
             known.push(*cid);

@@ -409,6 +409,23 @@ fn parse_limits(task: usize, meta: &Ipld) -> Result<Limits, ValidationError> {
     })
 }
 
+/// A task as a node of its workflow's graph ([`Workflow::graph`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskNode {
+    /// The task's instruction CID (its memo key).
+    pub instruction: Cid,
+    /// The module it calls.
+    pub module: Cid,
+    /// The function it calls.
+    pub func: String,
+    /// The tasks of the workflow it awaits (their indices), in the order written.
+    pub awaits: Vec<usize>,
+    /// Awaited instructions that are not in the workflow (their receipts must be stored).
+    pub outside: Vec<Cid>,
+    /// The module and every link in the arguments that is not an await.
+    pub inputs: Vec<Cid>,
+}
+
 /// A workflow: a DAG of tasks linked by awaits.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Workflow {
@@ -464,6 +481,40 @@ impl Workflow {
     /// The workflow as DAG-JSON.
     pub fn to_dag_json(&self) -> Result<Vec<u8>, CoreError> {
         serde_ipld_dagjson::to_vec(&self.to_ipld()).map_err(|e| CoreError::Encode(e.to_string()))
+    }
+
+    /// The workflow as a graph, one node per task in workflow order: what a
+    /// view of the DAG (or a tool) needs, without running anything.
+    pub fn graph(&self) -> Vec<TaskNode> {
+        let index: HashMap<Cid, usize> = self
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.run.cid(), i))
+            .collect();
+        self.tasks
+            .iter()
+            .map(|t| {
+                let mut awaits = Vec::new();
+                let mut outside = Vec::new();
+                for a in t.run.awaits() {
+                    match index.get(&a.target) {
+                        Some(&i) if !awaits.contains(&i) => awaits.push(i),
+                        Some(_) => {}
+                        None if !outside.contains(&a.target) => outside.push(a.target),
+                        None => {}
+                    }
+                }
+                TaskNode {
+                    instruction: t.run.cid(),
+                    module: t.run.module,
+                    func: t.run.func.clone(),
+                    awaits,
+                    outside,
+                    inputs: t.run.inputs(),
+                }
+            })
+            .collect()
     }
 
     /// Checks what can be checked without a store: no duplicate instructions,
@@ -619,5 +670,58 @@ mod tests {
         assert_eq!(find_cycle(&[vec![1, 2], vec![2], vec![]]), None);
         assert!(find_cycle(&[vec![1], vec![2], vec![0]]).is_some());
         assert_eq!(find_cycle(&[vec![0]]), Some(0));
+    }
+
+    #[test]
+    fn graph_names_each_tasks_awaits_outside_instructions_and_inputs() {
+        let module: Cid = "bafybeibk42jwhq7w2zcpe6q3wgtleugp3ymfs3pa5gerjmnakqihhqx4zq"
+            .parse()
+            .unwrap();
+        let picture: Cid = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
+            .parse()
+            .unwrap();
+        let outside: Cid = "bafyrmihmxmsbt4n3g6dzmj7rho34mzfbaoqqbsfcq7etsogslqftbyj7du"
+            .parse()
+            .unwrap();
+        let task = |func: &str, args: Vec<Ipld>| {
+            Task::new(
+                Instruction::new(module, "wasm/run", func, args, Ipld::String(String::new()))
+                    .unwrap(),
+            )
+        };
+        let link = |c: Cid| Ipld::Link(c);
+        let wait = |c: Cid| Ipld::Map(BTreeMap::from([("await/ok".to_string(), Ipld::Link(c))]));
+        let crop = task("crop", vec![link(picture), 0.into()]);
+        let rotate = task("rotate90", vec![wait(crop.run.cid())]);
+        let both = task(
+            "join",
+            vec![
+                wait(crop.run.cid()),
+                wait(rotate.run.cid()),
+                wait(crop.run.cid()),
+                wait(outside),
+            ],
+        );
+        let wf = Workflow {
+            tasks: vec![crop.clone(), rotate.clone(), both.clone()],
+        };
+        let g = wf.graph();
+        assert_eq!(g.len(), 3);
+        assert_eq!(g[0].awaits, Vec::<usize>::new());
+        assert_eq!(g[0].inputs, vec![module, picture]);
+        assert_eq!(g[1].awaits, vec![0]);
+        assert_eq!(
+            g[1].inputs,
+            vec![module],
+            "an awaited instruction is not an input"
+        );
+        assert_eq!(
+            g[2].awaits,
+            vec![0, 1],
+            "each task once, in the order written"
+        );
+        assert_eq!(g[2].outside, vec![outside]);
+        assert_eq!(g[2].func, "join");
+        assert_eq!(g[2].instruction, both.run.cid());
     }
 }

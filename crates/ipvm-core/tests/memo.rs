@@ -635,6 +635,11 @@ fn an_import_is_all_or_nothing_and_never_lowers_provenance() {
     let archive = block_on(car::export(&store, &[genuine])).unwrap();
     let n = block_on(car::import(&store, &untrusting(), &archive)).unwrap();
     assert_eq!((n.receipts, n.known), (0, 1));
+    assert_eq!(n.listed, vec![genuine], "a known receipt is listed too");
+    let elsewhere = MemoryStore::new();
+    add_test_module(&elsewhere);
+    let fresh = block_on(car::import(&elsewhere, &untrusting(), &archive)).unwrap();
+    assert_eq!((fresh.receipts, fresh.listed), (1, vec![genuine]));
     assert_eq!(
         lookup(&store, &a.cid()).unwrap().provenance,
         Provenance::Computed

@@ -375,3 +375,137 @@ fn ty(resolve: &Resolve, t: &Type) -> Result<WitType, String> {
         }
     })
 }
+
+impl WitFunc {
+    /// The signature in WIT's spelling: `func(a: s32, b: string) -> list<u8>`.
+    pub fn signature(&self) -> String {
+        let params = self
+            .params
+            .iter()
+            .map(|(n, t)| format!("{n}: {}", t.describe()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        match &self.result {
+            Some(r) => format!("func({params}) -> {}", r.describe()),
+            None => format!("func({params})"),
+        }
+    }
+}
+
+/// What a module offers, described for people (the playground's function
+/// library, tools): its shape and each exported function with its signature.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModuleInfo {
+    /// `core` (numbers in, numbers out), `wit-bindgen` (a core module with
+    /// its WIT world embedded) or `component` (wrapping one core module).
+    pub shape: &'static str,
+    /// Exported functions: (name, signature). WIT signatures for the last two
+    /// shapes, core types (`func(i32) -> i32`) for a plain core module.
+    pub exports: Vec<(String, String)>,
+    /// Imported functions: (`module.name`, signature).
+    pub imports: Vec<(String, String)>,
+}
+
+/// Describes a module the way [`classify`] reads it: the same three shapes,
+/// the same refusals (a compile error naming `module`).
+pub fn describe(module: &str, bytes: &[u8]) -> Result<ModuleInfo, ExecError> {
+    let component = wasmparser::Parser::is_component(bytes);
+    match classify(module, bytes)? {
+        Shape::Wit(_, world) => Ok(ModuleInfo {
+            shape: if component {
+                "component"
+            } else {
+                "wit-bindgen"
+            },
+            exports: world
+                .exports
+                .iter()
+                .map(|f| (f.name.clone(), f.signature()))
+                .collect(),
+            imports: world
+                .imports
+                .iter()
+                .map(|(m, f)| (format!("{m}.{}", f.name), f.signature()))
+                .collect(),
+        }),
+        Shape::Core(core) => describe_core(module, &core),
+    }
+}
+
+fn describe_core(module: &str, bytes: &[u8]) -> Result<ModuleInfo, ExecError> {
+    use wasmparser::{ExternalKind, Payload, TypeRef};
+    let bad = |e: wasmparser::BinaryReaderError| ExecError::Compile {
+        cid: module.into(),
+        reason: e.to_string(),
+    };
+    let mut types: Vec<String> = Vec::new();
+    let mut funcs: Vec<u32> = Vec::new();
+    let mut info = ModuleInfo {
+        shape: "core",
+        exports: Vec::new(),
+        imports: Vec::new(),
+    };
+    let sig = |types: &[String], index: u32| {
+        types
+            .get(index as usize)
+            .cloned()
+            .unwrap_or_else(|| format!("type {index}"))
+    };
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        match payload.map_err(bad)? {
+            Payload::TypeSection(r) => {
+                for group in r {
+                    for sub in group.map_err(bad)?.into_types() {
+                        types.push(match sub.composite_type.inner {
+                            wasmparser::CompositeInnerType::Func(f) => {
+                                let list = |ts: &[wasmparser::ValType]| {
+                                    ts.iter()
+                                        .map(|t| t.to_string())
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                };
+                                match f.results() {
+                                    [] => format!("func({})", list(f.params())),
+                                    [one] => format!("func({}) -> {one}", list(f.params())),
+                                    many => {
+                                        format!("func({}) -> ({})", list(f.params()), list(many))
+                                    }
+                                }
+                            }
+                            _ => "not a function type".into(),
+                        });
+                    }
+                }
+            }
+            Payload::ImportSection(r) => {
+                for import in r.into_imports() {
+                    let import = import.map_err(bad)?;
+                    if let TypeRef::Func(t) = import.ty {
+                        funcs.push(t);
+                        info.imports
+                            .push((format!("{}.{}", import.module, import.name), sig(&types, t)));
+                    }
+                }
+            }
+            Payload::FunctionSection(r) => {
+                for t in r {
+                    funcs.push(t.map_err(bad)?);
+                }
+            }
+            Payload::ExportSection(r) => {
+                for export in r {
+                    let export = export.map_err(bad)?;
+                    if export.kind == ExternalKind::Func {
+                        let t = funcs.get(export.index as usize).copied();
+                        info.exports.push((
+                            export.name.to_string(),
+                            t.map_or_else(|| "func".into(), |t| sig(&types, t)),
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(info)
+}

@@ -405,3 +405,61 @@ fn the_content_of_links_counts_against_the_memory_limit() {
     }
     assert_eq!(out(&report, 1), Outcome::Ok(Ipld::Bytes(big)));
 }
+
+#[test]
+fn describe_gives_each_shape_and_its_signatures() {
+    let info = ipvm_exec::wit::describe("guests", &guests()).unwrap();
+    assert_eq!(info.shape, "wit-bindgen");
+    let sig = |name: &str| {
+        info.exports
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_else(|| panic!("{name} not listed: {:?}", info.exports))
+    };
+    assert_eq!(sig("rotate90"), "func(png: list<u8>) -> list<u8>");
+    assert_eq!(sig("blur"), "func(png: list<u8>, sigma: f32) -> list<u8>");
+    assert_eq!(
+        sig("binary-search"),
+        "func(xs: list<s32>, x: s32) -> result<s32, _>"
+    );
+    assert!(info
+        .imports
+        .iter()
+        .any(|(n, _)| n.starts_with("wasi:logging/logging.")));
+
+    let component = wit_component::ComponentEncoder::default()
+        .module(&guests())
+        .unwrap()
+        .validate(true)
+        .encode()
+        .unwrap();
+    let wrapped = ipvm_exec::wit::describe("component", &component).unwrap();
+    assert_eq!(wrapped.shape, "component");
+    assert_eq!(wrapped.exports, info.exports);
+
+    let core = wat::parse_str(
+        r#"(module (import "env" "log" (func (param i32)))
+                   (func (export "add") (param i32 i64) (result i64) local.get 1)
+                   (func (export "pair") (result i32 f64) i32.const 0 f64.const 0)
+                   (memory (export "memory") 1))"#,
+    )
+    .unwrap();
+    let plain = ipvm_exec::wit::describe("core", &core).unwrap();
+    assert_eq!(plain.shape, "core");
+    assert_eq!(
+        plain.exports,
+        vec![
+            ("add".to_string(), "func(i32, i64) -> i64".to_string()),
+            ("pair".to_string(), "func() -> (i32, f64)".to_string()),
+        ],
+        "functions only, with their core types"
+    );
+    assert_eq!(
+        plain.imports,
+        vec![("env.log".to_string(), "func(i32)".to_string())]
+    );
+
+    let err = ipvm_exec::wit::describe("junk", b"not wasm").unwrap_err();
+    assert!(err.to_string().contains("junk"), "{err}");
+}

@@ -289,6 +289,7 @@ pub(crate) fn imported(n: &ipvm_core::car::Imported) -> JsValue {
         ("blocks", (n.blocks as u32).into()),
         ("receipts", (n.receipts as u32).into()),
         ("known", (n.known as u32).into()),
+        ("listed", n.listed.iter().map(s).collect::<Array>().into()),
         ("envelopes", (n.envelopes as u32).into()),
         ("vouched", n.vouched.iter().map(s).collect::<Array>().into()),
         (

@@ -6,6 +6,7 @@ mod coordinate;
 mod fast_engine;
 mod identity;
 mod indexeddb;
+mod inspect;
 mod pacer;
 mod pool;
 mod runlog;
@@ -15,5 +16,6 @@ mod types;
 mod worker;
 
 pub use fast_engine::{FastEngine, FastGuest, FastModule};
+pub use inspect::{inspect_module, plan_workflow};
 pub use runtime::{instruction_cid, is_cid, Runtime};
 pub use worker::TaskWorker;

@@ -803,6 +803,20 @@ impl Runtime {
         })
     }
 
+    /// The bytes of a stored file (a module, a picture, any data added with
+    /// `addModule` or imported), read and checked block by block; rejects
+    /// with `ERR_MISSING_BLOCK` if it is not (all) in the store.
+    #[wasm_bindgen(js_name = readFile, unchecked_return_type = "Promise<Uint8Array>")]
+    pub fn read_file(&self, cid: &str) -> Promise {
+        let (inner, cid) = (self.inner.clone(), cid_arg(cid));
+        future_to_promise(async move {
+            let bytes = ipvm_core::store::read_file(&*inner.store, &cid?)
+                .await
+                .map_err(|e| convert::core_error(&e))?;
+            Ok(js_sys::Uint8Array::from(bytes.as_slice()).into())
+        })
+    }
+
     /// Closes the store. The runtime must not be used afterwards.
     pub fn close(&self) {
         if let AnyStore::IndexedDb(s) = &*self.inner.store {

@@ -34,6 +34,8 @@ error_codes!(
     ERR_VERSION_CONFLICT,
     ERR_CANCELLED,
     ERR_ENCODE,
+    // inspectModule: the bytes are not a module this runtime can run (not Wasm, or an unsupported shape).
+    ERR_MODULE_INVALID,
     // A UCAN invocation or proof refused (`reason`: its name; `receipt`: the unauthorized receipt, if any).
     ERR_UNAUTHORIZED,
     // Raised by the facade (pkg/index.ts) for its own argument checks and fetches.
@@ -137,6 +139,8 @@ export interface ImportReport {
   receipts: number;
   /** Receipts of the archive already in the store (their provenance is kept). */
   known: number;
+  /** Every receipt of the archive, new or known, in archive order (look each up with {@link Runtime.receipt} to see whether it answers memo lookups here). */
+  listed: Cid[];
   /** Envelopes kept (valid, and new to their receipt). */
   envelopes: number;
   /** Receipts of the archive that a trusted signer vouches for: memo hits from now on. */
