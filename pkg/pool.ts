@@ -42,6 +42,8 @@ const DEPTH = 16;
 const REFILL = 8;
 /** Jobs are batched while the recent ones took less than this on average (ms). */
 const BATCH_BELOW_MS = 50;
+/** Workers in a row that may fail before saying they are ready, before the pool gives up starting them. */
+const START_ATTEMPTS = 3;
 
 /** The state of a runtime's worker pool (see `Runtime.workerStats`). */
 export interface WorkerStats {
@@ -110,6 +112,8 @@ interface Slot {
   since: number;
   /** Whether the worker answered before (its first job's time includes its start). */
   warm: boolean;
+  /** Whether the worker said it is ready (its script loaded and ran). */
+  ready: boolean;
 }
 
 /** The instruction CID of a job (DAG-JSON text). */
@@ -142,6 +146,10 @@ export class WorkerPool {
   #meanMs: number | undefined;
   /** Runs that may cancel their jobs (see `watch`). */
   #watchers = 0;
+  /** Workers in a row that failed before saying they were ready. */
+  #startFailures = 0;
+  /** Why the pool stopped starting workers (START_ATTEMPTS failed in a row), once it has. */
+  #broken: string | undefined;
 
   /**
    * Starts `size` workers on the IndexedDB store `dbName`. `wasm` is the runtime's compiled
@@ -183,9 +191,13 @@ export class WorkerPool {
   #spawn(): void {
     const worker = new Worker(this.#workerUrl, { type: "module", name: "ipvm-web task worker" });
     this.#counts.spawned++;
-    const slot: Slot = { worker, held: [], since: 0, warm: false };
+    const slot: Slot = { worker, held: [], since: 0, warm: false, ready: false };
     this.#slots.add(slot);
     worker.onmessage = ({ data }: MessageEvent<unknown>) => this.#heard(slot, data);
+    worker.onerror = (e: ErrorEvent) => {
+      e.preventDefault();
+      this.#failed(slot, e.message);
+    };
     this.#post(slot, { type: "init", name: this.#dbName, wasm: this.#wasm, engine: this.#engine });
     // Jobs sent before "ready" wait inside the worker, so the worker takes jobs at once.
     this.#pump();
@@ -210,6 +222,7 @@ export class WorkerPool {
   dispatch = (job: string, timeMs: number): Promise<string> =>
     new Promise((resolve, reject) => {
       if (this.#closed) return reject(new Error("the worker pool is closed"));
+      if (this.#broken) return reject(new Error(this.#broken));
       const id = ++this.#seq;
       this.#queue.push({ id, job, instruction: instructionOf(job), timeMs, resolve, reject, stopping: false, settled: false, unpausable: false });
       // Jobs dispatched in the same turn go out together.
@@ -275,6 +288,8 @@ export class WorkerPool {
     if (typeof data !== "object" || data === null) return;
     const message = data as Partial<{ type: string; error: unknown; answers: unknown; unpausable: unknown }>;
     if (message.type === "ready") {
+      slot.ready = true;
+      this.#startFailures = 0;
       if (message.error) console.error(`[ipvm] a worker failed to start: ${String(message.error)}`);
       return;
     }
@@ -316,6 +331,23 @@ export class WorkerPool {
   }
 
   /**
+   * A worker's script did not load, or it threw outside the handling of any job: the job it was
+   * running fails at once with a `worker` error (not at its time limit), and a replacement
+   * starts. After START_ATTEMPTS workers in a row fail before saying they are ready, the pool
+   * stops starting workers: queued and later jobs fail with the same reason.
+   */
+  #failed(slot: Slot, message: string): void {
+    if (!this.#slots.has(slot)) return;
+    const why = `the task worker ${String(this.#workerUrl)} failed: ${
+      message || "its script did not load (a missing file, a network error, or, offline, a service worker whose scope does not cover the worker's URL)"
+    }`;
+    console.error(`[ipvm] ${why}`);
+    if (!slot.ready && ++this.#startFailures >= START_ATTEMPTS) this.#broken = `${why} (${START_ATTEMPTS} workers in a row; the pool has stopped starting them)`;
+    this.#kill(slot, new Error(why));
+    if (this.#broken) for (const job of this.#queue.splice(0)) if (!job.settled) job.reject(new Error(this.#broken));
+  }
+
+  /**
    * Terminates a worker and starts a replacement: the job it was running rejects with `reason`,
    * the jobs it held but had not started go back to the front of the queue.
    */
@@ -323,13 +355,14 @@ export class WorkerPool {
     if (!this.#slots.delete(slot)) return;
     clearTimeout(slot.timer);
     slot.worker.onmessage = null;
+    slot.worker.onerror = null;
     slot.worker.terminate();
     this.#counts.replaced++;
     const [head, ...rest] = slot.held;
     slot.held = [];
     if (head && !head.settled) head.reject(reason);
     this.#queue.unshift(...rest.filter((j) => !j.settled));
-    if (!this.#closed) this.#spawn();
+    if (!this.#closed && !this.#broken) this.#spawn();
   }
 
   /**

@@ -139,6 +139,9 @@ test("5. an invalid workflow: the error appears at the task and the field the AP
   const marked = () => page.$$eval("#wf-shade mark", (m) => m.map((x) => x.textContent).join(""));
   assert.equal(await marked(), '"rsc": "ipfs://not-a-cid"');
   assert.equal(await page.isDisabled("#wf-run"), true, "an invalid workflow cannot be run");
+  // The line button takes the caret to the error (the text was filled, so the caret was at the end).
+  await page.click("#wf-error button.goto");
+  assert.equal(await page.evaluate(() => { const a = document.getElementById("wf-text"); return a.value.slice(a.selectionStart, a.selectionEnd); }), '"rsc": "ipfs://not-a-cid"');
   await shot(page, "5-invalid");
   // A missing field is marked at the object that lacks it; text that is not JSON, where it breaks.
   delete wf.tasks[2].run.rsc;

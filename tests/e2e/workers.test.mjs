@@ -283,6 +283,35 @@ test("a failing worker gives a `worker` error receipt that is never reused", asy
   await page.close();
 });
 
+test("a worker script that does not load fails its task at once with a `worker` receipt; after three tries the pool stops starting workers", async () => {
+  const page = await freshPage(browser);
+  await page.goto(blank());
+  const result = await page.evaluate(async () => {
+    const ipvm = await import("/pkg/index.js");
+    const rt = await ipvm.Runtime.open({ name: "no-script", workers: 1, workerUrl: "/tests/e2e/pages/no-such-worker.js" });
+    const module = await rt.addModule(new URL("/www/modules/ipvm_guests.wasm", location.href));
+    const { task } = await ipvm.wasmTask({ module, func: "add_one", args: [1], time: 60_000 });
+    const t0 = performance.now();
+    const [first] = await rt.run({ tasks: [task] });
+    const { task: later } = await ipvm.wasmTask({ module, func: "add_one", args: [2], time: 60_000 });
+    const [second] = await rt.run({ tasks: [later] });
+    const ms = performance.now() - t0;
+    const stats = rt.workerStats();
+    await rt.close();
+    return { first: JSON.parse(first.dagJson).out, second: JSON.parse(second.dagJson).out, ms, stats };
+  });
+  assert.equal(result.first[0], "error");
+  assert.equal(result.first[1].kind, "worker");
+  assert.match(result.first[1].message, /the task worker \S*no-such-worker\.js failed/);
+  assert.equal(result.second[1].kind, "worker");
+  assert.match(result.second[1].message, /3 workers in a row; the pool has stopped starting them/);
+  // Well before the tasks' 60 s time limit, which is what the jobs waited for before.
+  assert.ok(result.ms < 20_000, `both failed in ${result.ms} ms`);
+  assert.equal(result.stats.spawned, 3, "three workers tried, then no more");
+  assert.equal(result.stats.workers, 0);
+  await page.close();
+});
+
 test("a worker's garbled messages are ignored, and an answer without an execution fails its job with a `worker` receipt", async () => {
   const page = await freshPage(browser);
   const errors = watchErrors(page);

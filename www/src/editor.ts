@@ -168,8 +168,16 @@ export function editor(onChange: (state: EditorState, text: string) => void) {
     area.setAttribute("aria-invalid", String(!!state.error));
     if (state.error) {
       const where = state.error.task !== undefined ? `task ${state.error.task}, field ${state.error.field}` : "";
-      const line = mark ? `line ${text.slice(0, mark.start).split("\n").length}` : "";
-      said.replaceChildren(h("strong", {}, state.error.code), ` ${[where, line].filter(Boolean).join(", ")}: `, state.error.message);
+      const line = mark ? text.slice(0, mark.start).split("\n").length : 0;
+      // The mark may be out of view (after a paste): a button takes the caret there.
+      const go = h("button", { type: "button", class: "goto" }, `line ${line}`);
+      go.addEventListener("click", () => {
+        if (!mark) return;
+        area.focus();
+        area.setSelectionRange(mark.start, mark.end);
+        area.scrollTop = Math.max(0, (line - 3) * parseFloat(getComputedStyle(area).lineHeight || "18"));
+      });
+      said.replaceChildren(h("strong", {}, state.error.code), ` ${where}${where && line ? ", " : ""}`, line ? go : "", ": ", state.error.message);
       said.dataset.task = state.error.task === undefined ? "" : String(state.error.task);
       said.dataset.field = state.error.field ?? "";
       said.hidden = false;
