@@ -42,8 +42,8 @@ const DEPTH = 16;
 const REFILL = 8;
 /** Jobs are batched while the recent ones took less than this on average (ms). */
 const BATCH_BELOW_MS = 50;
-/** Workers in a row that may fail before saying they are ready, before the pool gives up starting them. */
-const START_ATTEMPTS = 3;
+/** Workers in a row beyond the pool's size that may fail before saying they are ready, before the pool gives up starting them. */
+const START_RETRIES = 2;
 
 /** The state of a runtime's worker pool (see `Runtime.workerStats`). */
 export interface WorkerStats {
@@ -148,7 +148,7 @@ export class WorkerPool {
   #watchers = 0;
   /** Workers in a row that failed before saying they were ready. */
   #startFailures = 0;
-  /** Why the pool stopped starting workers (START_ATTEMPTS failed in a row), once it has. */
+  /** Why the pool stopped starting workers (size + START_RETRIES failed in a row), once it has. */
   #broken: string | undefined;
 
   /**
@@ -332,19 +332,20 @@ export class WorkerPool {
 
   /**
    * A worker's script did not load, or it threw outside the handling of any job: the job it was
-   * running fails at once with a `worker` error (not at its time limit), and a replacement
-   * starts. After START_ATTEMPTS workers in a row fail before saying they are ready, the pool
-   * stops starting workers: queued and later jobs fail with the same reason.
+   * running fails at once with a `worker` error (not at its time limit; a job being cancelled
+   * is cancelled), and a replacement starts. After the pool's size plus START_RETRIES workers in
+   * a row fail before saying they are ready, the pool stops starting workers: the jobs it holds
+   * or queues, and later ones, fail with that reason.
    */
   #failed(slot: Slot, message: string): void {
     if (!this.#slots.has(slot)) return;
-    const why = `the task worker ${String(this.#workerUrl)} failed: ${
+    const limit = this.#size + START_RETRIES;
+    let why = `the task worker ${String(this.#workerUrl)} failed: ${
       message || "its script did not load (a missing file, a network error, or, offline, a service worker whose scope does not cover the worker's URL)"
     }`;
+    if (!slot.ready && ++this.#startFailures >= limit) why = this.#broken = `${why} (${limit} workers in a row; the pool has stopped starting them)`;
     console.error(`[ipvm] ${why}`);
-    if (!slot.ready && ++this.#startFailures >= START_ATTEMPTS) this.#broken = `${why} (${START_ATTEMPTS} workers in a row; the pool has stopped starting them)`;
-    this.#kill(slot, new Error(why));
-    if (this.#broken) for (const job of this.#queue.splice(0)) if (!job.settled) job.reject(new Error(this.#broken));
+    this.#kill(slot, slot.held[0]?.stopping ? cancelled() : new Error(why));
   }
 
   /**
@@ -362,7 +363,10 @@ export class WorkerPool {
     slot.held = [];
     if (head && !head.settled) head.reject(reason);
     this.#queue.unshift(...rest.filter((j) => !j.settled));
-    if (!this.#closed && !this.#broken) this.#spawn();
+    if (this.#broken) {
+      // No worker will take them.
+      for (const job of this.#queue.splice(0)) if (!job.settled) job.reject(new Error(this.#broken));
+    } else if (!this.#closed) this.#spawn();
   }
 
   /**

@@ -20,20 +20,34 @@ self.addEventListener("activate", (event) => {
   );
 });
 
+/** Whether the last fetch failed: the pages are told when the network comes back. */
+let offline = false;
+
+async function tell(clientId, message) {
+  const clients = clientId ? [await self.clients.get(clientId)] : await self.clients.matchAll();
+  for (const c of clients) c?.postMessage(message);
+}
+
 async function fromNetworkOrCache(request, clientId) {
   const cache = await caches.open(CACHE);
+  let response;
   try {
-    const response = await fetch(request);
-    if (response.ok && request.method === "GET") await cache.put(request, response.clone());
-    return response;
+    response = await fetch(request);
   } catch (error) {
     const cached = await cache.match(request, { ignoreSearch: true });
     if (!cached) throw error;
-    // Tell the page (and, for a navigation, every page once it has loaded) that the network is gone.
-    const clients = clientId ? [await self.clients.get(clientId)] : await self.clients.matchAll();
-    for (const c of clients) c?.postMessage({ type: "offline", url: request.url });
+    // Tell the page (and, for a navigation or a worker, every page) that the network is gone.
+    offline = true;
+    await tell(clientId, { type: "offline", url: request.url });
     return cached;
   }
+  if (offline) {
+    offline = false;
+    await tell(null, { type: "online" });
+  }
+  // A failed put (quota, a partial response) only means this copy is not kept.
+  if (response.ok && response.status === 200) cache.put(request, response.clone()).catch(() => {});
+  return response;
 }
 
 self.addEventListener("fetch", (event) => {

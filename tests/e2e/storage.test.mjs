@@ -531,3 +531,44 @@ test("persist: true asks the browser for persistent storage; storage() reports c
   assert.ok(result.storage.usage > 0 && result.storage.quota > result.storage.usage, JSON.stringify(result.storage));
   await page.close();
 });
+
+test("clear() deletes the store even while another tab has it open: that tab's runtime closes and its calls fail with ERR_STORE", async () => {
+  const context = await browser.newContext();
+  try {
+    const [a, b] = [await context.newPage(), await context.newPage()];
+    const seen = [watchErrors(a), watchErrors(b)];
+    for (const p of [a, b]) {
+      await p.goto(blank());
+      await setUp(p, { name: "cleared", func: "add_one", args: [1], count: 1 });
+    }
+    await a.evaluate(() => window.ipvm.rt.run(window.ipvm.workflow));
+    const before = await b.evaluate(async () => (await window.ipvm.rt.storage()).receipts);
+    assert.equal(before, 1);
+    // B's connection (and its workers') close when A deletes: no "blocked" wait.
+    const cleared = await a.evaluate(async () => {
+      const t0 = performance.now();
+      await window.ipvm.rt.clear({ timeoutMs: 3_000 });
+      return performance.now() - t0;
+    });
+    assert.ok(cleared < 3_000, `cleared in ${cleared} ms`);
+    const inB = await b.evaluate(async () => {
+      try {
+        await window.ipvm.rt.storage();
+        return "no error";
+      } catch (e) {
+        return e.code;
+      }
+    });
+    assert.equal(inB, "ERR_STORE");
+    // A new runtime on the name finds an empty store and a new identity.
+    const after = await b.evaluate(async () => {
+      const ipvm = await import("/pkg/index.js");
+      const rt = await ipvm.Runtime.open({ name: "cleared" });
+      return (await rt.storage()).receipts;
+    });
+    assert.equal(after, 0);
+    assert.deepEqual(seen.flat().filter((e) => !/ERR_STORE|connection is closing|closed/i.test(e)), []);
+  } finally {
+    await context.close();
+  }
+});

@@ -293,6 +293,8 @@ test("a worker script that does not load fails its task at once with a `worker` 
     const { task } = await ipvm.wasmTask({ module, func: "add_one", args: [1], time: 60_000 });
     const t0 = performance.now();
     const [first] = await rt.run({ tasks: [task] });
+    // The replacements fail too (with no job); once the pool has given up, no worker is left.
+    while (rt.workerStats().workers > 0) await new Promise((r) => setTimeout(r, 50));
     const { task: later } = await ipvm.wasmTask({ module, func: "add_one", args: [2], time: 60_000 });
     const [second] = await rt.run({ tasks: [later] });
     const ms = performance.now() - t0;
@@ -354,7 +356,8 @@ test("with workers: 0 the page runs a long task itself, stays responsive, and an
         onEvent: (e) => {
           if (e.type !== "started") return;
           ticksAtStart = ticks;
-          setTimeout(() => controller.abort(), 1_000);
+          // Two seconds: the module's compile on this thread (about 0.5 s, once) cannot pause.
+          setTimeout(() => controller.abort(), 2_000);
         },
       })
       .then(() => null, (e) => e.code);

@@ -5,7 +5,7 @@
 import type { TaskNode } from "ipvm-web";
 import { fuel, ms } from "./ui.js";
 
-export type NodeState = "idle" | "queued" | "running" | "done" | "memo" | "failed" | "skipped";
+export type NodeState = "idle" | "stored" | "queued" | "running" | "done" | "memo" | "failed" | "skipped";
 
 export interface NodeInfo {
   state: NodeState;
@@ -41,6 +41,7 @@ function columns(nodes: TaskNode[]): number[] {
 
 const LABEL: Record<NodeState, string> = {
   idle: "not run yet",
+  stored: "computed before: a memo hit",
   queued: "queued",
   running: "running",
   done: "done (executed)",
@@ -54,9 +55,10 @@ export class DagView {
   #nodes: TaskNode[] = [];
   #info: NodeInfo[] = [];
   #groups: SVGGElement[] = [];
-  #onOpen: (task: number) => void;
+  #onOpen: (task: number, receipt: string | null) => void;
 
-  constructor(container: HTMLElement, onOpen: (task: number) => void) {
+  /** `onOpen(task, receipt)`: a node was clicked or Entered; `receipt` is the one it got in the run shown, if any. */
+  constructor(container: HTMLElement, onOpen: (task: number, receipt: string | null) => void) {
     this.#root = svg("svg", { role: "group", "aria-label": "workflow graph" });
     container.replaceChildren(this.#root);
     this.#onOpen = onOpen;
@@ -97,11 +99,11 @@ export class DagView {
       const sub = svg("text", { x: 10, y: 36, class: "sub" });
       sub.textContent = LABEL.idle;
       g.append(name, sub, svg("title", {}));
-      g.addEventListener("click", () => this.#onOpen(i));
+      g.addEventListener("click", () => this.#onOpen(i, this.#info[i]?.receipt ?? null));
       g.addEventListener("keydown", (e) => {
         if (e.key === "Enter" || e.key === " ") {
           e.preventDefault();
-          this.#onOpen(i);
+          this.#onOpen(i, this.#info[i]?.receipt ?? null);
         }
       });
       return g;
@@ -128,7 +130,9 @@ export class DagView {
     g.setAttribute("class", `node ${info.state}`);
     g.setAttribute("data-state", info.state);
     const figures = [info.fuel !== undefined ? `fuel ${fuel(info.fuel)}` : "", info.ms != null ? ms(info.ms) : ""].filter(Boolean).join(" · ");
-    g.querySelector("text.sub")!.textContent = info.state === "done" || info.state === "memo" ? `${info.state === "memo" ? "memo hit" : "done"}${figures ? ` · ${figures}` : ""}` : LABEL[info.state];
+    const short: Partial<Record<NodeState, string>> = { done: "done", memo: "memo hit", stored: "computed before" };
+    const head = short[info.state];
+    g.querySelector("text.sub")!.textContent = head ? `${head}${figures ? ` · ${figures}` : ""}` : LABEL[info.state];
     const n = this.#nodes[i];
     g.querySelector("title")!.textContent = [
       `task ${i}: ${n.func} — ${LABEL[info.state]}`,

@@ -8,9 +8,8 @@ import { DagView } from "./dag.js";
 import { editor } from "./editor.js";
 import { Receipts } from "./receipts.js";
 import { library, speed, storage, trust } from "./panels.js";
-import { $, h, busy, dagBytes, fuel, ms, pngImage, short } from "./ui.js";
+import { $, GUESTS, WORKER, h, busy, dagBytes, errorText, fuel, ms, pngImage, short, statusLine } from "./ui.js";
 
-const GUESTS = new URL("../modules/ipvm_guests.wasm", import.meta.url);
 const PICTURE = new URL("../images/sample.png", import.meta.url);
 
 /** What the end-to-end tests read. */
@@ -29,11 +28,6 @@ declare global {
   }
 }
 
-const say = (id: string) => (text: string, error = false) => {
-  const el = $(id);
-  el.textContent = text;
-  el.classList.toggle("error", error);
-};
 
 /** Width and height of a PNG, from its IHDR chunk. */
 function pngSize(data: Uint8Array): { width: number; height: number } | null {
@@ -45,8 +39,7 @@ function pngSize(data: Uint8Array): { width: number; height: number } | null {
 async function main() {
   registerServiceWorker();
   // The workers start from www/worker.js, inside the service worker's scope, so they load offline too.
-  const workerUrl = new URL("../worker.js", import.meta.url);
-  const rt = await Runtime.open({ workerUrl });
+  const rt = await Runtime.open({ workerUrl: WORKER });
   const [module, did] = await Promise.all([rt.addModule(GUESTS), rt.identity()]);
   const state: PlaygroundState = (window.playground = { ready: false, module, picture: "", did, runs: 0, lastRun: null, offline: !navigator.onLine });
   $("who").replaceChildren("this tab signs as ", h("code", { title: did }, short(did)));
@@ -57,13 +50,30 @@ async function main() {
   showPool();
   setInterval(showPool, 500);
 
-  const dag = new DagView($("dag-view"), (task) => receipts.openTask(task));
+  const pipeSay = statusLine("pipe-status");
+  // A node opens the receipt it got in the run it shows (none before it has run).
+  const dag = new DagView($("dag-view"), (_, receipt) => receipt && void receipts.open(receipt).catch(pipeSay));
   let graph: TaskNode[] | null = null;
   const receipts = new Receipts(rt, () => state.lastRun, () => graph);
+  // Whether the editor's text is a valid workflow (its Run button follows it).
+  let valid = false;
   const edit = editor((checked) => {
     graph = checked.nodes;
-    ($("wf-run") as HTMLButtonElement).disabled = !checked.nodes || running;
-    if (checked.nodes) dag.show(checked.nodes);
+    valid = !!checked.nodes;
+    $<HTMLButtonElement>("wf-run").disabled = !valid || running;
+    // A run in progress keeps its graph on show. Otherwise the graph of the text, with the tasks
+    // already computed (a receipt this runtime would reuse) marked, and their receipts one Enter away.
+    if (checked.nodes && !running) {
+      const nodes = checked.nodes;
+      dag.show(nodes);
+      if (nodes.length <= 200)
+        nodes.forEach((n) =>
+          void rt.receiptFor(n.instruction).then(
+            (r) => r && !running && graph === nodes && dag.set(n.task, { state: "stored", fuel: r.fuel, receipt: r.cid }),
+            () => {},
+          ),
+        );
+    }
   });
 
   // One run at a time: the pipeline, the editor and the samples share it.
@@ -76,12 +86,12 @@ async function main() {
     runButtons.forEach((b) => (b.disabled = true));
     stop = new AbortController();
     $<HTMLButtonElement>("wf-stop").disabled = false;
-    await edit.set(JSON.stringify(workflow, null, 2));
-    const nodes = await planWorkflow(workflow);
-    dag.show(nodes);
     const events: RunEvent[] = [];
     const started = new Map<number, number>();
     try {
+      await edit.set(JSON.stringify(workflow, null, 2));
+      const nodes = await planWorkflow(workflow);
+      dag.show(nodes);
       const reports = await rt.run(workflow, {
         signal: stop.signal,
         onEvent(e) {
@@ -114,7 +124,7 @@ async function main() {
       stop = null;
       $<HTMLButtonElement>("wf-stop").disabled = true;
       $<HTMLButtonElement>("pipe-run").disabled = false;
-      $<HTMLButtonElement>("wf-run").disabled = false;
+      $<HTMLButtonElement>("wf-run").disabled = !valid;
     }
   }
   $("wf-stop").addEventListener("click", () => stop?.abort());
@@ -122,7 +132,6 @@ async function main() {
   // 1. The image pipeline.
   let picture = await addPicture(rt, new Uint8Array(await (await fetch(PICTURE)).arrayBuffer()));
   state.picture = picture.cid;
-  const pipeSay = say("pipe-status");
   const drawSteps = () => {
     $("steps").replaceChildren(
       step("picture", picture.img, `${picture.width}×${picture.height}`, picture.cid, receipts),
@@ -139,7 +148,7 @@ async function main() {
       drawSteps();
       pipeSay(`${file.name}: ${picture.width}×${picture.height}, stored as ${short(picture.cid)}`);
     } catch (err) {
-      pipeSay(`${file.name}: ${(err as Error).message}`, true);
+      pipeSay(`${file.name}: ${errorText(err)}`, true);
     }
   });
   $("pipe-run").addEventListener(
@@ -151,14 +160,17 @@ async function main() {
         pipeSay("running…");
         const workflow = await pipeline(module, picture);
         const t0 = performance.now();
+        // Each step's image, read from its receipt as it is written; the facts wait for all of them.
+        const fills: Promise<void>[] = [];
         const reports = await run("image pipeline", workflow, {
-          async onEvent(e) {
+          onEvent(e) {
             if ((e.type === "finished" || e.type === "memo-hit") && e.task < 4) {
-              const stored = await rt.receipt(e.receipt);
-              if (stored) fillStep(e.task, JSON.parse(stored.dagJson), e.type === "memo-hit" ? "memo hit" : "done", e.receipt, receipts);
+              const how = e.type === "memo-hit" ? "memo hit" : "done";
+              fills.push(rt.receipt(e.receipt).then((stored) => void (stored && fillStep(e.task, JSON.parse(stored.dagJson), how, e.receipt, receipts))));
             }
           },
         });
+        await Promise.all(fills);
         reports.forEach((r, i) => {
           const card = $("steps").children[i + 1] as HTMLElement;
           if (r.status === "skipped") return fillFacts(card, `skipped: ${r.reason}`);
@@ -201,10 +213,10 @@ async function main() {
   };
   for (const [name, make] of Object.entries(samples)) {
     const b = h("button", { type: "button" }, name);
-    b.addEventListener("click", async () => edit.set(JSON.stringify(await make(), null, 2)));
+    b.addEventListener("click", () => void make().then((wf) => edit.set(JSON.stringify(wf, null, 2)), (e) => wfSay(errorText(e), true)));
     $("samples").append(b);
   }
-  const wfSay = say("wf-status");
+  const wfSay = statusLine("wf-status");
   $("wf-run").addEventListener("click", async () => {
     wfSay("running…");
     const t0 = performance.now();
@@ -215,8 +227,8 @@ async function main() {
       const engines = [...new Set(reports.map((r) => (r.status === "skipped" ? null : r.engine)).filter(Boolean))];
       wfSay(`done in ${ms(performance.now() - t0)}: ${reports.length} tasks, ${hits} memo hits, ${failed} failed${engines.length ? `; ran on ${engines.join(" and ")}` : ""}`);
     } catch (e) {
-      const err = e as { code?: string; message?: string };
-      wfSay(err.code === "ERR_CANCELLED" ? `stopped after ${ms(performance.now() - t0)}; receipts already written are kept` : `${err.code ?? "error"}: ${err.message}`, err.code !== "ERR_CANCELLED");
+      const cancelled = (e as { code?: string }).code === "ERR_CANCELLED";
+      wfSay(cancelled ? `stopped after ${ms(performance.now() - t0)}; receipts already written are kept` : errorText(e), !cancelled);
     }
   });
   await edit.set(JSON.stringify(await pipeline(module, picture), null, 2));
@@ -304,13 +316,11 @@ function registerServiceWorker() {
     );
     navigator.serviceWorker.addEventListener("controllerchange", show);
     navigator.serviceWorker.addEventListener("message", (e) => {
-      if ((e.data as { type?: string })?.type === "offline") (unreachable = true), show();
+      const type = (e.data as { type?: string })?.type;
+      if (type === "offline" || type === "online") (unreachable = type === "offline"), show();
     });
   }
   show();
 }
 
-main().catch((e) => {
-  const err = e as { code?: string; message?: string };
-  say("pipe-status")(`failed to start: ${err.code ? `${err.code}: ` : ""}${err.message ?? e}`, true);
-});
+main().catch((e) => statusLine("pipe-status")(`failed to start: ${errorText(e)}`, true));

@@ -4,9 +4,7 @@
 // speed (the same task on both engines).
 import { Runtime, inspectModule, wasmTask, type Cid, type ImportReport, type ModuleInfo } from "ipvm-web";
 import type { Receipts } from "./receipts.js";
-import { $, h, busy, bytes, ms, short } from "./ui.js";
-
-const GUESTS = new URL("../modules/ipvm_guests.wasm", import.meta.url);
+import { $, GUESTS, WORKER, h, busy, bytes, errorText, ms, short, statusLine } from "./ui.js";
 
 /** The guest module's functions, and a drop zone that describes any module. */
 export function library(module: Cid) {
@@ -20,20 +18,18 @@ export function library(module: Cid) {
     );
   void inspectModule(GUESTS).then(
     (info) => $("lib-list").replaceChildren(show(info, info.cid === module ? "the project's guest module" : "guest module")),
-    (e) => $("lib-list").replaceChildren(h("p", { class: "error" }, String(e.message ?? e))),
+    (e) => $("lib-list").replaceChildren(h("p", { class: "error" }, errorText(e))),
   );
   const describe = async (file: File) => {
     try {
       $("lib-info").replaceChildren(show(await inspectModule(new Uint8Array(await file.arrayBuffer())), file.name));
     } catch (e) {
-      const err = e as { code?: string; message?: string };
-      $("lib-info").replaceChildren(h("p", { class: "error", role: "alert" }, `${file.name}: ${err.code ?? "error"}: ${err.message}`));
+      $("lib-info").replaceChildren(h("p", { class: "error", role: "alert" }, `${file.name}: ${errorText(e)}`));
     }
   };
   const input = $<HTMLInputElement>("lib-file");
   input.addEventListener("change", () => input.files?.[0] && void describe(input.files[0]));
   const drop = $("drop");
-  drop.addEventListener("keydown", (e) => (e.key === "Enter" || e.key === " ") && (e.preventDefault(), input.click()));
   drop.addEventListener("dragover", (e) => (e.preventDefault(), drop.classList.add("over")));
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
   drop.addEventListener("drop", (e) => {
@@ -63,7 +59,7 @@ export function trust(rt: Runtime, receipts: Receipts) {
     if (file) await importCar(rt, receipts, file, refresh);
     input.value = "";
   });
-  void refresh();
+  void refresh().catch(() => {});
   return refresh;
 }
 
@@ -75,8 +71,7 @@ export async function importCar(rt: Runtime, receipts: Receipts, file: File, ref
   try {
     report = await rt.importCar(new Uint8Array(await file.arrayBuffer()));
   } catch (e) {
-    const err = e as { code?: string; message?: string };
-    out.replaceChildren(h("p", { class: "error", role: "alert" }, `${file.name}: ${err.code ?? "error"}: ${err.message} (nothing was stored)`));
+    out.replaceChildren(h("p", { class: "error", role: "alert" }, `${file.name}: ${errorText(e)} (nothing was stored)`));
     return;
   }
   const me = await rt.identity();
@@ -96,9 +91,48 @@ export async function importCar(rt: Runtime, receipts: Receipts, file: File, ref
       return h("li", { "data-receipt": cid, "data-trusted": String(r.trusted), "data-provenance": r.provenance }, receipts.cid(cid), ` ${r.provenance} · ${why}`);
     }),
   );
+  // Receipts not trusted here become memo hits once a re-run here matches them. An await needs its
+  // input trusted first, so this goes round until a pass verifies nothing new.
+  const pending = report.listed.filter((_, i) => rows[i].dataset.trusted === "false");
+  const verifyAll = h("button", { type: "button", id: "car-verify" }, `Verify the ${pending.length} untrusted receipts here`);
+  verifyAll.addEventListener(
+    "click",
+    busy(
+      verifyAll,
+      async () => {
+        let left = [...pending];
+        for (let progress = true; progress && left.length; ) {
+          progress = false;
+          for (const cid of [...left]) {
+            const row = out.querySelector(`li[data-receipt="${cid}"]`) as HTMLElement | null;
+            let v;
+            try {
+              v = await rt.verify(cid);
+            } catch (e) {
+              const message = String((e as Error).message);
+              if (/verify that receipt first/.test(message)) continue; // an awaited input is not trusted yet
+              left = left.filter((c) => c !== cid);
+              row?.replaceChildren(receipts.cid(cid), ` not verified: ${message}`);
+              continue;
+            }
+            left = left.filter((c) => c !== cid);
+            progress = true;
+            if (!row) continue;
+            row.dataset.trusted = String(v.verdict === "match");
+            row.dataset.provenance = v.verdict === "match" ? "verified" : row.dataset.provenance;
+            row.replaceChildren(receipts.cid(cid), v.verdict === "match" ? ` verified · a memo hit now: the re-run on ${v.engine} wrote the same receipt` : ` ${v.verdict} · ${v.reason ?? `the re-run on ${v.engine} wrote another receipt`}`);
+          }
+        }
+        verifyAll.textContent = left.length ? `${left.length} could not be verified here` : "all verified";
+        await refresh();
+      },
+      (t) => (verifyAll.textContent = t),
+    ),
+  );
   out.replaceChildren(
     h("p", { id: "car-summary" }, `${file.name}: ${report.blocks} blocks, ${report.receipts} new receipts, ${report.known} already here, ${report.envelopes} signatures kept, ${report.vouched.length} vouched for, ${report.refused.length} signatures refused.`),
     h("ul", { class: "receipts" }, ...rows),
+    ...(pending.length ? [verifyAll] : []),
     ...report.refused.map((r) => h("p", { class: "error" }, `signature ${short(r.envelope)} refused: ${r.reason}: ${r.message}`)),
   );
   await refresh();
@@ -106,10 +140,7 @@ export async function importCar(rt: Runtime, receipts: Receipts, file: File, ref
 
 /** The storage panel. */
 export function storage(rt: Runtime, receipts: Receipts, refreshTrust: () => Promise<void>): () => Promise<void> {
-  const status = (text: string, error = false) => {
-    $("st-status").textContent = text;
-    $("st-status").classList.toggle("error", error);
-  };
+  const status = statusLine("st-status");
   const refresh = async () => {
     const s = await rt.storage();
     $("st-facts").replaceChildren(
@@ -140,6 +171,7 @@ export function storage(rt: Runtime, receipts: Receipts, refreshTrust: () => Pro
       const car = await rt.exportCar([...cids]);
       const a = h("a", { href: URL.createObjectURL(new Blob([car as BlobPart], { type: "application/vnd.ipld.car" })), download: `ipvm-receipts-${new Date().toISOString().slice(0, 19).replace(/:/g, "")}.car` });
       a.click();
+      setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
       status(`exported ${cids.size} receipts with their invocations and modules: ${bytes(car.length)}`);
     }, status),
   );
@@ -148,7 +180,7 @@ export function storage(rt: Runtime, receipts: Receipts, refreshTrust: () => Pro
     const file = input.files?.[0];
     if (file) await importCar(rt, receipts, file, refreshTrust);
     input.value = "";
-    status($("car-summary")?.textContent ?? "");
+    status(document.getElementById("car-summary")?.textContent ?? document.querySelector("#car-report .error")?.textContent ?? "", !document.getElementById("car-summary"));
     await refresh();
   });
   const dialog = $<HTMLDialogElement>("confirm");
@@ -164,10 +196,10 @@ export function storage(rt: Runtime, receipts: Receipts, refreshTrust: () => Pro
       await rt.clear();
       location.reload();
     } catch (e) {
-      status(`${(e as Error).message}`, true);
+      status(`${errorText(e)}. Reload the page to go on.`, true);
     }
   });
-  void refresh();
+  void refresh().catch(() => {});
   setInterval(() => void refresh().catch(() => {}), 5_000);
   return refresh;
 }
@@ -177,14 +209,16 @@ export function speed(rt: Runtime, module: Cid, picture: { cid: Cid }) {
   let wasmi: Runtime | null = null;
   const button = $<HTMLButtonElement>("speed-run");
   button.disabled = false;
-  const status = (t: string, error = false) => {
-    $("speed-status").textContent = t;
-    $("speed-status").classList.toggle("error", error);
-  };
+  const status = statusLine("speed-status");
   button.addEventListener(
     "click",
     busy(button, async () => {
-      wasmi ??= await Runtime.open({ engine: "wasmi", workers: 1, workerUrl: new URL("../worker.js", import.meta.url) });
+      // A store of its own, so the races neither crowd the main store nor hold it open when it is cleared.
+      if (!wasmi) {
+        wasmi = await Runtime.open({ name: "playground-speed", engine: "wasmi", workers: 1, workerUrl: WORKER });
+        await wasmi.addModule(GUESTS);
+      }
+      await wasmi.addModule(await rt.readFile(picture.cid));
       const kernels = [
         { name: "xorshift(3 000 000)", func: "xorshift", args: [3_000_000] as unknown[] },
         { name: "blur of the picture", func: "blur", args: [{ "/": picture.cid }, 2] },

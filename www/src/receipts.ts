@@ -3,7 +3,7 @@
 // and output, a Verify button that re-runs it on an engine, and the reverse
 // lookup (what was computed from a CID).
 import type { Cid, Runtime, StoredReceipt, TaskNode, TaskReport, Workflow } from "ipvm-web";
-import { $, h, busy, cidLink, fuel, preview, pngImage, short } from "./ui.js";
+import { $, h, busy, cidLink, errorText, fuel, preview, pngImage, short, statusLine } from "./ui.js";
 
 type LastRun = { workflow: Workflow; nodes: TaskNode[]; reports: TaskReport[] } | null;
 
@@ -21,7 +21,7 @@ export class Receipts {
 
   /** A copyable CID that opens the receipt it names, or looks up what was computed from it. */
   cid(cid: Cid): HTMLButtonElement {
-    return cidLink(cid, (c) => void this.openAny(c));
+    return cidLink(cid, (c) => void this.openAny(c).catch((e) => statusLine("rev-out")(errorText(e), true)));
   }
 
   wire() {
@@ -29,8 +29,9 @@ export class Receipts {
       const cid = $<HTMLInputElement>("rev-cid").value.trim().replace(/^ipfs:\/\//, "");
       if (cid) await this.openAny(cid);
     };
-    $("rev-go").addEventListener("click", busy($<HTMLButtonElement>("rev-go"), go, (t) => ($("rev-out").textContent = t)));
-    $("rev-cid").addEventListener("keydown", (e) => e.key === "Enter" && void go());
+    const lookUp = busy($<HTMLButtonElement>("rev-go"), go, statusLine("rev-out"));
+    $("rev-go").addEventListener("click", lookUp);
+    $("rev-cid").addEventListener("keydown", (e) => e.key === "Enter" && void lookUp());
   }
 
   /** Lists a run's receipts, in task order. */
@@ -43,12 +44,6 @@ export class Receipts {
         return h("li", { "data-task": String(r.task), "data-receipt": r.receipt }, h("strong", {}, name), ` ${how} · fuel ${fuel(r.fuel)} · `, this.cid(r.receipt));
       }),
     );
-  }
-
-  /** Opens the receipt of task `task` of the last run. */
-  openTask(task: number) {
-    const r = this.#lastRun()?.reports[task];
-    if (r && r.status !== "skipped") void this.open(r.receipt);
   }
 
   /** A receipt's CID opens it; any other CID is looked up as an input. */
@@ -117,7 +112,9 @@ export class Receipts {
               : v.verdict === "mismatch"
                 ? `MISMATCH on ${v.engine}: expected ${v.expected}, got ${v.actual}${v.distrusted.length ? `; distrusted ${v.distrusted.join(", ")}` : ""}`
                 : `cannot be checked by a re-run: ${v.reason}`;
-          void this.open(cid).then(() => $("rc-detail").querySelector(".verdict")?.replaceWith(verdict));
+          // Shown again, with what the verify changed (provenance, signers), and the verdict kept.
+          await this.open(cid);
+          $("rc-detail").querySelector(".verdict")?.replaceWith(verdict);
         },
         (t) => (verdict.textContent = t),
       ),

@@ -1,6 +1,25 @@
 // Small DOM helpers shared by the playground's panels: element building,
 // CIDs shown as copyable buttons, byte sizes, and images from DAG-JSON bytes.
 
+/** The project's guest module, and the package's worker started from the page's directory (see www/worker.js). */
+export const GUESTS = new URL("../modules/ipvm_guests.wasm", import.meta.url);
+export const WORKER = new URL("../worker.js", import.meta.url);
+
+/** `CODE: message` for an IpvmError, the message for anything else. */
+export function errorText(e: unknown): string {
+  const err = e as { code?: string; message?: string } | null;
+  return err?.code ? `${err.code}: ${err.message}` : String(err?.message ?? e);
+}
+
+/** A status line: `say(text, isError)` writes it, red for errors. */
+export function statusLine(id: string): (text: string, error?: boolean) => void {
+  return (text, error = false) => {
+    const el = $(id);
+    el.textContent = text;
+    el.classList.toggle("error", error);
+  };
+}
+
 /** The element with this id (the page's markup guarantees it exists). */
 export function $<T extends HTMLElement = HTMLElement>(id: string): T {
   const el = document.getElementById(id);
@@ -74,7 +93,10 @@ const PNG = [0x89, 0x50, 0x4e, 0x47];
 /** An <img> for bytes that are a PNG, else null. */
 export function pngImage(data: Uint8Array | null, alt: string): HTMLImageElement | null {
   if (!data || data.length < 8 || PNG.some((b, i) => data[i] !== b)) return null;
-  const img = h("img", { alt, src: URL.createObjectURL(new Blob([data as BlobPart], { type: "image/png" })) });
+  const src = URL.createObjectURL(new Blob([data as BlobPart], { type: "image/png" }));
+  const img = h("img", { alt, src });
+  // Decoded once loaded: the blob's URL is not needed after that.
+  img.addEventListener("load", () => URL.revokeObjectURL(src), { once: true });
   return img;
 }
 
@@ -97,8 +119,7 @@ export function busy(button: HTMLButtonElement, action: () => Promise<void>, say
     try {
       await action();
     } catch (e) {
-      const err = e as { code?: string; message?: string };
-      say(err.code ? `${err.code}: ${err.message}` : String(err.message ?? e), true);
+      say(errorText(e), true);
     } finally {
       button.disabled = false;
     }

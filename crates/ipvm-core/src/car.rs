@@ -290,8 +290,9 @@ pub async fn import<S: BlockStore + ReceiptStore + ?Sized>(
         }
         .ok_or_else(|| not_a_task("is not a map {task}".into()))?
         .map_err(|e| not_a_task(format!("is not a map {{task}}: {e}")))?;
-        receipts.insert(*cid);
-        imported.listed.push(*cid);
+        if receipts.insert(*cid) {
+            imported.listed.push(*cid);
+        }
         if store.row(cid).await?.is_some() {
             imported.known += 1;
             known.push(*cid);

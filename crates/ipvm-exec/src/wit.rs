@@ -410,7 +410,16 @@ pub struct ModuleInfo {
 /// the same refusals (a compile error naming `module`).
 pub fn describe(module: &str, bytes: &[u8]) -> Result<ModuleInfo, ExecError> {
     let component = wasmparser::Parser::is_component(bytes);
-    match classify(module, bytes)? {
+    let shape = classify(module, bytes)?;
+    let (Shape::Core(core) | Shape::Wit(core, _)) = &shape;
+    // A module that does not validate runs nowhere: say so, rather than list its exports.
+    wasmparser::Validator::new()
+        .validate_all(core)
+        .map_err(|e| ExecError::Compile {
+            cid: module.into(),
+            reason: format!("it does not validate: {e}"),
+        })?;
+    match shape {
         Shape::Wit(_, world) => Ok(ModuleInfo {
             shape: if component {
                 "component"

@@ -460,6 +460,10 @@ fn describe_gives_each_shape_and_its_signatures() {
         vec![("env.log".to_string(), "func(i32)".to_string())]
     );
 
+    let invalid =
+        wat::parse_str(r#"(module (func (export "f") (result i32) i64.const 1))"#).unwrap();
+    let err = ipvm_exec::wit::describe("mistyped", &invalid).unwrap_err();
+    assert!(err.to_string().contains("does not validate"), "{err}");
     let err = ipvm_exec::wit::describe("junk", b"not wasm").unwrap_err();
     assert!(err.to_string().contains("junk"), "{err}");
 }

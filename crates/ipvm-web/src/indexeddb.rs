@@ -71,6 +71,11 @@ fn store_error(what: &str, e: impl std::fmt::Debug + std::fmt::Display) -> CoreE
         CoreError::QuotaExceeded(message)
     } else if text.contains("VersionError") {
         CoreError::VersionConflict(message)
+    } else if text.contains("connection is closing") {
+        // Closed on `versionchange`: another connection deleted or upgraded the store.
+        CoreError::Store(format!(
+            "{message} (this store was closed because another tab deleted or upgraded it: open the runtime again)"
+        ))
     } else if text.contains("SecurityError")
         || text.contains("InvalidStateError")
         || text.contains("IndexedDbNotFound")
@@ -163,9 +168,21 @@ impl IndexedDbStore {
                 let _ = db.create_object_store(METERED, ObjectStoreParams::new());
             }
         });
-        let db = request
+        let mut db = request
             .await
             .map_err(|e| store_error("cannot open the database", e))?;
+        // Another connection wants the database deleted or upgraded (`Runtime.clear` in another
+        // tab): this one closes so that it can, and its later calls fail with a store error.
+        db.on_version_change(|event| {
+            if let Some(target) = event.target() {
+                let target = JsValue::from(target);
+                if let Ok(close) = js_sys::Reflect::get(&target, &JsValue::from_str("close")) {
+                    if let Some(close) = close.dyn_ref::<js_sys::Function>() {
+                        let _ = close.call0(&target);
+                    }
+                }
+            }
+        });
         Ok(Self {
             db,
             riders: RefCell::new(Vec::new()),

@@ -34,11 +34,14 @@ impl YieldingPacer {
     }
 }
 
-/// Fuel per slice: about 4 to 9 ms of wasmi inside a tab (`npm run bench`
-/// runs 115 to 230 million fuel a second), so a page that runs tasks itself
-/// still paints and answers input, and a cancel is seen within a frame. The
-/// pause itself (a `MessageChannel` turn) costs about 0.03 ms.
-const FUEL_SLICE: u64 = 1_000_000;
+/// Fuel per slice (wasmi's own count, which only paces): about 5 to 10 ms
+/// of wasmi running a metered module inside a tab, so a page that runs tasks
+/// itself still paints and answers input, and a cancel is seen within a
+/// frame or two. At 1,000,000 a slice took 60 to 80 ms there (a 20 ms
+/// interval got 7 to 10 turns a second; measured 2026-11-30): the metered
+/// module runs about 15 to 25 million wasmi instructions a second in a tab.
+/// The pause itself (a `MessageChannel` turn) costs about 0.03 ms.
+const FUEL_SLICE: u64 = 150_000;
 
 impl Pacer for YieldingPacer {
     fn fuel_slice(&self) -> u64 {
