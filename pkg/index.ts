@@ -583,7 +583,7 @@ export class Runtime {
    * receipt it writes with the stored one, by CID. A receipt from elsewhere that matches is
    * promoted to `verified` and answers memo lookups from then on, and gets this runtime's envelope;
    * one that does not match distrusts the trusted signers that signed it. Awaited inputs must
-   * themselves be trusted here: verify them first.
+   * themselves be trusted here: verify them first (else `ERR_UNTRUSTED_INPUT`).
    * @example
    * const v = await rt.verify(reports[1].receipt); // v.verdict === "match"
    * const w = await rt.verify(reports[1].receipt, { engine: "wasmi" }); // checked on the other engine

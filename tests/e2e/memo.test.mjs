@@ -332,3 +332,32 @@ test("a schema-2 database upgrades in place: its receipts are kept, listed as un
   assert.ok(CID.parse(result.before[0][0]));
   await page.close();
 });
+
+test("verify refuses a receipt whose awaited input is not trusted here with ERR_UNTRUSTED_INPUT, naming it; inputs first, both match", async () => {
+  const page = await freshPage(browser);
+  await page.goto(blank());
+  const result = await page.evaluate(async () => {
+    const ipvm = await import("/pkg/index.js");
+    const here = await ipvm.Runtime.open({ name: "untrusted-input-a", workers: 0 });
+    const module = await here.addModule(new URL("/www/modules/ipvm_guests.wasm", location.href));
+    const one = await ipvm.wasmTask({ module, func: "add_one", args: [1] });
+    const two = await ipvm.wasmTask({ module, func: "add_one", args: [ipvm.awaitOk(one.instruction)] });
+    const reports = await here.run({ tasks: [one.task, two.task] });
+    const car = await here.exportCar(reports.map((r) => r.receipt));
+    const there = await ipvm.Runtime.open({ name: "untrusted-input-b", workers: 0 });
+    await there.importCar(car);
+    let refused = null;
+    try {
+      await there.verify(reports[1].receipt);
+    } catch (e) {
+      refused = { code: e.code, message: e.message };
+    }
+    const first = await there.verify(reports[0].receipt);
+    const second = await there.verify(reports[1].receipt);
+    return { refused, verdicts: [first.verdict, second.verdict], awaited: one.instruction };
+  });
+  assert.equal(result.refused?.code, "ERR_UNTRUSTED_INPUT");
+  assert.ok(result.refused.message.includes(result.awaited), result.refused.message);
+  assert.deepEqual(result.verdicts, ["match", "match"]);
+  await page.close();
+});

@@ -109,10 +109,9 @@ export async function importCar(rt: Runtime, receipts: Receipts, file: File, ref
             try {
               v = await rt.verify(cid);
             } catch (e) {
-              const message = String((e as Error).message);
-              if (/verify that receipt first/.test(message)) continue; // an awaited input is not trusted yet
+              if ((e as { code?: string }).code === "ERR_UNTRUSTED_INPUT") continue; // an awaited input is not trusted yet
               left = left.filter((c) => c !== cid);
-              row?.replaceChildren(receipts.cid(cid), ` not verified: ${message}`);
+              row?.replaceChildren(receipts.cid(cid), ` not verified: ${errorText(e)}`);
               continue;
             }
             left = left.filter((c) => c !== cid);

@@ -102,4 +102,8 @@ pub enum CoreError {
     /// The run was cancelled through its [`crate::CancelToken`].
     #[error("run cancelled")]
     Cancelled,
+    /// A task awaits an instruction whose receipt this runtime does not vouch for (`verify`
+    /// re-runs only on trusted inputs): verify that receipt first.
+    #[error("the task awaits {0}, which has no receipt this runtime vouches for; verify that receipt first")]
+    UntrustedInput(Box<Cid>),
 }

@@ -129,12 +129,7 @@ pub async fn verify_on<E: Executor, S: ReceiptStore>(
         let awaited = memo::lookup(store, quarantine, policy, &a.target)
             .await?
             .value
-            .ok_or_else(|| {
-            CoreError::Store(format!(
-                "the task awaits {}, which has no receipt this runtime vouches for; verify that receipt first",
-                a.target
-            ))
-        })?;
+            .ok_or_else(|| CoreError::UntrustedInput(Box::new(a.target)))?;
         results.insert(a.target, awaited.receipt.out);
     }
     let args = task

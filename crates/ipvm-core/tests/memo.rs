@@ -213,6 +213,10 @@ fn a_verified_import_is_promoted_and_becomes_a_memo_hit() {
     ))
     .unwrap_err();
     assert!(
+        matches!(&err, CoreError::UntrustedInput(c) if **c == a.cid()),
+        "{err}"
+    );
+    assert!(
         err.to_string().contains("verify that receipt first"),
         "{err}"
     );

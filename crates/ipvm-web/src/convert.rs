@@ -32,6 +32,7 @@ pub(crate) fn code(e: &CoreError) -> &'static str {
         CoreError::StorageUnavailable(_) => "ERR_STORAGE_UNAVAILABLE",
         CoreError::VersionConflict(_) => "ERR_VERSION_CONFLICT",
         CoreError::Cancelled => "ERR_CANCELLED",
+        CoreError::UntrustedInput(_) => "ERR_UNTRUSTED_INPUT",
     }
 }
 

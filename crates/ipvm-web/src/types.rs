@@ -34,6 +34,8 @@ error_codes!(
     ERR_VERSION_CONFLICT,
     ERR_CANCELLED,
     ERR_ENCODE,
+    // verify: the task awaits a receipt this runtime does not vouch for (verify that one first).
+    ERR_UNTRUSTED_INPUT,
     // inspectModule: the bytes are not a module this runtime can run (not Wasm, or an unsupported shape).
     ERR_MODULE_INVALID,
     // A UCAN invocation or proof refused (`reason`: its name; `receipt`: the unauthorized receipt, if any).
