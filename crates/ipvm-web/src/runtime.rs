@@ -223,7 +223,7 @@ impl Runtime {
             None => AnyExecutor::Local(WasmExecutor::with_pacer(
                 store.clone(),
                 WasmiEngine::default(),
-                YieldingPacer::default(),
+                YieldingPacer::for_page(),
             )),
         };
         Runtime {

@@ -61,7 +61,7 @@ impl TaskWorker {
         let default = preference(engine).map_err(ipvm_core::CoreError::Store)?;
         let store = IndexedDbStore::open(name).await?;
         let signer = WebSigner::load(&store).await?.map(Rc::new);
-        let pacer = YieldingPacer::default();
+        let pacer = YieldingPacer::for_worker();
         let executor = Rc::new(WasmExecutor::with_pacer(
             Rc::new(AnyStore::IndexedDb(store)),
             Either {
