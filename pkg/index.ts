@@ -532,13 +532,16 @@ export class Runtime {
 
   /**
    * The bytes of a stored file: a module, or any data added with {@link Runtime.addModule} or
-   * imported in a CAR (each block checked against its CID). Rejects with `ERR_MISSING_BLOCK` if
-   * it is not (all) in the store.
+   * imported in a CAR (each block checked against its CID). At most `maxBytes` (default 256 MiB):
+   * a file larger than that, or whose blocks claim to be (a DAG from elsewhere may lie), rejects
+   * with `ERR_TOO_LARGE` before its bytes are gathered. Rejects with `ERR_MISSING_BLOCK` if it is
+   * not (all) in the store.
    * @example
-   * const picture = await rt.readFile(pictureCid);
+   * const picture = await rt.readFile(pictureCid, { maxBytes: 16 << 20 });
    */
-  readFile(cid: Cid): Promise<Uint8Array> {
-    return this.#raw.readFile(String(cid)).catch(rethrow);
+  readFile(cid: Cid, { maxBytes = 256 * 1024 * 1024 }: { maxBytes?: number } = {}): Promise<Uint8Array> {
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) return Promise.reject(new IpvmError("ERR_ARGUMENT", "readFile: maxBytes must be a non-negative integer"));
+    return this.#raw.readFile(String(cid), maxBytes).catch(rethrow);
   }
 
   /**

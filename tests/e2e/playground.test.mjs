@@ -153,6 +153,10 @@ test("5. an invalid workflow: the error appears at the task and the field the AP
   assert.match(await marked(), /^"input": \{/);
   await page.fill(editor, '{"tasks": [ {"run": ');
   await page.waitForFunction(() => /^ERR_WORKFLOW_DECODE/.test(document.getElementById("wf-error").textContent));
+  // Nested past any bound (the editor's own scanner recurses too): an error, never a page error.
+  await page.fill(editor, `{"tasks": ${"[".repeat(100_000)}`);
+  await page.waitForFunction(() => /^ERR_WORKFLOW_DECODE/.test(document.getElementById("wf-error").textContent) && document.getElementById("wf-text").value.length > 100_000);
+  assert.equal(await page.isDisabled("#wf-run"), true);
   // Back to the valid pipeline: the error goes away.
   await page.fill(editor, text);
   await page.waitForSelector("#wf-error", { state: "hidden" });

@@ -572,3 +572,25 @@ test("clear() deletes the store even while another tab has it open: that tab's r
     await context.close();
   }
 });
+
+test("readFile gives a stored file's bytes, and never more than maxBytes: a larger file is ERR_TOO_LARGE", async () => {
+  const page = await freshPage(browser);
+  await page.goto(blank());
+  const result = await page.evaluate(async () => {
+    const ipvm = await import("/pkg/index.js");
+    const rt = await ipvm.Runtime.open({ name: "read-file", workers: 0 });
+    const data = new Uint8Array(700_000).map((_, i) => (i * 31) & 0xff); // three UnixFS chunks
+    const cid = await rt.addModule(data);
+    const whole = await rt.readFile(cid);
+    const code = (p) => p.then(() => null, (e) => e.code);
+    return {
+      same: whole.length === data.length && whole.every((b, i) => b === data[i]),
+      exact: (await rt.readFile(cid, { maxBytes: data.length })).length,
+      oneLess: await code(rt.readFile(cid, { maxBytes: data.length - 1 })),
+      negative: await code(rt.readFile(cid, { maxBytes: -1 })),
+      missing: await code(rt.readFile("bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy")),
+    };
+  });
+  assert.deepEqual(result, { same: true, exact: 700_000, oneLess: "ERR_TOO_LARGE", negative: "ERR_ARGUMENT", missing: "ERR_MISSING_BLOCK" });
+  await page.close();
+});

@@ -40,7 +40,9 @@ async function main() {
   registerServiceWorker();
   // The workers start from www/worker.js, inside the service worker's scope, so they load offline too.
   const rt = await Runtime.open({ workerUrl: WORKER });
-  const [module, did] = await Promise.all([rt.addModule(GUESTS), rt.identity()]);
+  // Fetched once: stored here, and described by the function library later.
+  const guests = new Uint8Array(await (await fetch(GUESTS)).arrayBuffer());
+  const [module, did] = await Promise.all([rt.addModule(guests), rt.identity()]);
   const state: PlaygroundState = (window.playground = { ready: false, module, picture: "", did, runs: 0, lastRun: null, offline: !navigator.onLine });
   $("who").replaceChildren("this tab signs as ", h("code", { title: did }, short(did)));
   const showPool = () => {
@@ -235,7 +237,7 @@ async function main() {
 
   // 4–8. The other panels.
   receipts.wire();
-  library(module);
+  library(module, guests);
   const refreshTrust = trust(rt, receipts);
   refreshStorage = storage(rt, receipts, refreshTrust);
   speed(rt, module, picture);

@@ -7,7 +7,7 @@ import type { Receipts } from "./receipts.js";
 import { $, GUESTS, WORKER, h, busy, bytes, errorText, ms, short, statusLine } from "./ui.js";
 
 /** The guest module's functions, and a drop zone that describes any module. */
-export function library(module: Cid) {
+export function library(module: Cid, guests: Uint8Array) {
   const show = (info: ModuleInfo, title: string) =>
     h(
       "div",
@@ -16,10 +16,12 @@ export function library(module: Cid) {
       h("ul", { class: "sigs" }, ...info.exports.map((e) => h("li", {}, h("code", {}, h("b", {}, e.name), ": ", e.signature)))),
       info.imports.length ? h("details", {}, h("summary", {}, `${info.imports.length} imports`), h("ul", { class: "sigs" }, ...info.imports.map((e) => h("li", {}, h("code", {}, `${e.name}: ${e.signature}`))))) : null,
     );
-  void inspectModule(GUESTS).then(
+  // Describing the module meters it (tens of ms on this thread): once the page is idle, not at start.
+  const later = (f: () => void) => ("requestIdleCallback" in window ? requestIdleCallback(f, { timeout: 2_000 }) : setTimeout(f, 200));
+  later(() => void inspectModule(guests).then(
     (info) => $("lib-list").replaceChildren(show(info, info.cid === module ? "the project's guest module" : "guest module")),
     (e) => $("lib-list").replaceChildren(h("p", { class: "error" }, errorText(e))),
-  );
+  ));
   const describe = async (file: File) => {
     try {
       $("lib-info").replaceChildren(show(await inspectModule(new Uint8Array(await file.arrayBuffer())), file.name));

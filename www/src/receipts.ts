@@ -156,7 +156,8 @@ export class Receipts {
     }
     const file = r.inputs[1];
     if (file) {
-      const bytes = await this.#rt.readFile(file).catch(() => null);
+      // An input from elsewhere may claim any size: a preview reads at most 16 MiB.
+      const bytes = await this.#rt.readFile(file, { maxBytes: 16 << 20 }).catch(() => null);
       const img = pngImage(bytes, "input");
       if (img) return img;
     }

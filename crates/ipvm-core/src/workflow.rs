@@ -495,16 +495,7 @@ impl Workflow {
         self.tasks
             .iter()
             .map(|t| {
-                let mut awaits = Vec::new();
-                let mut outside = Vec::new();
-                for a in t.run.awaits() {
-                    match index.get(&a.target) {
-                        Some(&i) if !awaits.contains(&i) => awaits.push(i),
-                        Some(_) => {}
-                        None if !outside.contains(&a.target) => outside.push(a.target),
-                        None => {}
-                    }
-                }
+                let (awaits, outside) = awaited(t, &index);
                 TaskNode {
                     instruction: t.run.cid(),
                     module: t.run.module,
@@ -530,17 +521,7 @@ impl Workflow {
                 ));
             }
         }
-        let edges: Vec<Vec<usize>> = self
-            .tasks
-            .iter()
-            .map(|t| {
-                t.run
-                    .awaits()
-                    .iter()
-                    .filter_map(|a| seen.get(&a.target).copied())
-                    .collect()
-            })
-            .collect();
+        let edges: Vec<Vec<usize>> = self.tasks.iter().map(|t| awaited(t, &seen).0).collect();
         if let Some(i) = find_cycle(&edges) {
             return Err(ValidationError::new(
                 i,
@@ -550,6 +531,22 @@ impl Workflow {
         }
         Ok(())
     }
+}
+
+/// The tasks of a workflow (by `index`: instruction CID to task) that `task`
+/// awaits, each once in the order written, and the awaited instructions that
+/// are not in it.
+fn awaited(task: &Task, index: &HashMap<Cid, usize>) -> (Vec<usize>, Vec<Cid>) {
+    let (mut inside, mut outside) = (Vec::new(), Vec::new());
+    for a in task.run.awaits() {
+        match index.get(&a.target) {
+            Some(&i) if !inside.contains(&i) => inside.push(i),
+            Some(_) => {}
+            None if !outside.contains(&a.target) => outside.push(a.target),
+            None => {}
+        }
+    }
+    (inside, outside)
 }
 
 /// Parses DAG-JSON text into an IPLD value.

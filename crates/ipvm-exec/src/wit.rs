@@ -404,11 +404,24 @@ pub struct ModuleInfo {
     pub exports: Vec<(String, String)>,
     /// Imported functions: (`module.name`, signature).
     pub imports: Vec<(String, String)>,
+    /// Why the metering rewriter refuses the module (so only wasmi runs it), or
+    /// `None` if it can run on the browser's own engine.
+    pub fast_refusal: Option<String>,
 }
 
 /// Describes a module the way [`classify`] reads it: the same three shapes,
 /// the same refusals (a compile error naming `module`).
 pub fn describe(module: &str, bytes: &[u8]) -> Result<ModuleInfo, ExecError> {
+    if bytes.len() as u64 > crate::MAX_MODULE_BYTES {
+        return Err(ExecError::Compile {
+            cid: module.into(),
+            reason: format!(
+                "{} bytes, more than the {} a module may have",
+                bytes.len(),
+                crate::MAX_MODULE_BYTES
+            ),
+        });
+    }
     let component = wasmparser::Parser::is_component(bytes);
     let shape = classify(module, bytes)?;
     let (Shape::Core(core) | Shape::Wit(core, _)) = &shape;
@@ -419,8 +432,9 @@ pub fn describe(module: &str, bytes: &[u8]) -> Result<ModuleInfo, ExecError> {
             cid: module.into(),
             reason: format!("it does not validate: {e}"),
         })?;
-    match shape {
-        Shape::Wit(_, world) => Ok(ModuleInfo {
+    let fast_refusal = crate::meter::meter(core).err();
+    let mut info = match shape {
+        Shape::Wit(_, world) => ModuleInfo {
             shape: if component {
                 "component"
             } else {
@@ -436,9 +450,12 @@ pub fn describe(module: &str, bytes: &[u8]) -> Result<ModuleInfo, ExecError> {
                 .iter()
                 .map(|(m, f)| (format!("{m}.{}", f.name), f.signature()))
                 .collect(),
-        }),
-        Shape::Core(core) => describe_core(module, &core),
-    }
+            fast_refusal: None,
+        },
+        Shape::Core(core) => describe_core(module, &core)?,
+    };
+    info.fast_refusal = fast_refusal;
+    Ok(info)
 }
 
 fn describe_core(module: &str, bytes: &[u8]) -> Result<ModuleInfo, ExecError> {
@@ -453,6 +470,7 @@ fn describe_core(module: &str, bytes: &[u8]) -> Result<ModuleInfo, ExecError> {
         shape: "core",
         exports: Vec::new(),
         imports: Vec::new(),
+        fast_refusal: None,
     };
     let sig = |types: &[String], index: u32| {
         types

@@ -23,6 +23,16 @@ fn guests() -> Vec<u8> {
     })
 }
 
+/// The guest module wrapped as a component (wit-component's encoder).
+fn component_of_guests() -> Vec<u8> {
+    wit_component::ComponentEncoder::default()
+        .module(&guests())
+        .unwrap()
+        .validate(true)
+        .encode()
+        .unwrap()
+}
+
 fn setup() -> (MemoryStore, Cid) {
     let store = MemoryStore::new();
     let module = block_on(add_file(&store, &guests())).unwrap();
@@ -258,12 +268,7 @@ fn logs_go_into_the_receipt_and_the_clock_makes_a_task_nondeterministic() {
 
 #[test]
 fn a_component_wrapping_the_module_runs_the_same() {
-    let component = wit_component::ComponentEncoder::default()
-        .module(&guests())
-        .unwrap()
-        .validate(true)
-        .encode()
-        .unwrap();
+    let component = component_of_guests();
     assert!(wasmparser::Parser::is_component(&component));
     let store = MemoryStore::new();
     let module = block_on(add_file(&store, &component)).unwrap();
@@ -428,12 +433,7 @@ fn describe_gives_each_shape_and_its_signatures() {
         .iter()
         .any(|(n, _)| n.starts_with("wasi:logging/logging.")));
 
-    let component = wit_component::ComponentEncoder::default()
-        .module(&guests())
-        .unwrap()
-        .validate(true)
-        .encode()
-        .unwrap();
+    let component = component_of_guests();
     let wrapped = ipvm_exec::wit::describe("component", &component).unwrap();
     assert_eq!(wrapped.shape, "component");
     assert_eq!(wrapped.exports, info.exports);
@@ -464,6 +464,21 @@ fn describe_gives_each_shape_and_its_signatures() {
         wat::parse_str(r#"(module (func (export "f") (result i32) i64.const 1))"#).unwrap();
     let err = ipvm_exec::wit::describe("mistyped", &invalid).unwrap_err();
     assert!(err.to_string().contains("does not validate"), "{err}");
+    // Truncated at every 997th byte, and past the size a module may have: refused, never a panic.
+    let whole = guests();
+    for end in (0..whole.len()).step_by(997) {
+        assert!(
+            ipvm_exec::wit::describe("cut", &whole[..end]).is_err(),
+            "cut at {end}"
+        );
+    }
+    let huge = vec![0u8; ipvm_exec::MAX_MODULE_BYTES as usize + 1];
+    let err = ipvm_exec::wit::describe("huge", &huge).unwrap_err();
+    assert!(err.to_string().contains("more than the"), "{err}");
+    assert_eq!(
+        info.fast_refusal, None,
+        "the guest module runs on the fast path"
+    );
     let err = ipvm_exec::wit::describe("junk", b"not wasm").unwrap_err();
     assert!(err.to_string().contains("junk"), "{err}");
 }

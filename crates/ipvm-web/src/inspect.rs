@@ -5,7 +5,7 @@
 //! translates them for JS (with serde-wasm-bindgen).
 
 use ipvm_core::{unixfs, Workflow};
-use ipvm_exec::{meter, wit};
+use ipvm_exec::wit;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
@@ -89,10 +89,6 @@ pub fn inspect_module(bytes: &[u8]) -> Result<JsValue, JsValue> {
     let cid = unixfs::import(bytes).root.to_string();
     let invalid = |e: ipvm_exec::ExecError| convert::error("ERR_MODULE_INVALID", &e.to_string());
     let info = wit::describe(&cid, bytes).map_err(invalid)?;
-    let core = match wit::classify(&cid, bytes).map_err(invalid)? {
-        wit::Shape::Core(b) | wit::Shape::Wit(b, _) => b,
-    };
-    let fast_refusal = meter::meter(&core).err();
     let named = |list: Vec<(String, String)>| {
         list.into_iter()
             .map(|(name, signature)| Named { name, signature })
@@ -104,8 +100,8 @@ pub fn inspect_module(bytes: &[u8]) -> Result<JsValue, JsValue> {
         shape: info.shape,
         exports: named(info.exports),
         imports: named(info.imports),
-        fast: fast_refusal.is_none(),
-        fast_refusal,
+        fast: info.fast_refusal.is_none(),
+        fast_refusal: info.fast_refusal,
     })
 }
 

@@ -804,13 +804,17 @@ impl Runtime {
     }
 
     /// The bytes of a stored file (a module, a picture, any data added with
-    /// `addModule` or imported), read and checked block by block; rejects
-    /// with `ERR_MISSING_BLOCK` if it is not (all) in the store.
+    /// `addModule` or imported), read and checked block by block, at most
+    /// `max_bytes` of them (a file whose blocks say it is larger is
+    /// `ERR_TOO_LARGE` before anything is read past them); rejects with
+    /// `ERR_MISSING_BLOCK` if it is not (all) in the store.
     #[wasm_bindgen(js_name = readFile, unchecked_return_type = "Promise<Uint8Array>")]
-    pub fn read_file(&self, cid: &str) -> Promise {
+    pub fn read_file(&self, cid: &str, max_bytes: f64) -> Promise {
         let (inner, cid) = (self.inner.clone(), cid_arg(cid));
         future_to_promise(async move {
-            let bytes = ipvm_core::store::read_file(&*inner.store, &cid?)
+            // The facade checked it is a positive integer; a float past 2^64 saturates.
+            let limit = max_bytes as u64;
+            let bytes = ipvm_core::store::read_file_within(&*inner.store, &cid?, limit)
                 .await
                 .map_err(|e| convert::core_error(&e))?;
             Ok(js_sys::Uint8Array::from(bytes.as_slice()).into())
