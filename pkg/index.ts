@@ -11,7 +11,7 @@ import type {
   Cid, RunEvent, TaskReport, StoredReceipt, Verification, RunRecord, Provenance, ImportReport, IpvmErrorCode,
   TrustOptions, TrustReport, ReceiptCheck, ReceiptRefusal, UcanToken, DelegateOptions, InvokeOptions, ModuleInfo, TaskNode,
 } from "./wasm/ipvm_web.js";
-import { WorkerPool, type WorkerStats } from "./pool.js";
+import { WorkerPool, type InspectAnswer, type InspectRequest, type WorkerStats } from "./pool.js";
 
 export type {
   Cid, RunEvent, TaskReport, StoredReceipt, Verification, RunRecord, Provenance, ImportReport, IpvmErrorCode, WorkerStats,
@@ -441,7 +441,8 @@ export class Runtime {
 
   /**
    * Stores a module (or any file) and resolves to its CID, the one `ipfs add --cid-version 1` gives.
-   * Given the CID of a module already in the store (e.g. from an imported CAR), checks it and returns it.
+   * Given the CID of a module already in the store (e.g. from an imported CAR), checks that it is complete, intact
+   * and no larger than a module may be (64 MiB: `ERR_TOO_LARGE`, however large its blocks claim it is) and returns it.
    * @example
    * const cid = await rt.addModule(await fetch("/modules/add_one.wasm"));
    */
@@ -755,14 +756,67 @@ export async function instructionCid(instruction: Instruction | string): Promise
  * @example
  * const { cid, exports } = await inspectModule(await fetch("/modules/guests.wasm"));
  */
-export async function inspectModule(source: Uint8Array | ArrayBuffer | ArrayBufferView | Response | URL | string): Promise<ModuleInfo> {
+export async function inspectModule(
+  source: Uint8Array | ArrayBuffer | ArrayBufferView | Response | URL | string,
+  options: InspectOptions = {},
+): Promise<ModuleInfo> {
   const bytes = await toBytes(source, "the module");
-  await load();
+  const module = await load();
+  if (typeof Worker !== "function") return inspectHere(bytes);
+  return inspectInWorker(bytes, module, options.workerUrl ?? new URL("./worker.js", import.meta.url));
+}
+
+/** Options of {@link inspectModule}. */
+export interface InspectOptions {
+  /** The worker script that inspects the module (default: worker.js beside this file, as for the pool). */
+  workerUrl?: string | URL;
+}
+
+/** The longest an inspection may take before its worker is stopped (ms). */
+const INSPECT_TIME_MS = 120_000;
+
+function inspectHere(bytes: Uint8Array): ModuleInfo {
   try {
     return rawInspectModule(bytes);
   } catch (e) {
-    rethrow(e);
+    return rethrowInspection(e);
   }
+}
+
+/** A failure of the inspection itself (not of the module's rules) is still the module's: `ERR_MODULE_INVALID`. */
+function rethrowInspection(e: unknown): never {
+  if (e instanceof Error && e.name === "IpvmError") rethrow(e);
+  throw new IpvmError("ERR_MODULE_INVALID", `the module could not be inspected: ${String((e as Error)?.message ?? e)}`, { cause: e });
+}
+
+/**
+ * Validates and describes the module in a worker of its own, so that a large or hostile module
+ * never blocks the page: the metering rewrite and validation run there, within the rewriter's
+ * bounds, and the worker is stopped once it answers (or crashes, or passes INSPECT_TIME_MS).
+ */
+function inspectInWorker(bytes: Uint8Array, wasm: WebAssembly.Module, url: string | URL): Promise<ModuleInfo> {
+  return new Promise<ModuleInfo>((resolve, reject) => {
+    const worker = new Worker(url, { type: "module", name: "ipvm-web module inspector" });
+    const done = (settle: () => void) => {
+      clearTimeout(timer);
+      worker.terminate();
+      settle();
+    };
+    const invalid = (why: string) => done(() => reject(new IpvmError("ERR_MODULE_INVALID", `the module could not be inspected: ${why}`)));
+    const timer = setTimeout(() => invalid(`it took longer than ${INSPECT_TIME_MS / 1000} s`), INSPECT_TIME_MS);
+    worker.onmessage = ({ data }: MessageEvent<InspectAnswer>) => {
+      if (data?.type !== "inspected") return;
+      if (data.info) return done(() => resolve(data.info!));
+      const { code, message } = data.error ?? { code: "ERR_MODULE_INVALID", message: "the inspector gave no answer" };
+      done(() => reject(new IpvmError(code, message)));
+    };
+    worker.onerror = (e: ErrorEvent) => {
+      e.preventDefault();
+      invalid(`its worker failed (${e.message || "out of memory, or the script did not load"})`);
+    };
+    const request: InspectRequest = { type: "inspect", wasm, bytes };
+    worker.postMessage(request);
+  });
 }
 
 /**

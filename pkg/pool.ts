@@ -28,6 +28,8 @@
 // cancel. The other jobs a terminated worker held go back to the front of the
 // queue.
 
+import type { IpvmErrorCode, ModuleInfo } from "./wasm/ipvm_web.js";
+
 /** Extra time given to a worker beyond the task's own limit, for loading and slicing. */
 const GRACE_MS = 2_000;
 /**
@@ -76,6 +78,11 @@ export type WorkerAnswer =
   | { type: "answers"; answers: JobAnswer[]; unpausable?: number };
 
 /** What a worker is told. */
+/** The one message of a module inspector (a worker started for one `inspectModule` call). */
+export type InspectRequest = { type: "inspect"; wasm: WebAssembly.Module; bytes: Uint8Array };
+/** Its answer: the module's description, or the error (`code`, `message`) to reject with. */
+export type InspectAnswer = { type: "inspected"; info?: ModuleInfo; error?: { code: IpvmErrorCode; message: string } };
+
 export type WorkerRequest =
   | { type: "init"; name: string; wasm: WebAssembly.Module; engine: string }
   /**

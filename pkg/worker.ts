@@ -9,8 +9,10 @@
 // call on the browser's engine starts (it cannot pause, so nothing could go
 // out during it), whichever comes first: jobs on wasmi that end close
 // together cost the page one message.
-import init, { TaskWorker } from "./wasm/ipvm_web.js";
-import type { JobAnswer, WorkerAnswer, WorkerRequest } from "./pool.js";
+// Started by inspectModule instead, it answers one "inspect" message: it
+// validates and describes a module off the page's thread, and is stopped.
+import init, { TaskWorker, inspectModule, type IpvmErrorCode } from "./wasm/ipvm_web.js";
+import type { InspectAnswer, InspectRequest, JobAnswer, WorkerAnswer, WorkerRequest } from "./pool.js";
 
 let ready: Promise<TaskWorker> | undefined;
 /** The TaskWorker, once opened. */
@@ -91,7 +93,26 @@ async function runJobs(): Promise<void> {
   }
 }
 
-self.onmessage = ({ data }: MessageEvent<WorkerRequest>) => {
+/** Describes one module (for inspectModule on the page); every failure is the module's. */
+async function inspect({ wasm, bytes }: InspectRequest): Promise<void> {
+  let answer: InspectAnswer;
+  try {
+    await init({ module_or_path: wasm });
+    answer = { type: "inspected", info: inspectModule(bytes) };
+  } catch (e) {
+    const raw = e as { name?: string; code?: string; message?: string };
+    answer = raw?.name === "IpvmError" && typeof raw.code === "string"
+      ? { type: "inspected", error: { code: raw.code as IpvmErrorCode, message: String(raw.message) } }
+      : { type: "inspected", error: { code: "ERR_MODULE_INVALID", message: `the module could not be inspected: ${describe(e)}` } };
+  }
+  self.postMessage(answer);
+}
+
+self.onmessage = ({ data }: MessageEvent<WorkerRequest | InspectRequest>) => {
+  if (data.type === "inspect") {
+    void inspect(data);
+    return;
+  }
   if (data.type === "init") {
     const { wasm, name, engine } = data;
     ready = (async () => {

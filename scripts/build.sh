@@ -5,7 +5,9 @@
 #   3. the browser runtime: cargo (wasm32) -> wasm-bindgen -> wasm-opt -> pkg/wasm/,
 #      and the package's facade: tsc pkg/*.ts -> pkg/*.js + pkg/*.d.ts
 #   4. the playground: tsc www/src/*.ts -> www/js/, and its bundled picture
-# and reports the wasm size (raw and gzip).
+# and reports the wasm size (raw and gzip). A step whose inputs did not change
+# since it last ran is skipped (cargo decides for itself; the others by the
+# stamps of lib.sh's up_to_date), so building an unchanged tree takes seconds.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -18,31 +20,58 @@ say "building ipvm-web for wasm32 (profile wasm-release)"
 (cd "$ROOT" && wasm_cargo build --quiet -p ipvm-web --profile wasm-release)
 RAW="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/ipvm_web.wasm"
 
-say "wasm-bindgen --target web -> pkg/wasm/"
-rm -rf "$ROOT/pkg/wasm"
-wasm-bindgen --target web --out-dir "$ROOT/pkg/wasm" --out-name ipvm_web "$RAW"
-
-say "tsc: pkg/*.ts -> pkg/*.js + pkg/*.d.ts (checked against the generated glue's types)"
-"$ROOT/node_modules/.bin/tsc" -p "$ROOT/pkg/tsconfig.json" || die "the package's TypeScript does not compile"
-
-say "tsc: www/src/*.ts -> www/js/ (the playground, checked against the package's types)"
-"$ROOT/node_modules/.bin/tsc" -p "$ROOT/www/tsconfig.json" || die "the playground's TypeScript does not compile"
-node "$ROOT/scripts/make-picture.mjs" "$ROOT/www/images/sample.png"
-
 OUT="$ROOT/pkg/wasm/ipvm_web_bg.wasm"
 WASM_OPT="$ROOT/node_modules/.bin/wasm-opt"
-[ -x "$WASM_OPT" ] || die "wasm-opt not found at $WASM_OPT (run scripts/setup.sh)"
-say "wasm-opt -O3"
-before=$(stat -c %s "$OUT")
-"$WASM_OPT" -O3 --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
-  --enable-mutable-globals --enable-multivalue --enable-reference-types "$OUT" -o "$OUT.opt"
-mv "$OUT.opt" "$OUT"
-after=$(stat -c %s "$OUT")
-[ "$after" -lt "$before" ] || die "wasm-opt did not shrink the module ($before -> $after bytes)"
+# Each step below runs only if its inputs changed since it last ran (stamps in .build/stamps).
+BIND_INPUTS=$(inputs_hash "$RAW" "$ROOT/Cargo.lock" "$ROOT/package-lock.json" "$ROOT/scripts/build.sh")
+if up_to_date wasm-bindgen "$BIND_INPUTS" "$OUT" "$ROOT/pkg/wasm/ipvm_web.js" "$ROOT/pkg/wasm/ipvm_web.d.ts"; then
+  say "pkg/wasm/: up to date (the wasm32 build did not change)"
+else
+  say "wasm-bindgen --target web -> pkg/wasm/"
+  rm -rf "$ROOT/pkg/wasm"
+  wasm-bindgen --target web --out-dir "$ROOT/pkg/wasm" --out-name ipvm_web "$RAW"
+  [ -x "$WASM_OPT" ] || die "wasm-opt not found at $WASM_OPT (run scripts/setup.sh)"
+  say "wasm-opt -O3"
+  before=$(stat -c %s "$OUT")
+  "$WASM_OPT" -O3 --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
+    --enable-mutable-globals --enable-multivalue --enable-reference-types "$OUT" -o "$OUT.opt"
+  mv "$OUT.opt" "$OUT"
+  after=$(stat -c %s "$OUT")
+  [ "$after" -lt "$before" ] || die "wasm-opt did not shrink the module ($before -> $after bytes)"
+  say "wasm-opt: $before -> $after bytes"
+  stamp wasm-bindgen "$BIND_INPUTS"
+fi
+
+PKG_INPUTS=$(inputs_hash "$ROOT"/pkg/tsconfig.json "$ROOT"/pkg/index.ts "$ROOT"/pkg/pool.ts "$ROOT"/pkg/worker.ts "$ROOT"/pkg/wasm/ipvm_web.d.ts "$ROOT/package-lock.json")
+if up_to_date tsc-pkg "$PKG_INPUTS" "$ROOT/pkg/index.js" "$ROOT/pkg/index.d.ts" "$ROOT/pkg/pool.js" "$ROOT/pkg/worker.js"; then
+  say "pkg/*.js: up to date"
+else
+  say "tsc: pkg/*.ts -> pkg/*.js + pkg/*.d.ts (checked against the generated glue's types)"
+  "$ROOT/node_modules/.bin/tsc" -p "$ROOT/pkg/tsconfig.json" || die "the package's TypeScript does not compile"
+  stamp tsc-pkg "$PKG_INPUTS"
+fi
+
+WWW_INPUTS=$(inputs_hash "$ROOT"/www/tsconfig.json "$ROOT"/www/src/*.ts "$ROOT"/pkg/*.d.ts "$ROOT/package-lock.json")
+if up_to_date tsc-www "$WWW_INPUTS" "$ROOT/www/js/main.js"; then
+  say "www/js/: up to date"
+else
+  say "tsc: www/src/*.ts -> www/js/ (the playground, checked against the package's types)"
+  rm -rf "$ROOT/www/js"
+  "$ROOT/node_modules/.bin/tsc" -p "$ROOT/www/tsconfig.json" || die "the playground's TypeScript does not compile"
+  stamp tsc-www "$WWW_INPUTS"
+fi
+
+PICTURE="$ROOT/www/images/sample.png"
+PICTURE_INPUTS=$(inputs_hash "$ROOT/scripts/make-picture.mjs")
+if ! up_to_date picture "$PICTURE_INPUTS" "$PICTURE"; then
+  node "$ROOT/scripts/make-picture.mjs" "$PICTURE"
+  stamp picture "$PICTURE_INPUTS"
+fi
 
 # Native code must not leak into the browser build: no imports from "env".
 if grep -q "from 'env'\|from \"env\"" "$ROOT/pkg/wasm/ipvm_web.js"; then
   die "pkg/wasm/ipvm_web.js imports from \"env\": a native dependency leaked into the wasm build"
 fi
+size=$(stat -c %s "$OUT")
 gz=$(gzip -9 -c "$OUT" | wc -c)
-say "pkg/wasm/ipvm_web_bg.wasm: $after bytes raw ($before before wasm-opt), $gz bytes gzip"
+say "pkg/wasm/ipvm_web_bg.wasm: $size bytes raw, $gz bytes gzip"

@@ -39,3 +39,25 @@ wasm_bindgen_version() {
 }
 
 GUESTS_WASM="$ROOT/www/modules/ipvm_guests.wasm"
+
+# Skipping build steps whose inputs have not changed (a second `npm start`
+# serves in seconds). A step's stamp, .build/stamps/STEP, is one hash over its
+# input files' names and contents; the step is up to date when the stamp
+# matches and every output exists. cargo steps need none: cargo checks itself.
+inputs_hash() { # FILE...
+  local f
+  for f in "$@"; do
+    printf '%s\n' "$f"
+    if [ -f "$f" ]; then sha256sum < "$f"; else echo missing; fi
+  done | sha256sum | cut -d' ' -f1
+}
+up_to_date() { # STEP HASH OUTPUT...
+  local step="$1" hash="$2" out
+  shift 2
+  for out in "$@"; do [ -e "$out" ] || return 1; done
+  [ "$(cat "$ROOT/.build/stamps/$step" 2>/dev/null)" = "$hash" ]
+}
+stamp() { # STEP HASH
+  mkdir -p "$ROOT/.build/stamps"
+  printf '%s\n' "$2" > "$ROOT/.build/stamps/$1"
+}

@@ -86,6 +86,33 @@ test("an invocation minted by iso-ucan runs on the node; a late one or one for a
   assert.match(wrong.stderr, /refused .*InvalidAudience/);
 });
 
+test("six concurrent run-invocation processes of one invocation: exactly one runs it, the others are refused as replays", async () => {
+  const [node, alice] = [await principal(5), await principal(6)];
+  const mod = await module();
+  const grant = await Delegation.create({ iss: node.signer, aud: alice.did, sub: node.did, cmd: "/wasm/run", pol: [], exp: now() + 600 });
+  const inv = await Invocation.create({
+    iss: alice.signer,
+    sub: node.did,
+    aud: node.did,
+    cmd: "/wasm/run",
+    args: { module: mod, func: "add_one", args: [1] },
+    prf: [grant],
+    exp: now() + 600,
+    verifierResolver,
+  });
+  const proof = join(dir, "concurrent-grant.ucan");
+  const token = join(dir, "concurrent.ucan");
+  await writeFile(proof, grant.bytes);
+  await writeFile(token, inv.bytes);
+  const runs = await Promise.all(
+    Array.from({ length: 6 }, () => ipvm(["run-invocation", token, "--proof", proof, "--add", GUESTS_WASM], { IPVM_KEY: node.file })),
+  );
+  const ran = runs.filter((r) => r.code === 0);
+  assert.equal(ran.length, 1, runs.map((r) => r.stderr).join("\n---\n"));
+  assert.deepEqual(JSON.parse(ran[0].stdout.trim().split("\n").pop()).out, ["ok", 2]);
+  for (const r of runs.filter((r) => r.code !== 0)) assert.match(r.stderr, /refused .*Replay/);
+});
+
 test("a delegation and an invocation minted by the node are valid for iso-ucan", async () => {
   const [node, alice] = [await principal(3), await principal(4)];
   const mod = await module();

@@ -51,6 +51,36 @@ function varint(n) {
   return out;
 }
 
+/** A protobuf field: its key, then a varint or length-delimited bytes. */
+function pbField(field, value) {
+  if (typeof value === "number") return [...varint((field << 3) | 0), ...varint(value)];
+  return [...varint((field << 3) | 2), ...varint(value.length), ...value];
+}
+
+/** A UnixFS file node (DAG-PB, links before data) linking `links` (CIDs), each declared to hold `size` bytes. */
+async function fileNode(links, size) {
+  const data = [...pbField(1, 2), ...pbField(3, links.length * size)];
+  for (let i = 0; i < links.length; i++) data.push(...pbField(4, size));
+  const node = [];
+  for (const l of links) node.push(...pbField(2, [...pbField(1, [...l.bytes]), ...pbField(2, []), ...pbField(3, size)]));
+  node.push(...pbField(1, data));
+  const bytes = Uint8Array.from(node);
+  return { cid: CID.createV1(0x70, await sha256.digest(bytes)), bytes };
+}
+
+/**
+ * A small, truthful UnixFS DAG that describes a huge file by repeating links: one 256 KiB raw
+ * chunk, a node linking it `fanout` times, a root linking that node `fanout` times
+ * (174 × 174 × 256 KiB = 7.9 GB in three blocks of about 270 KB). Every size it declares holds.
+ */
+export async function hugeFile(fanout = 174) {
+  const chunkBytes = new Uint8Array(262_144).fill(7);
+  const chunk = { cid: CID.createV1(0x55, await sha256.digest(chunkBytes)), bytes: chunkBytes };
+  const middle = await fileNode(Array(fanout).fill(chunk.cid), chunkBytes.length);
+  const root = await fileNode(Array(fanout).fill(middle.cid), fanout * chunkBytes.length);
+  return { root: root.cid, blocks: [chunk, middle, root], claims: fanout * fanout * chunkBytes.length };
+}
+
 /** A CARv1 archive of `blocks` (`{cid, bytes}`), with no roots. */
 export function car(blocks) {
   const header = dagCbor.encode({ roots: [], version: 1 });

@@ -5,6 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { freshPage, watchErrors } from "./helpers.mjs";
 import { useSession } from "./session.mjs";
+import * as forge from "./forge.mjs";
 
 let url, browser;
 useSession((s) => ({ url, browser } = s));
@@ -592,5 +593,30 @@ test("readFile gives a stored file's bytes, and never more than maxBytes: a larg
     };
   });
   assert.deepEqual(result, { same: true, exact: 700_000, oneLess: "ERR_TOO_LARGE", negative: "ERR_ARGUMENT", missing: "ERR_MISSING_BLOCK" });
+  await page.close();
+});
+
+test("addModule(cid) of a small DAG that describes a huge file stops at the module bound: ERR_TOO_LARGE, the tab stays usable", async () => {
+  const page = await freshPage(browser);
+  const errors = watchErrors(page);
+  await page.goto(blank());
+  const huge = await forge.hugeFile();
+  assert.ok(huge.claims > 7e9, "the DAG claims gigabytes");
+  const result = await page.evaluate(
+    async ({ car, root }) => {
+      const ipvm = await import("/pkg/index.js");
+      const rt = await ipvm.Runtime.open({ name: "huge-module", workers: 0 });
+      const imported = await rt.importCar(new Uint8Array(car));
+      const error = await rt.addModule(root).then(() => null, (e) => ({ code: e.code, message: e.message }));
+      // The runtime still answers afterwards.
+      const small = await rt.addModule(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));
+      return { blocks: imported.blocks, error, small };
+    },
+    { car: [...forge.car(huge.blocks)], root: huge.root.toString() },
+  );
+  assert.equal(result.error?.code, "ERR_TOO_LARGE", JSON.stringify(result.error));
+  assert.match(result.error.message, new RegExp(huge.root.toString()));
+  assert.match(result.small, /^bafk/);
+  assert.deepEqual(errors, []);
   await page.close();
 });

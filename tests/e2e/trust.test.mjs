@@ -529,3 +529,26 @@ test("UCAN in the tab: a delegated invocation runs once; replays, excess fuel, s
   assert.equal(again, "ERR_UNAUTHORIZED: Replay");
   await page.close();
 });
+
+test("token nonces come from crypto.getRandomValues, not Math.random: a page that replaces Math.random cannot predict them", async () => {
+  const page = await freshPage(browser);
+  await page.goto(blank());
+  const tokens = await page.evaluate(async () => {
+    const ipvm = await import("/pkg/index.js");
+    // A script on the page pins Math.random before the runtime opens.
+    Math.random = () => 0;
+    const rt = await ipvm.Runtime.open({ name: "nonces", storage: "memory", workers: 0 });
+    const me = await rt.identity();
+    const out = [];
+    for (let i = 0; i < 2; i++) out.push(Array.from((await rt.delegate({ aud: me, cmd: "/wasm/run", pol: [] })).bytes));
+    return out;
+  });
+  const nonces = tokens.map((t) => {
+    const [, body] = dagCbor.decode(Uint8Array.from(t));
+    return Array.from(body["ucan/dlg@1.0.0"].nonce);
+  });
+  assert.equal(nonces[0].length, 12);
+  assert.notDeepEqual(nonces[0], new Array(12).fill(0), "a nonce is not Math.random's");
+  assert.notDeepEqual(nonces[0], nonces[1], "two delegations have different nonces");
+  await page.close();
+});

@@ -393,8 +393,8 @@ pub enum Event {
         receipt: Cid,
         /// What the re-run said: `Match` (now verified here, and it answers
         /// the task), `Mismatch` (its signers are distrusted; the task runs
-        /// here), `Incomparable` (it could not be checked here; it answers
-        /// as the policy decided).
+        /// here), `Incomparable` (it could not be checked here; it is not
+        /// served, the task runs here).
         verdict: Verdict,
     },
     /// A spot-check caught a signer: its receipts are no longer reused
@@ -445,6 +445,10 @@ pub struct TaskReport {
     pub engine: Option<String>,
     /// How long its execution took where it ran, in microseconds, if it ran.
     pub micros: Option<u64>,
+    /// Why it ran here although a receipt from elsewhere would have answered
+    /// it: the spot-check of that receipt mismatched, or could not compare
+    /// (and an unchecked receipt is never served after a check was drawn).
+    pub spot_check: Option<String>,
 }
 
 impl TaskReport {
@@ -594,8 +598,9 @@ struct RunState {
     parked_effects: Vec<usize>,
     pure_left: usize,
     pure_failed: bool,
-    /// Tasks whose memo answer a spot-check contradicted: they run here.
-    must_run: std::collections::HashSet<usize>,
+    /// Tasks whose memo answer a spot-check contradicted or could not
+    /// check: they run here, and their report says why.
+    must_run: HashMap<usize, String>,
     /// The engine each executed task ran on, and how long it took there,
     /// as its executor reported them.
     engines: HashMap<usize, (Option<String>, Option<u64>)>,
@@ -850,6 +855,7 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
                 instruction: t.run.cid(),
                 engine: st.engines.get(&i).and_then(|e| e.0.clone()),
                 micros: st.engines.remove(&i).and_then(|e| e.1),
+                spot_check: st.must_run.remove(&i),
                 status: st.status[i]
                     .take()
                     .unwrap_or_else(|| TaskStatus::Skipped("never became ready".into())),
@@ -1160,7 +1166,7 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
         let instruction = task.run.cid();
         let Checked { value, rejected } = found;
         report(i, instruction, rejected, on_event);
-        if let Some(rec) = value.filter(|_| !st.must_run.contains(&i)) {
+        if let Some(rec) = value.filter(|_| !st.must_run.contains_key(&i)) {
             // A receipt only another signer vouches for is re-run at the
             // spot-check rate.
             if !rec.provenance.is_trusted() && self.trust.is_some_and(Trust::spot_check) {
@@ -1209,7 +1215,9 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
     /// answers the task. A mismatch: its signers are distrusted (the
     /// verification did it), and the task goes back to the ready queue,
     /// where the lie no longer answers. A verification that could not
-    /// compare (or failed to run) leaves the receipt as the policy decided.
+    /// compare (or failed to run) never serves the receipt either: a signer
+    /// could otherwise make every check of its lie incomparable; the task
+    /// runs here, and its report says why.
     fn checked(
         &self,
         st: &mut RunState,
@@ -1238,11 +1246,18 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
                 ),
             });
         }
+        let rerun = |st: &mut RunState, why: String| {
+            st.must_run.insert(i, why);
+            st.ready.push_front(i);
+        };
         match verdict {
-            Verdict::Mismatch => {
-                st.must_run.insert(i);
-                st.ready.push_front(i);
-            }
+            Verdict::Mismatch => rerun(
+                st,
+                format!(
+                    "a spot-check of receipt {} (signed elsewhere) wrote another receipt: it ran here",
+                    rec.cid
+                ),
+            ),
             Verdict::Match => memo_hit(
                 st,
                 i,
@@ -1252,7 +1267,13 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
                 },
                 on_event,
             ),
-            Verdict::Incomparable(_) => memo_hit(st, i, rec, on_event),
+            Verdict::Incomparable(why) => rerun(
+                st,
+                format!(
+                    "a spot-check of receipt {} (signed elsewhere) could not compare ({why}): it ran here instead of serving it",
+                    rec.cid
+                ),
+            ),
         }
     }
 

@@ -56,7 +56,7 @@ pub trait BlockStore {
     }
     /// Records that the raw-block CID `alias` names the same bytes as the
     /// UnixFS file `root` (so a module can be named either way without
-    /// storing it twice). [`read_file`] verifies the bytes when it follows one.
+    /// storing it twice). [`read_file_within`] verifies the bytes when it follows one.
     async fn put_alias(&self, alias: Cid, root: Cid) -> Result<(), CoreError>;
     /// The UnixFS root an alias stands for, if any.
     async fn get_alias(&self, alias: &Cid) -> Result<Option<Cid>, CoreError>;
@@ -262,20 +262,15 @@ pub async fn add_file<S: BlockStore + ?Sized>(store: &S, data: &[u8]) -> Result<
     Ok(root)
 }
 
-/// Reads a whole UnixFS file (or raw block) from the store. A raw-block CID
-/// recorded as an alias of a UnixFS file is read through the file, and the
-/// bytes are checked against it.
-pub async fn read_file<S: BlockStore + ?Sized>(
-    store: &S,
-    root: &Cid,
-) -> Result<Vec<u8>, CoreError> {
-    read_file_within(store, root, u64::MAX).await
-}
-
-/// [`read_file`], producing at most `limit` bytes: a larger file is a
-/// [`CoreError::TooLarge`] as soon as the read passes the limit, whatever the
-/// file's nodes declare (a small DAG can describe a huge file by repeating
-/// links), so memory stays bounded by the limit and one block.
+/// Reads a whole UnixFS file (or raw block) from the store, producing at
+/// most `limit` bytes. A raw-block CID recorded as an alias of a UnixFS file
+/// is read through the file, and the bytes are checked against it.
+///
+/// A larger file is a [`CoreError::TooLarge`] as soon as the read passes the
+/// limit, whatever the file's nodes declare (a small DAG can describe a huge
+/// file by repeating links), so memory stays bounded by the limit and one
+/// block. There is deliberately no unbounded form: every caller names the
+/// most it will hold.
 pub async fn read_file_within<S: BlockStore + ?Sized>(
     store: &S,
     root: &Cid,
@@ -695,9 +690,15 @@ mod tests {
             .collect();
         let root = block_on(add_file(&store, &data)).unwrap();
         assert_eq!(root.codec(), crate::address::DAG_PB);
-        assert_eq!(block_on(read_file(&store, &root)).unwrap(), data);
+        assert_eq!(
+            block_on(read_file_within(&store, &root, 1 << 20)).unwrap(),
+            data
+        );
         let raw = crate::address::raw_cid(&data);
-        assert_eq!(block_on(read_file(&store, &raw)).unwrap(), data);
+        assert_eq!(
+            block_on(read_file_within(&store, &raw, 1 << 20)).unwrap(),
+            data
+        );
     }
 
     #[test]

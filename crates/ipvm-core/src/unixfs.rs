@@ -346,7 +346,8 @@ mod tests {
             let mut all = blocks.clone();
             all.push((root, bytes));
             futures::executor::block_on(crate::BlockStore::put_blocks(&store, all)).unwrap();
-            let read = futures::executor::block_on(crate::store::read_file(&store, &root));
+            let read =
+                futures::executor::block_on(crate::store::read_file_within(&store, &root, 1 << 20));
             match why {
                 None => assert_eq!(read.unwrap(), b"helloworld!"),
                 Some(why) => {
@@ -368,7 +369,9 @@ mod tests {
         let cid = cid_of(DAG_PB, SHA2_256, &node);
         let store = crate::MemoryStore::new();
         futures::executor::block_on(crate::BlockStore::put_block(&store, cid, node)).unwrap();
-        let err = futures::executor::block_on(crate::store::read_file(&store, &cid)).unwrap_err();
+        let err =
+            futures::executor::block_on(crate::store::read_file_within(&store, &cid, 1 << 20))
+                .unwrap_err();
         assert!(err.to_string().contains("holds 5"), "{err}");
     }
 

@@ -79,6 +79,21 @@ impl Limits {
             .min(Self::MAX_TIME_MS)
     }
 
+    /// The limits a re-run that checks a receipt of this task uses
+    /// (`verify`, spot-checks): the task's own fuel and memory, which are
+    /// deterministic (a receipt that does not hold under them is wrong), and
+    /// a time limit no smaller than this runtime's default for a task
+    /// ([`Limits::DEFAULT_TIME_MS`]), whatever the invocation asks for. Time
+    /// is the one limit whose failure proves nothing (`time_limit` is
+    /// non-deterministic), so a signer must not be able to choose a tiny one
+    /// to make every check of its receipt fail.
+    pub fn for_check(self) -> Self {
+        Self {
+            time: Some(self.time_ms().max(Self::DEFAULT_TIME_MS)),
+            ..self
+        }
+    }
+
     /// The limits as IPLD `{fuel?, memory?, time?}` (only the ones given).
     pub fn to_ipld(self) -> Ipld {
         let mut m = BTreeMap::new();

@@ -510,7 +510,7 @@ fn a_car_carries_receipts_and_their_blocks_to_another_store() {
         .unwrap();
     assert_eq!(listed.provenance, ipvm_core::Provenance::Imported);
     assert_eq!(
-        block_on(ipvm_core::store::read_file(&to, &module)).unwrap(),
+        block_on(ipvm_core::store::read_file_within(&to, &module, 1 << 26)).unwrap(),
         vec![7u8; 300_000]
     );
     // An imported receipt is no memo hit: the workflow runs...

@@ -395,9 +395,81 @@ fn a_spot_check_that_fails_here_for_a_reason_of_this_environment_distrusts_nobod
         }
     )));
     assert!(b.trust.distrusted().is_empty());
-    // The policy's answer stands.
-    assert_eq!(report.reused(), 1);
-    assert_eq!(report.tasks[0].receipt().unwrap().cid, roots[0]);
+    // A check that could not compare never serves the receipt: the task ran
+    // here (and failed here, for this environment's reason), and the report
+    // says why.
+    assert_eq!((report.reused(), report.executed()), (0, 1));
+    assert_ne!(report.tasks[0].receipt().unwrap().cid, roots[0]);
+    let why = report.tasks[0].spot_check.as_deref().unwrap_or_default();
+    assert!(why.contains("could not compare"), "{why}");
+    assert!(why.contains(&roots[0].to_string()), "{why}");
+}
+
+/// `inc` as an engine with a clock runs it: under a time limit below 1 s it
+/// stops with a (non-deterministic) `time_limit` error.
+struct Clocked;
+
+impl Executor for Clocked {
+    fn purity(&self, op: &str) -> Option<ipvm_core::scheduler::Purity> {
+        TestExecutor::default().purity(op)
+    }
+    async fn execute(&self, job: Job) -> Execution {
+        if job.limits.time_ms() < 1000 {
+            return Execution {
+                nondeterministic: true,
+                limit: Some("time".into()),
+                ..Execution::error(error_value("time_limit", "the time limit passed"), 1)
+            };
+        }
+        TestExecutor::default().execute(job).await
+    }
+}
+
+#[test]
+fn a_trusted_signer_cannot_choose_a_time_limit_that_makes_its_spot_check_fail() {
+    // A lies about inc(1) under an invocation that asks for 1 ms.
+    let a = Runtime::new(1, &[]);
+    let ins = instr("inc", vec![Ipld::Integer(1)]);
+    let rigged = Workflow {
+        tasks: vec![ipvm_core::Task {
+            limits: ipvm_core::Limits {
+                time: Some(1),
+                ..Default::default()
+            },
+            ..ipvm_core::Task::new(ins.clone())
+        }],
+    };
+    let (report, _) = a.run(&Liar, &rigged);
+    let lie = report.tasks[0].receipt().unwrap().cid;
+    let b = Runtime::new(2, &[&a]);
+    b.trust.set_spot_checks(1.0, 3);
+    b.import(&block_on(car::export(&a.store, &[lie])).unwrap());
+    // The re-run does not use the 1 ms the signer chose: it completes, and
+    // contradicts the lie.
+    let (report, events) = b.run(&Clocked, &workflow(&[ins]));
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::SpotChecked {
+            verdict: Verdict::Mismatch,
+            ..
+        }
+    )));
+    assert_eq!(b.trust.distrusted().len(), 1);
+    assert_eq!(report.executed(), 1);
+    let served = report.tasks[0].receipt().unwrap();
+    assert_ne!(served.cid, lie);
+    assert_eq!(served.receipt.out, ipvm_core::Outcome::Ok(Ipld::Integer(2)));
+    assert!(report.tasks[0].spot_check.is_some());
+    // `verify` re-runs under the same limits: a match of the honest receipt.
+    let v = block_on(ipvm_core::verify::verify(
+        &Clocked,
+        &b.store,
+        &Quarantine::default(),
+        None,
+        &served.cid,
+    ))
+    .unwrap();
+    assert_eq!(v.verdict, Verdict::Match);
 }
 
 #[test]

@@ -212,6 +212,10 @@ pub(crate) fn run_invocation(args: &[String]) -> Result<ExitCode, String> {
     let mut seen_path = identity.key_path()?.into_os_string();
     seen_path.push(".seen");
     let seen_path = std::path::PathBuf::from(seen_path);
+    // One process at a time reads, admits and writes the seen-set: two
+    // concurrent runs of one invocation must not both find it unseen. The
+    // lock is held until the claim is written (it ends with the process).
+    let _claim = lock_beside(&seen_path)?;
     let seen_text = std::fs::read_to_string(&seen_path).unwrap_or_default();
     authority.remember(seen_text.lines().filter_map(|l| {
         let (cid, exp) = l.split_once(' ')?;
@@ -229,8 +233,8 @@ pub(crate) fn run_invocation(args: &[String]) -> Result<ExitCode, String> {
                     .iter()
                     .map(|(c, e)| format!("{c} {e}\n"))
                     .collect();
-                std::fs::write(&seen_path, lines)
-                    .map_err(|e| format!("cannot write `{}`: {e}", seen_path.display()))?;
+                write_atomically(&seen_path, lines.as_bytes())?;
+                drop(_claim);
                 let executor = WasmExecutor::new(&store);
                 let scheduler = Scheduler::new(&executor, &store).with_identity(&signer, &trust);
                 let mut log = |e: &Event| eprintln!("{}", describe(e));
@@ -269,4 +273,32 @@ pub(crate) fn run_invocation(args: &[String]) -> Result<ExitCode, String> {
             }
         }
     })
+}
+
+/// Takes the exclusive lock of `<path>.lock` (made if missing), waiting for
+/// another process that holds it; released when the file is dropped.
+fn lock_beside(path: &std::path::Path) -> Result<std::fs::File, String> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = std::path::PathBuf::from(lock_path);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| format!("cannot open `{}`: {e}", lock_path.display()))?;
+    file.lock()
+        .map_err(|e| format!("cannot lock `{}`: {e}", lock_path.display()))?;
+    Ok(file)
+}
+
+/// Replaces `path` with `bytes` in one step (a temporary file renamed over
+/// it), so a crash never leaves it half-written.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("cannot write `{}`: {e}", path.display()))
 }

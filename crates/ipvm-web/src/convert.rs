@@ -218,6 +218,10 @@ fn report_ipld(t: &TaskReport) -> Result<Ipld, JsValue> {
             "signers",
             Ipld::List(rec.envelopes.iter().map(|e| text(&e.signer)).collect()),
         ),
+        (
+            "spotCheck",
+            t.spot_check.clone().map_or(Ipld::Null, Ipld::String),
+        ),
     ];
     m.extend(fields.into_iter().map(|(k, v)| (k.to_string(), v)));
     Ok(Ipld::Map(m))

@@ -57,6 +57,22 @@ fn subtle() -> Result<SubtleCrypto, CoreError> {
         })
 }
 
+/// `N` bytes from the platform's cryptographic generator
+/// (`crypto.getRandomValues`, in a window or a worker; it needs no secure
+/// context). Token nonces and spot-check draws come from here, never from
+/// `Math.random`, whose output a page's script can predict or replace.
+pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], CoreError> {
+    let crypto = Reflect::get(&js_sys::global(), &JsValue::from_str("crypto"))
+        .ok()
+        .and_then(|c| c.dyn_into::<web_sys::Crypto>().ok())
+        .ok_or_else(|| CoreError::Store("this context has no `crypto` object".into()))?;
+    let mut out = [0u8; N];
+    crypto
+        .get_random_values_with_u8_array(&mut out)
+        .map_err(|e| crypto_error("crypto.getRandomValues", e))?;
+    Ok(out)
+}
+
 /// A WebCrypto Ed25519 key that signs for the runtime.
 pub(crate) struct WebSigner {
     subtle: SubtleCrypto,

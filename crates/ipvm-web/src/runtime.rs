@@ -76,9 +76,9 @@ impl Identity {
     }
 }
 
-fn random_seed() -> u64 {
-    let draw = || (js_sys::Math::random() * (1u64 << 53) as f64) as u64;
-    draw() ^ (draw() << 11)
+/// A seed for the spot-check draws, from the platform's generator.
+fn random_seed() -> Result<u64, CoreError> {
+    crate::identity::random_bytes::<8>().map(u64::from_le_bytes)
 }
 
 impl Inner {
@@ -101,7 +101,7 @@ impl Inner {
         };
         let trust = Trust::new(signer.did().clone())
             .with_signers(self.trust_options.signers.iter().cloned())
-            .with_spot_checks(self.trust_options.verify_rate, random_seed())
+            .with_spot_checks(self.trust_options.verify_rate, random_seed()?)
             .with_distrusted(saved.distrusted.clone());
         let authority = Authority::new(signer.did().clone())
             .with_authorities(self.trust_options.authorities.iter().cloned());
@@ -455,7 +455,7 @@ impl Runtime {
                 },
                 cmd: o.cmd,
                 pol: o.pol,
-                nonce: random_nonce(),
+                nonce: random_nonce()?,
                 exp: o.exp,
                 nbf: o.nbf,
                 meta: None,
@@ -489,7 +489,7 @@ impl Runtime {
                 cmd: ipvm_core::ucan::wasm::WASM_RUN.into(),
                 args: o.args,
                 prf: o.prf,
-                nonce: random_nonce(),
+                nonce: random_nonce()?,
                 exp: o.exp,
                 iat: None,
                 meta: None,
@@ -786,13 +786,21 @@ impl Runtime {
     }
 
     /// Resolves to `cid` if the file (a module) it names is in the store,
-    /// complete and intact; rejects with `ERR_BAD_CID` or `ERR_MISSING_BLOCK`.
+    /// complete and intact, and no larger than a module may be; rejects with
+    /// `ERR_BAD_CID`, `ERR_MISSING_BLOCK` or `ERR_TOO_LARGE` (a small DAG that
+    /// describes a huge file stops at the module bound, not at what it claims).
     #[wasm_bindgen(js_name = storedModule, unchecked_return_type = "Promise<string>")]
     pub fn stored_module(&self, cid: &str) -> Promise {
         let (inner, cid) = (self.inner.clone(), cid_arg(cid));
         future_to_promise(async move {
             let cid = cid?;
-            match ipvm_core::store::read_file(&*inner.store, &cid).await {
+            match ipvm_core::store::read_file_within(
+                &*inner.store,
+                &cid,
+                ipvm_exec::MAX_MODULE_BYTES,
+            )
+            .await
+            {
                 Ok(_) => Ok(JsValue::from_str(&cid.to_string())),
                 Err(ipvm_core::CoreError::MissingBlock(_)) => Err(convert::error(
                     "ERR_MISSING_BLOCK",
@@ -930,11 +938,11 @@ async fn execute(
     Ok(report.map_err(|e| convert::core_error(&e))?.tasks)
 }
 
-/// Twelve random bytes (a token's nonce).
-fn random_nonce() -> Vec<u8> {
-    (0..12)
-        .map(|_| (js_sys::Math::random() * 256.0) as u8)
-        .collect()
+/// Twelve random bytes (a token's nonce), from the platform's generator.
+fn random_nonce() -> Result<Vec<u8>, JsValue> {
+    crate::identity::random_bytes::<12>()
+        .map(|b| b.to_vec())
+        .map_err(|e| convert::core_error(&e))
 }
 
 /// Signs a token payload with the runtime's key, keeps it as a block, and

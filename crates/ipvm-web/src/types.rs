@@ -62,7 +62,8 @@ export type RunEvent =
   /**
    * A receipt vouched for only by another signer was re-run (`trust.verifyRate`), as {@link Runtime.verify} does:
    * `match` (now verified here; it answers the task), `mismatch` (its signers are distrusted; the task runs here),
-   * `incomparable` (it could not be checked here, see `reason`; it answers as the policy decided).
+   * `incomparable` (it could not be checked here, see `reason`; the receipt is not served: the task runs here).
+   * The re-run uses the task's own fuel and memory limits and a time limit of at least 100 s, whatever its invocation asks.
    */
   | { type: "spot-check"; task: number; instruction: Cid; receipt: Cid; verdict: "match" | "mismatch" | "incomparable"; reason: string | null }
   /** A spot-check caught `signer`: its receipts are no longer reused until {@link Runtime.clearDistrust}. */
@@ -96,6 +97,12 @@ export type TaskReport =
       engine: "fast" | "wasmi" | null;
       /** How long the execution took where it ran (a worker, or this thread), in ms; null for a reused receipt. */
       ms: number | null;
+      /**
+       * Why the task ran here although a receipt signed elsewhere would have answered it: its
+       * spot-check mismatched, or could not compare (and a receipt whose check was drawn is
+       * served only if it matched). Null otherwise.
+       */
+      spotCheck: string | null;
     }
   | { task: number; instruction: Cid; status: "skipped"; reason: string };
 
