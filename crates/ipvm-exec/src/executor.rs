@@ -1,7 +1,10 @@
 //! [`WasmExecutor`]: the core's `Executor` on wasmi. Loads and analyses each
 //! module once (cached by CID), fetches the content of links passed as
 //! `list<u8>`, then runs the call through the canonical ABI or, for plain
-//! core modules, with numbers directly.
+//! core modules, with numbers directly. Op `wasm/run` resolves the export's
+//! other spellings and converts arguments by Homestar's rules; op
+//! `wasm/run-exact` (tasks admitted from UCAN invocations) does neither
+//! ([`Mode::Exact`]).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -10,6 +13,7 @@ use std::rc::Rc;
 use crate::abi;
 use crate::engine::{Engine, Instance, Pacer, Prefer};
 use crate::host::{self, HostEffects};
+use crate::mapping::Mode;
 use crate::meter::{self, Metered};
 use crate::values::{lift, lower};
 use crate::wit::{self, Shape, WitFunc, WitWorld};
@@ -19,6 +23,7 @@ use ipvm_core::address::{nesting, raw_cid, MAX_NESTING};
 use ipvm_core::receipt::{error_class, ReceiptClass};
 use ipvm_core::scheduler::Purity;
 use ipvm_core::store::{read_file_within, BlockStore};
+use ipvm_core::ucan::wasm::EXACT_RUN_OP;
 use ipvm_core::{Cid, CoreError, Execution, Executor, Ipld, Job};
 
 /// The operation this executor knows.
@@ -61,6 +66,15 @@ impl Run {
             effects,
             engine,
         }
+    }
+}
+
+/// How a job's call is read: exactly for [`EXACT_RUN_OP`], else by
+/// Homestar's rules.
+fn mode(job: &Job) -> Mode {
+    match job.op == EXACT_RUN_OP {
+        true => Mode::Exact,
+        false => Mode::Lenient,
     }
 }
 
@@ -273,15 +287,13 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
             .iter()
             .filter(|e| !e.name.starts_with("ipvm:"))
             .collect();
-        let tried = spellings(&job.func);
+        let mode = mode(job);
+        let tried = spellings(&job.func, mode);
         let result = async {
             let export = tried
                 .iter()
                 .find_map(|n| exports.iter().find(|e| e.name == *n))
-                .ok_or_else(|| ExecError::NoSuchFunction {
-                    func: job.func.clone(),
-                    tried: tried.join(", "),
-                })?;
+                .ok_or_else(|| no_such_function(&job.func, &tried, mode))?;
             let name = &export.name;
             let (params, _) = export.numeric.clone().ok_or_else(|| ExecError::Signature {
                 func: job.func.clone(),
@@ -304,7 +316,7 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
                 .iter()
                 .zip(params)
                 .enumerate()
-                .map(|(i, (a, t))| lower(i, a, t))
+                .map(|(i, (a, t))| lower(i, a, t, mode))
                 .collect::<Result<Vec<_>, _>>()?;
             let results = guest.call_paced(name, &args, &self.pacer).await?;
             match results.as_slice() {
@@ -328,13 +340,12 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
         job: &Job,
         prefer: Prefer,
     ) -> Result<Run, ExecError> {
-        let tried = spellings(&job.func);
-        let func: &WitFunc = tried.iter().find_map(|n| world.export(n)).ok_or_else(|| {
-            ExecError::NoSuchFunction {
-                func: job.func.clone(),
-                tried: tried.join(", "),
-            }
-        })?;
+        let mode = mode(job);
+        let tried = spellings(&job.func, mode);
+        let func: &WitFunc = tried
+            .iter()
+            .find_map(|n| world.export(n))
+            .ok_or_else(|| no_such_function(&job.func, &tried, mode))?;
         if func.params.len() != job.args.len() {
             let names: Vec<&str> = func.params.iter().map(|(n, _)| n.as_str()).collect();
             let reason = format!(
@@ -350,8 +361,11 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
             });
         }
         let mut links = Vec::new();
-        for (a, (_, t)) in job.args.iter().zip(&func.params) {
-            mapping::byte_links(a, t, &mut links);
+        // Exact mode passes no link as bytes: nothing to fetch.
+        if mode == Mode::Lenient {
+            for (a, (_, t)) in job.args.iter().zip(&func.params) {
+                mapping::byte_links(a, t, &mut links);
+            }
         }
         // Each distinct link is read once. Every reference becomes its own
         // copy in the arguments (and then in guest memory), so the content
@@ -412,7 +426,7 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
             .iter()
             .zip(&func.params)
             .enumerate()
-            .map(|(i, (a, (name, t)))| mapping::to_wit(i, name, a, t, &fetched))
+            .map(|(i, (a, (name, t)))| mapping::to_wit(i, name, a, t, &fetched, mode))
             .collect::<Result<Vec<_>, _>>()?;
         drop(fetched);
         let mut guest = match self.instance(prepared, Some(world), job, prefer).await {
@@ -499,7 +513,7 @@ fn is_environment(e: &CoreError) -> bool {
 /// Whether `op` is known, and if so whether it is pure: the executor's one
 /// rule, shared by every executor that runs `wasm/run` (a worker pool too).
 pub fn purity(op: &str) -> Option<Purity> {
-    (op == WASM_RUN).then_some(Purity::Pure)
+    (op == WASM_RUN || op == EXACT_RUN_OP).then_some(Purity::Pure)
 }
 
 /// The execution of a run that gave `result` after `fuel`, with what host
@@ -556,8 +570,26 @@ pub fn check_nesting(job: &Job) -> Result<(), ExecError> {
     }
 }
 
-/// The export names tried for `func`: as given, kebab-case, snake_case, lowerCamelCase.
-fn spellings(func: &str) -> Vec<String> {
+/// The error for a function the module does not export under any of the
+/// names `tried`.
+fn no_such_function(func: &str, tried: &[String], mode: Mode) -> ExecError {
+    ExecError::NoSuchFunction {
+        func: func.to_string(),
+        tried: match mode {
+            Mode::Lenient => tried.join(", "),
+            Mode::Exact => format!(
+                "{func} only: an invocation names the export exactly, with no other spelling"
+            ),
+        },
+    }
+}
+
+/// The export names tried for `func`: as given, then (lenient mode only)
+/// kebab-case, snake_case, lowerCamelCase.
+fn spellings(func: &str, mode: Mode) -> Vec<String> {
+    if mode == Mode::Exact {
+        return vec![func.to_string()];
+    }
     let words: Vec<String> = func
         .split(['-', '_'])
         .filter(|w| !w.is_empty())
@@ -599,12 +631,19 @@ fn capitalise(w: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::spellings;
+    use super::{spellings, Mode};
 
     #[test]
     fn export_spellings_follow_homestar() {
-        assert_eq!(spellings("add_one"), ["add_one", "add-one", "addOne"]);
-        assert_eq!(spellings("add-one"), ["add-one", "add_one", "addOne"]);
-        assert_eq!(spellings("addOne"), ["addOne", "add-one", "add_one"]);
+        let lenient = |f| spellings(f, Mode::Lenient);
+        assert_eq!(lenient("add_one"), ["add_one", "add-one", "addOne"]);
+        assert_eq!(lenient("add-one"), ["add-one", "add_one", "addOne"]);
+        assert_eq!(lenient("addOne"), ["addOne", "add-one", "add_one"]);
+    }
+
+    #[test]
+    fn exact_mode_tries_the_name_as_given_only() {
+        assert_eq!(spellings("adminReset", Mode::Exact), ["adminReset"]);
+        assert_eq!(spellings("admin-reset", Mode::Exact), ["admin-reset"]);
     }
 }

@@ -1,6 +1,9 @@
 //! IPLD to WIT and back, by Homestar's rules (see `docs/spec.md`, "IPLD and
 //! WIT"). Lowering is strict: an integer that does not fit is an error, not
-//! a wrap, and every error names the argument and the path inside it.
+//! a wrap, and every error names the argument and the path inside it. In
+//! [`Mode::Exact`] (a task admitted from a UCAN invocation) it accepts one
+//! form per guest value: none of the conversions below, so the value a
+//! policy compared is the value the guest receives.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -10,6 +13,22 @@ use ipvm_core::{Cid, Ipld};
 use crate::abi::WitValue;
 use crate::wit::WitType;
 use crate::ExecError;
+
+/// How arguments are read: by Homestar's rules, or exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Every form of the table in docs/spec.md §8 ("IPLD and WIT") and
+    /// every spelling of the export name (workflows).
+    Lenient,
+    /// The export named exactly, and one form per guest value: no bool for
+    /// an integer, no bytes, null or link for a string, no list of integers
+    /// or link for `list<u8>`, no number the guest would receive rounded,
+    /// flags in declaration order, every record field given, a variant as
+    /// `{case: payload}`, a result as `[ok, null]` / `[null, err]`, a
+    /// `list<tuple<string, T>>` as its list of pairs (docs/spec.md §8,
+    /// "Exact mode"). For tasks admitted from UCAN invocations.
+    Exact,
+}
 
 /// Links inside `v` whose WIT type is `list<u8>`: their content must be
 /// fetched before the call (this is how images are passed by CID).
@@ -36,6 +55,7 @@ struct At<'a> {
     index: usize,
     name: &'a str,
     path: String,
+    mode: Mode,
 }
 
 impl At<'_> {
@@ -50,10 +70,21 @@ impl At<'_> {
             reason: format!("(`{}`){place}: {reason}", self.name),
         }
     }
+    /// An error for a form exact mode refuses: what was sent, and why.
+    fn inexact(&self, what: &str) -> ExecError {
+        self.err(format!(
+            "{what} (an invocation's arguments reach the guest as sent: one form per value, \
+             docs/spec.md §8 \"Exact mode\")"
+        ))
+    }
+    fn exact(&self) -> bool {
+        self.mode == Mode::Exact
+    }
     fn down(&self, seg: &str) -> At<'_> {
         At {
             index: self.index,
             name: self.name,
+            mode: self.mode,
             path: if self.path.is_empty() {
                 seg.to_string()
             } else {
@@ -63,20 +94,22 @@ impl At<'_> {
     }
 }
 
-/// Converts argument `index` (parameter `name` of type `t`) to a WIT value.
-/// `fetched` holds the bytes of the links found by [`byte_links`].
+/// Converts argument `index` (parameter `name` of type `t`) to a WIT value,
+/// in `mode`. `fetched` holds the bytes of the links found by [`byte_links`].
 pub fn to_wit(
     index: usize,
     name: &str,
     v: &Ipld,
     t: &WitType,
     fetched: &HashMap<Cid, Vec<u8>>,
+    mode: Mode,
 ) -> Result<WitValue, ExecError> {
     lower(
         &At {
             index,
             name,
             path: String::new(),
+            mode,
         },
         v,
         t,
@@ -137,6 +170,11 @@ fn lower(
                 Ipld::Integer(i) => *i as f64,
                 _ => return Err(at.err(format!("expected a number, found {}", found()))),
             };
+            if at.exact() {
+                if let Some(why) = rounded(v, f, *t == WitType::F32) {
+                    return Err(at.inexact(&why));
+                }
+            }
             if *t == WitType::F32 {
                 WitValue::F32(f as f32)
             } else {
@@ -161,6 +199,9 @@ fn lower(
         },
         WitType::String => WitValue::String(match v {
             Ipld::String(s) => s.clone(),
+            _ if at.exact() => {
+                return Err(at.inexact(&format!("expected a string, found {}", found())))
+            }
             Ipld::Bytes(b) => base64(b),
             Ipld::Null => "null".into(),
             Ipld::Link(c) => c.to_string(),
@@ -187,10 +228,20 @@ fn lower(
         WitType::Flags(names) => match v {
             Ipld::List(items) => {
                 let mut set = vec![false; names.len()];
+                let mut last = None;
                 for (i, item) in items.iter().enumerate() {
                     match item {
                         Ipld::String(s) => match names.iter().position(|n| n == s) {
-                            Some(k) => set[k] = true,
+                            Some(k) if at.exact() && last.is_some_and(|l| l >= k) => {
+                                return Err(at.down(&format!("[{i}]")).inexact(&format!(
+                                    "flag `{s}` repeated or out of order: flags are listed once each, in the order {} declares them",
+                                    t.describe()
+                                )))
+                            }
+                            Some(k) => {
+                                set[k] = true;
+                                last = Some(k);
+                            }
                             None => {
                                 return Err(at
                                     .down(&format!("[{i}]"))
@@ -210,6 +261,14 @@ fn lower(
         },
         WitType::List(e) if **e == WitType::U8 => match v {
             Ipld::Bytes(b) => WitValue::Bytes(b.clone()),
+            Ipld::Link(_) if at.exact() => {
+                return Err(at.inexact(
+                    "expected bytes, found a link (its content would reach the guest, not the link a policy saw: pass the bytes)",
+                ))
+            }
+            _ if at.exact() => {
+                return Err(at.inexact(&format!("expected bytes, found {}", found())))
+            }
             Ipld::Link(c) => WitValue::Bytes(
                 fetched
                     .get(c)
@@ -238,6 +297,12 @@ fn lower(
                     .map(|(i, x)| lower(&at.down(&format!("[{i}]")), x, e, fetched))
                     .collect::<Result<_, _>>()?,
             ),
+            (Ipld::Map(_), WitType::Tuple(_)) if at.exact() => {
+                return Err(at.inexact(&format!(
+                    "expected the list of pairs for {}, found a map",
+                    t.describe()
+                )))
+            }
             (Ipld::Map(m), WitType::Tuple(kv)) if kv.len() == 2 && kv[0] == WitType::String => {
                 WitValue::List(
                     m.iter()
@@ -292,6 +357,10 @@ fn lower(
                     fs.iter()
                         .map(|(n, ft)| match m.get(n) {
                             Some(x) => lower(&at.down(&format!(".{n}")), x, ft, fetched),
+                            None if at.exact() => Err(at.inexact(&format!(
+                                "missing field `{n}` of {}: every field is given (null for none)",
+                                t.describe()
+                            ))),
                             None if matches!(ft, WitType::Option(_)) => Ok(WitValue::Option(None)),
                             None => Err(at.err(format!("missing field `{n}` of {}", t.describe()))),
                         })
@@ -308,6 +377,12 @@ fn lower(
         },
         WitType::Variant(cases) => {
             let (name, payload) = match v {
+                Ipld::String(s) if at.exact() => {
+                    return Err(at.inexact(&format!(
+                        "expected {{\"{s}\": payload}} for {} (null for no payload), found a string",
+                        t.describe()
+                    )))
+                }
                 Ipld::String(s) => (s.as_str(), None),
                 Ipld::Map(m) if m.len() == 1 => m
                     .iter()
@@ -363,6 +438,11 @@ fn lower(
                         return Err(at.err("a result is [value, null] (ok) or [null, error]".into()))
                     }
                 },
+                Ipld::Map(_) if at.exact() => {
+                    return Err(at.inexact(
+                        "expected [value, null] (ok) or [null, error] for a result, found a map",
+                    ))
+                }
                 Ipld::Map(m) if m.len() == 1 => match m.iter().next() {
                     Some((k, x)) if k == "ok" => WitValue::Result(Ok(side(x, ok, ".ok")?)),
                     Some((k, x)) if k == "error" || k == "err" => {
@@ -380,6 +460,27 @@ fn lower(
             }
         }
     })
+}
+
+/// Why `v` (read as the f64 `f`) would not reach the guest as itself as an
+/// `f64` (or an `f32`): an integer no f64 holds exactly, or a value an
+/// `f32` rounds. `None`: it arrives exactly.
+pub(crate) fn rounded(v: &Ipld, f: f64, single: bool) -> Option<String> {
+    if let Ipld::Integer(i) = v {
+        // An integral f64 within ±2^64 converts back exactly.
+        if f as i128 != *i {
+            return Some(format!(
+                "{i} is not exactly a float: the guest would receive {f}"
+            ));
+        }
+    }
+    if single && f64::from(f as f32) != f {
+        return Some(format!(
+            "{f} is not exactly an f32: the guest would receive {}",
+            f as f32
+        ));
+    }
+    None
 }
 
 /// A returned float as IPLD: NaN and infinities have no IPLD form.
@@ -514,12 +615,28 @@ mod tests {
 
     #[test]
     fn integers_are_range_checked_not_wrapped() {
-        let e = to_wit(2, "x", &Ipld::Integer(256), &WitType::U8, &HashMap::new()).unwrap_err();
+        let e = to_wit(
+            2,
+            "x",
+            &Ipld::Integer(256),
+            &WitType::U8,
+            &HashMap::new(),
+            Mode::Lenient,
+        )
+        .unwrap_err();
         assert_eq!(
             e.to_string(),
             "argument 2: (`x`): 256 does not fit u8 (0..=255)"
         );
-        let e = to_wit(0, "x", &Ipld::Integer(-1), &WitType::U64, &HashMap::new()).unwrap_err();
+        let e = to_wit(
+            0,
+            "x",
+            &Ipld::Integer(-1),
+            &WitType::U64,
+            &HashMap::new(),
+            Mode::Lenient,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("-1 does not fit u64"), "{e}");
     }
 }

@@ -5,6 +5,7 @@
 //! published. The choices the specification leaves open are in
 //! docs/spec.md §5c.
 
+pub mod limits;
 pub mod policy;
 pub mod token;
 pub mod wasm;
@@ -49,6 +50,11 @@ pub enum UcanErrorKind {
     UnknownKeyType,
     /// An invocation from another principal seen before (until its `exp`).
     Replay,
+    /// Past one of this runtime's bounds ([`limits`]): a token's size, a
+    /// policy's, a chain's length, the arguments' size, or the steps the
+    /// policies take to evaluate. The detail names the token, the field
+    /// and the limit.
+    TooLarge,
 }
 
 impl UcanErrorKind {
@@ -69,6 +75,7 @@ impl UcanErrorKind {
             Self::UnknownHeader => "UnknownHeader",
             Self::UnknownKeyType => "UnknownKeyType",
             Self::Replay => "Replay",
+            Self::TooLarge => "TooLarge",
         }
     }
 }
@@ -237,6 +244,9 @@ pub fn validate_with(
         }
     }
     let args = view(&inv.args);
+    // One budget for the whole chain: each policy is bounded in size, and
+    // all of them together in the work they take.
+    let mut budget = policy::Budget::new(limits::MAX_POLICY_STEPS);
     for (cid, d) in &chain {
         if !command_covers(&d.cmd, &inv.cmd) {
             return Err(refuse(
@@ -247,7 +257,7 @@ pub fn validate_with(
                 ),
             ));
         }
-        match policy::holds(&d.pol, &args) {
+        match policy::holds_within(&d.pol, &args, &mut budget) {
             Ok(true) => {}
             Ok(false) => {
                 return Err(refuse(
@@ -255,10 +265,16 @@ pub fn validate_with(
                     format!("the arguments do not satisfy the policy of proof {cid}"),
                 ))
             }
+            Err(e @ policy::PolicyError::TooCostly { .. }) => {
+                return Err(refuse(
+                    UcanErrorKind::TooLarge,
+                    format!("delegation {cid}: `pol`: {e} (MAX_POLICY_STEPS, for the whole chain)"),
+                ))
+            }
             Err(e) => {
                 return Err(refuse(
                     UcanErrorKind::MatchError,
-                    format!("the policy of proof {cid} cannot be applied: {}", e.0),
+                    format!("the policy of proof {cid} cannot be applied: {e}"),
                 ))
             }
         }

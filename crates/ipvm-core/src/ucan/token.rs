@@ -15,7 +15,7 @@ use ipld_core::ipld::Ipld;
 use crate::address::{cid_of, encode_dag_cbor, DAG_CBOR, SHA2_256};
 use crate::envelope::VARSIG_ED25519_DAG_CBOR;
 use crate::identity::{Did, DidError, Signer};
-use crate::ucan::{UcanError, UcanErrorKind};
+use crate::ucan::{limits, UcanError, UcanErrorKind};
 use crate::CoreError;
 
 /// Timestamps outside ±(2^53 − 1) seconds are refused (ucan-wg/spec,
@@ -113,9 +113,13 @@ fn malformed(detail: impl Into<String>) -> UcanError {
 }
 
 impl Token {
-    /// Decodes a token (both tag forms).
+    /// Decodes a token (both tag forms). Bytes past
+    /// [`MAX_TOKEN_BYTES`](crate::ucan::limits::MAX_TOKEN_BYTES) are refused
+    /// before decoding; a policy, a chain or arguments past their bounds
+    /// ([`crate::ucan::limits`]) once decoded (`TooLarge`).
     pub fn decode(bytes: &[u8]) -> Result<Self, UcanError> {
         use serde_ipld_dagcbor::DecodeError as E;
+        limits::check_token_bytes(bytes)?;
         let value: Ipld = serde_ipld_dagcbor::from_slice(bytes).map_err(|e| match e {
             E::NonMinimal { .. } | E::UnorderedKey | E::IndefiniteSize => err(
                 UcanErrorKind::NonCanonical,
@@ -152,15 +156,27 @@ impl Token {
                 "the payload must be {h, one type tag: payload map}",
             ));
         };
+        let cid = cid_of(DAG_CBOR, SHA2_256, bytes);
         let payload = match tag.as_str() {
-            DELEGATION_TAG | "ucan/dlg@1.0.0-rc.1" => Payload::Delegation(delegation(fields)?),
-            INVOCATION_TAG | "ucan/inv@1.0.0-rc.1" => Payload::Invocation(invocation(fields)?),
+            DELEGATION_TAG | "ucan/dlg@1.0.0-rc.1" => {
+                let d = delegation(fields)?;
+                limits::check_policy(&cid, &d.pol)?;
+                Payload::Delegation(d)
+            }
+            INVOCATION_TAG | "ucan/inv@1.0.0-rc.1" => {
+                let i = invocation(fields)?;
+                let args = fields
+                    .get("args")
+                    .map_or(0, |a| encode_dag_cbor(a).map_or(usize::MAX, |b| b.len()));
+                limits::check_invocation(&cid, i.prf.len(), args)?;
+                Payload::Invocation(i)
+            }
             other => return Err(malformed(format!("unknown type tag `{other}`"))),
         };
         let signed = encode_dag_cbor(&parts[1]).map_err(|e| malformed(e.to_string()))?;
         Ok(Self {
             bytes: bytes.to_vec(),
-            cid: cid_of(DAG_CBOR, SHA2_256, bytes),
+            cid,
             payload,
             signed,
             signature: signature.clone(),

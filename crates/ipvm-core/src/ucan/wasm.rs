@@ -29,6 +29,16 @@ use crate::CoreError;
 /// The command that runs a Wasm function.
 pub const WASM_RUN: &str = "/wasm/run";
 
+/// The operation of the instruction an invocation's task runs: `wasm/run`
+/// in exact mode (docs/spec.md §8, "Exact mode"). The executor resolves the
+/// export named exactly `func` (no kebab, snake or camel spelling) and
+/// lowers each argument only from the one form that gives the guest that
+/// value, so the call the policies judged is the call that runs. The mode is
+/// in the instruction, and so in its CID: a receipt of a lenient
+/// `wasm/run` is never a memo hit for an invocation, and a re-run (verify,
+/// spot-check, a worker) runs in the same mode.
+pub const EXACT_RUN_OP: &str = "wasm/run-exact";
+
 fn malformed(detail: impl Into<String>) -> UcanError {
     UcanError {
         kind: UcanErrorKind::Malformed,
@@ -76,8 +86,8 @@ pub fn run_args(
     m
 }
 
-/// The task a `/wasm/run` invocation asks for; its proofs become the
-/// task's `prf`. The invocation's nonce makes the *invocation* unique (its
+/// The task a `/wasm/run` invocation asks for: an instruction of op
+/// [`EXACT_RUN_OP`]; its proofs become the task's `prf`. The invocation's nonce makes the *invocation* unique (its
 /// CID, for replay); the *instruction* is the function call, so two
 /// invocations of the same call share a memo key. `args.nnc` (a string)
 /// gives the instruction a nonce of its own when a caller wants one.
@@ -120,7 +130,7 @@ pub fn task_of(inv: &Invocation) -> Result<Task, UcanError> {
         Some(Ipld::String(n)) => n.clone(),
         Some(_) => return Err(malformed("args.nnc must be a string")),
     };
-    let run = Instruction::new(module, "wasm/run", func, call_args, Ipld::String(nnc))
+    let run = Instruction::new(module, EXACT_RUN_OP, func, call_args, Ipld::String(nnc))
         .map_err(|e| malformed(format!("args: {e}")))?;
     // An invocation carries values, not promises: an await would be filled
     // from this runtime's own receipts, after the policy saw only the await.
@@ -142,7 +152,10 @@ pub fn task_of(inv: &Invocation) -> Result<Task, UcanError> {
 
 /// The arguments as `/wasm/run` reads them: `module` in the one spelling
 /// of its CID (the string CIDv1 form, whatever form was sent: a link, an
-/// `ipfs://` prefix, another base). Policies see this view.
+/// `ipfs://` prefix, another base). Policies see this view. `func` and
+/// `args` need no rewriting: the task runs in exact mode
+/// ([`EXACT_RUN_OP`]), where the export is the one named and each argument
+/// reaches the guest as the value sent, or the task is refused.
 fn canonical_args(args: &BTreeMap<String, Ipld>) -> Ipld {
     let mut view = args.clone();
     let canonical = match args.get("module") {

@@ -84,7 +84,8 @@ fn int(v: &Ipld) -> i128 {
 impl Executor for TestExecutor {
     fn purity(&self, op: &str) -> Option<Purity> {
         match op {
-            "wasm/run" => Some(Purity::Pure),
+            // `wasm/run-exact`: a task admitted from a UCAN invocation.
+            "wasm/run" | "wasm/run-exact" => Some(Purity::Pure),
             "test/effect" => Some(Purity::Effectful),
             _ => None,
         }
