@@ -12,7 +12,7 @@ use ipvm_core::{
 };
 use ipvm_exec::WasmExecutor;
 
-use crate::cli::{add_files, describe, read, IdentityArgs};
+use crate::cli::{add_files, describe, IdentityArgs};
 use crate::key;
 
 fn value<'a>(
@@ -134,7 +134,7 @@ pub(crate) fn invoke(args: &[String]) -> Result<ExitCode, String> {
             }
             "--prf" => {
                 let path = value(&mut it, a, "a delegation FILE")?;
-                let t = Token::decode(&read(path)?).map_err(|e| format!("{path}: {e}"))?;
+                let t = Token::decode(&read_token(path)?).map_err(|e| format!("{path}: {e}"))?;
                 prf.push(t.cid);
             }
             "--exp" => exp = Some(seconds(value(&mut it, a, "seconds since the epoch")?, a)?),
@@ -171,6 +171,18 @@ pub(crate) fn invoke(args: &[String]) -> Result<ExitCode, String> {
     write_token(&token, &out)
 }
 
+/// A token file's bytes, at most one past `MAX_TOKEN_BYTES`: a larger file
+/// is refused by `Token::decode` (TooLarge) without being read whole.
+fn read_token(path: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let limit = ipvm_core::ucan::limits::MAX_TOKEN_BYTES as u64 + 1;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit).read_to_end(&mut bytes))
+        .map_err(|e| format!("cannot read `{path}`: {e}"))?;
+    Ok(bytes)
+}
+
 /// `ipvm run-invocation TOKEN [--proof FILE]... [--add FILE]...
 /// [--authority DID]... [--now SECS]`: admits the invocation for this node
 /// and runs its task (the receipt on stdout, exit 0 or 1), or refuses it
@@ -199,10 +211,11 @@ pub(crate) fn run_invocation(args: &[String]) -> Result<ExitCode, String> {
         }
     }
     let token_path = token_path.ok_or("`run-invocation` needs a TOKEN file")?;
-    let token = Token::decode(&read(&token_path)?).map_err(|e| format!("{token_path}: {e}"))?;
+    let token =
+        Token::decode(&read_token(&token_path)?).map_err(|e| format!("{token_path}: {e}"))?;
     let proofs: Vec<Token> = proofs
         .iter()
-        .map(|p| read(p).and_then(|b| Token::decode(&b).map_err(|e| format!("{p}: {e}"))))
+        .map(|p| read_token(p).and_then(|b| Token::decode(&b).map_err(|e| format!("{p}: {e}"))))
         .collect::<Result<_, _>>()?;
     let (signer, trust) = identity.open()?;
     let authority = Authority::new(signer.did().clone()).with_authorities(authorities);
