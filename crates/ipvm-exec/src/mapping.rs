@@ -613,6 +613,113 @@ mod tests {
         assert_eq!(base64(b"foobar"), "Zm9vYmFy");
     }
 
+    /// Each form exact mode refuses, beside the one it takes: the value a
+    /// policy compared is the value the guest receives.
+    #[test]
+    fn exact_mode_takes_one_form_per_value() {
+        let none = HashMap::new();
+        let exact = |v: Ipld, t: &WitType| to_wit(0, "x", &v, t, &none, Mode::Exact);
+        let lenient = |v: Ipld, t: &WitType| to_wit(0, "x", &v, t, &none, Mode::Lenient);
+        let text = |t: &str| Ipld::String(t.into());
+        let map = |pairs: Vec<(&str, Ipld)>| {
+            Ipld::Map(pairs.into_iter().map(|(k, v)| (k.into(), v)).collect())
+        };
+        let link = Ipld::Link(ipvm_core::address::raw_cid(b"x"));
+        let bytes_t = WitType::List(Box::new(WitType::U8));
+        let record = WitType::Record(vec![
+            ("a".into(), WitType::S32),
+            ("b".into(), WitType::Option(Box::new(WitType::S32))),
+        ]);
+        let flags = WitType::Flags(vec!["r".into(), "w".into()]);
+        let variant =
+            WitType::Variant(vec![("dot".into(), None), ("n".into(), Some(WitType::S32))]);
+        let result = WitType::Result(Some(Box::new(WitType::S32)), None);
+        let pairs = WitType::List(Box::new(WitType::Tuple(vec![
+            WitType::String,
+            WitType::S32,
+        ])));
+        // (refused form, why, the form taken), each with its type.
+        let cases = [
+            (
+                Ipld::Bytes(vec![1]),
+                "found bytes",
+                text("AQ"),
+                WitType::String,
+            ),
+            (Ipld::Null, "found null", text("null"), WitType::String),
+            (link.clone(), "found a link", text("x"), WitType::String),
+            (
+                Ipld::List(vec![Ipld::Integer(1)]),
+                "found a list",
+                Ipld::Bytes(vec![1]),
+                bytes_t.clone(),
+            ),
+            (
+                Ipld::Float(0.1),
+                "not exactly an f32",
+                Ipld::Float(0.5),
+                WitType::F32,
+            ),
+            (
+                Ipld::Integer((1 << 53) + 1),
+                "not exactly a float",
+                Ipld::Integer(1 << 53),
+                WitType::F64,
+            ),
+            (
+                map(vec![("a", Ipld::Integer(1))]),
+                "missing field `b`",
+                map(vec![("a", Ipld::Integer(1)), ("b", Ipld::Null)]),
+                record,
+            ),
+            (
+                Ipld::List(vec![text("w"), text("r")]),
+                "out of order",
+                Ipld::List(vec![text("r"), text("w")]),
+                flags.clone(),
+            ),
+            (
+                Ipld::List(vec![text("r"), text("r")]),
+                "repeated",
+                Ipld::List(vec![text("r")]),
+                flags,
+            ),
+            (
+                text("dot"),
+                "found a string",
+                map(vec![("dot", Ipld::Null)]),
+                variant,
+            ),
+            (
+                map(vec![("ok", Ipld::Integer(1))]),
+                "found a map",
+                Ipld::List(vec![Ipld::Integer(1), Ipld::Null]),
+                result,
+            ),
+            (
+                map(vec![("k", Ipld::Integer(1))]),
+                "found a map",
+                Ipld::List(vec![Ipld::List(vec![text("k"), Ipld::Integer(1)])]),
+                pairs,
+            ),
+        ];
+        for (refused, why, taken, t) in cases {
+            let e = exact(refused.clone(), &t).unwrap_err().to_string();
+            assert!(
+                e.contains(why) && e.contains("Exact mode"),
+                "{refused:?} for {}: {e}",
+                t.describe()
+            );
+            let got = exact(taken.clone(), &t).unwrap_or_else(|e| panic!("{taken:?}: {e}"));
+            assert_eq!(lenient(taken, &t).unwrap(), got);
+        }
+        // A link for `list<u8>` (its content would reach the guest).
+        let e = exact(link, &bytes_t).unwrap_err().to_string();
+        assert!(e.contains("found a link"), "{e}");
+        // `true` is not an integer.
+        assert!(exact(Ipld::Bool(true), &WitType::S32).is_err());
+    }
+
     #[test]
     fn integers_are_range_checked_not_wrapped() {
         let e = to_wit(
