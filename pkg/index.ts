@@ -654,7 +654,7 @@ export class Runtime {
    * Signs a UCAN 1.0 `/wasm/run` invocation from this runtime: the task (`module`, `func`,
    * `args`, limits) for the runtime `aud`, under the authority `sub`, proven by `prf`.
    * @example
-   * const inv = await rt.invoke({ aud: nodeDid, sub: nodeDid, module, func: "add_one", args: [1], fuel: 1000, prf: [grant.cid], exp: now + 60 });
+   * const inv = await rt.invoke({ aud: nodeDid, sub: nodeDid, module, func: "add-one", args: [1], fuel: 1000, prf: [grant.cid], exp: now + 60 });
    */
   invoke(options: InvokeOptions): Promise<UcanToken> {
     return this.#raw.invoke(options).catch(rethrow);

@@ -453,8 +453,8 @@ test("UCAN in the tab: a delegated invocation runs once; replays, excess fuel, s
   const result = await page.evaluate(async ({ module, nodeDid, aliceDid, bobDid }) => {
     const [N, A, B] = [window.rts["ucan-node"], window.rts["ucan-alice"], window.rts["ucan-bob"]];
     const now = Math.floor(Date.now() / 1000);
-    const grant = await N.delegate({ aud: aliceDid, cmd: "/wasm/run", pol: [["<=", ".fuel", 1000000], ["==", ".func", "add_one"]], exp: now + 600 });
-    const invoke = (o) => A.invoke({ aud: nodeDid, sub: nodeDid, module, func: "add_one", args: [41], fuel: 1000, prf: [grant.cid], exp: now + 60, ...o });
+    const grant = await N.delegate({ aud: aliceDid, cmd: "/wasm/run", pol: [["<=", ".fuel", 1000000], ["==", ".func", "add-one"]], exp: now + 600 });
+    const invoke = (o) => A.invoke({ aud: nodeDid, sub: nodeDid, module, func: "add-one", args: [41], fuel: 1000, prf: [grant.cid], exp: now + 60, ...o });
     const attempt = async (token, proofs = [grant.bytes]) => {
       try {
         const r = await N.runInvocation(token.bytes ?? token, proofs);
