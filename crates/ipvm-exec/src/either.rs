@@ -3,10 +3,17 @@
 //! what the fast one could not decide, and runs whatever a caller asks it
 //! for by name. Both run the same metered module, so the choice changes
 //! nothing in a receipt. Names no engine.
+//!
+//! **Whether a module compiles is the reference engine's answer**, on every
+//! platform: it is the engine every runtime has (a native node has no
+//! other). So the reference engine compiles every module, eagerly: a module
+//! it refuses is a `compile` error here too, with its message, even if the
+//! fast engine accepted it; a module only the fast engine refuses runs on
+//! the reference engine. The rewriter's validator refuses first what either
+//! engine is known to refuse (`meter::MAX_*`); this rule holds for what it
+//! did not foresee.
 
-use std::cell::OnceCell;
 use std::future::Future;
-use std::rc::Rc;
 
 use ipvm_core::Limits;
 
@@ -21,29 +28,19 @@ use crate::ExecError;
 pub struct Either<F, R> {
     /// Runs what it accepts, when it is preferred.
     pub fast: F,
-    /// Runs the rest.
+    /// Runs the rest, and decides whether a module compiles.
     pub reference: R,
     /// What [`Prefer::Default`] means here: [`Prefer::Fast`] (`auto`) or
     /// [`Prefer::Reference`] (`wasmi`).
     pub default: Prefer,
 }
 
-/// A module compiled by the fast engine (if it accepted it), and by the
-/// reference engine when it is first needed.
+/// A module compiled by the reference engine, and by the fast engine if it
+/// accepted it.
+#[derive(Clone)]
 pub struct EitherModule<F, R> {
     fast: Option<F>,
-    reference: Rc<OnceCell<R>>,
-    metered: Rc<Metered>,
-}
-
-impl<F: Clone, R> Clone for EitherModule<F, R> {
-    fn clone(&self) -> Self {
-        Self {
-            fast: self.fast.clone(),
-            reference: self.reference.clone(),
-            metered: self.metered.clone(),
-        }
-    }
+    reference: R,
 }
 
 impl<F: Engine, R: Engine> Engine for Either<F, R> {
@@ -51,24 +48,17 @@ impl<F: Engine, R: Engine> Engine for Either<F, R> {
     type Instance = EitherInstance<F::Instance, R::Instance>;
 
     async fn compile(&self, name: &str, metered: &Metered) -> Result<Self::Module, ExecError> {
-        let fast = self.fast.compile(name, metered).await;
-        let reference = Rc::new(OnceCell::new());
-        let fast = match fast {
-            Ok(m) => Some(m),
-            // The fast engine refused the metered module: the reference
-            // engine decides whether the module compiles.
-            Err(_) => {
-                let _ = reference.set(self.reference.compile(name, metered).await?);
-                None
-            }
-        };
+        // Both at once: the fast engine's compile is started first (the
+        // browser compiles in the background while wasmi compiles here).
+        // The reference engine's refusal is the module's, whatever the fast
+        // engine says; the fast engine's alone only means it is not used.
+        let (fast, reference) = futures::join!(
+            self.fast.compile(name, metered),
+            self.reference.compile(name, metered)
+        );
         Ok(EitherModule {
-            fast,
-            reference,
-            metered: Rc::new(Metered {
-                bytes: metered.bytes.clone(),
-                ..metered.clone()
-            }),
+            fast: fast.ok(),
+            reference: reference?,
         })
     }
 
@@ -91,16 +81,8 @@ impl<F: Engine, R: Engine> Engine for Either<F, R> {
                     .await
                     .map(EitherInstance::Fast);
             }
-            let compiled = match module.reference.get() {
-                Some(m) => m.clone(),
-                None => {
-                    let m = self.reference.compile("module", &module.metered).await?;
-                    let _ = module.reference.set(m.clone());
-                    m
-                }
-            };
             self.reference
-                .instantiate(&compiled, world, limits, prefer)
+                .instantiate(&module.reference, world, limits, prefer)
                 .await
                 .map(EitherInstance::Reference)
         }

@@ -46,7 +46,10 @@ use wasm_encoder::{
     ExportKind, ExportSection, Function, FunctionSection, GlobalSection, GlobalType, ImportSection,
     Instruction, MemorySection, Module, TableSection, TypeSection, ValType,
 };
-use wasmparser::{FunctionBody, Operator, Parser, Payload, TypeRef, Validator, WasmFeatures};
+use wasmparser::{
+    FuncValidator, FuncValidatorAllocations, FunctionBody, Operator, OperatorsReader, Parser,
+    Payload, TypeRef, ValidPayload, Validator, ValidatorResources, WasmFeatures,
+};
 
 /// The module of the one function the rewriter imports.
 pub const METER_MODULE: &str = "ipvm:meter";
@@ -64,13 +67,71 @@ pub const MAX_DEPTH: u32 = 1024;
 /// The most locals a function may declare (it bounds each engine's frame,
 /// so that the depth counter, not an engine's own stack, binds first).
 pub const MAX_LOCALS: u32 = 4096;
+/// The most parameters (and, separately, results) a function type may have:
+/// wasmparser's validator refuses more, as every engine does.
+pub const MAX_PARAMS: u32 = 1000;
 /// The most tables a module may define.
 pub const MAX_TABLES: usize = 4;
 /// The most elements a table may hold.
 pub const MAX_TABLE_ELEMENTS: u64 = 100_000;
-/// The rewriter's version: a change to the cost model or to the rewrite
-/// changes it (and the receipt version, `ipvm_core::RECEIPT_VERSION`).
-pub const METER_VERSION: u32 = 1;
+/// The rewriter's version: a change to the cost model, to the rewrite or to
+/// what the rewriter accepts changes it (and the receipt version,
+/// `ipvm_core::RECEIPT_VERSION`). The store's cache of metered modules is
+/// keyed by it.
+pub const METER_VERSION: u32 = 2;
+
+// What a module may hold: the project's own limits, at or below what every
+// engine it runs accepts (`docs/spec.md` §8, "Limits of a module", has each
+// engine's figure beside them). The validator refuses a module past one
+// with a `compile` error that names it, before any engine sees the module,
+// so that no engine refuses what another runs. Where the metered module
+// holds more than the original (the rewriter's import, globals, exports,
+// types, locals and code), the limit leaves room for it.
+
+/// The most values a function's operand stack may hold at once (params and
+/// locals not counted), as the validator counts them in the original
+/// function. The metered code adds at most [`INJECTED_STACK_HEIGHT`].
+/// wasmi refuses a frame of more than 65 535 slots (twice the params and
+/// locals, plus the operand stack).
+pub const MAX_STACK_HEIGHT: u32 = 2048;
+/// The most the metered code adds to a function's operand stack.
+pub const INJECTED_STACK_HEIGHT: u32 = 3;
+/// The deepest nesting of control frames in a function (the function's
+/// own frame counts as one; the metered function adds two).
+pub const MAX_NESTING: u32 = 16_384;
+/// The most targets a `br_table` may list (V8's own limit).
+pub const MAX_BR_TABLE_TARGETS: u32 = 65_520;
+/// The largest body of a *metered* function, in bytes (engines refuse a
+/// body past 7 654 321).
+pub const MAX_FUNCTION_BYTES: usize = 7 * 1024 * 1024;
+/// The largest metered module, in bytes. The rewrite stops as soon as its
+/// output passes it, so a module of dense code (the metered form of a
+/// region can be ~28 times its size) costs a bounded time and memory.
+pub const MAX_METERED_BYTES: usize = 64 * 1024 * 1024;
+/// The most types a module may define (the metered module adds one, and
+/// one per distinct multi-value result).
+pub const MAX_TYPES: u32 = 100_000;
+/// The most functions a module may import and define together (the
+/// metered module imports one more).
+pub const MAX_FUNCTIONS: u32 = 500_000;
+/// The most imports a module may have (the metered module has one more).
+pub const MAX_IMPORTS: u32 = 50_000;
+/// The most exports a module may have (the metered module has up to three
+/// more).
+pub const MAX_EXPORTS: u32 = 50_000;
+/// The most globals a module may import and define together (the metered
+/// module defines three more).
+pub const MAX_GLOBALS: u32 = 500_000;
+/// The most data segments a module may have.
+pub const MAX_DATA_SEGMENTS: u32 = 50_000;
+/// The most element segments a module may have.
+pub const MAX_ELEMENT_SEGMENTS: u32 = 50_000;
+/// The most elements one element segment may list (no table holds more).
+pub const MAX_SEGMENT_ELEMENTS: u32 = MAX_TABLE_ELEMENTS as u32;
+/// The largest initial size a table may declare (V8 refuses to compile a
+/// larger one; past [`MAX_TABLE_ELEMENTS`] a task ends in `memory_limit`
+/// before instantiation).
+pub const MAX_TABLE_DECLARED: u64 = 10_000_000;
 
 /// Fuel units per byte of bulk memory operations: one per 64 bytes.
 const MEMORY_BYTES_SHIFT: i64 = 6;
@@ -158,13 +219,186 @@ fn features() -> WasmFeatures {
 /// Validates `bytes` (a core module) and returns its metered form, or why it
 /// is refused (a message for the `compile` error).
 pub fn meter(bytes: &[u8]) -> Result<Metered, String> {
-    Validator::new_with_features(features())
-        .validate_all(bytes)
-        .map_err(|e| refusal(&e.to_string()))?;
+    validate(bytes)?;
     Rewriter::default()
         .rewrite(bytes)
         .and_then(facts)
         .map_err(|e| format!("the module cannot be metered: {e}"))
+}
+
+/// Validates a module (WebAssembly's rules, with the accepted features) and
+/// checks it against the module limits (`MAX_*`), in one pass.
+fn validate(bytes: &[u8]) -> Result<(), String> {
+    let invalid = |e: wasmparser::BinaryReaderError| refusal(&e.to_string());
+    let mut validator = Validator::new_with_features(features());
+    let mut allocs = FuncValidatorAllocations::default();
+    let mut counts = Counts::default();
+    for payload in Parser::new(0).parse_all(bytes) {
+        let payload = payload.map_err(invalid)?;
+        match validator.payload(&payload).map_err(invalid)? {
+            ValidPayload::Ok | ValidPayload::End(_) => {}
+            ValidPayload::Parser(_) => return Err("a core module was expected".into()),
+            ValidPayload::Func(func, body) => {
+                let v = func.into_validator(std::mem::take(&mut allocs));
+                allocs = validate_function(v, &body)?;
+            }
+        }
+        counts.check(&payload)?;
+    }
+    Ok(())
+}
+
+/// What a module holds so far, against the module limits.
+#[derive(Default)]
+struct Counts {
+    functions: u32,
+    globals: u32,
+}
+
+/// Refuses `count` of `what` past `limit` (the constant `name`).
+fn at_most(count: u32, limit: u32, what: &str, name: &str) -> Result<(), String> {
+    match count > limit {
+        true => Err(format!(
+            "the module has {count} {what}; this runtime accepts at most {limit} \
+             (meter::{name})"
+        )),
+        false => Ok(()),
+    }
+}
+
+impl Counts {
+    fn check(&mut self, payload: &Payload) -> Result<(), String> {
+        match payload {
+            Payload::TypeSection(r) => {
+                let mut types = 0u32;
+                for group in r.clone() {
+                    types = types.saturating_add(group.map_err(err)?.types().len() as u32);
+                }
+                at_most(types, MAX_TYPES, "types", "MAX_TYPES")
+            }
+            Payload::ImportSection(r) => {
+                at_most(r.count(), MAX_IMPORTS, "imports", "MAX_IMPORTS")?;
+                for import in r.clone().into_imports() {
+                    match import.map_err(err)?.ty {
+                        TypeRef::Func(_) => self.functions += 1,
+                        TypeRef::Global(_) => self.globals += 1,
+                        TypeRef::Table(t) => table_declared(&t)?,
+                        _ => {}
+                    }
+                }
+                Ok(())
+            }
+            Payload::FunctionSection(r) => {
+                self.functions = self.functions.saturating_add(r.count());
+                at_most(self.functions, MAX_FUNCTIONS, "functions", "MAX_FUNCTIONS")
+            }
+            Payload::TableSection(r) => {
+                for t in r.clone() {
+                    table_declared(&t.map_err(err)?.ty)?;
+                }
+                Ok(())
+            }
+            Payload::GlobalSection(r) => {
+                self.globals = self.globals.saturating_add(r.count());
+                at_most(self.globals, MAX_GLOBALS, "globals", "MAX_GLOBALS")
+            }
+            Payload::ExportSection(r) => at_most(r.count(), MAX_EXPORTS, "exports", "MAX_EXPORTS"),
+            Payload::ElementSection(r) => {
+                at_most(
+                    r.count(),
+                    MAX_ELEMENT_SEGMENTS,
+                    "element segments",
+                    "MAX_ELEMENT_SEGMENTS",
+                )?;
+                for (i, segment) in r.clone().into_iter().enumerate() {
+                    let n = match segment.map_err(err)?.items {
+                        wasmparser::ElementItems::Functions(f) => f.count(),
+                        wasmparser::ElementItems::Expressions(_, e) => e.count(),
+                    };
+                    if n > MAX_SEGMENT_ELEMENTS {
+                        return Err(format!(
+                            "element segment {i} lists {n} elements; this runtime accepts at \
+                             most {MAX_SEGMENT_ELEMENTS} per segment (meter::MAX_SEGMENT_ELEMENTS)"
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            Payload::DataSection(r) => at_most(
+                r.count(),
+                MAX_DATA_SEGMENTS,
+                "data segments",
+                "MAX_DATA_SEGMENTS",
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Refuses a table whose declared initial size an engine refuses.
+fn table_declared(t: &wasmparser::TableType) -> Result<(), String> {
+    match t.initial > MAX_TABLE_DECLARED {
+        true => Err(format!(
+            "a table declares {} elements; this runtime accepts at most {MAX_TABLE_DECLARED} \
+             (meter::MAX_TABLE_DECLARED)",
+            t.initial
+        )),
+        false => Ok(()),
+    }
+}
+
+/// Validates one function body, checking its locals, operand stack height,
+/// nesting and `br_table`s against the limits; gives back the allocations.
+fn validate_function(
+    mut v: FuncValidator<ValidatorResources>,
+    body: &FunctionBody,
+) -> Result<FuncValidatorAllocations, String> {
+    let invalid = |e: wasmparser::BinaryReaderError| refusal(&e.to_string());
+    let index = v.index();
+    let mut locals = body.get_locals_reader().map_err(invalid)?;
+    let mut declared: u32 = 0;
+    for _ in 0..locals.get_count() {
+        let offset = locals.original_position();
+        let (count, ty) = locals.read().map_err(invalid)?;
+        declared = declared.saturating_add(count);
+        if declared > MAX_LOCALS {
+            return Err(format!(
+                "function {index} declares {declared} locals; this runtime accepts at most \
+                 {MAX_LOCALS} per function (meter::MAX_LOCALS)"
+            ));
+        }
+        v.define_locals(offset, count, ty).map_err(invalid)?;
+    }
+    let mut ops = OperatorsReader::new(locals.get_binary_reader());
+    while !ops.eof() {
+        let (op, offset) = ops.read_with_offset().map_err(invalid)?;
+        if let Operator::BrTable { targets } = &op {
+            if targets.len() > MAX_BR_TABLE_TARGETS {
+                return Err(format!(
+                    "function {index} has a br_table of {} targets; this runtime accepts at \
+                     most {MAX_BR_TABLE_TARGETS} (meter::MAX_BR_TABLE_TARGETS)",
+                    targets.len()
+                ));
+            }
+        }
+        v.op(offset, &op).map_err(invalid)?;
+        let height = v.operand_stack_height();
+        if height > MAX_STACK_HEIGHT {
+            return Err(format!(
+                "function {index} holds {height} values on its operand stack at once; this \
+                 runtime accepts at most {MAX_STACK_HEIGHT} (meter::MAX_STACK_HEIGHT)"
+            ));
+        }
+        let nesting = v.control_stack_height();
+        if nesting > MAX_NESTING {
+            return Err(format!(
+                "function {index} nests blocks {nesting} deep; this runtime accepts at most \
+                 {MAX_NESTING} (meter::MAX_NESTING)"
+            ));
+        }
+    }
+    ops.finish().map_err(invalid)?;
+    Ok(v.into_allocations())
 }
 
 /// Names the feature a validation error is about, when it is one we refuse.
@@ -577,13 +811,15 @@ impl Rewriter {
                         [one] => BlockType::Result(*one),
                         many => BlockType::FunctionType(multi[many]),
                     };
+                    let written = module.as_slice().len() + code.byte_len();
                     let f = rewrite_function(
                         re,
                         &body,
                         params.len() as u32,
                         body_type,
                         &mut injected,
-                        func_index - 1,
+                        re.imported_funcs + func_index as u32 - 1,
+                        MAX_METERED_BYTES.saturating_sub(written),
                     )?;
                     code.function(&f);
                     if func_index == self.func_types.len() {
@@ -602,6 +838,9 @@ impl Rewriter {
                     ))
                 }
             }
+        }
+        if module.len() > MAX_METERED_BYTES {
+            return Err(too_large());
         }
         Ok(module.finish())
     }
@@ -949,7 +1188,8 @@ fn rewrite_function(
     params: u32,
     body_type: BlockType,
     inj: &mut Injected,
-    index: usize,
+    index: u32,
+    room: usize,
 ) -> Result<Function, String> {
     let costs = region_costs(body)?;
     let mut locals = Vec::new();
@@ -958,11 +1198,6 @@ fn rewrite_function(
         let (count, ty) = l.map_err(err)?;
         declared = declared.saturating_add(count);
         locals.push((count, re.val_type(ty).map_err(reencode_err)?));
-    }
-    if declared > MAX_LOCALS {
-        return Err(format!(
-            "function {index} declares {declared} locals; this runtime accepts at most {MAX_LOCALS} per function"
-        ));
     }
     let scratch = params + declared;
     inj.n = scratch;
@@ -995,8 +1230,21 @@ fn rewrite_function(
     charge_const(&mut f, &inj, costs[0]);
     // Control frames open inside the body (the body's own block excluded).
     let mut depth: u32 = 0;
+    // The metered body may not pass MAX_FUNCTION_BYTES, nor the room the
+    // module has left: checked after each operator, so the rewrite stops
+    // as soon as it passes, whatever the size of the function.
+    let limit = room.min(MAX_FUNCTION_BYTES);
     let mut reader = body.get_operators_reader().map_err(err)?;
+    let over = |f: &Function| match f.byte_len() > limit {
+        true if limit == MAX_FUNCTION_BYTES => Err(format!(
+            "the metered body of function {index} passes {MAX_FUNCTION_BYTES} bytes, the \
+             most this runtime accepts (meter::MAX_FUNCTION_BYTES)"
+        )),
+        true => Err(too_large()),
+        false => Ok(()),
+    };
     while !reader.eof() {
+        over(&f)?;
         let op = reader.read().map_err(err)?;
         let nan = nan_producing(&op);
         match op {
@@ -1068,7 +1316,17 @@ fn rewrite_function(
             }
         }
     }
+    over(&f)?;
     Ok(f)
+}
+
+/// Why a module whose metered form passes [`MAX_METERED_BYTES`] is refused.
+fn too_large() -> String {
+    format!(
+        "the metered module passes {MAX_METERED_BYTES} bytes, the most this runtime accepts \
+         (meter::MAX_METERED_BYTES): the metering adds code to every region and float \
+         operation, so this much code cannot run here"
+    )
 }
 
 /// The message of an instantiation that fails once imports are linked and

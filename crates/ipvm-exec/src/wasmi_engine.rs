@@ -27,10 +27,20 @@ use crate::ExecError;
 /// the clock is checked and the pacer awaited between slices.
 pub const FUEL_SLICE: u64 = 20_000_000;
 
-/// Bytes of wasmi's value stack: enough for [`meter::MAX_DEPTH`] frames of
-/// functions with [`meter::MAX_LOCALS`] locals, so that the injected depth
-/// counter, not wasmi's own stack, ends deep recursion.
-const MAX_STACK_BYTES: usize = 96 * 1024 * 1024;
+/// The most cells (8 bytes each) a frame of a metered function takes on
+/// wasmi's value stack: wasmi counts params and locals twice (their slots
+/// and its registry of them), then the operand stack; the metered function
+/// has 4 locals more than the original, and a taller stack. 16 spare.
+const MAX_FRAME_CELLS: usize = 2 * (meter::MAX_PARAMS as usize + meter::MAX_LOCALS as usize + 4)
+    + meter::MAX_STACK_HEIGHT as usize
+    + meter::INJECTED_STACK_HEIGHT as usize
+    + 16;
+
+/// Bytes of wasmi's value stack: enough for the frames of every call wasmi
+/// allows ([`meter::MAX_DEPTH`] and 64 more) at the largest frame a module
+/// may have, so that the injected depth counter, not wasmi's own stack,
+/// ends deep recursion (about 102 MiB, allocated as a call needs it).
+const MAX_STACK_BYTES: usize = (meter::MAX_DEPTH as usize + 64) * MAX_FRAME_CELLS * 8;
 
 /// wasmi, configured to run metered modules: its own fuel on (to pause
 /// calls between slices), eager validation and compilation, and its own
