@@ -565,13 +565,19 @@ mod fuzz {
                 -(1 << 64),
             ])),
             3 => Ipld::Float(*r.pick(&[0.0, 1.0, 0.5, -2.5, 9_007_199_254_740_992.0])),
+            // Now and then a long string, as large as the arguments allow
+            // a few of.
+            4 if r.below(50) == 0 => s(&random_text(r, &['a', 'b'], 100_000)),
             4 => s(&random_text(r, &['a', 'b', '*'], 8)),
             5 => Ipld::Bytes((0..r.below(4)).map(|i| i as u8).collect()),
-            6 | 7 => Ipld::List(
-                (0..r.below(5))
-                    .map(|_| random_value(r, depth - 1))
-                    .collect(),
-            ),
+            6 | 7 => {
+                let n = if r.below(20) == 0 {
+                    r.below(2_000)
+                } else {
+                    r.below(5)
+                };
+                Ipld::List((0..n).map(|_| random_value(r, depth - 1)).collect())
+            }
             _ => Ipld::Map(
                 (0..r.below(4))
                     .map(|_| {
@@ -645,8 +651,8 @@ mod fuzz {
     /// Random policies within the bounds on random arguments: evaluation
     /// ends (true, false or an error) within the step budget, and a
     /// statement and its negation never both hold.
-    fn policies(r: &mut Rng, cases: usize) -> (usize, u64, Duration) {
-        let (mut max_steps, mut slowest) = (0u64, Duration::ZERO);
+    fn policies(r: &mut Rng, cases: usize) -> (usize, u64, Duration, usize) {
+        let (mut max_steps, mut slowest, mut costly) = (0u64, Duration::ZERO, 0);
         for _ in 0..cases {
             let mut left = *r.pick(&[8, 64, MAX_POLICY_STATEMENTS - 1]);
             let st = random_statement(r, 1, &mut left);
@@ -659,19 +665,20 @@ mod fuzz {
             let held = holds_within(&pol, &args, &mut budget);
             slowest = slowest.max(started.elapsed());
             max_steps = max_steps.max(budget.spent());
+            costly += usize::from(matches!(held, Err(PolicyError::TooCostly { .. })));
             let negated = holds(&Ipld::List(vec![stmt(vec![s("not"), st])]), &args);
             if let (Ok(true), Ok(true)) = (&held, &negated) {
                 panic!("a statement and its negation both hold: {pol:?} on {args:?}");
             }
         }
-        (cases, max_steps, slowest)
+        (cases, max_steps, slowest, costly)
     }
 
     #[test]
     fn a_short_round() {
         let mut r = Rng(0x1d5e_ed00_0000_0001);
         globs(&mut r, 3_000);
-        policies(&mut r, 1_000);
+        policies(&mut r, 100);
     }
 
     #[test]
@@ -687,18 +694,19 @@ mod fuzz {
             .unwrap_or(0x5eed);
         let mut r = Rng(seed | 1);
         let started = Instant::now();
-        let (mut g, mut p, mut max_steps, mut slowest) = (0, 0, 0, Duration::ZERO);
+        let (mut g, mut p, mut max_steps, mut slowest, mut costly) = (0, 0, 0, Duration::ZERO, 0);
         while started.elapsed() < Duration::from_secs(secs) {
             g += globs(&mut r, 1_000);
-            let (n, steps, slow) = policies(&mut r, 200);
+            let (n, steps, slow, over) = policies(&mut r, 200);
             p += n;
+            costly += over;
             max_steps = max_steps.max(steps);
             slowest = slowest.max(slow);
         }
         println!(
             "policy fuzz: seed {seed:#x}, {secs} s: {g} globs checked against the reference, \
-             {p} policies evaluated; most steps {max_steps} (budget {MAX_POLICY_STEPS}), \
-             slowest evaluation {slowest:?}"
+             {p} policies evaluated ({costly} stopped at the budget); most steps {max_steps} \
+             (budget {MAX_POLICY_STEPS}), slowest evaluation {slowest:?}"
         );
     }
 }
