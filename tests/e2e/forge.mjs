@@ -51,9 +51,20 @@ function varint(n) {
   return out;
 }
 
+/** A varint of any safe integer (`varint` above is for 32-bit lengths). */
+function bigVarint(n) {
+  const out = [];
+  while (n >= 0x80) {
+    out.push((n % 0x80) | 0x80);
+    n = Math.floor(n / 0x80);
+  }
+  out.push(n);
+  return out;
+}
+
 /** A protobuf field: its key, then a varint or length-delimited bytes. */
 function pbField(field, value) {
-  if (typeof value === "number") return [...varint((field << 3) | 0), ...varint(value)];
+  if (typeof value === "number") return [...varint((field << 3) | 0), ...bigVarint(value)];
   return [...varint((field << 3) | 2), ...varint(value.length), ...value];
 }
 
