@@ -9,6 +9,7 @@ use futures::executor::block_on;
 use ipvm_core::store::{read_file_within, BlockStore};
 use ipvm_core::{address, car, MemoryStore, Receipt, Workflow};
 use ipvm_exec::abi::{self, Lifting};
+use ipvm_exec::meter;
 use ipvm_exec::wit::{self, WitType};
 
 /// A target: a name (its corpus folder) and the function.
@@ -93,9 +94,21 @@ pub fn unixfs_read(data: &[u8]) {
     }
 }
 
-/// `wit::classify`: wasm bytes to a module shape.
+/// `wit::classify`: wasm bytes to a module shape; then the metering
+/// rewriter on its core module, whose output must keep the limits of a
+/// module (`meter::MAX_METERED_BYTES`) and read back.
 pub fn module_classifier(data: &[u8]) {
-    let _ = wit::classify("fuzz", data);
+    let core = match wit::classify("fuzz", data) {
+        Ok(wit::Shape::Core(core)) | Ok(wit::Shape::Wit(core, _)) => core,
+        Err(_) => return,
+    };
+    if let Ok(metered) = meter::meter(&core) {
+        assert!(
+            metered.bytes.len() <= meter::MAX_METERED_BYTES,
+            "the metered module passed the cap"
+        );
+        meter::facts(metered.bytes).expect("a metered module reads back");
+    }
 }
 
 /// The types the ABI target lifts, chosen by the input's first byte.

@@ -2,8 +2,11 @@
 //! seed (within the features the runtime accepts, with the rewriter's hard
 //! cases weighted in: loops, nested blocks and `br_table`, dead code, bulk
 //! memory, `memory.grow`, float code that makes NaNs, recursion, traps),
-//! each exported function run on the browser's engine and on wasmi, and the
-//! two answers compared: output, fuel, error kind and message, limit.
+//! and, one seed in 16, a module near or past a limit of a module (a tall
+//! operand stack, many locals, deep nesting, a long `br_table`, a huge
+//! function, the largest frame); each exported function run on the
+//! browser's engine and on wasmi, and the two answers compared: output,
+//! fuel, error kind and message, limit.
 //!
 //! Shared by `differential.rs` (Node's V8, the replayed seed set of
 //! `npm test`, or a longer run under `npm run fuzz`) and
@@ -12,7 +15,7 @@
 use arbitrary::Unstructured;
 use ipvm_core::store::add_file;
 use ipvm_core::{Cid, Executor, Ipld, Job, Limits, MemoryStore};
-use ipvm_exec::{Either, Prefer, WasmExecutor, WasmiEngine};
+use ipvm_exec::{meter, Either, Prefer, WasmExecutor, WasmiEngine};
 use ipvm_web::FastEngine;
 use wasm_smith::Config;
 
@@ -55,14 +58,107 @@ fn next(state: &mut u64) -> u64 {
     state.wrapping_mul(0x2545_f491_4f6c_dd1d)
 }
 
+/// One seed in this many makes a module at the limits instead.
+const LIMIT_EVERY: u64 = 16;
+
 /// The module of `seed`, if the generator makes one from its bytes.
 fn module(seed: u64) -> Option<Vec<u8>> {
+    if seed % LIMIT_EVERY == LIMIT_EVERY - 1 {
+        return Some(at_the_limits(seed / LIMIT_EVERY));
+    }
     let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let bytes: Vec<u8> = (0..8192).map(|_| next(&mut state) as u8).collect();
     let mut u = Unstructured::new(&bytes);
     wasm_smith::Module::new(config(), &mut u)
         .ok()
         .map(|m| m.to_bytes())
+}
+
+/// A module near or past one of the limits of a module (`meter::MAX_*`):
+/// a tall operand stack, many locals, deep nesting, a long `br_table`, a
+/// huge function, the largest frame. wasm-smith's modules are small; these
+/// are where engines disagree when the validator does not foresee them.
+fn at_the_limits(n: u64) -> Vec<u8> {
+    let mut state = n.wrapping_mul(0x2545_f491_4f6c_dd1d) | 1;
+    let pick = |state: &mut u64, xs: &[u32]| xs[next(state) as usize % xs.len()];
+    let around = |limit: u32| [limit - 1, limit, limit + 1];
+    let wat = match n % 6 {
+        0 => {
+            let [a, b, c] = around(meter::MAX_STACK_HEIGHT);
+            let h = pick(&mut state, &[a, b, c, 30_000, 70_000]) as usize;
+            // Half in a block, half at the body's level.
+            let (open, close) = match next(&mut state) % 2 {
+                0 => ("(block (result i32)", ")"),
+                _ => ("", ""),
+            };
+            format!(
+                r#"(module (func (export "f") (param i32) (result i32) {open} (local.get 0)
+                {} {} {close}))"#,
+                "(i32.const 1) ".repeat(h - 1),
+                "(i32.add) ".repeat(h - 1),
+            )
+        }
+        1 => {
+            let [a, b, c] = around(meter::MAX_LOCALS);
+            let l = pick(&mut state, &[a, b, c, 40_000]);
+            format!(
+                r#"(module (func (export "f") (param i32) (result i32) (local {})
+                (local.set {l} (local.get 0)) (local.get {l})))"#,
+                "i32 ".repeat(l as usize)
+            )
+        }
+        2 => {
+            let [a, b, c] = around(meter::MAX_NESTING);
+            let d = pick(&mut state, &[a, b, c, 40_000]) as usize - 1;
+            // A branch from the innermost block to the outermost.
+            format!(
+                r#"(module (func (export "f") (param i32) (result i32)
+                {} (br_if {} (local.get 0)) {} (i32.const 9)))"#,
+                "block ".repeat(d),
+                d - 1,
+                "end ".repeat(d)
+            )
+        }
+        3 => {
+            let [a, b, c] = around(meter::MAX_BR_TABLE_TARGETS);
+            let t = pick(&mut state, &[a, b, c]) as usize;
+            format!(
+                r#"(module (func (export "f") (param i32) (result i32)
+                (block (block (br_table {} 1 (local.get 0))) (return (i32.const 4)))
+                (i32.const 5)))"#,
+                "0 1 ".repeat(t / 2) + &"0 ".repeat(t % 2)
+            )
+        }
+        4 => {
+            // About 20 bytes of metered body per addition: 7 MiB is about
+            // 367 000 of them.
+            let adds = pick(&mut state, &[50_000, 340_000, 380_000]) as usize;
+            format!(
+                r#"(module (func (export "f") (param f64) (result f64) (local.get 0) {}))"#,
+                "(local.get 0) (f64.add) ".repeat(adds)
+            )
+        }
+        _ => {
+            // The largest frame (params, locals, stack), a few calls deep.
+            let params = meter::MAX_PARAMS as usize;
+            let under = meter::MAX_STACK_HEIGHT as usize - params;
+            let zeros = "(i32.const 0) ".repeat(params - 1);
+            format!(
+                r#"(module
+                (func (export "f") (param i32) (result i32)
+                  (call $r (i32.and (local.get 0) (i32.const 3)) {zeros}))
+                (func $r (param {}) (result i32) (local {})
+                  {} (if (result i32) (i32.eqz (local.get 0)) (then (i32.const 0))
+                    (else (call $r (i32.sub (local.get 0) (i32.const 1)) {zeros})))
+                  {}))"#,
+                "i32 ".repeat(params),
+                "i64 ".repeat(meter::MAX_LOCALS as usize),
+                "(i32.const 1) ".repeat(under),
+                "(i32.add) ".repeat(under),
+            )
+        }
+    };
+    wat::parse_str(&wat).unwrap_or_else(|e| panic!("limit module {n}: {e}"))
 }
 
 /// Exported functions whose parameters are numbers, with arguments.
@@ -140,6 +236,8 @@ fn calls(bytes: &[u8], seed: u64) -> Vec<(String, Vec<Ipld>)> {
 pub(crate) struct Tally {
     /// Modules generated.
     pub(crate) modules: usize,
+    /// Of which at the limits of a module (`at_the_limits`).
+    pub(crate) at_limits: usize,
     /// Calls compared.
     pub(crate) calls: usize,
     /// Calls the browser's engine ran itself.
@@ -171,6 +269,7 @@ pub(crate) async fn run(from: u64, count: u64) -> Tally {
     for seed in from..from + count {
         let Some(bytes) = module(seed) else { continue };
         tally.modules += 1;
+        tally.at_limits += usize::from(seed % LIMIT_EVERY == LIMIT_EVERY - 1);
         let store = MemoryStore::new();
         let module: Cid = add_file(&store, &bytes).await.unwrap();
         let fast = WasmExecutor::with_engine(
