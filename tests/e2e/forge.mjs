@@ -22,7 +22,7 @@ export function invocation(task) {
 }
 
 /** The receipt version this runtime writes (`meta.v`, docs/spec.md §5). */
-export const RECEIPT_VERSION = 2;
+export const RECEIPT_VERSION = 3;
 
 /** A receipt of invocation `ran` claiming `out` (e.g. `["ok", 999]`), with `meta` (e.g. `{v: RECEIPT_VERSION, fuel: 5}`). */
 export function receipt(ran, out, meta) {

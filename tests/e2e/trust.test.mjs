@@ -552,3 +552,17 @@ test("token nonces come from crypto.getRandomValues, not Math.random: a page tha
   assert.notDeepEqual(nonces[0], nonces[1], "two delegations have different nonces");
   await page.close();
 });
+
+test("runInvocation refuses more proofs than a chain may hold before decoding any of them", async () => {
+  const page = await freshPage(browser);
+  await page.goto(blank());
+  const error = await page.evaluate(async () => {
+    const ipvm = await import("/pkg/index.js");
+    const rt = await ipvm.Runtime.open({ name: "many-proofs", storage: "memory", workers: 0 });
+    const junk = Array.from({ length: 17 }, () => new Uint8Array(8));
+    return rt.runInvocation(new Uint8Array(8), junk).then(() => null, (e) => ({ code: e.code, message: e.message }));
+  });
+  assert.equal(error?.code, "ERR_ARGUMENT");
+  assert.match(error.message, /proofs: 17 given, more than the 16/);
+  await page.close();
+});

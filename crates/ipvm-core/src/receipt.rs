@@ -31,10 +31,12 @@ use crate::CoreError;
 /// lookup and are never compared by `verify`: a re-run under today's rules
 /// may legitimately differ. Receipts without `meta.v` are version 0.
 ///
-/// Version 2: fuel is the project's own cost model, counted by code the
-/// metering rewriter injects into the module (`docs/spec.md` §4a), the same
-/// on every engine; version 1 was wasmi's own count.
-pub const RECEIPT_VERSION: u64 = 2;
+/// Version 3: fuel is the project's own cost model, counted by code the
+/// metering rewriter injects into the module (`docs/spec.md` §8), the same
+/// on every engine, and a module past one of the limits of a module is a
+/// `compile` error on every engine. Version 2 lacked those limits (one
+/// engine could run what another refused); version 1 was wasmi's own count.
+pub const RECEIPT_VERSION: u64 = 3;
 
 /// What a receipt records, for the memo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -544,9 +544,22 @@ impl Runtime {
         let inner = self.inner.clone();
         let given = convert::byte_list(&proofs, "proofs");
         future_to_promise(async move {
+            let given = given?;
+            // A chain holds at most MAX_PROOFS delegations: more is not a chain, and each
+            // would be decoded for nothing.
+            let most = ipvm_core::ucan::limits::MAX_PROOFS;
+            if given.len() > most {
+                return Err(convert::error(
+                    "ERR_ARGUMENT",
+                    &format!(
+                        "proofs: {} given, more than the {most} delegations a chain may hold",
+                        given.len()
+                    ),
+                ));
+            }
             let token = Token::decode(&token).map_err(|e| convert::ucan_error(&e, None))?;
             let mut known = Vec::new();
-            for bytes in given? {
+            for bytes in given {
                 known.push(Token::decode(&bytes).map_err(|e| convert::ucan_error(&e, None))?);
             }
             if let Payload::Invocation(inv) = &token.payload {
