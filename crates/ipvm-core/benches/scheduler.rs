@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use futures::executor::block_on;
-use ipvm_core::scheduler::Purity;
+use ipvm_core::run::job::Purity;
 use ipvm_core::{
     address, CancelToken, Execution, Executor, Instruction, Ipld, Job, MemoryStore, Scheduler,
     Task, Workflow,

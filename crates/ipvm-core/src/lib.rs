@@ -24,6 +24,20 @@
 //! coordinate through a lock per instruction and announcements
 //! ([`coordinate`]).
 //!
+//! The crate is in four parts, each a folder, each importing only from the
+//! ones before it (a test, `tests/layout.rs`, keeps it so):
+//!
+//! - [`model`]: what things are: instructions, tasks and workflows, awaits,
+//!   receipts and executions, CIDs, DAG-JSON, UnixFS files.
+//! - [`auth`]: who may do what: identities and signatures, receipt
+//!   envelopes, the trust policy, UCAN tokens and their policies.
+//! - [`store`]: what is kept: blocks and receipt rows, the memo rule that
+//!   decides which rows may answer, the rows a trust decision touches, CAR
+//!   archives.
+//! - [`run`]: running workflows: jobs and executors, the scheduler, reports
+//!   and events, cancellation, verification and spot-checks, coordination
+//!   between runtimes of a store, run records, admission of invocations.
+//!
 //! This crate knows nothing of browsers, threads or files. Storage and
 //! execution are traits ([`BlockStore`], [`ReceiptStore`], [`Executor`]) with
 //! an in-memory store beside them ([`MemoryStore`]); the browser and native
@@ -36,24 +50,24 @@
 //! DAG-CBOR, SHA3-256). Modules are addressed as IPFS addresses files
 //! ([`unixfs`]).
 
-pub mod address;
-pub mod awaits;
-pub mod car;
-pub mod coordinate;
-pub mod dagjson;
-pub mod envelope;
+pub mod auth;
 mod error;
-pub mod identity;
-pub mod memo;
-pub mod receipt;
-pub mod runlog;
-pub mod scheduler;
+pub mod model;
+pub mod run;
 pub mod store;
-pub mod trust;
-pub mod ucan;
-pub mod unixfs;
-pub mod verify;
-pub mod workflow;
+
+// The modules by their short names (the crate's public paths before it had
+// folders; the adapters use them).
+pub use auth::{envelope, identity, ucan};
+pub use model::{address, awaits, dagjson, receipt, unixfs, workflow};
+pub use run::{coordinate, runlog, scheduler, verify};
+pub use store::{car, memo};
+/// The trust policy (`auth::trust`) and the receipt rows it decides
+/// (`store::vouching`), by their short name.
+pub mod trust {
+    pub use crate::auth::trust::*;
+    pub use crate::store::vouching::*;
+}
 
 pub use address::{dag_cbor_cid, decode_dag_cbor, encode_dag_cbor, parse_cid};
 pub use awaits::{Await, AwaitKind};
@@ -63,10 +77,13 @@ pub use error::{CoreError, ValidationError};
 pub use identity::{Did, Ed25519Key, Signer};
 pub use ipld_core::{cid::Cid, ipld::Ipld};
 pub use memo::{Checked, Quarantine, Rejection};
-pub use receipt::{Outcome, Provenance, Receipt, ReceiptClass, ReceiptRecord, RECEIPT_VERSION};
-pub use scheduler::{
-    CancelToken, Event, Execution, Executor, Job, RunReport, Scheduler, TaskReport,
-};
+pub use model::execution::{Execution, Origin};
+pub use receipt::{Outcome, Receipt, ReceiptClass, RECEIPT_VERSION};
+pub use run::cancel::CancelToken;
+pub use run::job::{Executor, Job};
+pub use run::report::{Event, RunReport, TaskReport};
+pub use scheduler::Scheduler;
+pub use store::record::{Provenance, ReceiptRecord};
 pub use store::{BlockStore, MemoryStore, ReceiptRow, ReceiptStore};
 pub use trust::Trust;
 pub use verify::{verify, verify_on, Verdict, Verification};

@@ -14,7 +14,8 @@ mod common;
 
 use common::*;
 use futures::executor::block_on;
-use ipvm_core::ucan::wasm::{refuse, task_of, Authority};
+use ipvm_core::run::admission::refuse;
+use ipvm_core::ucan::wasm::{task_of, Authority};
 use ipvm_core::ucan::{Payload, Token, UcanErrorKind, DELEGATION_TAG, INVOCATION_TAG};
 use ipvm_core::{
     memo, BlockStore, CancelToken, Cid, Did, Ed25519Key, Ipld, MemoryStore, Outcome, Quarantine,

@@ -445,8 +445,8 @@ fn an_unreadable_row_is_reported_and_the_run_goes_on() {
 struct FailsWith(&'static str, Cell<usize>);
 
 impl Executor for FailsWith {
-    fn purity(&self, _: &str) -> Option<ipvm_core::scheduler::Purity> {
-        Some(ipvm_core::scheduler::Purity::Pure)
+    fn purity(&self, _: &str) -> Option<ipvm_core::run::job::Purity> {
+        Some(ipvm_core::run::job::Purity::Pure)
     }
     async fn execute(&self, _: Job) -> Execution {
         self.1.set(self.1.get() + 1);

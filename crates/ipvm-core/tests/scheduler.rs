@@ -13,7 +13,7 @@ mod common;
 use common::*;
 use futures::executor::block_on;
 use ipvm_core::memo;
-use ipvm_core::scheduler::TaskStatus;
+use ipvm_core::run::report::TaskStatus;
 use ipvm_core::{
     CancelToken, CoreError, Event, Ipld, MemoryStore, Outcome, RunReport, Scheduler, Workflow,
 };
@@ -258,7 +258,7 @@ fn parallelism_bounds_the_tasks_in_flight() {
         peak: &'a Cell<usize>,
     }
     impl ipvm_core::Executor for Gate<'_> {
-        fn purity(&self, op: &str) -> Option<ipvm_core::scheduler::Purity> {
+        fn purity(&self, op: &str) -> Option<ipvm_core::run::job::Purity> {
             self.inner.purity(op)
         }
         async fn execute(&self, job: ipvm_core::Job) -> ipvm_core::Execution {
@@ -356,7 +356,7 @@ fn the_reverse_index_finds_receipts_by_input() {
 fn limit_errors_and_nondeterministic_receipts_are_not_reused() {
     struct Flaky(TestExecutor);
     impl ipvm_core::Executor for Flaky {
-        fn purity(&self, op: &str) -> Option<ipvm_core::scheduler::Purity> {
+        fn purity(&self, op: &str) -> Option<ipvm_core::run::job::Purity> {
             self.0.purity(op)
         }
         async fn execute(&self, job: ipvm_core::Job) -> ipvm_core::Execution {
@@ -401,8 +401,8 @@ fn a_receipt_verifies_by_re_running_its_task_from_the_store() {
     // A different executor that computes something else is caught.
     struct Liar;
     impl ipvm_core::Executor for Liar {
-        fn purity(&self, _: &str) -> Option<ipvm_core::scheduler::Purity> {
-            Some(ipvm_core::scheduler::Purity::Pure)
+        fn purity(&self, _: &str) -> Option<ipvm_core::run::job::Purity> {
+            Some(ipvm_core::run::job::Purity::Pure)
         }
         async fn execute(&self, _: ipvm_core::Job) -> ipvm_core::Execution {
             ipvm_core::Execution::ok(Ipld::Integer(13), 1)
@@ -624,7 +624,7 @@ impl ipvm_core::ReceiptStore for Counting {
 struct Together(TestExecutor);
 
 impl ipvm_core::Executor for Together {
-    fn purity(&self, op: &str) -> Option<ipvm_core::scheduler::Purity> {
+    fn purity(&self, op: &str) -> Option<ipvm_core::run::job::Purity> {
         self.0.purity(op)
     }
     async fn execute(&self, job: ipvm_core::Job) -> ipvm_core::Execution {

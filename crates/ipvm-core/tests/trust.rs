@@ -67,7 +67,7 @@ impl Runtime {
 struct Liar;
 
 impl Executor for Liar {
-    fn purity(&self, op: &str) -> Option<ipvm_core::scheduler::Purity> {
+    fn purity(&self, op: &str) -> Option<ipvm_core::run::job::Purity> {
         TestExecutor::default().purity(op)
     }
     async fn execute(&self, job: Job) -> Execution {
@@ -339,7 +339,7 @@ fn a_rate_of_zero_never_spot_checks_and_a_rate_between_samples() {
 struct DeadWorker;
 
 impl Executor for DeadWorker {
-    fn purity(&self, op: &str) -> Option<ipvm_core::scheduler::Purity> {
+    fn purity(&self, op: &str) -> Option<ipvm_core::run::job::Purity> {
         TestExecutor::default().purity(op)
     }
     async fn execute(&self, _job: Job) -> Execution {
@@ -410,7 +410,7 @@ fn a_spot_check_that_fails_here_for_a_reason_of_this_environment_distrusts_nobod
 struct Clocked;
 
 impl Executor for Clocked {
-    fn purity(&self, op: &str) -> Option<ipvm_core::scheduler::Purity> {
+    fn purity(&self, op: &str) -> Option<ipvm_core::run::job::Purity> {
         TestExecutor::default().purity(op)
     }
     async fn execute(&self, job: Job) -> Execution {

@@ -21,7 +21,7 @@ use crate::WasmiEngine;
 use crate::{mapping, ExecError};
 use ipvm_core::address::{nesting, raw_cid, MAX_NESTING};
 use ipvm_core::receipt::{error_class, ReceiptClass};
-use ipvm_core::scheduler::Purity;
+use ipvm_core::run::job::Purity;
 use ipvm_core::store::{read_file_within, BlockStore};
 use ipvm_core::ucan::wasm::EXACT_RUN_OP;
 use ipvm_core::{Cid, CoreError, Execution, Executor, Ipld, Job};

@@ -5,7 +5,7 @@
 mod support;
 
 use futures::executor::block_on;
-use ipvm_core::scheduler::TaskStatus;
+use ipvm_core::run::report::TaskStatus;
 use ipvm_core::store::add_file;
 use ipvm_core::{
     CancelToken, Cid, Instruction, Ipld, MemoryStore, Outcome, RunReport, Scheduler, Task, Workflow,

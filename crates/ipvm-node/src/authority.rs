@@ -4,7 +4,8 @@
 
 use std::process::ExitCode;
 
-use ipvm_core::ucan::wasm::{refuse, run_args, task_of, Authority, WASM_RUN};
+use ipvm_core::run::admission::refuse;
+use ipvm_core::ucan::wasm::{run_args, task_of, Authority, WASM_RUN};
 use ipvm_core::ucan::{Delegation, Invocation, Payload, Token};
 use ipvm_core::workflow::parse_dag_json;
 use ipvm_core::{

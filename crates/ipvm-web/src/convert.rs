@@ -1,7 +1,7 @@
 //! Conversions between the core's types and JS values, and JS errors with a
 //! stable `code` that callers can switch on.
 
-use ipvm_core::scheduler::TaskStatus;
+use ipvm_core::run::report::TaskStatus;
 use ipvm_core::{CoreError, Event, Ipld, TaskReport};
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};

@@ -9,7 +9,7 @@ use std::cell::RefCell;
 
 use futures::channel::oneshot;
 use ipvm_core::coordinate::Busy;
-use ipvm_core::scheduler::Purity;
+use ipvm_core::run::job::Purity;
 use ipvm_core::{Announcer, Cid, Execution, Executor, InstructionLock, Job};
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};

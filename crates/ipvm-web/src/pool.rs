@@ -7,7 +7,7 @@
 //! reused. Both are built by the executor's own rule (`ipvm_exec::execution`).
 
 use ipvm_core::address::to_dag_json;
-use ipvm_core::scheduler::Purity;
+use ipvm_core::run::job::Purity;
 use ipvm_core::workflow::parse_dag_json;
 use ipvm_core::{Execution, Executor, Job};
 use ipvm_exec::{execution, ExecError, WasmExecutor, WasmiEngine};

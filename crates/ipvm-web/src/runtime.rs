@@ -7,8 +7,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use ipvm_core::memo::{self, Checked, Quarantine, Rejection};
+use ipvm_core::run::admission::refuse;
 use ipvm_core::store::add_file;
-use ipvm_core::ucan::wasm::{refuse, task_of, Authority};
+use ipvm_core::ucan::wasm::{task_of, Authority};
 use ipvm_core::ucan::{Delegation, Invocation, Payload, Token};
 use ipvm_core::{
     parse_cid, trust, BlockStore, CoreError, Did, MemoryStore, ReceiptStore, Scheduler, Signer,

@@ -11,7 +11,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use ipvm_core::scheduler::Purity;
+use ipvm_core::run::job::Purity;
 use ipvm_core::{address, Cid, Execution, Executor, Instruction, Ipld, Job, Task, Workflow};
 
 /// The trust policy of a runtime that trusts no one but itself.

@@ -14,8 +14,8 @@ use std::collections::{BTreeMap, HashMap};
 use cid::Cid;
 use ipld_core::ipld::Ipld;
 
-use crate::address::{dag_cbor_cid, links, nesting, parse_cid, MAX_NESTING};
-use crate::awaits::{self, kind_name, Await};
+use crate::model::address::{dag_cbor_cid, links, nesting, parse_cid, MAX_NESTING};
+use crate::model::awaits::{self, kind_name, Await};
 use crate::{CoreError, ValidationError};
 
 /// Limits of one task, from its `meta`. `None` means "the runtime's default",
@@ -319,7 +319,7 @@ impl Task {
     /// The invocation `{task}` that a receipt's `ran` points at: its CID and
     /// DAG-CBOR bytes.
     pub fn invocation(&self) -> Result<(Cid, Vec<u8>), CoreError> {
-        crate::address::dag_cbor_block(&Ipld::Map(BTreeMap::from([(
+        crate::model::address::dag_cbor_block(&Ipld::Map(BTreeMap::from([(
             "task".to_string(),
             self.to_ipld(),
         )])))
@@ -456,7 +456,7 @@ impl Workflow {
 
     /// Parses and validates a workflow from DAG-CBOR.
     pub fn from_dag_cbor(bytes: &[u8]) -> Result<Self, CoreError> {
-        Self::from_ipld(&crate::decode_dag_cbor(bytes)?)
+        Self::from_ipld(&crate::model::address::decode_dag_cbor(bytes)?)
     }
 
     /// Parses and validates a workflow from an IPLD value `{"tasks": [...]}`.
@@ -566,7 +566,7 @@ fn awaited(task: &Task, index: &HashMap<Cid, usize>) -> (Vec<usize>, Vec<Cid>) {
 
 /// Parses DAG-JSON text into an IPLD value.
 pub fn parse_dag_json(bytes: &[u8]) -> Result<Ipld, CoreError> {
-    crate::dagjson::parse(bytes)
+    crate::model::dagjson::parse(bytes)
 }
 
 /// The CID of an instruction given as DAG-JSON `{rsc, op, input, nnc}`,

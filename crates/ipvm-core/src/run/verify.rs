@@ -9,15 +9,18 @@
 use cid::Cid;
 use ipld_core::ipld::Ipld;
 
-use crate::awaits::substitute;
-use crate::identity::{Did, Signer};
-use crate::memo::{self, Quarantine};
-use crate::receipt::{Outcome, Provenance, Receipt, ReceiptClass, RECEIPT_VERSION};
-use crate::scheduler::{Executor, Job};
+use crate::auth::identity::{Did, Signer};
+use crate::auth::trust::Trust;
+use crate::model::address::decode_dag_cbor;
+use crate::model::awaits::substitute;
+use crate::model::receipt::{Outcome, Receipt, ReceiptClass, RECEIPT_VERSION};
+use crate::model::workflow::Task;
+use crate::run::job::{Executor, Job};
+use crate::store::memo::{self, Quarantine};
+use crate::store::record::Provenance;
+use crate::store::vouching as trust;
 use crate::store::ReceiptStore;
-use crate::trust::{self, Trust};
-use crate::workflow::Task;
-use crate::{decode_dag_cbor, CoreError};
+use crate::CoreError;
 
 /// What a re-run says about a receipt.
 #[derive(Debug, Clone, PartialEq, Eq)]

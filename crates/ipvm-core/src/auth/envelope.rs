@@ -18,10 +18,10 @@ use std::fmt;
 use cid::Cid;
 use ipld_core::ipld::Ipld;
 
-use crate::address::{
+use crate::auth::identity::{Did, DidError, Signer};
+use crate::model::address::{
     cid_of, decode_dag_cbor, encode_dag_cbor, verify_block, DAG_CBOR, SHA2_256, SHA3_256,
 };
-use crate::identity::{Did, DidError, Signer};
 use crate::CoreError;
 
 /// Varsig v1 header for Ed25519 over DAG-CBOR: varsig prefix 0x34, version
@@ -305,7 +305,8 @@ pub fn check_receipt(
     trusts: &dyn Fn(&Did) -> bool,
 ) -> ReceiptCheck {
     let decoded = decode_strict(receipt, "receipt").and_then(|v| {
-        crate::Receipt::from_ipld(&v).map_err(|e| Refusal::Malformed(format!("the receipt: {e}")))
+        crate::model::receipt::Receipt::from_ipld(&v)
+            .map_err(|e| Refusal::Malformed(format!("the receipt: {e}")))
     });
     let cid = match decoded {
         Err(e) => {

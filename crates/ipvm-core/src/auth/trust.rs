@@ -2,8 +2,8 @@
 //! elsewhere a memo hit. A receipt answers a lookup if this runtime computed
 //! it, re-ran it with the same result, or a valid envelope from a trusted
 //! signer vouches for it. Trust is decided when envelopes are stored and
-//! again when the policy changes ([`reconsider`]), and kept in the row
-//! (`vouched`), so a lookup never checks a signature.
+//! again when the policy changes (`store::vouching::reconsider`), and kept in
+//! the row (`vouched`), so a lookup never checks a signature.
 //!
 //! Signers are trusted if the runtime was told to trust them, unless a
 //! spot-check caught one: a re-run that disagrees with a receipt it vouched
@@ -12,12 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
-use cid::Cid;
-
-use crate::envelope::{Envelope, Refusal};
-use crate::identity::{Did, Signer};
-use crate::store::{ReceiptStore, RowIndex};
-use crate::CoreError;
+use crate::auth::identity::Did;
 
 #[derive(Debug, Clone, Default)]
 struct State {
@@ -149,118 +144,4 @@ impl Trust {
             ((s.draw >> 11) as f64 / (1u64 << 53) as f64) < s.verify_rate
         })
     }
-}
-
-/// What [`attach`] did with a receipt's envelopes.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Attached {
-    /// Envelopes new to the receipt, kept.
-    pub added: usize,
-    /// Envelopes refused (by position in the list given), with why.
-    pub refused: Vec<(usize, Refusal)>,
-    /// Whether a trusted signer now vouches for the receipt.
-    pub vouched: bool,
-}
-
-/// Checks envelopes for the stored receipt `cid` and keeps the valid ones
-/// in its row (one per signer), deciding again whether a trusted signer
-/// vouches for it. Refused envelopes are not kept.
-pub async fn attach<S: ReceiptStore + ?Sized>(
-    store: &S,
-    trust: &Trust,
-    cid: &Cid,
-    envelopes: &[Vec<u8>],
-) -> Result<Attached, CoreError> {
-    let mut row = match store.row(cid).await? {
-        Some(Ok(row)) => row,
-        Some(Err(bad)) => {
-            return Err(CoreError::Store(format!(
-                "receipt {cid}: its row cannot be read: {}",
-                bad.reason
-            )))
-        }
-        None => {
-            return Err(CoreError::Store(format!(
-                "receipt {cid} is not in the store: store the receipt before its envelopes"
-            )))
-        }
-    };
-    let mut out = Attached::default();
-    for (i, bytes) in envelopes.iter().enumerate() {
-        match Envelope::check_for(bytes, cid) {
-            Ok(env) if row.signers.iter().any(|s| s == env.signer.as_str()) => {}
-            Ok(env) => {
-                row.signers.push(env.signer.to_string());
-                row.envelopes.push(env.bytes);
-                out.added += 1;
-            }
-            Err(refusal) => out.refused.push((i, refusal)),
-        }
-    }
-    out.vouched = trust.vouches(&row.signers);
-    if out.added > 0 || out.vouched != row.vouched {
-        row.vouched = out.vouched;
-        store.put_batch(Vec::new(), vec![row]).await?;
-    }
-    Ok(out)
-}
-
-/// Signs `cid` with this runtime's key and keeps the envelope with it.
-pub async fn attest<S: ReceiptStore + ?Sized>(
-    store: &S,
-    signer: &dyn Signer,
-    trust: &Trust,
-    cid: &Cid,
-) -> Result<Attached, CoreError> {
-    let envelope = Envelope::sign(signer, cid).await?;
-    attach(store, trust, cid, &[envelope.bytes]).await
-}
-
-/// Distrusts every signer of `signers` this runtime trusts (its own key
-/// aside) because a re-run contradicted a receipt they signed, and decides
-/// their receipts again. Returns the signers newly distrusted.
-pub async fn caught<S: ReceiptStore + ?Sized>(
-    store: &S,
-    trust: &Trust,
-    signers: &[Did],
-    why: &str,
-) -> Result<Vec<Did>, CoreError> {
-    let caught: Vec<Did> = signers
-        .iter()
-        .filter(|d| trust.trusts(d) && *d != trust.own())
-        .filter(|d| trust.distrust(d, why.to_string()))
-        .cloned()
-        .collect();
-    reconsider(store, trust, &caught).await?;
-    Ok(caught)
-}
-
-/// Decides again, for every receipt signed by one of `signers`, whether a
-/// trusted signer vouches for it (after the policy changed for them).
-/// Returns how many rows changed.
-pub async fn reconsider<S: ReceiptStore + ?Sized>(
-    store: &S,
-    trust: &Trust,
-    signers: &[Did],
-) -> Result<usize, CoreError> {
-    let mut changed = 0;
-    let mut seen = BTreeSet::new();
-    for did in signers {
-        for row in store
-            .rows(RowIndex::Signer(did.as_str()))
-            .await?
-            .into_iter()
-            .flatten()
-        {
-            if !seen.insert(row.cid) {
-                continue;
-            }
-            let vouched = trust.vouches(&row.signers);
-            if vouched != row.vouched {
-                store.set_vouched(&row.cid, vouched).await?;
-                changed += 1;
-            }
-        }
-    }
-    Ok(changed)
 }

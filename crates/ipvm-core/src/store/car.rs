@@ -16,13 +16,16 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use cid::Cid;
 use ipld_core::ipld::Ipld;
 
-use crate::address::{cid_of, encode_dag_cbor, DAG_CBOR, DAG_PB, SHA2_256};
-use crate::envelope::{Envelope, Refusal};
-use crate::receipt::{Provenance, Receipt, ReceiptRecord};
+use crate::auth::envelope::{Envelope, Refusal};
+use crate::auth::trust::Trust;
+use crate::model::address::decode_dag_cbor;
+use crate::model::address::{cid_of, encode_dag_cbor, DAG_CBOR, DAG_PB, SHA2_256};
+use crate::model::receipt::Receipt;
+use crate::model::unixfs;
+use crate::model::workflow::Task;
+use crate::store::record::{Provenance, ReceiptRecord};
 use crate::store::{BlockStore, ReceiptRow, ReceiptStore};
-use crate::trust::Trust;
-use crate::workflow::Task;
-use crate::{decode_dag_cbor, unixfs, CoreError};
+use crate::CoreError;
 
 pub use crate::store::Block;
 
@@ -164,9 +167,10 @@ pub async fn export<S: BlockStore + ReceiptStore + ?Sized>(
     let mut seen = HashSet::new();
     let mut blocks = Vec::new();
     for root in roots {
-        if let Some(rec) = crate::memo::receipt(store, &crate::memo::Quarantine::new(), root)
-            .await?
-            .value
+        if let Some(rec) =
+            crate::store::memo::receipt(store, &crate::store::memo::Quarantine::new(), root)
+                .await?
+                .value
         {
             let (cid, bytes) = rec.receipt.block()?;
             if seen.insert(cid) {
@@ -243,7 +247,7 @@ pub async fn import<S: BlockStore + ReceiptStore + ?Sized>(
 ) -> Result<Imported, CoreError> {
     let (_, blocks) = decode(bytes)?;
     for (cid, data) in &blocks {
-        crate::address::verify_block(cid, data)?;
+        crate::model::address::verify_block(cid, data)?;
     }
     let in_archive: std::collections::HashMap<Cid, &[u8]> =
         blocks.iter().map(|(c, d)| (*c, d.as_slice())).collect();
@@ -341,7 +345,7 @@ pub async fn import<S: BlockStore + ReceiptStore + ?Sized>(
     // envelopes, it does not fail the import.
     for cid in known {
         if let Some(envs) = envelopes.remove(&cid) {
-            match crate::trust::attach(store, trust, &cid, &envs).await {
+            match crate::store::vouching::attach(store, trust, &cid, &envs).await {
                 Ok(attached) => {
                     imported.envelopes += attached.added;
                     if attached.vouched {

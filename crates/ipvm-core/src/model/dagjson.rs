@@ -31,7 +31,7 @@ pub fn parse(text: &[u8]) -> Result<Ipld, CoreError> {
 }
 
 /// Nesting deeper than this is rejected rather than risking the stack.
-const MAX_DEPTH: usize = crate::address::MAX_DOCUMENT_DEPTH;
+const MAX_DEPTH: usize = crate::model::address::MAX_DOCUMENT_DEPTH;
 
 struct Parser<'a> {
     s: &'a [u8],

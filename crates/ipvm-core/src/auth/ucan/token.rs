@@ -12,10 +12,10 @@ use std::collections::BTreeMap;
 use cid::Cid;
 use ipld_core::ipld::Ipld;
 
-use crate::address::{cid_of, encode_dag_cbor, DAG_CBOR, SHA2_256};
-use crate::envelope::VARSIG_ED25519_DAG_CBOR;
-use crate::identity::{Did, DidError, Signer};
-use crate::ucan::{limits, UcanError, UcanErrorKind};
+use crate::auth::envelope::VARSIG_ED25519_DAG_CBOR;
+use crate::auth::identity::{Did, DidError, Signer};
+use crate::auth::ucan::{limits, UcanError, UcanErrorKind};
+use crate::model::address::{cid_of, encode_dag_cbor, DAG_CBOR, SHA2_256};
 use crate::CoreError;
 
 /// Timestamps outside ±(2^53 − 1) seconds are refused (ucan-wg/spec,
@@ -114,9 +114,9 @@ fn malformed(detail: impl Into<String>) -> UcanError {
 
 impl Token {
     /// Decodes a token (both tag forms). Bytes past
-    /// [`MAX_TOKEN_BYTES`](crate::ucan::limits::MAX_TOKEN_BYTES) are refused
+    /// [`MAX_TOKEN_BYTES`](crate::auth::ucan::limits::MAX_TOKEN_BYTES) are refused
     /// before decoding; a policy, a chain or arguments past their bounds
-    /// ([`crate::ucan::limits`]) once decoded (`TooLarge`).
+    /// ([`crate::auth::ucan::limits`]) once decoded (`TooLarge`).
     pub fn decode(bytes: &[u8]) -> Result<Self, UcanError> {
         use serde_ipld_dagcbor::DecodeError as E;
         limits::check_token_bytes(bytes)?;
@@ -401,7 +401,7 @@ fn invocation(f: &BTreeMap<String, Ipld>) -> Result<Invocation, UcanError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::Ed25519Key;
+    use crate::auth::identity::Ed25519Key;
 
     #[test]
     fn payloads_sign_and_decode_back_to_themselves() {
@@ -424,7 +424,7 @@ mod tests {
             aud: Some(other),
             cmd: "/wasm/run".into(),
             args: BTreeMap::from([("func".to_string(), Ipld::String("f".into()))]),
-            prf: vec![crate::address::raw_cid(b"p")],
+            prf: vec![crate::model::address::raw_cid(b"p")],
             nonce: vec![],
             exp: None,
             iat: Some(5),

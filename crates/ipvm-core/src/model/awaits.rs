@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use cid::Cid;
 use ipld_core::ipld::Ipld;
 
-use crate::receipt::Outcome;
+use crate::model::receipt::Outcome;
 use crate::ValidationError;
 
 /// Which part of the awaited result is wanted.

@@ -10,7 +10,7 @@
 
 use cid::Cid;
 
-use crate::address::{cid_of, DAG_PB, RAW, SHA2_256};
+use crate::model::address::{cid_of, DAG_PB, RAW, SHA2_256};
 use crate::CoreError;
 
 /// Chunk size of the IPFS default chunker.
@@ -54,7 +54,7 @@ pub fn import(data: &[u8]) -> ImportedFile {
     let root = level
         .pop()
         .map(|n| n.cid)
-        .unwrap_or_else(|| crate::address::raw_cid(&[]));
+        .unwrap_or_else(|| crate::model::address::raw_cid(&[]));
     ImportedFile { root, blocks }
 }
 
@@ -270,7 +270,7 @@ mod tests {
         let file = import(&data);
         let blocks: std::collections::HashMap<_, _> = file.blocks.iter().cloned().collect();
         for (cid, bytes) in &file.blocks {
-            crate::address::verify_block(cid, bytes).unwrap();
+            crate::model::address::verify_block(cid, bytes).unwrap();
         }
         let back = read(&file.root, &mut |c| Ok(blocks[c].clone())).unwrap();
         assert_eq!(back, data);

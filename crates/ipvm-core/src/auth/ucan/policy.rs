@@ -24,7 +24,7 @@ use std::cmp::Ordering;
 
 use ipld_core::ipld::Ipld;
 
-use crate::ucan::limits::{MAX_POLICY_DEPTH, MAX_POLICY_STEPS};
+use crate::auth::ucan::limits::{MAX_POLICY_DEPTH, MAX_POLICY_STEPS};
 
 /// Why a policy could not be evaluated (it is refused as a whole).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -686,7 +686,7 @@ pub fn holds_within(policy: &Ipld, args: &Ipld, budget: &mut Budget) -> Result<b
     Ok(true)
 }
 
-/// The size of a policy, as admission bounds it ([`crate::ucan::limits`]):
+/// The size of a policy, as admission bounds it ([`crate::auth::ucan::limits`]):
 /// its statements (nested ones included), how deep they nest, and its
 /// longest `like` pattern in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -787,7 +787,7 @@ mod tests {
     #[test]
     fn a_missing_argument_never_widens_a_grant() {
         let args = Ipld::Map(Default::default());
-        let p = |s: &str| crate::workflow::parse_dag_json(s.as_bytes()).unwrap();
+        let p = |s: &str| crate::model::workflow::parse_dag_json(s.as_bytes()).unwrap();
         assert_eq!(holds(&p(r#"[["!=", ".fuel", 1]]"#), &args), Ok(false));
         assert_eq!(
             holds(&p(r#"[["not", ["==", ".fuel", 1]]]"#), &args),

@@ -15,16 +15,10 @@ use std::sync::Mutex;
 use cid::Cid;
 use ipld_core::ipld::Ipld;
 
-use crate::address::parse_cid;
-use crate::envelope::Envelope;
-use crate::identity::{Did, Signer};
-use crate::memo;
-use crate::receipt::{Provenance, Receipt, ReceiptRecord};
-use crate::scheduler::Execution;
-use crate::store::ReceiptStore;
-use crate::ucan::{validate_with, Invocation, Token, UcanError, UcanErrorKind};
-use crate::workflow::{Instruction, Limits, Task};
-use crate::CoreError;
+use crate::auth::identity::Did;
+use crate::auth::ucan::{validate_with, Invocation, Token, UcanError, UcanErrorKind};
+use crate::model::address::parse_cid;
+use crate::model::workflow::{Instruction, Limits, Task};
 
 /// The command that runs a Wasm function.
 pub const WASM_RUN: &str = "/wasm/run";
@@ -165,7 +159,7 @@ fn canonical_args(args: &BTreeMap<String, Ipld>) -> Ipld {
     };
     if let Some(c) = canonical {
         let v1 = if c.version() == cid::Version::V0 {
-            Cid::new_v1(crate::address::DAG_PB, *c.hash())
+            Cid::new_v1(crate::model::address::DAG_PB, *c.hash())
         } else {
             c
         };
@@ -272,38 +266,4 @@ impl Authority {
         }
         Ok(task)
     }
-}
-
-/// Records the refusal of an invocation whose task is known: an error
-/// receipt of kind `unauthorized` (class authority: never reused, so it
-/// cannot poison the memo for an authorised caller), fuel 0, signed by
-/// `signer` if given. Nothing ran.
-pub async fn refuse<S: ReceiptStore + ?Sized>(
-    store: &S,
-    signer: Option<&dyn Signer>,
-    task: &Task,
-    error: &UcanError,
-) -> Result<ReceiptRecord, CoreError> {
-    let (ran, invocation) = task.invocation()?;
-    let value = Ipld::Map(BTreeMap::from([
-        ("kind".to_string(), Ipld::String("unauthorized".into())),
-        ("message".to_string(), Ipld::String(error.to_string())),
-    ]));
-    let receipt = Receipt::of_execution(ran, &Execution::error(value, 0), task.prf.clone());
-    let cid = receipt.cid()?;
-    let envelope = match signer {
-        Some(s) => Some(Envelope::sign(s, &cid).await?),
-        None => None,
-    };
-    let record = ReceiptRecord {
-        cid,
-        receipt,
-        instruction: task.run.cid(),
-        inputs: task.run.inputs(),
-        provenance: Provenance::Computed,
-        envelopes: envelope.iter().cloned().collect(),
-        vouched: envelope.is_some(),
-    };
-    memo::store_computed(store, &record, vec![(ran, invocation)], envelope).await?;
-    Ok(record)
 }

@@ -16,10 +16,11 @@ use std::fmt::Write;
 
 use cid::Cid;
 
-use crate::address::decode_dag_cbor;
-use crate::scheduler::{Event, RunReport};
+use crate::model::address::decode_dag_cbor;
+use crate::model::receipt::Receipt;
+use crate::run::report::{Event, RunReport};
 use crate::store::ReceiptRow;
-use crate::{CoreError, Receipt};
+use crate::CoreError;
 
 /// The least time between two background writes of a run's record, per
 /// task of the workflow: writing the record costs O(tasks), so spacing the
@@ -211,7 +212,7 @@ mod tests {
 
     #[test]
     fn events_move_tasks_and_the_outcome_names_the_run() {
-        let c = |s: &[u8]| crate::address::raw_cid(s);
+        let c = |s: &[u8]| crate::model::address::raw_cid(s);
         let mut r = RunRecord::new(c(b"wf"), [c(b"a"), c(b"b"), c(b"c")]);
         assert!(!r.apply(&Event::Started {
             task: 0,
@@ -261,7 +262,7 @@ mod tests {
 
     #[test]
     fn a_commit_marks_its_running_tasks_and_carries_the_record_when_due() {
-        let c = |s: &[u8]| crate::address::raw_cid(s);
+        let c = |s: &[u8]| crate::model::address::raw_cid(s);
         let mut r = RunRecord::new(c(b"wf"), [c(b"a"), c(b"b"), c(b"c"), c(b"a")]);
         for (task, i) in [(0, c(b"a")), (1, c(b"b")), (3, c(b"a"))] {
             r.apply(&Event::Started {

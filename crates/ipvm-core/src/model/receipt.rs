@@ -11,7 +11,7 @@
 //! answer a memo lookup: its version ([`RECEIPT_VERSION`]), its class
 //! ([`ReceiptClass`]: a result of the task, or a failure of the environment
 //! or of authority), and the flags an execution sets. Whether a stored
-//! receipt *is* trusted depends on where it came from ([`Provenance`]).
+//! receipt *is* trusted depends on where it came from (`store::record`).
 //! See `docs/spec.md` §5.
 
 use std::collections::BTreeMap;
@@ -19,9 +19,9 @@ use std::collections::BTreeMap;
 use cid::Cid;
 use ipld_core::ipld::Ipld;
 
-use crate::address::dag_cbor_block;
-use crate::awaits::kind_name;
-use crate::scheduler::Execution;
+use crate::model::address::dag_cbor_block;
+use crate::model::awaits::kind_name;
+use crate::model::execution::Execution;
 use crate::CoreError;
 
 /// What `meta.fuel` and the output rules of a receipt mean, written as
@@ -84,61 +84,6 @@ pub fn error_class(kind: &str) -> Option<ReceiptClass> {
         .iter()
         .find(|(k, _)| *k == kind)
         .map(|(_, class)| *class)
-}
-
-/// Where a stored receipt came from. Only receipts this runtime computed or
-/// re-ran with the same result answer memo lookups; the others are stored,
-/// listed, exported and verifiable (see [`Provenance::is_trusted`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Provenance {
-    /// Computed by this runtime (any tab or worker of it: they share one
-    /// store and one identity).
-    Computed,
-    /// Came from elsewhere, and a re-run here gave the same receipt.
-    Verified,
-    /// Imported from a CAR archive.
-    Imported,
-    /// Received from a peer.
-    Received,
-    /// Written before provenance was recorded (a schema-2 database): its
-    /// origin cannot be proven, so it is treated as imported.
-    Unproven,
-}
-
-impl Provenance {
-    /// Every provenance, in the order the memo prefers them.
-    pub const ALL: [Provenance; 5] = [
-        Provenance::Computed,
-        Provenance::Verified,
-        Provenance::Imported,
-        Provenance::Received,
-        Provenance::Unproven,
-    ];
-
-    /// The name stored and shown: `computed`, `verified`, `imported`,
-    /// `received`, `unproven`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provenance::Computed => "computed",
-            Provenance::Verified => "verified",
-            Provenance::Imported => "imported",
-            Provenance::Received => "received",
-            Provenance::Unproven => "unproven",
-        }
-    }
-
-    /// Reads a stored name; anything else is `None`.
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.as_str() == text)
-    }
-
-    /// Whether this runtime vouches for receipts of this provenance: it
-    /// computed them, or re-ran them with the same result. A receipt from
-    /// elsewhere is trusted too if a trusted signer vouches for it
-    /// ([`ReceiptRecord::is_trusted`]).
-    pub fn is_trusted(self) -> bool {
-        matches!(self, Provenance::Computed | Provenance::Verified)
-    }
 }
 
 /// The result of a run: an output or an error value.
@@ -337,7 +282,7 @@ impl Receipt {
     /// failure of the environment or of authority), does not depend on the
     /// machine (`meta.nondeterministic`), and was not stopped by a limit that
     /// a later task may raise (`meta.limit`). Whether it is *trusted* is a
-    /// separate question ([`Provenance`]).
+    /// separate question (`store::record::Provenance`).
     pub fn not_reusable_because(&self) -> Option<String> {
         if self.version() != RECEIPT_VERSION {
             return Some(format!(
@@ -396,40 +341,5 @@ impl Receipt {
             prf,
             fx: Vec::new(),
         }
-    }
-}
-
-/// A stored receipt, checked against its row: the receipt, the keys it is
-/// indexed under, and where it came from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReceiptRecord {
-    /// The receipt's CID.
-    pub cid: Cid,
-    /// The receipt.
-    pub receipt: Receipt,
-    /// The instruction it ran (the memo key).
-    pub instruction: Cid,
-    /// Every input CID of the instruction (the reverse index keys).
-    pub inputs: Vec<Cid>,
-    /// Where it came from.
-    pub provenance: Provenance,
-    /// Its envelopes, each checked when it was stored (the runtime that
-    /// computed it signed one of them).
-    pub envelopes: Vec<crate::envelope::Envelope>,
-    /// Whether a signer this runtime trusts vouches for it: decided when it
-    /// was stored and again when the trust policy changed.
-    pub vouched: bool,
-}
-
-impl ReceiptRecord {
-    /// The signers of its envelopes.
-    pub fn signers(&self) -> Vec<crate::identity::Did> {
-        self.envelopes.iter().map(|e| e.signer.clone()).collect()
-    }
-
-    /// Whether it may answer a memo lookup: computed or verified here, or
-    /// vouched for by a trusted signer.
-    pub fn is_trusted(&self) -> bool {
-        self.provenance.is_trusted() || self.vouched
     }
 }

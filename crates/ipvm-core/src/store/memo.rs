@@ -28,13 +28,15 @@ use std::sync::Mutex;
 use cid::Cid;
 use ipld_core::ipld::Ipld;
 
-use crate::address::verify_block;
-use crate::envelope::Envelope;
-use crate::receipt::{Provenance, Receipt, ReceiptRecord};
+use crate::auth::envelope::Envelope;
+use crate::auth::trust::Trust;
+use crate::model::address::decode_dag_cbor;
+use crate::model::address::verify_block;
+use crate::model::receipt::Receipt;
+use crate::model::workflow::Task;
+use crate::store::record::{Provenance, ReceiptRecord};
 use crate::store::{BlockStore, ReceiptRow, ReceiptStore, RowIndex, RowRead};
-use crate::trust::Trust;
-use crate::workflow::Task;
-use crate::{decode_dag_cbor, CoreError};
+use crate::CoreError;
 
 /// A stored row that was skipped because it is not what it claims.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,7 +231,7 @@ pub async fn check<S: BlockStore + ?Sized>(
     let envelopes = match row
         .signers
         .iter()
-        .map(|d| crate::identity::Did::parse(d))
+        .map(|d| crate::auth::identity::Did::parse(d))
         .collect::<Result<Vec<_>, _>>()
     {
         Ok(s) if s.len() == row.envelopes.len() => s
@@ -423,9 +425,16 @@ pub async fn store_computed_many<S: ReceiptStore + ?Sized>(
     let mut all_blocks = Vec::new();
     let mut rows = Vec::with_capacity(computed.len());
     for (record, blocks, envelope) in computed {
+        // A result this run received from another principal keeps its
+        // provenance and its envelope's trust decision; anything else is
+        // this runtime's own.
+        let received = record.provenance == Provenance::Received;
         let mut row = ReceiptRow::with_invocation(
             &ReceiptRecord {
-                provenance: Provenance::Computed,
+                provenance: match received {
+                    true => Provenance::Received,
+                    false => Provenance::Computed,
+                },
                 ..record.clone()
             },
             &blocks,
@@ -433,7 +442,7 @@ pub async fn store_computed_many<S: ReceiptStore + ?Sized>(
         if let Some(env) = envelope {
             row.signers = vec![env.signer.to_string()];
             row.envelopes = vec![env.bytes];
-            row.vouched = true;
+            row.vouched = !received || record.vouched;
         }
         rows.push(row);
         all_blocks.extend(blocks);

@@ -1,0 +1,10 @@
+//! The data model: what an IPVM computation is, independent of where it is
+//! kept, who signed it or how it runs. Imports nothing else of the crate.
+
+pub mod address;
+pub mod awaits;
+pub mod dagjson;
+pub mod execution;
+pub mod receipt;
+pub mod unixfs;
+pub mod workflow;

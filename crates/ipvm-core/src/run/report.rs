@@ -1,0 +1,166 @@
+//! What a run tells: [`Event`]s as it goes (for progress bars and logs),
+//! and a [`RunReport`] at the end, one [`TaskReport`] per task.
+
+use cid::Cid;
+
+use crate::run::verify::Verdict;
+use crate::store::record::ReceiptRecord;
+
+/// Progress of a run, for progress bars and logs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The task is part of the run.
+    Queued {
+        /// Task index.
+        task: usize,
+        /// Instruction CID.
+        instruction: Cid,
+    },
+    /// The task was sent to the executor.
+    Started {
+        /// Task index.
+        task: usize,
+        /// Instruction CID.
+        instruction: Cid,
+    },
+    /// A stored receipt answered the task; nothing ran.
+    MemoHit {
+        /// Task index.
+        task: usize,
+        /// Instruction CID.
+        instruction: Cid,
+        /// The reused receipt.
+        receipt: Cid,
+    },
+    /// The task ran and succeeded.
+    Finished {
+        /// Task index.
+        task: usize,
+        /// Instruction CID.
+        instruction: Cid,
+        /// The new receipt.
+        receipt: Cid,
+        /// Fuel used.
+        fuel: u64,
+    },
+    /// A stored receipt row was skipped: it is not what it claims (damaged,
+    /// or written by another version). It never fails the run.
+    Rejected {
+        /// Task index.
+        task: usize,
+        /// Instruction CID.
+        instruction: Cid,
+        /// The row's key (the receipt CID it claims).
+        receipt: String,
+        /// Why it was skipped.
+        reason: String,
+    },
+    /// A receipt vouched for by another signer was re-run (a spot-check).
+    SpotChecked {
+        /// Task index.
+        task: usize,
+        /// Instruction CID.
+        instruction: Cid,
+        /// The receipt checked.
+        receipt: Cid,
+        /// What the re-run said: `Match` (now verified here, and it answers
+        /// the task), `Mismatch` (its signers are distrusted; the task runs
+        /// here), `Incomparable` (it could not be checked here; it is not
+        /// served, the task runs here).
+        verdict: Verdict,
+    },
+    /// A spot-check caught a signer: its receipts are no longer reused
+    /// until the user clears it.
+    Distrusted {
+        /// The signer's DID.
+        signer: String,
+        /// The receipt it vouched for that a re-run contradicted.
+        receipt: Cid,
+        /// What the re-run found.
+        reason: String,
+    },
+    /// The task failed (with a receipt) or could not run (without one).
+    Failed {
+        /// Task index.
+        task: usize,
+        /// Instruction CID.
+        instruction: Cid,
+        /// The error receipt, if the task ran.
+        receipt: Option<Cid>,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// How one task of a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskStatus {
+    /// It ran; this is its new receipt (which may hold an error).
+    Ran(ReceiptRecord),
+    /// A stored receipt was reused.
+    Reused(ReceiptRecord),
+    /// It did not run, for this reason (a dependency failed, the pure part failed).
+    Skipped(String),
+}
+
+/// One task's line in a [`RunReport`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskReport {
+    /// Task index.
+    pub task: usize,
+    /// Instruction CID.
+    pub instruction: Cid,
+    /// How it ended.
+    pub status: TaskStatus,
+    /// The engine it ran on (`fast`, `wasmi`), if it ran; for reports only:
+    /// the receipt is the same on every engine.
+    pub engine: Option<String>,
+    /// How long its execution took where it ran, in microseconds, if it ran.
+    pub micros: Option<u64>,
+    /// Why it ran here although a receipt from elsewhere would have answered
+    /// it: the spot-check of that receipt mismatched, or could not compare
+    /// (and an unchecked receipt is never served after a check was drawn).
+    pub spot_check: Option<String>,
+}
+
+impl TaskReport {
+    /// The receipt, for tasks that ran or were reused.
+    pub fn receipt(&self) -> Option<&ReceiptRecord> {
+        match &self.status {
+            TaskStatus::Ran(r) | TaskStatus::Reused(r) => Some(r),
+            TaskStatus::Skipped(_) => None,
+        }
+    }
+}
+
+/// The result of a run, one entry per task in workflow order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunReport {
+    /// Per-task results.
+    pub tasks: Vec<TaskReport>,
+}
+
+impl RunReport {
+    /// How many tasks were executed (not reused, not skipped).
+    pub fn executed(&self) -> usize {
+        self.tasks
+            .iter()
+            .filter(|t| matches!(t.status, TaskStatus::Ran(_)))
+            .count()
+    }
+
+    /// How many tasks were answered from the memo.
+    pub fn reused(&self) -> usize {
+        self.tasks
+            .iter()
+            .filter(|t| matches!(t.status, TaskStatus::Reused(_)))
+            .count()
+    }
+
+    /// Whether every task has a successful receipt.
+    pub fn succeeded(&self) -> bool {
+        self.tasks
+            .iter()
+            .all(|t| t.receipt().is_some_and(|r| r.receipt.out.is_ok()))
+    }
+}

@@ -1,0 +1,101 @@
+//! The bookkeeping of one run ([`RunState`]): which tasks wait for which,
+//! what is ready, what ended and how, and the helpers that end a task.
+
+#[allow(
+    clippy::wildcard_imports,
+    reason = "a part of the scheduler: it shares the parent's names"
+)]
+use super::*;
+
+/// Bookkeeping of one run.
+pub(super) struct RunState {
+    pub(super) deps: Vec<Vec<usize>>,
+    pub(super) dependents: Vec<Vec<usize>>,
+    pub(super) waiting: Vec<usize>,
+    pub(super) effectful: Vec<bool>,
+    pub(super) status: Vec<Option<TaskStatus>>,
+    pub(super) results: HashMap<Cid, Outcome>,
+    pub(super) ready: VecDeque<usize>,
+    pub(super) parked_effects: Vec<usize>,
+    pub(super) pure_left: usize,
+    pub(super) pure_failed: bool,
+    /// Tasks whose memo answer a spot-check contradicted or could not
+    /// check: they run here, and their report says why.
+    pub(super) must_run: HashMap<usize, String>,
+    /// The engine each executed task ran on, and how long it took there,
+    /// as its executor reported them.
+    pub(super) engines: HashMap<usize, (Option<String>, Option<u64>)>,
+}
+
+impl RunState {
+    /// Marks task `i` as ended and releases what waited for it.
+    pub(super) fn complete(&mut self, i: usize, status: TaskStatus) {
+        let ok = match &status {
+            TaskStatus::Ran(r) | TaskStatus::Reused(r) => r.receipt.out.is_ok(),
+            TaskStatus::Skipped(_) => false,
+        };
+        self.status[i] = Some(status);
+        if !self.effectful[i] {
+            self.pure_left -= 1;
+            self.pure_failed |= !ok;
+        }
+        for d in std::mem::take(&mut self.dependents[i]) {
+            self.waiting[d] -= 1;
+            if self.waiting[d] == 0 {
+                if self.effectful[d] {
+                    self.parked_effects.push(d);
+                } else {
+                    self.ready.push_back(d);
+                }
+            }
+        }
+        if self.pure_left == 0 {
+            self.ready.extend(self.parked_effects.drain(..));
+        }
+    }
+}
+
+/// Reports rows skipped on the way (each once: the quarantine holds them after).
+pub(super) fn report(
+    task: usize,
+    instruction: Cid,
+    rejected: Vec<Rejection>,
+    on_event: &mut dyn FnMut(&Event),
+) {
+    for r in rejected {
+        on_event(&Event::Rejected {
+            task,
+            instruction,
+            receipt: r.receipt,
+            reason: r.reason,
+        });
+    }
+}
+
+/// Answers task `i` with a stored receipt.
+pub(super) fn memo_hit(
+    st: &mut RunState,
+    i: usize,
+    rec: ReceiptRecord,
+    on_event: &mut dyn FnMut(&Event),
+) {
+    on_event(&Event::MemoHit {
+        task: i,
+        instruction: rec.instruction,
+        receipt: rec.cid,
+    });
+    st.results.insert(rec.instruction, rec.receipt.out.clone());
+    st.complete(i, TaskStatus::Reused(rec));
+}
+
+/// A one-line rendering of an error value.
+pub(super) fn short(e: &Ipld) -> String {
+    match e {
+        Ipld::String(s) => s.clone(),
+        Ipld::Map(m) => match m.get("message") {
+            Some(Ipld::String(s)) => s.clone(),
+            _ => format!("{e:?}"),
+        },
+        other => format!("{other:?}"),
+    }
+}
