@@ -6,6 +6,10 @@
 // the Rust side, where all logic lives. Compiled by tsc (scripts/build.sh)
 // to index.js and index.d.ts; the data types (Cid, TaskReport, RunEvent, …)
 // come from the Rust side (crates/ipvm-web/src/types.rs) through the glue.
+//
+// Past 600 lines on purpose: it is the package's whole public API (the
+// Runtime class and the free functions), each with the doc comment and
+// example that land in index.d.ts; the logic stays on the Rust side.
 import init, { Runtime as RawRuntime, instructionCid as rawInstructionCid, isCid, inspectModule as rawInspectModule, planWorkflow as rawPlanWorkflow } from "./wasm/ipvm_web.js";
 import type {
   Cid, RunEvent, TaskReport, StoredReceipt, Verification, RunRecord, Provenance, ImportReport, IpvmErrorCode,

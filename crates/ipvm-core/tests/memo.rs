@@ -2,6 +2,8 @@
 //! runtime vouches for it, every row is checked when it is read, and
 //! failures of the environment are never reused. Each test covers a class of
 //! attack, with several members of the class.
+//!
+//! Past 600 lines: one test per class of attack on the memo (§5a).
 
 // The same file runs natively and in headless Chromium (`npm test`'s
 // `core-browser` suite).

@@ -1,5 +1,8 @@
 //! The scheduler: dataflow order, memoization, failure propagation, effects
 //! last, cancellation and events, counted on a test executor.
+//!
+//! Past 600 lines: one test per scheduling rule of docs/spec.md §6, with
+//! the executors each rule needs.
 
 // The same file runs natively and in headless Chromium (`npm test`'s
 // `core-browser` suite).

@@ -3,6 +3,10 @@
 //! `cabi_post_*`). Written against the small [`Guest`] trait, so that any
 //! engine (wasmi here; the browser's own engine later) reuses it unchanged.
 //! Strings are UTF-8, as wit-bindgen emits them.
+//!
+//! One file, past 600 lines, on purpose: lowering and lifting mirror each
+//! other case by case (flat, through memory, each WIT type), and reading
+//! them side by side is how a change to one is checked against the other.
 
 use crate::wit::{WitFunc, WitType};
 use crate::ExecError;

@@ -3,6 +3,8 @@
 //! (`cargo test`) and in headless Chromium (wasm-bindgen-test, `npm test`'s
 //! `hostile-browser` suite), where wasm32 stack growth and a tab's memory
 //! are the risks.
+//!
+//! Past 600 lines: one WAT module and test per kind of hostile module.
 
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;

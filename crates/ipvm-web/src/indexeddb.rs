@@ -33,6 +33,10 @@
 //!
 //! This adapter only translates rows; what a row means, and whether it is
 //! believed, is decided by `ipvm_core::memo`.
+//!
+//! One file, past 600 lines, on purpose: every object store and index is
+//! opened, upgraded, written and read through the same few transaction
+//! helpers, and a schema change must be read against all of them at once.
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
