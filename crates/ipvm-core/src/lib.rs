@@ -88,3 +88,7 @@ pub use store::{BlockStore, MemoryStore, ReceiptRow, ReceiptStore};
 pub use trust::Trust;
 pub use verify::{verify, verify_on, Verdict, Verification};
 pub use workflow::{Instruction, Limits, Task, Workflow};
+pub use run::records::{MemoryRuns, RunLog, RunRecords};
+pub use run::runtime::{Runtime, TrustOptions};
+pub use store::seen::{MemorySeen, SeenInvocations};
+pub use store::settings::{MemorySettings, Settings, TrustState};

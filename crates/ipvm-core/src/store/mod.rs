@@ -21,6 +21,8 @@ mod files;
 pub mod memo;
 mod memory;
 pub mod record;
+pub mod seen;
+pub mod settings;
 pub mod vouching;
 
 pub use files::{add_file, read_file_within};

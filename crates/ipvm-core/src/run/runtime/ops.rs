@@ -1,0 +1,153 @@
+//! What a runtime does with workflows, receipts, files and archives: runs
+//! (with the run's record and the distrust a spot-check caught kept),
+//! verification, the memo's lookups, files, and CAR import and export.
+
+use cid::Cid;
+
+use crate::auth::identity::Signer;
+use crate::model::workflow::Workflow;
+use crate::run::cancel::CancelToken;
+use crate::run::coordinate::{Announcer, InstructionLock};
+use crate::run::job::Executor;
+use crate::run::records::{RunLog, RunRecords};
+use crate::run::report::{Event, RunReport};
+use crate::run::runtime::Runtime;
+use crate::run::scheduler::Scheduler;
+use crate::run::verify::{verify_on, Verification};
+use crate::store::car::{self, Imported};
+use crate::store::memo::{self, Checked};
+use crate::store::record::ReceiptRecord;
+use crate::store::settings::Settings;
+use crate::store::{add_file, read_file_within, BlockStore, ReceiptStore};
+use crate::CoreError;
+
+impl<S, E, K, N, R, L, A> Runtime<S, E, K, N, R, L, A>
+where
+    S: BlockStore + ReceiptStore,
+    E: Executor,
+    K: Settings,
+    R: RunRecords,
+    L: InstructionLock,
+    A: Announcer,
+{
+    /// Runs a workflow with this runtime's identity, lock, announcer and
+    /// quarantine, keeping its record; `on_event` hears its progress. A
+    /// signer a spot-check caught is distrusted, and that is kept.
+    pub async fn run(
+        &self,
+        workflow: &Workflow,
+        on_event: &mut dyn FnMut(&Event),
+        cancel: &CancelToken,
+    ) -> Result<RunReport, CoreError> {
+        let id = self.identity().await?;
+        let signer: &dyn Signer = id.signer();
+        let scheduler = Scheduler::new(&self.executor, &self.store)
+            .with_parallelism(self.parallelism)
+            .with_coordination(&self.lock, &self.announcer)
+            .with_quarantine(&self.quarantine)
+            .with_identity(signer, id.trust());
+        let log = self.runs.start(workflow);
+        let mut distrusted = false;
+        let mut emit = |e: &Event| {
+            distrusted |= matches!(e, Event::Distrusted { .. });
+            if let Some(log) = &log {
+                log.event(e);
+            }
+            on_event(e);
+        };
+        let report = scheduler.run(workflow, &mut emit, cancel).await;
+        if let Some(log) = &log {
+            log.end(&report).await;
+        }
+        if distrusted {
+            self.save_trust(&id, &[]).await?;
+        }
+        report
+    }
+
+    /// Re-runs the task of a stored receipt (on `engine` if given) and
+    /// compares; a matching receipt from elsewhere is promoted to
+    /// `verified`, a contradicted one's trusted signers are distrusted, and
+    /// that is kept.
+    pub async fn verify(
+        &self,
+        receipt: &Cid,
+        engine: Option<&str>,
+    ) -> Result<Verification, CoreError> {
+        let id = self.current_identity().await?;
+        let signer: &dyn Signer = id.signer();
+        let v = verify_on(
+            &self.executor,
+            &self.store,
+            &self.quarantine,
+            Some((signer, id.trust())),
+            receipt,
+            engine,
+        )
+        .await?;
+        if !v.distrusted.is_empty() {
+            self.save_trust(&id, &[]).await?;
+        }
+        Ok(v)
+    }
+}
+
+impl<S, E, K, N, R, L, A> Runtime<S, E, K, N, R, L, A>
+where
+    S: BlockStore + ReceiptStore,
+    K: Settings,
+{
+    /// The receipt with this CID, if stored and intact.
+    pub async fn receipt(&self, cid: &Cid) -> Result<Checked<Option<ReceiptRecord>>, CoreError> {
+        memo::receipt(&self.store, &self.quarantine, cid).await
+    }
+
+    /// The receipt that answers `instruction` under this runtime's trust
+    /// (the memo lookup).
+    pub async fn receipt_for(
+        &self,
+        instruction: &Cid,
+    ) -> Result<Checked<Option<ReceiptRecord>>, CoreError> {
+        let id = self.identity().await?;
+        memo::lookup(&self.store, &self.quarantine, Some(id.trust()), instruction).await
+    }
+
+    /// Every stored receipt of `instruction`, whatever its provenance.
+    pub async fn receipts_for(
+        &self,
+        instruction: &Cid,
+    ) -> Result<Checked<Vec<ReceiptRecord>>, CoreError> {
+        memo::receipts_for(&self.store, &self.quarantine, instruction).await
+    }
+
+    /// Every stored receipt computed from `input`.
+    pub async fn receipts_using(
+        &self,
+        input: &Cid,
+    ) -> Result<Checked<Vec<ReceiptRecord>>, CoreError> {
+        memo::receipts_using(&self.store, &self.quarantine, input).await
+    }
+
+    /// Stores a file (a module or data) as UnixFS; its CID.
+    pub async fn add_file(&self, bytes: &[u8]) -> Result<Cid, CoreError> {
+        add_file(&self.store, bytes).await
+    }
+
+    /// A stored file's bytes, at most `max_bytes` of them.
+    pub async fn read_file(&self, cid: &Cid, max_bytes: u64) -> Result<Vec<u8>, CoreError> {
+        read_file_within(&self.store, cid, max_bytes).await
+    }
+
+    /// A CARv1 archive of `roots` (receipts with their envelopes,
+    /// invocations and modules, or blocks with their DAGs).
+    pub async fn export_car(&self, roots: &[Cid]) -> Result<Vec<u8>, CoreError> {
+        car::export(&self.store, roots).await
+    }
+
+    /// Imports a CARv1 archive, all or nothing, deciding under this
+    /// runtime's current trust which receipts a trusted signer vouches for.
+    pub async fn import_car(&self, bytes: &[u8]) -> Result<Imported, CoreError> {
+        let id = self.current_identity().await?;
+        car::import(&self.store, id.trust(), bytes).await
+    }
+}
