@@ -4,14 +4,11 @@
 
 use std::process::ExitCode;
 
-use ipvm_core::run::admission::refuse;
-use ipvm_core::ucan::wasm::{run_args, task_of, Authority, WASM_RUN};
-use ipvm_core::ucan::{Delegation, Invocation, Payload, Token};
+use ipvm_core::run::runtime::{Call, Grant, InvocationError};
+use ipvm_core::ucan::wasm::run_args;
+use ipvm_core::ucan::Token;
 use ipvm_core::workflow::parse_dag_json;
-use ipvm_core::{
-    parse_cid, CancelToken, Did, Event, Ipld, MemoryStore, Scheduler, Signer, Workflow,
-};
-use ipvm_exec::WasmExecutor;
+use ipvm_core::{parse_cid, CancelToken, Did, Event, Ipld};
 
 use crate::cli::{add_files, describe, IdentityArgs};
 use crate::key;
@@ -80,26 +77,21 @@ pub(crate) fn delegate(args: &[String]) -> Result<ExitCode, String> {
             other => return Err(format!("unknown option `{other}` for `delegate`")),
         }
     }
-    let (signer, _) = identity.open()?;
+    let rt = identity.runtime(Vec::new())?;
     let aud = aud.ok_or("`delegate` needs --aud DID")?;
     let cmd = cmd.ok_or("`delegate` needs --cmd (e.g. /wasm/run)")?;
     let out = out.ok_or("`delegate` needs --out FILE")?;
-    let payload = Payload::Delegation(Delegation {
-        iss: signer.did().clone(),
+    let grant = Grant {
         aud,
-        sub: match powerline {
-            true => None,
-            false => Some(sub.unwrap_or_else(|| signer.did().clone())),
-        },
         cmd,
+        sub,
+        powerline,
         pol,
-        nonce: nonce()?,
         exp,
         nbf,
-        meta: None,
-    });
-    let token = futures::executor::block_on(Token::sign_payload(&signer, &payload))
-        .map_err(|e| e.to_string())?;
+    };
+    let token =
+        futures::executor::block_on(rt.delegate(grant, nonce()?)).map_err(|e| e.to_string())?;
     write_token(&token, &out)
 }
 
@@ -144,9 +136,7 @@ pub(crate) fn invoke(args: &[String]) -> Result<ExitCode, String> {
             other => return Err(format!("unknown option `{other}` for `invoke`")),
         }
     }
-    let (signer, _) = identity.open()?;
-    let sub = sub.unwrap_or_else(|| signer.did().clone());
-    let aud = aud.unwrap_or_else(|| sub.clone());
+    let rt = identity.runtime(Vec::new())?;
     let out = out.ok_or("`invoke` needs --out FILE")?;
     let module = module.ok_or("`invoke` needs --module CID")?;
     let module = parse_cid(&module).map_err(|e| format!("`--module {module}`: {e}"))?;
@@ -154,21 +144,15 @@ pub(crate) fn invoke(args: &[String]) -> Result<ExitCode, String> {
     let Ipld::List(call_args) = call_args else {
         return Err("`--args` must be a JSON list".into());
     };
-    let payload = Payload::Invocation(Invocation {
-        iss: signer.did().clone(),
-        aud: Some(aud),
+    let call = Call {
+        aud,
         sub,
-        cmd: WASM_RUN.into(),
         args: run_args(&module, &func, call_args, limits, None),
         prf,
-        nonce: nonce()?,
         exp,
-        iat: None,
-        meta: None,
-        cause: None,
-    });
-    let token = futures::executor::block_on(Token::sign_payload(&signer, &payload))
-        .map_err(|e| e.to_string())?;
+    };
+    let token =
+        futures::executor::block_on(rt.invoke(call, nonce()?)).map_err(|e| e.to_string())?;
     write_token(&token, &out)
 }
 
@@ -218,50 +202,18 @@ pub(crate) fn run_invocation(args: &[String]) -> Result<ExitCode, String> {
         .iter()
         .map(|p| read_token(p).and_then(|b| Token::decode(&b).map_err(|e| format!("{p}: {e}"))))
         .collect::<Result<_, _>>()?;
-    let (signer, trust) = identity.open()?;
-    let authority = Authority::new(signer.did().clone()).with_authorities(authorities);
-    // The invocations from others this node accepted, kept beside its key
-    // (`<key>.seen`: a line `CID EXP` each), so a replay is refused in a
-    // later run too.
-    let mut seen_path = identity.key_path()?.into_os_string();
-    seen_path.push(".seen");
-    let seen_path = std::path::PathBuf::from(seen_path);
-    // One process at a time reads, admits and writes the seen-set: two
-    // concurrent runs of one invocation must not both find it unseen. The
-    // lock is held until the claim is written (it ends with the process).
-    let _claim = lock_beside(&seen_path)?;
-    let seen_text = std::fs::read_to_string(&seen_path).unwrap_or_default();
-    authority.remember(seen_text.lines().filter_map(|l| {
-        let (cid, exp) = l.split_once(' ')?;
-        Some((ipvm_core::parse_cid(cid).ok()?, exp.trim().parse().ok()?))
-    }));
+    let rt = identity.runtime(authorities)?;
     let now_s = at.unwrap_or_else(now);
-    let store = MemoryStore::new();
     futures::executor::block_on(async {
-        add_files(&store, &adds).await?;
-        let lookup = |c: &ipvm_core::Cid| proofs.iter().find(|t| t.cid == *c).cloned();
-        match authority.admit(&token, &lookup, now_s) {
-            Ok(task) => {
-                let lines: String = authority
-                    .seen(now_s)
-                    .iter()
-                    .map(|(c, e)| format!("{c} {e}\n"))
-                    .collect();
-                write_atomically(&seen_path, lines.as_bytes())?;
-                drop(_claim);
-                let executor = WasmExecutor::new(&store);
-                let scheduler = Scheduler::new(&executor, &store).with_identity(&signer, &trust);
-                let mut log = |e: &Event| eprintln!("{}", describe(e));
-                let report = scheduler
-                    .run(
-                        &Workflow { tasks: vec![task] },
-                        &mut log,
-                        &CancelToken::new(),
-                    )
-                    .await
-                    .map_err(|e| format!("{token_path}: {e}"))?;
-                let rec = report.tasks[0].receipt();
-                if let Some(rec) = rec {
+        rt.identity().await.map_err(|e| e.to_string())?;
+        add_files(&rt, &adds).await?;
+        let mut log = |e: &Event| eprintln!("{}", describe(e));
+        match rt
+            .run_invocation(&token, proofs, now_s, &mut log, &CancelToken::new())
+            .await
+        {
+            Ok(report) => {
+                if let Some(rec) = report.tasks[0].receipt() {
                     println!("{}", rec.receipt.to_dag_json().map_err(|e| e.to_string())?);
                 }
                 Ok(match report.succeeded() {
@@ -269,50 +221,14 @@ pub(crate) fn run_invocation(args: &[String]) -> Result<ExitCode, String> {
                     false => ExitCode::from(1),
                 })
             }
-            Err(refusal) => {
-                eprintln!("refused {}: {refusal}", token.cid);
-                // Only an authentic invocation leaves a receipt.
-                if let (Payload::Invocation(inv), Ok(())) =
-                    (&token.payload, token.verify_signature())
-                {
-                    if let Ok(task) = task_of(inv) {
-                        let signer: &dyn Signer = &signer;
-                        let rec = refuse(&store, Some(signer), &task, &refusal)
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        println!("{}", rec.receipt.to_dag_json().map_err(|e| e.to_string())?);
-                    }
+            Err(InvocationError::Refused { error, receipt }) => {
+                eprintln!("refused {}: {error}", token.cid);
+                if let Some(rec) = receipt {
+                    println!("{}", rec.receipt.to_dag_json().map_err(|e| e.to_string())?);
                 }
                 Ok(ExitCode::from(1))
             }
+            Err(InvocationError::Core(e)) => Err(format!("{token_path}: {e}")),
         }
     })
-}
-
-/// Takes the exclusive lock of `<path>.lock` (made if missing), waiting for
-/// another process that holds it; released when the file is dropped.
-fn lock_beside(path: &std::path::Path) -> Result<std::fs::File, String> {
-    let mut lock_path = path.as_os_str().to_owned();
-    lock_path.push(".lock");
-    let lock_path = std::path::PathBuf::from(lock_path);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| format!("cannot open `{}`: {e}", lock_path.display()))?;
-    file.lock()
-        .map_err(|e| format!("cannot lock `{}`: {e}", lock_path.display()))?;
-    Ok(file)
-}
-
-/// Replaces `path` with `bytes` in one step (a temporary file renamed over
-/// it), so a crash never leaves it half-written.
-fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| format!("cannot write `{}`: {e}", path.display()))
 }

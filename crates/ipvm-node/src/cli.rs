@@ -4,11 +4,10 @@ use std::process::ExitCode;
 
 use std::path::PathBuf;
 
-use ipvm_core::store::add_file;
-use ipvm_core::{car, unixfs, CancelToken, Did, Event, MemoryStore, Scheduler, Trust, Workflow};
-use ipvm_exec::WasmExecutor;
+use ipvm_core::{car, unixfs, CancelToken, Did, Event, TrustOptions, Workflow};
 
 use crate::key;
+use crate::native::NodeRuntime;
 
 const USAGE: &str = "usage: ipvm run WORKFLOW.json [--add FILE]... [--parallelism N] [--key FILE] [--trust DID]... [--verify-rate R] [--import CAR]... [--export CAR]\n       ipvm key [--key FILE]\n       ipvm verify-receipt CAR [--key FILE] [--trust DID]...\n       ipvm delegate --aud DID --cmd CMD [--sub DID | --powerline] [--pol JSON] [--exp SECS | --ttl SECS] [--nbf SECS] --out FILE\n       ipvm invoke --module CID --func NAME [--args JSON] [--fuel N] [--memory N] [--time N] [--aud DID] [--sub DID] [--prf FILE]... [--exp SECS | --ttl SECS] --out FILE\n       ipvm run-invocation TOKEN [--proof FILE]... [--add FILE]... [--authority DID]... [--now SECS]\n       ipvm add FILE...\n       ipvm instruction INSTRUCTIONS.jsonl\n       ipvm dag-cid VALUES.jsonl";
 
@@ -38,9 +37,10 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode, String> {
 }
 
 /// Stores each file (a module or data) as a UnixFS file, saying its CID.
-pub(crate) async fn add_files(store: &MemoryStore, paths: &[String]) -> Result<(), String> {
+pub(crate) async fn add_files(rt: &NodeRuntime, paths: &[String]) -> Result<(), String> {
     for path in paths {
-        let cid = add_file(store, &read(path)?)
+        let cid = rt
+            .add_file(&read(path)?)
             .await
             .map_err(|e| format!("{path}: {e}"))?;
         eprintln!("added {cid} {path}");
@@ -124,12 +124,13 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
     }
     .map_err(|e| format!("{workflow_path}: {e}"))?;
 
-    let (signer, trust) = identity.open()?;
-    let store = MemoryStore::new();
+    let rt = identity.runtime(Vec::new())?.with_parallelism(parallelism);
     futures::executor::block_on(async {
-        add_files(&store, &adds).await?;
+        rt.identity().await.map_err(|e| e.to_string())?;
+        add_files(&rt, &adds).await?;
         for path in &imports {
-            let report = car::import(&store, &trust, &read(path)?)
+            let report = rt
+                .import_car(&read(path)?)
                 .await
                 .map_err(|e| format!("{path}: {e}"))?;
             eprintln!(
@@ -143,12 +144,8 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                 eprintln!("refused envelope {cid}: {} ({why})", why.code());
             }
         }
-        let executor = WasmExecutor::new(&store);
-        let scheduler = Scheduler::new(&executor, &store)
-            .with_parallelism(parallelism)
-            .with_identity(&signer, &trust);
         let mut log = |e: &Event| eprintln!("{}", describe(e));
-        let report = scheduler
+        let report = rt
             .run(&workflow, &mut log, &CancelToken::new())
             .await
             .map_err(|e| format!("{workflow_path}: {e}"))?;
@@ -164,7 +161,8 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                 .filter_map(|t| t.receipt())
                 .map(|r| r.cid)
                 .collect();
-            let bytes = car::export(&store, &roots)
+            let bytes = rt
+                .export_car(&roots)
                 .await
                 .map_err(|e| format!("{path}: {e}"))?;
             std::fs::write(path, bytes).map_err(|e| format!("cannot write `{path}`: {e}"))?;
@@ -220,25 +218,25 @@ impl IdentityArgs {
         }
     }
 
-    /// The key (created if missing) and the trust policy.
     /// The key file's path (`--key`, else the default).
-    pub(crate) fn key_path(&self) -> Result<PathBuf, String> {
+    fn key_path(&self) -> Result<PathBuf, String> {
         match &self.key {
             Some(p) => Ok(p.clone()),
             None => key::default_path(),
         }
     }
 
-    pub(crate) fn open(&self) -> Result<(ipvm_core::Ed25519Key, Trust), String> {
-        let path = self.key_path()?;
-        let (signer, created) = key::load_or_create(&path)?;
-        if created {
-            eprintln!("created key {} ({})", path.display(), signer.did());
-        }
-        let trust = Trust::new(signer.did().clone())
-            .with_signers(self.trust.iter().cloned())
-            .with_spot_checks(self.verify_rate, key::random_u64()?);
-        Ok((signer, trust))
+    /// The node's runtime: its key (created if missing), the trust policy
+    /// these options give, and `authorities` to accept invocations under.
+    pub(crate) fn runtime(&self, authorities: Vec<Did>) -> Result<NodeRuntime, String> {
+        Ok(
+            crate::native::runtime(&self.key_path()?).with_trust(TrustOptions {
+                signers: self.trust.clone(),
+                verify_rate: self.verify_rate,
+                seed: key::random_u64()?,
+                authorities,
+            }),
+        )
     }
 }
 
@@ -251,8 +249,9 @@ fn show_key(args: &[String]) -> Result<ExitCode, String> {
             return Err(format!("unexpected argument `{a}`\n{USAGE}"));
         }
     }
-    let (signer, _) = identity.open()?;
-    println!("{}", signer.did());
+    let rt = identity.runtime(Vec::new())?;
+    let did = futures::executor::block_on(rt.did()).map_err(|e| e.to_string())?;
+    println!("{did}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -276,7 +275,8 @@ fn verify_receipt(args: &[String]) -> Result<ExitCode, String> {
         }
     }
     let path = path.ok_or_else(|| format!("`verify-receipt` needs a CAR file\n{USAGE}"))?;
-    let (_, trust) = identity.open()?;
+    let rt = identity.runtime(Vec::new())?;
+    futures::executor::block_on(rt.identity()).map_err(|e| e.to_string())?;
     let (_, blocks) = car::decode(&read(&path)?).map_err(|e| format!("{path}: {e}"))?;
     let mut envelopes: std::collections::HashMap<ipvm_core::Cid, Vec<Vec<u8>>> = Default::default();
     let mut receipts = Vec::new();
@@ -304,7 +304,8 @@ fn verify_receipt(args: &[String]) -> Result<ExitCode, String> {
     let mut all = true;
     for (cid, bytes) in receipts {
         let envs = envelopes.remove(&cid).unwrap_or_default();
-        let check = ipvm_core::envelope::check_receipt(&bytes, &envs, &|d| trust.trusts(d));
+        let check = futures::executor::block_on(rt.check_receipt(&bytes, &envs))
+            .map_err(|e| e.to_string())?;
         match check.verdict {
             Ok(did) => println!("{cid} valid {did}"),
             Err(why) => {

@@ -20,8 +20,9 @@
 //! `$IPVM_KEY` or `~/.config/ipvm/key`, created with mode 0600 if missing);
 //! `--import` brings receipts from a CAR, reused if a `--trust`ed signer
 //! vouches for them (`--verify-rate R` re-runs that share of them as a
-//! spot-check); `--export` writes the run's receipts with their
-//! envelopes. `key` prints the node's DID. `verify-receipt` checks each
+//! spot-check; a signer it catches is distrusted, and that is kept in
+//! `<key file>.trust`: delete its line to clear it); `--export` writes the run's receipts
+//! with their envelopes. `key` prints the node's DID. `verify-receipt` checks each
 //! receipt of a CAR with its envelopes: `valid DID`, or a reason code.
 //! `delegate` and `invoke` write UCAN 1.0 tokens signed with the node's key
 //! and print their CIDs; `run-invocation` admits a signed `/wasm/run`
@@ -37,6 +38,7 @@
 mod authority;
 mod cli;
 mod key;
+mod native;
 
 use std::process::ExitCode;
 
