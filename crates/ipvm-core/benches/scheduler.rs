@@ -8,17 +8,16 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use futures::executor::block_on;
-use ipvm_core::run::job::Purity;
 use ipvm_core::{
-    address, CancelToken, Execution, Executor, Instruction, Ipld, Job, MemoryStore, Scheduler,
+    address, CancelToken, Execution, Executor, Instruction, Ipld, Job, MemoryStore, Ops, Scheduler,
     Task, Workflow,
 };
 
 struct NoOp;
 
 impl Executor for NoOp {
-    fn purity(&self, _: &str) -> Option<Purity> {
-        Some(Purity::Pure)
+    fn ops(&self) -> &Ops {
+        Ops::standard()
     }
     async fn execute(&self, _: Job) -> Execution {
         Execution::ok(Ipld::Integer(0), 0)

@@ -6,6 +6,11 @@
 //! that says *what* to compute is its [`Instruction`]; the CID of the
 //! instruction's DAG-CBOR encoding is the identity of the computation.
 //!
+//! The op an instruction names says how its resource and input must look
+//! and what running it does to the world (pure, a query, a mutation): one
+//! registry of ops ([`Ops`]) holds both, and the standard one holds the pure
+//! `wasm/run` and `wasm/run-exact`.
+//!
 //! A [`Workflow`] is a list of tasks that form a DAG: an argument may be an
 //! *await* (`{"await/ok": {"/": "<instruction CID>"}}`) that stands for the
 //! result of another task, so independent tasks can run in parallel.
@@ -27,8 +32,9 @@
 //! The crate is in four parts, each a folder, each importing only from the
 //! ones before it (a test, `tests/layout.rs`, keeps it so):
 //!
-//! - [`model`]: what things are: instructions, tasks and workflows, awaits,
-//!   receipts and executions, CIDs, DAG-JSON, UnixFS files.
+//! - [`model`]: what things are: instructions, tasks and workflows, the ops
+//!   an instruction may name, awaits, receipts and executions, CIDs,
+//!   DAG-JSON, UnixFS files.
 //! - [`auth`]: who may do what: identities and signatures, receipt
 //!   envelopes, the trust policy, UCAN tokens and their policies.
 //! - [`store`]: what is kept: blocks and receipt rows, the memo rule that
@@ -78,17 +84,18 @@ pub use identity::{Did, Ed25519Key, Signer};
 pub use ipld_core::{cid::Cid, ipld::Ipld};
 pub use memo::{Checked, Quarantine, Rejection};
 pub use model::execution::{Execution, Origin};
+pub use model::op::{Op, OpClass, Ops};
 pub use receipt::{Outcome, Receipt, ReceiptClass, RECEIPT_VERSION};
 pub use run::cancel::CancelToken;
 pub use run::job::{Executor, Job};
+pub use run::records::{MemoryRuns, RunLog, RunRecords};
 pub use run::report::{Event, RunReport, TaskReport};
+pub use run::runtime::{Runtime, TrustOptions};
 pub use scheduler::Scheduler;
 pub use store::record::{Provenance, ReceiptRecord};
+pub use store::seen::{MemorySeen, SeenInvocations};
+pub use store::settings::{MemorySettings, Settings, TrustState};
 pub use store::{BlockStore, MemoryStore, ReceiptRow, ReceiptStore};
 pub use trust::Trust;
 pub use verify::{verify, verify_on, Verdict, Verification};
 pub use workflow::{Instruction, Limits, Task, Workflow};
-pub use run::records::{MemoryRuns, RunLog, RunRecords};
-pub use run::runtime::{Runtime, TrustOptions};
-pub use store::seen::{MemorySeen, SeenInvocations};
-pub use store::settings::{MemorySettings, Settings, TrustState};

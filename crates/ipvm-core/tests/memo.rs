@@ -447,8 +447,8 @@ fn an_unreadable_row_is_reported_and_the_run_goes_on() {
 struct FailsWith(&'static str, Cell<usize>);
 
 impl Executor for FailsWith {
-    fn purity(&self, _: &str) -> Option<ipvm_core::run::job::Purity> {
-        Some(ipvm_core::run::job::Purity::Pure)
+    fn ops(&self) -> &ipvm_core::Ops {
+        ipvm_core::Ops::standard()
     }
     async fn execute(&self, _: Job) -> Execution {
         self.1.set(self.1.get() + 1);

@@ -28,8 +28,8 @@ struct Offloading {
 }
 
 impl Executor for Offloading {
-    fn purity(&self, op: &str) -> Option<ipvm_core::run::job::Purity> {
-        TestExecutor::default().purity(op)
+    fn ops(&self) -> &ipvm_core::Ops {
+        common::test_ops()
     }
     async fn execute(&self, job: Job) -> Execution {
         let (ran, prf) = job

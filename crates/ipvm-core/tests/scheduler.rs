@@ -220,7 +220,7 @@ fn an_unknown_op_is_rejected_naming_the_task() {
     .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "task 1: field `run.op`: unknown op `wasm/teleport`"
+        "task 1: field `run.op`: unknown op `wasm/teleport` (known: test/effect, wasm/run, wasm/run-exact)"
     );
     assert_eq!(exec.count(), 0);
 }
@@ -261,8 +261,8 @@ fn parallelism_bounds_the_tasks_in_flight() {
         peak: &'a Cell<usize>,
     }
     impl ipvm_core::Executor for Gate<'_> {
-        fn purity(&self, op: &str) -> Option<ipvm_core::run::job::Purity> {
-            self.inner.purity(op)
+        fn ops(&self) -> &ipvm_core::Ops {
+            self.inner.ops()
         }
         async fn execute(&self, job: ipvm_core::Job) -> ipvm_core::Execution {
             self.in_flight.set(self.in_flight.get() + 1);
@@ -359,8 +359,8 @@ fn the_reverse_index_finds_receipts_by_input() {
 fn limit_errors_and_nondeterministic_receipts_are_not_reused() {
     struct Flaky(TestExecutor);
     impl ipvm_core::Executor for Flaky {
-        fn purity(&self, op: &str) -> Option<ipvm_core::run::job::Purity> {
-            self.0.purity(op)
+        fn ops(&self) -> &ipvm_core::Ops {
+            self.0.ops()
         }
         async fn execute(&self, job: ipvm_core::Job) -> ipvm_core::Execution {
             let mut ex = self.0.execute(job.clone()).await;
@@ -404,8 +404,8 @@ fn a_receipt_verifies_by_re_running_its_task_from_the_store() {
     // A different executor that computes something else is caught.
     struct Liar;
     impl ipvm_core::Executor for Liar {
-        fn purity(&self, _: &str) -> Option<ipvm_core::run::job::Purity> {
-            Some(ipvm_core::run::job::Purity::Pure)
+        fn ops(&self) -> &ipvm_core::Ops {
+            ipvm_core::Ops::standard()
         }
         async fn execute(&self, _: ipvm_core::Job) -> ipvm_core::Execution {
             ipvm_core::Execution::ok(Ipld::Integer(13), 1)
@@ -627,8 +627,8 @@ impl ipvm_core::ReceiptStore for Counting {
 struct Together(TestExecutor);
 
 impl ipvm_core::Executor for Together {
-    fn purity(&self, op: &str) -> Option<ipvm_core::run::job::Purity> {
-        self.0.purity(op)
+    fn ops(&self) -> &ipvm_core::Ops {
+        self.0.ops()
     }
     async fn execute(&self, job: ipvm_core::Job) -> ipvm_core::Execution {
         yield_once().await;

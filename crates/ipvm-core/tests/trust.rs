@@ -67,8 +67,8 @@ impl Runtime {
 struct Liar;
 
 impl Executor for Liar {
-    fn purity(&self, op: &str) -> Option<ipvm_core::run::job::Purity> {
-        TestExecutor::default().purity(op)
+    fn ops(&self) -> &ipvm_core::Ops {
+        common::test_ops()
     }
     async fn execute(&self, job: Job) -> Execution {
         match (&job.func[..], &job.args[..]) {
@@ -339,8 +339,8 @@ fn a_rate_of_zero_never_spot_checks_and_a_rate_between_samples() {
 struct DeadWorker;
 
 impl Executor for DeadWorker {
-    fn purity(&self, op: &str) -> Option<ipvm_core::run::job::Purity> {
-        TestExecutor::default().purity(op)
+    fn ops(&self) -> &ipvm_core::Ops {
+        common::test_ops()
     }
     async fn execute(&self, _job: Job) -> Execution {
         Execution::error(error_value("worker", "the worker died"), 0)
@@ -410,8 +410,8 @@ fn a_spot_check_that_fails_here_for_a_reason_of_this_environment_distrusts_nobod
 struct Clocked;
 
 impl Executor for Clocked {
-    fn purity(&self, op: &str) -> Option<ipvm_core::run::job::Purity> {
-        TestExecutor::default().purity(op)
+    fn ops(&self) -> &ipvm_core::Ops {
+        common::test_ops()
     }
     async fn execute(&self, job: Job) -> Execution {
         if job.limits.time_ms() < 1000 {

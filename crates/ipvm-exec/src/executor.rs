@@ -20,14 +20,10 @@ use crate::wit::{self, Shape, WitFunc, WitWorld};
 use crate::WasmiEngine;
 use crate::{mapping, ExecError};
 use ipvm_core::address::{nesting, raw_cid, MAX_NESTING};
+use ipvm_core::model::op::{Ops, WASM_RUN, WASM_RUN_EXACT};
 use ipvm_core::receipt::{error_class, ReceiptClass};
-use ipvm_core::run::job::Purity;
 use ipvm_core::store::{read_file_within, BlockStore};
-use ipvm_core::ucan::wasm::EXACT_RUN_OP;
 use ipvm_core::{Cid, CoreError, Execution, Executor, Ipld, Job};
-
-/// The operation this executor knows.
-const WASM_RUN: &str = "wasm/run";
 
 /// A module, metered, compiled and analysed.
 struct Prepared<M> {
@@ -69,12 +65,24 @@ impl Run {
     }
 }
 
-/// How a job's call is read: exactly for [`EXACT_RUN_OP`], else by
-/// Homestar's rules.
-fn mode(job: &Job) -> Mode {
-    match job.op == EXACT_RUN_OP {
-        true => Mode::Exact,
-        false => Mode::Lenient,
+/// The ops this executor runs ([`Ops::standard`]): every executor that runs
+/// Wasm (a worker pool too) answers these.
+pub fn ops() -> &'static Ops {
+    Ops::standard()
+}
+
+/// How a job's call is read, by its op: exactly for [`WASM_RUN_EXACT`], by
+/// Homestar's rules for [`WASM_RUN`]. Another op is not run here (the
+/// scheduler refuses it first, by [`ops`]): a job sent for one fails as an
+/// environment error, never reused.
+fn route(job: &Job) -> Result<Mode, ExecError> {
+    match job.op.as_str() {
+        WASM_RUN => Ok(Mode::Lenient),
+        WASM_RUN_EXACT => Ok(Mode::Exact),
+        other => Err(ExecError::Worker(format!(
+            "op `{other}` is not run by this executor (it runs {})",
+            ops().names().collect::<Vec<_>>().join(", ")
+        ))),
     }
 }
 
@@ -223,6 +231,10 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
     }
 
     async fn run(&self, job: &Job) -> Run {
+        let mode = match route(job) {
+            Ok(mode) => mode,
+            Err(e) => return Run::failed(e, 0),
+        };
         if let Err(e) = check_nesting(job) {
             return Run::failed(e, 0);
         }
@@ -231,18 +243,26 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
             Err(e) => return Run::failed(e, 0),
         };
         let prefer = preference(job);
-        let run = self.run_on(&prepared, job, prefer).await;
+        let run = self.run_on(&prepared, job, mode, prefer).await;
         match run.result {
             // The engine could not decide: the reference engine does.
-            Err(ExecError::Inconclusive(_)) => self.run_on(&prepared, job, Prefer::Reference).await,
+            Err(ExecError::Inconclusive(_)) => {
+                self.run_on(&prepared, job, mode, Prefer::Reference).await
+            }
             _ => run,
         }
     }
 
-    async fn run_on(&self, prepared: &Prepared<E::Module>, job: &Job, prefer: Prefer) -> Run {
+    async fn run_on(
+        &self,
+        prepared: &Prepared<E::Module>,
+        job: &Job,
+        mode: Mode,
+        prefer: Prefer,
+    ) -> Run {
         match &prepared.world {
-            None => self.run_core(prepared, job, prefer).await,
-            Some(world) => match self.run_wit(prepared, world, job, prefer).await {
+            None => self.run_core(prepared, job, mode, prefer).await,
+            Some(world) => match self.run_wit(prepared, world, job, mode, prefer).await {
                 Ok(run) => run,
                 Err(e) => Run::failed(e, 0),
             },
@@ -276,7 +296,13 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
         Ok(guest)
     }
 
-    async fn run_core(&self, prepared: &Prepared<E::Module>, job: &Job, prefer: Prefer) -> Run {
+    async fn run_core(
+        &self,
+        prepared: &Prepared<E::Module>,
+        job: &Job,
+        mode: Mode,
+        prefer: Prefer,
+    ) -> Run {
         let mut guest = match self.instance(prepared, None, job, prefer).await {
             Ok(g) => g,
             Err(run) => return run,
@@ -287,7 +313,6 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
             .iter()
             .filter(|e| !e.name.starts_with("ipvm:"))
             .collect();
-        let mode = mode(job);
         let tried = spellings(&job.func, mode);
         let result = async {
             let export = tried
@@ -338,9 +363,9 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
         prepared: &Prepared<E::Module>,
         world: &WitWorld,
         job: &Job,
+        mode: Mode,
         prefer: Prefer,
     ) -> Result<Run, ExecError> {
-        let mode = mode(job);
         let tried = spellings(&job.func, mode);
         let func: &WitFunc = tried
             .iter()
@@ -510,12 +535,6 @@ fn is_environment(e: &CoreError) -> bool {
     !matches!(e, CoreError::UnixFs { .. } | CoreError::Decode { .. })
 }
 
-/// Whether `op` is known, and if so whether it is pure: the executor's one
-/// rule, shared by every executor that runs `wasm/run` (a worker pool too).
-pub fn purity(op: &str) -> Option<Purity> {
-    (op == WASM_RUN || op == EXACT_RUN_OP).then_some(Purity::Pure)
-}
-
 /// The execution of a run that gave `result` after `fuel`, with what host
 /// functions did: the one place where an error becomes a limit and a
 /// nondeterminism flag (a clock read anywhere in the task, or a time limit).
@@ -536,8 +555,8 @@ pub fn execution(result: Result<Ipld, ExecError>, fuel: u64, effects: HostEffect
 }
 
 impl<S: BlockStore, E: Engine, P: Pacer> Executor for WasmExecutor<S, E, P> {
-    fn purity(&self, op: &str) -> Option<Purity> {
-        purity(op)
+    fn ops(&self) -> &Ops {
+        ops()
     }
 
     async fn execute(&self, job: Job) -> Execution {

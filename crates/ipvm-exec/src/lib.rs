@@ -40,5 +40,5 @@ pub mod wit;
 pub use either::{Either, EitherInstance, EitherModule};
 pub use engine::{Engine, Instance, Pacer, Prefer};
 pub use error::{ExecError, Trap};
-pub use executor::{check_nesting, execution, purity, WasmExecutor, MAX_MODULE_BYTES};
+pub use executor::{check_nesting, execution, ops, WasmExecutor, MAX_MODULE_BYTES};
 pub use wasmi_engine::{WasmiEngine, WasmiGuest, FUEL_SLICE};

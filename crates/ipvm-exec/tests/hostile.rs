@@ -690,3 +690,40 @@ fn imports_and_exports_that_contradict_the_world_are_refused_the_same_way_everyw
     let o = run_hostile(&twice, "flood", vec![], Limits::default());
     assert_eq!(o.hostile.receipt.out, Outcome::Ok(Ipld::Integer(5)));
 }
+
+/// The executor routes a job by its op: a job for an op it does not run
+/// (the scheduler refuses such a task first, by the executor's registry) is
+/// an environment error naming the op, never run as `wasm/run`.
+#[test]
+fn a_job_for_an_op_the_executor_does_not_run_is_refused_by_name() {
+    use ipvm_core::{Executor, Job};
+    let store = MemoryStore::new();
+    let good = add(&store, &wat::parse_str(GOOD).unwrap());
+    let exec = WasmExecutor::new(&store);
+    assert!(exec.ops().get("http/get").is_none());
+    let ins = Instruction::new(good, "wasm/run", "add_one", vec![41.into()], Ipld::Null).unwrap();
+    let ex = block_on(exec.execute(Job {
+        task: 0,
+        instruction: ins.cid(),
+        module: good,
+        op: "http/get".into(),
+        func: "add_one".into(),
+        args: vec![41.into()],
+        limits: Limits::default(),
+        receipt: None,
+        engine: None,
+    }));
+    let Outcome::Err(Ipld::Map(e)) = &ex.out else {
+        panic!("expected an error, got {:?}", ex.out)
+    };
+    assert_eq!(e.get("kind"), Some(&Ipld::String("worker".into())));
+    let Some(Ipld::String(msg)) = e.get("message") else {
+        panic!("no message in {e:?}")
+    };
+    assert!(
+        msg.contains(
+            "op `http/get` is not run by this executor (it runs wasm/run, wasm/run-exact)"
+        ),
+        "{msg}"
+    );
+}

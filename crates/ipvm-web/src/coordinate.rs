@@ -9,7 +9,7 @@ use std::cell::RefCell;
 
 use futures::channel::oneshot;
 use ipvm_core::coordinate::Busy;
-use ipvm_core::run::job::Purity;
+use ipvm_core::model::op::Ops;
 use ipvm_core::{Announcer, Cid, Execution, Executor, InstructionLock, Job};
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
@@ -232,8 +232,8 @@ impl Announcer for ChannelAnnouncer {
 pub(crate) struct Yielding<E>(pub(crate) E);
 
 impl<E: Executor> Executor for Yielding<E> {
-    fn purity(&self, op: &str) -> Option<Purity> {
-        self.0.purity(op)
+    fn ops(&self) -> &Ops {
+        self.0.ops()
     }
 
     async fn execute(&self, job: Job) -> Execution {

@@ -7,7 +7,7 @@
 //! reused. Both are built by the executor's own rule (`ipvm_exec::execution`).
 
 use ipvm_core::address::to_dag_json;
-use ipvm_core::run::job::Purity;
+use ipvm_core::model::op::Ops;
 use ipvm_core::workflow::parse_dag_json;
 use ipvm_core::{Execution, Executor, Job};
 use ipvm_exec::{execution, ExecError, WasmExecutor, WasmiEngine};
@@ -34,8 +34,8 @@ fn failed(message: String) -> Execution {
 }
 
 impl Executor for PoolExecutor {
-    fn purity(&self, op: &str) -> Option<Purity> {
-        ipvm_exec::purity(op)
+    fn ops(&self) -> &Ops {
+        ipvm_exec::ops()
     }
 
     async fn execute(&self, job: Job) -> Execution {
@@ -97,10 +97,10 @@ impl AnyExecutor {
 }
 
 impl Executor for AnyExecutor {
-    fn purity(&self, op: &str) -> Option<Purity> {
+    fn ops(&self) -> &Ops {
         match self {
-            AnyExecutor::Local(e) => e.purity(op),
-            AnyExecutor::Pool(e) => e.purity(op),
+            AnyExecutor::Local(e) => e.ops(),
+            AnyExecutor::Pool(e) => e.ops(),
         }
     }
 

@@ -7,15 +7,18 @@
 //! ```
 //!
 //! Parsing validates everything that can be checked without a store; each
-//! error names the task index, the field and the reason.
+//! error names the task index, the field and the reason. An instruction's
+//! `rsc` and `input` are checked by the op it names, through a registry of
+//! ops ([`crate::model::op`]; the standard one unless another is given).
 
 use std::collections::{BTreeMap, HashMap};
 
 use cid::Cid;
 use ipld_core::ipld::Ipld;
 
-use crate::model::address::{dag_cbor_cid, links, nesting, parse_cid, MAX_NESTING};
+use crate::model::address::{dag_cbor_cid, links};
 use crate::model::awaits::{self, kind_name, Await};
+use crate::model::op::{self, Call, Ops};
 use crate::{CoreError, ValidationError};
 
 /// Limits of one task, from its `meta`. `None` means "the runtime's default",
@@ -189,55 +192,28 @@ impl Instruction {
         out
     }
 
-    fn parse(task: usize, value: &Ipld) -> Result<Self, ValidationError> {
+    /// Reads an instruction `{rsc, op, input, nnc}`. With `ops`, the op must
+    /// be one of them and its check reads `rsc` and `input`; without (a
+    /// stored invocation, admitted when it ran), any op is read, its call
+    /// checked as a call of a module function ([`op::module_call`], the one
+    /// shape an instruction holds).
+    fn parse(task: usize, value: &Ipld, ops: Option<&Ops>) -> Result<Self, ValidationError> {
         let map = expect_map(task, "run", value)?;
         reject_unknown(task, "run", map, &["rsc", "op", "input", "nnc"])?;
-        let rsc = expect_string(task, "run.rsc", map.get("rsc"))?;
-        let Some(cid_text) = rsc.strip_prefix("ipfs://") else {
-            return Err(ValidationError::new(
-                task,
-                "run.rsc",
-                format!("`{rsc}` must be ipfs://<CID of the module>"),
-            ));
-        };
-        let module = parse_cid(cid_text)
-            .map_err(|e| ValidationError::new(task, "run.rsc", e.to_string()))?;
         let op = expect_string(task, "run.op", map.get("op"))?;
         if op.is_empty() {
             return Err(ValidationError::new(task, "run.op", "must not be empty"));
         }
-        let input = expect_map(task, "run.input", map.get("input").unwrap_or(&Ipld::Null))?;
-        reject_unknown(task, "run.input", input, &["func", "args"])?;
-        let func = expect_string(task, "run.input.func", input.get("func"))?;
-        if func.is_empty() {
-            return Err(ValidationError::new(
-                task,
-                "run.input.func",
-                "must not be empty",
-            ));
-        }
-        let args = match input.get("args") {
-            Some(Ipld::List(items)) => items.clone(),
-            Some(other) => {
-                return Err(ValidationError::new(
-                    task,
-                    "run.input.args",
-                    format!("must be a list, found {}", kind_name(other)),
-                ))
-            }
-            None => return Err(ValidationError::new(task, "run.input.args", "is missing")),
+        let check = match ops {
+            Some(ops) => ops.lookup(task, &op)?.check,
+            None => op::module_call,
         };
-        let mut found = Vec::new();
-        for (i, a) in args.iter().enumerate() {
-            if nesting(a) > MAX_NESTING {
-                return Err(ValidationError::new(
-                    task,
-                    format!("run.input.args[{i}]"),
-                    format!("nests lists and maps more than {MAX_NESTING} levels deep"),
-                ));
-            }
-            awaits::collect(a, task, &format!("run.input.args[{i}]"), &mut found)?;
-        }
+        let Call {
+            rsc,
+            module,
+            func,
+            args,
+        } = check(task, map.get("rsc"), map.get("input"))?;
         let nnc = match map.get("nnc") {
             None => Ipld::String(String::new()),
             Some(v @ (Ipld::String(_) | Ipld::Bytes(_))) => v.clone(),
@@ -325,15 +301,17 @@ impl Task {
         )])))
     }
 
-    /// Reads a task back from IPLD (e.g. from a stored invocation `{task}`).
+    /// Reads a task back from IPLD (e.g. from a stored invocation `{task}`,
+    /// admitted when it ran: its op need not be one this runtime knows, and
+    /// its call is read as a call of a module function).
     pub fn from_ipld(value: &Ipld) -> Result<Self, CoreError> {
-        Ok(Self::parse(0, value)?)
+        Ok(Self::parse(0, value, None)?)
     }
 
-    fn parse(index: usize, value: &Ipld) -> Result<Self, ValidationError> {
+    fn parse(index: usize, value: &Ipld, ops: Option<&Ops>) -> Result<Self, ValidationError> {
         let map = expect_map(index, "task", value)?;
         reject_unknown(index, "task", map, &["run", "cause", "meta", "prf"])?;
-        let run = Instruction::parse(index, map.get("run").unwrap_or(&Ipld::Null))?;
+        let run = Instruction::parse(index, map.get("run").unwrap_or(&Ipld::Null), ops)?;
         let cause = match map.get("cause") {
             None | Some(Ipld::Null) => None,
             Some(Ipld::Link(c)) => Some(*c),
@@ -449,18 +427,34 @@ pub struct Workflow {
 }
 
 impl Workflow {
-    /// Parses and validates a workflow from DAG-JSON.
+    /// Parses and validates a workflow from DAG-JSON, its ops among the
+    /// standard ones ([`Ops::standard`]).
     pub fn from_dag_json(bytes: &[u8]) -> Result<Self, CoreError> {
         Self::from_ipld(&parse_dag_json(bytes)?)
     }
 
-    /// Parses and validates a workflow from DAG-CBOR.
+    /// Parses and validates a workflow from DAG-CBOR, its ops among the
+    /// standard ones.
     pub fn from_dag_cbor(bytes: &[u8]) -> Result<Self, CoreError> {
         Self::from_ipld(&crate::model::address::decode_dag_cbor(bytes)?)
     }
 
-    /// Parses and validates a workflow from an IPLD value `{"tasks": [...]}`.
+    /// Parses and validates a workflow from an IPLD value `{"tasks": [...]}`,
+    /// its ops among the standard ones.
     pub fn from_ipld(value: &Ipld) -> Result<Self, CoreError> {
+        Self::from_ipld_with(value, Ops::standard())
+    }
+
+    /// Parses and validates a workflow from DAG-JSON, each instruction
+    /// checked by the op it names in `ops` (an op not in `ops` is an error
+    /// naming `run.op`).
+    pub fn from_dag_json_with(bytes: &[u8], ops: &Ops) -> Result<Self, CoreError> {
+        Self::from_ipld_with(&parse_dag_json(bytes)?, ops)
+    }
+
+    /// Parses and validates a workflow from an IPLD value `{"tasks": [...]}`,
+    /// each instruction checked by the op it names in `ops`.
+    pub fn from_ipld_with(value: &Ipld, ops: &Ops) -> Result<Self, CoreError> {
         let Ipld::Map(map) = value else {
             return Err(CoreError::Shape(format!(
                 "expected a map {{\"tasks\": [...]}}, found {}",
@@ -478,7 +472,7 @@ impl Workflow {
         let tasks = items
             .iter()
             .enumerate()
-            .map(|(i, t)| Task::parse(i, t))
+            .map(|(i, t)| Task::parse(i, t, Some(ops)))
             .collect::<Result<Vec<_>, _>>()?;
         let wf = Self { tasks };
         wf.validate()?;
@@ -570,9 +564,9 @@ pub fn parse_dag_json(bytes: &[u8]) -> Result<Ipld, CoreError> {
 }
 
 /// The CID of an instruction given as DAG-JSON `{rsc, op, input, nnc}`,
-/// validated as it would be inside a workflow.
+/// validated as it would be inside a workflow (its op a standard one).
 pub fn instruction_cid_from_dag_json(bytes: &[u8]) -> Result<Cid, CoreError> {
-    Ok(Instruction::parse(0, &parse_dag_json(bytes)?)?.cid())
+    Ok(Instruction::parse(0, &parse_dag_json(bytes)?, Some(Ops::standard()))?.cid())
 }
 
 /// Returns a node on a cycle of the graph `deps[i] = nodes i waits for`, if any.

@@ -1,23 +1,15 @@
 //! Jobs and executors: a [`Job`] is one task ready to run (its awaits
 //! replaced by values), with its wire form; an [`Executor`] runs jobs (the
-//! wasmi executor, a worker pool, a remote peer) and says which ops it knows
-//! and whether they are pure.
+//! wasmi executor, a worker pool, a remote peer) and says which ops it runs
+//! (a registry of ops, whose classes say which tasks are pure).
 
 use cid::Cid;
 use ipld_core::ipld::Ipld;
 
 use crate::model::execution::Execution;
+use crate::model::op::Ops;
 use crate::model::workflow::Limits;
 use crate::CoreError;
-
-/// Whether an operation only computes (pure) or acts on the world (effectful).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purity {
-    /// Computes a value from its inputs; safe to run any number of times.
-    Pure,
-    /// Has effects; runs only after every pure task has succeeded.
-    Effectful,
-}
 
 /// One task, ready to execute: awaits replaced by the values they stand for.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,8 +153,11 @@ impl Job {
     reason = "the futures are used in single-threaded contexts; Send is not wanted"
 )]
 pub trait Executor {
-    /// Whether `op` is known, and if so whether it is pure.
-    fn purity(&self, op: &str) -> Option<Purity>;
+    /// The ops this executor runs, with their classes: a task whose op is
+    /// not among them is refused before anything runs; the others are
+    /// scheduled by their op's class (docs/spec.md §6.4). An executor that
+    /// runs Wasm only answers [`Ops::standard`].
+    fn ops(&self) -> &Ops;
     /// Runs one job. Failures of the task are an `Execution` with an error
     /// outcome, not an `Err`: they still produce a receipt.
     async fn execute(&self, job: Job) -> Execution;

@@ -11,7 +11,9 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use ipvm_core::run::job::Purity;
+use std::sync::OnceLock;
+
+use ipvm_core::model::op::{module_call, Op, OpClass, Ops};
 use ipvm_core::{address, Cid, Execution, Executor, Instruction, Ipld, Job, Task, Workflow};
 
 /// The trust policy of a runtime that trusts no one but itself.
@@ -52,6 +54,19 @@ pub fn workflow(instrs: &[Instruction]) -> Workflow {
     }
 }
 
+/// The effectful op of the tests: a mutation, its call shaped as `wasm/run`'s.
+pub const TEST_EFFECT: &str = "test/effect";
+
+/// The ops of [`TestExecutor`]: the standard ones and [`TEST_EFFECT`].
+pub fn test_ops() -> &'static Ops {
+    static OPS: OnceLock<Ops> = OnceLock::new();
+    OPS.get_or_init(|| {
+        Ops::standard()
+            .clone()
+            .with(Op::new(TEST_EFFECT, OpClass::Mutation, module_call))
+    })
+}
+
 /// Functions: `inc(n)`, `add(a, b)`, `fail(..)` (always errors), `id(x)`,
 /// `noop(..)`; op `test/effect` is effectful and records its calls.
 #[derive(Default)]
@@ -82,18 +97,14 @@ fn int(v: &Ipld) -> i128 {
 }
 
 impl Executor for TestExecutor {
-    fn purity(&self, op: &str) -> Option<Purity> {
-        match op {
-            // `wasm/run-exact`: a task admitted from a UCAN invocation.
-            "wasm/run" | "wasm/run-exact" => Some(Purity::Pure),
-            "test/effect" => Some(Purity::Effectful),
-            _ => None,
-        }
+    fn ops(&self) -> &Ops {
+        test_ops()
     }
 
     async fn execute(&self, job: Job) -> Execution {
         self.calls.borrow_mut().push((job.task, job.func.clone()));
-        if job.op == "test/effect" {
+        // Routed by op: the effect records its call; the others compute.
+        if job.op == TEST_EFFECT {
             self.effects.borrow_mut().push(job.task);
             return Execution::ok(Ipld::Null, 1);
         }

@@ -30,8 +30,9 @@ pub const WASM_RUN: &str = "/wasm/run";
 /// value, so the call the policies judged is the call that runs. The mode is
 /// in the instruction, and so in its CID: a receipt of a lenient
 /// `wasm/run` is never a memo hit for an invocation, and a re-run (verify,
-/// spot-check, a worker) runs in the same mode.
-pub const EXACT_RUN_OP: &str = "wasm/run-exact";
+/// spot-check, a worker) runs in the same mode. One of the standard ops
+/// ([`crate::model::op::Ops::standard`]).
+pub const EXACT_RUN_OP: &str = crate::model::op::WASM_RUN_EXACT;
 
 fn malformed(detail: impl Into<String>) -> UcanError {
     UcanError {

@@ -30,7 +30,7 @@ use crate::model::receipt::{Outcome, Receipt};
 use crate::model::workflow::Workflow;
 use crate::run::cancel::CancelToken;
 use crate::run::coordinate::{Announcer, Busy, InstructionLock, Uncoordinated};
-use crate::run::job::{Executor, Job, Purity};
+use crate::run::job::{Executor, Job};
 use crate::run::report::{Event, RunReport, TaskReport, TaskStatus};
 use crate::run::verify::{Verdict, Verification};
 use crate::store::memo::{self, Checked, Quarantine, Rejection};

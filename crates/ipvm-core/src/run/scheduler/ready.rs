@@ -39,17 +39,12 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             engines: Default::default(),
         };
         for (i, t) in wf.tasks.iter().enumerate() {
-            st.effectful[i] = match self.executor.purity(&t.run.op) {
-                Some(p) => p == Purity::Effectful,
-                None => {
-                    return Err(ValidationError::new(
-                        i,
-                        "run.op",
-                        format!("unknown op `{}`", t.run.op),
-                    )
-                    .into())
-                }
-            };
+            st.effectful[i] = self
+                .executor
+                .ops()
+                .lookup(i, &t.run.op)?
+                .class
+                .is_effectful();
             for a in t.run.awaits() {
                 if let Some(&j) = index.get(&a.target) {
                     if !st.deps[i].contains(&j) {
