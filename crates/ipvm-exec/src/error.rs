@@ -121,7 +121,7 @@ pub enum ExecError {
 }
 
 /// A trap of the guest, named the same way by every engine
-/// (`docs/spec.md` §4a): the message of a `trap` error.
+/// (`docs/spec.md` §8, "Fuel"): the message of a `trap` error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trap {
     /// `unreachable` ran.

@@ -1,12 +1,18 @@
-//! # ipvm-exec: run one task's Wasm function in wasmi, within its limits
+//! # ipvm-exec: run one task's Wasm function, within its limits
 //!
-//! [`WasmExecutor`] implements the core's [`ipvm_core::Executor`]: it loads a
-//! module by CID from a block store (analysing and compiling each module
-//! once), calls the named export with IPLD arguments, and reports the output
-//! or a precise error, with the fuel used. The same code runs natively and
-//! inside a browser tab, so results are identical bit for bit: wasmi's
-//! `deterministic` feature canonicalises NaNs, and fuel is counted by
-//! wasmi's cost model on every platform.
+//! [`WasmExecutor`] implements the core's [`ipvm_core::Executor`] for the
+//! standard ops ([`ops`]: `wasm/run`, `wasm/run-exact`, routed by the job's
+//! op): it loads a module by CID from a block store (analysing and compiling
+//! each module once), calls the named export with IPLD arguments, and
+//! reports the output or a precise error, with the fuel used.
+//!
+//! Fuel is not an engine's: it is the project's own cost model, which the
+//! metering rewriter ([`meter`]) injects into the module before any engine
+//! compiles it (a counter charged per region, bulk operations by size, a
+//! call-depth counter, memory checks, canonical NaNs; docs/spec.md §8
+//! "Fuel"). Every engine (wasmi natively and in a tab, the browser's own)
+//! runs that metered module, so results and fuel are identical bit for bit
+//! on every platform; wasmi's own fuel only cuts a call into slices.
 //!
 //! Three module shapes are accepted ([`wit::classify`]): a plain core module
 //! (numbers in, numbers out); a core module built by wit-bindgen, whose WIT

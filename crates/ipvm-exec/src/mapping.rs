@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use ipvm_core::awaits::kind_name;
+use ipvm_core::dagjson::base64_encode;
 use ipvm_core::{Cid, Ipld};
 
 use crate::abi::WitValue;
@@ -129,21 +130,6 @@ fn int(at: &At<'_>, v: &Ipld, t: &WitType, lo: i128, hi: i128) -> Result<i128, E
     }
 }
 
-fn base64(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
-        for i in 0..=chunk.len() {
-            out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
 fn lower(
     at: &At<'_>,
     v: &Ipld,
@@ -202,7 +188,7 @@ fn lower(
             _ if at.exact() => {
                 return Err(at.inexact(&format!("expected a string, found {}", found())))
             }
-            Ipld::Bytes(b) => base64(b),
+            Ipld::Bytes(b) => base64_encode(b),
             Ipld::Null => "null".into(),
             Ipld::Link(c) => c.to_string(),
             _ => {
@@ -603,15 +589,6 @@ pub fn to_ipld(v: &WitValue, t: &WitType) -> Result<Ipld, ExecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc_4648_without_padding() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg");
-        assert_eq!(base64(b"fo"), "Zm8");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-    }
 
     /// Each form exact mode refuses, beside the one it takes: the value a
     /// policy compared is the value the guest receives.

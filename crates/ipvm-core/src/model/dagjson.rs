@@ -257,28 +257,20 @@ impl Parser<'_> {
     }
 }
 
-/// Decodes standard base64, with or without padding.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let text = text.trim_end_matches('=');
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in text.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    (bits < 6).then_some(out)
+/// The project's one base64 codec (standard alphabet, RFC 4648), as
+/// DAG-JSON writes bytes: without padding. Every base64 in the Rust code
+/// goes through these two functions, which are multibase's.
+pub fn base64_encode(bytes: &[u8]) -> String {
+    multibase::Base::Base64.encode(bytes)
+}
+
+/// Decodes standard base64, with or without padding; `None` if it is not
+/// base64 (another alphabet, a bad length, or bits set past the last byte,
+/// which no encoder writes).
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    multibase::Base::Base64
+        .decode(text.trim_end_matches('='))
+        .ok()
 }
 
 #[cfg(test)]
@@ -301,6 +293,25 @@ mod tests {
         );
         assert_eq!(parse(b"1.5").unwrap(), Ipld::Float(1.5));
         assert!(parse(b"01").is_err());
+    }
+
+    #[test]
+    fn base64_is_rfc_4648_padded_or_not_and_canonical() {
+        for (bytes, text) in [
+            (&b""[..], ""),
+            (b"f", "Zg"),
+            (b"fo", "Zm8"),
+            (b"foo", "Zm9v"),
+            (b"foobar", "Zm9vYmFy"),
+            (&[0, 1, 2, 255][..], "AAEC/w"),
+        ] {
+            assert_eq!(base64_encode(bytes), text);
+            assert_eq!(base64_decode(text).as_deref(), Some(bytes));
+        }
+        assert_eq!(base64_decode("Zg==").as_deref(), Some(&b"f"[..]));
+        for bad in ["Z", "Zh", "Zm9v!", "Zm-v", "Zm_v"] {
+            assert_eq!(base64_decode(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The metering rewriter: turns a task's core module into the *metered*
 //! module that every engine runs, so that fuel, call depth, limits and float
 //! results are the same on wasmi and on the browser's own engine by
-//! construction (`docs/spec.md` §4a, "Fuel").
+//! construction (`docs/spec.md` §8, "Fuel").
 //!
 //! The rewrite, in two passes over each function (wasmparser to read,
 //! wasm-encoder to write):
