@@ -6,6 +6,7 @@
 // `npm run bench` drives it through Playwright, adds wasmi natively, and
 // prints the table; it can also be run by hand from bench.html.
 import { Runtime, wasmTask } from "../pkg/index.js";
+import { toBase64 as base64 } from "./js/base64.js";
 
 /** The kernels: export, arguments (`png` stands for the bench picture). */
 const KERNELS = {
@@ -36,11 +37,6 @@ async function direct(bytes) {
   return instance.exports;
 }
 
-function base64(bytes) {
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(s).replace(/=+$/, "");
-}
 
 /** Calls a kernel on the unmetered module with the canonical ABI done by hand. */
 function callDirect(e, kernel, png) {

@@ -5,7 +5,7 @@
 // does not, and the page is told so.
 const CACHE = "ipvm-playground-v1";
 const PAGE = [
-  "./", "./index.html", "./style.css", "./worker.js", "./js/main.js", "./js/dag.js", "./js/editor.js", "./js/panels.js", "./js/receipts.js", "./js/ui.js",
+  "./", "./index.html", "./style.css", "./worker.js", "./js/main.js", "./js/dag.js", "./js/editor.js", "./js/panels.js", "./js/receipts.js", "./js/ui.js", "./js/base64.js",
   "./images/sample.png", "./modules/ipvm_guests.wasm",
   "../pkg/index.js", "../pkg/pool.js", "../pkg/worker.js", "../pkg/wasm/ipvm_web.js", "../pkg/wasm/ipvm_web_bg.wasm",
 ];

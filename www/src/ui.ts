@@ -1,6 +1,8 @@
 // Small DOM helpers shared by the playground's panels: element building,
 // CIDs shown as copyable buttons, byte sizes, and images from DAG-JSON bytes.
 
+import { fromBase64 } from "./base64.js";
+
 /** The project's guest module, and the package's worker started from the page's directory (see www/worker.js). */
 export const GUESTS = new URL("../modules/ipvm_guests.wasm", import.meta.url);
 export const WORKER = new URL("../worker.js", import.meta.url);
@@ -83,9 +85,7 @@ export function fuel(n: number): string {
 export function dagBytes(value: unknown): Uint8Array | null {
   const inner = (value as { "/"?: { bytes?: unknown } } | null)?.["/"];
   if (!inner || typeof inner !== "object" || typeof inner.bytes !== "string") return null;
-  const b64 = inner.bytes.replace(/-/g, "+").replace(/_/g, "/");
-  const bin = atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4));
-  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  return fromBase64(inner.bytes);
 }
 
 const PNG = [0x89, 0x50, 0x4e, 0x47];
