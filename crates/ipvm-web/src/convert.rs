@@ -432,9 +432,10 @@ pub(crate) fn cancel_token(signal: &JsValue) -> ipvm_core::CancelToken {
 
 /// Reads `{signers?: string[], verifyRate?: number}` (the `trust` option);
 /// each mistake is an `ERR_ARGUMENT` naming the field.
-pub(crate) fn trust_options(v: &JsValue) -> Result<crate::runtime::TrustOptions, JsValue> {
+/// The spot-check seed is left 0: the runtime draws it from the platform.
+pub(crate) fn trust_options(v: &JsValue) -> Result<ipvm_core::TrustOptions, JsValue> {
     let bad = |field: &str, why: &str| error("ERR_ARGUMENT", &format!("trust.{field}: {why}"));
-    let mut out = crate::runtime::TrustOptions::default();
+    let mut out = ipvm_core::TrustOptions::default();
     if v.is_undefined() || v.is_null() {
         return Ok(out);
     }
@@ -557,26 +558,16 @@ struct DelegateJs {
     nbf: Option<i64>,
 }
 
-/// A checked `Runtime.delegate` request.
-pub(crate) struct DelegateOptions {
-    pub(crate) aud: ipvm_core::Did,
-    pub(crate) cmd: String,
-    pub(crate) sub: Option<ipvm_core::Did>,
-    pub(crate) powerline: bool,
-    pub(crate) pol: Ipld,
-    pub(crate) exp: Option<i64>,
-    pub(crate) nbf: Option<i64>,
-}
-
 fn did_field(what: &str, field: &str, text: &str) -> Result<ipvm_core::Did, JsValue> {
     ipvm_core::Did::parse(text)
         .map_err(|e| error("ERR_ARGUMENT", &format!("{what}: `{field}`: {e}")))
 }
 
-pub(crate) fn delegate_options(v: &JsValue) -> Result<DelegateOptions, JsValue> {
+/// A checked `Runtime.delegate` request, as the core's grant.
+pub(crate) fn delegate_options(v: &JsValue) -> Result<ipvm_core::run::runtime::Grant, JsValue> {
     let o: DelegateJs = serde_wasm_bindgen::from_value(v.clone())
         .map_err(|e| error("ERR_ARGUMENT", &format!("delegate: {e}")))?;
-    Ok(DelegateOptions {
+    Ok(ipvm_core::run::runtime::Grant {
         aud: did_field("delegate", "aud", &o.aud)?,
         sub: o
             .sub
@@ -617,16 +608,9 @@ struct InvokeJs {
     exp: Option<i64>,
 }
 
-/// A checked `Runtime.invoke` request: the task's args map, and the rest.
-pub(crate) struct InvokeOptions {
-    pub(crate) args: std::collections::BTreeMap<String, Ipld>,
-    pub(crate) aud: Option<ipvm_core::Did>,
-    pub(crate) sub: Option<ipvm_core::Did>,
-    pub(crate) prf: Vec<ipvm_core::Cid>,
-    pub(crate) exp: Option<i64>,
-}
-
-pub(crate) fn invoke_options(v: &JsValue) -> Result<InvokeOptions, JsValue> {
+/// A checked `Runtime.invoke` request, as the core's call: the task's args
+/// map, and the rest.
+pub(crate) fn invoke_options(v: &JsValue) -> Result<ipvm_core::run::runtime::Call, JsValue> {
     let o: InvokeJs = serde_wasm_bindgen::from_value(v.clone())
         .map_err(|e| error("ERR_ARGUMENT", &format!("invoke: {e}")))?;
     let module = ipvm_core::parse_cid(&o.module)
@@ -652,7 +636,7 @@ pub(crate) fn invoke_options(v: &JsValue) -> Result<InvokeOptions, JsValue> {
                 .map_err(|e| error("ERR_ARGUMENT", &format!("invoke: `prf[{i}]`: {e}")))
         })
         .collect::<Result<_, _>>()?;
-    Ok(InvokeOptions {
+    Ok(ipvm_core::run::runtime::Call {
         args,
         aud: o
             .aud

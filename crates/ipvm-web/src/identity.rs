@@ -4,11 +4,8 @@
 //! structured-cloneable) so it survives reloads and is shared by the tabs of
 //! the origin on the same store. With `storage: "memory"` the key lives as
 //! long as the runtime. Signatures come from `crypto.subtle.sign`, which the
-//! browser runs off the page's thread. The trust state that must survive a
-//! reload (signers spot-checks caught, the set the rows were decided for)
-//! lives beside it (`settings.trust`).
-
-use std::collections::BTreeMap;
+//! browser runs off the page's thread. The trust state kept beside it
+//! (`settings.trust`) is [`crate::settings`]'s.
 
 use futures::future::LocalBoxFuture;
 use ipvm_core::{CoreError, Did, Signer};
@@ -179,63 +176,5 @@ impl Signer for WebSigner {
                 .map_err(|e| crypto_error("cannot sign", e))?;
             Ok(Uint8Array::new(&sig).to_vec())
         })
-    }
-}
-
-/// The trust state kept across reloads: the signers spot-checks caught
-/// (with why), and the trusted set the rows' `vouched` were decided for.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub(crate) struct TrustState {
-    pub(crate) distrusted: BTreeMap<Did, String>,
-    pub(crate) applied: Vec<Did>,
-}
-
-impl TrustState {
-    pub(crate) async fn load(db: &IndexedDbStore) -> Result<Self, CoreError> {
-        let Some(v) = db.setting("trust").await? else {
-            return Ok(Self::default());
-        };
-        let mut out = Self::default();
-        let distrusted = Reflect::get(&v, &JsValue::from_str("distrusted")).unwrap_or_default();
-        if let Ok(entries) =
-            js_sys::Object::entries(&distrusted.unchecked_into()).dyn_into::<Array>()
-        {
-            for e in entries.iter() {
-                let e = Array::from(&e);
-                if let (Some(did), Some(why)) = (e.get(0).as_string(), e.get(1).as_string()) {
-                    if let Ok(did) = Did::parse(&did) {
-                        out.distrusted.insert(did, why);
-                    }
-                }
-            }
-        }
-        let applied = Reflect::get(&v, &JsValue::from_str("applied")).unwrap_or_default();
-        if Array::is_array(&applied) {
-            out.applied = Array::from(&applied)
-                .iter()
-                .filter_map(|d| d.as_string().and_then(|d| Did::parse(&d).ok()))
-                .collect();
-        }
-        Ok(out)
-    }
-
-    pub(crate) async fn save(&self, db: &IndexedDbStore) -> Result<(), CoreError> {
-        let distrusted = Object::new();
-        for (did, why) in &self.distrusted {
-            let _ = Reflect::set(
-                &distrusted,
-                &JsValue::from_str(did.as_str()),
-                &JsValue::from_str(why),
-            );
-        }
-        let applied: Array = self
-            .applied
-            .iter()
-            .map(|d| JsValue::from_str(d.as_str()))
-            .collect();
-        let value = Object::new();
-        let _ = Reflect::set(&value, &JsValue::from_str("distrusted"), &distrusted);
-        let _ = Reflect::set(&value, &JsValue::from_str("applied"), &applied);
-        db.put_setting("trust", &value.into()).await
     }
 }

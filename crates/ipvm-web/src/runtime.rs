@@ -1,19 +1,24 @@
-//! The exported `Runtime` class: a store, an executor and a scheduler, with
-//! the browser's lock and announcer, and the runtime's identity (a WebCrypto
-//! key) and trust policy. It translates; the rules (the memo, the checks on
-//! stored rows, coordination, trust) are `ipvm_core`'s.
+//! The exported `Runtime` class: wasm-bindgen translation of the core's
+//! [`ipvm_core::Runtime`], built from the browser's capabilities: a store
+//! (memory or IndexedDB), an executor (this thread or a worker pool), the
+//! tab's settings ([`TabSettings`]: a WebCrypto key and the kept trust
+//! state), seen-set ([`TabSeen`]) and run records ([`TabRuns`]), a Web Lock
+//! per instruction and a BroadcastChannel. The rules (identity and trust,
+//! admission, the memo, verification, coordination) are the core's; this
+//! file reads arguments, calls the core and converts its answers.
+//!
+//! One file, past 600 lines, on purpose: it is one exported class (one file
+//! per class), and most of it is its methods' doc comments, which are the
+//! package's API documentation (they land in the `.d.ts`).
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use ipvm_core::memo::{self, Checked, Quarantine, Rejection};
-use ipvm_core::run::admission::refuse;
-use ipvm_core::store::add_file;
-use ipvm_core::ucan::wasm::{task_of, Authority};
-use ipvm_core::ucan::{Delegation, Invocation, Payload, Token};
+use ipvm_core::memo::{Checked, Rejection};
+use ipvm_core::run::runtime::InvocationError;
+use ipvm_core::ucan::{Payload, Token, UcanErrorKind};
 use ipvm_core::{
-    parse_cid, trust, BlockStore, CoreError, Did, MemoryStore, ReceiptStore, Scheduler, Signer,
-    Trust, Workflow,
+    parse_cid, CoreError, Did, Event, MemoryStore, ReceiptStore, TrustOptions, Workflow,
 };
 use ipvm_exec::{WasmExecutor, WasmiEngine};
 use js_sys::{Function, Promise};
@@ -22,149 +27,32 @@ use wasm_bindgen_futures::future_to_promise;
 
 use crate::convert;
 use crate::coordinate::{ChannelAnnouncer, WebLock, Yielding};
-use crate::identity::{TrustState, WebSigner};
 use crate::indexeddb::IndexedDbStore;
 use crate::pacer::YieldingPacer;
 use crate::pool::{AnyExecutor, PoolExecutor};
-use crate::runlog::RunLog;
+use crate::runs::TabRuns;
+use crate::seen::TabSeen;
+use crate::settings::TabSettings;
 use crate::store::AnyStore;
 
+/// The core's runtime over the browser's capabilities.
+type Core = ipvm_core::Runtime<
+    Rc<AnyStore>,
+    Yielding<AnyExecutor>,
+    TabSettings,
+    TabSeen,
+    TabRuns,
+    WebLock,
+    ChannelAnnouncer,
+>;
+
 struct Inner {
-    store: Rc<AnyStore>,
-    executor: Yielding<AnyExecutor>,
-    lock: WebLock,
-    announcer: ChannelAnnouncer,
-    /// Stored rows found not to be what they claim: each is reported once.
-    quarantine: Quarantine,
+    core: Core,
     /// Hears each rejected row once (`setRejectedListener`).
     on_rejected: RefCell<Option<Function>>,
-    /// What `Runtime.open({trust})` said.
-    trust_options: TrustOptions,
-    /// The key and the trust policy, made or loaded on first use.
-    identity: RefCell<Option<Rc<Identity>>>,
-}
-
-/// The trust options given at open: signers to trust, the spot-check rate.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct TrustOptions {
-    pub(crate) signers: Vec<Did>,
-    pub(crate) verify_rate: f64,
-    /// DIDs whose authority tasks may run under (besides this runtime's).
-    pub(crate) authorities: Vec<Did>,
-}
-
-/// The runtime's key and trust policy.
-struct Identity {
-    signer: WebSigner,
-    trust: Trust,
-    /// Who may have this runtime run a task, and the invocations seen.
-    authority: Authority,
-}
-
-impl Identity {
-    /// The policy's state to keep across reloads.
-    fn state(&self) -> TrustState {
-        let distrusted = self.trust.distrusted();
-        TrustState {
-            applied: self
-                .trust
-                .signers()
-                .into_iter()
-                .filter(|d| !distrusted.contains_key(d))
-                .collect(),
-            distrusted,
-        }
-    }
-}
-
-/// A seed for the spot-check draws, from the platform's generator.
-fn random_seed() -> Result<u64, CoreError> {
-    crate::identity::random_bytes::<8>().map(u64::from_le_bytes)
 }
 
 impl Inner {
-    /// The key (loaded from the store, or made) and the trust policy. On
-    /// first use the stored trust state is read back, and if the trusted
-    /// set differs from the one the rows were decided for, the rows of the
-    /// signers concerned are decided again.
-    async fn identity(&self) -> Result<Rc<Identity>, CoreError> {
-        if let Some(id) = self.identity.borrow().clone() {
-            return Ok(id);
-        }
-        let db = match &*self.store {
-            AnyStore::IndexedDb(db) => Some(db),
-            AnyStore::Memory(_) => None,
-        };
-        let signer = WebSigner::load_or_create(db).await?;
-        let saved = match db {
-            Some(db) => TrustState::load(db).await?,
-            None => TrustState::default(),
-        };
-        let trust = Trust::new(signer.did().clone())
-            .with_signers(self.trust_options.signers.iter().cloned())
-            .with_spot_checks(self.trust_options.verify_rate, random_seed()?)
-            .with_distrusted(saved.distrusted.clone());
-        let authority = Authority::new(signer.did().clone())
-            .with_authorities(self.trust_options.authorities.iter().cloned());
-        let id = Identity {
-            signer,
-            trust,
-            authority,
-        };
-        let now = id.state();
-        let changed: Vec<Did> = now
-            .applied
-            .iter()
-            .filter(|d| !saved.applied.contains(d))
-            .chain(saved.applied.iter().filter(|d| !now.applied.contains(d)))
-            .cloned()
-            .collect();
-        if !changed.is_empty() {
-            trust::reconsider(&*self.store, &id.trust, &changed).await?;
-        }
-        if let (Some(db), true) = (db, now != saved) {
-            now.save(db).await?;
-        }
-        // Another call may have finished first: keep one.
-        let mut slot = self.identity.borrow_mut();
-        Ok(slot.get_or_insert_with(|| Rc::new(id)).clone())
-    }
-
-    /// The identity, with the distrust other tabs of the store kept since
-    /// (a spot-check in one tab holds in every tab). Read before the
-    /// writes that decide `vouched` (an import, a verify); a run needs no
-    /// fresh read: the rows another tab's distrust concerns are no longer
-    /// vouched, and a run never marks a row vouched for another signer.
-    async fn current_identity(&self) -> Result<Rc<Identity>, CoreError> {
-        let id = self.identity().await?;
-        if let AnyStore::IndexedDb(db) = &*self.store {
-            let known = id.trust.distrusted();
-            for (did, why) in TrustState::load(db).await?.distrusted {
-                if !known.contains_key(&did) {
-                    id.trust.distrust(&did, why);
-                }
-            }
-        }
-        Ok(id)
-    }
-
-    /// Keeps the trust state (after a spot-check, a verify or a clear),
-    /// merged with what other tabs of the store kept: their distrust stays,
-    /// except of the signers this call `cleared`.
-    async fn save_trust(&self, id: &Identity, cleared: &[Did]) -> Result<(), CoreError> {
-        if let AnyStore::IndexedDb(db) = &*self.store {
-            let mut state = id.state();
-            let stored = TrustState::load(db).await?;
-            for (did, why) in stored.distrusted {
-                if !cleared.contains(&did) {
-                    state.distrusted.entry(did).or_insert(why);
-                }
-            }
-            state.save(db).await?;
-        }
-        Ok(())
-    }
-
     /// Passes rows skipped by a read to the listener, and returns the value.
     fn report<T>(&self, checked: Checked<T>) -> T {
         self.rejected(&checked.rejected);
@@ -179,6 +67,31 @@ impl Inner {
             }
         }
     }
+
+    /// Translates an event for the page: rejected rows to the listener, a
+    /// distrust to the console, the event to `on_event`.
+    fn emit(&self, e: &Event, on_event: Option<&Function>) {
+        if let Event::Rejected {
+            receipt, reason, ..
+        } = e
+        {
+            self.rejected(&[Rejection {
+                receipt: receipt.clone(),
+                reason: reason.clone(),
+            }]);
+        }
+        if let Event::Distrusted { signer, reason, .. } = e {
+            web_sys_warn(&format!("[ipvm] distrusted {signer}: {reason}"));
+        }
+        if let Some(f) = on_event {
+            // A throwing listener must not abort the run.
+            let _ = f.call1(&JsValue::NULL, &convert::event(e));
+        }
+    }
+}
+
+fn core_error(e: CoreError) -> JsValue {
+    convert::core_error(&e)
 }
 
 /// An IPVM runtime: stores modules and receipts, and runs workflows.
@@ -199,12 +112,13 @@ impl Runtime {
     pub fn js_new(
         #[wasm_bindgen(unchecked_param_type = "TrustOptions | undefined")] trust: JsValue,
     ) -> Result<Runtime, JsValue> {
+        let trust = seeded(convert::trust_options(&trust)?).map_err(core_error)?;
         Ok(Self::with_store(
             AnyStore::Memory(Box::new(MemoryStore::new())),
             None,
             None,
             None,
-            convert::trust_options(&trust)?,
+            trust,
         ))
     }
 
@@ -227,16 +141,21 @@ impl Runtime {
                 YieldingPacer::for_page(),
             )),
         };
+        let parallelism = runner.parallelism();
+        let core = ipvm_core::Runtime::new(
+            store.clone(),
+            Yielding(runner),
+            TabSettings::new(store.clone()),
+        )
+        .with_seen(TabSeen::new(store.clone()))
+        .with_runs(TabRuns::new(store))
+        .with_coordination(WebLock::new(scope), ChannelAnnouncer::new(channel))
+        .with_trust(trust_options)
+        .with_parallelism(parallelism);
         Runtime {
             inner: Rc::new(Inner {
-                store,
-                executor: Yielding(runner),
-                lock: WebLock::new(scope),
-                announcer: ChannelAnnouncer::new(channel),
-                quarantine: Quarantine::new(),
+                core,
                 on_rejected: RefCell::new(None),
-                trust_options,
-                identity: RefCell::new(None),
             }),
         }
     }
@@ -269,7 +188,7 @@ impl Runtime {
     ) -> Promise {
         let trust = convert::trust_options(&trust);
         future_to_promise(async move {
-            let trust = trust?;
+            let trust = seeded(trust?).map_err(core_error)?;
             let store = IndexedDbStore::open(&name)
                 .await
                 .map_err(|e| convert::core_error(&e))?;
@@ -283,10 +202,7 @@ impl Runtime {
             );
             // The key and the trust state now, so that a browser without
             // Ed25519 says so at open, not at the first run.
-            rt.inner
-                .identity()
-                .await
-                .map_err(|e| convert::core_error(&e))?;
+            rt.inner.core.identity().await.map_err(core_error)?;
             Ok(rt.into())
         })
     }
@@ -298,11 +214,8 @@ impl Runtime {
     pub fn identity(&self) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            let id = inner
-                .identity()
-                .await
-                .map_err(|e| convert::core_error(&e))?;
-            Ok(JsValue::from_str(id.signer.did().as_str()))
+            let did = inner.core.did().await.map_err(core_error)?;
+            Ok(JsValue::from_str(did.as_str()))
         })
     }
 
@@ -312,11 +225,8 @@ impl Runtime {
     pub fn trust(&self) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            let id = inner
-                .identity()
-                .await
-                .map_err(|e| convert::core_error(&e))?;
-            Ok(convert::trust_report(&id.trust))
+            let id = inner.core.identity().await.map_err(core_error)?;
+            Ok(convert::trust_report(id.trust()))
         })
     }
 
@@ -327,22 +237,7 @@ impl Runtime {
         let inner = self.inner.clone();
         let did = Did::parse(signer).map_err(|e| convert::error("ERR_ARGUMENT", &e.to_string()));
         future_to_promise(async move {
-            let did = did?;
-            let id = inner
-                .identity()
-                .await
-                .map_err(|e| convert::core_error(&e))?;
-            let was = id.trust.forgive(&did);
-            if was {
-                // The decision is kept first, then the rows follow it.
-                inner
-                    .save_trust(&id, std::slice::from_ref(&did))
-                    .await
-                    .map_err(|e| convert::core_error(&e))?;
-                trust::reconsider(&*inner.store, &id.trust, std::slice::from_ref(&did))
-                    .await
-                    .map_err(|e| convert::core_error(&e))?;
-            }
+            let was = inner.core.clear_distrust(&did?).await.map_err(core_error)?;
             Ok(JsValue::from_bool(was))
         })
     }
@@ -365,7 +260,8 @@ impl Runtime {
             let (bytes, envelopes) = match given? {
                 convert::SignedReceipt::Stored(cid) => {
                     let row = match inner
-                        .store
+                        .core
+                        .store()
                         .row(&cid)
                         .await
                         .map_err(|e| convert::core_error(&e))?
@@ -388,12 +284,11 @@ impl Runtime {
                 }
                 convert::SignedReceipt::Given { receipt, envelopes } => (receipt, envelopes),
             };
-            let id = inner
-                .identity()
+            let check = inner
+                .core
+                .check_receipt(&bytes, &envelopes)
                 .await
-                .map_err(|e| convert::core_error(&e))?;
-            let check =
-                ipvm_core::envelope::check_receipt(&bytes, &envelopes, &|d| id.trust.trusts(d));
+                .map_err(core_error)?;
             Ok(convert::receipt_check(&check))
         })
     }
@@ -404,9 +299,7 @@ impl Runtime {
     pub fn add_module(&self, bytes: Vec<u8>) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            let cid = add_file(&*inner.store, &bytes)
-                .await
-                .map_err(|e| convert::core_error(&e))?;
+            let cid = inner.core.add_file(&bytes).await.map_err(core_error)?;
             Ok(JsValue::from_str(&cid.to_string()))
         })
     }
@@ -425,8 +318,13 @@ impl Runtime {
         let cancel = convert::cancel_token(&signal);
         future_to_promise(async move {
             let workflow = parsed.map_err(|e| convert::core_error(&e))?;
-            let tasks = execute(&inner, &workflow, on_event.as_ref(), &cancel).await?;
-            convert::task_reports(&tasks)
+            let mut emit = |e: &Event| inner.emit(e, on_event.as_ref());
+            let report = inner
+                .core
+                .run(&workflow, &mut emit, &cancel)
+                .await
+                .map_err(core_error)?;
+            convert::task_reports(&report.tasks)
         })
     }
 
@@ -442,26 +340,12 @@ impl Runtime {
         let inner = self.inner.clone();
         let options = convert::delegate_options(&options);
         future_to_promise(async move {
-            let o = options?;
-            let id = inner
-                .identity()
+            let token = inner
+                .core
+                .delegate(options?, random_nonce()?)
                 .await
-                .map_err(|e| convert::core_error(&e))?;
-            let payload = Payload::Delegation(Delegation {
-                iss: id.signer.did().clone(),
-                aud: o.aud,
-                sub: match o.powerline {
-                    true => None,
-                    false => Some(o.sub.unwrap_or_else(|| id.signer.did().clone())),
-                },
-                cmd: o.cmd,
-                pol: o.pol,
-                nonce: random_nonce()?,
-                exp: o.exp,
-                nbf: o.nbf,
-                meta: None,
-            });
-            sign_and_keep(&inner, &id, &payload).await
+                .map_err(core_error)?;
+            Ok(convert::ucan_token(&token))
         })
     }
 
@@ -477,26 +361,12 @@ impl Runtime {
         let inner = self.inner.clone();
         let options = convert::invoke_options(&options);
         future_to_promise(async move {
-            let o = options?;
-            let id = inner
-                .identity()
+            let token = inner
+                .core
+                .invoke(options?, random_nonce()?)
                 .await
-                .map_err(|e| convert::core_error(&e))?;
-            let sub = o.sub.unwrap_or_else(|| id.signer.did().clone());
-            let payload = Payload::Invocation(Invocation {
-                iss: id.signer.did().clone(),
-                aud: Some(o.aud.unwrap_or_else(|| sub.clone())),
-                sub,
-                cmd: ipvm_core::ucan::wasm::WASM_RUN.into(),
-                args: o.args,
-                prf: o.prf,
-                nonce: random_nonce()?,
-                exp: o.exp,
-                iat: None,
-                meta: None,
-                cause: None,
-            });
-            sign_and_keep(&inner, &id, &payload).await
+                .map_err(core_error)?;
+            Ok(convert::ucan_token(&token))
         })
     }
 
@@ -508,21 +378,20 @@ impl Runtime {
         let inner = self.inner.clone();
         future_to_promise(async move {
             let token = Token::decode(&bytes).map_err(|e| convert::ucan_error(&e, None))?;
-            token
-                .verify_signature()
-                .map_err(|e| convert::ucan_error(&e, None))?;
-            if !matches!(token.payload, Payload::Delegation(_)) {
-                return Err(convert::error(
-                    "ERR_ARGUMENT",
-                    "addProof: the token is an invocation, not a delegation",
-                ));
+            match inner.core.add_proof(&token).await.map_err(core_error)? {
+                Ok(cid) => Ok(JsValue::from_str(&cid.to_string())),
+                // Not a delegation: a mistake in the argument.
+                Err(e)
+                    if e.kind == UcanErrorKind::Malformed
+                        && !matches!(token.payload, Payload::Delegation(_)) =>
+                {
+                    Err(convert::error(
+                        "ERR_ARGUMENT",
+                        &format!("addProof: {}", e.detail),
+                    ))
+                }
+                Err(e) => Err(convert::ucan_error(&e, None)),
             }
-            inner
-                .store
-                .put_block(token.cid, token.bytes.clone())
-                .await
-                .map_err(|e| convert::core_error(&e))?;
-            Ok(JsValue::from_str(&token.cid.to_string()))
         })
     }
 
@@ -563,72 +432,25 @@ impl Runtime {
             for bytes in given {
                 known.push(Token::decode(&bytes).map_err(|e| convert::ucan_error(&e, None))?);
             }
-            if let Payload::Invocation(inv) = &token.payload {
-                for cid in &inv.prf {
-                    if known.iter().any(|t| t.cid == *cid) {
-                        continue;
-                    }
-                    let stored = inner
-                        .store
-                        .get_block(cid)
-                        .await
-                        .map_err(|e| convert::core_error(&e))?;
-                    if let Some(Ok(t)) = stored.map(|b| Token::decode(&b)) {
-                        known.push(t);
-                    }
-                }
-            }
-            let id = inner
-                .current_identity()
-                .await
-                .map_err(|e| convert::core_error(&e))?;
             let now = (js_sys::Date::now() / 1000.0) as i64;
-            let lookup = |c: &ipvm_core::Cid| known.iter().find(|t| t.cid == *c).cloned();
-            match id.authority.admit(&token, &lookup, now) {
-                Ok(task) => {
-                    // Once per store, across tabs and reloads, for others' invocations.
-                    if let (AnyStore::IndexedDb(db), Payload::Invocation(inv)) =
-                        (&*inner.store, &token.payload)
-                    {
-                        if let (true, Some(exp)) = (inv.iss != *id.signer.did(), inv.exp) {
-                            let first = db
-                                .claim_invocation(&token.cid, exp, now)
-                                .await
-                                .map_err(|e| convert::core_error(&e))?;
-                            if !first {
-                                let replay = ipvm_core::ucan::UcanError {
-                                    kind: ipvm_core::ucan::UcanErrorKind::Replay,
-                                    detail: format!(
-                                        "invocation {} was accepted already",
-                                        token.cid
-                                    ),
-                                };
-                                return Err(convert::ucan_error(&replay, None));
-                            }
-                        }
-                    }
-                    let workflow = Workflow { tasks: vec![task] };
-                    let cancel = ipvm_core::CancelToken::new();
-                    let tasks = execute(&inner, &workflow, on_event.as_ref(), &cancel).await?;
-                    convert::task_report(&tasks[0])
+            let mut emit = |e: &Event| inner.emit(e, on_event.as_ref());
+            let cancel = ipvm_core::CancelToken::new();
+            match inner
+                .core
+                .run_invocation(&token, known, now, &mut emit, &cancel)
+                .await
+            {
+                Ok(report) => match report.tasks.first() {
+                    Some(task) => convert::task_report(task),
+                    None => Err(convert::error(
+                        "ERR_STORE",
+                        "the invocation's run reported no task",
+                    )),
+                },
+                Err(InvocationError::Refused { error, receipt }) => {
+                    Err(convert::ucan_error(&error, receipt.map(|r| r.cid)))
                 }
-                Err(refusal) => {
-                    let mut receipt = None;
-                    // Only an authentic invocation leaves a receipt: a forgery
-                    // must not make this runtime write and sign anything.
-                    if let (Payload::Invocation(inv), Ok(())) =
-                        (&token.payload, token.verify_signature())
-                    {
-                        if let Ok(task) = task_of(inv) {
-                            let signer: &dyn Signer = &id.signer;
-                            let rec = refuse(&*inner.store, Some(signer), &task, &refusal)
-                                .await
-                                .map_err(|e| convert::core_error(&e))?;
-                            receipt = Some(rec.cid);
-                        }
-                    }
-                    Err(convert::ucan_error(&refusal, receipt))
-                }
+                Err(InvocationError::Core(e)) => Err(core_error(e)),
             }
         })
     }
@@ -638,9 +460,7 @@ impl Runtime {
     pub fn receipt(&self, cid: &str) -> Promise {
         let (inner, cid) = (self.inner.clone(), cid_arg(cid));
         future_to_promise(async move {
-            let rec = memo::receipt(&*inner.store, &inner.quarantine, &cid?)
-                .await
-                .map_err(|e| convert::core_error(&e))?;
+            let rec = inner.core.receipt(&cid?).await.map_err(core_error)?;
             inner
                 .report(rec)
                 .map_or(Ok(JsValue::NULL), |r| convert::record(&r))
@@ -653,13 +473,7 @@ impl Runtime {
     pub fn receipt_for(&self, instruction: &str) -> Promise {
         let (inner, cid) = (self.inner.clone(), cid_arg(instruction));
         future_to_promise(async move {
-            let id = inner
-                .identity()
-                .await
-                .map_err(|e| convert::core_error(&e))?;
-            let rec = memo::lookup(&*inner.store, &inner.quarantine, Some(&id.trust), &cid?)
-                .await
-                .map_err(|e| convert::core_error(&e))?;
+            let rec = inner.core.receipt_for(&cid?).await.map_err(core_error)?;
             inner
                 .report(rec)
                 .map_or(Ok(JsValue::NULL), |r| convert::record(&r))
@@ -672,9 +486,7 @@ impl Runtime {
     pub fn receipts_for(&self, instruction: &str) -> Promise {
         let (inner, cid) = (self.inner.clone(), cid_arg(instruction));
         future_to_promise(async move {
-            let recs = memo::receipts_for(&*inner.store, &inner.quarantine, &cid?)
-                .await
-                .map_err(|e| convert::core_error(&e))?;
+            let recs = inner.core.receipts_for(&cid?).await.map_err(core_error)?;
             convert::records(&inner.report(recs))
         })
     }
@@ -684,9 +496,7 @@ impl Runtime {
     pub fn receipts_using(&self, input: &str) -> Promise {
         let (inner, cid) = (self.inner.clone(), cid_arg(input));
         future_to_promise(async move {
-            let recs = memo::receipts_using(&*inner.store, &inner.quarantine, &cid?)
-                .await
-                .map_err(|e| convert::core_error(&e))?;
+            let recs = inner.core.receipts_using(&cid?).await.map_err(core_error)?;
             convert::records(&inner.report(recs))
         })
     }
@@ -701,10 +511,6 @@ impl Runtime {
     pub fn verify(&self, receipt: &str, engine: Option<String>) -> Promise {
         let (inner, cid) = (self.inner.clone(), cid_arg(receipt));
         future_to_promise(async move {
-            let id = inner
-                .current_identity()
-                .await
-                .map_err(|e| convert::core_error(&e))?;
             if let Some(e) = engine
                 .as_deref()
                 .filter(|e| !matches!(*e, "fast" | "wasmi"))
@@ -714,22 +520,11 @@ impl Runtime {
                     &format!("engine must be \"fast\" or \"wasmi\", not {e:?}"),
                 ));
             }
-            let v = ipvm_core::verify_on(
-                &inner.executor.0,
-                &*inner.store,
-                &inner.quarantine,
-                Some((&id.signer, &id.trust)),
-                &cid?,
-                engine.as_deref(),
-            )
-            .await
-            .map_err(|e| convert::core_error(&e))?;
-            if !v.distrusted.is_empty() {
-                inner
-                    .save_trust(&id, &[])
-                    .await
-                    .map_err(|e| convert::core_error(&e))?;
-            }
+            let v = inner
+                .core
+                .verify(&cid?, engine.as_deref())
+                .await
+                .map_err(core_error)?;
             convert::verification(&v)
         })
     }
@@ -742,7 +537,7 @@ impl Runtime {
         let inner = self.inner.clone();
         future_to_promise(async move {
             let out = js_sys::Array::new();
-            if let AnyStore::IndexedDb(db) = &*inner.store {
+            if let AnyStore::IndexedDb(db) = &**inner.core.store() {
                 for r in db.runs().await.map_err(|e| convert::core_error(&e))? {
                     out.push(&r);
                 }
@@ -756,7 +551,7 @@ impl Runtime {
     pub fn counts(&self) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            let (blocks, receipts) = match &*inner.store {
+            let (blocks, receipts) = match &**inner.core.store() {
                 AnyStore::IndexedDb(s) => s.counts().await.map_err(|e| convert::core_error(&e))?,
                 AnyStore::Memory(s) => (s.block_count() as u32, s.receipt_count() as u32),
             };
@@ -772,9 +567,7 @@ impl Runtime {
         let inner = self.inner.clone();
         let roots: Result<Vec<_>, _> = roots.iter().map(|r| cid_arg(r)).collect();
         future_to_promise(async move {
-            let bytes = ipvm_core::car::export(&*inner.store, &roots?)
-                .await
-                .map_err(|e| convert::core_error(&e))?;
+            let bytes = inner.core.export_car(&roots?).await.map_err(core_error)?;
             Ok(js_sys::Uint8Array::from(&bytes[..]).into())
         })
     }
@@ -788,13 +581,7 @@ impl Runtime {
     pub fn import_car(&self, bytes: Vec<u8>) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            let id = inner
-                .current_identity()
-                .await
-                .map_err(|e| convert::core_error(&e))?;
-            let n = ipvm_core::car::import(&*inner.store, &id.trust, &bytes)
-                .await
-                .map_err(|e| convert::core_error(&e))?;
+            let n = inner.core.import_car(&bytes).await.map_err(core_error)?;
             Ok(convert::imported(&n))
         })
     }
@@ -808,13 +595,7 @@ impl Runtime {
         let (inner, cid) = (self.inner.clone(), cid_arg(cid));
         future_to_promise(async move {
             let cid = cid?;
-            match ipvm_core::store::read_file_within(
-                &*inner.store,
-                &cid,
-                ipvm_exec::MAX_MODULE_BYTES,
-            )
-            .await
-            {
+            match inner.core.read_file(&cid, ipvm_exec::MAX_MODULE_BYTES).await {
                 Ok(_) => Ok(JsValue::from_str(&cid.to_string())),
                 Err(ipvm_core::CoreError::MissingBlock(_)) => Err(convert::error(
                     "ERR_MISSING_BLOCK",
@@ -836,16 +617,18 @@ impl Runtime {
         future_to_promise(async move {
             // The facade checked it is a positive integer; a float past 2^64 saturates.
             let limit = max_bytes as u64;
-            let bytes = ipvm_core::store::read_file_within(&*inner.store, &cid?, limit)
+            let bytes = inner
+                .core
+                .read_file(&cid?, limit)
                 .await
-                .map_err(|e| convert::core_error(&e))?;
+                .map_err(core_error)?;
             Ok(js_sys::Uint8Array::from(bytes.as_slice()).into())
         })
     }
 
     /// Closes the store. The runtime must not be used afterwards.
     pub fn close(&self) {
-        if let AnyStore::IndexedDb(s) = &*self.inner.store {
+        if let AnyStore::IndexedDb(s) = &**self.inner.core.store() {
             s.close();
         }
     }
@@ -898,58 +681,11 @@ impl Default for Runtime {
     }
 }
 
-/// Runs a workflow with this runtime's lock, announcer, quarantine and
-/// identity, writing its run record; the task reports.
-async fn execute(
-    inner: &Rc<Inner>,
-    workflow: &Workflow,
-    on_event: Option<&Function>,
-    cancel: &ipvm_core::CancelToken,
-) -> Result<Vec<ipvm_core::TaskReport>, JsValue> {
-    let id = inner
-        .identity()
-        .await
-        .map_err(|e| convert::core_error(&e))?;
-    let scheduler = Scheduler::new(&inner.executor, &*inner.store)
-        .with_parallelism(inner.executor.0.parallelism())
-        .with_coordination(&inner.lock, &inner.announcer)
-        .with_quarantine(&inner.quarantine)
-        .with_identity(&id.signer, &id.trust);
-    let mut distrusted = false;
-    let log = RunLog::start(inner.store.clone(), workflow);
-    let mut emit = |e: &ipvm_core::Event| {
-        if let ipvm_core::Event::Rejected {
-            receipt, reason, ..
-        } = e
-        {
-            inner.rejected(&[Rejection {
-                receipt: receipt.clone(),
-                reason: reason.clone(),
-            }]);
-        }
-        if let ipvm_core::Event::Distrusted { signer, reason, .. } = e {
-            web_sys_warn(&format!("[ipvm] distrusted {signer}: {reason}"));
-            distrusted = true;
-        }
-        if let Some(log) = &log {
-            log.event(e);
-        }
-        if let Some(f) = on_event {
-            // A throwing listener must not abort the run.
-            let _ = f.call1(&JsValue::NULL, &convert::event(e));
-        }
-    };
-    let report = scheduler.run(workflow, &mut emit, cancel).await;
-    if let Some(log) = &log {
-        log.end(&report).await;
-    }
-    if distrusted {
-        inner
-            .save_trust(&id, &[])
-            .await
-            .map_err(|e| convert::core_error(&e))?;
-    }
-    Ok(report.map_err(|e| convert::core_error(&e))?.tasks)
+/// `options` with a seed for the spot-check draws, from the platform's
+/// generator.
+fn seeded(options: TrustOptions) -> Result<TrustOptions, CoreError> {
+    let seed = crate::identity::random_bytes::<8>().map(u64::from_le_bytes)?;
+    Ok(TrustOptions { seed, ..options })
 }
 
 /// Twelve random bytes (a token's nonce), from the platform's generator.
@@ -957,24 +693,6 @@ fn random_nonce() -> Result<Vec<u8>, JsValue> {
     crate::identity::random_bytes::<12>()
         .map(|b| b.to_vec())
         .map_err(|e| convert::core_error(&e))
-}
-
-/// Signs a token payload with the runtime's key, keeps it as a block, and
-/// gives `{cid, bytes}`.
-async fn sign_and_keep(
-    inner: &Rc<Inner>,
-    id: &Identity,
-    payload: &Payload,
-) -> Result<JsValue, JsValue> {
-    let token = Token::sign_payload(&id.signer, payload)
-        .await
-        .map_err(|e| convert::core_error(&e))?;
-    inner
-        .store
-        .put_block(token.cid, token.bytes.clone())
-        .await
-        .map_err(|e| convert::core_error(&e))?;
-    Ok(convert::ucan_token(&token))
 }
 
 fn web_sys_warn(message: &str) {
