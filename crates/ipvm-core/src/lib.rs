@@ -42,7 +42,10 @@
 //!   archives.
 //! - [`run`]: running workflows: jobs and executors, the scheduler, reports
 //!   and events, cancellation, verification and spot-checks, coordination
-//!   between runtimes of a store, run records, admission of invocations.
+//!   between runtimes of a store, run records, admission of invocations,
+//!   and the [`Runtime`] that owns them all for one node: the tab and the
+//!   CLI build one from their platform's capabilities (a store, an
+//!   executor, settings, a seen-set, run records) and only translate.
 //!
 //! This crate knows nothing of browsers, threads or files. Storage and
 //! execution are traits ([`BlockStore`], [`ReceiptStore`], [`Executor`]) with

@@ -1,5 +1,10 @@
 //! Conversions between the core's types and JS values, and JS errors with a
 //! stable `code` that callers can switch on.
+//!
+//! One file, past 600 lines, on purpose: it is the crate's single
+//! conversion module (docs/STYLE: one file per exported class, plus one
+//! conversion module), so every JS shape the package reads or writes is
+//! decided in one place.
 
 use ipvm_core::run::report::TaskStatus;
 use ipvm_core::{CoreError, Event, Ipld, TaskReport};

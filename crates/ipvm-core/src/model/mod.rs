@@ -5,6 +5,7 @@ pub mod address;
 pub mod awaits;
 pub mod dagjson;
 pub mod execution;
+pub mod limits;
 pub mod op;
 pub mod receipt;
 pub mod unixfs;
