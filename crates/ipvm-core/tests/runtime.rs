@@ -355,3 +355,40 @@ fn run_records_are_kept_through_the_trait() {
     assert_eq!(records[0].state, "failed");
     assert_eq!(records[0].tasks.len(), 2);
 }
+
+#[test]
+fn an_archive_is_checked_under_the_runtime_s_trust_without_storing_it() {
+    let other = alone(3);
+    let wf = workflow(&[instr("inc", vec![Ipld::Integer(1)])]);
+    let report = block_on(other.run(&wf, &mut |_| {}, &CancelToken::new())).unwrap();
+    let cid = report.tasks[0].receipt().unwrap().cid;
+    let archive = block_on(other.export_car(&[cid])).unwrap();
+    // A runtime that trusts nobody: untrusted, signed by the other.
+    let stranger = alone(1);
+    let checked = block_on(stranger.check_archive(&archive)).unwrap();
+    assert!(checked.refused.is_empty());
+    assert_eq!(checked.receipts.len(), 1);
+    assert_eq!(checked.receipts[0].0, cid);
+    let why = checked.receipts[0].1.verdict.clone().unwrap_err();
+    assert_eq!(why.code(), "untrusted");
+    assert!(
+        block_on(stranger.store().row(&cid)).unwrap().is_none(),
+        "nothing stored"
+    );
+    // One that trusts the other: valid, its DID.
+    let friend = runtime(
+        &Rc::new(MemoryStore::new()),
+        &Rc::new(MemorySettings::new(&key(2))),
+        &Rc::new(MemorySeen::new()),
+        TrustOptions {
+            signers: vec![did(3)],
+            ..Default::default()
+        },
+    );
+    let checked = block_on(friend.check_archive(&archive)).unwrap();
+    assert_eq!(checked.receipts[0].1.verdict, Ok(did(3)));
+    // An archive with no receipt is an error that says so.
+    let empty = ipvm_core::car::encode(&[], &[]).unwrap();
+    let err = block_on(friend.check_archive(&empty)).unwrap_err();
+    assert!(err.to_string().contains("no receipt"), "{err}");
+}

@@ -4,6 +4,9 @@
 //! [`Mode::Exact`] (a task admitted from a UCAN invocation) it accepts one
 //! form per guest value: none of the conversions below, so the value a
 //! policy compared is the value the guest receives.
+//!
+//! Past 600 lines with its tests (about 590 of code): the tests of every
+//! row of the spec's IPLD/WIT table in both directions sit beside it.
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use std::path::PathBuf;
 
-use ipvm_core::{car, unixfs, CancelToken, Did, Event, TrustOptions, Workflow};
+use ipvm_core::{unixfs, CancelToken, Did, Event, TrustOptions, Workflow};
 
 use crate::key;
 use crate::native::NodeRuntime;
@@ -276,36 +276,13 @@ fn verify_receipt(args: &[String]) -> Result<ExitCode, String> {
     }
     let path = path.ok_or_else(|| format!("`verify-receipt` needs a CAR file\n{USAGE}"))?;
     let rt = identity.runtime(Vec::new())?;
-    futures::executor::block_on(rt.identity()).map_err(|e| e.to_string())?;
-    let (_, blocks) = car::decode(&read(&path)?).map_err(|e| format!("{path}: {e}"))?;
-    let mut envelopes: std::collections::HashMap<ipvm_core::Cid, Vec<Vec<u8>>> = Default::default();
-    let mut receipts = Vec::new();
-    for (cid, bytes) in &blocks {
-        if ipvm_core::Envelope::looks_like(cid, bytes) {
-            // Grouped by the receipt they name; a malformed one is checked
-            // against every receipt so that its reason is reported.
-            match ipvm_core::Envelope::check(bytes) {
-                Ok(env) => envelopes
-                    .entry(env.receipt)
-                    .or_default()
-                    .push(bytes.clone()),
-                Err(e) => println!("envelope {cid}: {} ({e})", e.code()),
-            }
-        } else if ipvm_core::decode_dag_cbor(bytes)
-            .and_then(|v| ipvm_core::Receipt::from_ipld(&v))
-            .is_ok()
-        {
-            receipts.push((*cid, bytes.clone()));
-        }
-    }
-    if receipts.is_empty() {
-        return Err(format!("{path}: the archive holds no receipt"));
+    let checked = futures::executor::block_on(rt.check_archive(&read(&path)?))
+        .map_err(|e| format!("{path}: {e}"))?;
+    for (cid, why) in &checked.refused {
+        println!("envelope {cid}: {} ({why})", why.code());
     }
     let mut all = true;
-    for (cid, bytes) in receipts {
-        let envs = envelopes.remove(&cid).unwrap_or_default();
-        let check = futures::executor::block_on(rt.check_receipt(&bytes, &envs))
-            .map_err(|e| e.to_string())?;
+    for (cid, check) in checked.receipts {
         match check.verdict {
             Ok(did) => println!("{cid} valid {did}"),
             Err(why) => {

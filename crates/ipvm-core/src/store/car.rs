@@ -16,7 +16,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use cid::Cid;
 use ipld_core::ipld::Ipld;
 
-use crate::auth::envelope::{Envelope, Refusal};
+use crate::auth::envelope::{check_receipt, Envelope, ReceiptCheck, Refusal};
+use crate::auth::identity::Did;
 use crate::auth::trust::Trust;
 use crate::model::address::decode_dag_cbor;
 use crate::model::address::{cid_of, encode_dag_cbor, DAG_CBOR, DAG_PB, SHA2_256};
@@ -157,6 +158,59 @@ async fn collect_file<S: BlockStore + ?Sized>(
         out.push((cid, data));
     }
     Ok(())
+}
+
+/// What [`check`] says of an archive: each envelope that does not check out
+/// on its own (its block's CID and why), and each receipt with the check of
+/// the envelopes that name it, in archive order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArchiveCheck {
+    /// Envelopes refused before they could be matched to a receipt.
+    pub refused: Vec<(Cid, Refusal)>,
+    /// Every receipt of the archive, with its check.
+    pub receipts: Vec<(Cid, ReceiptCheck)>,
+}
+
+/// Checks every receipt of a CAR archive with the envelopes the archive
+/// holds for it, against `trusts`, without storing anything. An archive that
+/// holds no receipt is an error.
+pub fn check(archive: &[u8], trusts: &dyn Fn(&Did) -> bool) -> Result<ArchiveCheck, CoreError> {
+    let (_, blocks) = decode(archive)?;
+    let mut by_receipt: HashMap<Cid, Vec<Vec<u8>>> = HashMap::new();
+    let mut refused = Vec::new();
+    let mut receipts = Vec::new();
+    for (cid, bytes) in &blocks {
+        if Envelope::looks_like(cid, bytes) {
+            match Envelope::check(bytes) {
+                Ok(env) => by_receipt
+                    .entry(env.receipt)
+                    .or_default()
+                    .push(bytes.clone()),
+                Err(e) => refused.push((*cid, e)),
+            }
+        } else if decode_dag_cbor(bytes)
+            .and_then(|v| Receipt::from_ipld(&v))
+            .is_ok()
+        {
+            receipts.push((*cid, bytes));
+        }
+    }
+    if receipts.is_empty() {
+        return Err(CoreError::Decode {
+            format: "CAR",
+            reason: "the archive holds no receipt".into(),
+        });
+    }
+    Ok(ArchiveCheck {
+        refused,
+        receipts: receipts
+            .into_iter()
+            .map(|(cid, bytes)| {
+                let envelopes = by_receipt.remove(&cid).unwrap_or_default();
+                (cid, check_receipt(bytes, &envelopes, trusts))
+            })
+            .collect(),
+    })
 }
 
 /// Writes a CAR of `roots`: receipts (with their invocation and module) or blocks (with their DAG).

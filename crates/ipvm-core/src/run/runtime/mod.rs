@@ -24,6 +24,7 @@ use crate::auth::identity::{Did, Signer};
 use crate::auth::trust::Trust;
 use crate::auth::ucan::wasm::Authority;
 use crate::run::coordinate::Uncoordinated;
+use crate::store::car::{check as check_archive, ArchiveCheck};
 use crate::store::memo::Quarantine;
 use crate::store::seen::MemorySeen;
 use crate::store::settings::{Settings, TrustState};
@@ -323,5 +324,12 @@ impl<S: ReceiptStore, E, K: Settings, N, R, L, A> Runtime<S, E, K, N, R, L, A> {
     ) -> Result<ReceiptCheck, CoreError> {
         let id = self.identity().await?;
         Ok(check_receipt(receipt, envelopes, &|d| id.trust.trusts(d)))
+    }
+
+    /// Checks every receipt of a CAR archive with its envelopes under this
+    /// runtime's trust policy, storing nothing ([`crate::store::car::check`]).
+    pub async fn check_archive(&self, archive: &[u8]) -> Result<ArchiveCheck, CoreError> {
+        let id = self.identity().await?;
+        check_archive(archive, &|d| id.trust.trusts(d))
     }
 }
