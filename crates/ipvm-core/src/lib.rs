@@ -60,6 +60,8 @@
 //! ([`unixfs`]).
 
 pub mod auth;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
 pub mod model;
 pub mod run;

@@ -1,0 +1,320 @@
+//! Blocks and receipt rows in SQLite: the same tables and indexes as the
+//! core's `MemoryStore` (the reference) and the browser's IndexedDB store.
+//! A row that cannot be read as a row (a CID that does not parse, a
+//! provenance this version does not know) is returned as a [`BadRow`], for
+//! the memo to report and skip.
+
+use cid::Cid;
+use ipvm_core::address::verify_block;
+use ipvm_core::store::{BadRow, Block, RowIndex, RowRead};
+use ipvm_core::{BlockStore, CoreError, Provenance, ReceiptRow, ReceiptStore};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use crate::db::SqliteStore;
+
+const ROW_COLUMNS: &str =
+    "cid, instruction, provenance, reusable, stored, bytes, invocation, vouched";
+
+/// A row's own columns, before its inputs and envelopes are read.
+struct Columns {
+    cid: Vec<u8>,
+    instruction: Vec<u8>,
+    provenance: String,
+    reusable: bool,
+    stored: i64,
+    bytes: Vec<u8>,
+    invocation: Option<Vec<u8>>,
+    vouched: bool,
+}
+
+fn columns(r: &Row<'_>) -> rusqlite::Result<Columns> {
+    Ok(Columns {
+        cid: r.get(0)?,
+        instruction: r.get(1)?,
+        provenance: r.get(2)?,
+        reusable: r.get(3)?,
+        stored: r.get(4)?,
+        bytes: r.get(5)?,
+        invocation: r.get(6)?,
+        vouched: r.get(7)?,
+    })
+}
+
+fn cid_text(bytes: &[u8]) -> String {
+    Cid::try_from(bytes).map_or_else(|_| format!("0x{}", hex(bytes)), |c| c.to_string())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The full row (with its inputs and envelopes), or why it is not one.
+fn assemble(c: &Connection, col: Columns) -> rusqlite::Result<RowRead> {
+    let key = cid_text(&col.cid);
+    let bad = |reason: String| BadRow {
+        key: key.clone(),
+        reason,
+    };
+    let mut inputs_q =
+        c.prepare_cached("SELECT input FROM receipt_inputs WHERE receipt = ?1 ORDER BY position")?;
+    let inputs: Vec<Vec<u8>> = inputs_q
+        .query_map([&col.cid], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut env_q = c.prepare_cached(
+        "SELECT signer, bytes FROM envelopes WHERE receipt = ?1 ORDER BY position",
+    )?;
+    let envelopes: Vec<(String, Vec<u8>)> = env_q
+        .query_map([&col.cid], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let row = (|| {
+        let cid = Cid::try_from(col.cid.as_slice()).map_err(|e| bad(format!("its key: {e}")))?;
+        let instruction = Cid::try_from(col.instruction.as_slice())
+            .map_err(|e| bad(format!("its instruction: {e}")))?;
+        let inputs = inputs
+            .iter()
+            .map(|i| Cid::try_from(i.as_slice()).map_err(|e| bad(format!("an input: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let provenance = Provenance::parse(&col.provenance)
+            .ok_or_else(|| bad(format!("unknown provenance `{}`", col.provenance)))?;
+        let (signers, envelopes) = envelopes.into_iter().unzip();
+        Ok(ReceiptRow {
+            cid,
+            instruction,
+            inputs,
+            provenance,
+            reusable: col.reusable,
+            stored: u64::try_from(col.stored).map_err(|_| bad("a negative `stored`".into()))?,
+            bytes: col.bytes,
+            invocation: col.invocation,
+            envelopes,
+            signers,
+            vouched: col.vouched,
+        })
+    })();
+    Ok(row)
+}
+
+/// The row with this key, read in `c`.
+fn read_row(c: &Connection, cid: &[u8]) -> rusqlite::Result<Option<RowRead>> {
+    let mut q = c.prepare_cached(&format!(
+        "SELECT {ROW_COLUMNS} FROM receipts WHERE cid = ?1"
+    ))?;
+    let Some(col) = q.query_row([cid], columns).optional()? else {
+        return Ok(None);
+    };
+    assemble(c, col).map(Some)
+}
+
+/// Every row under an index key, in key order.
+fn read_index(c: &Connection, index: RowIndex<'_>) -> rusqlite::Result<Vec<RowRead>> {
+    let (sql, key): (String, rusqlite::types::Value) = match index {
+        RowIndex::Memo(i) => (
+            format!("SELECT {ROW_COLUMNS} FROM receipts WHERE instruction = ?1 AND reusable = 1 ORDER BY cid"),
+            i.to_bytes().into(),
+        ),
+        RowIndex::Instruction(i) => (
+            format!("SELECT {ROW_COLUMNS} FROM receipts WHERE instruction = ?1 ORDER BY cid"),
+            i.to_bytes().into(),
+        ),
+        RowIndex::Input(i) => (
+            format!("SELECT {ROW_COLUMNS} FROM receipts WHERE cid IN (SELECT receipt FROM receipt_inputs WHERE input = ?1) ORDER BY cid"),
+            i.to_bytes().into(),
+        ),
+        RowIndex::Signer(did) => (
+            format!("SELECT {ROW_COLUMNS} FROM receipts WHERE cid IN (SELECT receipt FROM envelopes WHERE signer = ?1) ORDER BY cid"),
+            did.to_string().into(),
+        ),
+    };
+    let mut q = c.prepare_cached(&sql)?;
+    let cols: Vec<Columns> = q
+        .query_map([key], columns)?
+        .collect::<rusqlite::Result<_>>()?;
+    cols.into_iter().map(|col| assemble(c, col)).collect()
+}
+
+fn insert_blocks(c: &Connection, blocks: &[Block]) -> rusqlite::Result<()> {
+    let mut q = c.prepare_cached("INSERT OR IGNORE INTO blocks (cid, bytes) VALUES (?1, ?2)")?;
+    for (cid, bytes) in blocks {
+        q.execute(params![cid.to_bytes(), bytes])?;
+    }
+    Ok(())
+}
+
+/// Puts a row in `c` (inside a write transaction), replacing the row with
+/// the same key and its index entries, keeping the old one's envelopes.
+fn put_row(c: &Connection, mut row: ReceiptRow) -> rusqlite::Result<()> {
+    let key = row.cid.to_bytes();
+    if let Some(Ok(old)) = read_row(c, &key)? {
+        row.keep_envelopes_of(&old);
+    }
+    // An old row that cannot be read is replaced whole.
+    c.prepare_cached("DELETE FROM receipt_inputs WHERE receipt = ?1")?
+        .execute([&key])?;
+    c.prepare_cached("DELETE FROM envelopes WHERE receipt = ?1")?
+        .execute([&key])?;
+    c.prepare_cached(
+        "INSERT OR REPLACE INTO receipts (cid, instruction, provenance, reusable, stored, bytes, invocation, vouched)
+         VALUES (?1, ?2, ?3, ?4, (SELECT COALESCE(MAX(stored), 0) + 1 FROM receipts), ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        key,
+        row.instruction.to_bytes(),
+        row.provenance.as_str(),
+        row.reusable,
+        row.bytes,
+        row.invocation,
+        row.vouched
+    ])?;
+    let mut q = c.prepare_cached(
+        "INSERT INTO receipt_inputs (receipt, position, input) VALUES (?1, ?2, ?3)",
+    )?;
+    for (n, input) in row.inputs.iter().enumerate() {
+        q.execute(params![key, n as i64, input.to_bytes()])?;
+    }
+    let mut q = c.prepare_cached(
+        "INSERT INTO envelopes (receipt, position, signer, bytes) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (n, (signer, envelope)) in row.signers.iter().zip(&row.envelopes).enumerate() {
+        q.execute(params![key, n as i64, signer, envelope])?;
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    fn put_rows(&self, blocks: Vec<Block>, rows: Vec<ReceiptRow>) -> Result<(), CoreError> {
+        for (cid, bytes) in &blocks {
+            verify_block(cid, bytes)?;
+        }
+        self.write(|tx| {
+            insert_blocks(tx, &blocks).map_err(|e| self.error(e))?;
+            for row in rows {
+                put_row(tx, row).map_err(|e| self.error(e))?;
+            }
+            Ok(())
+        })
+    }
+}
+
+impl BlockStore for SqliteStore {
+    async fn get_block(&self, cid: &Cid) -> Result<Option<Vec<u8>>, CoreError> {
+        self.read(|c| {
+            c.prepare_cached("SELECT bytes FROM blocks WHERE cid = ?1")?
+                .query_row([cid.to_bytes()], |r| r.get(0))
+                .optional()
+        })
+    }
+
+    async fn put_block(&self, cid: Cid, bytes: Vec<u8>) -> Result<(), CoreError> {
+        self.put_blocks(vec![(cid, bytes)]).await
+    }
+
+    async fn put_blocks(&self, blocks: Vec<(Cid, Vec<u8>)>) -> Result<(), CoreError> {
+        self.put_file_blocks(blocks, None).await
+    }
+
+    async fn put_file_blocks(
+        &self,
+        blocks: Vec<(Cid, Vec<u8>)>,
+        alias: Option<(Cid, Cid)>,
+    ) -> Result<(), CoreError> {
+        for (cid, bytes) in &blocks {
+            verify_block(cid, bytes)?;
+        }
+        self.write(|tx| {
+            insert_blocks(tx, &blocks).map_err(|e| self.error(e))?;
+            if let Some((alias, root)) = alias {
+                tx.execute(
+                    "INSERT OR REPLACE INTO aliases (alias, root) VALUES (?1, ?2)",
+                    params![alias.to_bytes(), root.to_bytes()],
+                )
+                .map_err(|e| self.error(e))?;
+            }
+            Ok(())
+        })
+    }
+
+    async fn put_alias(&self, alias: Cid, root: Cid) -> Result<(), CoreError> {
+        self.put_file_blocks(vec![], Some((alias, root))).await
+    }
+
+    async fn get_alias(&self, alias: &Cid) -> Result<Option<Cid>, CoreError> {
+        let root: Option<Vec<u8>> = self.read(|c| {
+            c.prepare_cached("SELECT root FROM aliases WHERE alias = ?1")?
+                .query_row([alias.to_bytes()], |r| r.get(0))
+                .optional()
+        })?;
+        // A damaged mapping is no mapping: the file is then read by its own CID.
+        Ok(root.and_then(|r| Cid::try_from(r.as_slice()).ok()))
+    }
+
+    async fn get_metered(&self, key: &str) -> Result<Option<Cid>, CoreError> {
+        let cid: Option<Vec<u8>> = self.read(|c| {
+            c.prepare_cached("SELECT cid FROM metered WHERE key = ?1")?
+                .query_row([key], |r| r.get(0))
+                .optional()
+        })?;
+        Ok(cid.and_then(|r| Cid::try_from(r.as_slice()).ok()))
+    }
+
+    async fn put_metered(&self, key: &str, metered: Cid, bytes: Vec<u8>) -> Result<(), CoreError> {
+        verify_block(&metered, &bytes)?;
+        self.write(|tx| {
+            insert_blocks(tx, &[(metered, bytes)]).map_err(|e| self.error(e))?;
+            tx.execute(
+                "INSERT OR REPLACE INTO metered (key, cid) VALUES (?1, ?2)",
+                params![key, metered.to_bytes()],
+            )
+            .map_err(|e| self.error(e))?;
+            Ok(())
+        })
+    }
+}
+
+impl ReceiptStore for SqliteStore {
+    async fn put_batch(&self, blocks: Vec<Block>, rows: Vec<ReceiptRow>) -> Result<(), CoreError> {
+        self.put_rows(blocks, rows)
+    }
+
+    async fn row(&self, cid: &Cid) -> Result<Option<RowRead>, CoreError> {
+        self.read(|c| read_row(c, &cid.to_bytes()))
+    }
+
+    async fn rows(&self, index: RowIndex<'_>) -> Result<Vec<RowRead>, CoreError> {
+        self.read(|c| read_index(c, index))
+    }
+
+    async fn memo_rows(&self, instructions: &[Cid]) -> Result<Vec<Vec<RowRead>>, CoreError> {
+        // One read transaction: every answer from the same snapshot.
+        self.read(|c| {
+            let tx = c.unchecked_transaction()?;
+            let out = instructions
+                .iter()
+                .map(|i| read_index(&tx, RowIndex::Memo(i)))
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            tx.finish()?;
+            Ok(out)
+        })
+    }
+
+    async fn set_provenance(&self, cid: &Cid, provenance: Provenance) -> Result<(), CoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE receipts SET provenance = ?2 WHERE cid = ?1",
+                params![cid.to_bytes(), provenance.as_str()],
+            )
+            .map(drop)
+            .map_err(|e| self.error(e))
+        })
+    }
+
+    async fn set_vouched(&self, cid: &Cid, vouched: bool) -> Result<(), CoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE receipts SET vouched = ?2 WHERE cid = ?1",
+                params![cid.to_bytes(), vouched],
+            )
+            .map(drop)
+            .map_err(|e| self.error(e))
+        })
+    }
+}
