@@ -13,6 +13,9 @@
 //! claim is first exactly once, whichever handle makes it.
 //!
 //! Behind the `conformance` feature: it panics on failure, as tests do.
+//! Past 600 lines on purpose: one case per promise of the traits, and the
+//! suite must be read whole to know what a store has to keep. At the crate
+//! root, not in `store/`, because it also covers run records (`run/`).
 
 #![allow(
     clippy::unwrap_used,
