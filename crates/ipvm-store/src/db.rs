@@ -134,32 +134,56 @@ impl SqliteStore {
             source,
         })?;
         let path = dir.join(FILE_NAME);
+        let conn = Connection::open(&path).map_err(|e| StoreError::Sqlite {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        Self::prepare(conn, path)
+    }
+
+    /// A store in memory, gone when its last handle is dropped (`ipvm
+    /// --memory`): the same tables and rules, nothing on disk.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        let path = PathBuf::from(":memory:");
+        let conn = Connection::open_in_memory().map_err(|e| StoreError::Sqlite {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        Self::prepare(conn, path)
+    }
+
+    /// The pragmas and the schema on a new connection.
+    fn prepare(mut conn: Connection, path: PathBuf) -> Result<Self, StoreError> {
         let sql = |e: rusqlite::Error| StoreError::Sqlite {
             path: path.clone(),
             message: e.to_string(),
         };
-        let conn = Connection::open(&path).map_err(sql)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
         // WAL: readers never block the writer, nor it them; NORMAL
         // synchronisation is durable against a killed process (the log is
         // replayed), and loses at most the last commits in a power cut.
+        // (A database in memory stays in its `memory` journal mode.)
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(sql)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(sql)?;
-        let found: i64 = conn
+        // The version is read under the write lock: processes that open a
+        // new file at once create its schema once, one after the other.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        let found: i64 = tx
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(sql)?;
         if found > SCHEMA_VERSION {
             return Err(StoreError::Newer { path, found });
         }
         if found < SCHEMA_VERSION {
-            let tx = conn.unchecked_transaction().map_err(sql)?;
             tx.execute_batch(SCHEMA).map_err(sql)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(sql)?;
-            tx.commit().map_err(sql)?;
         }
+        tx.commit().map_err(sql)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             path: Arc::new(path),

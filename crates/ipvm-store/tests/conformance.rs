@@ -149,3 +149,21 @@ fn what_one_handle_wrote_outlives_it() {
     }
     assert!(!block_on(s.open().claim(&raw_cid(b"x"), 10, 2)).unwrap());
 }
+
+#[test]
+fn processes_that_open_a_new_store_at_once_all_open_it() {
+    let dir = fresh_dir();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| scope.spawn(|| SqliteStore::open(&dir).map(drop)))
+            .collect();
+        for h in handles {
+            h.join().expect("joined").expect("the store opens");
+        }
+    });
+    assert_eq!(
+        SqliteStore::open(&dir).unwrap().summary().unwrap().blocks,
+        0
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
