@@ -9,6 +9,9 @@
 #                  cross-implementation checks)
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
+# The CLI's store (the sample workflow below, and any suite that runs `ipvm`
+# without a store of its own) is a fresh one: never the user's.
+export XDG_DATA_HOME="$(mktemp -d)"
 bash "$ROOT/scripts/setup.sh" --test || exit 1
 bash "$ROOT/scripts/build.sh" || exit 1
 

@@ -2,6 +2,7 @@
 // Chromium (Debian's, through playwright-core), the static server, and the
 // native CLI.
 import { execFile } from "node:child_process";
+import { mkdtempSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -41,14 +42,19 @@ export async function freshPage(browser) {
 /** A key file of the tests' own (never the user's ~/.config/ipvm/key). */
 export const TEST_KEY = join(tmpdir(), `ipvm-test-key-${process.pid}`);
 
+/** A fresh directory for a store (pass it as `--store DIR`, or as `XDG_DATA_HOME` to `ipvm`). */
+export const freshStoreDir = () => mkdtempSync(join(tmpdir(), "ipvm-test-store-"));
+
 /**
  * Runs the native `ipvm` CLI; resolves to { code, stdout, stderr } (never rejects on exit codes).
  * `env` adds to the environment; the key is TEST_KEY unless `env.IPVM_KEY` says otherwise.
+ * Each call has a store of its own (a fresh `XDG_DATA_HOME`; never the user's), as each process
+ * had before the CLI kept a store: calls share one only through `--store DIR` or `env.XDG_DATA_HOME`.
  */
 export async function ipvm(args, env = {}) {
   try {
     const { stdout, stderr } = await promisify(execFile)(IPVM_BIN, args, {
-      env: { ...process.env, IPVM_KEY: TEST_KEY, ...env },
+      env: { ...process.env, IPVM_KEY: TEST_KEY, XDG_DATA_HOME: freshStoreDir(), ...env },
       maxBuffer: 64 << 20,
     });
     return { code: 0, stdout, stderr };

@@ -10,8 +10,9 @@ use ipvm_core::ucan::Token;
 use ipvm_core::workflow::parse_dag_json;
 use ipvm_core::{parse_cid, CancelToken, Did, Event, Ipld};
 
-use crate::cli::{add_files, describe, IdentityArgs};
+use crate::cli::{add_files, describe, IdentityArgs, StoreArgs};
 use crate::key;
+use crate::native::Place;
 
 fn value<'a>(
     it: &mut std::slice::Iter<'a, String>,
@@ -77,7 +78,7 @@ pub(crate) fn delegate(args: &[String]) -> Result<ExitCode, String> {
             other => return Err(format!("unknown option `{other}` for `delegate`")),
         }
     }
-    let rt = identity.runtime(Vec::new())?;
+    let rt = identity.runtime(Vec::new(), &Place::Memory)?;
     let aud = aud.ok_or("`delegate` needs --aud DID")?;
     let cmd = cmd.ok_or("`delegate` needs --cmd (e.g. /wasm/run)")?;
     let out = out.ok_or("`delegate` needs --out FILE")?;
@@ -136,7 +137,7 @@ pub(crate) fn invoke(args: &[String]) -> Result<ExitCode, String> {
             other => return Err(format!("unknown option `{other}` for `invoke`")),
         }
     }
-    let rt = identity.runtime(Vec::new())?;
+    let rt = identity.runtime(Vec::new(), &Place::Memory)?;
     let out = out.ok_or("`invoke` needs --out FILE")?;
     let module = module.ok_or("`invoke` needs --module CID")?;
     let module = parse_cid(&module).map_err(|e| format!("`--module {module}`: {e}"))?;
@@ -173,14 +174,16 @@ fn read_token(path: &str) -> Result<Vec<u8>, String> {
 /// and runs its task (the receipt on stdout, exit 0 or 1), or refuses it
 /// (the `unauthorized` receipt on stdout if its task is known, the reason on
 /// stderr, exit 1). Nothing runs for a refused invocation. The invocations
-/// from others it accepted are kept in `<key file>.seen` until their `exp`.
+/// from others it accepted are claimed in the store (one transaction each)
+/// and kept until their `exp`.
 pub(crate) fn run_invocation(args: &[String]) -> Result<ExitCode, String> {
     let mut identity = IdentityArgs::default();
+    let mut store = StoreArgs::default();
     let (mut token_path, mut proofs, mut adds, mut authorities, mut at) =
         (None, Vec::new(), Vec::new(), Vec::new(), None);
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        if identity.take(a, &mut it)? {
+        if identity.take(a, &mut it)? || store.take(a, &mut it)? {
             continue;
         }
         match a.as_str() {
@@ -202,7 +205,7 @@ pub(crate) fn run_invocation(args: &[String]) -> Result<ExitCode, String> {
         .iter()
         .map(|p| read_token(p).and_then(|b| Token::decode(&b).map_err(|e| format!("{p}: {e}"))))
         .collect::<Result<_, _>>()?;
-    let rt = identity.runtime(authorities)?;
+    let rt = identity.runtime(authorities, &store.place())?;
     let now_s = at.unwrap_or_else(now);
     futures::executor::block_on(async {
         rt.identity().await.map_err(|e| e.to_string())?;

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use ipvm_core::{unixfs, CancelToken, Did, Event, TrustOptions, Workflow};
 
 use crate::key;
-use crate::native::NodeRuntime;
+use crate::native::{NodeRuntime, Place};
 
-const USAGE: &str = "usage: ipvm run WORKFLOW.json [--add FILE]... [--parallelism N] [--key FILE] [--trust DID]... [--verify-rate R] [--import CAR]... [--export CAR]\n       ipvm key [--key FILE]\n       ipvm verify-receipt CAR [--key FILE] [--trust DID]...\n       ipvm delegate --aud DID --cmd CMD [--sub DID | --powerline] [--pol JSON] [--exp SECS | --ttl SECS] [--nbf SECS] --out FILE\n       ipvm invoke --module CID --func NAME [--args JSON] [--fuel N] [--memory N] [--time N] [--aud DID] [--sub DID] [--prf FILE]... [--exp SECS | --ttl SECS] --out FILE\n       ipvm run-invocation TOKEN [--proof FILE]... [--add FILE]... [--authority DID]... [--now SECS]\n       ipvm add FILE...\n       ipvm instruction INSTRUCTIONS.jsonl\n       ipvm dag-cid VALUES.jsonl";
+const USAGE: &str = "usage: ipvm run WORKFLOW.json [--add FILE]... [--parallelism N] [--key FILE] [--trust DID]... [--verify-rate R] [--import CAR]... [--export CAR] [--store DIR | --memory]\n       ipvm key [--key FILE]\n       ipvm verify-receipt CAR [--key FILE] [--trust DID]... [--store DIR | --memory]\n       ipvm delegate --aud DID --cmd CMD [--sub DID | --powerline] [--pol JSON] [--exp SECS | --ttl SECS] [--nbf SECS] --out FILE\n       ipvm invoke --module CID --func NAME [--args JSON] [--fuel N] [--memory N] [--time N] [--aud DID] [--sub DID] [--prf FILE]... [--exp SECS | --ttl SECS] --out FILE\n       ipvm run-invocation TOKEN [--proof FILE]... [--add FILE]... [--authority DID]... [--now SECS] [--store DIR | --memory]\n       ipvm store [--store DIR | --memory]\n       ipvm clear-distrust DID [--key FILE] [--store DIR | --memory]\n       ipvm add FILE...\n       ipvm instruction INSTRUCTIONS.jsonl\n       ipvm dag-cid VALUES.jsonl";
 
 /// Runs the command line; `Err` is a one-line message for exit code 2.
 pub(crate) fn main(args: &[String]) -> Result<ExitCode, String> {
@@ -21,6 +21,8 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode, String> {
         Some("delegate") => crate::authority::delegate(&args[1..]),
         Some("invoke") => crate::authority::invoke(&args[1..]),
         Some("run-invocation") => crate::authority::run_invocation(&args[1..]),
+        Some("store") => show_store(&args[1..]),
+        Some("clear-distrust") => clear_distrust(&args[1..]),
         Some("instruction") => per_line(&args[1..], "instruction", |line| {
             ipvm_core::workflow::instruction_cid_from_dag_json(line)
         }),
@@ -91,9 +93,10 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
     let mut identity = IdentityArgs::default();
     let mut imports = Vec::new();
     let mut export = None;
+    let mut store = StoreArgs::default();
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        if identity.take(a, &mut it)? {
+        if identity.take(a, &mut it)? || store.take(a, &mut it)? {
             continue;
         }
         match a.as_str() {
@@ -124,7 +127,9 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
     }
     .map_err(|e| format!("{workflow_path}: {e}"))?;
 
-    let rt = identity.runtime(Vec::new())?.with_parallelism(parallelism);
+    let rt = identity
+        .runtime(Vec::new(), &store.place())?
+        .with_parallelism(parallelism);
     futures::executor::block_on(async {
         rt.identity().await.map_err(|e| e.to_string())?;
         add_files(&rt, &adds).await?;
@@ -226,17 +231,53 @@ impl IdentityArgs {
         }
     }
 
-    /// The node's runtime: its key (created if missing), the trust policy
-    /// these options give, and `authorities` to accept invocations under.
-    pub(crate) fn runtime(&self, authorities: Vec<Did>) -> Result<NodeRuntime, String> {
+    /// The node's runtime over the store at `place`: its key (created if
+    /// missing), the trust policy these options give, and `authorities` to
+    /// accept invocations under.
+    pub(crate) fn runtime(
+        &self,
+        authorities: Vec<Did>,
+        place: &Place,
+    ) -> Result<NodeRuntime, String> {
         Ok(
-            crate::native::runtime(&self.key_path()?).with_trust(TrustOptions {
+            crate::native::runtime(&self.key_path()?, place)?.with_trust(TrustOptions {
                 signers: self.trust.clone(),
                 verify_rate: self.verify_rate,
                 seed: key::random_u64()?,
                 authorities,
             }),
         )
+    }
+}
+
+/// `--store DIR` or `--memory`, for the commands that store.
+#[derive(Default)]
+pub(crate) struct StoreArgs {
+    place: Option<Place>,
+}
+
+impl StoreArgs {
+    /// Takes `a` (and its value) if it is one of these options.
+    pub(crate) fn take(
+        &mut self,
+        a: &str,
+        it: &mut std::slice::Iter<'_, String>,
+    ) -> Result<bool, String> {
+        let place = match a {
+            "--store" => Place::Dir(PathBuf::from(it.next().ok_or("`--store` needs a DIR")?)),
+            "--memory" => Place::Memory,
+            _ => return Ok(false),
+        };
+        if self.place.as_ref().is_some_and(|p| *p != place) {
+            return Err("`--store DIR` and `--memory` name one store: give one of them".into());
+        }
+        self.place = Some(place);
+        Ok(true)
+    }
+
+    /// The store these options name (else the default).
+    pub(crate) fn place(&self) -> Place {
+        self.place.clone().unwrap_or(Place::Default)
     }
 }
 
@@ -249,7 +290,8 @@ fn show_key(args: &[String]) -> Result<ExitCode, String> {
             return Err(format!("unexpected argument `{a}`\n{USAGE}"));
         }
     }
-    let rt = identity.runtime(Vec::new())?;
+    // Nothing is stored: the key is all it reads.
+    let rt = identity.runtime(Vec::new(), &Place::Memory)?;
     let did = futures::executor::block_on(rt.did()).map_err(|e| e.to_string())?;
     println!("{did}");
     Ok(ExitCode::SUCCESS)
@@ -261,9 +303,10 @@ fn show_key(args: &[String]) -> Result<ExitCode, String> {
 fn verify_receipt(args: &[String]) -> Result<ExitCode, String> {
     let mut identity = IdentityArgs::default();
     let mut path = None;
+    let mut store = StoreArgs::default();
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        if identity.take(a, &mut it)? {
+        if identity.take(a, &mut it)? || store.take(a, &mut it)? {
             continue;
         }
         match a.as_str() {
@@ -275,7 +318,8 @@ fn verify_receipt(args: &[String]) -> Result<ExitCode, String> {
         }
     }
     let path = path.ok_or_else(|| format!("`verify-receipt` needs a CAR file\n{USAGE}"))?;
-    let rt = identity.runtime(Vec::new())?;
+    // The store's distrust counts; the archive is not stored.
+    let rt = identity.runtime(Vec::new(), &store.place())?;
     let checked = futures::executor::block_on(rt.check_archive(&read(&path)?))
         .map_err(|e| format!("{path}: {e}"))?;
     for (cid, why) in &checked.refused {
@@ -296,6 +340,62 @@ fn verify_receipt(args: &[String]) -> Result<ExitCode, String> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `ipvm store`: what the store holds, from its summary.
+fn show_store(args: &[String]) -> Result<ExitCode, String> {
+    let mut store = StoreArgs::default();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if !store.take(a, &mut it)? {
+            return Err(format!("unexpected argument `{a}`\n{USAGE}"));
+        }
+    }
+    let s = crate::native::open_store(&store.place())?
+        .summary()
+        .map_err(|e| e.to_string())?;
+    let total: u64 = s.receipts.iter().map(|(_, n)| n).sum();
+    println!("store {}", s.path.display());
+    println!("receipts {total} ({} bytes)", s.receipt_bytes);
+    for (provenance, n) in &s.receipts {
+        println!("  {provenance} {n}");
+    }
+    println!("blocks {} ({} bytes)", s.blocks, s.block_bytes);
+    println!("runs {}", s.runs);
+    println!("invocations accepted {}", s.seen);
+    println!("file {} bytes", s.file_bytes);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ipvm clear-distrust DID`: the user's decision to trust a signer a
+/// spot-check caught again (as far as `--trust` says): kept in the store,
+/// then its receipts are decided again. Exits 1 if it was not distrusted.
+fn clear_distrust(args: &[String]) -> Result<ExitCode, String> {
+    let mut identity = IdentityArgs::default();
+    let mut store = StoreArgs::default();
+    let mut signer = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if (identity.take(a, &mut it)? && a == "--key") || store.take(a, &mut it)? {
+            continue;
+        }
+        match a.as_str() {
+            d if signer.is_none() && !d.starts_with("--") => {
+                signer = Some(Did::parse(d).map_err(|e| format!("`{d}`: {e}"))?)
+            }
+            extra => return Err(format!("unexpected argument `{extra}`\n{USAGE}")),
+        }
+    }
+    let signer = signer.ok_or_else(|| format!("`clear-distrust` needs a DID\n{USAGE}"))?;
+    let rt = identity.runtime(Vec::new(), &store.place())?;
+    let was = futures::executor::block_on(rt.clear_distrust(&signer)).map_err(|e| e.to_string())?;
+    if was {
+        println!("cleared {signer}");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{signer} was not distrusted");
+        Ok(ExitCode::from(1))
+    }
 }
 
 /// One line of progress for an event.

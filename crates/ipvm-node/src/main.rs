@@ -1,16 +1,26 @@
 //! `ipvm`: the native IPVM node.
 //!
 //! ```text
-//! ipvm run WORKFLOW.json [--add FILE]... [--parallelism N] [--key FILE] [--trust DID]... [--verify-rate R] [--import CAR]... [--export CAR]
+//! ipvm run WORKFLOW.json [--add FILE]... [--parallelism N] [--key FILE] [--trust DID]... [--verify-rate R] [--import CAR]... [--export CAR] [--store DIR | --memory]
 //! ipvm key [--key FILE]
-//! ipvm verify-receipt CAR [--key FILE] [--trust DID]...
+//! ipvm verify-receipt CAR [--key FILE] [--trust DID]... [--store DIR | --memory]
 //! ipvm delegate --aud DID --cmd CMD [--sub DID | --powerline] [--pol JSON] [--exp SECS | --ttl SECS] [--nbf SECS] --out FILE
 //! ipvm invoke --module CID --func NAME [--args JSON] [--fuel N] [--memory N] [--time N] [--aud DID] [--sub DID] [--prf FILE]... [--exp SECS | --ttl SECS] --out FILE
-//! ipvm run-invocation TOKEN [--proof FILE]... [--add FILE]... [--authority DID]... [--now SECS]
+//! ipvm run-invocation TOKEN [--proof FILE]... [--add FILE]... [--authority DID]... [--now SECS] [--store DIR | --memory]
+//! ipvm store [--store DIR | --memory]
+//! ipvm clear-distrust DID [--key FILE] [--store DIR | --memory]
 //! ipvm add FILE...
 //! ipvm instruction INSTRUCTIONS.jsonl
 //! ipvm dag-cid VALUES.jsonl
 //! ```
+//!
+//! The commands that store (`run`, `run-invocation`, `verify-receipt`,
+//! `store`) keep blocks, receipts, the trust state, the invocations
+//! accepted and the records of runs in the native store (`ipvm-store`, one
+//! SQLite file): `--store DIR`, else `$XDG_DATA_HOME/ipvm`, else
+//! `~/.local/share/ipvm`; `--memory` keeps it in memory for the one
+//! command. A receipt stored by one run is a memo hit for the next.
+//! `store` prints what the store holds; `clear-distrust` forgets a distrust.
 //!
 //! `run` stores each `--add` file (a module or data) as a UnixFS file, runs
 //! the workflow, prints each receipt as DAG-JSON on stdout (one per line, in
@@ -21,7 +31,7 @@
 //! `--import` brings receipts from a CAR, reused if a `--trust`ed signer
 //! vouches for them (`--verify-rate R` re-runs that share of them as a
 //! spot-check; a signer it catches is distrusted, and that is kept in
-//! `<key file>.trust`: delete its line to clear it); `--export` writes the run's receipts
+//! the store); `--export` writes the run's receipts
 //! with their envelopes. `key` prints the node's DID. `verify-receipt` checks each
 //! receipt of a CAR with its envelopes: `valid DID`, or a reason code.
 //! `delegate` and `invoke` write UCAN 1.0 tokens signed with the node's key

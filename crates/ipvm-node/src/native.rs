@@ -1,45 +1,87 @@
-//! The node's capabilities for the core's runtime: its settings in files
-//! beside its key, and the seen-set of invocations it accepted. The store
-//! is in memory (a persistent native store is the next issue).
+//! The node's capabilities for the core's runtime: the native store
+//! (`ipvm-store`, one SQLite file) for blocks, receipts, the trust state,
+//! the invocations accepted and the records of runs; the identity in the
+//! key file (`key.rs`).
 //!
-//! - `<key>`: the identity (`key.rs`).
-//! - `<key>.trust`: the trust state, a line each: `applied DID` (the
-//!   trusted set the rows were decided for) or `distrusted DID WHY` (a
-//!   signer a spot-check caught, until `ipvm` is told otherwise). Written
-//!   in one rename.
-//! - `<key>.seen`: the invocations from others accepted, a line `CID EXP`
-//!   each, kept until their `exp`. A claim takes the exclusive lock of
-//!   `<key>.seen.lock`, reads, drops the expired, adds, and replaces the
-//!   file in one rename before the lock is released: two processes that
-//!   claim one invocation cannot both find it new.
+//! Where the store is: `--store DIR`, else `$XDG_DATA_HOME/ipvm`, else
+//! `~/.local/share/ipvm`; `--memory` keeps it in memory for the one
+//! command. A replay claim is one transaction of the store, so of
+//! concurrent runs of one invocation exactly one runs it.
+//!
+//! Before the store, the CLI kept its trust state in `<key>.trust` (a line
+//! each: `applied DID` or `distrusted DID WHY`) and its seen-set in
+//! `<key>.seen`. A `<key>.trust` is carried into a store on disk once, if
+//! that store has no trust state yet, then renamed `<key>.trust.imported`.
+//! A `<key>.seen` is no longer read.
 
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 
-use ipvm_core::store::seen::claim_in;
-use ipvm_core::{
-    Cid, CoreError, Did, Ed25519Key, MemoryStore, Runtime, SeenInvocations, Settings, TrustState,
-};
+use ipvm_core::{CoreError, Did, Runtime, Settings, TrustState};
 use ipvm_exec::WasmExecutor;
+use ipvm_store::{SqliteSettings, SqliteStore};
 
 use crate::key;
 
-/// The node's runtime: a memory store, the wasmi executor, its key files.
+/// The node's runtime: the native store, the wasmi executor, the key file.
 pub(crate) type NodeRuntime =
-    Runtime<Rc<MemoryStore>, WasmExecutor<Rc<MemoryStore>>, KeyFile, SeenFile>;
+    Runtime<SqliteStore, WasmExecutor<SqliteStore>, SqliteSettings, SqliteStore, SqliteStore>;
 
-/// A runtime for the key at `key` (created if missing).
-pub(crate) fn runtime(key: &Path) -> NodeRuntime {
-    let store = Rc::new(MemoryStore::new());
-    Runtime::new(
-        store.clone(),
-        WasmExecutor::new(store),
-        KeyFile {
-            path: key.to_path_buf(),
-        },
+/// Where a command keeps what it stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// The user's store: `$XDG_DATA_HOME/ipvm`, else `~/.local/share/ipvm`.
+    Default,
+    /// `--store DIR`.
+    Dir(PathBuf),
+    /// `--memory`: nothing outlives the command.
+    Memory,
+}
+
+/// The default store's directory.
+pub(crate) fn default_dir() -> Result<PathBuf, String> {
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(d).join("ipvm"));
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .ok_or("no store path: set XDG_DATA_HOME, or give --store DIR or --memory")?;
+    Ok(PathBuf::from(home).join(".local/share/ipvm"))
+}
+
+/// Opens the store `place` names.
+pub(crate) fn open_store(place: &Place) -> Result<SqliteStore, String> {
+    match place {
+        Place::Memory => SqliteStore::open_in_memory(),
+        Place::Dir(dir) => SqliteStore::open(dir),
+        Place::Default => SqliteStore::open(&default_dir()?),
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// A runtime for the key at `key` (created on first use) over the store
+/// `place` names.
+pub(crate) fn runtime(key: &Path, place: &Place) -> Result<NodeRuntime, String> {
+    let store = open_store(place)?;
+    let settings = settings(store.clone(), key);
+    if *place != Place::Memory {
+        carry_over_trust_file(&settings, key)?;
+    }
+    Ok(
+        Runtime::new(store.clone(), WasmExecutor::new(store.clone()), settings)
+            .with_seen(store.clone())
+            .with_runs(store),
     )
-    .with_seen(SeenFile {
-        path: beside(key, ".seen"),
+}
+
+/// The trust state in `store`, the identity from the key file.
+fn settings(store: SqliteStore, key: &Path) -> SqliteSettings {
+    let path = key.to_path_buf();
+    SqliteSettings::new(store, move || {
+        let (signer, created) = key::load_or_create(&path).map_err(CoreError::Store)?;
+        if created {
+            eprintln!("created key {} ({})", path.display(), signer.did());
+        }
+        Ok(signer)
     })
 }
 
@@ -50,121 +92,66 @@ fn beside(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(p)
 }
 
-fn store_error(e: String) -> CoreError {
-    CoreError::Store(e)
-}
-
-/// The settings kept beside the key file.
-pub(crate) struct KeyFile {
-    path: PathBuf,
-}
-
-impl Settings for KeyFile {
-    type Signer = Ed25519Key;
-
-    async fn identity(&self) -> Result<Ed25519Key, CoreError> {
-        let (signer, created) = key::load_or_create(&self.path).map_err(store_error)?;
-        if created {
-            eprintln!("created key {} ({})", self.path.display(), signer.did());
-        }
-        Ok(signer)
-    }
-
-    async fn trust_state(&self) -> Result<TrustState, CoreError> {
-        let path = beside(&self.path, ".trust");
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(TrustState::default()),
-            Err(e) => {
-                return Err(store_error(format!(
-                    "cannot read `{}`: {e}",
-                    path.display()
-                )))
+/// Reads the lines of a `<key>.trust` file; a line this version does not
+/// know is left out.
+fn parse_trust_lines(text: &str) -> TrustState {
+    let mut state = TrustState::default();
+    for line in text.lines() {
+        let mut words = line.splitn(3, ' ');
+        let (kind, did) = (words.next(), words.next().map(Did::parse));
+        match (kind, did) {
+            (Some("applied"), Some(Ok(did))) => state.applied.push(did),
+            (Some("distrusted"), Some(Ok(did))) => {
+                let why = words.next().unwrap_or("").to_string();
+                state.distrusted.insert(did, why);
             }
-        };
-        let mut state = TrustState::default();
-        for line in text.lines() {
-            let mut words = line.splitn(3, ' ');
-            let (kind, did) = (words.next(), words.next().map(Did::parse));
-            match (kind, did) {
-                (Some("applied"), Some(Ok(did))) => state.applied.push(did),
-                (Some("distrusted"), Some(Ok(did))) => {
-                    let why = words.next().unwrap_or("").to_string();
-                    state.distrusted.insert(did, why);
-                }
-                _ => {} // a line this version does not know
-            }
+            _ => {}
         }
-        Ok(state)
     }
+    state
+}
 
-    async fn put_trust_state(&self, state: &TrustState) -> Result<(), CoreError> {
-        let mut text = String::new();
-        for did in &state.applied {
-            text.push_str(&format!("applied {did}\n"));
-        }
-        for (did, why) in &state.distrusted {
-            let why = why.replace('\n', " ");
-            text.push_str(&format!("distrusted {did} {why}\n"));
-        }
-        write_atomically(&beside(&self.path, ".trust"), text.as_bytes()).map_err(store_error)
+/// Moves the trust state of a `<key>.trust` file (the CLI before the store)
+/// into the store, once: its distrusted signers join the store's (a distrust
+/// the store already has keeps its reason), its `applied` set is taken only
+/// if the store has none; then the file is renamed `<key>.trust.imported`.
+fn carry_over_trust_file(settings: &SqliteSettings, key: &Path) -> Result<(), String> {
+    use futures::executor::block_on;
+    let file = beside(key, ".trust");
+    let text = match std::fs::read_to_string(&file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("cannot read `{}`: {e}", file.display())),
+    };
+    let old = parse_trust_lines(&text);
+    let mut state = block_on(settings.trust_state()).map_err(|e| e.to_string())?;
+    let before = state.clone();
+    for (did, why) in old.distrusted {
+        state.distrusted.entry(did).or_insert(why);
     }
-}
-
-/// The seen-set kept beside the key file.
-pub(crate) struct SeenFile {
-    path: PathBuf,
-}
-
-impl SeenInvocations for SeenFile {
-    async fn claim(&self, invocation: &Cid, exp: i64, now: i64) -> Result<bool, CoreError> {
-        // Held until the claim is written (released when dropped).
-        let _lock = lock_beside(&self.path).map_err(store_error)?;
-        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
-        let mut seen = text
-            .lines()
-            .filter_map(|l| {
-                let (cid, exp) = l.split_once(' ')?;
-                Some((ipvm_core::parse_cid(cid).ok()?, exp.trim().parse().ok()?))
-            })
-            .collect();
-        if !claim_in(&mut seen, invocation, exp, now) {
-            return Ok(false);
-        }
-        let lines: String = seen.iter().map(|(c, e)| format!("{c} {e}\n")).collect();
-        write_atomically(&self.path, lines.as_bytes()).map_err(store_error)?;
-        Ok(true)
+    if state.applied.is_empty() {
+        state.applied = old.applied;
     }
-}
-
-/// Takes the exclusive lock of `<path>.lock` (made if missing), waiting for
-/// another process that holds it; released when the file is dropped.
-fn lock_beside(path: &Path) -> Result<std::fs::File, String> {
-    let lock_path = beside(path, ".lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| format!("cannot open `{}`: {e}", lock_path.display()))?;
-    file.lock()
-        .map_err(|e| format!("cannot lock `{}`: {e}", lock_path.display()))?;
-    Ok(file)
-}
-
-/// Replaces `path` with `bytes` in one step (a temporary file renamed over
-/// it), so a crash never leaves it half-written.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let tmp = beside(path, ".tmp");
-    std::fs::write(&tmp, bytes)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| format!("cannot write `{}`: {e}", path.display()))
+    if state != before {
+        block_on(settings.put_trust_state(&state)).map_err(|e| e.to_string())?;
+    }
+    let renamed = beside(key, ".trust.imported");
+    std::fs::rename(&file, &renamed)
+        .map_err(|e| format!("cannot rename `{}`: {e}", file.display()))?;
+    eprintln!(
+        "carried the trust state of `{}` into the store ({} distrusted now); the file is now `{}`",
+        file.display(),
+        state.distrusted.len(),
+        renamed.display()
+    );
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use futures::executor::block_on;
+    use ipvm_core::Ed25519Key;
 
     fn dir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("ipvm-native-{name}-{}", std::process::id()));
@@ -174,41 +161,48 @@ mod tests {
     }
 
     #[test]
-    fn the_trust_state_survives_in_a_file_beside_the_key() {
-        let key = dir("trust").join("key");
-        let settings = KeyFile { path: key.clone() };
-        assert_eq!(
-            block_on(settings.trust_state()).unwrap(),
-            TrustState::default()
-        );
+    fn a_trust_file_beside_the_key_is_carried_into_the_store_once() {
+        let d = dir("carry");
+        let key = d.join("key");
         let liar = Ed25519Key::from_seed([7; 32]).did().clone();
         let friend = Ed25519Key::from_seed([8; 32]).did().clone();
-        let state = TrustState {
-            distrusted: [(
-                liar,
-                "spot-check of receipt x: mismatch\nsecond line".to_string(),
-            )]
-            .into(),
-            applied: vec![friend],
-        };
-        block_on(settings.put_trust_state(&state)).unwrap();
-        let back = block_on(KeyFile { path: key }.trust_state()).unwrap();
-        assert_eq!(back.applied, state.applied);
+        std::fs::write(
+            beside(&key, ".trust"),
+            format!("applied {friend}\ndistrusted {liar} spot-check of x: mismatch\nnonsense\n"),
+        )
+        .unwrap();
+        let place = Place::Dir(d.join("store"));
+        let rt = runtime(&key, &place).unwrap();
+        let state = block_on(rt.settings().trust_state()).unwrap();
+        assert_eq!(state.applied, vec![friend]);
         assert_eq!(
-            back.distrusted.values().next().map(String::as_str),
-            Some("spot-check of receipt x: mismatch second line")
+            state.distrusted.get(&liar).map(String::as_str),
+            Some("spot-check of x: mismatch")
         );
+        assert!(!beside(&key, ".trust").exists());
+        assert!(beside(&key, ".trust.imported").exists());
+        // Once: the file is gone, and a later one only adds its distrust.
+        let other = Ed25519Key::from_seed([9; 32]).did().clone();
+        std::fs::write(
+            beside(&key, ".trust"),
+            format!("applied {other}\ndistrusted {liar} another reason\ndistrusted {other} why\n"),
+        )
+        .unwrap();
+        let rt = runtime(&key, &place).unwrap();
+        let again = block_on(rt.settings().trust_state()).unwrap();
+        assert_eq!(again.applied, state.applied);
+        assert_eq!(again.distrusted.len(), 2);
+        assert_eq!(again.distrusted[&liar], state.distrusted[&liar]);
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]
-    fn a_claim_in_the_seen_file_is_first_once_until_it_expires() {
-        let seen = SeenFile {
-            path: dir("seen").join("key.seen"),
-        };
-        let cid = ipvm_core::address::raw_cid(b"an invocation");
-        assert!(block_on(seen.claim(&cid, 100, 10)).unwrap());
-        assert!(!block_on(seen.claim(&cid, 100, 50)).unwrap());
-        // Past its exp, it is forgotten (and may be claimed again).
-        assert!(block_on(seen.claim(&cid, 300, 101)).unwrap());
+    fn a_memory_store_leaves_the_trust_file_alone() {
+        let d = dir("memory");
+        let key = d.join("key");
+        std::fs::write(beside(&key, ".trust"), "").unwrap();
+        runtime(&key, &Place::Memory).unwrap();
+        assert!(beside(&key, ".trust").exists());
+        let _ = std::fs::remove_dir_all(&d);
     }
 }
