@@ -12,6 +12,8 @@ source "$(dirname "$0")/lib.sh"
 # The CLI's store (the sample workflow below, and any suite that runs `ipvm`
 # without a store of its own) is a fresh one: never the user's.
 export XDG_DATA_HOME="$(mktemp -d)"
+# Nor the user's key: the sample workflow signs with a key of its own.
+export IPVM_KEY="$XDG_DATA_HOME/test-key"
 bash "$ROOT/scripts/setup.sh" --test || exit 1
 bash "$ROOT/scripts/build.sh" || exit 1
 
