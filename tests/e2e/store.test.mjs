@@ -6,7 +6,8 @@ import { chmod, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { GUESTS_WASM, freshStoreDir, ipvm } from "./helpers.mjs";
+import { spawn } from "node:child_process";
+import { GUESTS_WASM, IPVM_BIN, TEST_KEY, freshStoreDir, ipvm } from "./helpers.mjs";
 
 const dir = await mkdtemp(join(tmpdir(), "ipvm-store-cli-"));
 
@@ -120,4 +121,85 @@ test("a distrust survives a restart: carried from an old <key>.trust file into t
   // Another store does not distrust it.
   const elsewhere = await ipvm(["verify-receipt", car, "--trust", signer, "--store", freshStoreDir()], { IPVM_KEY: key });
   assert.equal(elsewhere.code, 0, elsewhere.stdout + elsewhere.stderr);
+});
+
+/** A workflow of `args.length` independent tasks, `func(arg)` each. */
+async function independent(name, func, args) {
+  const module = (await ipvm(["add", GUESTS_WASM])).stdout.split(/\s+/)[0];
+  const task = (arg) => ({
+    run: { rsc: `ipfs://${module}`, op: "wasm/run", input: { func, args: [arg] }, nnc: "" },
+    cause: null,
+    meta: { fuel: 100_000_000, time: 60_000 },
+    prf: [],
+  });
+  const wf = join(dir, `${name}.json`);
+  await writeFile(wf, JSON.stringify({ tasks: args.map(task) }));
+  return wf;
+}
+
+const count = (text, re) => (text.match(re) ?? []).length;
+
+test("two processes started at once on one store with one workflow: each instruction executes once in all, both print every receipt", async () => {
+  const store = freshStoreDir();
+  const n = 8;
+  const wf = await independent("together", "sha256_rounds", Array.from({ length: n }, (_, i) => 2_000 + i));
+  // The key first: two processes that both find it missing race to create it.
+  assert.equal((await ipvm(["key"])).code, 0);
+  const [a, b] = await Promise.all([
+    ipvm(["run", wf, "--add", GUESTS_WASM, "--parallelism", "2", "--store", store]),
+    ipvm(["run", wf, "--add", GUESTS_WASM, "--parallelism", "2", "--store", store]),
+  ]);
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(b.code, 0, b.stderr);
+  // `started` is logged when a task is claimed, before its lock is taken: a task whose lock the
+  // other process held, and whose receipt it then found under the lock, logs `started` then
+  // `memo-hit`. Executed = started and not a memo hit; `finished` = computed and stored here.
+  const tasks = (r, re) => new Set([...r.stderr.matchAll(re)].map((m) => m[1]));
+  const executed = (r) => [...tasks(r, /^started {2}task (\d+)/gm)].filter((t) => !tasks(r, /^memo-hit task (\d+)/gm).has(t));
+  const both = `${a.stderr}\n---\n${b.stderr}`;
+  assert.equal(executed(a).length + executed(b).length, n, both);
+  assert.equal(new Set([...executed(a), ...executed(b)]).size, n, both);
+  assert.equal(count(a.stderr, /^finished /gm) + count(b.stderr, /^finished /gm), n, both);
+  for (const r of [a, b]) {
+    assert.equal(count(r.stderr, /^(finished|memo-hit) task \d/gm), n, r.stderr);
+    assert.equal(r.stdout.trim().split("\n").length, n);
+  }
+  assert.equal(a.stdout, b.stdout, "the same receipts");
+  assert.equal((await summary(store)).computed, n);
+});
+
+test("a run killed with SIGKILL midway, then run again: nothing is corrupt and what the first stored is reused", async () => {
+  const store = freshStoreDir();
+  const n = 40;
+  const wf = await independent("killed", "sha256_rounds", Array.from({ length: n }, (_, i) => 2_000 + i));
+  const child = spawn(IPVM_BIN, ["run", wf, "--add", GUESTS_WASM, "--parallelism", "2", "--store", store], {
+    env: { ...process.env, IPVM_KEY: TEST_KEY, XDG_DATA_HOME: freshStoreDir() },
+  });
+  let stderr = "";
+  const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+  await new Promise((resolve) => {
+    child.stderr.on("data", (d) => {
+      stderr += d;
+      if (/^finished /m.test(stderr)) {
+        child.kill("SIGKILL");
+        resolve();
+      }
+    });
+    child.on("exit", resolve);
+  });
+  const killed = await exited;
+  assert.equal(killed.signal, "SIGKILL", `killed midway: ${stderr}`);
+  const before = await summary(store);
+  assert.ok(before.computed >= 1 && before.computed < n, `some stored: ${JSON.stringify(before)}`);
+  const car = join(dir, "killed.car");
+  const again = await ipvm(["run", wf, "--store", store, "--export", car]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.ok(count(again.stderr, /^memo-hit task \d/gm) >= before.computed, again.stderr);
+  assert.equal(count(again.stderr, /^memo-hit task \d/gm) + count(again.stderr, /^started /gm), n, again.stderr);
+  assert.equal(again.stdout.trim().split("\n").length, n);
+  const after = await summary(store);
+  assert.equal(after.computed, n);
+  const verify = await ipvm(["verify-receipt", car, "--memory"]);
+  assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+  assert.equal(count(verify.stdout, / valid did:key:/g), n, verify.stdout);
 });

@@ -48,6 +48,7 @@
 mod authority;
 mod cli;
 mod key;
+mod lock;
 mod native;
 
 use std::process::ExitCode;

@@ -6,7 +6,10 @@
 //! Where the store is: `--store DIR`, else `$XDG_DATA_HOME/ipvm`, else
 //! `~/.local/share/ipvm`; `--memory` keeps it in memory for the one
 //! command. A replay claim is one transaction of the store, so of
-//! concurrent runs of one invocation exactly one runs it.
+//! concurrent runs of one invocation exactly one runs it. The processes of
+//! a store on disk share its instruction locks (`lock.rs`: a file lock per
+//! instruction in `<store>/locks`), so of concurrent runs of one workflow
+//! each instruction runs once; `--memory` takes no lock.
 //!
 //! Before the store, the CLI kept its trust state in `<key>.trust` (a line
 //! each: `applied DID` or `distrusted DID WHY`) and its seen-set in
@@ -16,15 +19,25 @@
 
 use std::path::{Path, PathBuf};
 
-use ipvm_core::{CoreError, Did, Runtime, Settings, TrustState};
+use ipvm_core::{CoreError, Did, Runtime, Settings, TrustState, Uncoordinated};
 use ipvm_exec::WasmExecutor;
 use ipvm_store::{SqliteSettings, SqliteStore};
 
 use crate::key;
+use crate::lock::FileLocks;
 
-/// The node's runtime: the native store, the wasmi executor, the key file.
-pub(crate) type NodeRuntime =
-    Runtime<SqliteStore, WasmExecutor<SqliteStore>, SqliteSettings, SqliteStore, SqliteStore>;
+/// The node's runtime: the native store, the wasmi executor, the key file,
+/// the store's file locks (nothing to announce to: a process that waits for
+/// a lock polls it, and looks in the store once it has it).
+pub(crate) type NodeRuntime = Runtime<
+    SqliteStore,
+    WasmExecutor<SqliteStore>,
+    SqliteSettings,
+    SqliteStore,
+    SqliteStore,
+    FileLocks,
+    Uncoordinated,
+>;
 
 /// Where a command keeps what it stores.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,10 +79,15 @@ pub(crate) fn runtime(key: &Path, place: &Place) -> Result<NodeRuntime, String> 
     if *place != Place::Memory {
         carry_over_trust_file(&settings, key)?;
     }
+    let locks = match store.path().parent() {
+        Some(dir) if *place != Place::Memory => FileLocks::in_dir(dir.join("locks")),
+        _ => FileLocks::none(),
+    };
     Ok(
         Runtime::new(store.clone(), WasmExecutor::new(store.clone()), settings)
             .with_seen(store.clone())
-            .with_runs(store),
+            .with_runs(store)
+            .with_coordination(locks, Uncoordinated),
     )
 }
 

@@ -163,8 +163,24 @@ impl SqliteStore {
         // synchronisation is durable against a killed process (the log is
         // replayed), and loses at most the last commits in a power cut.
         // (A database in memory stays in its `memory` journal mode.)
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(sql)?;
+        //
+        // Turning a new file to WAL takes its exclusive lock, and SQLite
+        // answers a process that races another one here with "database is
+        // locked" at once, without its busy timeout (a lock upgrade it
+        // declines to wait for): so it is tried again, for as long as the
+        // busy timeout.
+        let started = std::time::Instant::now();
+        loop {
+            match conn.pragma_update(None, "journal_mode", "WAL") {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy
+                        && started.elapsed() < BUSY_TIMEOUT =>
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                other => break other.map_err(sql)?,
+            }
+        }
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(sql)?;
         // The version is read under the write lock: processes that open a
