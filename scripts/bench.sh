@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # npm run bench: prints the benchmark figures (no pass/fail).
 #   - scheduler overhead per task (native, 10,000-task DAG, no-op executor)
+#   - the native SQLite store through the scheduler: receipts written/s, memo hits/s, bytes per receipt
 #   - the compute kernels on every engine (tests/bench/engines.mjs)
 #   - the runtime in a tab: store, pool scaling, memo hits, signing (tests/bench/runtime.mjs)
 #   - where the page's thread spends its time around each task (tests/bench/profile.mjs)
@@ -11,6 +12,8 @@ bash "$ROOT/scripts/setup.sh"
 say "bench: scheduler overhead (cargo bench -p ipvm-core)"
 mkdir -p "$ROOT/.build/bench"
 (cd "$ROOT" && cargo bench --quiet -p ipvm-core --bench scheduler) | tee "$ROOT/.build/bench/scheduler.txt"
+say "bench: the native store (cargo bench -p ipvm-store)"
+(cd "$ROOT" && cargo bench --quiet -p ipvm-store --bench store) | tee "$ROOT/.build/bench/store.txt"
 say "bench: wasmi in the browser vs the browser's own engine (needs the built package)"
 bash "$ROOT/scripts/setup.sh" --test >/dev/null
 [ -f "$ROOT/pkg/wasm/ipvm_web_bg.wasm" ] || bash "$ROOT/scripts/build.sh"

@@ -1,5 +1,5 @@
 // `npm run bench`'s report: gathers what the benches wrote to .build/bench/ (engines.json,
-// runtime.json, scheduler.txt) with the package's size and the machine, and writes
+// runtime.json, scheduler.txt, store.txt) with the package's size and the machine, and writes
 // bench/results.json (a stable shape, `schema` below, so later runs can be compared with it),
 // bench/report.md and its SVG charts. Prints the report's path. Asserts nothing.
 import { execFileSync } from "node:child_process";
@@ -13,6 +13,25 @@ const engines = JSON.parse(read("engines.json") ?? "null");
 const runtime = JSON.parse(read("runtime.json") ?? "null");
 const profile = JSON.parse(read("profile.json") ?? "null");
 const scheduler = (read("scheduler.txt") ?? "").split("\n").filter((l) => l.startsWith("scheduler,") || l.startsWith("parse"));
+// The native store's bench: its table as printed, and its rows parsed.
+const nativeStoreLines = (read("store.txt") ?? "").split("\n").filter((l) => l.trim());
+const nativeStore = nativeStoreLines.length
+  ? {
+      lines: nativeStoreLines,
+      rows: nativeStoreLines
+        .map((l) => l.match(/^store, parallelism\s+(\d+):\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\S+)/))
+        .filter(Boolean)
+        .map((m) => ({
+          parallelism: +m[1],
+          receiptsPerSecond: +m[2],
+          memoPerSecond: +m[3],
+          receipts: +m[4],
+          fileBytesPerReceipt: +m[5],
+          receiptBytesPerReceipt: +m[6],
+          writtenBytesPerReceipt: m[7] === "-" ? null : +m[7],
+        })),
+    }
+  : null;
 const wasm = readFileSync(`${ROOT}pkg/wasm/ipvm_web_bg.wasm`);
 let commit = null;
 try {
@@ -36,6 +55,9 @@ try {
  *           (the page thread's CPU profile around each task; parts: scheduling, CIDs and encoding,
  *           signing, storage, locks, worker messaging, JS↔wasm glue, browser, idle, other),
  *  scheduler: [lines of `cargo bench -p ipvm-core`],
+ *  nativeStore: {lines: [lines of `cargo bench -p ipvm-store`],
+ *                rows: [{parallelism, receiptsPerSecond, memoPerSecond, receipts, fileBytesPerReceipt,
+ *                        receiptBytesPerReceipt, writtenBytesPerReceipt}]} (SQLite through the scheduler),
  *  notMeasured: [rows the performance issue asks for that this report does not have yet]}
  * Times in ms unless named seconds; ratios are to Chromium running the module unmetered.
  */
@@ -81,6 +103,7 @@ const results = {
   coldStart: runtime?.coldStart ?? null,
   profile,
   scheduler,
+  nativeStore,
   notMeasured: [
     ...(profile ? [] : ["the split of the per-task cost (a CPU profile; needs the build's function names)"]),
     "the workers' threads in the profile (only the page's thread is profiled)",
@@ -221,6 +244,7 @@ if (results.coldStart) {
   );
 }
 if (results.scheduler.length) lines.push("## The scheduler natively", "", "```", ...results.scheduler, "```", "");
+if (results.nativeStore) lines.push("## The native store (SQLite) through the scheduler", "", "```", ...results.nativeStore.lines, "```", "");
 lines.push("## Not measured yet", "", ...results.notMeasured.map((n) => `- ${n}`), "");
 writeFileSync(`${ROOT}bench/report.md`, lines.join("\n"));
 console.log(`\nreport: bench/report.md, bench/results.json${results.compute ? ", bench/compute.svg" : ""}${results.scaling ? ", bench/scaling.svg" : ""}`);
