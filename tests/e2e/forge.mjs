@@ -41,18 +41,8 @@ export async function groundBefore(ran, value, than) {
   throw new Error("no CID sorts first");
 }
 
+/** An unsigned varint of any safe integer (sizes past 2^32 included). */
 function varint(n) {
-  const out = [];
-  while (n >= 0x80) {
-    out.push((n & 0x7f) | 0x80);
-    n >>>= 7;
-  }
-  out.push(n);
-  return out;
-}
-
-/** A varint of any safe integer (`varint` above is for 32-bit lengths). */
-function bigVarint(n) {
   const out = [];
   while (n >= 0x80) {
     out.push((n % 0x80) | 0x80);
@@ -64,7 +54,7 @@ function bigVarint(n) {
 
 /** A protobuf field: its key, then a varint or length-delimited bytes. */
 function pbField(field, value) {
-  if (typeof value === "number") return [...varint((field << 3) | 0), ...bigVarint(value)];
+  if (typeof value === "number") return [...varint((field << 3) | 0), ...varint(value)];
   return [...varint((field << 3) | 2), ...varint(value.length), ...value];
 }
 

@@ -41,10 +41,15 @@ fn describe(e: &JsValue) -> String {
         .unwrap_or_else(|| format!("{e:?}"))
 }
 
-fn subtle() -> Result<SubtleCrypto, CoreError> {
+/// The global `crypto` object (a window's or a worker's), if there is one.
+fn global_crypto() -> Option<web_sys::Crypto> {
     Reflect::get(&js_sys::global(), &JsValue::from_str("crypto"))
         .ok()
         .and_then(|c| c.dyn_into::<web_sys::Crypto>().ok())
+}
+
+fn subtle() -> Result<SubtleCrypto, CoreError> {
+    global_crypto()
         .map(|c| c.subtle())
         .ok_or_else(|| {
             CoreError::Store(
@@ -59,9 +64,7 @@ fn subtle() -> Result<SubtleCrypto, CoreError> {
 /// context). Token nonces and spot-check draws come from here, never from
 /// `Math.random`, whose output a page's script can predict or replace.
 pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], CoreError> {
-    let crypto = Reflect::get(&js_sys::global(), &JsValue::from_str("crypto"))
-        .ok()
-        .and_then(|c| c.dyn_into::<web_sys::Crypto>().ok())
+    let crypto = global_crypto()
         .ok_or_else(|| CoreError::Store("this context has no `crypto` object".into()))?;
     let mut out = [0u8; N];
     crypto

@@ -179,14 +179,41 @@ impl Execution {
     pub fn error(value: Ipld, fuel: u64) -> Self {
         Self {
             out: Outcome::Err(value),
-            fuel,
-            nondeterministic: false,
-            limit: None,
-            logs: Vec::new(),
-            envelope: None,
-            origin: Origin::Here,
-            engine: None,
-            micros: None,
+            ..Self::ok(Ipld::Null, fuel)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_crosses_the_wire_and_a_forged_one_is_refused() {
+        let mut ex = Execution::ok(Ipld::Integer(1), 3);
+        assert_eq!(
+            Execution::from_ipld(&ex.to_ipld()).unwrap().origin,
+            Origin::Here
+        );
+        ex.origin = Origin::Elsewhere;
+        assert_eq!(Execution::from_ipld(&ex.to_ipld()).unwrap(), ex);
+        // A message without `origin` (an older worker) is this runtime's own.
+        let Ipld::Map(mut m) = ex.to_ipld() else {
+            unreachable!()
+        };
+        m.remove("origin");
+        assert_eq!(
+            Execution::from_ipld(&Ipld::Map(m.clone())).unwrap().origin,
+            Origin::Here
+        );
+        for bad in [
+            Ipld::String("there".into()),
+            Ipld::Integer(1),
+            Ipld::Bool(true),
+        ] {
+            m.insert("origin".into(), bad);
+            assert!(Execution::from_ipld(&Ipld::Map(m.clone())).is_err());
+        }
+        assert_eq!(Execution::error(Ipld::Null, 2).origin, Origin::Here);
     }
 }
