@@ -2,7 +2,7 @@
 // Chromium (Debian's, through playwright-core), the static server, and the
 // native CLI.
 import { execFile } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -52,15 +52,19 @@ export const freshStoreDir = () => mkdtempSync(join(tmpdir(), "ipvm-test-store-"
  * had before the CLI kept a store: calls share one only through `--store DIR` or `env.XDG_DATA_HOME`.
  */
 export async function ipvm(args, env = {}) {
+  // The call's own store is removed after it; a store the caller names is the caller's.
+  const own = env.XDG_DATA_HOME === undefined ? freshStoreDir() : undefined;
   try {
     const { stdout, stderr } = await promisify(execFile)(IPVM_BIN, args, {
-      env: { ...process.env, IPVM_KEY: TEST_KEY, XDG_DATA_HOME: freshStoreDir(), ...env },
+      env: { ...process.env, IPVM_KEY: TEST_KEY, XDG_DATA_HOME: own, ...env },
       maxBuffer: 64 << 20,
     });
     return { code: 0, stdout, stderr };
   } catch (e) {
     if (typeof e.code !== "number") throw e;
     return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  } finally {
+    if (own) rmSync(own, { recursive: true, force: true });
   }
 }
 
