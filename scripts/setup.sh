@@ -7,7 +7,9 @@
 #                     rust-web-src + lld-22 (std is then built with -Zbuild-std)
 #   wasm-bindgen-cli  exactly the version of the wasm-bindgen crate in Cargo.lock
 #   chromium          Debian's chromium + chromium-driver (with --test)
-#   npm packages      npm install (playwright-core, binaryen, ...)
+#   firefox-esr       Debian's firefox-esr (with --test; driven over WebDriver
+#                     BiDi by puppeteer-core, never a browser download)
+#   npm packages      npm install (playwright-core, puppeteer-core, binaryen, ...)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 WANT_BROWSER=0
@@ -69,13 +71,20 @@ else
   say "wasm-bindgen-cli $WB: present"
 fi
 
-# 4. Chromium and its driver, for the browser tests.
+# 4. Chromium and its driver, and Firefox ESR, for the browser tests.
 if [ "$WANT_BROWSER" = 1 ]; then
   if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
     apt_install chromium chromium-driver || die "could not install chromium and chromium-driver.
   Install Chromium and a matching ChromeDriver, then set CHROMIUM=/path/to/chromium CHROMEDRIVER=/path/to/chromedriver"
   else
     say "chromium $(/usr/bin/chromium --version 2>/dev/null | awk '{print $2}'): present"
+  fi
+  # Firefox ESR, for tests/e2e/firefox.test.mjs (WebDriver BiDi, no geckodriver needed).
+  if [ ! -x /usr/bin/firefox-esr ]; then
+    apt_install firefox-esr || die "could not install firefox-esr.
+  Install Firefox (ESR 128 or later), then set FIREFOX=/path/to/firefox"
+  else
+    say "firefox-esr $(/usr/bin/firefox-esr --version 2>/dev/null | awk '{print $3}'): present"
   fi
 fi
 
