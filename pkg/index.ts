@@ -12,13 +12,13 @@
 // example that land in index.d.ts; the logic stays on the Rust side.
 import init, { Runtime as RawRuntime, instructionCid as rawInstructionCid, isCid, inspectModule as rawInspectModule, planWorkflow as rawPlanWorkflow } from "./wasm/ipvm_web.js";
 import type {
-  Cid, RunEvent, TaskReport, StoredReceipt, Verification, RunRecord, Provenance, ImportReport, IpvmErrorCode,
+  Cid, RunEvent, TaskReport, TaskDone, TaskDoneFields, TaskSkipped, TaskError, RawTaskReport, StoredReceipt, Verification, RunRecord, Provenance, ImportReport, IpvmErrorCode,
   TrustOptions, TrustReport, ReceiptCheck, ReceiptRefusal, UcanToken, DelegateOptions, InvokeOptions, ModuleInfo, TaskNode,
 } from "./wasm/ipvm_web.js";
 import { WorkerPool, type InspectAnswer, type InspectRequest, type WorkerStats } from "./pool.js";
 
 export type {
-  Cid, RunEvent, TaskReport, StoredReceipt, Verification, RunRecord, Provenance, ImportReport, IpvmErrorCode, WorkerStats,
+  Cid, RunEvent, TaskReport, TaskDone, TaskDoneFields, TaskSkipped, TaskError, StoredReceipt, Verification, RunRecord, Provenance, ImportReport, IpvmErrorCode, WorkerStats,
   TrustOptions, TrustReport, ReceiptCheck, ReceiptRefusal, UcanToken, DelegateOptions, InvokeOptions, ModuleInfo, TaskNode,
 };
 
@@ -39,9 +39,10 @@ export interface Instruction {
   rsc: string;
   /** The operation, `"wasm/run"`. */
   op: string;
+  /** `func`: the export to call; `args`: its arguments as JSON values (the README's "Arguments" table says how each maps to Wasm and WIT types; bytes may be a `Uint8Array`). */
   input: { func: string; args: unknown[] };
-  /** Nonce: `""`, a string, or bytes `{"/": {"bytes": "<base64>"}}`. */
-  nnc: string | { "/": { bytes: string } };
+  /** Nonce: `""`, a string, or bytes (a `Uint8Array`, or `{"/": {"bytes": "<base64>"}}`). */
+  nnc: string | Uint8Array | { "/": { bytes: string } };
 }
 
 /** Limits of a task. Missing keys take the runtime defaults (no fuel limit, 256 MiB, 100 s). */
@@ -285,10 +286,102 @@ async function toBytes(source: ModuleSource | Uint8Array | ArrayBuffer | Respons
   throw new IpvmError("ERR_ARGUMENT", `${what} must be bytes (Uint8Array/ArrayBuffer), a URL or a Response`);
 }
 
+/**
+ * DAG-JSON text of a workflow, an instruction or arguments. Text passes as it is; in an object,
+ * a `Uint8Array` or an `ArrayBuffer` becomes bytes (`{"/": {"bytes": "<base64>"}}`), and any
+ * other typed array is refused, naming where it is.
+ */
 function toJson(value: unknown, what: string): string {
   if (typeof value === "string") return value;
-  if (value && typeof value === "object") return JSON.stringify(value);
+  if (value && typeof value === "object") {
+    try {
+      return JSON.stringify(value, bytesAsDagJson);
+    } catch (e) {
+      if (!(e instanceof NotBytes)) throw e;
+      throw new IpvmError("ERR_ARGUMENT", `${what}${pathTo(value, e.view)}: a ${e.view.constructor.name} is not bytes; pass a Uint8Array or an ArrayBuffer (bytes), or an array of numbers`);
+    }
+  }
   throw new IpvmError("ERR_ARGUMENT", `${what} must be DAG-JSON text or an object`);
+}
+
+/** Thrown by {@link bytesAsDagJson} at a typed array that is not bytes. */
+class NotBytes extends Error {
+  constructor(readonly view: ArrayBufferView) {
+    super("not bytes");
+  }
+}
+
+function isUint8Array(value: unknown): value is Uint8Array {
+  // Also a Uint8Array of another realm (a frame, a worker's message).
+  return ArrayBuffer.isView(value) && Object.prototype.toString.call(value) === "[object Uint8Array]";
+}
+
+function isArrayBuffer(value: unknown): value is ArrayBuffer {
+  return Object.prototype.toString.call(value) === "[object ArrayBuffer]";
+}
+
+/** A `JSON.stringify` replacer: bytes as DAG-JSON bytes. */
+function bytesAsDagJson(_key: string, value: unknown): unknown {
+  if (isUint8Array(value)) return { "/": { bytes: toBase64(value) } };
+  if (isArrayBuffer(value)) return { "/": { bytes: toBase64(new Uint8Array(value)) } };
+  if (ArrayBuffer.isView(value)) throw new NotBytes(value);
+  return value;
+}
+
+/** Where `target` is inside `root`, as `.tasks[0].run.input.args[1]` (empty if not found). */
+function pathTo(root: unknown, target: unknown): string {
+  const seen = new Set<unknown>();
+  const walk = (v: unknown, path: string): string | undefined => {
+    if (v === target) return path;
+    if (!v || typeof v !== "object" || seen.has(v) || ArrayBuffer.isView(v)) return undefined;
+    seen.add(v);
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        const found = walk(v[i], `${path}[${i}]`);
+        if (found !== undefined) return found;
+      }
+      return undefined;
+    }
+    for (const [k, child] of Object.entries(v)) {
+      const found = walk(child, /^[A-Za-z_$][\w$]*$/.test(k) ? `${path}.${k}` : `${path}[${JSON.stringify(k)}]`);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  };
+  return walk(root, "") ?? "";
+}
+
+/** Standard base64 without padding: DAG-JSON's form of bytes. */
+function toBase64(bytes: Uint8Array): string {
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary).replace(/=+$/, "");
+}
+
+function fromBase64(text: string): Uint8Array {
+  const binary = atob(text + "=".repeat((4 - (text.length % 4)) % 4));
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+/** A `JSON.parse` reviver: DAG-JSON bytes (`{"/": {"bytes": …}}`) as a `Uint8Array`; links stay `{"/": cid}`. */
+function dagJsonBytes(_key: string, value: unknown): unknown {
+  if (value && typeof value === "object" && !Array.isArray(value)) {
+    const slash = (value as Record<string, unknown>)["/"];
+    if (slash && typeof slash === "object" && Object.keys(value).length === 1) {
+      const bytes = (slash as Record<string, unknown>).bytes;
+      if (typeof bytes === "string" && Object.keys(slash).length === 1) return fromBase64(bytes);
+    }
+  }
+  return value;
+}
+
+/** A report of the bindings, with its outcome decoded as `out` or `error`. */
+function withOutcome(report: RawTaskReport): TaskReport {
+  if (report.status === "skipped") return report;
+  const [, value] = (JSON.parse(report.dagJson, dagJsonBytes) as { out: [string, unknown] }).out;
+  return report.ok ? { ...report, ok: true, out: value, error: null } : { ...report, ok: false, out: undefined, error: value as TaskError };
 }
 
 /** Marks the constructor as internal: only {@link Runtime.open} makes runtimes. */
@@ -482,7 +575,7 @@ export class Runtime {
         : undefined;
     let reports: TaskReport[];
     try {
-      reports = await this.#raw.run(toJson(workflow, "workflow"), listener, signal).catch(rethrow);
+      reports = (await this.#raw.run(toJson(workflow, "workflow"), listener, signal).catch(rethrow)).map(withOutcome);
     } finally {
       signal?.removeEventListener("abort", onAbort);
       unwatch?.();
@@ -686,7 +779,7 @@ export class Runtime {
     const bytes = await toBytes(token, "the invocation");
     const given = [];
     for (const p of proofs) given.push(await toBytes(p, "a proof"));
-    return this.#raw.runInvocation(bytes, given, options.onEvent).catch(rethrow);
+    return withOutcome(await this.#raw.runInvocation(bytes, given, options.onEvent).catch(rethrow));
   }
 
   /**
@@ -863,7 +956,7 @@ export interface WasmTaskSpec extends TaskMeta {
   func: string;
   args?: unknown[];
   /** Nonce; change it to run the same call twice. */
-  nnc?: string;
+  nnc?: string | Uint8Array;
 }
 
 /**

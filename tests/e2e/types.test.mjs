@@ -27,6 +27,11 @@ async function main(): Promise<number> {
   const first = reports[0];
   if (first.status === "skipped") return 0;
   console.log(first.dagJson, first.fuel, first.logs.length);
+  // A report narrows on \`ok\`: the output, or the error.
+  if (first.ok) { const out: unknown = first.out; const none: null = first.error; console.log(out, none); }
+  else { const kind: string = first.error.kind; const message: string = first.error.message; console.log(kind, message); }
+  const bytes = await wasmTask({ module, func: "echo-bytes", args: [new Uint8Array([1, 2]), new Uint8Array(4).buffer], nnc: new Uint8Array(1) });
+  console.log(bytes.instruction);
   const v: Verification = await rt.verify(first.receipt);
   const runs: RunRecord[] = await rt.runs();
   const stored = await rt.receiptFor(one.instruction);
@@ -65,6 +70,8 @@ const BAD = [
   [`import { Runtime } from "ipvm-web"; const rt = await Runtime.open({ workerUrl: 42 });`, "TS2322"],
   [`import { Runtime } from "ipvm-web"; const rt = await Runtime.open(); const [r] = await rt.receiptsFor("x"); const p: "trusted" = r.provenance;`, "TS2322"],
   [`import { Runtime } from "ipvm-web"; const rt = await Runtime.open(); const v = await rt.verify("x"); if (v.verdict === "maybe") {}`, "TS2367"],
+  [`import { Runtime } from "ipvm-web"; const rt = await Runtime.open(); const [r] = await rt.run("{}"); if (r.status !== "skipped") r.error.kind;`, "TS18047"],
+  [`import { Runtime } from "ipvm-web"; const rt = await Runtime.open(); const [r] = await rt.run("{}"); r.out;`, "TS2339"],
 ];
 
 async function check(dir, source) {

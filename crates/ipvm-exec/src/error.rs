@@ -47,12 +47,15 @@ pub enum ExecError {
     #[error("module cannot be instantiated: {0}")]
     Instantiate(String),
     /// No export matches the function name.
-    #[error("function `{func}` is not exported by the module (tried {tried})")]
+    #[error("function `{func}` is not exported by the module (tried {tried}){exports}")]
     NoSuchFunction {
         /// The name asked for.
         func: String,
         /// The spellings tried.
         tried: String,
+        /// What the module does export, and the nearest name (see
+        /// [`exports_hint`]); empty where the exports are not known.
+        exports: String,
     },
     /// An argument does not fit the parameter type.
     #[error("argument {index}: {reason}")]
@@ -202,5 +205,78 @@ impl ExecError {
             ("kind".to_string(), Ipld::String(self.kind().into())),
             ("message".to_string(), Ipld::String(self.to_string())),
         ]))
+    }
+}
+
+/// How many export names a `no_such_function` message lists.
+const LISTED_EXPORTS: usize = 24;
+
+/// The end of a `no_such_function` message: the functions the module
+/// exports, and the one nearest to `func` (by edit distance, ignoring case,
+/// `-` and `_`), e.g. "; it exports `add_one`, `add_two` (nearest:
+/// `add_one`)".
+pub(crate) fn exports_hint<'a>(func: &str, exports: impl IntoIterator<Item = &'a str>) -> String {
+    let mut names: Vec<&str> = exports.into_iter().collect();
+    names.sort_unstable();
+    names.dedup();
+    if names.is_empty() {
+        return "; it exports no function".into();
+    }
+    let fold = |s: &str| -> Vec<char> {
+        s.chars()
+            .filter(|c| *c != '-' && *c != '_')
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let wanted = fold(func);
+    let nearest = names
+        .iter()
+        .min_by_key(|n| (edit_distance(&wanted, &fold(n)), n.len()))
+        .copied()
+        .unwrap_or_default();
+    let mut listed: Vec<String> = names
+        .iter()
+        .take(LISTED_EXPORTS)
+        .map(|n| format!("`{n}`"))
+        .collect();
+    if names.len() > LISTED_EXPORTS {
+        listed.push(format!("and {} more", names.len() - LISTED_EXPORTS));
+    }
+    format!("; it exports {} (nearest: `{nearest}`)", listed.join(", "))
+}
+
+/// Levenshtein distance between two strings of chars.
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exports_hint;
+
+    #[test]
+    fn the_hint_lists_the_exports_and_the_nearest_ignoring_case_and_separators() {
+        let hint = exports_hint("AddOne", ["sub_two", "add_one", "add_two", "add_one"]);
+        assert_eq!(
+            hint,
+            "; it exports `add_one`, `add_two`, `sub_two` (nearest: `add_one`)"
+        );
+        assert_eq!(exports_hint("f", []), "; it exports no function");
+        let many: Vec<String> = (0..30).map(|i| format!("f{i:02}")).collect();
+        let hint = exports_hint("f29x", many.iter().map(String::as_str));
+        assert!(
+            hint.contains("`f23`, and 6 more (nearest: `f29`)"),
+            "{hint}"
+        );
     }
 }

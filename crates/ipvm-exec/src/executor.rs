@@ -322,7 +322,10 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
             let export = tried
                 .iter()
                 .find_map(|n| exports.iter().find(|e| e.name == *n))
-                .ok_or_else(|| no_such_function(&job.func, &tried, mode))?;
+                .ok_or_else(|| {
+                    let names = exports.iter().map(|e| e.name.as_str());
+                    no_such_function(&job.func, &tried, mode, names)
+                })?;
             let name = &export.name;
             let (params, _) = export.numeric.clone().ok_or_else(|| ExecError::Signature {
                 func: job.func.clone(),
@@ -371,10 +374,10 @@ impl<S: BlockStore, E: Engine, P: Pacer> WasmExecutor<S, E, P> {
         prefer: Prefer,
     ) -> Result<Run, ExecError> {
         let tried = spellings(&job.func, mode);
-        let func: &WitFunc = tried
-            .iter()
-            .find_map(|n| world.export(n))
-            .ok_or_else(|| no_such_function(&job.func, &tried, mode))?;
+        let func: &WitFunc = tried.iter().find_map(|n| world.export(n)).ok_or_else(|| {
+            let names = world.exports.iter().map(|f| f.name.as_str());
+            no_such_function(&job.func, &tried, mode, names)
+        })?;
         if func.params.len() != job.args.len() {
             let names: Vec<&str> = func.params.iter().map(|(n, _)| n.as_str()).collect();
             let reason = format!(
@@ -594,9 +597,15 @@ pub fn check_nesting(job: &Job) -> Result<(), ExecError> {
 }
 
 /// The error for a function the module does not export under any of the
-/// names `tried`.
-fn no_such_function(func: &str, tried: &[String], mode: Mode) -> ExecError {
+/// names `tried`; `exports` are the functions it does export.
+fn no_such_function<'a>(
+    func: &str,
+    tried: &[String],
+    mode: Mode,
+    exports: impl IntoIterator<Item = &'a str>,
+) -> ExecError {
     ExecError::NoSuchFunction {
+        exports: crate::error::exports_hint(func, exports),
         func: func.to_string(),
         tried: match mode {
             Mode::Lenient => tried.join(", "),

@@ -368,6 +368,7 @@ impl InstanceTrait for WasmiGuest {
             ExecError::NoSuchFunction {
                 func: export.into(),
                 tried: export.into(),
+                exports: String::new(),
             }
         })?;
         let ty = func.ty(&self.store);

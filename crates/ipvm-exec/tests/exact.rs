@@ -237,6 +237,16 @@ fn a_workflow_s_receipt_never_answers_an_invocation() {
     assert_eq!(kind, "no_such_function", "{message}");
 }
 
+#[test]
+fn a_missing_core_export_names_the_exports_and_the_nearest_one() {
+    let (store, module) = core_module();
+    let outs = run(&store, vec![workflow_task(module, "ecko", "[1]")]);
+    let (kind, message) = error(&outs[0]);
+    assert_eq!(kind, "no_such_function", "{message}");
+    assert!(message.contains("`admin_reset`, `echo`"), "{message}");
+    assert!(message.ends_with("(nearest: `echo`)"), "{message}");
+}
+
 /// The guest module of the fixtures (WIT: strings, bytes, variants,
 /// results, flags, maps), built by `bash scripts/build-guests.sh`.
 fn guests() -> Vec<u8> {

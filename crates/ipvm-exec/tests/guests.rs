@@ -142,6 +142,34 @@ fn errors_name_the_argument_and_the_reason() {
     );
 }
 
+#[test]
+fn a_missing_function_names_the_exports_and_the_nearest_one() {
+    let (store, module) = setup();
+    let report = run(
+        &store,
+        &Workflow {
+            tasks: vec![task(module, "echo-u9", vec![Ipld::Integer(1)])],
+        },
+    );
+    let Outcome::Err(Ipld::Map(m)) = out(&report, 0) else {
+        panic!("expected an error")
+    };
+    assert_eq!(
+        m.get("kind"),
+        Some(&Ipld::String("no_such_function".into()))
+    );
+    let Some(Ipld::String(message)) = m.get("message") else {
+        panic!("no message")
+    };
+    assert!(
+        message.contains("function `echo-u9` is not exported"),
+        "{message}"
+    );
+    assert!(message.contains("it exports `"), "{message}");
+    assert!(message.contains("`echo-record`"), "{message}");
+    assert!(message.ends_with("(nearest: `echo-u8`)"), "{message}");
+}
+
 fn png_size(png: &[u8]) -> (u32, u32, u8) {
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
     let be = |o: usize| u32::from_be_bytes([png[o], png[o + 1], png[o + 2], png[o + 3]]);

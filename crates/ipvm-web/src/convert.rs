@@ -20,6 +20,37 @@ pub(crate) fn error(code: &str, message: &str) -> JsValue {
     e.into()
 }
 
+/// The text of a thrown JS value, for a message: an `Error`'s message, a
+/// string as it is, anything else as the browser prints it. Never Rust's
+/// `JsValue(…)` debug form.
+pub(crate) fn js_error_text(e: &JsValue) -> String {
+    if let Some(text) = e.as_string() {
+        return text;
+    }
+    let field = |k: &str| {
+        Reflect::get(e, &JsValue::from_str(k))
+            .ok()
+            .and_then(|v| v.as_string())
+            .filter(|v| !v.is_empty())
+    };
+    match (field("name"), field("message")) {
+        (Some(name), Some(message)) if name != "Error" && !message.starts_with(&name) => {
+            format!("{name}: {message}")
+        }
+        (_, Some(message)) => message,
+        _ => js_string(e),
+    }
+}
+
+/// `String(value)`, as JS would print it.
+pub(crate) fn js_string(v: &JsValue) -> String {
+    if v.is_undefined() || v.is_null() {
+        return if v.is_null() { "null" } else { "undefined" }.into();
+    }
+    // Every other value has a `toString` (a symbol's too).
+    v.unchecked_ref::<Object>().to_string().into()
+}
+
 /// The stable code of a core error: one of [`crate::types::ERROR_CODES`].
 pub(crate) fn code(e: &CoreError) -> &'static str {
     match e {

@@ -27,6 +27,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
+use crate::convert::{js_error_text, js_string};
+
 /// The browser's own WebAssembly engine, running metered modules: the
 /// fast path of the pool's workers (`Runtime.open({engine})`).
 #[derive(Clone, Default)]
@@ -156,7 +158,7 @@ fn to_js(v: CoreVal) -> JsValue {
 }
 
 fn from_js(v: &JsValue, t: CoreTy) -> Result<CoreVal, ExecError> {
-    let bad = || ExecError::Inconclusive(format!("the engine gave {v:?} for a {t:?}"));
+    let bad = || ExecError::Inconclusive(format!("the engine gave {} for a {t:?}", js_string(v)));
     Ok(match t {
         CoreTy::I32 => CoreVal::I32(v.as_f64().ok_or_else(bad)? as i32),
         CoreTy::I64 => CoreVal::I64(i64::try_from(v.clone()).map_err(|_| bad())?),
@@ -190,15 +192,15 @@ fn variadic(closure: &HostClosure) -> Result<Function, ExecError> {
     );
     adapter
         .call1(&JsValue::NULL, closure.as_ref())
-        .map_err(|e| ExecError::Instantiate(format!("{e:?}")))?
+        .map_err(|e| ExecError::Instantiate(js_error_text(&e)))?
         .dyn_into::<Function>()
-        .map_err(|e| ExecError::Instantiate(format!("{e:?}")))
+        .map_err(|e| ExecError::Instantiate(js_error_text(&e)))
 }
 
 fn set(target: &Object, key: &str, value: &JsValue) -> Result<(), ExecError> {
     Reflect::set(target, &JsValue::from_str(key), value)
         .map(|_| ())
-        .map_err(|e| ExecError::Instantiate(format!("{e:?}")))
+        .map_err(|e| ExecError::Instantiate(js_error_text(&e)))
 }
 
 /// The import object of a metered module: the metering trap and the host
@@ -296,7 +298,10 @@ impl Engine for FastEngine {
         let bytes = Uint8Array::from(metered.bytes.as_slice());
         let refused = |e: JsValue| ExecError::Compile {
             cid: name.into(),
-            reason: format!("the browser's engine refused the metered module: {e:?}"),
+            reason: format!(
+                "the browser's engine refused the metered module: {}",
+                js_error_text(&e)
+            ),
         };
         let module = JsFuture::from(WebAssembly::compile(&bytes))
             .await
@@ -335,7 +340,7 @@ impl Engine for FastEngine {
         let instance = WebAssembly::Instance::new(&module.module, &imports).map_err(|e| {
             match e.is_instance_of::<WebAssembly::RuntimeError>() {
                 true => ExecError::Instantiate(meter::SEGMENT_MESSAGE.into()),
-                false => ExecError::Inconclusive(format!("instantiation: {e:?}")),
+                false => ExecError::Inconclusive(format!("instantiation: {}", js_error_text(&e))),
             }
         })?;
         let exports = instance.exports();
@@ -407,10 +412,11 @@ impl FastGuest {
         if self.shared.in_host.replace(false) {
             return ExecError::Inconclusive("the engine failed inside a host function".into());
         }
+        // The message alone (never the error's name): `trap_of` reads it.
         let message = Reflect::get(&thrown, &JsValue::from_str("message"))
             .ok()
             .and_then(|m| m.as_string())
-            .unwrap_or_else(|| format!("{thrown:?}"));
+            .unwrap_or_else(|| js_string(&thrown));
         match thrown.is_instance_of::<WebAssembly::RuntimeError>() {
             true => trap_of(&message)
                 .map(Trap::error)
@@ -446,6 +452,7 @@ impl Guest for FastGuest {
         let missing = || ExecError::NoSuchFunction {
             func: export.into(),
             tried: export.into(),
+            exports: String::new(),
         };
         let (params, results) = self.types(export).cloned().ok_or_else(missing)?;
         if params.len() != args.len() {

@@ -14,6 +14,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CryptoKey, SubtleCrypto};
 
+use crate::convert::js_error_text;
 use crate::indexeddb::IndexedDbStore;
 
 const ED25519: &str = "Ed25519";
@@ -27,18 +28,10 @@ fn crypto_error(what: &str, e: JsValue) -> CoreError {
     if name == "NotSupportedError" || name == "TypeError" {
         return CoreError::Store(format!(
             "{what}: this browser's WebCrypto has no Ed25519 (it needs Chrome 137, Firefox 129 or Safari 17, or later): {}",
-            describe(&e)
+            js_error_text(&e)
         ));
     }
-    CoreError::Store(format!("{what}: {}", describe(&e)))
-}
-
-fn describe(e: &JsValue) -> String {
-    Reflect::get(e, &JsValue::from_str("message"))
-        .ok()
-        .and_then(|m| m.as_string())
-        .filter(|m| !m.is_empty())
-        .unwrap_or_else(|| format!("{e:?}"))
+    CoreError::Store(format!("{what}: {}", js_error_text(&e)))
 }
 
 /// The global `crypto` object (a window's or a worker's), if there is one.

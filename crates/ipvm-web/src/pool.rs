@@ -15,6 +15,7 @@ use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
+use crate::convert::js_error_text;
 use crate::pacer::YieldingPacer;
 use crate::store::AnyStore;
 
@@ -55,7 +56,7 @@ impl Executor for PoolExecutor {
             Ok(p) => p
                 .dyn_into::<Promise>()
                 .unwrap_or_else(|v| Promise::resolve(&v)),
-            Err(e) => return failed(format!("dispatch failed: {e:?}")),
+            Err(e) => return failed(format!("dispatch failed: {}", js_error_text(&e))),
         };
         match JsFuture::from(promise).await {
             Ok(text) => match parse_dag_json(text.as_string().unwrap_or_default().as_bytes())
@@ -72,7 +73,7 @@ impl Executor for PoolExecutor {
                 let err = ExecError::TimeLimit { limit_ms: time_ms };
                 execution(Err(err), 0, Default::default())
             }
-            Err(e) => failed(e.as_string().unwrap_or_else(|| format!("{e:?}"))),
+            Err(e) => failed(js_error_text(&e)),
         }
     }
 }

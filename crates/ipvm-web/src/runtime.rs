@@ -306,7 +306,7 @@ impl Runtime {
 
     /// Runs a workflow given as DAG-JSON text. Resolves to one report per
     /// task, in workflow order. `onEvent` receives progress events.
-    #[wasm_bindgen(unchecked_return_type = "Promise<TaskReport[]>")]
+    #[wasm_bindgen(unchecked_return_type = "Promise<RawTaskReport[]>")]
     pub fn run(
         &self,
         workflow: &str,
@@ -404,7 +404,7 @@ impl Runtime {
     /// Resolves to the task's report; a refusal runs nothing, leaves an
     /// `unauthorized` receipt, and rejects with `ERR_UNAUTHORIZED` (`reason`:
     /// the refusal's name, `receipt`: that receipt's CID).
-    #[wasm_bindgen(js_name = runInvocation, unchecked_return_type = "Promise<TaskReport>")]
+    #[wasm_bindgen(js_name = runInvocation, unchecked_return_type = "Promise<RawTaskReport>")]
     pub fn run_invocation(
         &self,
         token: Vec<u8>,

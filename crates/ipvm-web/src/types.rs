@@ -69,42 +69,83 @@ export type RunEvent =
   /** A spot-check caught `signer`: its receipts are no longer reused until {@link Runtime.clearDistrust}. */
   | { type: "distrusted"; signer: string; receipt: Cid; reason: string };
 
-/** How one task of a run ended. */
-export type TaskReport =
-  | {
-      task: number;
-      instruction: Cid;
-      /** `ran`: executed now; `reused`: answered by a stored receipt (memo hit). */
-      status: "ran" | "reused";
-      /** The receipt's CID. */
-      receipt: Cid;
-      /** Whether the receipt holds an output (true) or an error (false). */
-      ok: boolean;
-      /** Fuel used. */
-      fuel: number;
-      /** The receipt as DAG-JSON text: `{ran, out, meta, iss, prf, fx}`. */
-      dagJson: string;
-      /** Lines the task logged through `wasi:logging` (also in the receipt's `meta.logs`). */
-      logs: string[];
-      /** Where the receipt came from (`computed` for a task that ran here). */
-      provenance: Provenance;
-      /** The DIDs that signed the receipt (this runtime's, for a task that ran here). */
-      signers: string[];
-      /**
-       * The engine the task ran on: `fast` (the browser's own WebAssembly engine, running the
-       * metered module) or `wasmi`; null for a reused receipt. The receipt is the same on both.
-       */
-      engine: "fast" | "wasmi" | null;
-      /** How long the execution took where it ran (a worker, or this thread), in ms; null for a reused receipt. */
-      ms: number | null;
-      /**
-       * Why the task ran here although a receipt signed elsewhere would have answered it: its
-       * spot-check mismatched, or could not compare (and a receipt whose check was drawn is
-       * served only if it matched). Null otherwise.
-       */
-      spotCheck: string | null;
-    }
-  | { task: number; instruction: Cid; status: "skipped"; reason: string };
+/**
+ * How one task of a run ended: it ran, or was answered by a stored receipt
+ * ({@link TaskDone}: with `ok` true its `out`, else its `error`), or it could
+ * not run ({@link TaskSkipped}). A failed task is a report, never a rejection.
+ */
+export type TaskReport = TaskDone | TaskSkipped;
+
+/** A task that has a receipt: `ok` says whether it holds an output (`out`) or an error (`error`). */
+export type TaskDone = TaskDoneFields &
+  (
+    | {
+        ok: true;
+        /**
+         * The output, decoded from the receipt's DAG-JSON: numbers, strings, booleans, null,
+         * arrays, objects; bytes as a `Uint8Array`; a link as `{"/": cid}`. Integers beyond
+         * 2^53 lose precision here: read `dagJson` for those.
+         */
+        out: unknown;
+        error: null;
+      }
+    | { ok: false; out: undefined; /** Why it failed. */ error: TaskError }
+  );
+
+/**
+ * A task's failure, as its receipt records it. `kind` is stable (`no_such_function`,
+ * `argument`, `out_of_fuel`, `memory_limit`, `time_limit`, `trap`, `worker`, …; see the README);
+ * `message` says what happened, for a person.
+ */
+export interface TaskError {
+  kind: string;
+  message: string;
+}
+
+/** What every report of a task with a receipt says. */
+export interface TaskDoneFields {
+  task: number;
+  instruction: Cid;
+  /** `ran`: executed now; `reused`: answered by a stored receipt (memo hit). */
+  status: "ran" | "reused";
+  /** The receipt's CID. */
+  receipt: Cid;
+  /** Fuel used. */
+  fuel: number;
+  /** The receipt as DAG-JSON text: `{ran, out, meta, iss, prf, fx}`. */
+  dagJson: string;
+  /** Lines the task logged through `wasi:logging` (also in the receipt's `meta.logs`). */
+  logs: string[];
+  /** Where the receipt came from (`computed` for a task that ran here). */
+  provenance: Provenance;
+  /** The DIDs that signed the receipt (this runtime's, for a task that ran here). */
+  signers: string[];
+  /**
+   * The engine the task ran on: `fast` (the browser's own WebAssembly engine, running the
+   * metered module) or `wasmi`; null for a reused receipt. The receipt is the same on both.
+   */
+  engine: "fast" | "wasmi" | null;
+  /** How long the execution took where it ran (a worker, or this thread), in ms; null for a reused receipt. */
+  ms: number | null;
+  /**
+   * Why the task ran here although a receipt signed elsewhere would have answered it: its
+   * spot-check mismatched, or could not compare (and a receipt whose check was drawn is
+   * served only if it matched). Null otherwise.
+   */
+  spotCheck: string | null;
+}
+
+/** A report as the bindings make it: `pkg/index.ts` adds `out` and `error` (see {@link TaskDone}). */
+export type RawTaskReport = (TaskDoneFields & { ok: boolean }) | TaskSkipped;
+
+/** A task that could not run (an input it awaits failed, or the run was cancelled). */
+export interface TaskSkipped {
+  task: number;
+  instruction: Cid;
+  status: "skipped";
+  /** Why it did not run. */
+  reason: string;
+}
 
 /**
  * Where a stored receipt came from: `computed` (by this runtime: any tab or worker of the origin
