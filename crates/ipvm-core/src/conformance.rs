@@ -3,8 +3,10 @@
 //! [`Settings`], [`SeenInvocations`], [`RunRecords`]). A crate runs it
 //! against its store with [`conformance_tests!`](crate::conformance_tests),
 //! given a [`Subject`]: a fresh, empty place and a way to open more handles
-//! on it. [`MemoryStore`](crate::MemoryStore) passes it (tests/conformance.rs),
-//! and so does the native SQLite store (crates/ipvm-store).
+//! on it. [`MemoryStore`] passes it ([`Memory`]; natively in
+//! tests/conformance.rs, and in Chromium), and so do the native SQLite store
+//! (crates/ipvm-store) and the browser's IndexedDB store (crates/ipvm-web,
+//! in Chromium).
 //!
 //! The suite asserts what the traits promise, nothing of how a store keeps
 //! it: rows come back as they were written (but for `stored`), each index
@@ -24,6 +26,7 @@
 )]
 
 use std::collections::BTreeSet;
+use std::rc::Rc;
 
 use cid::Cid;
 use ipld_core::ipld::Ipld;
@@ -32,19 +35,24 @@ use crate::model::address::raw_cid;
 use crate::model::execution::Execution;
 use crate::model::receipt::Receipt;
 use crate::model::workflow::{Instruction, Task, Workflow};
-use crate::run::records::{RunLog, RunRecords};
+use crate::run::records::{MemoryRuns, RunLog, RunRecords};
 use crate::run::report::Event;
 use crate::run::runlog::RunRecord;
 use crate::store::memo::{self, Quarantine};
 use crate::store::record::{Provenance, ReceiptRecord};
-use crate::store::seen::SeenInvocations;
-use crate::store::settings::{Settings, TrustState};
-use crate::store::{Block, BlockStore, ReceiptRow, ReceiptStore, RowIndex, RowRead};
+use crate::store::seen::{MemorySeen, SeenInvocations};
+use crate::store::settings::{MemorySettings, Settings, TrustState};
+use crate::store::{Block, BlockStore, MemoryStore, ReceiptRow, ReceiptStore, RowIndex, RowRead};
 use crate::{CoreError, Did, Ed25519Key, Signer};
 
 /// A store under test: one fresh, empty place, and handles on it. Each
 /// method opens a new handle on the same place (a new connection, where the
 /// store has them), so that what one handle writes, another must read.
+/// Async because opening a handle may be (IndexedDB's is).
+#[allow(
+    async_fn_in_trait,
+    reason = "the futures are used in single-threaded contexts; Send is not wanted"
+)]
 pub trait Subject {
     /// Blocks and receipts.
     type Store: ReceiptStore;
@@ -55,20 +63,24 @@ pub trait Subject {
     /// Records of runs.
     type Runs: RunRecords;
     /// A handle on the blocks and receipts.
-    fn store(&self) -> Self::Store;
+    async fn store(&self) -> Self::Store;
     /// A handle on the settings.
-    fn settings(&self) -> Self::Settings;
+    async fn settings(&self) -> Self::Settings;
     /// A handle on the seen claims.
-    fn seen(&self) -> Self::Seen;
+    async fn seen(&self) -> Self::Seen;
     /// A handle on the run records.
-    fn runs(&self) -> Self::Runs;
-    /// The run records kept, oldest first, read through a new handle.
-    fn run_records(&self) -> Vec<RunRecord>;
+    async fn runs(&self) -> Self::Runs;
+    /// The run records kept, in any order, read through a new handle.
+    async fn run_records(&self) -> Vec<RunRecord>;
 }
 
-/// One `#[test]` per case of the suite, each on a fresh subject made by
-/// `$make` (an expression). The calling crate needs `futures` with its
-/// `executor` feature.
+/// One test per case of the suite, each on a fresh subject made by `$make`
+/// (an expression, evaluated in an `async` block: it may `.await`).
+/// Natively a `#[test]` that blocks on the case (the calling crate needs
+/// `futures` with its `executor` feature); on wasm32 an `async`
+/// `#[wasm_bindgen_test]` (the calling crate needs `wasm-bindgen-test`), so
+/// that a store whose requests complete on the browser's event loop
+/// (IndexedDB) runs too.
 #[macro_export]
 macro_rules! conformance_tests {
     ($make:expr) => {
@@ -98,12 +110,67 @@ macro_rules! conformance_tests {
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {$(
+        #[cfg(not(target_arch = "wasm32"))]
         #[test]
         fn $name() {
+            futures::executor::block_on(async {
+                let subject = $make;
+                $crate::conformance::$name(&subject).await;
+            });
+        }
+        #[cfg(target_arch = "wasm32")]
+        #[wasm_bindgen_test::wasm_bindgen_test]
+        async fn $name() {
             let subject = $make;
-            futures::executor::block_on($crate::conformance::$name(&subject));
+            $crate::conformance::$name(&subject).await;
         }
     )*};
+}
+
+/// The core's in-memory capabilities as a subject: [`MemoryStore`],
+/// [`MemorySettings`], [`MemorySeen`] and [`MemoryRuns`], one place
+/// whose every handle is a pointer to it. Here rather than in a test file
+/// so that the suite runs on it natively (tests/conformance.rs) and in the
+/// browser (crates/ipvm-web).
+pub struct Memory {
+    store: Rc<MemoryStore>,
+    settings: Rc<MemorySettings>,
+    seen: Rc<MemorySeen>,
+    runs: MemoryRuns,
+}
+
+impl Memory {
+    /// An empty place.
+    pub fn fresh() -> Self {
+        Self {
+            store: Rc::new(MemoryStore::new()),
+            settings: Rc::new(MemorySettings::new(&Ed25519Key::from_seed([9; 32]))),
+            seen: Rc::new(MemorySeen::new()),
+            runs: MemoryRuns::new(),
+        }
+    }
+}
+
+impl Subject for Memory {
+    type Store = Rc<MemoryStore>;
+    type Settings = Rc<MemorySettings>;
+    type Seen = Rc<MemorySeen>;
+    type Runs = MemoryRuns;
+    async fn store(&self) -> Rc<MemoryStore> {
+        self.store.clone()
+    }
+    async fn settings(&self) -> Rc<MemorySettings> {
+        self.settings.clone()
+    }
+    async fn seen(&self) -> Rc<MemorySeen> {
+        self.seen.clone()
+    }
+    async fn runs(&self) -> MemoryRuns {
+        self.runs.clone()
+    }
+    async fn run_records(&self) -> Vec<RunRecord> {
+        self.runs.records()
+    }
 }
 
 // --- Fixtures -----------------------------------------------------------
@@ -187,42 +254,45 @@ async fn row_back<S: ReceiptStore>(store: &S, cid: &Cid) -> Option<ReceiptRow> {
 /// A block is read back as written, from another handle; an absent one is
 /// `None`; bytes that are not the CID's are refused and not stored.
 pub async fn blocks_are_kept_and_checked<S: Subject>(s: &S) {
-    let store = s.store();
+    let store = s.store().await;
     let (cid, bytes) = block("hello");
     assert_eq!(store.get_block(&cid).await.unwrap(), None);
     store.put_block(cid, bytes.clone()).await.unwrap();
     store.put_block(cid, bytes.clone()).await.unwrap(); // twice is fine
-    assert_eq!(s.store().get_block(&cid).await.unwrap(), Some(bytes));
+    assert_eq!(s.store().await.get_block(&cid).await.unwrap(), Some(bytes));
     let (bad, wrong) = bad_block();
     assert!(store.put_block(bad, wrong).await.is_err());
-    assert_eq!(s.store().get_block(&bad).await.unwrap(), None);
+    assert_eq!(s.store().await.get_block(&bad).await.unwrap(), None);
 }
 
 /// `put_blocks` checks every block before writing any.
 pub async fn a_batch_of_blocks_with_a_bad_one_stores_none<S: Subject>(s: &S) {
-    let store = s.store();
+    let store = s.store().await;
     let good = block("good");
     let result = store.put_blocks(vec![good.clone(), bad_block()]).await;
     assert!(result.is_err());
-    assert_eq!(s.store().get_block(&good.0).await.unwrap(), None);
+    assert_eq!(s.store().await.get_block(&good.0).await.unwrap(), None);
     store.put_blocks(vec![good.clone()]).await.unwrap();
-    assert_eq!(s.store().get_block(&good.0).await.unwrap(), Some(good.1));
+    assert_eq!(
+        s.store().await.get_block(&good.0).await.unwrap(),
+        Some(good.1)
+    );
 }
 
 /// An alias names a root; `put_file_blocks` writes blocks and alias.
 pub async fn aliases_and_file_blocks<S: Subject>(s: &S) {
-    let store = s.store();
+    let store = s.store().await;
     let (alias, root) = (raw_cid(b"whole file"), raw_cid(b"root"));
     assert_eq!(store.get_alias(&alias).await.unwrap(), None);
     store.put_alias(alias, root).await.unwrap();
-    assert_eq!(s.store().get_alias(&alias).await.unwrap(), Some(root));
+    assert_eq!(s.store().await.get_alias(&alias).await.unwrap(), Some(root));
     let part = block("a part");
     let other = raw_cid(b"another whole file");
     store
         .put_file_blocks(vec![part.clone()], Some((other, part.0)))
         .await
         .unwrap();
-    let again = s.store();
+    let again = s.store().await;
     assert_eq!(again.get_block(&part.0).await.unwrap(), Some(part.1));
     assert_eq!(again.get_alias(&other).await.unwrap(), Some(part.0));
     // A bad block leaves no alias behind either.
@@ -231,17 +301,17 @@ pub async fn aliases_and_file_blocks<S: Subject>(s: &S) {
         .put_file_blocks(vec![bad_block()], Some((third, part.0)))
         .await;
     assert!(result.is_err());
-    assert_eq!(s.store().get_alias(&third).await.unwrap(), None);
+    assert_eq!(s.store().await.get_alias(&third).await.unwrap(), None);
 }
 
 /// A store that keeps the metered-module cache keeps the block with the
 /// key; one that does not keeps neither. Bad bytes are refused either way.
 pub async fn the_metered_module_cache<S: Subject>(s: &S) {
-    let store = s.store();
+    let store = s.store().await;
     let (cid, bytes) = block("metered module");
     assert_eq!(store.get_metered("m:1").await.unwrap(), None);
     store.put_metered("m:1", cid, bytes.clone()).await.unwrap();
-    let again = s.store();
+    let again = s.store().await;
     match again.get_metered("m:1").await.unwrap() {
         Some(found) => {
             assert_eq!(found, cid);
@@ -253,7 +323,7 @@ pub async fn the_metered_module_cache<S: Subject>(s: &S) {
     let refused = store.put_metered("m:2", bad, wrong).await;
     // A store without the cache may accept and drop it; none may keep it.
     let _ = refused;
-    assert_eq!(s.store().get_metered("m:2").await.unwrap(), None);
+    assert_eq!(s.store().await.get_metered("m:2").await.unwrap(), None);
 }
 
 // --- Receipt rows -------------------------------------------------------
@@ -261,13 +331,13 @@ pub async fn the_metered_module_cache<S: Subject>(s: &S) {
 /// Rows and blocks of one batch are read back together, from another
 /// handle, as written.
 pub async fn a_batch_writes_blocks_and_rows_together<S: Subject>(s: &S) {
-    let store = s.store();
+    let store = s.store().await;
     let (row, invocation) = receipt_row(&instruction("f", 1), 1, true);
     store
         .put_batch(vec![invocation.clone()], vec![row.clone()])
         .await
         .unwrap();
-    let again = s.store();
+    let again = s.store().await;
     assert_eq!(row_back(&again, &row.cid).await, Some(row.clone()));
     assert_eq!(
         again.get_block(&invocation.0).await.unwrap(),
@@ -278,13 +348,13 @@ pub async fn a_batch_writes_blocks_and_rows_together<S: Subject>(s: &S) {
 
 /// A batch with one bad block writes none of its blocks and none of its rows.
 pub async fn a_batch_with_a_bad_block_writes_nothing<S: Subject>(s: &S) {
-    let store = s.store();
+    let store = s.store().await;
     let (row, invocation) = receipt_row(&instruction("f", 2), 2, true);
     let result = store
         .put_batch(vec![invocation.clone(), bad_block()], vec![row.clone()])
         .await;
     assert!(result.is_err());
-    let again = s.store();
+    let again = s.store().await;
     assert_eq!(again.get_block(&invocation.0).await.unwrap(), None);
     assert_eq!(again.row(&row.cid).await.unwrap(), None);
     assert!(again
@@ -297,12 +367,12 @@ pub async fn a_batch_with_a_bad_block_writes_nothing<S: Subject>(s: &S) {
         .put_computed(vec![bad_block()], vec![row.clone()])
         .await;
     assert!(result.is_err());
-    assert_eq!(s.store().row(&row.cid).await.unwrap(), None);
+    assert_eq!(s.store().await.row(&row.cid).await.unwrap(), None);
 }
 
 /// Only reusable rows are in the memo index.
 pub async fn the_memo_index_holds_only_reusable_rows<S: Subject>(s: &S) {
-    let store = s.store();
+    let store = s.store().await;
     let asked = instruction("g", 1);
     let (reusable, _) = receipt_row(&asked, 10, true);
     let (not_reusable, _) = receipt_row(&asked, 11, false);
@@ -311,7 +381,13 @@ pub async fn the_memo_index_holds_only_reusable_rows<S: Subject>(s: &S) {
         .put_batch(vec![], vec![reusable.clone(), not_reusable.clone()])
         .await
         .unwrap();
-    let memo = rows(s.store().rows(RowIndex::Memo(&asked.cid())).await.unwrap());
+    let memo = rows(
+        s.store()
+            .await
+            .rows(RowIndex::Memo(&asked.cid()))
+            .await
+            .unwrap(),
+    );
     assert_eq!(memo, vec![reusable]);
     let other = instruction("g", 2).cid();
     assert!(store.rows(RowIndex::Memo(&other)).await.unwrap().is_empty());
@@ -319,7 +395,7 @@ pub async fn the_memo_index_holds_only_reusable_rows<S: Subject>(s: &S) {
 
 /// The instruction index holds every row filed under it, reusable or not.
 pub async fn the_instruction_index_holds_every_row<S: Subject>(s: &S) {
-    let store = s.store();
+    let store = s.store().await;
     let asked = instruction("h", 1);
     let (a, _) = receipt_row(&asked, 1, true);
     let (b, _) = receipt_row(&asked, 2, false);
@@ -330,6 +406,7 @@ pub async fn the_instruction_index_holds_every_row<S: Subject>(s: &S) {
         .unwrap();
     let found = cids(
         s.store()
+            .await
             .rows(RowIndex::Instruction(&asked.cid()))
             .await
             .unwrap(),
@@ -339,7 +416,7 @@ pub async fn the_instruction_index_holds_every_row<S: Subject>(s: &S) {
 
 /// Each input of a row finds it; a row with no inputs is in no input entry.
 pub async fn the_input_index_holds_each_input<S: Subject>(s: &S) {
-    let store = s.store();
+    let store = s.store().await;
     let (x, y) = (raw_cid(b"input x"), raw_cid(b"input y"));
     let mut one = row_of(1);
     one.inputs = vec![x, y];
@@ -351,7 +428,7 @@ pub async fn the_input_index_holds_each_input<S: Subject>(s: &S) {
         .put_batch(vec![], vec![one.clone(), two.clone(), none.clone()])
         .await
         .unwrap();
-    let again = s.store();
+    let again = s.store().await;
     let by = |c: Cid| {
         let again = &again;
         async move { cids(again.rows(RowIndex::Input(&c)).await.unwrap()) }
@@ -367,7 +444,7 @@ pub async fn the_input_index_holds_each_input<S: Subject>(s: &S) {
 /// `memo_rows` answers each instruction, in the order asked, empty for one
 /// with no rows.
 pub async fn memo_rows_answer_in_the_order_asked<S: Subject>(s: &S) {
-    let store = s.store();
+    let store = s.store().await;
     let (i1, i2, i3) = (
         instruction("m", 1),
         instruction("m", 2),
@@ -382,6 +459,7 @@ pub async fn memo_rows_answer_in_the_order_asked<S: Subject>(s: &S) {
     let asked = [i3.cid(), i2.cid(), i1.cid(), i3.cid()];
     let answers: Vec<Vec<ReceiptRow>> = s
         .store()
+        .await
         .memo_rows(&asked)
         .await
         .unwrap()
@@ -394,7 +472,7 @@ pub async fn memo_rows_answer_in_the_order_asked<S: Subject>(s: &S) {
 /// A row written again with other keys leaves the index entries of the old
 /// one: an index never finds a row under keys it no longer has.
 pub async fn a_replaced_row_leaves_its_old_index_entries<S: Subject>(s: &S) {
-    let store = s.store();
+    let store = s.store().await;
     let mut row = row_of(5);
     let (old_input, new_input) = (raw_cid(b"old input"), raw_cid(b"new input"));
     row.inputs = vec![old_input];
@@ -408,7 +486,7 @@ pub async fn a_replaced_row_leaves_its_old_index_entries<S: Subject>(s: &S) {
         .put_batch(vec![], vec![replaced.clone()])
         .await
         .unwrap();
-    let again = s.store();
+    let again = s.store().await;
     for index in [
         RowIndex::Memo(&old_instruction),
         RowIndex::Instruction(&old_instruction),
@@ -433,7 +511,7 @@ pub async fn a_replaced_row_leaves_its_old_index_entries<S: Subject>(s: &S) {
 /// A replacing row keeps the envelopes of the old one that it lacks
 /// ([`ReceiptRow::keep_envelopes_of`]), and with them the old `vouched`.
 pub async fn a_replaced_row_keeps_the_envelopes_of_the_old_one<S: Subject>(s: &S) {
-    let store = s.store();
+    let store = s.store().await;
     let (a, b) = (did(1).to_string(), did(2).to_string());
     let mut old = row_of(6);
     old.provenance = Provenance::Imported;
@@ -450,18 +528,21 @@ pub async fn a_replaced_row_keeps_the_envelopes_of_the_old_one<S: Subject>(s: &S
     expected.keep_envelopes_of(&old);
     assert_eq!(expected.signers, vec![b.clone(), a.clone()]);
     assert!(expected.vouched);
-    assert_eq!(row_back(&s.store(), &new.cid).await, Some(expected.clone()));
+    assert_eq!(
+        row_back(&s.store().await, &new.cid).await,
+        Some(expected.clone())
+    );
     // The same signers again: nothing is added, the new `vouched` holds.
     let mut same = expected.clone();
     same.vouched = false;
     store.put_batch(vec![], vec![same.clone()]).await.unwrap();
-    assert_eq!(row_back(&s.store(), &new.cid).await, Some(same));
+    assert_eq!(row_back(&s.store().await, &new.cid).await, Some(same));
 }
 
 /// The signer index finds each row under each of its signers, and follows
 /// a replacement.
 pub async fn the_signer_index_follows_the_envelopes<S: Subject>(s: &S) {
-    let store = s.store();
+    let store = s.store().await;
     let (a, b, c) = (did(3).to_string(), did(4).to_string(), did(5).to_string());
     let mut one = row_of(7);
     one.signers = vec![a.clone(), b.clone()];
@@ -473,9 +554,9 @@ pub async fn the_signer_index_follows_the_envelopes<S: Subject>(s: &S) {
         .put_batch(vec![], vec![one.clone(), two.clone()])
         .await
         .unwrap();
-    let by = |did: String| {
-        let store = s.store();
-        async move { cids(store.rows(RowIndex::Signer(&did)).await.unwrap()) }
+    let by = |did: String| async move {
+        let store = s.store().await;
+        cids(store.rows(RowIndex::Signer(&did)).await.unwrap())
     };
     assert_eq!(by(a.clone()).await, BTreeSet::from([one.cid]));
     assert_eq!(by(b.clone()).await, BTreeSet::from([one.cid, two.cid]));
@@ -487,28 +568,26 @@ pub async fn the_signer_index_follows_the_envelopes<S: Subject>(s: &S) {
     store.put_batch(vec![], vec![again]).await.unwrap();
     assert_eq!(by(b).await, BTreeSet::from([one.cid, two.cid]));
     assert_eq!(by(c).await, BTreeSet::from([two.cid]));
-    let back = row_back(&s.store(), &two.cid).await.unwrap();
+    let back = row_back(&s.store().await, &two.cid).await.unwrap();
     assert_eq!(back.envelopes, vec![b"2c".to_vec(), b"2b".to_vec()]);
 }
 
 /// `stored` never goes back: a later write is stored no earlier, and a
 /// replaced row takes the time of its replacement.
 pub async fn later_writes_are_stored_later<S: Subject>(s: &S) {
-    let store = s.store();
+    let store = s.store().await;
     let (first, second) = (row_of(9), row_of(10));
     store.put_batch(vec![], vec![first.clone()]).await.unwrap();
     store.put_batch(vec![], vec![second.clone()]).await.unwrap();
-    let stored = |cid: Cid| {
-        let store = s.store();
-        async move {
-            store
-                .row(&cid)
-                .await
-                .unwrap()
-                .unwrap()
-                .expect("readable")
-                .stored
-        }
+    let stored = |cid: Cid| async move {
+        let store = s.store().await;
+        store
+            .row(&cid)
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("readable")
+            .stored
     };
     let (t1, t2) = (stored(first.cid).await, stored(second.cid).await);
     assert!(t1 <= t2, "{t1} then {t2}");
@@ -518,7 +597,7 @@ pub async fn later_writes_are_stored_later<S: Subject>(s: &S) {
 
 /// Provenance and `vouched` change in place; an absent row stays absent.
 pub async fn provenance_and_vouched_change_in_place<S: Subject>(s: &S) {
-    let store = s.store();
+    let store = s.store().await;
     let mut row = row_of(11);
     row.provenance = Provenance::Imported;
     row.signers = vec![did(6).to_string()];
@@ -526,11 +605,11 @@ pub async fn provenance_and_vouched_change_in_place<S: Subject>(s: &S) {
     store.put_batch(vec![], vec![row.clone()]).await.unwrap();
     for p in Provenance::ALL {
         store.set_provenance(&row.cid, p).await.unwrap();
-        let back = row_back(&s.store(), &row.cid).await.unwrap();
+        let back = row_back(&s.store().await, &row.cid).await.unwrap();
         assert_eq!(back.provenance, p);
     }
     store.set_vouched(&row.cid, true).await.unwrap();
-    let back = row_back(&s.store(), &row.cid).await.unwrap();
+    let back = row_back(&s.store().await, &row.cid).await.unwrap();
     assert!(back.vouched);
     assert_eq!(
         back,
@@ -541,9 +620,9 @@ pub async fn provenance_and_vouched_change_in_place<S: Subject>(s: &S) {
         }
     );
     store.set_vouched(&row.cid, false).await.unwrap();
-    assert!(!row_back(&s.store(), &row.cid).await.unwrap().vouched);
+    assert!(!row_back(&s.store().await, &row.cid).await.unwrap().vouched);
     // The indexes are untouched.
-    let memo = s.store().rows(RowIndex::Memo(&row.instruction)).await;
+    let memo = s.store().await.rows(RowIndex::Memo(&row.instruction)).await;
     assert_eq!(cids(memo.unwrap()), BTreeSet::from([row.cid]));
     let absent = raw_cid(b"absent row");
     store
@@ -551,7 +630,7 @@ pub async fn provenance_and_vouched_change_in_place<S: Subject>(s: &S) {
         .await
         .unwrap();
     store.set_vouched(&absent, true).await.unwrap();
-    assert_eq!(s.store().row(&absent).await.unwrap(), None);
+    assert_eq!(s.store().await.row(&absent).await.unwrap(), None);
 }
 
 /// A receipt stored as computed answers the memo, through the core's memo
@@ -569,10 +648,10 @@ pub async fn computed_receipts_answer_the_memo_from_another_handle<S: Subject>(s
         envelopes: vec![],
         vouched: false,
     };
-    memo::store_computed(&s.store(), &record, vec![(ran, invocation)], None)
+    memo::store_computed(&s.store().await, &record, vec![(ran, invocation)], None)
         .await
         .unwrap();
-    let found = memo::lookup(&s.store(), &Quarantine::new(), None, &asked.cid())
+    let found = memo::lookup(&s.store().await, &Quarantine::new(), None, &asked.cid())
         .await
         .unwrap();
     assert!(found.rejected.is_empty(), "{:?}", found.rejected);
@@ -583,7 +662,7 @@ pub async fn computed_receipts_answer_the_memo_from_another_handle<S: Subject>(s
 /// its key) is kept by the store, which only keeps rows, and never answers:
 /// the memo rejects it once.
 pub async fn a_bad_row_is_kept_but_never_answers<S: Subject>(s: &S) {
-    let store = s.store();
+    let store = s.store().await;
     let asked = instruction("bad", 1);
     let (mut row, invocation) = receipt_row(&asked, 1, true);
     let (other, _) = receipt_row(&asked, 2, true);
@@ -592,15 +671,15 @@ pub async fn a_bad_row_is_kept_but_never_answers<S: Subject>(s: &S) {
         .put_batch(vec![invocation], vec![row.clone()])
         .await
         .unwrap();
-    assert!(row_back(&s.store(), &row.cid).await.is_some());
+    assert!(row_back(&s.store().await, &row.cid).await.is_some());
     let quarantine = Quarantine::new();
-    let found = memo::lookup(&s.store(), &quarantine, None, &asked.cid())
+    let found = memo::lookup(&s.store().await, &quarantine, None, &asked.cid())
         .await
         .unwrap();
     assert_eq!(found.value, None);
     assert_eq!(found.rejected.len(), 1);
     assert_eq!(found.rejected[0].receipt, row.cid.to_string());
-    let again = memo::lookup(&s.store(), &quarantine, None, &asked.cid())
+    let again = memo::lookup(&s.store().await, &quarantine, None, &asked.cid())
         .await
         .unwrap();
     assert_eq!((again.value, again.rejected.len()), (None, 0));
@@ -612,7 +691,7 @@ pub async fn a_bad_row_is_kept_but_never_answers<S: Subject>(s: &S) {
 /// written (the order of `applied` kept), and a write replaces it.
 pub async fn the_trust_state_is_kept_and_replaced<S: Subject>(s: &S) {
     assert_eq!(
-        s.settings().trust_state().await.unwrap(),
+        s.settings().await.trust_state().await.unwrap(),
         TrustState::default()
     );
     let state = TrustState {
@@ -623,20 +702,20 @@ pub async fn the_trust_state_is_kept_and_replaced<S: Subject>(s: &S) {
         .into(),
         applied: vec![did(13), did(12)],
     };
-    s.settings().put_trust_state(&state).await.unwrap();
-    assert_eq!(s.settings().trust_state().await.unwrap(), state);
+    s.settings().await.put_trust_state(&state).await.unwrap();
+    assert_eq!(s.settings().await.trust_state().await.unwrap(), state);
     let smaller = TrustState {
         distrusted: [(did(11), "why".to_string())].into(),
         applied: vec![],
     };
-    s.settings().put_trust_state(&smaller).await.unwrap();
-    assert_eq!(s.settings().trust_state().await.unwrap(), smaller);
+    s.settings().await.put_trust_state(&smaller).await.unwrap();
+    assert_eq!(s.settings().await.trust_state().await.unwrap(), smaller);
 }
 
 /// Every handle signs as the same identity.
 pub async fn the_identity_is_the_same_from_every_handle<S: Subject>(s: &S) {
-    let one = s.settings().identity().await.unwrap();
-    let two = s.settings().identity().await.unwrap();
+    let one = s.settings().await.identity().await.unwrap();
+    let two = s.settings().await.identity().await.unwrap();
     assert_eq!(one.did(), two.did());
 }
 
@@ -646,19 +725,19 @@ pub async fn the_identity_is_the_same_from_every_handle<S: Subject>(s: &S) {
 /// (an `exp` equal to `now` still holds).
 pub async fn a_claim_is_first_once_until_it_expires<S: Subject>(s: &S) {
     let (a, b) = (raw_cid(b"invocation a"), raw_cid(b"invocation b"));
-    assert!(s.seen().claim(&a, 100, 10).await.unwrap());
-    assert!(!s.seen().claim(&a, 100, 50).await.unwrap());
-    assert!(!s.seen().claim(&a, 100, 100).await.unwrap());
-    assert!(s.seen().claim(&b, 200, 100).await.unwrap());
+    assert!(s.seen().await.claim(&a, 100, 10).await.unwrap());
+    assert!(!s.seen().await.claim(&a, 100, 50).await.unwrap());
+    assert!(!s.seen().await.claim(&a, 100, 100).await.unwrap());
+    assert!(s.seen().await.claim(&b, 200, 100).await.unwrap());
     // Past its exp, a is forgotten (and may be claimed again); b is not.
-    assert!(s.seen().claim(&a, 300, 101).await.unwrap());
-    assert!(!s.seen().claim(&b, 200, 150).await.unwrap());
+    assert!(s.seen().await.claim(&a, 300, 101).await.unwrap());
+    assert!(!s.seen().await.claim(&b, 200, 150).await.unwrap());
 }
 
 /// Two handles claiming the same invocations, interleaved: each is first
 /// exactly once.
 pub async fn claims_raced_from_two_handles_are_first_once<S: Subject>(s: &S) {
-    let (one, two) = (s.seen(), s.seen());
+    let (one, two) = (s.seen().await, s.seen().await);
     let mut firsts = 0;
     for n in 0..20u8 {
         let cid = raw_cid(&[b'r', n]);
@@ -671,7 +750,11 @@ pub async fn claims_raced_from_two_handles_are_first_once<S: Subject>(s: &S) {
 // --- Run records --------------------------------------------------------
 
 /// A store that keeps run records keeps each run's tasks as the events
-/// say, and how it ended; one that keeps none starts none.
+/// say, and how it ended; one that keeps none starts none. A store keeps at
+/// least the latest run of each workflow: the browser's `runs` is keyed by
+/// the workflow's CID (spec, "IndexedDB schema"), so a run of a workflow
+/// again replaces its record (running it again resumes an interrupted
+/// run); the native store keeps every run.
 pub async fn run_records_are_kept_as_the_run_goes<S: Subject>(s: &S) {
     let tasks = [
         instruction("r", 1),
@@ -681,9 +764,13 @@ pub async fn run_records_are_kept_as_the_run_goes<S: Subject>(s: &S) {
     let workflow = Workflow {
         tasks: tasks.iter().cloned().map(Task::new).collect(),
     };
-    let runs = s.runs();
+    let other = Workflow {
+        tasks: vec![Task::new(instruction("r", 4))],
+    };
+    let id = |w: &Workflow| crate::model::address::dag_cbor_cid(&w.to_ipld()).unwrap();
+    let runs = s.runs().await;
     let Some(log) = runs.start(&workflow) else {
-        assert!(s.run_records().is_empty());
+        assert!(s.run_records().await.is_empty());
         return;
     };
     let receipt = raw_cid(b"a receipt");
@@ -704,10 +791,11 @@ pub async fn run_records_are_kept_as_the_run_goes<S: Subject>(s: &S) {
         receipt,
     });
     log.end(&Err(CoreError::Cancelled)).await;
-    let second = s.runs().start(&workflow).expect("a second record");
-    let records = s.run_records();
+    let second = s.runs().await.start(&other).expect("a second record");
+    let records = s.run_records().await;
     assert_eq!(records.len(), 2);
-    let first = &records[0];
+    let of = |w: &Workflow| records.iter().find(|r| r.id == id(w)).expect("its record");
+    let first = of(&workflow);
     assert_eq!(first.state, "cancelled");
     let statuses: Vec<_> = first.tasks.iter().map(|t| t.1).collect();
     assert_eq!(statuses, vec!["done", "reused", "queued"]);
@@ -716,6 +804,15 @@ pub async fn run_records_are_kept_as_the_run_goes<S: Subject>(s: &S) {
         instructions,
         tasks.iter().map(|t| t.cid()).collect::<Vec<_>>()
     );
-    assert_eq!(records[1].state, "running");
-    drop(second);
+    assert_eq!(of(&other).state, "running");
+    // The first workflow again: its latest run is kept, running.
+    let third = s.runs().await.start(&workflow).expect("a third record");
+    let records = s.run_records().await;
+    assert!(
+        records
+            .iter()
+            .any(|r| r.id == id(&workflow) && r.state == "running"),
+        "{records:?}"
+    );
+    drop((second, third));
 }

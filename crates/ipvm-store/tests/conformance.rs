@@ -55,19 +55,19 @@ impl Subject for Sqlite {
     type Settings = SqliteSettings;
     type Seen = SqliteStore;
     type Runs = SqliteStore;
-    fn store(&self) -> SqliteStore {
+    async fn store(&self) -> SqliteStore {
         self.open()
     }
-    fn settings(&self) -> SqliteSettings {
+    async fn settings(&self) -> SqliteSettings {
         SqliteSettings::new(self.open(), || Ok(Ed25519Key::from_seed([9; 32])))
     }
-    fn seen(&self) -> SqliteStore {
+    async fn seen(&self) -> SqliteStore {
         self.open()
     }
-    fn runs(&self) -> SqliteStore {
+    async fn runs(&self) -> SqliteStore {
         self.open()
     }
-    fn run_records(&self) -> Vec<RunRecord> {
+    async fn run_records(&self) -> Vec<RunRecord> {
         self.open().run_records().expect("records")
     }
 }

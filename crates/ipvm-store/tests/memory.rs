@@ -17,19 +17,19 @@ impl Subject for InMemory {
     type Settings = SqliteSettings;
     type Seen = SqliteStore;
     type Runs = SqliteStore;
-    fn store(&self) -> SqliteStore {
+    async fn store(&self) -> SqliteStore {
         self.0.clone()
     }
-    fn settings(&self) -> SqliteSettings {
+    async fn settings(&self) -> SqliteSettings {
         SqliteSettings::new(self.0.clone(), || Ok(Ed25519Key::from_seed([9; 32])))
     }
-    fn seen(&self) -> SqliteStore {
+    async fn seen(&self) -> SqliteStore {
         self.0.clone()
     }
-    fn runs(&self) -> SqliteStore {
+    async fn runs(&self) -> SqliteStore {
         self.0.clone()
     }
-    fn run_records(&self) -> Vec<RunRecord> {
+    async fn run_records(&self) -> Vec<RunRecord> {
         self.0.run_records().expect("records")
     }
 }

@@ -1,6 +1,9 @@
 #![doc = include_str!("../README.md")]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+// The core's store conformance suite on the tab's stores, in Chromium.
+#[cfg(all(test, target_arch = "wasm32"))]
+mod conformance;
 mod convert;
 mod coordinate;
 mod fast_engine;
