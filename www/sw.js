@@ -23,12 +23,28 @@ self.addEventListener("activate", (event) => {
 /** Whether the last fetch failed: the pages are told when the network comes back. */
 let offline = false;
 
-async function tell(clientId, message) {
-  const clients = clientId ? [await self.clients.get(clientId)] : await self.clients.matchAll();
-  for (const c of clients) c?.postMessage(message);
+/**
+ * Tells pages `message` without holding the response: `event.waitUntil` keeps the service worker
+ * alive until it is posted. Never `clients.get(event.clientId)` on the way to an answer: for a
+ * module worker's own imports the spec makes it wait until those imports have loaded, a deadlock
+ * that Firefox honours (offline, every task's worker failed to start after 60 s). `matchAll` lists
+ * only clients that are up and never waits. Told: the requesting page if it is one of them, else
+ * (a navigation, a worker, a worker's imports, or `everyone`) every page.
+ */
+function tell(event, message, everyone = false) {
+  const post = self.clients.matchAll({ type: "window" }).then((pages) => {
+    const own = everyone ? [] : pages.filter((c) => c.id === event.clientId);
+    for (const c of own.length > 0 ? own : pages) c.postMessage(message);
+  });
+  try {
+    event.waitUntil(post.catch(() => {}));
+  } catch {
+    // The event is over (cannot happen while its response is pending); the message may still go.
+  }
 }
 
-async function fromNetworkOrCache(request, clientId) {
+async function fromNetworkOrCache(event) {
+  const { request } = event;
   const cache = await caches.open(CACHE);
   let response;
   try {
@@ -36,14 +52,14 @@ async function fromNetworkOrCache(request, clientId) {
   } catch (error) {
     const cached = await cache.match(request, { ignoreSearch: true });
     if (!cached) throw error;
-    // Tell the page (and, for a navigation or a worker, every page) that the network is gone.
+    // The page is told that the network is gone; the answer does not wait for that.
     offline = true;
-    await tell(clientId, { type: "offline", url: request.url });
+    tell(event, { type: "offline", url: request.url });
     return cached;
   }
   if (offline) {
     offline = false;
-    await tell(null, { type: "online" });
+    tell(event, { type: "online" }, true);
   }
   // A failed put (quota, a partial response) only means this copy is not kept.
   if (response.ok && response.status === 200) cache.put(request, response.clone()).catch(() => {});
@@ -53,5 +69,5 @@ async function fromNetworkOrCache(request, clientId) {
 self.addEventListener("fetch", (event) => {
   const url = new URL(event.request.url);
   if (event.request.method !== "GET" || url.origin !== self.location.origin) return;
-  event.respondWith(fromNetworkOrCache(event.request, event.clientId));
+  event.respondWith(fromNetworkOrCache(event));
 });
