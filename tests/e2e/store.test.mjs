@@ -2,10 +2,10 @@
 // next one finds. Every test here names its store (`--store DIR`); none touches the user's.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { chmod, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { spawn } from "node:child_process";
 import { GUESTS_WASM, IPVM_BIN, TEST_KEY, freshStoreDir, ipvm } from "./helpers.mjs";
 
@@ -138,6 +138,18 @@ async function independent(name, func, args) {
 }
 
 const count = (text, re) => (text.match(re) ?? []).length;
+
+test("processes started at once with no key file: one creates it, every one signs with it", async () => {
+  const key = join(await mkdtemp(join(tmpdir(), "ipvm-key-race-")), "config", "key");
+  const runs = await Promise.all(Array.from({ length: 6 }, () => ipvm(["key"], { IPVM_KEY: key })));
+  for (const r of runs) assert.equal(r.code, 0, r.stderr);
+  const dids = new Set(runs.map((r) => r.stdout.trim()));
+  assert.equal(dids.size, 1, [...dids].join("\n"));
+  assert.equal(runs.filter((r) => /^created key /m.test(r.stderr)).length, 1);
+  assert.equal((await ipvm(["key"], { IPVM_KEY: key })).stdout, runs[0].stdout);
+  assert.equal((await stat(key)).mode & 0o777, 0o600);
+  assert.deepEqual(await readdir(dirname(key)), ["key"], "no temporary file left");
+});
 
 test("two processes started at once on one store with one workflow: each instruction executes once in all, both print every receipt", async () => {
   const store = freshStoreDir();
