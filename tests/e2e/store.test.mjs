@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { spawn } from "node:child_process";
-import { GUESTS_WASM, IPVM_BIN, TEST_KEY, freshStoreDir, ipvm } from "./helpers.mjs";
+import { GUESTS_WASM, IPVM_BIN, ROOT, TEST_KEY, freshStoreDir, ipvm } from "./helpers.mjs";
 
 const dir = await mkdtemp(join(tmpdir(), "ipvm-store-cli-"));
 
@@ -25,6 +25,44 @@ async function chain(name, n) {
   return wf;
 }
 
+const PICTURE = join(ROOT, "www/images/sample.png");
+const count = (text, re) => (text.match(re) ?? []).length;
+
+/**
+ * Homestar's image pipeline (the shape of its example workflows: `cause: null`, `meta` with
+ * `memory` and `time`, `prf: []`, the picture a link and each later step an `await/ok` of the
+ * one before) on the playground's picture: crop (its middle, 3/4 of each side) → rotate90 →
+ * grayscale. Resolves to the workflow file and the size the last step's PNG must have.
+ */
+async function imagePipeline(name) {
+  const [module, picture] = (await ipvm(["add", GUESTS_WASM, PICTURE])).stdout.trim().split("\n").map((l) => l.split(/\s+/)[0]);
+  const bytes = await readFile(PICTURE);
+  const [width, height] = [bytes.readUInt32BE(16), bytes.readUInt32BE(20)];
+  const [w, h] = [Math.floor((width * 3) / 4), Math.floor((height * 3) / 4)];
+  const call = (func, args) => ({ input: { args, func }, nnc: "", op: "wasm/run", rsc: `ipfs://${module}` });
+  const cid = async (run) => {
+    const file = join(dir, `${name}-instruction.jsonl`);
+    await writeFile(file, JSON.stringify(run));
+    return (await ipvm(["instruction", file])).stdout.trim();
+  };
+  const crop = call("crop", [{ "/": picture }, Math.floor((width - w) / 2), Math.floor((height - h) / 2), w, h]);
+  const rotate = call("rotate90", [{ "await/ok": { "/": await cid(crop) } }]);
+  const gray = call("grayscale", [{ "await/ok": { "/": await cid(rotate) } }]);
+  const task = (run) => ({ cause: null, meta: { memory: 4_294_967_296, time: 100_000 }, prf: [], run });
+  const wf = join(dir, `${name}.json`);
+  await writeFile(wf, JSON.stringify({ tasks: [crop, rotate, gray].map(task) }));
+  return { wf, size: [h, w] };
+}
+
+/** The width and height of the PNG a receipt line (DAG-JSON) holds as its `ok` value. */
+function pngSize(line) {
+  const [tag, value] = JSON.parse(line).out;
+  assert.equal(tag, "ok", line.slice(0, 300));
+  const png = Buffer.from(value["/"].bytes, "base64");
+  assert.equal(png.subarray(1, 4).toString(), "PNG");
+  return [png.readUInt32BE(16), png.readUInt32BE(20)];
+}
+
 /** `ipvm store`'s lines as { receipts, computed, blocks, runs, … }. */
 async function summary(store) {
   const r = await ipvm(["store", "--store", store]);
@@ -39,27 +77,30 @@ async function summary(store) {
   };
 }
 
-test("a workflow run twice in two processes on one store: the second is all memo hits, and `ipvm store` shows the receipts", async () => {
+test("Homestar's image pipeline run twice in two processes on one store: the second is all memo hits (no task started), and `ipvm store` shows the receipts", async () => {
   const store = freshStoreDir();
-  const wf = await chain("twice", 10);
-  const first = await ipvm(["run", wf, "--add", GUESTS_WASM, "--store", store]);
+  const { wf, size } = await imagePipeline("twice");
+  const first = await ipvm(["run", wf, "--add", GUESTS_WASM, "--add", PICTURE, "--store", store]);
   assert.equal(first.code, 0, first.stderr);
-  assert.equal((first.stderr.match(/^started /gm) ?? []).length, 2, first.stderr);
-  // The module is in the store: the second run needs no --add.
+  assert.equal(count(first.stderr, /^started /gm), 3, first.stderr);
+  const receipts = first.stdout.trim().split("\n");
+  assert.equal(receipts.length, 3);
+  assert.deepEqual(pngSize(receipts[2]), size, "cropped, turned a quarter, grey");
+  // The module and the picture are in the store: the second run needs no --add.
   const second = await ipvm(["run", wf, "--store", store]);
   assert.equal(second.code, 0, second.stderr);
   assert.doesNotMatch(second.stderr, /started/);
-  assert.equal((second.stderr.match(/^memo-hit task \d/gm) ?? []).length, 2, second.stderr);
+  assert.equal(count(second.stderr, /^memo-hit task \d/gm), 3, second.stderr);
   assert.equal(second.stdout, first.stdout, "the same receipts, byte for byte");
   const s = await summary(store);
   assert.equal(s.path, join(store, "ipvm.sqlite"));
-  assert.equal(s.receipts, 2);
-  assert.equal(s.computed, 2);
-  assert.ok(s.blocks > 0, "the module's blocks");
+  assert.equal(s.receipts, 3);
+  assert.equal(s.computed, 3);
+  assert.ok(s.blocks > 0, "the module's and the picture's blocks");
   assert.equal(s.runs, 2);
   // Another store (or --memory) knows nothing of it.
-  const elsewhere = await ipvm(["run", wf, "--add", GUESTS_WASM, "--memory"]);
-  assert.equal((elsewhere.stderr.match(/^started /gm) ?? []).length, 2, elsewhere.stderr);
+  const elsewhere = await ipvm(["run", wf, "--add", GUESTS_WASM, "--add", PICTURE, "--memory"]);
+  assert.equal(count(elsewhere.stderr, /^started /gm), 3, elsewhere.stderr);
   assert.equal((await summary(freshStoreDir())).receipts, 0);
 });
 
@@ -137,7 +178,6 @@ async function independent(name, func, args) {
   return wf;
 }
 
-const count = (text, re) => (text.match(re) ?? []).length;
 
 test("processes started at once with no key file: one creates it, every one signs with it", async () => {
   const key = join(await mkdtemp(join(tmpdir(), "ipvm-key-race-")), "config", "key");
