@@ -860,7 +860,7 @@ export async function inspectModule(
   const bytes = await toBytes(source, "the module");
   const module = await load();
   if (typeof Worker !== "function") return inspectHere(bytes);
-  return inspectInWorker(bytes, module, options.workerUrl ?? new URL("./worker.js", import.meta.url));
+  return inspectInWorker(bytes, module, options.workerUrl);
 }
 
 /** Options of {@link inspectModule}. */
@@ -891,9 +891,12 @@ function rethrowInspection(e: unknown): never {
  * never blocks the page: the metering rewrite and validation run there, within the rewriter's
  * bounds, and the worker is stopped once it answers (or crashes, or passes INSPECT_TIME_MS).
  */
-function inspectInWorker(bytes: Uint8Array, wasm: WebAssembly.Module, url: string | URL): Promise<ModuleInfo> {
+function inspectInWorker(bytes: Uint8Array, wasm: WebAssembly.Module, url: string | URL | undefined): Promise<ModuleInfo> {
   return new Promise<ModuleInfo>((resolve, reject) => {
-    const worker = new Worker(url, { type: "module", name: "ipvm-web module inspector" });
+    // The package's worker.js is started in the form bundlers recognise and bundle (see pool.ts).
+    const worker = url === undefined
+      ? new Worker(new URL("./worker.js", import.meta.url), /* webpackChunkName: "ipvm-web-worker" */ { type: "module", name: "ipvm-web module inspector" })
+      : new Worker(url, { type: "module", name: "ipvm-web module inspector" });
     const done = (settle: () => void) => {
       clearTimeout(timer);
       worker.terminate();

@@ -141,7 +141,8 @@ export class WorkerPool {
   #size: number;
   #dbName: string;
   #wasm: WebAssembly.Module;
-  #workerUrl: string | URL;
+  /** The app's worker script (`workerUrl`), or undefined for the package's own worker.js. */
+  #workerUrl: string | URL | undefined;
   #engine: string;
   #slots = new Set<Slot>();
   #queue: Job[] = [];
@@ -160,14 +161,14 @@ export class WorkerPool {
 
   /**
    * Starts `size` workers on the IndexedDB store `dbName`. `wasm` is the runtime's compiled
-   * module; `workerUrl` is the worker script (default: worker.js beside this file); `engine` is
-   * the engine the workers prefer (`auto`, `fast`, `wasmi`).
+   * module; `workerUrl` is the worker script (default: worker.js beside this file, see
+   * `#start`); `engine` is the engine the workers prefer (`auto`, `fast`, `wasmi`).
    */
   constructor(
     size: number,
     dbName: string,
     wasm: WebAssembly.Module,
-    workerUrl: string | URL = new URL("./worker.js", import.meta.url),
+    workerUrl: string | URL | undefined,
     engine = "auto",
   ) {
     this.#engine = engine;
@@ -195,8 +196,22 @@ export class WorkerPool {
     slot.worker.postMessage(message);
   }
 
+  /**
+   * Starts one worker: the app's script if it gave one, else the package's worker.js. That one
+   * is started with `new Worker(new URL("./worker.js", import.meta.url), { type: "module" })`
+   * written out in the call, the one form that Vite and webpack recognise: they then bundle
+   * worker.js and its imports as a worker of their own (a URL computed elsewhere would be copied
+   * as a plain file, whose imports then do not resolve). The comment names webpack's file for it
+   * (else it takes the worker's `name`: the inspector's, in index.ts, or this one's); it stands
+   * after the URL, since Vite looks for `new Worker(new URL(` in the code as written.
+   */
+  #start(): Worker {
+    if (this.#workerUrl !== undefined) return new Worker(this.#workerUrl, { type: "module", name: "ipvm-web task worker" });
+    return new Worker(new URL("./worker.js", import.meta.url), /* webpackChunkName: "ipvm-web-worker" */ { type: "module", name: "ipvm-web task worker" });
+  }
+
   #spawn(): void {
-    const worker = new Worker(this.#workerUrl, { type: "module", name: "ipvm-web task worker" });
+    const worker = this.#start();
     this.#counts.spawned++;
     const slot: Slot = { worker, held: [], since: 0, warm: false, ready: false };
     this.#slots.add(slot);
@@ -347,7 +362,8 @@ export class WorkerPool {
   #failed(slot: Slot, message: string): void {
     if (!this.#slots.has(slot)) return;
     const limit = this.#size + START_RETRIES;
-    let why = `the task worker ${String(this.#workerUrl)} failed: ${
+    const script = this.#workerUrl === undefined ? "the package's worker.js" : String(this.#workerUrl);
+    let why = `the task worker ${script} failed: ${
       message || "its script did not load (a missing file, a network error, or, offline, a service worker whose scope does not cover the worker's URL)"
     }`;
     if (!slot.ready && ++this.#startFailures >= limit) why = this.#broken = `${why} (${limit} workers in a row; the pool has stopped starting them)`;

@@ -11,8 +11,16 @@
 // together cost the page one message.
 // Started by inspectModule instead, it answers one "inspect" message: it
 // validates and describes a module off the page's thread, and is stopped.
+//
+// The package exports it as "ipvm-web/worker.js" for an app that starts the workers from a
+// script of its own (`Runtime.open({ workerUrl })`), e.g. one line, `import "ipvm-web/worker.js";`,
+// in a file that the app's service worker covers. Importing it is its effect: it takes the
+// messages below on `self`. It exports no value, only the types of those messages.
 import init, { TaskWorker, inspectModule, type IpvmErrorCode } from "./wasm/ipvm_web.js";
 import type { InspectAnswer, InspectRequest, JobAnswer, WorkerAnswer, WorkerRequest } from "./pool.js";
+
+/** The messages this worker takes (from the pool, or from inspectModule) and sends back. */
+export type { InspectAnswer, InspectRequest, JobAnswer, WorkerAnswer, WorkerRequest };
 
 let ready: Promise<TaskWorker> | undefined;
 /** The TaskWorker, once opened. */
