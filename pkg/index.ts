@@ -401,7 +401,7 @@ const OPENING = Symbol("ipvm-web: opening");
  * const one = await wasmTask({ module, func: "add_one", args: [1] });
  * const two = await wasmTask({ module, func: "add_one", args: [awaitOk(one.instruction)] });
  * const reports = await rt.run({ tasks: [one.task, two.task] });
- * console.log(reports.map((r) => r.dagJson));
+ * for (const r of reports) if (r.status !== "skipped") console.log(r.ok ? r.out : r.error.message);
  * ```
  */
 export class Runtime {

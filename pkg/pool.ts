@@ -363,9 +363,13 @@ export class WorkerPool {
     if (!this.#slots.has(slot)) return;
     const limit = this.#size + START_RETRIES;
     const script = this.#workerUrl === undefined ? "the package's worker.js" : String(this.#workerUrl);
-    let why = `the task worker ${script} failed: ${
-      message || "its script did not load (a missing file, a network error, or, offline, a service worker whose scope does not cover the worker's URL)"
-    }`;
+    // Before "ready", the script (or one of its imports) did not load, or threw at the start.
+    let why = slot.ready
+      ? `the task worker ${script} failed: ${message || "it threw outside any task"}`
+      : `the task worker ${script} did not start${message ? ` (${message})` : ""}. Likely causes, in order: ` +
+        "1. the app's bundler did not bundle the worker (it copied worker.js without the runtime it imports): see the README's \"Bundlers\" section, or pass `workerUrl`; " +
+        "2. a service worker whose scope does not cover the worker's URL; " +
+        "3. a network error (offline, or the server stopped)";
     if (!slot.ready && ++this.#startFailures >= limit) why = this.#broken = `${why} (${limit} workers in a row; the pool has stopped starting them)`;
     console.error(`[ipvm] ${why}`);
     this.#kill(slot, slot.held[0]?.stopping ? cancelled() : new Error(why));

@@ -304,7 +304,12 @@ test("a worker script that does not load fails its task at once with a `worker` 
   });
   assert.equal(result.first[0], "error");
   assert.equal(result.first[1].kind, "worker");
-  assert.match(result.first[1].message, /the task worker \S*no-such-worker\.js failed/);
+  // The likely causes, in order, and nothing of Rust's debug text.
+  assert.match(
+    result.first[1].message,
+    /^the worker failed: the task worker \S*no-such-worker\.js did not start.*Likely causes, in order: 1\. the app's bundler did not bundle the worker .*"Bundlers" section.*; 2\. a service worker whose scope does not cover the worker's URL; 3\. a network error/,
+  );
+  assert.doesNotMatch(result.first[1].message, /JsValue\(/);
   assert.equal(result.second[1].kind, "worker");
   assert.match(result.second[1].message, /3 workers in a row; the pool has stopped starting them/);
   // Well before the tasks' 60 s time limit, which is what the jobs waited for before.
