@@ -72,9 +72,7 @@ fn dag() -> Workflow {
         all.extend([top, l, r, bottom]);
     }
     all.truncate(10_000);
-    Workflow {
-        tasks: all.into_iter().map(Task::new).collect(),
-    }
+    Workflow::new(all.into_iter().map(Task::new).collect())
 }
 
 /// Median of `runs` timings of `f`, in seconds.

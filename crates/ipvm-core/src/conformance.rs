@@ -761,12 +761,8 @@ pub async fn run_records_are_kept_as_the_run_goes<S: Subject>(s: &S) {
         instruction("r", 2),
         instruction("r", 3),
     ];
-    let workflow = Workflow {
-        tasks: tasks.iter().cloned().map(Task::new).collect(),
-    };
-    let other = Workflow {
-        tasks: vec![Task::new(instruction("r", 4))],
-    };
+    let workflow = Workflow::new(tasks.iter().cloned().map(Task::new).collect());
+    let other = Workflow::new(vec![Task::new(instruction("r", 4))]);
     let id = |w: &Workflow| crate::model::address::dag_cbor_cid(&w.to_ipld()).unwrap();
     let runs = s.runs().await;
     let Some(log) = runs.start(&workflow) else {

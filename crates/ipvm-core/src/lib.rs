@@ -94,7 +94,7 @@ pub use receipt::{Outcome, Receipt, ReceiptClass, RECEIPT_VERSION};
 pub use run::cancel::CancelToken;
 pub use run::job::{Executor, Job};
 pub use run::records::{MemoryRuns, RunLog, RunRecords};
-pub use run::report::{Event, RunReport, TaskReport};
+pub use run::report::{CatchNote, Event, Handled, RunReport, TaskReport};
 pub use run::runtime::{Runtime, TrustOptions};
 pub use scheduler::Scheduler;
 pub use store::record::{Provenance, ReceiptRecord};

@@ -116,7 +116,7 @@ fn an_admitted_invocation_runs_with_the_limits_its_args_give() {
     block_on(store.put_block(module(), b"test module".to_vec())).unwrap();
     let exec = TestExecutor::default();
     let report = block_on(Scheduler::new(&exec, &store).run(
-        &Workflow { tasks: vec![task] },
+        &Workflow::new(vec![task]),
         &mut |_| {},
         &CancelToken::new(),
     ))
@@ -266,7 +266,7 @@ fn a_refused_invocation_runs_nothing_and_never_answers_the_memo() {
     .is_none());
     let exec = TestExecutor::default();
     let report = block_on(Scheduler::new(&exec, &store).run(
-        &Workflow { tasks: vec![task] },
+        &Workflow::new(vec![task]),
         &mut |_| {},
         &CancelToken::new(),
     ))

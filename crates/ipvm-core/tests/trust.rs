@@ -353,15 +353,13 @@ fn a_spot_check_re_runs_the_receipt_s_own_task_so_other_limits_are_no_lie() {
     // instruction with other limits (another invocation, the same memo key).
     let a = Runtime::new(1, &[]);
     let ins = instr("inc", vec![Ipld::Integer(1)]);
-    let theirs = Workflow {
-        tasks: vec![ipvm_core::Task {
-            limits: ipvm_core::Limits {
-                fuel: Some(5_000),
-                ..Default::default()
-            },
-            ..ipvm_core::Task::new(ins.clone())
-        }],
-    };
+    let theirs = Workflow::new(vec![ipvm_core::Task {
+        limits: ipvm_core::Limits {
+            fuel: Some(5_000),
+            ..Default::default()
+        },
+        ..ipvm_core::Task::new(ins.clone())
+    }]);
     let roots = a.receipts(&theirs);
     let b = Runtime::new(2, &[&a]);
     b.trust.set_spot_checks(1.0, 3);
@@ -430,15 +428,13 @@ fn a_trusted_signer_cannot_choose_a_time_limit_that_makes_its_spot_check_fail() 
     // A lies about inc(1) under an invocation that asks for 1 ms.
     let a = Runtime::new(1, &[]);
     let ins = instr("inc", vec![Ipld::Integer(1)]);
-    let rigged = Workflow {
-        tasks: vec![ipvm_core::Task {
-            limits: ipvm_core::Limits {
-                time: Some(1),
-                ..Default::default()
-            },
-            ..ipvm_core::Task::new(ins.clone())
-        }],
-    };
+    let rigged = Workflow::new(vec![ipvm_core::Task {
+        limits: ipvm_core::Limits {
+            time: Some(1),
+            ..Default::default()
+        },
+        ..ipvm_core::Task::new(ins.clone())
+    }]);
     let (report, _) = a.run(&Liar, &rigged);
     let lie = report.tasks[0].receipt().unwrap().cid;
     let b = Runtime::new(2, &[&a]);

@@ -105,23 +105,21 @@ fn errors_name_the_argument_and_the_reason() {
     let (store, module) = setup();
     let report = run(
         &store,
-        &Workflow {
-            tasks: vec![
-                task(module, "echo-u8", vec![Ipld::Integer(256)]),
-                task(
-                    module,
-                    "echo-record",
-                    vec![Ipld::Map(
-                        [
-                            ("x".to_string(), Ipld::Integer(1)),
-                            ("label".to_string(), Ipld::String("p".into())),
-                        ]
-                        .into(),
-                    )],
-                ),
-                task(module, "join-strings", vec![Ipld::String("a".into())]),
-            ],
-        },
+        &Workflow::new(vec![
+            task(module, "echo-u8", vec![Ipld::Integer(256)]),
+            task(
+                module,
+                "echo-record",
+                vec![Ipld::Map(
+                    [
+                        ("x".to_string(), Ipld::Integer(1)),
+                        ("label".to_string(), Ipld::String("p".into())),
+                    ]
+                    .into(),
+                )],
+            ),
+            task(module, "join-strings", vec![Ipld::String("a".into())]),
+        ]),
     );
     let message = |i| match out(&report, i) {
         Outcome::Err(Ipld::Map(m)) => match m.get("message") {
@@ -147,9 +145,7 @@ fn a_missing_function_names_the_exports_and_the_nearest_one() {
     let (store, module) = setup();
     let report = run(
         &store,
-        &Workflow {
-            tasks: vec![task(module, "echo-u9", vec![Ipld::Integer(1)])],
-        },
+        &Workflow::new(vec![task(module, "echo-u9", vec![Ipld::Integer(1)])]),
     );
     let Outcome::Err(Ipld::Map(m)) = out(&report, 0) else {
         panic!("expected an error")
@@ -223,28 +219,24 @@ fn a_link_passed_as_list_u8_is_the_content_it_names() {
     let (store, module) = setup();
     let report = run(
         &store,
-        &Workflow {
-            tasks: vec![task(
-                module,
-                "make-png",
-                vec![Ipld::Integer(300), Ipld::Integer(300)],
-            )],
-        },
+        &Workflow::new(vec![task(
+            module,
+            "make-png",
+            vec![Ipld::Integer(300), Ipld::Integer(300)],
+        )]),
     );
     let png = bytes(&out(&report, 0));
     let cid = block_on(add_file(&store, &png)).unwrap();
     let report = run(
         &store,
-        &Workflow {
-            tasks: vec![
-                task(module, "rotate90", vec![Ipld::Link(cid)]),
-                task(
-                    module,
-                    "echo-bytes",
-                    vec![Ipld::Link(ipvm_core::address::raw_cid(b"not stored"))],
-                ),
-            ],
-        },
+        &Workflow::new(vec![
+            task(module, "rotate90", vec![Ipld::Link(cid)]),
+            task(
+                module,
+                "echo-bytes",
+                vec![Ipld::Link(ipvm_core::address::raw_cid(b"not stored"))],
+            ),
+        ]),
     );
     assert_eq!(png_size(&bytes(&out(&report, 0))), (300, 300, 6));
     match out(&report, 1) {
@@ -266,12 +258,10 @@ fn a_link_passed_as_list_u8_is_the_content_it_names() {
 #[test]
 fn logs_go_into_the_receipt_and_the_clock_makes_a_task_nondeterministic() {
     let (store, module) = setup();
-    let wf = Workflow {
-        tasks: vec![
-            task(module, "log-and-double", vec![21.into()]),
-            task(module, "now-seconds", vec![]),
-        ],
-    };
+    let wf = Workflow::new(vec![
+        task(module, "log-and-double", vec![21.into()]),
+        task(module, "now-seconds", vec![]),
+    ]);
     let report = run(&store, &wf);
     let meta = |i: usize| report.tasks[i].receipt().unwrap().receipt.meta.clone();
     assert_eq!(
@@ -302,19 +292,17 @@ fn a_component_wrapping_the_module_runs_the_same() {
     let module = block_on(add_file(&store, &component)).unwrap();
     let report = run(
         &store,
-        &Workflow {
-            tasks: vec![
-                task(module, "add_one", vec![1.into()]),
-                task(
-                    module,
-                    "echo-variant",
-                    vec![Ipld::Map(
-                        [("rect".to_string(), Ipld::List(vec![3.into(), 4.into()]))].into(),
-                    )],
-                ),
-                task(module, "log-and-double", vec![2.into()]),
-            ],
-        },
+        &Workflow::new(vec![
+            task(module, "add_one", vec![1.into()]),
+            task(
+                module,
+                "echo-variant",
+                vec![Ipld::Map(
+                    [("rect".to_string(), Ipld::List(vec![3.into(), 4.into()]))].into(),
+                )],
+            ),
+            task(module, "log-and-double", vec![2.into()]),
+        ]),
     );
     assert_eq!(out(&report, 0), Outcome::Ok(Ipld::Integer(2)));
     assert_eq!(out(&report, 2), Outcome::Ok(Ipld::Integer(4)));
@@ -327,12 +315,7 @@ fn a_component_with_two_core_modules_is_unsupported() {
         wat::parse_str("(component (core module (memory 1)) (core module (memory 1)))").unwrap();
     let store = MemoryStore::new();
     let module = block_on(add_file(&store, &two)).unwrap();
-    let report = run(
-        &store,
-        &Workflow {
-            tasks: vec![task(module, "f", vec![])],
-        },
-    );
+    let report = run(&store, &Workflow::new(vec![task(module, "f", vec![])]));
     match out(&report, 0) {
         Outcome::Err(Ipld::Map(m)) => {
             let msg = format!("{:?}", m.get("message"));
@@ -351,26 +334,14 @@ fn failures_of_the_environment_are_recorded_but_never_reused() {
     let module = ipvm_core::address::raw_cid(&guests());
     let later = b"content that arrives later".to_vec();
     let data = ipvm_core::address::raw_cid(&later);
-    let wf = Workflow {
-        tasks: vec![
-            task(module, "add-one", vec![1.into()]),
-            task(module, "echo-bytes", vec![Ipld::Link(data)]),
-        ],
-    };
+    let wf = Workflow::new(vec![
+        task(module, "add-one", vec![1.into()]),
+        task(module, "echo-bytes", vec![Ipld::Link(data)]),
+    ]);
     // The module is not there yet: module_missing, twice (never reused).
-    let first = run(
-        &store,
-        &Workflow {
-            tasks: vec![wf.tasks[0].clone()],
-        },
-    );
+    let first = run(&store, &Workflow::new(vec![wf.tasks[0].clone()]));
     assert_eq!(kinds_of(&first), vec![Some("module_missing".to_string())]);
-    let again = run(
-        &store,
-        &Workflow {
-            tasks: vec![wf.tasks[0].clone()],
-        },
-    );
+    let again = run(&store, &Workflow::new(vec![wf.tasks[0].clone()]));
     assert_eq!(again.executed(), 1);
     // The store fails while the module is read: `store`, not `compile`.
     block_on(add_file(&store, &guests())).unwrap();
@@ -382,9 +353,7 @@ fn failures_of_the_environment_are_recorded_but_never_reused() {
     };
     let exec = WasmExecutor::new(&failing);
     let broken = block_on(Scheduler::new(&exec, &store).run(
-        &Workflow {
-            tasks: vec![wf.tasks[0].clone()],
-        },
+        &Workflow::new(vec![wf.tasks[0].clone()]),
         &mut |_| {},
         &CancelToken::new(),
     ))
@@ -426,12 +395,7 @@ fn the_content_of_links_counts_against_the_memory_limit() {
         },
         ..task(module, "echo-bytes", vec![Ipld::Link(data)])
     };
-    let report = run(
-        &store,
-        &Workflow {
-            tasks: vec![echo(1 << 20), echo(64 << 20)],
-        },
-    );
+    let report = run(&store, &Workflow::new(vec![echo(1 << 20), echo(64 << 20)]));
     match out(&report, 0) {
         Outcome::Err(e) => assert_eq!(error_kind(&e), Some("memory_limit"), "{e:?}"),
         other => panic!("{other:?}"),

@@ -410,9 +410,7 @@ fn a_module_that_does_not_compile_is_not_read_or_compiled_again() {
     };
     let run = |nnc: &str| {
         block_on(Scheduler::new(&exec, &store).run(
-            &Workflow {
-                tasks: vec![task(nnc)],
-            },
+            &Workflow::new(vec![task(nnc)]),
             &mut |_| {},
             &CancelToken::new(),
         ))
@@ -583,7 +581,7 @@ fn every_reference_to_a_link_counts_against_the_memory_limit() {
             )
         };
         let report = block_on(Scheduler::new(&exec, &store).run(
-            &Workflow { tasks: vec![task] },
+            &Workflow::new(vec![task]),
             &mut |_| {},
             &CancelToken::new(),
         ))

@@ -52,7 +52,7 @@ fn workflow(n: usize) -> Workflow {
             )
         })
         .collect();
-    Workflow { tasks }
+    Workflow::new(tasks)
 }
 
 /// A fresh directory under the system's temporary one, removed on drop.

@@ -441,9 +441,7 @@ async fn both(name: &str, bytes: &[u8], task: impl Fn(ipvm_core::Cid) -> Task) -
     for prefer in [Prefer::Fast, Prefer::Reference] {
         let store = MemoryStore::new();
         let module = add_file(&store, bytes).await.unwrap();
-        let wf = Workflow {
-            tasks: vec![task(module)],
-        };
+        let wf = Workflow::new(vec![task(module)]);
         out.push(run(&store, &wf, prefer).await.remove(0));
     }
     let reference = out.pop().unwrap();

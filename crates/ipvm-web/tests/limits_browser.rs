@@ -24,15 +24,13 @@ async fn both(wasm: &[u8], func: &str, args: &[i64]) -> (Ran, Ran) {
         let store = MemoryStore::new();
         let module = add_file(&store, wasm).await.unwrap();
         let args = args.iter().map(|a| Ipld::Integer((*a).into())).collect();
-        let wf = Workflow {
-            tasks: vec![Task {
-                limits: Limits {
-                    fuel: Some(1_000_000_000),
-                    ..Limits::default()
-                },
-                ..Task::new(Instruction::new(module, "wasm/run", func, args, Ipld::Null).unwrap())
-            }],
-        };
+        let wf = Workflow::new(vec![Task {
+            limits: Limits {
+                fuel: Some(1_000_000_000),
+                ..Limits::default()
+            },
+            ..Task::new(Instruction::new(module, "wasm/run", func, args, Ipld::Null).unwrap())
+        }]);
         let report = match fast {
             true => {
                 let engines = Either {

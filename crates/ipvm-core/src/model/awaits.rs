@@ -161,6 +161,51 @@ pub fn substitute(
     })
 }
 
+/// `value` with each await on `target` that `outcome` satisfies replaced by
+/// the value it stands for; every other await is left as it is.
+pub fn fill(value: &Ipld, target: &Cid, outcome: &Outcome) -> Ipld {
+    rewrite(value, &|a| {
+        if a.target != *target {
+            return None;
+        }
+        match (a.kind, outcome) {
+            (AwaitKind::Ok, Outcome::Ok(v)) | (AwaitKind::Error, Outcome::Err(v)) => {
+                Some(v.clone())
+            }
+            (AwaitKind::Any, o) => Some(o.to_ipld()),
+            _ => None,
+        }
+    })
+}
+
+/// `value` with each await on `from` pointed at `to` instead (same kind).
+pub fn retarget(value: &Ipld, from: &Cid, to: &Cid) -> Ipld {
+    rewrite(value, &|a| {
+        (a.target == *from).then(|| {
+            Ipld::Map(BTreeMap::from([(
+                a.kind.key().to_string(),
+                Ipld::Link(*to),
+            )]))
+        })
+    })
+}
+
+/// `value` with each await that `with` has a replacement for replaced.
+fn rewrite(value: &Ipld, with: &dyn Fn(&Await) -> Option<Ipld>) -> Ipld {
+    if let Ok(Some(a)) = as_await(value, 0, "") {
+        return with(&a).unwrap_or_else(|| value.clone());
+    }
+    match value {
+        Ipld::List(items) => Ipld::List(items.iter().map(|v| rewrite(v, with)).collect()),
+        Ipld::Map(map) => Ipld::Map(
+            map.iter()
+                .map(|(k, v)| (k.clone(), rewrite(v, with)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 /// A short name for the IPLD kind of a value, for error messages.
 pub fn kind_name(value: &Ipld) -> &'static str {
     match value {

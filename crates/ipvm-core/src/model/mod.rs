@@ -3,6 +3,7 @@
 
 pub mod address;
 pub mod awaits;
+pub mod catch;
 pub mod dagjson;
 pub mod execution;
 pub mod limits;

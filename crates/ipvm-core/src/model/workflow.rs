@@ -6,6 +6,9 @@
 //!             "cause": null, "meta": {"fuel": 1000000, "time": 5000}, "prf": []}]}
 //! ```
 //!
+//! Beside `tasks`, a workflow may carry `defaults` (limits for the tasks
+//! whose `meta` leaves them out) and a `catch` handler ([`crate::model::catch`]).
+//!
 //! Parsing validates everything that can be checked without a store; each
 //! error names the task index, the field and the reason. An instruction's
 //! `rsc` and `input` are checked by the op it names, through a registry of
@@ -21,6 +24,7 @@ use crate::model::awaits::{self, kind_name, Await};
 use crate::model::op::{self, Call, Ops};
 use crate::{CoreError, ValidationError};
 
+use crate::model::catch::{with_defaults, Catch};
 use crate::model::limits::parse_limits;
 pub use crate::model::limits::Limits;
 
@@ -62,6 +66,19 @@ impl Instruction {
             args,
             nnc,
             cid,
+        })
+    }
+
+    /// The same instruction with other arguments (its `rsc`, op, function
+    /// and nonce kept as written), and so another CID.
+    pub fn with_args(&self, args: Vec<Ipld>) -> Result<Self, CoreError> {
+        let cid = dag_cbor_cid(&instruction_ipld(
+            &self.rsc, &self.op, &self.func, &args, &self.nnc,
+        ))?;
+        Ok(Self {
+            args,
+            cid,
+            ..self.clone()
         })
     }
 
@@ -282,14 +299,23 @@ pub struct TaskNode {
     pub inputs: Vec<Cid>,
 }
 
-/// A workflow: a DAG of tasks linked by awaits.
+/// A workflow: a DAG of tasks linked by awaits, and, optionally, the
+/// handler of its failed pure tasks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Workflow {
-    /// The tasks, in the order written.
+    /// The tasks, in the order written (`defaults` already applied to their
+    /// limits).
     pub tasks: Vec<Task>,
+    /// What runs when a pure task fails (`catch`), if anything.
+    pub catch: Option<Catch>,
 }
 
 impl Workflow {
+    /// A workflow of these tasks, with no handler.
+    pub fn new(tasks: Vec<Task>) -> Self {
+        Self { tasks, catch: None }
+    }
+
     /// Parses and validates a workflow from DAG-JSON, its ops among the
     /// standard ones ([`Ops::standard`]).
     pub fn from_dag_json(bytes: &[u8]) -> Result<Self, CoreError> {
@@ -324,30 +350,63 @@ impl Workflow {
                 kind_name(value)
             )));
         };
-        if let Some(k) = map.keys().find(|k| k.as_str() != "tasks") {
+        if let Some(k) = map
+            .keys()
+            .find(|k| !["tasks", "defaults", "catch"].contains(&k.as_str()))
+        {
             return Err(CoreError::Shape(format!(
-                "unknown top-level field `{k}` (only `tasks` is allowed)"
+                "unknown top-level field `{k}` (expected tasks, and optionally defaults and catch)"
             )));
         }
         let Some(Ipld::List(items)) = map.get("tasks") else {
             return Err(CoreError::Shape("`tasks` must be a list of tasks".into()));
         };
-        let tasks = items
+        let defaults = match map.get("defaults") {
+            None | Some(Ipld::Null) => None,
+            Some(d) => Some(parse_limits(0, d).map_err(|e| {
+                CoreError::Shape(format!(
+                    "`defaults{}`: {}",
+                    e.field.strip_prefix("meta").unwrap_or(&e.field),
+                    e.reason
+                ))
+            })?),
+        };
+        let mut tasks = items
             .iter()
             .enumerate()
             .map(|(i, t)| Task::parse(i, t, Some(ops)))
             .collect::<Result<Vec<_>, _>>()?;
-        let wf = Self { tasks };
+        let mut catch = match map.get("catch") {
+            None | Some(Ipld::Null) => None,
+            Some(c) => Some(Catch::parse(c)?),
+        };
+        if let Some(defaults) = defaults {
+            for (task, raw) in tasks.iter_mut().zip(items) {
+                task.limits = with_defaults(task.limits, &defaults, meta_keys(raw));
+            }
+            if let (Some(c), Some(Ipld::Map(raw))) = (catch.as_mut(), map.get("catch")) {
+                c.limits = with_defaults(
+                    c.limits,
+                    &defaults,
+                    raw.get("meta").map_or(Vec::new(), keys_of),
+                );
+            }
+        }
+        let wf = Self { tasks, catch };
         wf.validate()?;
         Ok(wf)
     }
 
-    /// The workflow as IPLD.
+    /// The workflow as IPLD (with `defaults` applied to each task).
     pub fn to_ipld(&self) -> Ipld {
-        Ipld::Map(BTreeMap::from([(
+        let mut map = BTreeMap::from([(
             "tasks".to_string(),
             Ipld::List(self.tasks.iter().map(Task::to_ipld).collect()),
-        )]))
+        )]);
+        if let Some(c) = &self.catch {
+            map.insert("catch".to_string(), c.to_ipld());
+        }
+        Ipld::Map(map)
     }
 
     /// The workflow as DAG-JSON.
@@ -419,6 +478,25 @@ fn awaited(task: &Task, index: &HashMap<Cid, usize>) -> (Vec<usize>, Vec<Cid>) {
         }
     }
     (inside, outside)
+}
+
+/// The keys a task's raw `meta` gives.
+fn meta_keys(raw_task: &Ipld) -> Vec<String> {
+    match raw_task {
+        Ipld::Map(m) => m.get("meta").map_or(Vec::new(), keys_of),
+        _ => Vec::new(),
+    }
+}
+
+fn keys_of(meta: &Ipld) -> Vec<String> {
+    match meta {
+        Ipld::Map(m) => m
+            .iter()
+            .filter(|(_, v)| !matches!(v, Ipld::Null))
+            .map(|(k, _)| k.clone())
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Parses DAG-JSON text into an IPLD value.
@@ -571,9 +649,7 @@ mod tests {
                 wait(outside),
             ],
         );
-        let wf = Workflow {
-            tasks: vec![crop.clone(), rotate.clone(), both.clone()],
-        };
+        let wf = Workflow::new(vec![crop.clone(), rotate.clone(), both.clone()]);
         let g = wf.graph();
         assert_eq!(g.len(), 3);
         assert_eq!(g[0].awaits, Vec::<usize>::new());

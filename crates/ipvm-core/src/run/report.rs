@@ -121,6 +121,46 @@ pub struct TaskReport {
     /// it: the spot-check of that receipt mismatched, or could not compare
     /// (and an unchecked receipt is never served after a check was drawn).
     pub spot_check: Option<String>,
+    /// The workflow's `catch`: this task is the handler of a failed task,
+    /// or a failed task that a handler handled.
+    pub catch: Option<CatchNote>,
+}
+
+/// A report's part in the workflow's failure handling (`catch`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum CatchNote {
+    /// This task is the handler that ran for the failure of task `of`
+    /// (handler tasks are reported after the workflow's own tasks).
+    Handler {
+        /// The failed task.
+        of: usize,
+    },
+    /// This task failed (its receipt says so) and handler task `by` ran.
+    Handled {
+        /// The handler's task.
+        by: usize,
+        /// What came of it.
+        how: Handled,
+    },
+}
+
+/// What a handler made of a failure.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Handled {
+    /// The task is taken as having given the handler's value: what awaits
+    /// it sees that value (their instructions are the ones with the value in
+    /// place of the await, memoized as such).
+    Ok,
+    /// The task is taken as having given what task `to` gives.
+    Rewire {
+        /// The task it stands for now.
+        to: usize,
+    },
+    /// The failure stands, with the handler's message.
+    Msg(String),
+    /// The handler failed, or its answer could not be used: the failure
+    /// stands, as it was.
+    Failed(String),
 }
 
 impl TaskReport {

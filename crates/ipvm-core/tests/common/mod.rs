@@ -49,9 +49,7 @@ pub fn awaits(kind: &str, target: &Instruction) -> Ipld {
 }
 
 pub fn workflow(instrs: &[Instruction]) -> Workflow {
-    Workflow {
-        tasks: instrs.iter().cloned().map(Task::new).collect(),
-    }
+    Workflow::new(instrs.iter().cloned().map(Task::new).collect())
 }
 
 /// The effectful op of the tests: a mutation, its call shaped as `wasm/run`'s.
@@ -68,7 +66,7 @@ pub fn test_ops() -> &'static Ops {
 }
 
 /// Functions: `inc(n)`, `add(a, b)`, `fail(..)` (always errors), `id(x)`,
-/// `noop(..)`; op `test/effect` is effectful and records its calls.
+/// `handle(failure, how, value)` (a `catch` handler), `noop(..)`; op `test/effect` is effectful and records its calls.
 #[derive(Default)]
 pub struct TestExecutor {
     pub calls: RefCell<Vec<(usize, String)>>,
@@ -113,6 +111,22 @@ impl Executor for TestExecutor {
             "add" => Execution::ok(Ipld::Integer(int(&job.args[0]) + int(&job.args[1])), 1),
             "fail" => Execution::error(error_value("trap", "boom"), 1),
             "id" => Execution::ok(job.args[0].clone(), 1),
+            // A `catch` handler: handle(failure, how, value) answers
+            // `{how: value}`; how "trap" fails, "fuel" runs out of fuel,
+            // "raw" answers the value itself (not a Handle).
+            "handle" => {
+                let text = |v: &Ipld| match v {
+                    Ipld::String(s) => s.clone(),
+                    other => panic!("not a string: {other:?}"),
+                };
+                let how = text(&job.args[1]);
+                match how.as_str() {
+                    "trap" => Execution::error(error_value("trap", "the handler trapped"), 1),
+                    "fuel" => Execution::error(error_value("out_of_fuel", "out of fuel"), 1),
+                    "raw" => Execution::ok(job.args[2].clone(), 1),
+                    _ => Execution::ok(Ipld::Map(BTreeMap::from([(how, job.args[2].clone())])), 1),
+                }
+            }
             _ => Execution::ok(Ipld::Null, 0),
         }
     }

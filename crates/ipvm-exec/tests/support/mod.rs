@@ -90,7 +90,7 @@ pub fn workflow(module: Cid, calls: &[Call]) -> Workflow {
             }
         })
         .collect();
-    Workflow { tasks }
+    Workflow::new(tasks)
 }
 
 /// The error kind of an error outcome's value `{"kind", "message"}`.
@@ -134,9 +134,7 @@ pub fn pipeline(module: Cid) -> Workflow {
     let rotate = t("rotate90", vec![await_ok(crop.run.cid())]);
     let gray = t("grayscale", vec![await_ok(rotate.run.cid())]);
     let blur = t("blur", vec![await_ok(gray.run.cid()), Ipld::Float(1.5)]);
-    Workflow {
-        tasks: vec![make, crop, rotate, gray, blur],
-    }
+    Workflow::new(vec![make, crop, rotate, gray, blur])
 }
 
 /// A block store over a [`ipvm_core::MemoryStore`] that counts its block

@@ -205,7 +205,7 @@ where
         };
         match admitted {
             Ok(task) => {
-                let workflow = Workflow { tasks: vec![task] };
+                let workflow = Workflow::new(vec![task]);
                 Ok(self.run(&workflow, on_event, cancel).await?)
             }
             Err(error) => {

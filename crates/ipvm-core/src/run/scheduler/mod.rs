@@ -31,13 +31,14 @@ use crate::model::workflow::Workflow;
 use crate::run::cancel::CancelToken;
 use crate::run::coordinate::{Announcer, Busy, InstructionLock, Uncoordinated};
 use crate::run::job::{Executor, Job};
-use crate::run::report::{Event, RunReport, TaskReport, TaskStatus};
+use crate::run::report::{CatchNote, Event, Handled, RunReport, TaskReport, TaskStatus};
 use crate::run::verify::{Verdict, Verification};
 use crate::store::memo::{self, Checked, Quarantine, Rejection};
 use crate::store::record::{Provenance, ReceiptRecord};
 use crate::store::ReceiptStore;
 use crate::{CoreError, ValidationError};
 
+mod catching;
 mod check;
 mod commit;
 mod dispatch;
@@ -178,6 +179,10 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
         let own = Quarantine::new();
         let q = self.quarantine.unwrap_or(&own);
         let mut st = self.plan(wf, q, on_event).await?;
+        st.catching = wf.catch.is_some();
+        // The run's copy of the workflow: handlers are appended to it, and
+        // the tasks after a handled failure rewritten (see `catching`).
+        let mut wf = std::borrow::Cow::Borrowed(wf);
         for (i, t) in wf.tasks.iter().enumerate() {
             on_event(&Event::Queued {
                 task: i,
@@ -197,6 +202,7 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             if cancel.is_cancelled() {
                 return Err(self.cancelled(committing).await);
             }
+            self.catches(&mut wf, &mut st, on_event)?;
             let mut batch = Vec::new();
             while claiming.is_none() && running.len() + batch.len() < self.parallelism {
                 if prepared.is_empty() {
@@ -213,7 +219,9 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
                     if ready.is_empty() {
                         break;
                     }
-                    prepared.extend(self.prepare(wf, &mut st, q, ready, on_event).await?);
+                    prepared.extend(self.prepare(&wf, &mut st, q, ready, on_event).await?);
+                    // Memo hits of failures may have started handlers.
+                    self.catches(&mut wf, &mut st, on_event)?;
                     continue;
                 }
                 match prepared.pop_front() {
@@ -287,7 +295,7 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
                     if cancel.is_cancelled() {
                         return Err(self.cancelled(committing).await);
                     }
-                    self.came_back(wf, &mut st, done, &mut finished, on_event)?;
+                    self.came_back(&wf, &mut st, done, &mut finished, on_event)?;
                 }
             }
         }
@@ -301,6 +309,11 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
                 engine: st.engines.get(&i).and_then(|e| e.0.clone()),
                 micros: st.engines.remove(&i).and_then(|e| e.1),
                 spot_check: st.must_run.remove(&i),
+                catch: match (st.handler_of.get(&i), st.caught.remove(&i)) {
+                    (Some(&of), _) => Some(CatchNote::Handler { of }),
+                    (None, Some((by, how))) => Some(CatchNote::Handled { by, how }),
+                    (None, None) => None,
+                },
                 status: st.status[i]
                     .take()
                     .unwrap_or_else(|| TaskStatus::Skipped("never became ready".into())),

@@ -37,6 +37,11 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             pure_failed: false,
             must_run: Default::default(),
             engines: Default::default(),
+            catching: false,
+            handler_of: HashMap::new(),
+            to_catch: Vec::new(),
+            to_settle: Vec::new(),
+            caught: HashMap::new(),
         };
         for (i, t) in wf.tasks.iter().enumerate() {
             st.effectful[i] = self

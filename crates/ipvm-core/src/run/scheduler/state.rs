@@ -25,16 +25,48 @@ pub(super) struct RunState {
     /// The engine each executed task ran on, and how long it took there,
     /// as its executor reported them.
     pub(super) engines: HashMap<usize, (Option<String>, Option<u64>)>,
+    /// Whether the workflow has a `catch` handler.
+    pub(super) catching: bool,
+    /// Handler tasks (appended to the workflow as failures come), each with
+    /// the failed task it handles.
+    pub(super) handler_of: HashMap<usize, usize>,
+    /// Failed pure tasks whose handler is yet to be started: they hold what
+    /// awaits them until it has settled them.
+    pub(super) to_catch: Vec<usize>,
+    /// Handlers that ended, whose failed task is yet to be settled.
+    pub(super) to_settle: Vec<usize>,
+    /// What each handled task's handler made of its failure.
+    pub(super) caught: HashMap<usize, (usize, Handled)>,
 }
 
 impl RunState {
-    /// Marks task `i` as ended and releases what waited for it.
+    /// Marks task `i` as ended and releases what waited for it. With a
+    /// `catch`, a pure task that failed with a receipt holds what awaits it
+    /// until its handler settles it; an ended handler waits to settle its
+    /// task ([`RunState::to_settle`]).
     pub(super) fn complete(&mut self, i: usize, status: TaskStatus) {
-        let ok = match &status {
-            TaskStatus::Ran(r) | TaskStatus::Reused(r) => r.receipt.out.is_ok(),
-            TaskStatus::Skipped(_) => false,
+        let (ok, failed) = match &status {
+            TaskStatus::Ran(r) | TaskStatus::Reused(r) => {
+                (r.receipt.out.is_ok(), !r.receipt.out.is_ok())
+            }
+            TaskStatus::Skipped(_) => (false, false),
         };
         self.status[i] = Some(status);
+        if self.handler_of.contains_key(&i) {
+            self.pure_left -= 1;
+            self.to_settle.push(i);
+            return;
+        }
+        if self.catching && failed && !self.effectful[i] {
+            self.to_catch.push(i);
+            return;
+        }
+        self.release(i, ok);
+    }
+
+    /// Ends task `i` for what awaits it: `ok` says whether it counts as a
+    /// success for the effects' rule (a handled failure may).
+    pub(super) fn release(&mut self, i: usize, ok: bool) {
         if !self.effectful[i] {
             self.pure_left -= 1;
             self.pure_failed |= !ok;
