@@ -63,9 +63,30 @@ export interface Task {
   prf: Link[];
 }
 
-/** A workflow: `{"tasks": [...]}`. Tasks may await each other's results. */
+/**
+ * A workflow: `{"tasks": [...]}`, Homestar's format. Tasks may await each other's results.
+ * `defaults` gives the limits a task's own `meta` leaves out; `catch` names a handler for failed
+ * pure tasks (IPVM Workflow v0.1; see the README's "Failure handling").
+ */
 export interface Workflow {
   tasks: Task[];
+  defaults?: TaskMeta;
+  catch?: CatchHandler;
+}
+
+/**
+ * A workflow's failure handler: a pure Wasm function called as `func(failure, ...args)` when a
+ * pure task fails, where `failure` is `{instruction: {"/": cid}, error: {kind, message}}`. It
+ * answers a Handle: `{ok: value}` (the task is taken as having given it), `{rewire: "<instruction
+ * CID>"}` (as having given what that task of the workflow gives) or `{msg: "…"}` (the failure
+ * stands, restated). Its own limits are `meta` (the workflow's `defaults` fill the rest).
+ */
+export interface CatchHandler {
+  /** `ipfs://<CID of the handler's module>` */
+  rsc: string;
+  func: string;
+  args?: unknown[];
+  meta?: TaskMeta;
 }
 
 /** Where the runtime's own Wasm can come from: a URL, a Response, its bytes, or the compiled module. */

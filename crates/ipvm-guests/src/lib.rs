@@ -120,6 +120,21 @@ impl Guest for Guests {
     fn echo_list(v: Vec<i32>) -> Vec<i32> { v }
     fn echo_tuple(v: (String, u32)) -> (String, u32) { v }
     fn echo_record(v: Point) -> Point { v }
+
+    fn catch_with(failure: Failure, how: String, value: String) -> Handle {
+        match how.as_str() {
+            "ok" => Handle::Ok(value.parse().expect("`ok` takes an integer")),
+            "rewire" => Handle::Rewire(value),
+            "msg" => Handle::Msg(format!("{value} ({})", failure.error.message)),
+            "spin" => {
+                let mut n = 0u64;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            _ => panic!("the handler was told to fail: {how}"),
+        }
+    }
     fn echo_enum(v: Color) -> Color { v }
     fn echo_flags(v: Permissions) -> Permissions { v }
     fn echo_variant(v: Shape) -> Shape { v }

@@ -7,7 +7,7 @@
 //! decided in one place.
 
 use ipvm_core::run::report::TaskStatus;
-use ipvm_core::{CoreError, Event, Ipld, TaskReport};
+use ipvm_core::{CatchNote, CoreError, Event, Handled, Ipld, TaskReport};
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -258,9 +258,37 @@ fn report_ipld(t: &TaskReport) -> Result<Ipld, JsValue> {
             "spotCheck",
             t.spot_check.clone().map_or(Ipld::Null, Ipld::String),
         ),
+        (
+            "handlerOf",
+            match &t.catch {
+                Some(CatchNote::Handler { of }) => Ipld::Integer(*of as i128),
+                _ => Ipld::Null,
+            },
+        ),
+        ("caught", caught_ipld(t.catch.as_ref())),
     ];
     m.extend(fields.into_iter().map(|(k, v)| (k.to_string(), v)));
     Ok(Ipld::Map(m))
+}
+
+/// A handled task's `caught`: `{by, as, detail}` (`as`: ok, rewire, msg,
+/// failed; `detail`: the task rewired to, the message, or why the handler
+/// failed), or null.
+fn caught_ipld(note: Option<&CatchNote>) -> Ipld {
+    let Some(CatchNote::Handled { by, how }) = note else {
+        return Ipld::Null;
+    };
+    let (as_, detail) = match how {
+        Handled::Ok => ("ok", Ipld::Null),
+        Handled::Rewire { to } => ("rewire", Ipld::Integer(*to as i128)),
+        Handled::Msg(m) => ("msg", Ipld::String(m.clone())),
+        Handled::Failed(why) => ("failed", Ipld::String(why.clone())),
+    };
+    Ipld::Map(std::collections::BTreeMap::from([
+        ("by".to_string(), Ipld::Integer(*by as i128)),
+        ("as".to_string(), Ipld::String(as_.into())),
+        ("detail".to_string(), detail),
+    ]))
 }
 
 /// `{cid, instruction, inputs, provenance, reusable, ok, fuel, dagJson}` for a stored receipt.

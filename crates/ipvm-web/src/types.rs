@@ -133,6 +133,18 @@ export interface TaskDoneFields {
    * served only if it matched). Null otherwise.
    */
   spotCheck: string | null;
+  /**
+   * For a handler of the workflow's `catch`: the task whose failure it handled (handlers are
+   * reported after the workflow's own tasks). Null otherwise.
+   */
+  handlerOf: number | null;
+  /**
+   * For a task that failed and whose failure the workflow's `catch` handled: the handler's task
+   * (`by`) and what came of it (`as`): `ok` (what awaits it saw the handler's value), `rewire`
+   * (`detail`: the task it stood for), `msg` (`detail`: the restated message) or `failed`
+   * (`detail`: why; the failure stood). The task's own receipt is its failure. Null otherwise.
+   */
+  caught: { by: number; as: "ok" | "rewire" | "msg" | "failed"; detail: number | string | null } | null;
 }
 
 /** A report as the bindings make it: `pkg/index.ts` adds `out` and `error` (see {@link TaskDone}). */
