@@ -93,7 +93,8 @@ fn route(job: &Job) -> Result<Mode, ExecError> {
 /// What a job asks for (`Job::engine`).
 fn preference(job: &Job) -> Prefer {
     match job.engine.as_deref() {
-        Some("fast") => Prefer::Fast,
+        // The fast engine: the browser's own in a tab, wasmtime natively.
+        Some("fast" | "wasmtime") => Prefer::Fast,
         Some("wasmi") => Prefer::Reference,
         _ => Prefer::Default,
     }

@@ -14,7 +14,8 @@ use ipvm_core::{
     CancelToken, Cid, Did, Ed25519Key, Instruction, Ipld, MemoryStore, Outcome, Scheduler, Task,
     Workflow,
 };
-use ipvm_exec::WasmExecutor;
+
+mod engines;
 
 const NOW: i64 = 1_800_000_000;
 
@@ -108,15 +109,23 @@ fn admit(g: &Grant, module: Cid, func: &str, args: &str) -> Result<Task, String>
         .map_err(|e| e.to_string())
 }
 
-/// Runs the tasks on wasmi with `store`; each one's outcome.
+/// Runs the tasks with `store` on each engine (natively wasmi and wasmtime,
+/// whose receipts must be the same); each one's outcome.
 fn run(store: &MemoryStore, tasks: Vec<Task>) -> Vec<Outcome> {
-    let exec = WasmExecutor::new(store);
-    let report = block_on(Scheduler::new(&exec, store).run(
-        &Workflow { tasks },
-        &mut |_| {},
-        &CancelToken::new(),
-    ))
-    .unwrap();
+    let wf = Workflow::new(tasks);
+    let mut reports = engines::ENGINES.iter().map(|engine| {
+        let receipts = MemoryStore::new();
+        let exec = engines::executor(store, engine);
+        let report =
+            block_on(Scheduler::new(&exec, &receipts).run(&wf, &mut |_| {}, &CancelToken::new()))
+                .unwrap();
+        (*engine, report)
+    });
+    let (_, first) = reports.next().expect("one engine at least");
+    let report = reports.fold(first, |reference, (engine, report)| {
+        engines::assert_same_receipts(&reference, &report, engine);
+        report
+    });
     report
         .tasks
         .iter()

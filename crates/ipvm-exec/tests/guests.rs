@@ -2,6 +2,7 @@
 //! (tests/fixtures/guest-calls.jsonl), the image pipeline, links passed as
 //! bytes, host functions, and the component shape.
 
+mod engines;
 mod support;
 
 use futures::executor::block_on;
@@ -39,9 +40,26 @@ fn setup() -> (MemoryStore, Cid) {
     (store, module)
 }
 
+/// Runs `wf` on each engine ([`engines::ENGINES`]), asserting identical
+/// receipts; the last engine's report (natively wasmtime's), whose receipts
+/// are kept in `store` (the others' in a store each: a receipt of one
+/// engine must not be a memo hit for the next).
 fn run(store: &MemoryStore, wf: &Workflow) -> RunReport {
-    let exec = WasmExecutor::new(store);
-    block_on(Scheduler::new(&exec, store).run(wf, &mut |_| {}, &CancelToken::new())).unwrap()
+    let last = engines::ENGINES.len() - 1;
+    let mut reports = engines::ENGINES.iter().enumerate().map(|(i, engine)| {
+        let fresh = MemoryStore::new();
+        let receipts = if i == last { store } else { &fresh };
+        let exec = engines::executor(store, engine);
+        let report =
+            block_on(Scheduler::new(&exec, receipts).run(wf, &mut |_| {}, &CancelToken::new()))
+                .unwrap();
+        (*engine, report)
+    });
+    let (_, first) = reports.next().expect("one engine at least");
+    reports.fold(first, |reference, (engine, report)| {
+        engines::assert_same_receipts(&reference, &report, engine);
+        report
+    })
 }
 
 fn task(module: Cid, func: &str, args: Vec<Ipld>) -> Task {

@@ -11,6 +11,7 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 #[cfg(target_arch = "wasm32")]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
+mod engines;
 mod support;
 
 use futures::executor::block_on;
@@ -63,19 +64,28 @@ fn run_hostile(wasm: &[u8], func: &str, args: Vec<Ipld>, limits: Limits) -> Outc
         limits: l,
         ..Task::new(Instruction::new(m, "wasm/run", f, a, Ipld::String(String::new())).unwrap())
     };
-    let wf = Workflow {
-        tasks: vec![
-            t(bad, func, args, limits),
-            t(good, "add_one", vec![41.into()], Limits::default()),
-        ],
-    };
-    let exec = WasmExecutor::new(&store);
-    let report = block_on(Scheduler::new(&exec, &store).with_parallelism(1).run(
-        &wf,
-        &mut |_| {},
-        &CancelToken::new(),
-    ))
-    .unwrap();
+    let wf = Workflow::new(vec![
+        t(bad, func, args, limits),
+        t(good, "add_one", vec![41.into()], Limits::default()),
+    ]);
+    // On each engine (natively wasmi, then wasmtime), with a receipt store
+    // each: the same receipts, and wasmtime's are the ones returned.
+    let mut reports = engines::ENGINES.iter().map(|engine| {
+        let receipts = MemoryStore::new();
+        let exec = engines::executor(&store, engine);
+        let report = block_on(Scheduler::new(&exec, &receipts).with_parallelism(1).run(
+            &wf,
+            &mut |_| {},
+            &CancelToken::new(),
+        ))
+        .unwrap();
+        (*engine, report)
+    });
+    let (_, first) = reports.next().expect("one engine at least");
+    let report = reports.fold(first, |reference, (engine, report)| {
+        engines::assert_same_receipts(&reference, &report, engine);
+        report
+    });
     let rec = |i: usize| {
         report.tasks[i]
             .receipt()
