@@ -14,38 +14,48 @@ pub const FILE_NAME: &str = "ipvm.sqlite";
 /// How long a write waits for another process's write before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The schema's version, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+/// The schema's version, kept in `PRAGMA user_version`. Version 1 kept a
+/// row's inputs and envelopes in tables of their own, a memo index beside
+/// the instruction index, and `stored` as a counter with an index of its
+/// own; a version-1 file is carried to version 2 when opened
+/// (`migrate.rs`).
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 
-/// The tables. CIDs are kept as their binary form; a row's envelopes and
-/// inputs are rows of their own tables, so that each index is a B-tree.
-const SCHEMA: &str = "
+/// The tables. CIDs are kept as their binary form. Each receipt write
+/// touches as few B-trees as its indexes need (every page a write touches
+/// is written again to the write-ahead log, and once more by the next
+/// checkpoint): the row itself (appended, in `stored` order), its key
+/// (`cid`), the instruction index, and one entry per input and per signer
+/// in the reverse indexes. A row's inputs and envelopes are in the row, in
+/// their order; `receipt_inputs` and `receipt_signers` only find rows.
+/// `stored` is the row's place in the store's order: each write of a row
+/// takes the next rowid (`INTEGER PRIMARY KEY`, assigned on insert). The
+/// memo reads the instruction index and keeps the reusable rows (an
+/// instruction has few rows: a partial index of its own would cost a page
+/// per write and save nothing).
+pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS blocks (cid BLOB PRIMARY KEY, bytes BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS aliases (alias BLOB PRIMARY KEY, root BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS metered (key TEXT PRIMARY KEY, cid BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS receipts (
-    cid BLOB PRIMARY KEY,
+    stored INTEGER PRIMARY KEY,
+    cid BLOB NOT NULL UNIQUE,
     instruction BLOB NOT NULL,
     provenance TEXT NOT NULL,
     reusable INTEGER NOT NULL,
-    stored INTEGER NOT NULL,
     bytes BLOB NOT NULL,
     invocation BLOB,
-    vouched INTEGER NOT NULL
+    vouched INTEGER NOT NULL,
+    inputs BLOB NOT NULL,
+    envelopes BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS receipts_by_instruction ON receipts (instruction, cid);
-CREATE INDEX IF NOT EXISTS receipts_memo ON receipts (instruction, cid) WHERE reusable = 1;
-CREATE INDEX IF NOT EXISTS receipts_by_stored ON receipts (stored);
 CREATE TABLE IF NOT EXISTS receipt_inputs (
-    receipt BLOB NOT NULL, position INTEGER NOT NULL, input BLOB NOT NULL,
-    PRIMARY KEY (receipt, position)
+    input BLOB NOT NULL, receipt BLOB NOT NULL, PRIMARY KEY (input, receipt)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS receipt_inputs_by_input ON receipt_inputs (input, receipt);
-CREATE TABLE IF NOT EXISTS envelopes (
-    receipt BLOB NOT NULL, position INTEGER NOT NULL, signer TEXT NOT NULL, bytes BLOB NOT NULL,
-    PRIMARY KEY (receipt, position)
+CREATE TABLE IF NOT EXISTS receipt_signers (
+    signer TEXT NOT NULL, receipt BLOB NOT NULL, PRIMARY KEY (signer, receipt)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS envelopes_by_signer ON envelopes (signer, receipt);
 CREATE TABLE IF NOT EXISTS trust_applied (position INTEGER PRIMARY KEY, did TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS trust_distrusted (did TEXT PRIMARY KEY, why TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS seen (invocation BLOB PRIMARY KEY, exp INTEGER NOT NULL) WITHOUT ROWID;
@@ -195,6 +205,9 @@ impl SqliteStore {
             return Err(StoreError::Newer { path, found });
         }
         if found < SCHEMA_VERSION {
+            if found == 1 {
+                crate::migrate::from_v1(&tx).map_err(sql)?;
+            }
             tx.execute_batch(SCHEMA).map_err(sql)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(sql)?;

@@ -16,6 +16,7 @@
 //! writers never deadlock upgrading a read.
 
 mod db;
+mod migrate;
 mod receipts;
 mod state;
 

@@ -1,5 +1,6 @@
-//! Blocks and receipt rows in SQLite: the same tables and indexes as the
-//! core's `MemoryStore` (the reference) and the browser's IndexedDB store.
+//! Blocks and receipt rows in SQLite: the same indexes as the core's
+//! `MemoryStore` (the reference) and the browser's IndexedDB store (the
+//! tables: `db.rs`).
 //! A row that cannot be read as a row (a CID that does not parse, a
 //! provenance this version does not know) is returned as a [`BadRow`], for
 //! the memo to report and skip.
@@ -13,9 +14,9 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use crate::db::SqliteStore;
 
 const ROW_COLUMNS: &str =
-    "cid, instruction, provenance, reusable, stored, bytes, invocation, vouched";
+    "cid, instruction, provenance, reusable, stored, bytes, invocation, vouched, inputs, envelopes";
 
-/// A row's own columns, before its inputs and envelopes are read.
+/// A row's columns, as stored.
 struct Columns {
     cid: Vec<u8>,
     instruction: Vec<u8>,
@@ -25,6 +26,8 @@ struct Columns {
     bytes: Vec<u8>,
     invocation: Option<Vec<u8>>,
     vouched: bool,
+    inputs: Vec<u8>,
+    envelopes: Vec<u8>,
 }
 
 fn columns(r: &Row<'_>) -> rusqlite::Result<Columns> {
@@ -37,6 +40,8 @@ fn columns(r: &Row<'_>) -> rusqlite::Result<Columns> {
         bytes: r.get(5)?,
         invocation: r.get(6)?,
         vouched: r.get(7)?,
+        inputs: r.get(8)?,
+        envelopes: r.get(9)?,
     })
 }
 
@@ -48,50 +53,82 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The full row (with its inputs and envelopes), or why it is not one.
-fn assemble(c: &Connection, col: Columns) -> rusqlite::Result<RowRead> {
-    let key = cid_text(&col.cid);
+/// A row's inputs as one value: their binary CIDs, one after another (a
+/// CID says its own length).
+pub(crate) fn encode_inputs(inputs: impl IntoIterator<Item = Vec<u8>>) -> Vec<u8> {
+    inputs.into_iter().flatten().collect()
+}
+
+fn decode_inputs(mut bytes: &[u8]) -> Result<Vec<Cid>, String> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        out.push(Cid::read_bytes(&mut bytes).map_err(|e| format!("an input: {e}"))?);
+    }
+    Ok(out)
+}
+
+/// A row's envelopes as one value: for each, its signer's DID and its
+/// bytes, each after its length (4 bytes, little-endian).
+pub(crate) fn encode_envelopes<'a>(
+    envelopes: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (signer, bytes) in envelopes {
+        for part in [signer.as_bytes(), bytes] {
+            out.extend_from_slice(&(part.len() as u32).to_le_bytes());
+            out.extend_from_slice(part);
+        }
+    }
+    out
+}
+
+fn decode_envelopes(mut bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
+    fn part(bytes: &mut &[u8]) -> Result<Vec<u8>, String> {
+        let short = || "its envelopes end early".to_string();
+        let (len, rest) = bytes.split_first_chunk::<4>().ok_or_else(short)?;
+        let len = u32::from_le_bytes(*len) as usize;
+        let (part, rest) = rest.split_at_checked(len).ok_or_else(short)?;
+        *bytes = rest;
+        Ok(part.to_vec())
+    }
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let signer = String::from_utf8(part(&mut bytes)?)
+            .map_err(|_| "a signer of its envelopes is not UTF-8".to_string())?;
+        out.push((signer, part(&mut bytes)?));
+    }
+    Ok(out)
+}
+
+/// The full row, or why it is not one.
+fn assemble(col: Columns) -> RowRead {
     let bad = |reason: String| BadRow {
-        key: key.clone(),
+        key: cid_text(&col.cid),
         reason,
     };
-    let mut inputs_q =
-        c.prepare_cached("SELECT input FROM receipt_inputs WHERE receipt = ?1 ORDER BY position")?;
-    let inputs: Vec<Vec<u8>> = inputs_q
-        .query_map([&col.cid], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut env_q = c.prepare_cached(
-        "SELECT signer, bytes FROM envelopes WHERE receipt = ?1 ORDER BY position",
-    )?;
-    let envelopes: Vec<(String, Vec<u8>)> = env_q
-        .query_map([&col.cid], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    let row = (|| {
-        let cid = Cid::try_from(col.cid.as_slice()).map_err(|e| bad(format!("its key: {e}")))?;
-        let instruction = Cid::try_from(col.instruction.as_slice())
-            .map_err(|e| bad(format!("its instruction: {e}")))?;
-        let inputs = inputs
-            .iter()
-            .map(|i| Cid::try_from(i.as_slice()).map_err(|e| bad(format!("an input: {e}"))))
-            .collect::<Result<Vec<_>, _>>()?;
-        let provenance = Provenance::parse(&col.provenance)
-            .ok_or_else(|| bad(format!("unknown provenance `{}`", col.provenance)))?;
-        let (signers, envelopes) = envelopes.into_iter().unzip();
-        Ok(ReceiptRow {
-            cid,
-            instruction,
-            inputs,
-            provenance,
-            reusable: col.reusable,
-            stored: u64::try_from(col.stored).map_err(|_| bad("a negative `stored`".into()))?,
-            bytes: col.bytes,
-            invocation: col.invocation,
-            envelopes,
-            signers,
-            vouched: col.vouched,
-        })
-    })();
-    Ok(row)
+    let cid = Cid::try_from(col.cid.as_slice()).map_err(|e| bad(format!("its key: {e}")))?;
+    let instruction = Cid::try_from(col.instruction.as_slice())
+        .map_err(|e| bad(format!("its instruction: {e}")))?;
+    let inputs = decode_inputs(&col.inputs).map_err(bad)?;
+    let provenance = Provenance::parse(&col.provenance)
+        .ok_or_else(|| bad(format!("unknown provenance `{}`", col.provenance)))?;
+    let (signers, envelopes) = decode_envelopes(&col.envelopes)
+        .map_err(bad)?
+        .into_iter()
+        .unzip();
+    Ok(ReceiptRow {
+        cid,
+        instruction,
+        inputs,
+        provenance,
+        reusable: col.reusable,
+        stored: u64::try_from(col.stored).map_err(|_| bad("a negative `stored`".into()))?,
+        bytes: col.bytes,
+        invocation: col.invocation,
+        envelopes,
+        signers,
+        vouched: col.vouched,
+    })
 }
 
 /// The row with this key, read in `c`.
@@ -99,13 +136,13 @@ fn read_row(c: &Connection, cid: &[u8]) -> rusqlite::Result<Option<RowRead>> {
     let mut q = c.prepare_cached(&format!(
         "SELECT {ROW_COLUMNS} FROM receipts WHERE cid = ?1"
     ))?;
-    let Some(col) = q.query_row([cid], columns).optional()? else {
-        return Ok(None);
-    };
-    assemble(c, col).map(Some)
+    Ok(q.query_row([cid], columns).optional()?.map(assemble))
 }
 
-/// Every row under an index key, in key order.
+/// Every row under an index key, in key order. The reverse indexes (inputs,
+/// signers) are kept exact by every write; a row read through one is kept
+/// only if it still has that key, so that an entry left by a row that could
+/// not be read when it was replaced never finds the row that replaced it.
 fn read_index(c: &Connection, index: RowIndex<'_>) -> rusqlite::Result<Vec<RowRead>> {
     let (sql, key): (String, rusqlite::types::Value) = match index {
         RowIndex::Memo(i) => (
@@ -121,15 +158,25 @@ fn read_index(c: &Connection, index: RowIndex<'_>) -> rusqlite::Result<Vec<RowRe
             i.to_bytes().into(),
         ),
         RowIndex::Signer(did) => (
-            format!("SELECT {ROW_COLUMNS} FROM receipts WHERE cid IN (SELECT receipt FROM envelopes WHERE signer = ?1) ORDER BY cid"),
+            format!("SELECT {ROW_COLUMNS} FROM receipts WHERE cid IN (SELECT receipt FROM receipt_signers WHERE signer = ?1) ORDER BY cid"),
             did.to_string().into(),
         ),
     };
     let mut q = c.prepare_cached(&sql)?;
-    let cols: Vec<Columns> = q
-        .query_map([key], columns)?
-        .collect::<rusqlite::Result<_>>()?;
-    cols.into_iter().map(|col| assemble(c, col)).collect()
+    let rows = q.query_map([key], columns)?.map(|r| r.map(assemble));
+    let still_has = |row: &RowRead| match (row, index) {
+        (Ok(row), RowIndex::Input(i)) => row.inputs.contains(i),
+        (Ok(row), RowIndex::Signer(did)) => row.signers.iter().any(|s| s == did),
+        _ => true,
+    };
+    let mut out = Vec::new();
+    for row in rows {
+        let row = row?;
+        if still_has(&row) {
+            out.push(row);
+        }
+    }
+    Ok(out)
 }
 
 fn insert_blocks(c: &Connection, blocks: &[Block]) -> rusqlite::Result<()> {
@@ -142,19 +189,35 @@ fn insert_blocks(c: &Connection, blocks: &[Block]) -> rusqlite::Result<()> {
 
 /// Puts a row in `c` (inside a write transaction), replacing the row with
 /// the same key and its index entries, keeping the old one's envelopes.
+/// The row takes the next place in the store's order (`stored`).
 fn put_row(c: &Connection, mut row: ReceiptRow) -> rusqlite::Result<()> {
     let key = row.cid.to_bytes();
+    // An old row that cannot be read is replaced whole (an entry of its
+    // that cannot be known any more is ignored by reads: `read_index`).
     if let Some(Ok(old)) = read_row(c, &key)? {
         row.keep_envelopes_of(&old);
+        // The old row's reverse-index entries go; the new row's come back below.
+        let mut q =
+            c.prepare_cached("DELETE FROM receipt_inputs WHERE input = ?1 AND receipt = ?2")?;
+        for input in &old.inputs {
+            q.execute(params![input.to_bytes(), key])?;
+        }
+        let mut q =
+            c.prepare_cached("DELETE FROM receipt_signers WHERE signer = ?1 AND receipt = ?2")?;
+        for signer in &old.signers {
+            q.execute(params![signer, key])?;
+        }
     }
-    // An old row that cannot be read is replaced whole.
-    c.prepare_cached("DELETE FROM receipt_inputs WHERE receipt = ?1")?
-        .execute([&key])?;
-    c.prepare_cached("DELETE FROM envelopes WHERE receipt = ?1")?
-        .execute([&key])?;
+    let inputs = encode_inputs(row.inputs.iter().map(Cid::to_bytes));
+    let envelopes = encode_envelopes(
+        row.signers
+            .iter()
+            .map(String::as_str)
+            .zip(row.envelopes.iter().map(Vec::as_slice)),
+    );
     c.prepare_cached(
-        "INSERT OR REPLACE INTO receipts (cid, instruction, provenance, reusable, stored, bytes, invocation, vouched)
-         VALUES (?1, ?2, ?3, ?4, (SELECT COALESCE(MAX(stored), 0) + 1 FROM receipts), ?5, ?6, ?7)",
+        "INSERT OR REPLACE INTO receipts (cid, instruction, provenance, reusable, bytes, invocation, vouched, inputs, envelopes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         key,
@@ -163,19 +226,20 @@ fn put_row(c: &Connection, mut row: ReceiptRow) -> rusqlite::Result<()> {
         row.reusable,
         row.bytes,
         row.invocation,
-        row.vouched
+        row.vouched,
+        inputs,
+        envelopes
     ])?;
-    let mut q = c.prepare_cached(
-        "INSERT INTO receipt_inputs (receipt, position, input) VALUES (?1, ?2, ?3)",
-    )?;
-    for (n, input) in row.inputs.iter().enumerate() {
-        q.execute(params![key, n as i64, input.to_bytes()])?;
+    let mut q =
+        c.prepare_cached("INSERT OR IGNORE INTO receipt_inputs (input, receipt) VALUES (?1, ?2)")?;
+    for input in &row.inputs {
+        q.execute(params![input.to_bytes(), key])?;
     }
     let mut q = c.prepare_cached(
-        "INSERT INTO envelopes (receipt, position, signer, bytes) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT OR IGNORE INTO receipt_signers (signer, receipt) VALUES (?1, ?2)",
     )?;
-    for (n, (signer, envelope)) in row.signers.iter().zip(&row.envelopes).enumerate() {
-        q.execute(params![key, n as i64, signer, envelope])?;
+    for signer in &row.signers {
+        q.execute(params![signer, key])?;
     }
     Ok(())
 }
