@@ -316,6 +316,22 @@ test("Stop ends a long task: the run says so, the node is not left running, and 
   await p.close();
 });
 
+test("the caught-failure sample: the failure's handler answers for it, and the page reports three tasks", async () => {
+  const p = await open(await freshPage(browser));
+  await p.click("#samples button:has-text('A failure, caught')");
+  await p.waitForFunction(() => /"catch-with"/.test(document.getElementById("wf-text").value) && !document.getElementById("wf-run").disabled);
+  await p.click("#wf-run");
+  await p.waitForFunction(() => /^done/.test(document.getElementById("wf-status").textContent), null, { timeout: 60_000 });
+  const run = await p.evaluate(() => window.playground.lastRun);
+  const outs = run.reports.map((r) => JSON.parse(r.dagJson).out);
+  assert.equal(outs[0][1].kind, "argument");
+  assert.deepEqual(outs.slice(1), [["ok", 42], ["ok", { ok: 41 }]]);
+  assert.deepEqual(run.reports[0].caught, { by: 2, as: "ok", detail: null });
+  assert.match(await p.textContent("#wf-status"), /^done in .*: 3 tasks, 0 memo hits, 1 failed/);
+  await shot(p, "catch");
+  await p.close();
+});
+
 test("no console errors or page errors on any page of this file", async () => {
   await page?.close();
   assert.deepEqual(errors, []);

@@ -207,6 +207,17 @@ async function main() {
       const { task } = await wasmTask({ module, func: "xorshift", args: [4_000_000_000], nnc: `long-${Date.now()}`, time: 600_000 });
       return { tasks: [task] };
     },
+    "A failure, caught": async () => {
+      // 300 does not fit a u8: the task fails. The workflow's catch handler answers
+      // {"ok": 41} for it, so add_one sees 41, and the defaults give every task its fuel.
+      const bad = await wasmTask({ module, func: "echo-u8", args: [300] });
+      const next = await wasmTask({ module, func: "add_one", args: [awaitOk(bad.instruction)] });
+      return {
+        defaults: { fuel: 10_000_000, time: 10_000 },
+        tasks: [bad.task, next.task],
+        catch: { rsc: `ipfs://${module}`, func: "catch-with", args: ["ok", "41"] },
+      };
+    },
     "An invalid one": async () => {
       const wf = await pipeline(module, picture);
       (wf.tasks[2].run as { rsc: string }).rsc = "ipfs://not-a-cid";
