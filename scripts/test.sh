@@ -37,7 +37,7 @@ suite native cargo test --workspace --no-fail-fast
 # browser suite must reproduce them exactly.
 SAMPLE="$ROOT/.build/sample"
 mkdir -p "$SAMPLE"
-IPVM="$CARGO_TARGET_DIR/debug/ipvm"
+IPVM="$ROOT/.build/bin/ipvm"
 MODULE=$("$IPVM" add "$GUESTS_WASM" | cut -d' ' -f1)
 printf '{"rsc":"ipfs://%s","op":"wasm/run","input":{"func":"add_one","args":[1]},"nnc":""}' "$MODULE" > "$SAMPLE/first.json"
 FIRST=$("$IPVM" instruction "$SAMPLE/first.json")

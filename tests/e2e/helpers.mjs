@@ -3,7 +3,7 @@
 // native CLI.
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { homedir, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { chromium } from "playwright-core";
@@ -11,8 +11,8 @@ import { ROOT, startServer } from "../../scripts/serve.mjs";
 
 export { ROOT, startServer };
 
-const TARGET = process.env.CARGO_TARGET_DIR ?? join(homedir(), ".cache/ipvm-web/target");
-export const IPVM_BIN = process.env.IPVM_BIN ?? join(TARGET, "debug/ipvm");
+// The optimised binary scripts/build.sh gives users (profile cli).
+export const IPVM_BIN = process.env.IPVM_BIN ?? join(ROOT, ".build/bin/ipvm");
 export const GUESTS_WASM = join(ROOT, "www/modules/ipvm_guests.wasm");
 
 /** Launches Debian's headless Chromium with the flags this network needs. */

@@ -8,9 +8,9 @@ use ipvm_core::run::runtime::{Call, Grant, InvocationError};
 use ipvm_core::ucan::wasm::run_args;
 use ipvm_core::ucan::Token;
 use ipvm_core::workflow::parse_dag_json;
-use ipvm_core::{parse_cid, CancelToken, Did, Event, Ipld};
+use ipvm_core::{parse_cid, CancelToken, Did, Ipld};
 
-use crate::cli::{add_files, describe, IdentityArgs, StoreArgs};
+use crate::cli::{add_files, progress, IdentityArgs, StoreArgs};
 use crate::key;
 use crate::native::Place;
 
@@ -210,7 +210,7 @@ pub(crate) fn run_invocation(args: &[String]) -> Result<ExitCode, String> {
     futures::executor::block_on(async {
         rt.identity().await.map_err(|e| e.to_string())?;
         add_files(&rt, &adds).await?;
-        let mut log = |e: &Event| eprintln!("{}", describe(e));
+        let mut log = progress(&rt);
         match rt
             .run_invocation(&token, proofs, now_s, &mut log, &CancelToken::new())
             .await

@@ -6,10 +6,11 @@ use std::path::PathBuf;
 
 use ipvm_core::{unixfs, CancelToken, Did, Event, TrustOptions, Workflow};
 
+use crate::engines::EngineChoice;
 use crate::key;
 use crate::native::{NodeRuntime, Place};
 
-const USAGE: &str = "usage: ipvm run WORKFLOW.json [--add FILE]... [--parallelism N] [--key FILE] [--trust DID]... [--verify-rate R] [--import CAR]... [--export CAR] [--store DIR | --memory]\n       ipvm key [--key FILE]\n       ipvm verify-receipt CAR [--key FILE] [--trust DID]... [--store DIR | --memory]\n       ipvm delegate --aud DID --cmd CMD [--sub DID | --powerline] [--pol JSON] [--exp SECS | --ttl SECS] [--nbf SECS] --out FILE\n       ipvm invoke --module CID --func NAME [--args JSON] [--fuel N] [--memory N] [--time N] [--aud DID] [--sub DID] [--prf FILE]... [--exp SECS | --ttl SECS] --out FILE\n       ipvm run-invocation TOKEN [--proof FILE]... [--add FILE]... [--authority DID]... [--now SECS] [--store DIR | --memory]\n       ipvm store [--store DIR | --memory]\n       ipvm clear-distrust DID [--key FILE] [--store DIR | --memory]\n       ipvm add FILE...\n       ipvm instruction INSTRUCTIONS.jsonl\n       ipvm dag-cid VALUES.jsonl";
+const USAGE: &str = "usage: ipvm run WORKFLOW.json [--add FILE]... [--parallelism N] [--engine auto|wasmtime|wasmi] [--key FILE] [--trust DID]... [--verify-rate R] [--import CAR]... [--export CAR] [--store DIR | --memory]\n       ipvm key [--key FILE]\n       ipvm verify-receipt CAR [--key FILE] [--trust DID]... [--store DIR | --memory]\n       ipvm delegate --aud DID --cmd CMD [--sub DID | --powerline] [--pol JSON] [--exp SECS | --ttl SECS] [--nbf SECS] --out FILE\n       ipvm invoke --module CID --func NAME [--args JSON] [--fuel N] [--memory N] [--time N] [--aud DID] [--sub DID] [--prf FILE]... [--exp SECS | --ttl SECS] --out FILE\n       ipvm run-invocation TOKEN [--proof FILE]... [--add FILE]... [--authority DID]... [--now SECS] [--engine auto|wasmtime|wasmi] [--store DIR | --memory]\n       ipvm store [--store DIR | --memory]\n       ipvm clear-distrust DID [--key FILE] [--store DIR | --memory]\n       ipvm add FILE...\n       ipvm instruction INSTRUCTIONS.jsonl\n       ipvm dag-cid VALUES.jsonl";
 
 /// Runs the command line; `Err` is a one-line message for exit code 2.
 pub(crate) fn main(args: &[String]) -> Result<ExitCode, String> {
@@ -149,7 +150,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                 eprintln!("refused envelope {cid}: {} ({why})", why.code());
             }
         }
-        let mut log = |e: &Event| eprintln!("{}", describe(e));
+        let mut log = progress(&rt);
         let report = rt
             .run(&workflow, &mut log, &CancelToken::new())
             .await
@@ -182,12 +183,13 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
 }
 
 /// `--key FILE` and `--trust DID`, shared by the commands that sign or
-/// decide trust.
+/// decide trust, and `--engine`, by those that run tasks.
 #[derive(Default)]
 pub(crate) struct IdentityArgs {
     key: Option<PathBuf>,
     trust: Vec<Did>,
     verify_rate: f64,
+    engine: EngineChoice,
 }
 
 impl IdentityArgs {
@@ -206,6 +208,13 @@ impl IdentityArgs {
                 let did = it.next().ok_or("`--trust` needs a DID (did:key:z6Mk…)")?;
                 self.trust
                     .push(Did::parse(did).map_err(|e| format!("`--trust {did}`: {e}"))?);
+                Ok(true)
+            }
+            "--engine" => {
+                let name = it
+                    .next()
+                    .ok_or("`--engine` needs auto, wasmtime or wasmi")?;
+                self.engine = EngineChoice::parse(name)?;
                 Ok(true)
             }
             "--verify-rate" => {
@@ -240,12 +249,14 @@ impl IdentityArgs {
         place: &Place,
     ) -> Result<NodeRuntime, String> {
         Ok(
-            crate::native::runtime(&self.key_path()?, place)?.with_trust(TrustOptions {
-                signers: self.trust.clone(),
-                verify_rate: self.verify_rate,
-                seed: key::random_u64()?,
-                authorities,
-            }),
+            crate::native::runtime(&self.key_path()?, place, self.engine)?.with_trust(
+                TrustOptions {
+                    signers: self.trust.clone(),
+                    verify_rate: self.verify_rate,
+                    seed: key::random_u64()?,
+                    authorities,
+                },
+            ),
         )
     }
 }
@@ -395,6 +406,28 @@ fn clear_distrust(args: &[String]) -> Result<ExitCode, String> {
     } else {
         println!("{signer} was not distrusted");
         Ok(ExitCode::from(1))
+    }
+}
+
+/// Prints a line of progress for each event on stderr; a task that ran
+/// here says its engine (`finished task … fuel 12 engine wasmtime`, and a
+/// spot-check's re-run `… match (verified here) engine wasmi`).
+pub(crate) fn progress(rt: &NodeRuntime) -> impl FnMut(&Event) + '_ {
+    move |e: &Event| {
+        let ran = match e {
+            Event::Finished { instruction, .. }
+            | Event::SpotChecked { instruction, .. }
+            | Event::Failed {
+                instruction,
+                receipt: Some(_),
+                ..
+            } => rt.executor().engine_of(instruction),
+            _ => None,
+        };
+        match ran {
+            Some(engine) => eprintln!("{} engine {engine}", describe(e)),
+            None => eprintln!("{}", describe(e)),
+        }
     }
 }
 

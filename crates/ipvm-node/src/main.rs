@@ -1,12 +1,12 @@
 //! `ipvm`: the native IPVM node.
 //!
 //! ```text
-//! ipvm run WORKFLOW.json [--add FILE]... [--parallelism N] [--key FILE] [--trust DID]... [--verify-rate R] [--import CAR]... [--export CAR] [--store DIR | --memory]
+//! ipvm run WORKFLOW.json [--add FILE]... [--parallelism N] [--engine auto|wasmtime|wasmi] [--key FILE] [--trust DID]... [--verify-rate R] [--import CAR]... [--export CAR] [--store DIR | --memory]
 //! ipvm key [--key FILE]
 //! ipvm verify-receipt CAR [--key FILE] [--trust DID]... [--store DIR | --memory]
 //! ipvm delegate --aud DID --cmd CMD [--sub DID | --powerline] [--pol JSON] [--exp SECS | --ttl SECS] [--nbf SECS] --out FILE
 //! ipvm invoke --module CID --func NAME [--args JSON] [--fuel N] [--memory N] [--time N] [--aud DID] [--sub DID] [--prf FILE]... [--exp SECS | --ttl SECS] --out FILE
-//! ipvm run-invocation TOKEN [--proof FILE]... [--add FILE]... [--authority DID]... [--now SECS] [--store DIR | --memory]
+//! ipvm run-invocation TOKEN [--proof FILE]... [--add FILE]... [--authority DID]... [--now SECS] [--engine auto|wasmtime|wasmi] [--store DIR | --memory]
 //! ipvm store [--store DIR | --memory]
 //! ipvm clear-distrust DID [--key FILE] [--store DIR | --memory]
 //! ipvm add FILE...
@@ -44,9 +44,15 @@
 //! (one DAG-JSON value per line): what an await in another task refers to.
 //! `dag-cid` prints the CID (dag-cbor, SHA3-256) of each DAG-JSON value.
 //! A workflow may be DAG-JSON or DAG-CBOR.
+//! Tasks run on wasmtime (`--engine auto`, the default, or `wasmtime`),
+//! with wasmi deciding what compiles and re-running what wasmtime cannot
+//! decide; `--engine wasmi` runs them all on wasmi. The receipts are the
+//! same; each `finished` line names the engine (`engine wasmtime`).
+//! wasmtime's compiled code is cached in `wasmtime-cache` beside the store.
 
 mod authority;
 mod cli;
+mod engines;
 mod key;
 mod lock;
 mod native;

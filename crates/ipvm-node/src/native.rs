@@ -20,18 +20,19 @@
 use std::path::{Path, PathBuf};
 
 use ipvm_core::{CoreError, Did, Runtime, Settings, TrustState, Uncoordinated};
-use ipvm_exec::WasmExecutor;
 use ipvm_store::{SqliteSettings, SqliteStore};
 
+use crate::engines::{EngineChoice, NodeExecutor, CACHE_DIR};
 use crate::key;
 use crate::lock::FileLocks;
 
-/// The node's runtime: the native store, the wasmi executor, the key file,
+/// The node's runtime: the native store, the executor on wasmtime and wasmi
+/// (`engines.rs`), the key file,
 /// the store's file locks (nothing to announce to: a process that waits for
 /// a lock polls it, and looks in the store once it has it).
 pub(crate) type NodeRuntime = Runtime<
     SqliteStore,
-    WasmExecutor<SqliteStore>,
+    NodeExecutor,
     SqliteSettings,
     SqliteStore,
     SqliteStore,
@@ -72,8 +73,13 @@ pub(crate) fn open_store(place: &Place) -> Result<SqliteStore, String> {
 }
 
 /// A runtime for the key at `key` (created on first use) over the store
-/// `place` names.
-pub(crate) fn runtime(key: &Path, place: &Place) -> Result<NodeRuntime, String> {
+/// `place` names, its tasks on `engine` (wasmtime's compiled code cached
+/// beside a store on disk).
+pub(crate) fn runtime(
+    key: &Path,
+    place: &Place,
+    engine: EngineChoice,
+) -> Result<NodeRuntime, String> {
     let store = open_store(place)?;
     let settings = settings(store.clone(), key);
     if *place != Place::Memory {
@@ -83,12 +89,15 @@ pub(crate) fn runtime(key: &Path, place: &Place) -> Result<NodeRuntime, String> 
         Some(dir) if *place != Place::Memory => FileLocks::in_dir(dir.join("locks")),
         _ => FileLocks::none(),
     };
-    Ok(
-        Runtime::new(store.clone(), WasmExecutor::new(store.clone()), settings)
-            .with_seen(store.clone())
-            .with_runs(store)
-            .with_coordination(locks, Uncoordinated),
-    )
+    let cache = match store.path().parent() {
+        Some(dir) if *place != Place::Memory => Some(dir.join(CACHE_DIR)),
+        _ => None,
+    };
+    let executor = NodeExecutor::new(store.clone(), engine, cache.as_deref())?;
+    Ok(Runtime::new(store.clone(), executor, settings)
+        .with_seen(store.clone())
+        .with_runs(store)
+        .with_coordination(locks, Uncoordinated))
 }
 
 /// The trust state in `store`, the identity from the key file.
@@ -190,7 +199,7 @@ mod tests {
         )
         .unwrap();
         let place = Place::Dir(d.join("store"));
-        let rt = runtime(&key, &place).unwrap();
+        let rt = runtime(&key, &place, EngineChoice::Auto).unwrap();
         let state = block_on(rt.settings().trust_state()).unwrap();
         assert_eq!(state.applied, vec![friend]);
         assert_eq!(
@@ -206,7 +215,7 @@ mod tests {
             format!("applied {other}\ndistrusted {liar} another reason\ndistrusted {other} why\n"),
         )
         .unwrap();
-        let rt = runtime(&key, &place).unwrap();
+        let rt = runtime(&key, &place, EngineChoice::Auto).unwrap();
         let again = block_on(rt.settings().trust_state()).unwrap();
         assert_eq!(again.applied, state.applied);
         assert_eq!(again.distrusted.len(), 2);
@@ -219,7 +228,7 @@ mod tests {
         let d = dir("memory");
         let key = d.join("key");
         std::fs::write(beside(&key, ".trust"), "").unwrap();
-        runtime(&key, &Place::Memory).unwrap();
+        runtime(&key, &Place::Memory, EngineChoice::Auto).unwrap();
         assert!(beside(&key, ".trust").exists());
         let _ = std::fs::remove_dir_all(&d);
     }
