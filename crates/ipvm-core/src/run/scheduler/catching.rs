@@ -211,22 +211,13 @@ fn rewire(
             if !already {
                 st.deps[d].push(r);
             }
-            st.waiting[d] -= 1;
-            if st.waiting[d] == 0 {
-                if st.effectful[d] {
-                    st.parked_effects.push(d);
-                } else {
-                    st.ready.push_back(d);
-                }
-            }
+            st.unblock(d);
         } else {
             st.deps[d].push(r);
             st.dependents[r].push(d);
         }
     }
-    if st.pure_left == 0 {
-        st.ready.extend(st.parked_effects.drain(..));
-    }
+    st.unpark_effects();
     Ok(())
 }
 

@@ -72,15 +72,26 @@ impl RunState {
             self.pure_failed |= !ok;
         }
         for d in std::mem::take(&mut self.dependents[i]) {
-            self.waiting[d] -= 1;
-            if self.waiting[d] == 0 {
-                if self.effectful[d] {
-                    self.parked_effects.push(d);
-                } else {
-                    self.ready.push_back(d);
-                }
+            self.unblock(d);
+        }
+        self.unpark_effects();
+    }
+
+    /// One task that `d` waited for has ended: once none is left, `d` is
+    /// ready (an effect: parked until the pure part is done).
+    pub(super) fn unblock(&mut self, d: usize) {
+        self.waiting[d] -= 1;
+        if self.waiting[d] == 0 {
+            if self.effectful[d] {
+                self.parked_effects.push(d);
+            } else {
+                self.ready.push_back(d);
             }
         }
+    }
+
+    /// Once every pure task has ended, the parked effects are ready.
+    pub(super) fn unpark_effects(&mut self) {
         if self.pure_left == 0 {
             self.ready.extend(self.parked_effects.drain(..));
         }
