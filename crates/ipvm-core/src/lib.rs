@@ -69,7 +69,7 @@ pub mod store;
 
 // The modules by their short names (the crate's public paths before it had
 // folders; the adapters use them).
-pub use auth::{envelope, identity, ucan};
+pub use auth::{envelope, identity, peer_binding, ucan};
 pub use model::{address, awaits, dagjson, receipt, unixfs, workflow};
 pub use run::{coordinate, runlog, scheduler, verify};
 pub use store::{car, memo};
@@ -90,6 +90,7 @@ pub use ipld_core::{cid::Cid, ipld::Ipld};
 pub use memo::{Checked, Quarantine, Rejection};
 pub use model::execution::{Execution, Origin};
 pub use model::op::{Op, OpClass, Ops};
+pub use peer_binding::{BindingError, PeerBinding};
 pub use receipt::{Outcome, Receipt, ReceiptClass, RECEIPT_VERSION};
 pub use run::cancel::CancelToken;
 pub use run::job::{Executor, Job};

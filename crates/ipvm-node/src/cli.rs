@@ -10,7 +10,7 @@ use crate::engines::EngineChoice;
 use crate::key;
 use crate::native::{NodeRuntime, Place};
 
-const USAGE: &str = "usage: ipvm run WORKFLOW.json [--add FILE]... [--parallelism N] [--engine auto|wasmtime|wasmi] [--key FILE] [--trust DID]... [--verify-rate R] [--import CAR]... [--export CAR] [--store DIR | --memory]\n       ipvm key [--key FILE]\n       ipvm verify-receipt CAR [--key FILE] [--trust DID]... [--store DIR | --memory]\n       ipvm delegate --aud DID --cmd CMD [--sub DID | --powerline] [--pol JSON] [--exp SECS | --ttl SECS] [--nbf SECS] --out FILE\n       ipvm invoke --module CID --func NAME [--args JSON] [--fuel N] [--memory N] [--time N] [--aud DID] [--sub DID] [--prf FILE]... [--exp SECS | --ttl SECS] --out FILE\n       ipvm run-invocation TOKEN [--proof FILE]... [--add FILE]... [--authority DID]... [--now SECS] [--engine auto|wasmtime|wasmi] [--store DIR | --memory]\n       ipvm store [--store DIR | --memory]\n       ipvm clear-distrust DID [--key FILE] [--store DIR | --memory]\n       ipvm add FILE...\n       ipvm instruction INSTRUCTIONS.jsonl\n       ipvm dag-cid VALUES.jsonl";
+const USAGE: &str = "usage: ipvm run WORKFLOW.json [--add FILE]... [--parallelism N] [--engine auto|wasmtime|wasmi] [--key FILE] [--trust DID]... [--verify-rate R] [--import CAR]... [--export CAR] [--store DIR | --memory]\n       ipvm key [--key FILE]\n       ipvm verify-receipt CAR [--key FILE] [--trust DID]... [--store DIR | --memory]\n       ipvm delegate --aud DID --cmd CMD [--sub DID | --powerline] [--pol JSON] [--exp SECS | --ttl SECS] [--nbf SECS] --out FILE\n       ipvm invoke --module CID --func NAME [--args JSON] [--fuel N] [--memory N] [--time N] [--aud DID] [--sub DID] [--prf FILE]... [--exp SECS | --ttl SECS] --out FILE\n       ipvm run-invocation TOKEN [--proof FILE]... [--add FILE]... [--authority DID]... [--now SECS] [--engine auto|wasmtime|wasmi] [--store DIR | --memory]\n       ipvm store [--store DIR | --memory]\n       ipvm clear-distrust DID [--key FILE] [--store DIR | --memory]\n       ipvm add FILE...\n       ipvm instruction INSTRUCTIONS.jsonl\n       ipvm dag-cid VALUES.jsonl\n       ipvm node [--listen MULTIADDR]... [--connect MULTIADDR]... [--add FILE]... [--fetch CID]... [--key FILE] [--store DIR | --memory] [--info FILE] [--log LEVEL]";
 
 /// Runs the command line; `Err` is a one-line message for exit code 2.
 pub(crate) fn main(args: &[String]) -> Result<ExitCode, String> {
@@ -24,6 +24,7 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode, String> {
         Some("run-invocation") => crate::authority::run_invocation(&args[1..]),
         Some("store") => show_store(&args[1..]),
         Some("clear-distrust") => clear_distrust(&args[1..]),
+        Some("node") => crate::node::main(&args[1..]),
         Some("instruction") => per_line(&args[1..], "instruction", |line| {
             ipvm_core::workflow::instruction_cid_from_dag_json(line)
         }),

@@ -12,6 +12,7 @@
 //! ipvm add FILE...
 //! ipvm instruction INSTRUCTIONS.jsonl
 //! ipvm dag-cid VALUES.jsonl
+//! ipvm node [--listen MULTIADDR]... [--connect MULTIADDR]... [--add FILE]... [--fetch CID]... [--key FILE] [--store DIR | --memory] [--info FILE] [--log LEVEL]
 //! ```
 //!
 //! The commands that store (`run`, `run-invocation`, `verify-receipt`,
@@ -44,6 +45,10 @@
 //! (one DAG-JSON value per line): what an await in another task refers to.
 //! `dag-cid` prints the CID (dag-cbor, SHA3-256) of each DAG-JSON value.
 //! A workflow may be DAG-JSON or DAG-CBOR.
+//! `node` runs the libp2p peer (`ipvm-net`): bitswap over the store, a relay
+//! for tabs; it prints its peer id, DID and addresses, and `--info` writes
+//! them as JSON.
+//!
 //! Tasks run on wasmtime (`--engine auto`, the default, or `wasmtime`),
 //! with wasmi deciding what compiles and re-running what wasmtime cannot
 //! decide; `--engine wasmi` runs them all on wasmi. The receipts are the
@@ -56,6 +61,7 @@ mod engines;
 mod key;
 mod lock;
 mod native;
+mod node;
 
 use std::process::ExitCode;
 

@@ -4,5 +4,6 @@
 
 pub mod envelope;
 pub mod identity;
+pub mod peer_binding;
 pub mod trust;
 pub mod ucan;

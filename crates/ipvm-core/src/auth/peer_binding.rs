@@ -1,0 +1,196 @@
+//! The binding "this DID speaks as this peer id": a DID's signature over a
+//! libp2p peer id, so that a connection authenticated as the peer id (by
+//! libp2p's Noise handshake) may speak for the DID.
+//!
+//! Natively a node's Ed25519 key is both its DID and its libp2p identity,
+//! so its binding is its own. A tab's WebCrypto key cannot be extracted to
+//! sign libp2p's handshake, so the tab runs libp2p under another key and
+//! presents a binding signed by its DID's key. Whoever receives a binding
+//! checks it against the peer id the connection was authenticated as
+//! ([`PeerBinding::check`]); the core knows nothing of libp2p, so a peer id
+//! is its text form (base58btc, `12D3KooW…`), compared exactly.
+//!
+//! On the wire a binding is DAG-CBOR `{did, peer, exp, sig}`; `sig` is the
+//! Ed25519 signature of [`DOMAIN`] followed by the DAG-CBOR of
+//! `{did, peer, exp}` (`exp` in seconds since the epoch; a binding past it
+//! is refused).
+
+use std::collections::BTreeMap;
+
+use ipld_core::ipld::Ipld;
+
+use crate::auth::identity::{Did, Signer};
+use crate::model::address::{decode_dag_cbor, encode_dag_cbor};
+use crate::CoreError;
+
+/// What the signature covers before the payload: a binding's signature is
+/// never valid as any other signature of the same key.
+pub const DOMAIN: &[u8] = b"ipvm/peer-binding/1\n";
+
+/// The longest peer id text accepted (an Ed25519 peer id is 52 characters;
+/// an RSA one in base58 up to about 400).
+pub const MAX_PEER_LEN: usize = 512;
+
+/// The largest encoded binding accepted.
+pub const MAX_BINDING_BYTES: usize = 2048;
+
+/// Why a binding is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BindingError {
+    /// Not a binding: bad DAG-CBOR, a missing or extra field, a field of
+    /// the wrong type or size.
+    #[error("malformed peer binding: {0}")]
+    Malformed(String),
+    /// Signed for another peer id than the connection's.
+    #[error("the binding names peer {claimed}, but the connection is from peer {connected}")]
+    WrongPeer {
+        /// The peer id the binding names.
+        claimed: String,
+        /// The peer id the connection was authenticated as.
+        connected: String,
+    },
+    /// Past its expiry.
+    #[error("the binding expired at {exp} (now {now}); ask the peer for a new one")]
+    Expired {
+        /// Its expiry, seconds since the epoch.
+        exp: u64,
+        /// The time it was checked at.
+        now: u64,
+    },
+    /// The signature is not the DID's over this peer id and expiry.
+    #[error("the binding's signature is not {did}'s")]
+    BadSignature {
+        /// The DID it claims.
+        did: String,
+    },
+}
+
+/// A DID's signed statement that it speaks as a libp2p peer id until `exp`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerBinding {
+    did: Did,
+    peer: String,
+    exp: u64,
+    sig: Vec<u8>,
+}
+
+impl PeerBinding {
+    /// Signs a binding of `signer`'s DID to `peer` (a peer id's text),
+    /// valid until `exp` (seconds since the epoch).
+    pub async fn sign(signer: &dyn Signer, peer: &str, exp: u64) -> Result<Self, CoreError> {
+        if peer.is_empty() || peer.len() > MAX_PEER_LEN {
+            return Err(CoreError::Encode(format!(
+                "a peer id of {} bytes cannot be bound (1 to {MAX_PEER_LEN})",
+                peer.len()
+            )));
+        }
+        let did = signer.did().clone();
+        let message = signed_bytes(&did, peer, exp)?;
+        let sig = signer.sign(&message).await?;
+        Ok(Self {
+            did,
+            peer: peer.to_string(),
+            exp,
+            sig,
+        })
+    }
+
+    /// The DID that signed.
+    pub fn did(&self) -> &Did {
+        &self.did
+    }
+
+    /// The peer id it names.
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    /// Its expiry, seconds since the epoch.
+    pub fn exp(&self) -> u64 {
+        self.exp
+    }
+
+    /// Checks the binding for a connection authenticated as
+    /// `connected_peer` at time `now`: the DID it speaks for, or why not.
+    pub fn check(&self, connected_peer: &str, now: u64) -> Result<&Did, BindingError> {
+        if self.peer != connected_peer {
+            return Err(BindingError::WrongPeer {
+                claimed: self.peer.clone(),
+                connected: connected_peer.to_string(),
+            });
+        }
+        if now >= self.exp {
+            return Err(BindingError::Expired { exp: self.exp, now });
+        }
+        let bad = || BindingError::BadSignature {
+            did: self.did.to_string(),
+        };
+        let message = signed_bytes(&self.did, &self.peer, self.exp).map_err(|_| bad())?;
+        if self.did.verifies(&message, &self.sig) {
+            Ok(&self.did)
+        } else {
+            Err(bad())
+        }
+    }
+
+    /// The binding as DAG-CBOR `{did, peer, exp, sig}`.
+    pub fn to_dag_cbor(&self) -> Result<Vec<u8>, CoreError> {
+        let mut map = payload(&self.did, &self.peer, self.exp);
+        map.insert("sig".into(), Ipld::Bytes(self.sig.clone()));
+        encode_dag_cbor(&Ipld::Map(map))
+    }
+
+    /// Reads a binding, strictly: exactly the four fields, of their types
+    /// and sizes. The signature is not checked here ([`PeerBinding::check`]).
+    pub fn from_dag_cbor(bytes: &[u8]) -> Result<Self, BindingError> {
+        let bad = |why: &str| BindingError::Malformed(why.to_string());
+        if bytes.len() > MAX_BINDING_BYTES {
+            return Err(BindingError::Malformed(format!(
+                "{} bytes, more than {MAX_BINDING_BYTES}",
+                bytes.len()
+            )));
+        }
+        let Ipld::Map(map) = decode_dag_cbor(bytes).map_err(|e| bad(&e.to_string()))? else {
+            return Err(bad("not a map"));
+        };
+        if map.len() != 4 {
+            return Err(bad("expected exactly the fields did, peer, exp, sig"));
+        }
+        let did = match map.get("did") {
+            Some(Ipld::String(s)) => Did::parse(s).map_err(|e| bad(&e.to_string()))?,
+            _ => return Err(bad("`did` is missing or not a string")),
+        };
+        let peer = match map.get("peer") {
+            Some(Ipld::String(s)) if !s.is_empty() && s.len() <= MAX_PEER_LEN => s.clone(),
+            _ => return Err(bad("`peer` is missing, not a string, or of a bad length")),
+        };
+        let exp = match map.get("exp") {
+            Some(Ipld::Integer(n)) => u64::try_from(*n).map_err(|_| bad("`exp` is negative"))?,
+            _ => return Err(bad("`exp` is missing or not an integer")),
+        };
+        let sig = match map.get("sig") {
+            Some(Ipld::Bytes(b)) if b.len() == 64 => b.clone(),
+            _ => return Err(bad("`sig` is missing or not 64 bytes")),
+        };
+        Ok(Self {
+            did,
+            peer,
+            exp,
+            sig,
+        })
+    }
+}
+
+fn payload(did: &Did, peer: &str, exp: u64) -> BTreeMap<String, Ipld> {
+    BTreeMap::from([
+        ("did".to_string(), Ipld::String(did.to_string())),
+        ("peer".to_string(), Ipld::String(peer.to_string())),
+        ("exp".to_string(), Ipld::Integer(i128::from(exp))),
+    ])
+}
+
+fn signed_bytes(did: &Did, peer: &str, exp: u64) -> Result<Vec<u8>, CoreError> {
+    let mut message = DOMAIN.to_vec();
+    message.extend(encode_dag_cbor(&Ipld::Map(payload(did, peer, exp)))?);
+    Ok(message)
+}

@@ -1,0 +1,99 @@
+//! The project's native store as bitswap's block store, and the hashes
+//! bitswap may check blocks with: SHA2-256 and SHA3-256, computed by the
+//! core (receipts are SHA3-256 blocks; files are SHA2-256).
+//!
+//! One copy of each block: bitswap reads and writes the same SQLite store
+//! that `ipvm run` uses, so a block fetched here is an input of the next run
+//! and a receipt a run wrote is served here. Every block is verified against
+//! its CID before it is stored ([`ipvm_core::BlockStore::put_block`] does),
+//! and what is read is checked again before it is served.
+
+use cid::CidGeneric;
+use ipvm_core::address::{cid_of, verify_block, SHA2_256, SHA3_256};
+use ipvm_core::{BlockStore as _, Cid};
+use ipvm_store::SqliteStore;
+use multihash::Multihash;
+
+/// The native store seen by bitswap. The store's calls are synchronous
+/// SQLite under a mutex; they run to completion when polled.
+#[derive(Clone)]
+pub struct StoreBlocks {
+    store: SqliteStore,
+}
+
+impl StoreBlocks {
+    /// Bitswap over this store.
+    pub fn new(store: SqliteStore) -> Self {
+        Self { store }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &SqliteStore {
+        &self.store
+    }
+}
+
+/// A CID of any multihash size as the core's CID (64-byte multihashes).
+pub(crate) fn to_core<const S: usize>(cid: &CidGeneric<S>) -> Result<Cid, blockstore::Error> {
+    Cid::try_from(cid.to_bytes()).map_err(|_| blockstore::Error::CidTooLarge)
+}
+
+fn io(e: ipvm_core::CoreError) -> blockstore::Error {
+    blockstore::Error::StoredDataError(e.to_string())
+}
+
+impl blockstore::Blockstore for StoreBlocks {
+    async fn get<const S: usize>(
+        &self,
+        cid: &CidGeneric<S>,
+    ) -> Result<Option<Vec<u8>>, blockstore::Error> {
+        let cid = to_core(cid)?;
+        let bytes = futures::executor::block_on(self.store.get_block(&cid)).map_err(io)?;
+        match bytes {
+            // A block that does not match its CID is never served.
+            Some(b) if verify_block(&cid, &b).is_err() => Ok(None),
+            other => Ok(other),
+        }
+    }
+
+    async fn put_keyed<const S: usize>(
+        &self,
+        cid: &CidGeneric<S>,
+        data: &[u8],
+    ) -> Result<(), blockstore::Error> {
+        let cid = to_core(cid)?;
+        futures::executor::block_on(self.store.put_block(cid, data.to_vec())).map_err(io)
+    }
+
+    async fn remove<const S: usize>(&self, _cid: &CidGeneric<S>) -> Result<(), blockstore::Error> {
+        // The store's blocks are the runs' inputs and receipts: a peer never
+        // removes them.
+        Err(blockstore::Error::FatalDatabaseError(
+            "the node's store does not remove blocks".into(),
+        ))
+    }
+
+    async fn close(self) -> Result<(), blockstore::Error> {
+        Ok(())
+    }
+}
+
+/// SHA2-256 and SHA3-256, the two hashes the core accepts, for bitswap's
+/// check of every block it receives.
+pub(crate) struct CoreHashes;
+
+impl<const S: usize> beetswap::multihasher::Multihasher<S> for CoreHashes {
+    async fn hash(
+        &self,
+        multihash_code: u64,
+        input: &[u8],
+    ) -> Result<Multihash<S>, beetswap::multihasher::MultihasherError> {
+        use beetswap::multihasher::MultihasherError;
+        if multihash_code != SHA2_256 && multihash_code != SHA3_256 {
+            return Err(MultihasherError::UnknownMultihashCode);
+        }
+        let cid = cid_of(ipvm_core::address::RAW, multihash_code, input);
+        Multihash::<S>::wrap(cid.hash().code(), cid.hash().digest())
+            .map_err(|_| MultihasherError::InvalidMultihashSize)
+    }
+}

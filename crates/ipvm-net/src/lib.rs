@@ -1,0 +1,20 @@
+//! The native IPVM peer behind `ipvm node`: a libp2p host on rust-ipfs
+//! (WebSocket, Noise, Yamux; identify, pubsub, request-response), a circuit
+//! relay v2 server for tabs, and bitswap (beetswap) over the project's own
+//! native store, so that one copy of each block serves the runs and the
+//! peers. The node's Ed25519 key is both its DID and its libp2p identity.
+//!
+//! Native only: nothing here is built for wasm32.
+
+mod behaviour;
+mod blocks;
+mod error;
+pub mod log;
+mod node;
+
+pub use behaviour::{relay_config, BitswapHandle};
+pub use blocks::StoreBlocks;
+pub use error::NetError;
+pub use node::{
+    connect_addr, listen_addr, serve, Config, Info, Node, Serve, DEFAULT_LISTEN, REQUEST_PROTOCOL,
+};

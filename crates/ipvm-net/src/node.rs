@@ -1,0 +1,471 @@
+//! The node: starts the rust-ipfs host with the node's behaviours, says
+//! where it listens (and writes that as JSON for `--info`), dials its
+//! `--connect` peers, and fetches blocks and DAGs over bitswap into the
+//! store.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ipvm_core::{unixfs, Cid, Ed25519Key, Ipld, PeerBinding};
+use ipvm_store::SqliteStore;
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId};
+use rust_ipfs::builder::IpfsBuilder;
+use rust_ipfs::p2p::{IdentifyConfiguration, PubsubConfig};
+use rust_ipfs::{Ipfs, Keypair, RequestResponseConfig};
+
+use crate::behaviour::{node_behaviour, BitswapHandle, NodeBehaviour};
+use crate::blocks::StoreBlocks;
+use crate::log::{Level, Log};
+use crate::NetError;
+
+/// Where the node listens when told nothing: WebSocket on loopback, any port.
+pub const DEFAULT_LISTEN: &str = "/ip4/127.0.0.1/tcp/0/ws";
+
+/// The request-response protocol the next issue's IPVM protocols start on.
+pub const REQUEST_PROTOCOL: &str = "/ipvm/request/0.1.0";
+
+/// How long a peer binding in the info file is valid.
+const BINDING_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Most blocks one DAG fetch walks.
+const MAX_DAG_BLOCKS: usize = 1 << 20;
+
+/// What the node is given.
+pub struct Config {
+    /// The node's key: its DID and its libp2p identity.
+    pub key: Ed25519Key,
+    /// Its store: bitswap reads and writes its blocks.
+    pub store: SqliteStore,
+    /// Where it listens (WebSocket addresses only).
+    pub listen: Vec<Multiaddr>,
+    /// Peers it dials at start.
+    pub connect: Vec<Multiaddr>,
+    /// Its log.
+    pub log: Log,
+}
+
+/// What the node says about itself (`--info`).
+#[derive(Debug, Clone)]
+pub struct Info {
+    /// Its libp2p peer id.
+    pub peer_id: String,
+    /// Its DID (the same key).
+    pub did: String,
+    /// Where it can be dialled, each ending in `/p2p/<peer id>`.
+    pub multiaddrs: Vec<String>,
+    /// Its binding of DID to peer id (DAG-CBOR, base64url), for tabs.
+    pub binding: String,
+    /// The binding's expiry, seconds since the epoch.
+    pub binding_exp: u64,
+}
+
+impl Info {
+    /// The info as JSON text.
+    pub fn to_json(&self) -> String {
+        serde_json::json!({
+            "peerId": self.peer_id,
+            "did": self.did,
+            "multiaddrs": self.multiaddrs,
+            "binding": self.binding,
+            "bindingExp": self.binding_exp,
+            "pid": std::process::id(),
+        })
+        .to_string()
+    }
+
+    /// Writes the JSON to `path` whole: a temporary file beside it, renamed.
+    pub fn write(&self, path: &Path) -> Result<(), NetError> {
+        let err = |e: std::io::Error| NetError::Info {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&tmp, self.to_json() + "\n").map_err(err)?;
+        std::fs::rename(&tmp, path).map_err(err)
+    }
+}
+
+/// A running node.
+pub struct Node {
+    ipfs: Ipfs,
+    bitswap: BitswapHandle,
+    key: Ed25519Key,
+    peer_id: PeerId,
+    log: Log,
+}
+
+/// Parses a multiaddr the node may listen on: WebSocket over TCP only.
+pub fn listen_addr(text: &str) -> Result<Multiaddr, NetError> {
+    let bad = |reason: &str| NetError::Address {
+        addr: text.to_string(),
+        reason: reason.to_string(),
+    };
+    let addr: Multiaddr = text.parse().map_err(|e| bad(&format!("{e}")))?;
+    let ws = addr
+        .iter()
+        .any(|p| matches!(p, Protocol::Ws(_) | Protocol::Wss(_)));
+    let tcp = addr.iter().any(|p| matches!(p, Protocol::Tcp(_)));
+    if !(ws && tcp) {
+        return Err(bad(
+            "the node listens on WebSocket only (/ip4/…/tcp/PORT/ws); /webrtc-direct and WebTransport are not offered (see README)",
+        ));
+    }
+    Ok(addr)
+}
+
+/// Parses a peer's address to dial: it must end in `/p2p/<peer id>`.
+pub fn connect_addr(text: &str) -> Result<Multiaddr, NetError> {
+    let addr: Multiaddr = text.parse().map_err(|e| NetError::Address {
+        addr: text.to_string(),
+        reason: format!("{e}"),
+    })?;
+    if !matches!(addr.iter().last(), Some(Protocol::P2p(_))) {
+        return Err(NetError::Address {
+            addr: text.to_string(),
+            reason: "a peer's address ends in /p2p/<peer id> (see its --info)".into(),
+        });
+    }
+    Ok(addr)
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn swarm_log<E: std::fmt::Debug>(log: &Log, event: &SwarmEvent<E>) {
+    match event {
+        SwarmEvent::ConnectionEstablished {
+            peer_id, endpoint, ..
+        } => log.line(
+            Level::Info,
+            &format!("connected {peer_id} {}", endpoint.get_remote_address()),
+        ),
+        SwarmEvent::ConnectionClosed { peer_id, cause, .. } => log.line(
+            Level::Info,
+            &format!(
+                "closed {peer_id}{}",
+                cause
+                    .as_ref()
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default()
+            ),
+        ),
+        SwarmEvent::IncomingConnectionError {
+            send_back_addr,
+            error,
+            ..
+        } => log.line(
+            Level::Warn,
+            &format!("refused incoming {send_back_addr}: {error}"),
+        ),
+        SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => log.line(
+            Level::Warn,
+            &format!(
+                "could not dial {}: {error}",
+                peer_id.map(|p| p.to_string()).unwrap_or_default()
+            ),
+        ),
+        SwarmEvent::ListenerError { error, .. } => {
+            log.line(Level::Error, &format!("listener error: {error}"))
+        }
+        SwarmEvent::NewListenAddr { address, .. } => {
+            log.line(Level::Debug, &format!("listening on {address}"))
+        }
+        _ => {}
+    }
+}
+
+impl Node {
+    /// Starts the host, listens, and dials the `--connect` peers.
+    pub async fn start(config: Config) -> Result<Node, NetError> {
+        let Config {
+            key,
+            store,
+            listen,
+            connect,
+            log,
+        } = config;
+        let keypair = Keypair::ed25519_from_bytes(key.seed())
+            .map_err(|e| NetError::Start(format!("the key is not an Ed25519 key: {e}")))?;
+        let peer_id = keypair.public().to_peer_id();
+        let (behaviour, bitswap) = node_behaviour(peer_id, StoreBlocks::new(store), log.clone());
+        let mut behaviour = Some(behaviour);
+        let listen = if listen.is_empty() {
+            vec![listen_addr(DEFAULT_LISTEN)?]
+        } else {
+            listen
+        };
+        let swarm_log_handle = log.clone();
+        let builder = IpfsBuilder::<NodeBehaviour>::with_keypair(&keypair)
+            .map_err(|e| NetError::Start(e.to_string()))?
+            .enable_websocket()
+            .with_identify(IdentifyConfiguration {
+                agent_version: format!("ipvm/{}", env!("CARGO_PKG_VERSION")),
+                ..Default::default()
+            })
+            .with_pubsub(PubsubConfig {
+                // Receipts travel by CID, not in messages (see README).
+                max_transmit_size: 64 * 1024,
+                ..Default::default()
+            })
+            .with_request_response(vec![RequestResponseConfig {
+                protocol: REQUEST_PROTOCOL.into(),
+                ..Default::default()
+            }])
+            .with_custom_behaviour(move |_| {
+                behaviour
+                    .take()
+                    .ok_or_else(|| std::io::Error::other("the behaviour was built twice"))
+            })
+            .set_connection_limits(|limits| {
+                limits
+                    .with_max_pending_incoming(Some(64))
+                    .with_max_pending_outgoing(Some(64))
+                    .with_max_established_incoming(Some(512))
+                    .with_max_established_per_peer(Some(4))
+            })
+            .set_idle_connection_timeout(60)
+            .swarm_events(move |swarm, event| {
+                swarm_log(&swarm_log_handle, event);
+                // Reservations need the relay's addresses: each loopback or
+                // given listen address is an external address.
+                if let SwarmEvent::NewListenAddr { address, .. } = event {
+                    swarm.add_external_address(address.clone());
+                }
+            })
+            .set_listening_addrs(listen.clone());
+        let ipfs = builder
+            .start()
+            .await
+            .map_err(|e| NetError::Start(format!("{e:#}")))?;
+        let node = Node {
+            ipfs,
+            bitswap,
+            key,
+            peer_id,
+            log,
+        };
+        node.wait_listening(&listen).await?;
+        for addr in connect {
+            node.connect(addr).await?;
+        }
+        Ok(node)
+    }
+
+    async fn wait_listening(&self, asked: &[Multiaddr]) -> Result<(), NetError> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let addrs = self.listening().await;
+            if !addrs.is_empty() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(NetError::Listen {
+                    addrs: asked
+                        .iter()
+                        .map(|a| a.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    reason: "no listener came up in 10 s".into(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn listening(&self) -> Vec<Multiaddr> {
+        self.ipfs.listening_addresses().await.unwrap_or_default()
+    }
+
+    /// Dials a peer (`…/p2p/<peer id>`) and waits until it is connected.
+    pub async fn connect(&self, addr: Multiaddr) -> Result<(), NetError> {
+        let err = |reason: String| NetError::Connect {
+            addr: addr.to_string(),
+            reason,
+        };
+        let peer = match addr.iter().last() {
+            Some(Protocol::P2p(p)) => p,
+            _ => return Err(err("no /p2p/<peer id>".into())),
+        };
+        let connected =
+            tokio::time::timeout(Duration::from_secs(10), self.ipfs.connect(addr.clone()))
+                .await
+                .map_err(|_| err("no answer in 10 s".into()))?;
+        connected.map_err(|e| err(format!("{e:#}")))?;
+        if !self.ipfs.is_connected(peer).await.unwrap_or(false) {
+            return Err(err("the connection closed at once".into()));
+        }
+        Ok(())
+    }
+
+    /// The node's peer id.
+    pub fn peer_id(&self) -> String {
+        self.peer_id.to_string()
+    }
+
+    /// The peers it is connected to.
+    pub async fn connected(&self) -> Vec<String> {
+        self.ipfs
+            .connected()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    /// What the node says about itself: peer id, DID, its multiaddrs and
+    /// its binding of the two.
+    pub async fn info(&self) -> Result<Info, NetError> {
+        let exp = now() + BINDING_TTL.as_secs();
+        let binding = PeerBinding::sign(&self.key, &self.peer_id(), exp).await?;
+        let multiaddrs = self
+            .listening()
+            .await
+            .into_iter()
+            .map(|a| a.with(Protocol::P2p(self.peer_id)).to_string())
+            .collect();
+        Ok(Info {
+            peer_id: self.peer_id(),
+            did: self.key.did().to_string(),
+            multiaddrs,
+            binding: multibase::encode(multibase::Base::Base64Url, binding.to_dag_cbor()?),
+            binding_exp: exp,
+        })
+    }
+
+    /// The block `cid`, from the store or a connected peer (verified against
+    /// its CID and stored), within `within`.
+    pub async fn block(&self, cid: Cid, within: Duration) -> Result<Vec<u8>, NetError> {
+        self.block_by(cid, tokio::time::Instant::now() + within, within)
+            .await
+    }
+
+    /// [`Node::block`] by `deadline`; a miss says `total`, the whole wait.
+    async fn block_by(
+        &self,
+        cid: Cid,
+        deadline: tokio::time::Instant,
+        total: Duration,
+    ) -> Result<Vec<u8>, NetError> {
+        let err = |reason: String| NetError::Fetch {
+            cid: cid.to_string(),
+            reason,
+        };
+        let bytes = tokio::time::timeout_at(deadline, self.bitswap.get(cid))
+            .await
+            .map_err(|_| {
+                err(format!(
+                    "no connected peer sent it in {} s",
+                    total.as_secs()
+                ))
+            })?
+            .map_err(err)?;
+        ipvm_core::address::verify_block(&cid, &bytes)?;
+        Ok(bytes)
+    }
+
+    /// Fetches a whole DAG (UnixFS files, DAG-CBOR values) into the store:
+    /// each block and every block it links to. Returns how many blocks.
+    pub async fn fetch_dag(&self, root: Cid, within: Duration) -> Result<usize, NetError> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut todo = vec![root];
+        let mut seen = std::collections::HashSet::new();
+        while let Some(cid) = todo.pop() {
+            if !seen.insert(cid) {
+                continue;
+            }
+            if seen.len() > MAX_DAG_BLOCKS {
+                return Err(NetError::Fetch {
+                    cid: root.to_string(),
+                    reason: format!("more than {MAX_DAG_BLOCKS} blocks"),
+                });
+            }
+            let bytes = self.block_by(cid, deadline, within).await?;
+            todo.extend(links(&cid, &bytes)?);
+        }
+        self.log.line(
+            Level::Info,
+            &format!("fetched {root} ({} blocks)", seen.len()),
+        );
+        Ok(seen.len())
+    }
+
+    /// Stops the host.
+    pub async fn stop(self) {
+        self.ipfs.exit_daemon().await;
+    }
+}
+
+/// The CIDs a block links to: DAG-PB links, DAG-CBOR links; raw has none.
+fn links(cid: &Cid, bytes: &[u8]) -> Result<Vec<Cid>, NetError> {
+    match cid.codec() {
+        ipvm_core::address::DAG_PB => Ok(unixfs::decode_node(cid, bytes)?.1),
+        ipvm_core::address::DAG_CBOR => {
+            let mut out = Vec::new();
+            let mut stack = vec![ipvm_core::decode_dag_cbor(bytes)?];
+            while let Some(v) = stack.pop() {
+                match v {
+                    Ipld::Link(c) => out.push(c),
+                    Ipld::List(items) => stack.extend(items),
+                    Ipld::Map(m) => stack.extend(m.into_values()),
+                    _ => {}
+                }
+            }
+            Ok(out)
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// What `ipvm node` does once the node is up.
+pub struct Serve {
+    /// Where to write the info JSON.
+    pub info: Option<std::path::PathBuf>,
+    /// DAGs to fetch into the store at start (`--fetch CID`).
+    pub fetch: Vec<Cid>,
+    /// How long each fetch may take.
+    pub fetch_within: Duration,
+}
+
+/// Runs `ipvm node`: starts the node, prints and writes its info, fetches
+/// what it is told to, then serves until SIGINT or SIGTERM.
+pub fn serve(config: Config, serve: Serve) -> Result<(), NetError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| NetError::Start(format!("no async runtime: {e}")))?;
+    runtime.block_on(async move {
+        let log = config.log.clone();
+        let node = Node::start(config).await?;
+        let info = node.info().await?;
+        println!("peer {}", info.peer_id);
+        println!("did {}", info.did);
+        for a in &info.multiaddrs {
+            println!("listening {a}");
+        }
+        if let Some(path) = &serve.info {
+            info.write(path)?;
+        }
+        for cid in serve.fetch {
+            let blocks = node.fetch_dag(cid, serve.fetch_within).await?;
+            println!("fetched {cid} {blocks}");
+        }
+        println!("ready");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| NetError::Start(format!("cannot handle SIGTERM: {e}")))?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        log.line(Level::Info, "stopping");
+        node.stop().await;
+        Ok(())
+    })
+}
