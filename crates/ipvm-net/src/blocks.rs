@@ -6,11 +6,12 @@
 //! that `ipvm run` uses, so a block fetched here is an input of the next run
 //! and a receipt a run wrote is served here. Every block is verified against
 //! its CID before it is stored ([`ipvm_core::BlockStore::put_block`] does),
-//! and what is read is checked again before it is served.
+//! and what is read is checked again before it is served. A receipt the
+//! store keeps as a row (not a block) is served as the block of its CID.
 
 use cid::CidGeneric;
 use ipvm_core::address::{cid_of, verify_block, SHA2_256, SHA3_256};
-use ipvm_core::{BlockStore as _, Cid};
+use ipvm_core::{BlockStore as _, Cid, ReceiptStore as _};
 use ipvm_store::SqliteStore;
 use multihash::Multihash;
 
@@ -48,7 +49,13 @@ impl blockstore::Blockstore for StoreBlocks {
         cid: &CidGeneric<S>,
     ) -> Result<Option<Vec<u8>>, blockstore::Error> {
         let cid = to_core(cid)?;
-        let bytes = futures::executor::block_on(self.store.get_block(&cid)).map_err(io)?;
+        let mut bytes = futures::executor::block_on(self.store.get_block(&cid)).map_err(io)?;
+        if bytes.is_none() {
+            // A receipt is a row of its own (with its indexes), not a block:
+            // its DAG-CBOR bytes are the block of its CID. A bad row is none.
+            let row = futures::executor::block_on(self.store.row(&cid)).map_err(io)?;
+            bytes = row.and_then(Result::ok).map(|row| row.bytes);
+        }
         match bytes {
             // A block that does not match its CID is never served.
             Some(b) if verify_block(&cid, &b).is_err() => Ok(None),

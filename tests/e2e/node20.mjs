@@ -1,0 +1,13 @@
+// What libp2p 3 and Helia 7 use of Node 22 that this machine's Node 20
+// lacks, for the tests that run them (imported first).
+if (typeof Promise.withResolvers !== "function") {
+  Promise.withResolvers = function withResolvers() {
+    let resolve;
+    let reject;
+    const promise = new this((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    return { promise, resolve, reject };
+  };
+}
