@@ -5,6 +5,8 @@
 //! them with the corpus in `tests/fuzz/corpus/<target>/` and every crash
 //! kept in `tests/fuzz/crashes/<target>/`, on every `npm test`.
 
+pub mod differential;
+
 use futures::executor::block_on;
 use ipvm_core::store::{read_file_within, BlockStore};
 use ipvm_core::{address, car, MemoryStore, Receipt, Workflow};

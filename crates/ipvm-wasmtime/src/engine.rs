@@ -80,6 +80,12 @@ impl WasmtimeEngine {
             .max_wasm_stack(MAX_WASM_STACK)
             .wasm_simd(false)
             .wasm_relaxed_simd(false)
+            // Reference types (externref, which needs the `gc` feature), not
+            // the GC proposal; the rewriter refuses what else this enables.
+            .wasm_gc(false)
+            .wasm_function_references(false)
+            .wasm_exceptions(false)
+            .collector(wasmtime::Collector::Null)
             .cache(cache);
         let engine = Engine::new(&config).map_err(|e| format!("wasmtime: {e}"))?;
         let ticker = Ticker::start(&engine);
@@ -117,7 +123,7 @@ impl EngineTrait for WasmtimeEngine {
     async fn compile(&self, name: &str, metered: &Metered) -> Result<Module, ExecError> {
         Module::new(&self.engine, &metered.bytes).map_err(|e| ExecError::Compile {
             cid: name.into(),
-            reason: format!("wasmtime refused the metered module: {e}"),
+            reason: format!("wasmtime refused the metered module: {e:#}"),
         })
     }
 
