@@ -425,9 +425,21 @@ pub(crate) fn progress(rt: &NodeRuntime) -> impl FnMut(&Event) + '_ {
             } => rt.executor().engine_of(instruction),
             _ => None,
         };
-        match ran {
-            Some(engine) => eprintln!("{} engine {engine}", describe(e)),
-            None => eprintln!("{}", describe(e)),
+        match (ran, e) {
+            // The engine before the reason, which may hold anything.
+            (
+                Some(engine),
+                Event::Failed {
+                    task,
+                    instruction,
+                    receipt: Some(r),
+                    reason,
+                },
+            ) => eprintln!(
+                "failed   task {task} {instruction} receipt {r} engine {engine}: {reason}"
+            ),
+            (Some(engine), _) => eprintln!("{} engine {engine}", describe(e)),
+            (None, _) => eprintln!("{}", describe(e)),
         }
     }
 }
