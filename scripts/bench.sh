@@ -2,7 +2,8 @@
 # npm run bench: prints the benchmark figures (no pass/fail).
 #   - scheduler overhead per task (native, 10,000-task DAG, no-op executor)
 #   - the native SQLite store through the scheduler: receipts written/s, memo hits/s, bytes per receipt
-#   - the compute kernels on every engine (tests/bench/engines.mjs)
+#   - the compute kernels on every engine, wasmtime and wasmi natively too (tests/bench/engines.mjs)
+#   - Homestar's image pipeline natively (.build/bin/ipvm) and in a tab (tests/bench/pipeline.mjs)
 #   - the runtime in a tab: store, pool scaling, memo hits, signing (tests/bench/runtime.mjs)
 #   - where the page's thread spends its time around each task (tests/bench/profile.mjs)
 # and writes the report: bench/results.json, bench/report.md, bench/*.svg.
@@ -16,8 +17,11 @@ say "bench: the native store (cargo bench -p ipvm-store)"
 (cd "$ROOT" && cargo bench --quiet -p ipvm-store --bench store) | tee "$ROOT/.build/bench/store.txt"
 say "bench: wasmi in the browser vs the browser's own engine (needs the built package)"
 bash "$ROOT/scripts/setup.sh" --test >/dev/null
-[ -f "$ROOT/pkg/wasm/ipvm_web_bg.wasm" ] || bash "$ROOT/scripts/build.sh"
+[ -f "$ROOT/pkg/wasm/ipvm_web_bg.wasm" ] && [ -x "$ROOT/.build/bin/ipvm" ] || bash "$ROOT/scripts/build.sh"
+# The native kernels' runner, built as users get the CLI (profile cli).
+(cd "$ROOT" && cargo build --quiet --profile cli -p ipvm-exec --example kernels)
 node "$ROOT/tests/bench/engines.mjs"
+node "$ROOT/tests/bench/pipeline.mjs"
 node "$ROOT/tests/bench/runtime.mjs"
 # The profile needs function names, which wasm-opt drops: the same build through wasm-bindgen only.
 RAW="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/ipvm_web.wasm"

@@ -12,6 +12,7 @@ const read = (name) => (existsSync(`${ROOT}.build/bench/${name}`) ? readFileSync
 const engines = JSON.parse(read("engines.json") ?? "null");
 const runtime = JSON.parse(read("runtime.json") ?? "null");
 const profile = JSON.parse(read("profile.json") ?? "null");
+const pipeline = JSON.parse(read("pipeline.json") ?? "null");
 const scheduler = (read("scheduler.txt") ?? "").split("\n").filter((l) => l.startsWith("scheduler,") || l.startsWith("parse"));
 // The native store's bench: its table as printed, and its rows parsed.
 const nativeStoreLines = (read("store.txt") ?? "").split("\n").filter((l) => l.trim());
@@ -42,9 +43,11 @@ try {
  * The shape of results.json, version 1:
  * {schema, date, commit, machine: {cpu, cores, memoryGiB, os, browser, node},
  *  package: {wasmBytes, wasmGzipBytes},
- *  compute: {repeat, picture: {width, height, bytes}, rewriteMs,
+ *  compute: {repeat, picture: {width, height, bytes}, rewriteMs, compileMs: {wasmi, wasmtime},
  *            rows: [{kernel, kind, chromiumMs, fastMs, fastRatio, wasmiTabMs, wasmiTabRatio,
- *                    wasmiNativeMs, wasmiNativeRatio, fuel, sameOutput}]},
+ *                    wasmiNativeMs, wasmiNativeRatio, wasmtimeMs, wasmtimeRatio, fuel, sameOutput}]},
+ *  pipeline: {repeat, picture: {width, height, bytes}, nativeMs: {wasmtime|wasmi: {memory, store}},
+ *             tab: {ms, firstMs, engines}} (Homestar's image pipeline, natively and in a tab),
  *  scaling: {task, points: [{workers, seconds, speedup, ideal}]},
  *  store: {tasks, writtenPerSecond, readPerSecond, memoPerSecond},
  *  memoHit: {aloneMs, piledMs, piled},
@@ -78,6 +81,7 @@ const results = {
     repeat: engines.repeat,
     picture: engines.png,
     rewriteMs: engines.rewriteMs,
+    compileMs: engines.compileMs ?? null,
     rows: engines.rows.map((r) => ({
       kernel: r.kernel,
       kind: r.kind,
@@ -88,8 +92,12 @@ const results = {
       wasmiTabRatio: r.wasmiRatio,
       wasmiNativeMs: r.nativeMs,
       wasmiNativeRatio: r.nativeMs == null ? null : r.nativeMs / r.browserMs,
+      wasmtimeMs: r.wasmtimeMs ?? null,
+      wasmtimeRatio: r.wasmtimeMs == null ? null : r.wasmtimeMs / r.browserMs,
       fuel: r.fuel,
-      sameOutput: Boolean(r.fastSameOutput && r.wasmiSameOutput && r.sameReceipt && (r.nativeFuel == null || r.nativeFuel === r.fuel)),
+      sameOutput: Boolean(
+        r.fastSameOutput && r.wasmiSameOutput && r.sameReceipt && (r.nativeFuel == null || r.nativeFuel === r.fuel) && (r.wasmtimeFuel == null || r.wasmtimeFuel === r.fuel),
+      ),
     })),
   },
   scaling: runtime && {
@@ -102,6 +110,7 @@ const results = {
   perTask: runtime?.dag ?? null,
   coldStart: runtime?.coldStart ?? null,
   profile,
+  pipeline,
   scheduler,
   nativeStore,
   notMeasured: [
@@ -117,6 +126,7 @@ function computeSvg(rows) {
     ["fast path", "fastRatio", "#2b8a3e"],
     ["wasmi in the tab", "wasmiTabRatio", "#c92a2a"],
     ["wasmi natively", "wasmiNativeRatio", "#e67700"],
+    ["wasmtime natively", "wasmtimeRatio", "#1864ab"],
   ];
   const W = 720, left = 120, right = 20, barH = 10, gap = 10, top = 40;
   const height = top + rows.length * (series.length * barH + gap) + 40;
@@ -172,16 +182,34 @@ if (results.compute) {
   lines.push(
     "## Compute",
     "",
-    `Each kernel of the project's guest module on Chromium's engine running the module as built (unmetered), and through ipvm-web, which runs the metered module: the fast path (the browser's engine, in a worker) and wasmi (in a worker), and wasmi natively. An engine's time is the execution as it measured it (module, arguments, call, output); median of ${c.repeat}; the picture is a ${c.picture.width}×${c.picture.height} PNG of ${c.picture.bytes} bytes. The metering rewrite of the guest module takes ${c.rewriteMs ?? "—"} ms natively, once per module and store.`,
+    `Each kernel of the project's guest module on Chromium's engine running the module as built (unmetered), and through ipvm-web, which runs the metered module: the fast path (the browser's engine, in a worker) and wasmi (in a worker), and natively wasmi and wasmtime (the native node's engine, in the optimised build users get). An engine's time is the execution as it measured it (module, arguments, call, output), the module already compiled; median of ${c.repeat}; the picture is a ${c.picture.width}×${c.picture.height} PNG of ${c.picture.bytes} bytes. The metering rewrite of the guest module takes ${c.rewriteMs ?? "—"} ms natively, once per module and store; compiling the metered module takes wasmi ${c.compileMs?.wasmi ?? "—"} ms and wasmtime ${c.compileMs?.wasmtime ?? "—"} ms, once per module (wasmtime's cache keeps it on disk, so once per machine).`,
     "",
-    "| kernel | Chromium unmetered | fast path | ratio | wasmi in the tab | ratio | wasmi natively | ratio | fuel | same output and fuel |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ...c.rows.map((x) => `| ${x.kernel} | ${f(x.chromiumMs)} | ${f(x.fastMs)} | ${r(x.fastRatio)} | ${f(x.wasmiTabMs)} | ${r(x.wasmiTabRatio)} | ${f(x.wasmiNativeMs)} | ${r(x.wasmiNativeRatio)} | ${x.fuel} | ${x.sameOutput ? "yes" : "NO"} |`),
+    "| kernel | Chromium unmetered | fast path | ratio | wasmi in the tab | ratio | wasmi natively | ratio | wasmtime natively | ratio | fuel | same output and fuel |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ...c.rows.map((x) => `| ${x.kernel} | ${f(x.chromiumMs)} | ${f(x.fastMs)} | ${r(x.fastRatio)} | ${f(x.wasmiTabMs)} | ${r(x.wasmiTabRatio)} | ${f(x.wasmiNativeMs)} | ${r(x.wasmiNativeRatio)} | ${f(x.wasmtimeMs)} | ${r(x.wasmtimeRatio)} | ${x.fuel} | ${x.sameOutput ? "yes" : "NO"} |`),
     "",
     "![Ratios to Chromium unmetered](compute.svg)",
     "",
   );
   writeFileSync(`${ROOT}bench/compute.svg`, computeSvg(c.rows));
+}
+if (results.pipeline) {
+  const p = results.pipeline;
+  const sec = (ms) => `${(ms / 1000).toFixed(2)} s`;
+  lines.push(
+    "## Homestar's image pipeline, natively and in a tab",
+    "",
+    `crop (the middle 3/4) → rotate90 → grayscale, each step awaiting the one before, on a ${p.picture.width}×${p.picture.height} PNG of ${p.picture.bytes} bytes (noise: as large as Homestar's own picture), from one run (tests/bench/pipeline.mjs); median of ${p.repeat}, no memo hits. Natively the whole \`ipvm run\` process of the optimised binary; in the tab \`rt.run\` of the npm package (workers started and the module compiled by an earlier run).`,
+    "",
+    "| where | engine | time |",
+    "| --- | --- | --- |",
+    `| natively, a store (compiled code cached) | wasmtime | ${sec(p.nativeMs.wasmtime.store)} |`,
+    `| natively, \`--memory\` (compiled in the process) | wasmtime | ${sec(p.nativeMs.wasmtime.memory)} |`,
+    `| natively, a store | wasmi | ${sec(p.nativeMs.wasmi.store)} |`,
+    `| natively, \`--memory\` | wasmi | ${sec(p.nativeMs.wasmi.memory)} |`,
+    `| in a tab | ${[...new Set(p.tab.engines)].join(", ")} | ${sec(p.tab.ms)} (first run ${sec(p.tab.firstMs)}) |`,
+    "",
+  );
 }
 if (results.scaling) {
   lines.push(
