@@ -5,7 +5,7 @@
 // does not, and the page is told so.
 const CACHE = "ipvm-playground-v1";
 const PAGE = [
-  "./", "./index.html", "./style.css", "./worker.js", "./js/main.js", "./js/dag.js", "./js/editor.js", "./js/panels.js", "./js/receipts.js", "./js/ui.js", "./js/base64.js",
+  "./", "./index.html", "./style.css", "./worker.js", "./js/main.js", "./js/dag.js", "./js/editor.js", "./js/panels.js", "./js/receipts.js", "./js/ui.js", "./js/base64.js", "./js/peers.js",
   "./images/sample.png", "./modules/ipvm_guests.wasm",
   "../pkg/index.js", "../pkg/pool.js", "../pkg/worker.js", "../pkg/wasm/ipvm_web.js", "../pkg/wasm/ipvm_web_bg.wasm",
 ];
@@ -66,8 +66,19 @@ async function fromNetworkOrCache(event) {
   return response;
 }
 
+/**
+ * The node beside the page server (/node-info.json, npm start) is never cached: it is asked
+ * each time, and when the server cannot be reached the answer says so (a JSON error, not a
+ * failed fetch: the page shows why there is no node, and nothing is logged as an error).
+ */
+function nodeInfo(event) {
+  return fetch(event.request, { cache: "no-store" }).catch(
+    () => new Response(JSON.stringify({ error: "the page's server cannot be reached, nor so the node beside it" }), { headers: { "content-type": "application/json", "cache-control": "no-store" } }),
+  );
+}
+
 self.addEventListener("fetch", (event) => {
   const url = new URL(event.request.url);
   if (event.request.method !== "GET" || url.origin !== self.location.origin) return;
-  event.respondWith(fromNetworkOrCache(event));
+  event.respondWith(url.pathname === "/node-info.json" ? nodeInfo(event) : fromNetworkOrCache(event));
 });

@@ -8,6 +8,7 @@ import { DagView } from "./dag.js";
 import { editor } from "./editor.js";
 import { Receipts } from "./receipts.js";
 import { library, speed, storage, trust } from "./panels.js";
+import { peers } from "./peers.js";
 import { $, GUESTS, WORKER, h, busy, dagBytes, errorText, fuel, ms, pngImage, short, statusLine } from "./ui.js";
 
 const PICTURE = new URL("../images/sample.png", import.meta.url);
@@ -38,6 +39,8 @@ function pngSize(data: Uint8Array): { width: number; height: number } | null {
 
 async function main() {
   registerServiceWorker();
+  // The node beside the page server (npm start), whatever becomes of the runtime.
+  void peers();
   // The workers start from www/worker.js, inside the service worker's scope, so they load offline too.
   const rt = await Runtime.open({ workerUrl: WORKER });
   // Fetched once: stored here, and described by the function library later.
