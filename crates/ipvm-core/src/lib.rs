@@ -29,7 +29,7 @@
 //! coordinate through a lock per instruction and announcements
 //! ([`coordinate`]).
 //!
-//! The crate is in four parts, each a folder, each importing only from the
+//! The crate is in five parts, each a folder, each importing only from the
 //! ones before it (a test, `tests/layout.rs`, keeps it so):
 //!
 //! - [`model`]: what things are: instructions, tasks and workflows, the ops
@@ -40,6 +40,9 @@
 //! - [`store`]: what is kept: blocks and receipt rows, the memo rule that
 //!   decides which rows may answer, the rows a trust decision touches, CAR
 //!   archives.
+//! - [`peer`]: the IPVM protocols between peers: their messages, bounded
+//!   reading of what the network sends, and what a runtime gives a peer
+//!   and takes from one.
 //! - [`run`]: running workflows: jobs and executors, the scheduler, reports
 //!   and events, cancellation, verification and spot-checks, coordination
 //!   between runtimes of a store, run records, admission of invocations,
@@ -64,6 +67,7 @@ pub mod auth;
 pub mod conformance;
 mod error;
 pub mod model;
+pub mod peer;
 pub mod run;
 pub mod store;
 

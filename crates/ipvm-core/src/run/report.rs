@@ -3,6 +3,7 @@
 
 use cid::Cid;
 
+use crate::peer::PeerNote;
 use crate::run::verify::Verdict;
 use crate::store::record::ReceiptRecord;
 
@@ -121,6 +122,9 @@ pub struct TaskReport {
     /// it: the spot-check of that receipt mismatched, or could not compare
     /// (and an unchecked receipt is never served after a check was drawn).
     pub spot_check: Option<String>,
+    /// What the peers asked before it ran said (which peer's receipt
+    /// answers it, why others were not used); `None` if none was asked.
+    pub peers: Option<PeerNote>,
     /// The workflow's `catch`: this task is the handler of a failed task,
     /// or a failed task that a handler handled.
     pub catch: Option<CatchNote>,

@@ -23,6 +23,7 @@ use crate::auth::envelope::{check_receipt, ReceiptCheck};
 use crate::auth::identity::{Did, Signer};
 use crate::auth::trust::Trust;
 use crate::auth::ucan::wasm::Authority;
+use crate::peer::Peers;
 use crate::run::coordinate::Uncoordinated;
 use crate::store::car::{check as check_archive, ArchiveCheck};
 use crate::store::memo::Quarantine;
@@ -111,6 +112,7 @@ pub struct Runtime<S, E, K: Settings, N = MemorySeen, R = (), L = Uncoordinated,
     parallelism: usize,
     quarantine: Quarantine,
     identity: RefCell<Option<Rc<Identity<K::Signer>>>>,
+    peers: Option<Rc<dyn Peers>>,
 }
 
 impl<S, E, K: Settings> Runtime<S, E, K> {
@@ -129,6 +131,7 @@ impl<S, E, K: Settings> Runtime<S, E, K> {
             parallelism: 8,
             quarantine: Quarantine::new(),
             identity: RefCell::new(None),
+            peers: None,
         }
     }
 }
@@ -148,6 +151,7 @@ impl<S, E, K: Settings, N, R, L, A> Runtime<S, E, K, N, R, L, A> {
             parallelism: self.parallelism,
             quarantine: self.quarantine,
             identity: self.identity,
+            peers: self.peers,
         }
     }
 
@@ -165,6 +169,7 @@ impl<S, E, K: Settings, N, R, L, A> Runtime<S, E, K, N, R, L, A> {
             parallelism: self.parallelism,
             quarantine: self.quarantine,
             identity: self.identity,
+            peers: self.peers,
         }
     }
 
@@ -187,6 +192,7 @@ impl<S, E, K: Settings, N, R, L, A> Runtime<S, E, K, N, R, L, A> {
             parallelism: self.parallelism,
             quarantine: self.quarantine,
             identity: self.identity,
+            peers: self.peers,
         }
     }
 
@@ -200,6 +206,19 @@ impl<S, E, K: Settings, N, R, L, A> Runtime<S, E, K, N, R, L, A> {
     pub fn with_parallelism(mut self, n: usize) -> Self {
         self.parallelism = n.max(1);
         self
+    }
+
+    /// Asks `peers` for receipts before a run executes what its memo
+    /// misses ([`crate::peer::ask`]); what they send is taken under this
+    /// runtime's trust policy.
+    pub fn with_peers(mut self, peers: Rc<dyn Peers>) -> Self {
+        self.peers = Some(peers);
+        self
+    }
+
+    /// The peers a run asks, if any.
+    pub(crate) fn peers(&self) -> Option<&dyn Peers> {
+        self.peers.as_deref()
     }
 
     /// The store.

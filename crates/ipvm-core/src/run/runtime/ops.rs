@@ -46,6 +46,10 @@ where
             .with_coordination(&self.lock, &self.announcer)
             .with_quarantine(&self.quarantine)
             .with_identity(signer, id.trust());
+        let scheduler = match self.peers() {
+            Some(peers) => scheduler.with_peers(peers),
+            None => scheduler,
+        };
         let log = self.runs.start(workflow);
         let mut distrusted = false;
         let mut emit = |e: &Event| {

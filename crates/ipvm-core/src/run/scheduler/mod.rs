@@ -28,6 +28,7 @@ use crate::model::awaits::{substitute, AwaitKind};
 use crate::model::execution::{Execution, Origin};
 use crate::model::receipt::{Outcome, Receipt};
 use crate::model::workflow::Workflow;
+use crate::peer::{PeerNote, Peers};
 use crate::run::cancel::CancelToken;
 use crate::run::coordinate::{Announcer, Busy, InstructionLock, Uncoordinated};
 use crate::run::job::{Executor, Job};
@@ -59,6 +60,7 @@ pub struct Scheduler<'a, E, S, L = Uncoordinated, A = Uncoordinated> {
     quarantine: Option<&'a Quarantine>,
     signer: Option<&'a dyn Signer>,
     trust: Option<&'a Trust>,
+    peers: Option<&'a dyn Peers>,
     parallelism: usize,
 }
 
@@ -120,6 +122,7 @@ impl<'a, E: Executor, S: ReceiptStore> Scheduler<'a, E, S> {
             quarantine: None,
             signer: None,
             trust: None,
+            peers: None,
             parallelism: 8,
         }
     }
@@ -141,6 +144,7 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             quarantine: self.quarantine,
             signer: self.signer,
             trust: self.trust,
+            peers: self.peers,
             parallelism: self.parallelism,
         }
     }
@@ -159,6 +163,15 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
     pub fn with_identity(mut self, signer: &'a dyn Signer, trust: &'a Trust) -> Self {
         self.signer = Some(signer);
         self.trust = Some(trust);
+        self
+    }
+
+    /// Asks `peers` for receipts of the ready tasks its memo misses, before
+    /// they run (one request per ready set); what they send is taken under
+    /// the trust policy of [`Scheduler::with_identity`], without which no
+    /// peer is asked.
+    pub fn with_peers(mut self, peers: &'a dyn Peers) -> Self {
+        self.peers = Some(peers);
         self
     }
 
@@ -309,6 +322,7 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
                 engine: st.engines.get(&i).and_then(|e| e.0.clone()),
                 micros: st.engines.remove(&i).and_then(|e| e.1),
                 spot_check: st.must_run.remove(&i),
+                peers: st.peer_notes.remove(&i),
                 catch: match (st.handler_of.get(&i), st.caught.remove(&i)) {
                     (Some(&of), _) => Some(CatchNote::Handler { of }),
                     (None, Some((by, how))) => Some(CatchNote::Handled { by, how }),

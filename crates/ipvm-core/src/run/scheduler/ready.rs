@@ -36,6 +36,7 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             pure_left: 0,
             pure_failed: false,
             must_run: Default::default(),
+            peer_notes: Default::default(),
             engines: Default::default(),
             catching: false,
             handler_of: HashMap::new(),
@@ -117,7 +118,39 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             }
         }
         let instructions: Vec<Cid> = wanted.iter().map(|(i, _)| wf.tasks[*i].run.cid()).collect();
-        let found = memo::lookup_many(self.store, q, self.trust, &instructions).await?;
+        let mut found = memo::lookup_many(self.store, q, self.trust, &instructions).await?;
+        if let (Some(peers), Some(trust)) = (self.peers, self.trust) {
+            // The misses go to the peers; what they send is stored (or not)
+            // by the trust policy, and the memo is read again for those.
+            let misses: Vec<usize> = (0..found.len())
+                .filter(|&k| found[k].value.is_none())
+                .collect();
+            if !misses.is_empty() {
+                let asked: Vec<Cid> = misses.iter().map(|&k| instructions[k]).collect();
+                let mut notes = crate::peer::ask::ask(self.store, trust, peers, &asked).await?;
+                let taken: Vec<usize> = misses
+                    .iter()
+                    .copied()
+                    .filter(|&k| {
+                        notes
+                            .get(&instructions[k])
+                            .is_some_and(|n| n.from.is_some())
+                    })
+                    .collect();
+                if !taken.is_empty() {
+                    let again: Vec<Cid> = taken.iter().map(|&k| instructions[k]).collect();
+                    let reread = memo::lookup_many(self.store, q, self.trust, &again).await?;
+                    for (k, f) in taken.into_iter().zip(reread) {
+                        found[k] = f;
+                    }
+                }
+                for k in misses {
+                    if let Some(note) = notes.remove(&instructions[k]) {
+                        st.peer_notes.insert(wanted[k].0, note);
+                    }
+                }
+            }
+        }
         let mut next = Vec::new();
         for ((i, args), found) in wanted.into_iter().zip(found) {
             if let Some(n) = self.decide(wf, st, i, args, found, on_event)? {

@@ -22,6 +22,8 @@ pub(super) struct RunState {
     /// Tasks whose memo answer a spot-check contradicted or could not
     /// check: they run here, and their report says why.
     pub(super) must_run: HashMap<usize, String>,
+    /// What asking peers came to, for each task they were asked about.
+    pub(super) peer_notes: HashMap<usize, PeerNote>,
     /// The engine each executed task ran on, and how long it took there,
     /// as its executor reported them.
     pub(super) engines: HashMap<usize, (Option<String>, Option<u64>)>,
