@@ -360,3 +360,55 @@ fn a_run_that_does_not_trust_its_peer_computes_and_says_why() {
         assert_eq!(task.receipt().unwrap().provenance, Provenance::Computed);
     }
 }
+
+#[test]
+fn announcements_from_trusted_signers_are_taken_once_and_the_rest_dropped() {
+    use ipvm_core::peer::announce::{announcement, Announcements};
+    use ipvm_core::peer::messages::Announce;
+    let a = Runtime::new(1, &[]);
+    let wf = five_tasks();
+    let report = a.run(&TestExecutor::default(), &wf);
+    let rec = report.tasks[0].receipt().unwrap();
+    let env = &rec.envelopes[0];
+    let sent = announcement(rec, env);
+    // Through its bytes, as pubsub carries it.
+    let got = Announce::decode(&sent.encode().unwrap()).unwrap();
+    assert_eq!(got.instruction, wf.tasks[0].run.cid());
+
+    let b = Runtime::new(2, &[&a.key]);
+    let mut seen = Announcements::new();
+    assert_eq!(seen.check(&got, &b.trust).unwrap(), *a.key.did());
+    // The same again: a replay.
+    assert_eq!(seen.check(&got, &b.trust).unwrap_err().code(), "replayed");
+    assert_eq!(seen.len(), 1);
+    // A stranger's: not taken, not remembered.
+    let c = Runtime::new(3, &[]);
+    let mut c_seen = Announcements::new();
+    assert_eq!(
+        c_seen.check(&got, &c.trust).unwrap_err().code(),
+        "untrusted"
+    );
+    assert!(c_seen.is_empty());
+    // An envelope for another receipt, and an altered signature.
+    let other = report.tasks[1].receipt().unwrap();
+    let moved = Announce {
+        envelope: other.envelopes[0].bytes.clone(),
+        ..got.clone()
+    };
+    assert_eq!(
+        seen.check(&moved, &b.trust).unwrap_err().code(),
+        "cid_mismatch"
+    );
+    let mut forged = got.clone();
+    forged.envelope[5] ^= 1;
+    assert_eq!(
+        seen.check(&forged, &b.trust).unwrap_err().code(),
+        "bad_signature"
+    );
+    // Taken, the receipt is then fetched by lookup from the announcer.
+    let answer = b.ask(&a, &[got.instruction]);
+    let row = b
+        .take(&got.instruction, &found(&answer.entries[0])[0])
+        .unwrap();
+    assert_eq!(row.cid, got.receipt);
+}

@@ -51,15 +51,24 @@ pub enum Unused {
         /// Why its envelopes do not vouch for it here.
         refusal: Refusal,
     },
+    /// An announcement its signer made before (a replay).
+    #[error("receipt {receipt} was announced by {signer} before: a replay")]
+    Replayed {
+        /// The receipt.
+        receipt: Box<Cid>,
+        /// The signer.
+        signer: crate::auth::identity::Did,
+    },
 }
 
 impl Unused {
     /// The reason's code: `bad_receipt`, or the envelope refusal's code
-    /// (`untrusted`, `bad_signature`, `unsigned`, …).
+    /// (`untrusted`, `bad_signature`, `unsigned`, …), or `replayed`.
     pub fn code(&self) -> &'static str {
         match self {
             Unused::Bad { .. } => "bad_receipt",
             Unused::Envelope { refusal, .. } => refusal.code(),
+            Unused::Replayed { .. } => "replayed",
         }
     }
 }

@@ -1,11 +1,13 @@
 //! The IPVM protocols between peers, with no I/O: the messages of receipt
 //! lookup, receipt announce, task offload and capacity ([`messages`]), the
 //! bounded reading of every message from the network ([`wire`]), the rules
-//! for what a runtime gives a peer and takes from one ([`deliver`]), and
+//! for what a runtime gives a peer and takes from one ([`deliver`]) and for
+//! the announcements it takes ([`announce`]), and
 //! the [`Peers`] a run asks before it executes ([`ask`]). The native node
 //! and the tab carry the bytes; what they mean and whether they are
 //! accepted is decided here, the same for both.
 
+pub mod announce;
 pub mod ask;
 pub mod deliver;
 pub mod messages;

@@ -141,7 +141,9 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
                     let again: Vec<Cid> = taken.iter().map(|&k| instructions[k]).collect();
                     let reread = memo::lookup_many(self.store, q, self.trust, &again).await?;
                     for (k, f) in taken.into_iter().zip(reread) {
-                        found[k] = f;
+                        // The first read's rejections are still reported.
+                        let first = std::mem::replace(&mut found[k], f);
+                        found[k].rejected.splice(0..0, first.rejected);
                     }
                 }
                 for k in misses {
