@@ -19,35 +19,20 @@ use ipvm_core::peer::deliver::{accept, answer_lookup, store_received, Unused};
 use ipvm_core::peer::messages::{Delivery, LookupAnswer, LookupEntry, LookupRequest};
 use ipvm_core::peer::{PeerAnswer, Peers};
 use ipvm_core::{
-    BlockStore, CancelToken, Cid, Ed25519Key, Envelope, Executor, Ipld, MemoryStore, Provenance,
-    ReceiptRow, RunReport, Scheduler, Trust, Workflow,
+    CancelToken, Cid, Envelope, Executor, Ipld, Provenance, ReceiptRow, RunReport, Scheduler,
+    Workflow,
 };
 
-struct Runtime {
-    store: MemoryStore,
-    key: Ed25519Key,
-    trust: Trust,
+use common::TestRuntime as Runtime;
+
+/// What the peer tests add to a test runtime.
+trait AsPeer {
+    fn ask(&self, other: &Runtime, instructions: &[Cid]) -> LookupAnswer;
+    fn run_asking<E: Executor>(&self, exec: &E, wf: &Workflow, peers: &dyn Peers) -> RunReport;
+    fn take(&self, instruction: &Cid, delivery: &Delivery) -> Result<ReceiptRow, Unused>;
 }
 
-impl Runtime {
-    fn new(seed: u8, trusted: &[&Ed25519Key]) -> Self {
-        let key = Ed25519Key::from_seed([seed; 32]);
-        let trust =
-            Trust::new(key.did().clone()).with_signers(trusted.iter().map(|k| k.did().clone()));
-        let store = MemoryStore::new();
-        block_on(store.put_block(module(), b"test module".to_vec())).unwrap();
-        Self { store, key, trust }
-    }
-
-    fn run<E: Executor>(&self, exec: &E, wf: &Workflow) -> RunReport {
-        block_on(
-            Scheduler::new(exec, &self.store)
-                .with_identity(&self.key, &self.trust)
-                .run(wf, &mut |_| {}, &CancelToken::new()),
-        )
-        .unwrap()
-    }
-
+impl AsPeer for Runtime {
     /// Asks `other` about `instructions` as a peer would: the request and
     /// the answer each through their bytes.
     fn ask(&self, other: &Runtime, instructions: &[Cid]) -> LookupAnswer {

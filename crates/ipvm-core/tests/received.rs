@@ -13,10 +13,8 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 mod common;
 
 use common::*;
-use futures::executor::block_on;
 use ipvm_core::{
-    BlockStore, CancelToken, Ed25519Key, Envelope, Execution, Executor, Ipld, Job, MemoryStore,
-    Origin, Provenance, Receipt, RunReport, Scheduler, Trust, Workflow,
+    Ed25519Key, Envelope, Execution, Executor, Ipld, Job, Origin, Provenance, Receipt, Workflow,
 };
 
 /// An executor that hands every job to another principal (`peer`), which
@@ -50,31 +48,7 @@ impl Executor for Offloading {
     }
 }
 
-struct Runtime {
-    store: MemoryStore,
-    key: Ed25519Key,
-    trust: Trust,
-}
-
-impl Runtime {
-    fn new(seed: u8, trusted: &[&Ed25519Key]) -> Self {
-        let key = Ed25519Key::from_seed([seed; 32]);
-        let trust =
-            Trust::new(key.did().clone()).with_signers(trusted.iter().map(|k| k.did().clone()));
-        let store = MemoryStore::new();
-        block_on(store.put_block(module(), b"test module".to_vec())).unwrap();
-        Self { store, key, trust }
-    }
-
-    fn run<E: Executor>(&self, exec: &E, wf: &Workflow) -> RunReport {
-        block_on(
-            Scheduler::new(exec, &self.store)
-                .with_identity(&self.key, &self.trust)
-                .run(wf, &mut |_| {}, &CancelToken::new()),
-        )
-        .unwrap()
-    }
-}
+use common::TestRuntime as Runtime;
 
 fn one_task() -> Workflow {
     workflow(&[instr("inc", vec![Ipld::Integer(41)])])

@@ -201,7 +201,8 @@ impl LookupAnswer {
     /// `{"busy": null}`, read as [`WireError::Busy`].
     pub fn busy() -> Vec<u8> {
         #[allow(clippy::expect_used, reason = "a one-key map always encodes")]
-        write(&map([("busy", Ipld::Null)]), MAX_LOOKUP_ANSWER_BYTES).expect("encodes")
+        let bytes = write(&map([("busy", Ipld::Null)]), MAX_LOOKUP_ANSWER_BYTES).expect("encodes");
+        bytes
     }
 
     /// Reads an answer to `asked` from a peer: it must have one entry per

@@ -131,3 +131,33 @@ impl Executor for TestExecutor {
         }
     }
 }
+
+/// A runtime of the tests: a store holding the test module, a key from
+/// `seed`, and a trust policy that trusts `trusted` besides itself.
+pub struct TestRuntime {
+    pub store: ipvm_core::MemoryStore,
+    pub key: ipvm_core::Ed25519Key,
+    pub trust: ipvm_core::Trust,
+}
+
+impl TestRuntime {
+    pub fn new(seed: u8, trusted: &[&ipvm_core::Ed25519Key]) -> Self {
+        use ipvm_core::BlockStore as _;
+        let key = ipvm_core::Ed25519Key::from_seed([seed; 32]);
+        let trust = ipvm_core::Trust::new(key.did().clone())
+            .with_signers(trusted.iter().map(|k| k.did().clone()));
+        let store = ipvm_core::MemoryStore::new();
+        futures::executor::block_on(store.put_block(module(), b"test module".to_vec())).unwrap();
+        Self { store, key, trust }
+    }
+
+    /// Runs `wf` through `exec`, signing with its key under its trust policy.
+    pub fn run<E: Executor>(&self, exec: &E, wf: &Workflow) -> ipvm_core::RunReport {
+        futures::executor::block_on(
+            ipvm_core::Scheduler::new(exec, &self.store)
+                .with_identity(&self.key, &self.trust)
+                .run(wf, &mut |_| {}, &ipvm_core::CancelToken::new()),
+        )
+        .unwrap()
+    }
+}
