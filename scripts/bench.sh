@@ -4,6 +4,8 @@
 #   - the native SQLite store through the scheduler: receipts written/s, memo hits/s, bytes per receipt
 #   - the compute kernels on every engine, wasmtime and wasmi natively too (tests/bench/engines.mjs)
 #   - Homestar's image pipeline natively (.build/bin/ipvm) and in a tab (tests/bench/pipeline.mjs)
+#   - ipvm node: bitswap of a 10 MiB module between two nodes on loopback, idle memory (tests/bench/node.mjs)
+#   - receipt lookups from a js-libp2p peer to a node on loopback, batched (tests/bench/lookups.mjs)
 #   - the runtime in a tab: store, pool scaling, memo hits, signing (tests/bench/runtime.mjs)
 #   - where the page's thread spends its time around each task (tests/bench/profile.mjs)
 # and writes the report: bench/results.json, bench/report.md, bench/*.svg.
@@ -22,6 +24,8 @@ bash "$ROOT/scripts/setup.sh" --test >/dev/null
 (cd "$ROOT" && cargo build --quiet --profile cli -p ipvm-exec --example kernels)
 node "$ROOT/tests/bench/engines.mjs"
 node "$ROOT/tests/bench/pipeline.mjs"
+node "$ROOT/tests/bench/node.mjs"
+node "$ROOT/tests/bench/lookups.mjs"
 node "$ROOT/tests/bench/runtime.mjs"
 # The profile needs function names, which wasm-opt drops: the same build through wasm-bindgen only.
 RAW="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/ipvm_web.wasm"

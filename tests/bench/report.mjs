@@ -13,6 +13,8 @@ const engines = JSON.parse(read("engines.json") ?? "null");
 const runtime = JSON.parse(read("runtime.json") ?? "null");
 const profile = JSON.parse(read("profile.json") ?? "null");
 const pipeline = JSON.parse(read("pipeline.json") ?? "null");
+const node = JSON.parse(read("node.json") ?? "null");
+const lookups = JSON.parse(read("lookups.json") ?? "null");
 const scheduler = (read("scheduler.txt") ?? "").split("\n").filter((l) => l.startsWith("scheduler,") || l.startsWith("parse"));
 // The native store's bench: its table as printed, and its rows parsed.
 const nativeStoreLines = (read("store.txt") ?? "").split("\n").filter((l) => l.trim());
@@ -58,6 +60,10 @@ try {
  *           (the page thread's CPU profile around each task; parts: scheduling, CIDs and encoding,
  *           signing, storage, locks, worker messaging, JS↔wasm glue, browser, idle, other),
  *  scheduler: [lines of `cargo bench -p ipvm-core`],
+ *  node: {moduleBytes, rounds: [ms], idleMiB, holdingMiB} (ipvm node: bitswap of a module between
+ *        two nodes on loopback, per round; VmRSS idle with an empty store and holding the module),
+ *  lookups: {batch, found, rounds, sequentialMs, parallelMs, busy} (receipt lookups from a js-libp2p
+ *           peer to ipvm node on loopback: ms per request of `batch` instructions),
  *  nativeStore: {lines: [lines of `cargo bench -p ipvm-store`],
  *                rows: [{parallelism, receiptsPerSecond, memoPerSecond, receipts, fileBytesPerReceipt,
  *                        receiptBytesPerReceipt, writtenBytesPerReceipt}]} (SQLite through the scheduler),
@@ -113,6 +119,8 @@ const results = {
   pipeline,
   scheduler,
   nativeStore,
+  node,
+  lookups,
   notMeasured: [
     ...(profile ? [] : ["the split of the per-task cost (a CPU profile; needs the build's function names)"]),
     "the workers' threads in the profile (only the page's thread is profiled)",
@@ -273,6 +281,27 @@ if (results.coldStart) {
 }
 if (results.scheduler.length) lines.push("## The scheduler natively", "", "```", ...results.scheduler, "```", "");
 if (results.nativeStore) lines.push("## The native store (SQLite) through the scheduler", "", "```", ...results.nativeStore.lines, "```", "");
+if (results.node) {
+  const n = results.node;
+  const mib = n.moduleBytes / 2 ** 20;
+  const sorted = [...n.rounds].sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)];
+  lines.push(
+    "## The native node (`ipvm node`)",
+    "",
+    `Bitswap (beetswap over the native store) of a ${mib} MiB module from one node to another on loopback, from the fetching node's connection to its last block: ${n.rounds.map((t) => `${t.toFixed(0)} ms`).join(", ")} (median ${median.toFixed(0)} ms, ${(mib / (median / 1000)).toFixed(1)} MiB/s). A node's memory (VmRSS, 5 s after it started, no peer): ${n.idleMiB.toFixed(1)} MiB with an empty store, ${n.holdingMiB.toFixed(1)} MiB holding the module in its in-memory store (tests/bench/node.mjs).`,
+    "",
+  );
+}
+if (results.lookups) {
+  const l = results.lookups;
+  lines.push(
+    "## Receipt lookups between peers",
+    "",
+    `A js-libp2p peer asks \`ipvm node\` on loopback about ${l.batch} instructions per request (${l.found} of them answered with a receipt, its invocation and envelope), ${l.rounds} requests (tests/bench/lookups.mjs): ${l.sequentialMs.toFixed(1)} ms a request one at a time (${((l.batch * 1000) / l.sequentialMs).toFixed(0)} instructions/s), ${l.parallelMs.toFixed(1)} ms a request with 4 in flight (${((l.batch * 1000) / l.parallelMs).toFixed(0)} instructions/s; ${l.busy} answered busy).`,
+    "",
+  );
+}
 lines.push("## Not measured yet", "", ...results.notMeasured.map((n) => `- ${n}`), "");
 writeFileSync(`${ROOT}bench/report.md`, lines.join("\n"));
 console.log(`\nreport: bench/report.md, bench/results.json${results.compute ? ", bench/compute.svg" : ""}${results.scaling ? ", bench/scaling.svg" : ""}`);

@@ -11,3 +11,10 @@ if (typeof Promise.withResolvers !== "function") {
     return { promise, resolve, reject };
   };
 }
+
+// A WHATWG WebSocket for js-libp2p's WebSocket dialer (Node 22 has undici's
+// as a global; Node 20 only behind --experimental-websocket).
+if (typeof globalThis.WebSocket !== "function") {
+  const { WebSocket } = await import("undici");
+  globalThis.WebSocket = WebSocket;
+}

@@ -1,9 +1,66 @@
-// Helpers of the peer tests: start `ipvm node` as a process, wait until it
-// is ready, read its --info, stop it.
+// Helpers of the peer tests and benches: start `ipvm node` as a process,
+// wait until it is ready, read its --info, stop it; a workflow of add_one
+// chains; a js-libp2p peer and one receipt lookup over it.
+import "./node20.mjs";
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { IPVM_BIN } from "./helpers.mjs";
+import { createLibp2p } from "libp2p";
+import { webSockets } from "@libp2p/websockets";
+import { noise } from "@chainsafe/libp2p-noise";
+import { yamux } from "@chainsafe/libp2p-yamux";
+import { identify } from "@libp2p/identify";
+import { multiaddr } from "@multiformats/multiaddr";
+import { GUESTS_WASM, IPVM_BIN, ipvm } from "./helpers.mjs";
+
+/**
+ * `n` chains of two on the project's guest module: add_one(i), then add_one
+ * of its result (awaited). Writes DIR/firsts.jsonl (the first `n`
+ * instructions) and DIR/chains.json (the workflow); resolves to its path.
+ */
+export async function addOneChains(dir, n) {
+  const module = (await ipvm(["add", GUESTS_WASM])).stdout.split(/\s+/)[0];
+  const run = (args) => ({ rsc: `ipfs://${module}`, op: "wasm/run", input: { func: "add_one", args }, nnc: "" });
+  const firsts = Array.from({ length: n }, (_, i) => run([i]));
+  writeFileSync(join(dir, "firsts.jsonl"), firsts.map((r) => JSON.stringify(r)).join("\n") + "\n");
+  const cids = (await ipvm(["instruction", join(dir, "firsts.jsonl")])).stdout.trim().split("\n");
+  const seconds = cids.map((cid) => run([{ "await/ok": { "/": cid } }]));
+  const wf = { tasks: [...firsts, ...seconds].map((r) => ({ run: r, cause: null, meta: {}, prf: [] })) };
+  const path = join(dir, "chains.json");
+  writeFileSync(path, JSON.stringify(wf));
+  return path;
+}
+
+/** The receipt lookup protocol's id. */
+export const LOOKUP = "/ipvm/lookup/0.1.0";
+
+/** A js-libp2p peer (WebSocket, Noise, Yamux, identify; it listens nowhere). */
+export function jsPeer() {
+  return createLibp2p({
+    transports: [webSockets()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify() },
+  });
+}
+
+/**
+ * One lookup from a js-libp2p peer on its own stream: the request's bytes, then
+ * the writing end closed (request-response reads to the end); resolves to the
+ * answer's bytes, or `{error}` if none came.
+ */
+export async function lookup(peer, addr, bytes, ms = 15_000) {
+  try {
+    const stream = await peer.dialProtocol(multiaddr(addr), LOOKUP, { signal: AbortSignal.timeout(ms) });
+    stream.send(bytes);
+    await stream.close();
+    const chunks = [];
+    for await (const c of stream) chunks.push(c.subarray());
+    return chunks.length ? { bytes: Buffer.concat(chunks) } : { error: "no answer (the stream ended empty)" };
+  } catch (e) {
+    return { error: e.message };
+  }
+}
 
 /**
  * Starts `ipvm node ARGS` with its info in DIR/info-N.json; resolves once it

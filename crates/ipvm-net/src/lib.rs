@@ -3,6 +3,8 @@
 //! relay v2 server for tabs, and bitswap (beetswap) over the project's own
 //! native store, so that one copy of each block serves the runs and the
 //! peers. The node's Ed25519 key is both its DID and its libp2p identity.
+//! It answers the IPVM protocols (`ipvm_core::peer`): receipt lookups from
+//! its store; and a [`Client`] asks peers before `ipvm run` executes.
 //!
 //! Native only: nothing here is built for wasm32.
 
@@ -11,10 +13,15 @@ mod blocks;
 mod error;
 pub mod log;
 mod node;
+mod protocols;
 
 pub use behaviour::{relay_config, BitswapHandle};
 pub use blocks::StoreBlocks;
 pub use error::NetError;
 pub use node::{
-    connect_addr, listen_addr, serve, Config, Info, Node, Serve, DEFAULT_LISTEN, REQUEST_PROTOCOL,
+    connect_addr, listen_addr, serve, Client, Config, Info, Node, Serve, DEFAULT_LISTEN,
+};
+pub use protocols::{
+    NetPeers, ANNOUNCE_EVERY, GATHER_FOR, LOOKUP_TIMEOUT, MAX_LOOKUPS_IN_FLIGHT,
+    MAX_RECEIVED_BYTES, MAX_RECEIVED_ROWS,
 };

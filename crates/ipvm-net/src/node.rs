@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ipvm_core::{unixfs, Cid, Ed25519Key, Ipld, PeerBinding};
+use ipvm_core::{unixfs, Cid, Ed25519Key, Ipld, PeerBinding, Trust};
 use ipvm_store::SqliteStore;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
@@ -15,16 +15,18 @@ use rust_ipfs::builder::IpfsBuilder;
 use rust_ipfs::p2p::{IdentifyConfiguration, PubsubConfig};
 use rust_ipfs::{Ipfs, Keypair, RequestResponseConfig};
 
+use ipvm_core::peer::messages::{
+    LOOKUP_PROTOCOL, MAX_LOOKUP_ANSWER_BYTES, MAX_LOOKUP_REQUEST_BYTES,
+};
+
 use crate::behaviour::{node_behaviour, BitswapHandle, NodeBehaviour};
 use crate::blocks::StoreBlocks;
 use crate::log::{Level, Log};
+use crate::protocols::{announce_new, serve_lookups, take_announcements, NetPeers, LOOKUP_TIMEOUT};
 use crate::NetError;
 
 /// Where the node listens when told nothing: WebSocket on loopback, any port.
 pub const DEFAULT_LISTEN: &str = "/ip4/127.0.0.1/tcp/0/ws";
-
-/// The request-response protocol the next issue's IPVM protocols start on.
-pub const REQUEST_PROTOCOL: &str = "/ipvm/request/0.1.0";
 
 /// How long a peer binding in the info file is valid.
 const BINDING_TTL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -44,6 +46,12 @@ pub struct Config {
     pub connect: Vec<Multiaddr>,
     /// Its log.
     pub log: Log,
+    /// Signers whose announced receipts it takes (none: it does not listen
+    /// to announcements).
+    pub trust: Vec<ipvm_core::Did>,
+    /// Whether it announces the receipts computed in its store
+    /// (`--share announce`).
+    pub share: bool,
 }
 
 /// What the node says about itself (`--info`).
@@ -189,10 +197,13 @@ impl Node {
             listen,
             connect,
             log,
+            trust,
+            share,
         } = config;
         let keypair = Keypair::ed25519_from_bytes(key.seed())
             .map_err(|e| NetError::Start(format!("the key is not an Ed25519 key: {e}")))?;
         let peer_id = keypair.public().to_peer_id();
+        let lookups_store = store.clone();
         let (behaviour, bitswap) = node_behaviour(peer_id, StoreBlocks::new(store), log.clone());
         let mut behaviour = Some(behaviour);
         let listen = if listen.is_empty() {
@@ -213,8 +224,12 @@ impl Node {
                 max_transmit_size: 64 * 1024,
                 ..Default::default()
             })
+            // The IPVM protocols, each with its own caps (ipvm_core::peer).
             .with_request_response(vec![RequestResponseConfig {
-                protocol: REQUEST_PROTOCOL.into(),
+                protocol: LOOKUP_PROTOCOL.into(),
+                max_request_size: MAX_LOOKUP_REQUEST_BYTES,
+                max_response_size: MAX_LOOKUP_ANSWER_BYTES,
+                timeout: Some(LOOKUP_TIMEOUT),
                 ..Default::default()
             }])
             .with_custom_behaviour(move |_| {
@@ -243,6 +258,32 @@ impl Node {
             .start()
             .await
             .map_err(|e| NetError::Start(format!("{e:#}")))?;
+        // Lookups are answered from the store as long as the host runs.
+        let served = (ipfs.clone(), log.clone());
+        let store = lookups_store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = serve_lookups(served.0, store, served.1.clone()).await {
+                served.1.line(Level::Error, &e.to_string());
+            }
+        });
+        if !trust.is_empty() {
+            let policy = std::sync::Arc::new(Trust::new(key.did().clone()).with_signers(trust));
+            let taken = (ipfs.clone(), lookups_store.clone(), log.clone());
+            tokio::spawn(async move {
+                if let Err(e) = take_announcements(taken.0, taken.1, policy, taken.2.clone()).await
+                {
+                    taken.2.line(Level::Error, &e.to_string());
+                }
+            });
+        }
+        if share {
+            tokio::spawn(announce_new(
+                ipfs.clone(),
+                lookups_store,
+                key.did().to_string(),
+                log.clone(),
+            ));
+        }
         let node = Node {
             ipfs,
             bitswap,
@@ -399,6 +440,92 @@ impl Node {
     /// Stops the host.
     pub async fn stop(self) {
         self.ipfs.exit_daemon().await;
+    }
+
+    /// The core's [`ipvm_core::peer::Peers`] over this host: the peers it
+    /// is connected to, asked through `runtime` (this host's).
+    pub fn peers(&self, peers: Vec<PeerId>, runtime: tokio::runtime::Handle) -> NetPeers {
+        NetPeers {
+            ipfs: self.ipfs.clone(),
+            peers,
+            runtime,
+            timeout: LOOKUP_TIMEOUT,
+        }
+    }
+}
+
+/// A node started for one command (`ipvm run --peer`): its own async
+/// runtime, connected to the given peers, stopped when dropped.
+pub struct Client {
+    runtime: tokio::runtime::Runtime,
+    node: Option<Node>,
+    peers: Vec<PeerId>,
+    unreachable: Vec<String>,
+}
+
+impl Client {
+    /// Starts a host under `key` over `store` (listening on loopback, any
+    /// port) and connects to each of `peers` (`…/p2p/<peer id>`); one that
+    /// cannot be reached is left out ([`Client::unreachable`]).
+    pub fn start(
+        key: Ed25519Key,
+        store: SqliteStore,
+        peers: Vec<Multiaddr>,
+    ) -> Result<Client, NetError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| NetError::Start(format!("no async runtime: {e}")))?;
+        let node = runtime.block_on(Node::start(Config {
+            key,
+            store,
+            listen: Vec::new(),
+            connect: Vec::new(),
+            log: Log::new(Level::Warn),
+            trust: Vec::new(),
+            share: false,
+        }))?;
+        // A peer that cannot be reached is left out, and said so: the run
+        // goes on without it.
+        let mut ids = Vec::new();
+        let mut unreachable = Vec::new();
+        for addr in peers {
+            match runtime.block_on(node.connect(addr.clone())) {
+                Ok(()) => {
+                    if let Some(Protocol::P2p(p)) = addr.iter().last() {
+                        ids.push(p);
+                    }
+                }
+                Err(e) => unreachable.push(e.to_string()),
+            }
+        }
+        Ok(Client {
+            runtime,
+            node: Some(node),
+            peers: ids,
+            unreachable,
+        })
+    }
+
+    /// Why each peer that could not be reached at start was left out.
+    pub fn unreachable(&self) -> &[String] {
+        &self.unreachable
+    }
+
+    /// The peers, for [`ipvm_core::Runtime::with_peers`].
+    pub fn peers(&self) -> NetPeers {
+        #[allow(clippy::expect_used, reason = "the node is taken only by drop")]
+        let node = self.node.as_ref().expect("a running client");
+        node.peers(self.peers.clone(), self.runtime.handle().clone())
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        if let Some(node) = self.node.take() {
+            self.runtime.block_on(node.stop());
+        }
     }
 }
 

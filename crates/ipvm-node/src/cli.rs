@@ -10,7 +10,7 @@ use crate::engines::EngineChoice;
 use crate::key;
 use crate::native::{NodeRuntime, Place};
 
-const USAGE: &str = "usage: ipvm run WORKFLOW.json [--add FILE]... [--parallelism N] [--engine auto|wasmtime|wasmi] [--key FILE] [--trust DID]... [--verify-rate R] [--import CAR]... [--export CAR] [--store DIR | --memory]\n       ipvm key [--key FILE]\n       ipvm verify-receipt CAR [--key FILE] [--trust DID]... [--store DIR | --memory]\n       ipvm delegate --aud DID --cmd CMD [--sub DID | --powerline] [--pol JSON] [--exp SECS | --ttl SECS] [--nbf SECS] --out FILE\n       ipvm invoke --module CID --func NAME [--args JSON] [--fuel N] [--memory N] [--time N] [--aud DID] [--sub DID] [--prf FILE]... [--exp SECS | --ttl SECS] --out FILE\n       ipvm run-invocation TOKEN [--proof FILE]... [--add FILE]... [--authority DID]... [--now SECS] [--engine auto|wasmtime|wasmi] [--store DIR | --memory]\n       ipvm store [--store DIR | --memory]\n       ipvm clear-distrust DID [--key FILE] [--store DIR | --memory]\n       ipvm add FILE...\n       ipvm instruction INSTRUCTIONS.jsonl\n       ipvm dag-cid VALUES.jsonl\n       ipvm node [--listen MULTIADDR]... [--connect MULTIADDR]... [--add FILE]... [--fetch CID]... [--key FILE] [--store DIR | --memory] [--info FILE] [--log LEVEL]";
+const USAGE: &str = "usage: ipvm run WORKFLOW.json [--add FILE]... [--parallelism N] [--engine auto|wasmtime|wasmi] [--key FILE] [--trust DID]... [--verify-rate R] [--import CAR]... [--export CAR] [--peer MULTIADDR]... [--store DIR | --memory]\n       ipvm key [--key FILE]\n       ipvm verify-receipt CAR [--key FILE] [--trust DID]... [--store DIR | --memory]\n       ipvm delegate --aud DID --cmd CMD [--sub DID | --powerline] [--pol JSON] [--exp SECS | --ttl SECS] [--nbf SECS] --out FILE\n       ipvm invoke --module CID --func NAME [--args JSON] [--fuel N] [--memory N] [--time N] [--aud DID] [--sub DID] [--prf FILE]... [--exp SECS | --ttl SECS] --out FILE\n       ipvm run-invocation TOKEN [--proof FILE]... [--add FILE]... [--authority DID]... [--now SECS] [--engine auto|wasmtime|wasmi] [--store DIR | --memory]\n       ipvm store [--store DIR | --memory]\n       ipvm clear-distrust DID [--key FILE] [--store DIR | --memory]\n       ipvm add FILE...\n       ipvm instruction INSTRUCTIONS.jsonl\n       ipvm dag-cid VALUES.jsonl\n       ipvm node [--listen MULTIADDR]... [--connect MULTIADDR]... [--add FILE]... [--fetch CID]... [--key FILE] [--store DIR | --memory] [--trust DID]... [--share none|announce] [--info FILE] [--log LEVEL]";
 
 /// Runs the command line; `Err` is a one-line message for exit code 2.
 pub(crate) fn main(args: &[String]) -> Result<ExitCode, String> {
@@ -96,6 +96,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
     let mut imports = Vec::new();
     let mut export = None;
     let mut store = StoreArgs::default();
+    let mut peers = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if identity.take(a, &mut it)? || store.take(a, &mut it)? {
@@ -103,6 +104,12 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
         }
         match a.as_str() {
             "--add" => adds.push(it.next().ok_or("`--add` needs a FILE")?.clone()),
+            "--peer" => {
+                let addr = it
+                    .next()
+                    .ok_or("`--peer` needs a MULTIADDR (…/p2p/<peer id>)")?;
+                peers.push(ipvm_net::connect_addr(addr).map_err(|e| format!("`--peer`: {e}"))?);
+            }
             "--import" => imports.push(it.next().ok_or("`--import` needs a CAR file")?.clone()),
             "--export" => export = Some(it.next().ok_or("`--export` needs a FILE")?.clone()),
             "--parallelism" => {
@@ -132,6 +139,26 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
     let rt = identity
         .runtime(Vec::new(), &store.place())?
         .with_parallelism(parallelism);
+    // `--peer`: a libp2p client (its own throwaway identity) connected to
+    // each peer, asked before anything runs; it lives as long as the run.
+    let client = match peers.is_empty() {
+        true => None,
+        false => Some(
+            ipvm_net::Client::start(
+                ipvm_core::Ed25519Key::from_seed(key::random::<32>()?),
+                rt.store().clone(),
+                peers,
+            )
+            .map_err(|e| e.to_string())?,
+        ),
+    };
+    for why in client.iter().flat_map(|c| c.unreachable()) {
+        eprintln!("peers    left out: {why}");
+    }
+    let rt = match &client {
+        Some(c) => rt.with_peers(std::rc::Rc::new(c.peers())),
+        None => rt,
+    };
     futures::executor::block_on(async {
         rt.identity().await.map_err(|e| e.to_string())?;
         add_files(&rt, &adds).await?;
@@ -156,6 +183,11 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             .run(&workflow, &mut log, &CancelToken::new())
             .await
             .map_err(|e| format!("{workflow_path}: {e}"))?;
+        for task in &report.tasks {
+            if let Some(note) = &task.peers {
+                eprintln!("{}", describe_peers(task.task, &task.instruction, note));
+            }
+        }
         for task in &report.tasks {
             if let Some(rec) = task.receipt() {
                 println!("{}", rec.receipt.to_dag_json().map_err(|e| e.to_string())?);
@@ -442,6 +474,25 @@ pub(crate) fn progress(rt: &NodeRuntime) -> impl FnMut(&Event) + '_ {
             (None, _) => eprintln!("{}", describe(e)),
         }
     }
+}
+
+/// What asking the peers came to for one task: `peers    task N CID:
+/// from PEER` (its receipt answered the task) or `… : from none`, then
+/// `; not used: PEER: reason` for each offer or answer not used.
+pub(crate) fn describe_peers(
+    task: usize,
+    instruction: &ipvm_core::Cid,
+    note: &ipvm_core::peer::PeerNote,
+) -> String {
+    let mut line = format!(
+        "peers    task {task} {instruction}: from {}",
+        note.from.as_deref().unwrap_or("none")
+    );
+    for why in &note.unused {
+        line.push_str("; not used: ");
+        line.push_str(why);
+    }
+    line
 }
 
 /// One line of progress for an event.

@@ -120,11 +120,16 @@ fn temporary_beside(path: &Path) -> Result<PathBuf, String> {
 
 /// A random number (for spot-check sampling).
 pub(crate) fn random_u64() -> Result<u64, String> {
-    let mut b = [0u8; 8];
+    Ok(u64::from_le_bytes(random::<8>()?))
+}
+
+/// `N` bytes from the system's randomness.
+pub(crate) fn random<const N: usize>() -> Result<[u8; N], String> {
+    let mut b = [0u8; N];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut b))
         .map_err(|e| format!("cannot read randomness: {e}"))?;
-    Ok(u64::from_le_bytes(b))
+    Ok(b)
 }
 
 fn parse_hex(text: &str) -> Option<[u8; 32]> {

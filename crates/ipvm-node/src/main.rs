@@ -12,7 +12,7 @@
 //! ipvm add FILE...
 //! ipvm instruction INSTRUCTIONS.jsonl
 //! ipvm dag-cid VALUES.jsonl
-//! ipvm node [--listen MULTIADDR]... [--connect MULTIADDR]... [--add FILE]... [--fetch CID]... [--key FILE] [--store DIR | --memory] [--info FILE] [--log LEVEL]
+//! ipvm node [--listen MULTIADDR]... [--connect MULTIADDR]... [--add FILE]... [--fetch CID]... [--trust DID]... [--share none|announce] [--key FILE] [--store DIR | --memory] [--info FILE] [--log LEVEL]
 //! ```
 //!
 //! The commands that store (`run`, `run-invocation`, `verify-receipt`,

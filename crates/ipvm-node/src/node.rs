@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::cli::StoreArgs;
 use crate::key;
 
-const USAGE: &str = "usage: ipvm node [--listen MULTIADDR]... [--connect MULTIADDR]... [--add FILE]... [--fetch CID]... [--fetch-timeout SECS] [--key FILE] [--store DIR | --memory] [--info FILE] [--log error|warn|info|debug]";
+const USAGE: &str = "usage: ipvm node [--listen MULTIADDR]... [--connect MULTIADDR]... [--add FILE]... [--fetch CID]... [--fetch-timeout SECS] [--trust DID]... [--share none|announce] [--key FILE] [--store DIR | --memory] [--info FILE] [--log error|warn|info|debug]";
 
 /// Runs `ipvm node` until SIGINT or SIGTERM.
 pub(crate) fn main(args: &[String]) -> Result<ExitCode, String> {
@@ -21,6 +21,8 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode, String> {
     let mut store = StoreArgs::default();
     let mut info = None;
     let mut level = ipvm_net::log::Level::Info;
+    let mut trust = Vec::new();
+    let mut share = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if store.take(a, &mut it)? {
@@ -48,6 +50,23 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode, String> {
                 );
             }
             "--add" => adds.push(value("a FILE")?),
+            "--trust" => {
+                let did = value("a DID (did:key:z6Mk…)")?;
+                trust.push(
+                    ipvm_core::Did::parse(&did).map_err(|e| format!("`--trust {did}`: {e}"))?,
+                );
+            }
+            "--share" => {
+                share = match value("none or announce")?.as_str() {
+                    "none" => false,
+                    "announce" => true,
+                    other => {
+                        return Err(format!(
+                        "`--share {other}`: none (the default: outputs may be private) or announce"
+                    ))
+                    }
+                }
+            }
             "--key" => key_path = Some(PathBuf::from(value("a FILE")?)),
             "--info" => info = Some(PathBuf::from(value("a FILE")?)),
             "--log" => level = value("a LEVEL")?.parse()?,
@@ -77,6 +96,8 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode, String> {
         listen,
         connect,
         log: ipvm_net::log::Log::new(level),
+        trust,
+        share,
     };
     let serve = ipvm_net::Serve {
         info,

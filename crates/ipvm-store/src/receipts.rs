@@ -245,6 +245,54 @@ fn put_row(c: &Connection, mut row: ReceiptRow) -> rusqlite::Result<()> {
 }
 
 impl SqliteStore {
+    /// The rows computed here that were written after `after` (in the
+    /// store's write order, a row's `stored`), oldest first, at most
+    /// `limit`, each with its write order: what a node announces. Every
+    /// process on the store writes in one order, so a node sees what an
+    /// `ipvm run` beside it wrote.
+    pub fn computed_since(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, RowRead)>, CoreError> {
+        self.read(|c| {
+            let mut q = c.prepare_cached(&format!(
+                "SELECT {ROW_COLUMNS} FROM receipts WHERE stored > ?1 AND provenance = 'computed' ORDER BY stored LIMIT ?2"
+            ))?;
+            let rows = q
+                .query_map(
+                    params![i64::try_from(after).unwrap_or(i64::MAX), limit as i64],
+                    columns,
+                )?
+                .map(|r| r.map(|col| (col.stored.max(0) as u64, assemble(col))))
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// How many rows came from peers (provenance `received`), and their
+    /// receipts' bytes: what a node's cap on received rows counts.
+    pub fn received_totals(&self) -> Result<(u64, u64), CoreError> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(bytes)), 0) FROM receipts WHERE provenance = 'received'",
+                [],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+            )
+        })
+        .map(|(n, b)| (n.max(0) as u64, b.max(0) as u64))
+    }
+
+    /// The write order of the last row written (0 if none).
+    pub fn last_stored(&self) -> Result<u64, CoreError> {
+        self.read(|c| {
+            c.query_row("SELECT COALESCE(MAX(stored), 0) FROM receipts", [], |r| {
+                r.get::<_, i64>(0)
+            })
+        })
+        .map(|n| n.max(0) as u64)
+    }
+
     fn put_rows(&self, blocks: Vec<Block>, rows: Vec<ReceiptRow>) -> Result<(), CoreError> {
         for (cid, bytes) in &blocks {
             verify_block(cid, bytes)?;
