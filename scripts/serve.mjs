@@ -212,6 +212,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
     process.once(signal, async () => {
       await node?.stop();
+      // The shell's exit code for death by that signal (not a test exit): start.test.mjs expects 143 for SIGTERM.
       process.exit(128 + { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 }[signal]);
     });
   }
