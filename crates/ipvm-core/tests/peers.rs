@@ -175,6 +175,20 @@ fn tampered_misfiled_unsigned_and_forged_receipts_are_refused() {
         "bad_receipt"
     );
 
+    // An invocation nested a million deep: refused before it is decoded.
+    let mut bomb = vec![0x81u8; 1_000_000];
+    bomb.push(0x01);
+    let deep = Delivery {
+        invocation: bomb,
+        ..good.clone()
+    };
+    let unused = b.take(&asked[3], &deep).unwrap_err();
+    assert_eq!(unused.code(), "bad_receipt");
+    assert!(
+        unused.to_string().contains("its invocation: nested deeper"),
+        "{unused}"
+    );
+
     // No envelope at all.
     let unsigned = Delivery {
         envelopes: vec![],

@@ -19,12 +19,13 @@ use ipld_core::ipld::Ipld;
 
 use crate::auth::envelope::{Envelope, Refusal};
 use crate::auth::trust::Trust;
-use crate::model::address::{cid_of, decode_dag_cbor, DAG_CBOR, SHA3_256};
+use crate::model::address::{cid_of, decode_dag_cbor, DAG_CBOR, MAX_DOCUMENT_DEPTH, SHA3_256};
 use crate::model::workflow::Task;
 use crate::peer::messages::{
     Delivery, LookupAnswer, LookupEntry, LookupRequest, MAX_DELIVERY_BYTES, MAX_ENVELOPES,
     MAX_LOOKUP_ANSWER_BYTES, MAX_RECEIPTS_PER_INSTRUCTION,
 };
+use crate::peer::wire::scan_within;
 use crate::store::memo;
 use crate::store::record::Provenance;
 use crate::store::{ReceiptRow, ReceiptStore};
@@ -92,6 +93,15 @@ pub async fn accept<S: ReceiptStore + ?Sized>(
     };
     if delivery.envelopes.len() > MAX_ENVELOPES {
         return bad(format!("more than {MAX_ENVELOPES} envelopes"));
+    }
+    // What the message carries as bytes is bounded before it is decoded too.
+    for (what, bytes) in [
+        ("receipt", &delivery.receipt),
+        ("invocation", &delivery.invocation),
+    ] {
+        if let Err(e) = scan_within(bytes, MAX_DOCUMENT_DEPTH, usize::MAX) {
+            return bad(format!("its {what}: {e}"));
+        }
     }
     // The inputs it is filed under come from its invocation; the memo's own
     // check then holds the row to every claim, as it does on each read.

@@ -88,6 +88,12 @@ fn argument(bytes: &[u8], at: usize, info: u8) -> Result<(u64, usize), WireError
 /// Checks that `bytes` are one CBOR value within the caps, with nothing
 /// after it, without decoding it.
 pub fn scan(bytes: &[u8]) -> Result<(), WireError> {
+    scan_within(bytes, MAX_DEPTH, MAX_ITEMS)
+}
+
+/// [`scan`] with other caps: for what a message carries as bytes (a
+/// receipt, an invocation), which nests deeper than a message does.
+pub fn scan_within(bytes: &[u8], max_depth: usize, max_items: usize) -> Result<(), WireError> {
     // Each open container: how many values it still holds.
     let mut open: Vec<u64> = Vec::new();
     let mut at = 0usize;
@@ -97,7 +103,7 @@ pub fn scan(bytes: &[u8]) -> Result<(), WireError> {
             return Err(malformed("truncated"));
         }
         items += 1;
-        if items > MAX_ITEMS {
+        if items > max_items {
             return Err(WireError::TooMany);
         }
         let head = bytes[at];
@@ -134,7 +140,7 @@ pub fn scan(bytes: &[u8]) -> Result<(), WireError> {
             // Each value takes at least one byte: more than are left is a lie.
             Some(n) if n > left => return Err(malformed("truncated")),
             Some(n) if n > 0 => {
-                if open.len() >= MAX_DEPTH {
+                if open.len() >= max_depth {
                     return Err(WireError::TooDeep);
                 }
                 open.push(n);
