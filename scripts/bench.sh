@@ -6,6 +6,7 @@
 #   - Homestar's image pipeline natively (.build/bin/ipvm) and in a tab (tests/bench/pipeline.mjs)
 #   - ipvm node: bitswap of a 10 MiB module between two nodes on loopback, idle memory (tests/bench/node.mjs)
 #   - receipt lookups from a js-libp2p peer to a node on loopback, batched (tests/bench/lookups.mjs)
+#   - task offload's round trip of a trivial task, and capacity, to a node on loopback (tests/bench/offload.mjs)
 #   - the runtime in a tab: store, pool scaling, memo hits, signing (tests/bench/runtime.mjs)
 #   - where the page's thread spends its time around each task (tests/bench/profile.mjs)
 # and writes the report: bench/results.json, bench/report.md, bench/*.svg.
@@ -26,6 +27,7 @@ node "$ROOT/tests/bench/engines.mjs"
 node "$ROOT/tests/bench/pipeline.mjs"
 node "$ROOT/tests/bench/node.mjs"
 node "$ROOT/tests/bench/lookups.mjs"
+node "$ROOT/tests/bench/offload.mjs"
 node "$ROOT/tests/bench/runtime.mjs"
 # The profile needs function names, which wasm-opt drops: the same build through wasm-bindgen only.
 RAW="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/ipvm_web.wasm"

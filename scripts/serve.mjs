@@ -119,7 +119,7 @@ export function startNode({ bin = process.env.IPVM_BIN ?? join(ROOT, ".build/bin
       // The file only mirrors what the server serves.
     }
   };
-  const proc = spawn(bin, ["node", "--key", join(dir, "key"), "--store", store, "--listen", "/ip4/127.0.0.1/tcp/0/ws", "--info", infoFile, "--log", "info"], {
+  const proc = spawn(bin, ["node", "--key", join(dir, "key"), "--store", store, "--listen", "/ip4/127.0.0.1/tcp/0/ws", "--info", infoFile, "--log", "info", "--dev"], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let watchdog;

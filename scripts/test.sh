@@ -57,7 +57,7 @@ suite browser wasm_cargo test -p ipvm-web --profile wasm-test --no-fail-fast
 # The hostile-module suite of the executor, in the browser too.
 suite hostile-browser wasm_cargo test -p ipvm-exec --test hostile --profile wasm-test
 # The core's memo and scheduler suites, in the browser too.
-suite core-browser wasm_cargo test -p ipvm-core --test memo --test scheduler --test envelopes --test trust --test ucan_attacks --test ucan_bounds --test invocations --test received --test runtime --test catch --test peers --profile wasm-test
+suite core-browser wasm_cargo test -p ipvm-core --test memo --test scheduler --test envelopes --test trust --test ucan_attacks --test ucan_bounds --test invocations --test received --test runtime --test catch --test peers --test offload --profile wasm-test
 
 # 3. End to end.
 # A test that hangs fails after five minutes instead of holding CI.

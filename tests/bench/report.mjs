@@ -15,6 +15,7 @@ const profile = JSON.parse(read("profile.json") ?? "null");
 const pipeline = JSON.parse(read("pipeline.json") ?? "null");
 const node = JSON.parse(read("node.json") ?? "null");
 const lookups = JSON.parse(read("lookups.json") ?? "null");
+const offload = JSON.parse(read("offload.json") ?? "null");
 const scheduler = (read("scheduler.txt") ?? "").split("\n").filter((l) => l.startsWith("scheduler,") || l.startsWith("parse"));
 // The native store's bench: its table as printed, and its rows parsed.
 const nativeStoreLines = (read("store.txt") ?? "").split("\n").filter((l) => l.trim());
@@ -64,6 +65,8 @@ try {
  *        two nodes on loopback, per round; VmRSS idle with an empty store and holding the module),
  *  lookups: {batch, found, rounds, sequentialMs, parallelMs, busy} (receipt lookups from a js-libp2p
  *           peer to ipvm node on loopback: ms per request of `batch` instructions),
+ *  offload: {rounds, medianMs, minMs, maxMs, capacityMs} (a trivial task offloaded by a js-libp2p
+ *           peer to ipvm node --dev on loopback: the round trip; a capacity request's),
  *  nativeStore: {lines: [lines of `cargo bench -p ipvm-store`],
  *                rows: [{parallelism, receiptsPerSecond, memoPerSecond, receipts, fileBytesPerReceipt,
  *                        receiptBytesPerReceipt, writtenBytesPerReceipt}]} (SQLite through the scheduler),
@@ -121,6 +124,7 @@ const results = {
   nativeStore,
   node,
   lookups,
+  offload,
   notMeasured: [
     ...(profile ? [] : ["the split of the per-task cost (a CPU profile; needs the build's function names)"]),
     "the workers' threads in the profile (only the page's thread is profiled)",
@@ -299,6 +303,15 @@ if (results.lookups) {
     "## Receipt lookups between peers",
     "",
     `A js-libp2p peer asks \`ipvm node\` on loopback about ${l.batch} instructions per request (${l.found} of them answered with a receipt, its invocation and envelope), ${l.rounds} requests (tests/bench/lookups.mjs): ${l.sequentialMs.toFixed(1)} ms a request one at a time (${((l.batch * 1000) / l.sequentialMs).toFixed(0)} instructions/s), ${l.parallelMs.toFixed(1)} ms a request with 4 in flight (${((l.batch * 1000) / l.parallelMs).toFixed(0)} instructions/s; ${l.busy} answered busy).`,
+    "",
+  );
+}
+if (results.offload) {
+  const o = results.offload;
+  lines.push(
+    "## Task offload between peers",
+    "",
+    `A js-libp2p peer hands \`ipvm node --dev\` on loopback a trivial task (add-one, a fresh self-issued invocation each, none a memo hit), one after another (tests/bench/offload.mjs): the round trip from request to the node's signed receipt, the invocation admitted, run, signed and stored, is ${o.medianMs.toFixed(1)} ms median (min ${o.minMs.toFixed(1)}, max ${o.maxMs.toFixed(1)}, ${o.rounds} rounds); a capacity request, ${o.capacityMs.toFixed(1)} ms.`,
     "",
   );
 }

@@ -1,6 +1,6 @@
 // Helpers of the peer tests and benches: start `ipvm node` as a process,
 // wait until it is ready, read its --info, stop it; a workflow of add_one
-// chains; a js-libp2p peer and one receipt lookup over it.
+// chains; a js-libp2p peer and one request (a lookup, an offload) over it.
 import "./node20.mjs";
 import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -44,14 +44,18 @@ export function jsPeer() {
   });
 }
 
+/** Task offload's and capacity's protocol ids. */
+export const OFFLOAD = "/ipvm/offload/0.1.0";
+export const CAPACITY = "/ipvm/capacity/0.1.0";
+
 /**
- * One lookup from a js-libp2p peer on its own stream: the request's bytes, then
- * the writing end closed (request-response reads to the end); resolves to the
- * answer's bytes, or `{error}` if none came.
+ * One request-response exchange from a js-libp2p peer on `protocol`, on its own
+ * stream: the request's bytes, then the writing end closed (request-response
+ * reads to the end); resolves to the answer's bytes, or `{error}` if none came.
  */
-export async function lookup(peer, addr, bytes, ms = 15_000) {
+export async function exchange(peer, addr, protocol, bytes, ms = 15_000) {
   try {
-    const stream = await peer.dialProtocol(multiaddr(addr), LOOKUP, { signal: AbortSignal.timeout(ms) });
+    const stream = await peer.dialProtocol(multiaddr(addr), protocol, { signal: AbortSignal.timeout(ms) });
     stream.send(bytes);
     await stream.close();
     const chunks = [];
@@ -61,6 +65,9 @@ export async function lookup(peer, addr, bytes, ms = 15_000) {
     return { error: e.message };
   }
 }
+
+/** One receipt lookup from a js-libp2p peer ({@link exchange} on the lookup protocol). */
+export const lookup = (peer, addr, bytes, ms = 15_000) => exchange(peer, addr, LOOKUP, bytes, ms);
 
 /**
  * Starts `ipvm node ARGS` with its info in DIR/info-N.json; resolves once it

@@ -6,7 +6,8 @@
 // write (js-libp2p) asks the same way, and as a hostile peer sends malformed,
 // deeply nested, oversized and too-large-a-batch requests and a flood past the
 // quota: each is refused (logged with its reason), and the node goes on
-// answering an honest peer.
+// answering an honest peer. `ipvm run --share announce` announces what it
+// computed, and a node that trusts its key takes it.
 import "./node20.mjs";
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -212,6 +213,37 @@ test("announcements alone: a node that trusts the announcer takes every receipt;
     } finally {
       await Promise.all([a.stop(), b.stop(), c.stop()]);
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("ipvm run --share announce: a node that trusts the CLI's key takes what the run computed", { timeout: 300_000 }, async () => {
+  const dir = freshStoreDir();
+  try {
+    const wf = await twentyTasks(dir);
+    const keyC = join(dir, "key-c");
+    const didC = (await ipvm(["key", "--key", keyC])).stdout.trim();
+    const storeB = join(dir, "store-b");
+    const b = await startNode(dir, ["--key", join(dir, "key-b"), "--store", storeB, "--trust", didC, "--log", "info"]);
+    try {
+      const run = await ipvm(["run", wf, "--key", keyC, "--memory", "--add", GUESTS_WASM, "--peer", b.info.multiaddrs[0], "--share", "announce"]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(lines(run.stderr, "finished").length, 20, run.stderr);
+      assert.deepEqual(lines(run.stderr, "shared "), ["shared   20 of 20 receipts announced; the peers fetched 20"], `${run.stderr}\nB:\n${b.stderr()}`);
+      assert.equal(await received(storeB, 20), 20, b.stderr());
+      // Anyone who trusts C now gets the run's receipts from B, with C's envelopes.
+      const d = await ipvm(["run", wf, "--key", join(dir, "key-d"), "--memory", "--trust", didC, "--peer", b.info.multiaddrs[0]]);
+      assert.equal(d.code, 0, d.stderr);
+      assert.equal(lines(d.stderr, "memo-hit").length, 20, d.stderr);
+      assert.deepEqual(d.stdout, run.stdout);
+    } finally {
+      await b.stop();
+    }
+    // Sharing needs a peer to share with.
+    const alone = await ipvm(["run", wf, "--key", keyC, "--memory", "--add", GUESTS_WASM, "--share", "announce"]);
+    assert.notEqual(alone.code, 0);
+    assert.match(alone.stderr, /`--share announce` announces to the `--peer`s: give at least one/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -60,16 +60,6 @@ impl AsPeer for Runtime {
     }
 }
 
-/// Five tasks: a chain of three (each awaits the one before) and two alone.
-fn five_tasks() -> Workflow {
-    let a = instr("inc", vec![Ipld::Integer(1)]);
-    let b = instr("inc", vec![awaits("await/ok", &a)]);
-    let c = instr("inc", vec![awaits("await/ok", &b)]);
-    let d = instr("inc", vec![Ipld::Integer(10)]);
-    let e = instr("add", vec![Ipld::Integer(2), Ipld::Integer(3)]);
-    workflow(&[a, b, c, d, e])
-}
-
 fn instructions(wf: &Workflow) -> Vec<Cid> {
     wf.tasks.iter().map(|t| t.run.cid()).collect()
 }

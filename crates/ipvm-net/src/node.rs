@@ -16,12 +16,19 @@ use rust_ipfs::p2p::{IdentifyConfiguration, PubsubConfig};
 use rust_ipfs::{Ipfs, Keypair, RequestResponseConfig};
 
 use ipvm_core::peer::messages::{
-    LOOKUP_PROTOCOL, MAX_LOOKUP_ANSWER_BYTES, MAX_LOOKUP_REQUEST_BYTES,
+    CAPACITY_PROTOCOL, LOOKUP_PROTOCOL, MAX_CAPACITY_BYTES, MAX_LOOKUP_ANSWER_BYTES,
+    MAX_LOOKUP_REQUEST_BYTES, MAX_OFFLOAD_ANSWER_BYTES, MAX_OFFLOAD_REQUEST_BYTES,
+    OFFLOAD_PROTOCOL,
 };
+use ipvm_core::peer::offload::OffloadMode;
+use ipvm_core::ucan::Token;
 
 use crate::behaviour::{node_behaviour, BitswapHandle, NodeBehaviour};
 use crate::blocks::StoreBlocks;
 use crate::log::{Level, Log};
+use crate::offload::{
+    serve_capacity, serve_offloads, OffloadService, Offloading, Workers, OFFLOAD_TIMEOUT,
+};
 use crate::protocols::{announce_new, serve_lookups, take_announcements, NetPeers, LOOKUP_TIMEOUT};
 use crate::NetError;
 
@@ -30,6 +37,14 @@ pub const DEFAULT_LISTEN: &str = "/ip4/127.0.0.1/tcp/0/ws";
 
 /// How long a peer binding in the info file is valid.
 const BINDING_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How long `ipvm run --share announce` tries to publish an announcement
+/// (until a peer listens to the topic).
+pub const PUBLISH_WITHIN: Duration = Duration::from_secs(5);
+
+/// How long `ipvm run --share announce` stays up after its run for its
+/// peers to fetch what it announced.
+pub const LINGER: Duration = Duration::from_secs(10);
 
 /// Most blocks one DAG fetch walks.
 const MAX_DAG_BLOCKS: usize = 1 << 20;
@@ -52,6 +67,9 @@ pub struct Config {
     /// Whether it announces the receipts computed in its store
     /// (`--share announce`).
     pub share: bool,
+    /// How it runs tasks offloaded to it (none: it answers every offload
+    /// `busy`, and says it has no workers).
+    pub offload: Option<OffloadService>,
 }
 
 /// What the node says about itself (`--info`).
@@ -102,6 +120,8 @@ pub struct Node {
     key: Ed25519Key,
     peer_id: PeerId,
     log: Log,
+    /// Instructions answered with a receipt to peers' lookups so far.
+    answered: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Parses a multiaddr the node may listen on: WebSocket over TCP only.
@@ -121,6 +141,15 @@ pub fn listen_addr(text: &str) -> Result<Multiaddr, NetError> {
         ));
     }
     Ok(addr)
+}
+
+/// Whether `addr` is on loopback (127.0.0.0/8 or ::1).
+pub fn is_loopback(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_loopback(),
+        Protocol::Ip6(ip) => ip.is_loopback(),
+        _ => false,
+    })
 }
 
 /// Parses a peer's address to dial: it must end in `/p2p/<peer id>`.
@@ -199,6 +228,7 @@ impl Node {
             log,
             trust,
             share,
+            offload,
         } = config;
         let keypair = Keypair::ed25519_from_bytes(key.seed())
             .map_err(|e| NetError::Start(format!("the key is not an Ed25519 key: {e}")))?;
@@ -225,13 +255,29 @@ impl Node {
                 ..Default::default()
             })
             // The IPVM protocols, each with its own caps (ipvm_core::peer).
-            .with_request_response(vec![RequestResponseConfig {
-                protocol: LOOKUP_PROTOCOL.into(),
-                max_request_size: MAX_LOOKUP_REQUEST_BYTES,
-                max_response_size: MAX_LOOKUP_ANSWER_BYTES,
-                timeout: Some(LOOKUP_TIMEOUT),
-                ..Default::default()
-            }])
+            .with_request_response(vec![
+                RequestResponseConfig {
+                    protocol: LOOKUP_PROTOCOL.into(),
+                    max_request_size: MAX_LOOKUP_REQUEST_BYTES,
+                    max_response_size: MAX_LOOKUP_ANSWER_BYTES,
+                    timeout: Some(LOOKUP_TIMEOUT),
+                    ..Default::default()
+                },
+                RequestResponseConfig {
+                    protocol: OFFLOAD_PROTOCOL.into(),
+                    max_request_size: MAX_OFFLOAD_REQUEST_BYTES,
+                    max_response_size: MAX_OFFLOAD_ANSWER_BYTES,
+                    timeout: Some(OFFLOAD_TIMEOUT),
+                    ..Default::default()
+                },
+                RequestResponseConfig {
+                    protocol: CAPACITY_PROTOCOL.into(),
+                    max_request_size: MAX_CAPACITY_BYTES,
+                    max_response_size: MAX_CAPACITY_BYTES,
+                    timeout: Some(Duration::from_secs(5)),
+                    ..Default::default()
+                },
+            ])
             .with_custom_behaviour(move |_| {
                 behaviour
                     .take()
@@ -261,16 +307,42 @@ impl Node {
         // Lookups are answered from the store as long as the host runs.
         let served = (ipfs.clone(), log.clone());
         let store = lookups_store.clone();
+        let answered = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = answered.clone();
         tokio::spawn(async move {
-            if let Err(e) = serve_lookups(served.0, store, served.1.clone()).await {
+            if let Err(e) = serve_lookups(served.0, store, counted, served.1.clone()).await {
                 served.1.line(Level::Error, &e.to_string());
             }
         });
+        // Offloaded tasks and capacity, on the same count of free workers.
+        let workers = Workers::new(offload.as_ref().map_or(0, |o| o.workers));
+        if let Some(service) = offload {
+            let (ipfs, workers, log) = (ipfs.clone(), workers.clone(), log.clone());
+            tokio::spawn(async move {
+                if let Err(e) = serve_offloads(ipfs, service, workers, log.clone()).await {
+                    log.line(Level::Error, &e.to_string());
+                }
+            });
+        }
+        {
+            let (ipfs, log) = (ipfs.clone(), log.clone());
+            tokio::spawn(async move {
+                if let Err(e) = serve_capacity(ipfs, workers, log.clone()).await {
+                    log.line(Level::Error, &e.to_string());
+                }
+            });
+        }
         if !trust.is_empty() {
             let policy = std::sync::Arc::new(Trust::new(key.did().clone()).with_signers(trust));
-            let taken = (ipfs.clone(), lookups_store.clone(), log.clone());
+            let taken = (
+                ipfs.clone(),
+                lookups_store.clone(),
+                log.clone(),
+                bitswap.clone(),
+            );
             tokio::spawn(async move {
-                if let Err(e) = take_announcements(taken.0, taken.1, policy, taken.2.clone()).await
+                if let Err(e) =
+                    take_announcements(taken.0, taken.1, policy, taken.3, taken.2.clone()).await
                 {
                     taken.2.line(Level::Error, &e.to_string());
                 }
@@ -290,6 +362,7 @@ impl Node {
             key,
             peer_id,
             log,
+            answered,
         };
         node.wait_listening(&listen).await?;
         for addr in connect {
@@ -450,7 +523,14 @@ impl Node {
             peers,
             runtime,
             timeout: LOOKUP_TIMEOUT,
+            offload: None,
+            bitswap: Some(self.bitswap.clone()),
         }
+    }
+
+    /// Its bitswap (blocks from the store or from connected peers).
+    pub fn bitswap(&self) -> BitswapHandle {
+        self.bitswap.clone()
     }
 }
 
@@ -461,6 +541,18 @@ pub struct Client {
     node: Option<Node>,
     peers: Vec<PeerId>,
     unreachable: Vec<String>,
+    offload: Option<std::sync::Arc<Offloading>>,
+}
+
+/// How a [`Client`] hands tasks to its peers (`ipvm run --offload`).
+pub struct ClientOffload {
+    /// The policy.
+    pub mode: OffloadMode,
+    /// The key that signs each invocation (the CLI's own: the DID its
+    /// delegations name).
+    pub signer: Ed25519Key,
+    /// Delegations giving that key authority on the peers.
+    pub proofs: Vec<Token>,
 }
 
 impl Client {
@@ -471,6 +563,7 @@ impl Client {
         key: Ed25519Key,
         store: SqliteStore,
         peers: Vec<Multiaddr>,
+        offload: Option<ClientOffload>,
     ) -> Result<Client, NetError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -485,6 +578,7 @@ impl Client {
             log: Log::new(Level::Warn),
             trust: Vec::new(),
             share: false,
+            offload: None,
         }))?;
         // A peer that cannot be reached is left out, and said so: the run
         // goes on without it.
@@ -500,11 +594,63 @@ impl Client {
                 Err(e) => unreachable.push(e.to_string()),
             }
         }
-        Ok(Client {
+        let offload =
+            offload.map(|o| std::sync::Arc::new(Offloading::new(o.mode, o.signer, o.proofs)));
+        let client = Client {
             runtime,
             node: Some(node),
             peers: ids,
             unreachable,
+            offload,
+        };
+        // The peers' capacity, once, so that a run knows how many tasks to
+        // keep in flight for them.
+        if let Some(off) = &client.offload {
+            let peers = client.peers();
+            futures::executor::block_on(peers.refresh_capacity(off));
+        }
+        Ok(client)
+    }
+
+    /// Announces `announcements` (`ipvm run --share announce`) on the
+    /// receipts topic, each sent again every 100 ms until a peer listens
+    /// (at most [`PUBLISH_WITHIN`]), then stays up to serve their lookups
+    /// until every announced receipt was looked up once or [`LINGER`]
+    /// passed. Returns how many were published, and how many receipts the
+    /// peers fetched meanwhile.
+    pub fn announce(&self, announcements: &[ipvm_core::peer::messages::Announce]) -> (usize, u64) {
+        #[allow(clippy::expect_used, reason = "the node is taken only by drop")]
+        let node = self.node.as_ref().expect("a running client");
+        self.runtime.block_on(async {
+            let before = node.answered.load(std::sync::atomic::Ordering::Relaxed);
+            let mut published = 0;
+            for a in announcements {
+                let Ok(bytes) = a.encode() else { continue };
+                let until = tokio::time::Instant::now() + PUBLISH_WITHIN;
+                loop {
+                    match node
+                        .ipfs
+                        .pubsub_publish(ipvm_core::peer::messages::ANNOUNCE_TOPIC, bytes.clone())
+                        .await
+                    {
+                        Ok(()) => {
+                            published += 1;
+                            break;
+                        }
+                        Err(_) if tokio::time::Instant::now() < until => {
+                            tokio::time::sleep(Duration::from_millis(100)).await
+                        }
+                        Err(_) => break,
+                    }
+                }
+            }
+            let want = announcements.len() as u64;
+            let until = tokio::time::Instant::now() + LINGER;
+            let fetched = || node.answered.load(std::sync::atomic::Ordering::Relaxed) - before;
+            while published > 0 && fetched() < want && tokio::time::Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            (published, fetched())
         })
     }
 
@@ -517,7 +663,9 @@ impl Client {
     pub fn peers(&self) -> NetPeers {
         #[allow(clippy::expect_used, reason = "the node is taken only by drop")]
         let node = self.node.as_ref().expect("a running client");
-        node.peers(self.peers.clone(), self.runtime.handle().clone())
+        let mut peers = node.peers(self.peers.clone(), self.runtime.handle().clone());
+        peers.offload = self.offload.clone();
+        peers
     }
 }
 

@@ -84,58 +84,67 @@ impl Received {
     }
 }
 
-/// Requests in flight per peer, released when a request's answer is sent.
-#[derive(Clone, Default)]
-struct InFlight(Arc<Mutex<HashMap<PeerId, usize>>>);
+/// Requests in flight per key (a peer, an issuer), released when a
+/// request's answer is sent.
+#[derive(Clone)]
+pub(crate) struct InFlight<K>(Arc<Mutex<HashMap<K, usize>>>);
 
-impl InFlight {
-    /// Takes a slot for `peer`, or `None` past `cap`.
-    fn take(&self, peer: PeerId, cap: usize) -> Option<Slot> {
+impl<K> Default for InFlight<K> {
+    fn default() -> Self {
+        Self(Arc::new(Mutex::new(HashMap::new())))
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone> InFlight<K> {
+    /// Takes a slot for `key`, or `None` past `cap`.
+    pub(crate) fn take(&self, key: K, cap: usize) -> Option<Slot<K>> {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let n = map.entry(peer).or_insert(0);
+        let n = map.entry(key.clone()).or_insert(0);
         if *n >= cap {
             return None;
         }
         *n += 1;
         Some(Slot {
-            peers: self.clone(),
-            peer,
+            keys: self.clone(),
+            key,
         })
     }
 }
 
 /// A request's place in [`InFlight`]; dropping it frees the place.
-struct Slot {
-    peers: InFlight,
-    peer: PeerId,
+pub(crate) struct Slot<K: std::hash::Hash + Eq + Clone> {
+    keys: InFlight<K>,
+    key: K,
 }
 
-impl Drop for Slot {
+impl<K: std::hash::Hash + Eq + Clone> Drop for Slot<K> {
     fn drop(&mut self) {
-        let mut map = self.peers.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = map.get_mut(&self.peer) {
+        let mut map = self.keys.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.key) {
             *n -= 1;
             if *n == 0 {
-                map.remove(&self.peer);
+                map.remove(&self.key);
             }
         }
     }
 }
 
-/// Answers receipt lookups from `store` until the node stops: each request
+/// Answers receipt lookups from `store` until the node stops (counting the
+/// instructions it answered in `answered`): each request
 /// is read under the protocol's caps, answered with what the store would
 /// answer its own memo with, and past [`MAX_LOOKUPS_IN_FLIGHT`] per peer
 /// answered `busy`. A malformed request is dropped unanswered, logged.
 pub(crate) async fn serve_lookups(
     ipfs: Ipfs,
     store: SqliteStore,
+    answered: Arc<std::sync::atomic::AtomicU64>,
     log: Log,
 ) -> Result<(), NetError> {
     let mut requests = ipfs
         .requests_subscribe(LOOKUP_PROTOCOL)
         .await
         .map_err(|e| NetError::Start(format!("cannot serve {LOOKUP_PROTOCOL}: {e:#}")))?;
-    let in_flight = InFlight::default();
+    let in_flight = InFlight::<PeerId>::default();
     while let Some((peer, id, bytes)) = requests.next().await {
         let Some(slot) = in_flight.take(peer, MAX_LOOKUPS_IN_FLIGHT) else {
             log.line(
@@ -157,7 +166,8 @@ pub(crate) async fn serve_lookups(
                 continue;
             }
         };
-        let (ipfs, store, log) = (ipfs.clone(), store.clone(), log.clone());
+        let (ipfs, store, log, counted) =
+            (ipfs.clone(), store.clone(), log.clone(), answered.clone());
         tokio::spawn(async move {
             let _slot = slot;
             let asked = request.instructions.len();
@@ -177,6 +187,7 @@ pub(crate) async fn serve_lookups(
                         Level::Debug,
                         &format!("lookup from {peer}: {found} of {asked} instructions answered"),
                     );
+                    counted.fetch_add(found as u64, std::sync::atomic::Ordering::Relaxed);
                     answer.encode()
                 }
                 Ok(Err(e)) => {
@@ -215,6 +226,37 @@ pub struct NetPeers {
     pub(crate) peers: Vec<PeerId>,
     pub(crate) runtime: tokio::runtime::Handle,
     pub(crate) timeout: Duration,
+    /// How it offloads tasks, if it does.
+    pub(crate) offload: Option<Arc<crate::offload::Offloading>>,
+    /// Its bitswap, to fetch receipts too large for an answer.
+    pub(crate) bitswap: Option<crate::BitswapHandle>,
+}
+
+impl NetPeers {
+    /// The answer with each receipt named `too_large` fetched by bitswap
+    /// and sent on as found, with the envelopes the answer gave; one that
+    /// cannot be fetched stays named (the core says it was not fetched).
+    async fn fetch_too_large(&self, mut answer: LookupAnswer) -> LookupAnswer {
+        for entry in &mut answer.entries {
+            let LookupEntry::TooLarge(named) = entry else {
+                continue;
+            };
+            let mut found = Vec::new();
+            for o in named.iter() {
+                if let Ok((receipt, invocation)) = self.fetch_receipt(o.receipt).await {
+                    found.push(ipvm_core::peer::messages::Delivery {
+                        receipt,
+                        invocation,
+                        envelopes: o.envelopes.clone(),
+                    });
+                }
+            }
+            if !found.is_empty() {
+                *entry = LookupEntry::Found(found);
+            }
+        }
+        answer
+    }
 }
 
 impl Peers for NetPeers {
@@ -258,7 +300,7 @@ impl Peers for NetPeers {
                     Ok(Err(_)) => Err(format!("no answer in {} s", self.timeout.as_secs())),
                     Ok(Ok(Err(e))) => Err(format!("no answer: {e:#}")),
                     Ok(Ok(Ok(bytes))) => match LookupAnswer::decode(&bytes, asked) {
-                        Ok(a) => Ok(a),
+                        Ok(a) => Ok(self.fetch_too_large(a).await),
                         Err(WireError::Busy) => Err("busy".into()),
                         Err(e) => Err(format!("its answer is refused: {}: {e}", e.code())),
                     },
@@ -270,6 +312,21 @@ impl Peers for NetPeers {
             }
             answers
         })
+    }
+
+    fn offload<'s>(
+        &'s self,
+        task: &'s ipvm_core::Task,
+        saturated: bool,
+    ) -> LocalBoxFuture<'s, Option<ipvm_core::peer::PeerOffload>> {
+        Box::pin(async move {
+            let off = self.offload.as_ref()?;
+            self.offer(off, task, saturated).await
+        })
+    }
+
+    fn offload_slots(&self) -> usize {
+        self.offload.as_ref().map_or(0, |off| self.slots(off))
     }
 }
 
@@ -340,6 +397,7 @@ pub(crate) async fn take_announcements(
     ipfs: Ipfs,
     store: SqliteStore,
     trust: Arc<Trust>,
+    bitswap: crate::BitswapHandle,
     log: Log,
 ) -> Result<(), NetError> {
     let fail =
@@ -357,6 +415,7 @@ pub(crate) async fn take_announcements(
         log: log.clone(),
         received: Received(Arc::new(Mutex::new(totals))),
         slots: Arc::new(tokio::sync::Semaphore::new(MAX_FETCHES)),
+        bitswap,
     };
     let mut gathered: HashMap<PeerId, Vec<Announce>> = HashMap::new();
     let mut tick = tokio::time::interval(GATHER_FOR);
@@ -411,6 +470,7 @@ struct Fetch {
     log: Log,
     received: Received,
     slots: Arc<tokio::sync::Semaphore>,
+    bitswap: crate::BitswapHandle,
 }
 
 impl Fetch {
@@ -478,7 +538,39 @@ impl Fetch {
                 }),
                 _ => None,
             };
-            let Some(delivery) = delivery.cloned() else {
+            // Past 1 MiB it was named, not sent: fetched by bitswap.
+            let fetched = match (delivery, entry) {
+                (None, Some(LookupEntry::TooLarge(named))) => {
+                    match named.iter().find(|o| o.receipt == a.receipt) {
+                        Some(o) => {
+                            match crate::offload::fetch_receipt(self.bitswap.clone(), o.receipt)
+                                .await
+                            {
+                                Ok((receipt, invocation)) => {
+                                    Some(ipvm_core::peer::messages::Delivery {
+                                        receipt,
+                                        invocation,
+                                        envelopes: o.envelopes.clone(),
+                                    })
+                                }
+                                Err(why) => {
+                                    log.line(
+                                        Level::Info,
+                                        &format!(
+                                            "announced receipt {} from {from} not taken: {why}",
+                                            a.receipt
+                                        ),
+                                    );
+                                    continue;
+                                }
+                            }
+                        }
+                        None => None,
+                    }
+                }
+                (d, _) => d.cloned(),
+            };
+            let Some(delivery) = fetched else {
                 log.line(
                     Level::Info,
                     &format!(

@@ -159,7 +159,7 @@ pub(crate) fn invoke(args: &[String]) -> Result<ExitCode, String> {
 
 /// A token file's bytes, at most one past `MAX_TOKEN_BYTES`: a larger file
 /// is refused by `Token::decode` (TooLarge) without being read whole.
-fn read_token(path: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn read_token(path: &str) -> Result<Vec<u8>, String> {
     use std::io::Read;
     let limit = ipvm_core::ucan::limits::MAX_TOKEN_BYTES as u64 + 1;
     let mut bytes = Vec::new();

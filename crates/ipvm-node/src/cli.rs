@@ -10,7 +10,7 @@ use crate::engines::EngineChoice;
 use crate::key;
 use crate::native::{NodeRuntime, Place};
 
-const USAGE: &str = "usage: ipvm run WORKFLOW.json [--add FILE]... [--parallelism N] [--engine auto|wasmtime|wasmi] [--key FILE] [--trust DID]... [--verify-rate R] [--import CAR]... [--export CAR] [--peer MULTIADDR]... [--store DIR | --memory]\n       ipvm key [--key FILE]\n       ipvm verify-receipt CAR [--key FILE] [--trust DID]... [--store DIR | --memory]\n       ipvm delegate --aud DID --cmd CMD [--sub DID | --powerline] [--pol JSON] [--exp SECS | --ttl SECS] [--nbf SECS] --out FILE\n       ipvm invoke --module CID --func NAME [--args JSON] [--fuel N] [--memory N] [--time N] [--aud DID] [--sub DID] [--prf FILE]... [--exp SECS | --ttl SECS] --out FILE\n       ipvm run-invocation TOKEN [--proof FILE]... [--add FILE]... [--authority DID]... [--now SECS] [--engine auto|wasmtime|wasmi] [--store DIR | --memory]\n       ipvm store [--store DIR | --memory]\n       ipvm clear-distrust DID [--key FILE] [--store DIR | --memory]\n       ipvm add FILE...\n       ipvm instruction INSTRUCTIONS.jsonl\n       ipvm dag-cid VALUES.jsonl\n       ipvm node [--listen MULTIADDR]... [--connect MULTIADDR]... [--add FILE]... [--fetch CID]... [--key FILE] [--store DIR | --memory] [--trust DID]... [--share none|announce] [--info FILE] [--log LEVEL]";
+const USAGE: &str = "usage: ipvm run WORKFLOW.json [--add FILE]... [--parallelism N] [--engine auto|wasmtime|wasmi] [--key FILE] [--trust DID]... [--verify-rate R] [--import CAR]... [--export CAR] [--peer MULTIADDR]... [--offload never|auto|always] [--proof FILE]... [--share none|announce] [--store DIR | --memory]\n       ipvm key [--key FILE]\n       ipvm verify-receipt CAR [--key FILE] [--trust DID]... [--store DIR | --memory]\n       ipvm delegate --aud DID --cmd CMD [--sub DID | --powerline] [--pol JSON] [--exp SECS | --ttl SECS] [--nbf SECS] --out FILE\n       ipvm invoke --module CID --func NAME [--args JSON] [--fuel N] [--memory N] [--time N] [--aud DID] [--sub DID] [--prf FILE]... [--exp SECS | --ttl SECS] --out FILE\n       ipvm run-invocation TOKEN [--proof FILE]... [--add FILE]... [--authority DID]... [--now SECS] [--engine auto|wasmtime|wasmi] [--store DIR | --memory]\n       ipvm store [--store DIR | --memory]\n       ipvm clear-distrust DID [--key FILE] [--store DIR | --memory]\n       ipvm add FILE...\n       ipvm instruction INSTRUCTIONS.jsonl\n       ipvm dag-cid VALUES.jsonl\n       ipvm node [--listen MULTIADDR]... [--connect MULTIADDR]... [--add FILE]... [--fetch CID]... [--key FILE] [--store DIR | --memory] [--trust DID]... [--share none|announce] [--workers N] [--authority DID]... [--dev] [--max-fuel N] [--max-memory BYTES] [--max-time MS] [--info FILE] [--log LEVEL]";
 
 /// Runs the command line; `Err` is a one-line message for exit code 2.
 pub(crate) fn main(args: &[String]) -> Result<ExitCode, String> {
@@ -97,6 +97,9 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
     let mut export = None;
     let mut store = StoreArgs::default();
     let mut peers = Vec::new();
+    let mut offload = ipvm_core::peer::offload::OffloadMode::Never;
+    let mut proofs = Vec::new();
+    let mut share = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if identity.take(a, &mut it)? || store.take(a, &mut it)? {
@@ -109,6 +112,29 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                     .next()
                     .ok_or("`--peer` needs a MULTIADDR (…/p2p/<peer id>)")?;
                 peers.push(ipvm_net::connect_addr(addr).map_err(|e| format!("`--peer`: {e}"))?);
+            }
+            "--offload" => {
+                let mode = it.next().ok_or("`--offload` needs never, auto or always")?;
+                offload = mode.parse().map_err(|e| format!("`--offload {e}"))?;
+            }
+            "--proof" => {
+                let path = it.next().ok_or("`--proof` needs a delegation FILE")?;
+                let bytes = crate::authority::read_token(path)?;
+                proofs.push(
+                    ipvm_core::ucan::Token::decode(&bytes).map_err(|e| format!("{path}: {e}"))?,
+                );
+            }
+            "--share" => {
+                share = match it.next().map(String::as_str) {
+                    Some("none") => false,
+                    Some("announce") => true,
+                    other => {
+                        return Err(format!(
+                            "`--share {}`: none (the default: outputs may be private) or announce",
+                            other.unwrap_or("")
+                        ))
+                    }
+                }
             }
             "--import" => imports.push(it.next().ok_or("`--import` needs a CAR file")?.clone()),
             "--export" => export = Some(it.next().ok_or("`--export` needs a FILE")?.clone()),
@@ -127,6 +153,12 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
     }
     let workflow_path =
         workflow_path.ok_or_else(|| format!("`run` needs a WORKFLOW.json\n{USAGE}"))?;
+    if peers.is_empty() && offload != ipvm_core::peer::offload::OffloadMode::Never {
+        return Err("`--offload` hands tasks to the `--peer`s: give at least one".into());
+    }
+    if peers.is_empty() && share {
+        return Err("`--share announce` announces to the `--peer`s: give at least one".into());
+    }
     let bytes = read(&workflow_path)?;
     // DAG-JSON starts with `{` (after any whitespace); anything else is read as DAG-CBOR.
     let workflow = if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
@@ -148,6 +180,16 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                 ipvm_core::Ed25519Key::from_seed(key::random::<32>()?),
                 rt.store().clone(),
                 peers,
+                match offload {
+                    ipvm_core::peer::offload::OffloadMode::Never => None,
+                    mode => Some(ipvm_net::ClientOffload {
+                        mode,
+                        // Invocations are signed with this CLI's own key:
+                        // the DID its delegations name.
+                        signer: key::load_or_create(&identity.key_path()?)?.0,
+                        proofs,
+                    }),
+                },
             )
             .map_err(|e| e.to_string())?,
         ),
@@ -187,6 +229,25 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             if let Some(note) = &task.peers {
                 eprintln!("{}", describe_peers(task.task, &task.instruction, note));
             }
+        }
+        if let (true, Some(client)) = (share, &client) {
+            // What this run computed here, each with this runtime's envelope.
+            let own = rt.did().await.map_err(|e| e.to_string())?;
+            let announcements: Vec<_> = report
+                .tasks
+                .iter()
+                .filter(|t| matches!(t.status, ipvm_core::run::report::TaskStatus::Ran(_)))
+                .filter_map(|t| t.receipt())
+                .filter_map(|rec| {
+                    let env = rec.envelopes.iter().find(|e| e.signer == own)?;
+                    Some(ipvm_core::peer::announce::announcement(rec, env))
+                })
+                .collect();
+            let (published, fetched) = client.announce(&announcements);
+            eprintln!(
+                "shared   {published} of {} receipts announced; the peers fetched {fetched}",
+                announcements.len()
+            );
         }
         for task in &report.tasks {
             if let Some(rec) = task.receipt() {
@@ -266,7 +327,7 @@ impl IdentityArgs {
     }
 
     /// The key file's path (`--key`, else the default).
-    fn key_path(&self) -> Result<PathBuf, String> {
+    pub(crate) fn key_path(&self) -> Result<PathBuf, String> {
         match &self.key {
             Some(p) => Ok(p.clone()),
             None => key::default_path(),
@@ -477,7 +538,8 @@ pub(crate) fn progress(rt: &NodeRuntime) -> impl FnMut(&Event) + '_ {
 }
 
 /// What asking the peers came to for one task: `peers    task N CID:
-/// from PEER` (its receipt answered the task) or `… : from none`, then
+/// from PEER` (its receipt answered the task; `(ran there)` if it was
+/// offloaded to it) or `… : from none`, then
 /// `; not used: PEER: reason` for each offer or answer not used.
 pub(crate) fn describe_peers(
     task: usize,
@@ -485,8 +547,13 @@ pub(crate) fn describe_peers(
     note: &ipvm_core::peer::PeerNote,
 ) -> String {
     let mut line = format!(
-        "peers    task {task} {instruction}: from {}",
-        note.from.as_deref().unwrap_or("none")
+        "peers    task {task} {instruction}: from {}{}",
+        note.from.as_deref().unwrap_or("none"),
+        if note.ran_on.is_some() {
+            " (ran there)"
+        } else {
+            ""
+        }
     );
     for why in &note.unused {
         line.push_str("; not used: ");

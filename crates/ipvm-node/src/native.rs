@@ -80,7 +80,17 @@ pub(crate) fn runtime(
     place: &Place,
     engine: EngineChoice,
 ) -> Result<NodeRuntime, String> {
-    let store = open_store(place)?;
+    runtime_over(open_store(place)?, key, place, engine)
+}
+
+/// [`runtime`] over a store already open (`ipvm node`'s, shared by its
+/// runtimes and its peer).
+pub(crate) fn runtime_over(
+    store: SqliteStore,
+    key: &Path,
+    place: &Place,
+    engine: EngineChoice,
+) -> Result<NodeRuntime, String> {
     let settings = settings(store.clone(), key);
     if *place != Place::Memory {
         carry_over_trust_file(&settings, key)?;

@@ -116,6 +116,12 @@ impl Instruction {
         out
     }
 
+    /// Reads an instruction `{rsc, op, input, nnc}` as a workflow's is
+    /// read: its op among the standard ones and checked by it.
+    pub fn from_ipld(value: &Ipld) -> Result<Self, ValidationError> {
+        Self::parse(0, value, Some(Ops::standard()))
+    }
+
     /// Reads an instruction `{rsc, op, input, nnc}`. With `ops`, the op must
     /// be one of them and its check reads `rsc` and `input`; without (a
     /// stored invocation, admitted when it ran), any op is read, its call

@@ -60,11 +60,12 @@ pub async fn ask<S: ReceiptStore + ?Sized>(
                 match entry {
                     LookupEntry::None => {}
                     LookupEntry::TooLarge(receipts) => {
+                        // A carrier that can fetch them (bitswap) sends them as found.
                         let note = notes.entry(*instruction).or_default();
                         for r in receipts {
                             note.unused.push(format!(
-                                "{}: receipt {r} is too large to travel in an answer",
-                                answer.peer
+                                "{}: receipt {} is too large to travel in an answer, and was not fetched",
+                                answer.peer, r.receipt
                             ));
                         }
                     }

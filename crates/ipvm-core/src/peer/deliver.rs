@@ -22,8 +22,8 @@ use crate::auth::trust::Trust;
 use crate::model::address::{cid_of, decode_dag_cbor, DAG_CBOR, MAX_DOCUMENT_DEPTH, SHA3_256};
 use crate::model::workflow::Task;
 use crate::peer::messages::{
-    Delivery, LookupAnswer, LookupEntry, LookupRequest, MAX_DELIVERY_BYTES, MAX_ENVELOPES,
-    MAX_LOOKUP_ANSWER_BYTES, MAX_RECEIPTS_PER_INSTRUCTION,
+    Delivery, LookupAnswer, LookupEntry, LookupRequest, Oversized, MAX_DELIVERY_BYTES,
+    MAX_ENVELOPES, MAX_LOOKUP_ANSWER_BYTES, MAX_RECEIPTS_PER_INSTRUCTION,
 };
 use crate::peer::wire::scan_within;
 use crate::store::memo;
@@ -184,7 +184,8 @@ pub async fn store_received<S: ReceiptStore + ?Sized>(
 /// runtime would answer its own memo with that carry an envelope, those
 /// computed or verified here first, at most
 /// [`MAX_RECEIPTS_PER_INSTRUCTION`]; one past [`MAX_DELIVERY_BYTES`], or
-/// past what the answer has room for, is named `too_large`. A row that
+/// past what the answer has room for, is named `too_large` with its
+/// envelopes (the asker fetches it by bitswap). A row that
 /// fails its check is skipped (the memo's own reads quarantine it).
 pub async fn answer_lookup<S: ReceiptStore + ?Sized>(
     store: &S,
@@ -237,7 +238,10 @@ pub async fn answer_lookup<S: ReceiptStore + ?Sized>(
             };
             let size = delivery.size();
             if size > MAX_DELIVERY_BYTES || size > room {
-                too_large.push(cid);
+                too_large.push(Oversized {
+                    receipt: cid,
+                    envelopes: delivery.envelopes,
+                });
             } else {
                 room -= size;
                 found.push(delivery);

@@ -4,7 +4,7 @@
 //!   [`LookupRequest`] names up to [`MAX_LOOKUP_BATCH`] instructions; the
 //!   [`LookupAnswer`] says for each, in the order asked, the receipts the
 //!   peer has ([`Delivery`]: receipt, invocation and envelopes), `none`, or
-//!   `too_large` (fetch them by bitswap).
+//!   `too_large` (their CIDs and envelopes: fetch them by bitswap).
 //! - **Receipt announce** ([`ANNOUNCE_TOPIC`], pubsub): an [`Announce`]
 //!   names an instruction, a receipt and carries one envelope; never the
 //!   receipt itself.
@@ -46,6 +46,9 @@ pub const MAX_PROOFS: usize = 16;
 /// The largest receipt, with its invocation and envelopes, that travels in
 /// an answer; a larger one is `too_large` and travels by bitswap.
 pub const MAX_DELIVERY_BYTES: usize = 1 << 20;
+/// The largest receipt a runner offers to be fetched by bitswap (whose
+/// messages carry at most 4 MiB); a larger one is refused with its size.
+pub const MAX_FETCH_BYTES: usize = (4 << 20) - (64 << 10);
 /// The largest lookup request.
 pub const MAX_LOOKUP_REQUEST_BYTES: usize = 16 * 1024;
 /// The largest lookup answer.
@@ -158,11 +161,46 @@ impl LookupRequest {
 pub enum LookupEntry {
     /// No receipt it would give.
     None,
-    /// Receipts too large to travel in the answer: fetch them by CID
-    /// (bitswap), with their envelopes in the [`Delivery`]-less form.
-    TooLarge(Vec<Cid>),
+    /// Receipts too large to travel in the answer, each with its
+    /// envelopes: fetch the receipt and its invocation by CID (bitswap).
+    TooLarge(Vec<Oversized>),
     /// Its receipts, at most [`MAX_RECEIPTS_PER_INSTRUCTION`].
     Found(Vec<Delivery>),
+}
+
+/// A receipt named in a lookup answer instead of sent: its CID and the
+/// envelopes that vouch for it, so that the asker can judge it once it has
+/// fetched it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Oversized {
+    /// The receipt's CID.
+    pub receipt: Cid,
+    /// Its envelopes, at most [`MAX_ENVELOPES`].
+    pub envelopes: Vec<Vec<u8>>,
+}
+
+impl Oversized {
+    fn to_ipld(&self) -> Ipld {
+        map([
+            ("receipt", Ipld::Link(self.receipt)),
+            (
+                "envelopes",
+                Ipld::List(self.envelopes.iter().cloned().map(Ipld::Bytes).collect()),
+            ),
+        ])
+    }
+
+    fn from_ipld(v: &Ipld, at: &str) -> Result<Self, WireError> {
+        let m = fields(v, at, &["receipt", "envelopes"])?;
+        Ok(Self {
+            receipt: field_link(m, "receipt", at)?,
+            envelopes: field_list(m, "envelopes", at, MAX_ENVELOPES)?
+                .iter()
+                .enumerate()
+                .map(|(i, e)| as_bytes(e, &format!("{at}.envelopes[{i}]")))
+                .collect::<Result<_, _>>()?,
+        })
+    }
 }
 
 /// The answer to a [`LookupRequest`]: one entry per instruction, in the
@@ -181,9 +219,9 @@ impl LookupAnswer {
             .iter()
             .map(|e| match e {
                 LookupEntry::None => map([("none", Ipld::Null)]),
-                LookupEntry::TooLarge(cids) => map([(
+                LookupEntry::TooLarge(named) => map([(
                     "too_large",
-                    Ipld::List(cids.iter().map(|c| Ipld::Link(*c)).collect()),
+                    Ipld::List(named.iter().map(Oversized::to_ipld).collect()),
                 )]),
                 LookupEntry::Found(found) => map([(
                     "found",
@@ -237,7 +275,7 @@ impl LookupAnswer {
                     )?
                     .iter()
                     .enumerate()
-                    .map(|(j, c)| as_link(c, &format!("{at}.too_large[{j}]")))
+                    .map(|(j, o)| Oversized::from_ipld(o, &format!("{at}.too_large[{j}]")))
                     .collect::<Result<_, _>>()?,
                 ),
                 _ => LookupEntry::Found(
@@ -580,7 +618,10 @@ mod tests {
         let answer = LookupAnswer {
             entries: vec![
                 LookupEntry::None,
-                LookupEntry::TooLarge(vec![cid(3)]),
+                LookupEntry::TooLarge(vec![Oversized {
+                    receipt: cid(3),
+                    envelopes: vec![vec![7]],
+                }]),
                 LookupEntry::Found(vec![delivery()]),
             ],
         };

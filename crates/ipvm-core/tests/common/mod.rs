@@ -161,3 +161,13 @@ impl TestRuntime {
         .unwrap()
     }
 }
+
+/// Five tasks: a chain of three (each awaits the one before) and two alone.
+pub fn five_tasks() -> Workflow {
+    let a = instr("inc", vec![Ipld::Integer(1)]);
+    let b = instr("inc", vec![awaits("await/ok", &a)]);
+    let c = instr("inc", vec![awaits("await/ok", &b)]);
+    let d = instr("inc", vec![Ipld::Integer(10)]);
+    let e = instr("add", vec![Ipld::Integer(2), Ipld::Integer(3)]);
+    workflow(&[a, b, c, d, e])
+}

@@ -86,7 +86,16 @@ pub fn run_args(
 /// CID, for replay); the *instruction* is the function call, so two
 /// invocations of the same call share a memo key. `args.nnc` (a string)
 /// gives the instruction a nonce of its own when a caller wants one.
+/// An instruction written whole (`args.run`) is refused here: only
+/// admission knows whether the chain allows it ([`task_under`]).
 pub fn task_of(inv: &Invocation) -> Result<Task, UcanError> {
+    task_under(inv, false)
+}
+
+/// [`task_of`], knowing whether the invocation's chain is `unconstrained`
+/// (no delegation in it has a policy): only then may it name its
+/// instruction whole (`args.run`, [`offload_args`]).
+pub fn task_under(inv: &Invocation, unconstrained: bool) -> Result<Task, UcanError> {
     if inv.cmd != WASM_RUN {
         return Err(UcanError {
             kind: UcanErrorKind::InvalidCommand,
@@ -94,11 +103,14 @@ pub fn task_of(inv: &Invocation) -> Result<Task, UcanError> {
         });
     }
     let a = &inv.args;
+    if a.contains_key("run") {
+        return whole_task(inv, unconstrained);
+    }
     if let Some(k) = a.keys().find(|k| {
         !["module", "func", "args", "fuel", "memory", "time", "nnc"].contains(&k.as_str())
     }) {
         return Err(malformed(format!(
-            "args.{k}: unknown (known: module, func, args, fuel, memory, time, nnc)"
+            "args.{k}: unknown (known: module, func, args, fuel, memory, time, nnc; or run with the limits)"
         )));
     }
     let module = match a.get("module") {
@@ -134,6 +146,13 @@ pub fn task_of(inv: &Invocation) -> Result<Task, UcanError> {
             "args.args must not contain awaits: an invocation carries values",
         ));
     }
+    task_with(run, inv)
+}
+
+/// The task of `run` under the invocation's limits (`args.fuel`, `memory`,
+/// `time`), its proofs as the task's `prf`.
+fn task_with(run: Instruction, inv: &Invocation) -> Result<Task, UcanError> {
+    let a = &inv.args;
     Ok(Task {
         limits: Limits {
             fuel: limit(a, "fuel")?,
@@ -143,6 +162,63 @@ pub fn task_of(inv: &Invocation) -> Result<Task, UcanError> {
         prf: inv.prf.clone(),
         ..Task::new(run)
     })
+}
+
+/// The `args` of a `/wasm/run` invocation that names a workflow's task
+/// whole: `{run: <its instruction as written>, fuel?, memory?, time?}`.
+/// Its receipt answers the task's own instruction (its op, `rsc`, nonce
+/// and awaits as written), so a task handed to a peer (offload) is a memo
+/// hit everywhere its workflow runs. A runtime admits this form only when
+/// no delegation of the chain has a policy ([`task_under`]): a policy
+/// judges the call of exact mode, and an instruction written whole may
+/// call a function by another spelling, or await values the policy never
+/// saw.
+pub fn offload_args(task: &Task) -> BTreeMap<String, Ipld> {
+    let mut m = BTreeMap::from([("run".to_string(), task.run.to_ipld())]);
+    for (k, v) in [
+        ("fuel", task.limits.fuel),
+        ("memory", task.limits.memory),
+        ("time", task.limits.time),
+    ] {
+        if let Some(n) = v {
+            m.insert(k.to_string(), Ipld::Integer(n.into()));
+        }
+    }
+    m
+}
+
+/// The task of an invocation whose `args.run` is an instruction written
+/// whole ([`offload_args`]): a pure op this runtime knows, awaits filled
+/// from its own receipts when it runs.
+fn whole_task(inv: &Invocation, unconstrained: bool) -> Result<Task, UcanError> {
+    let a = &inv.args;
+    if let Some(k) = a
+        .keys()
+        .find(|k| !["run", "fuel", "memory", "time"].contains(&k.as_str()))
+    {
+        return Err(malformed(format!(
+            "args.{k}: not with args.run (a task written whole takes only run, fuel, memory, time)"
+        )));
+    }
+    if !unconstrained {
+        return Err(UcanError {
+            kind: UcanErrorKind::MatchError,
+            detail: "args.run (an instruction written whole) is admitted only when no delegation of the chain has a policy: a policy judges the call of module, func and args".into(),
+        });
+    }
+    let run = Instruction::from_ipld(&a["run"])
+        .map_err(|e| malformed(format!("args.{}: {}", e.field, e.reason)))?;
+    let effectful = crate::model::op::Ops::standard()
+        .lookup(0, &run.op)
+        .map(|op| op.class.is_effectful())
+        .unwrap_or(true);
+    if effectful {
+        return Err(malformed(format!(
+            "args.run.op: `{}` has effects; an invocation runs pure tasks only",
+            run.op
+        )));
+    }
+    task_with(run, inv)
 }
 
 /// The arguments as `/wasm/run` reads them: `module` in the one spelling
@@ -224,6 +300,18 @@ impl Authority {
         proof: &dyn Fn(&Cid) -> Option<Token>,
         now: i64,
     ) -> Result<Task, UcanError> {
+        self.admit_also(invocation, proof, now, None)
+    }
+
+    /// [`Authority::admit`], accepting `also` as a subject too for this
+    /// one invocation (a development node's self-issued invocations).
+    pub fn admit_also(
+        &self,
+        invocation: &Token,
+        proof: &dyn Fn(&Cid) -> Option<Token>,
+        now: i64,
+        also: Option<&Did>,
+    ) -> Result<Task, UcanError> {
         let inv = validate_with(invocation, proof, now, &canonical_args)?;
         let aud = inv.aud.as_ref().unwrap_or(&inv.sub);
         if *aud != self.own {
@@ -235,7 +323,7 @@ impl Authority {
                 ),
             });
         }
-        if inv.sub != self.own && !self.accepted.contains(&inv.sub) {
+        if inv.sub != self.own && !self.accepted.contains(&inv.sub) && also != Some(&inv.sub) {
             return Err(UcanError {
                 kind: UcanErrorKind::InvalidSubject,
                 detail: format!(
@@ -244,7 +332,13 @@ impl Authority {
                 ),
             });
         }
-        let task = task_of(&inv)?;
+        // Every proof was found and checked above; none may have a policy
+        // for the instruction to be written whole.
+        let unconstrained = inv.prf.iter().all(|c| {
+            matches!(proof(c).map(|t| t.payload),
+                Some(crate::auth::ucan::Payload::Delegation(d)) if d.pol == Ipld::List(Vec::new()))
+        });
+        let task = task_under(&inv, unconstrained)?;
         if inv.iss != self.own {
             let Some(exp) = inv.exp else {
                 return Err(UcanError {

@@ -181,6 +181,28 @@ where
         on_event: &mut dyn FnMut(&Event),
         cancel: &CancelToken,
     ) -> Result<RunReport, InvocationError> {
+        self.admit_and_run(token, given, now, None, true, on_event, cancel)
+            .await
+    }
+
+    /// [`Runtime::run_invocation`], accepting `also` as a subject for this
+    /// one invocation (a development node's self-issued invocations), and
+    /// leaving a receipt of a refusal only if `keep_refusal` (a peer's
+    /// offload leaves none: a stranger must not make this runtime write).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the invocation, its proofs, the clock, and how to admit, report and cancel"
+    )]
+    pub(crate) async fn admit_and_run(
+        &self,
+        token: &Token,
+        given: Vec<Token>,
+        now: i64,
+        also: Option<&Did>,
+        keep_refusal: bool,
+        on_event: &mut dyn FnMut(&Event),
+        cancel: &CancelToken,
+    ) -> Result<RunReport, InvocationError> {
         let mut known = given;
         if let Payload::Invocation(inv) = &token.payload {
             for cid in &inv.prf {
@@ -199,7 +221,7 @@ where
         }
         let id = self.current_identity().await?;
         let lookup = |c: &Cid| known.iter().find(|t| t.cid == *c).cloned();
-        let admitted = match id.authority().admit(token, &lookup, now) {
+        let admitted = match id.authority().admit_also(token, &lookup, now, also) {
             Ok(task) => self.claim(token, now).await?.map(|()| task),
             Err(e) => Err(e),
         };
@@ -212,8 +234,8 @@ where
                 let mut receipt = None;
                 // Only an authentic invocation leaves a receipt: a forgery
                 // must not make this runtime write and sign anything.
-                if let (Payload::Invocation(inv), Ok(())) =
-                    (&token.payload, token.verify_signature())
+                if let (true, Payload::Invocation(inv), Ok(())) =
+                    (keep_refusal, &token.payload, token.verify_signature())
                 {
                     if let Ok(task) = task_of(inv) {
                         let signer: &dyn Signer = id.signer();

@@ -34,9 +34,11 @@ use crate::store::ReceiptStore;
 use crate::CoreError;
 
 pub mod invocation;
+pub mod offload;
 pub mod ops;
 
 pub use invocation::{Call, Grant, InvocationError};
+pub use offload::OffloadRules;
 
 /// What the runtime is told about trust when it is built.
 #[derive(Debug, Clone, Default)]

@@ -47,7 +47,9 @@ where
             .with_quarantine(&self.quarantine)
             .with_identity(signer, id.trust());
         let scheduler = match self.peers() {
-            Some(peers) => scheduler.with_peers(peers),
+            Some(peers) => scheduler
+                .with_offload_slots(peers.offload_slots())
+                .with_peers(peers),
             None => scheduler,
         };
         let log = self.runs.start(workflow);

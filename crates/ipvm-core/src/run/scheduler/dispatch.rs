@@ -31,19 +31,100 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
                 }
             }
         }
-        self.execute(job, rejected, guard).await
+        let here = self.reserve_here();
+        self.execute(q, job, rejected, guard, here).await
     }
 
-    /// Runs a job whose lock is held (or that has none to take).
+    /// Takes one of this run's own workers for a job about to be
+    /// dispatched, if one is free: `false` means they are saturated.
+    pub(super) fn reserve_here(&self) -> bool {
+        let free = self.local.get() < self.local_workers;
+        if free {
+            self.local.set(self.local.get() + 1);
+        }
+        free
+    }
+
+    /// Runs a job whose lock is held (or that has none to take): on a peer
+    /// if the offload policy sends it there and the receipt that comes
+    /// back is taken, else here.
+    /// `here`: a worker of this run was taken for it
+    /// ([`Scheduler::reserve_here`]); else this run's workers were saturated
+    /// when it was dispatched.
     pub(super) async fn execute(
         &self,
+        q: &Quarantine,
         job: Job,
         rejected: Vec<Rejection>,
         guard: Option<L::Guard>,
+        here: bool,
     ) -> (usize, Done, Option<L::Guard>) {
         let i = job.task;
+        if let Some(rec) = self.offload(q, &job, !here).await {
+            if here {
+                self.local.set(self.local.get() - 1);
+            }
+            return (i, Done::Reused(Box::new(rec), rejected), guard);
+        }
+        if !here {
+            self.local.set(self.local.get() + 1);
+        }
         let ex = self.executor.execute(job).await;
+        self.local.set(self.local.get() - 1);
         (i, Done::Ran(Box::new(ex), rejected), guard)
+    }
+
+    /// Offers the job's task to a peer under the policy of [`Peers::offload`]:
+    /// the receipt the peer sends is checked and stored under the trust
+    /// policy as any receipt from a peer is, and read back from the memo.
+    /// `None` (the task runs here): kept here by the policy, refused,
+    /// `busy`, no answer, or a receipt this runtime does not take; the
+    /// task's note says which.
+    async fn offload(&self, q: &Quarantine, job: &Job, saturated: bool) -> Option<ReceiptRecord> {
+        let (Some(peers), Some(trust)) = (self.peers, self.trust) else {
+            return None;
+        };
+        let task = self.offloadable.borrow_mut().remove(&job.task)?;
+        let offered = peers.offload(&task, saturated).await?;
+        let peer = offered.peer;
+        let mut note = PeerNote::default();
+        let why = match offered.answer {
+            Err(why) => why,
+            Ok(delivery) => {
+                match crate::peer::deliver::accept(self.store, trust, &job.instruction, &delivery)
+                    .await
+                {
+                    Err(e) => format!("the store failed: {e}"),
+                    Ok(Err(unused)) => format!("{}: {unused}", unused.code()),
+                    Ok(Ok(row)) => {
+                        match crate::peer::deliver::store_received(self.store, vec![row]).await {
+                            Err(e) => format!("the store failed: {e}"),
+                            Ok(()) => {
+                                match memo::lookup(self.store, q, Some(trust), &job.instruction)
+                                    .await
+                                {
+                                    Ok(Checked {
+                                        value: Some(rec), ..
+                                    }) => {
+                                        note.from = Some(peer.clone());
+                                        note.ran_on = Some(peer);
+                                        self.offload_notes.borrow_mut().insert(job.task, note);
+                                        return Some(rec);
+                                    }
+                                    Ok(_) => {
+                                        "its receipt, once stored, does not answer the memo".into()
+                                    }
+                                    Err(e) => format!("the store failed: {e}"),
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        note.unused.push(format!("{peer}: offload: {why}"));
+        self.offload_notes.borrow_mut().insert(job.task, note);
+        None
     }
 
     /// Claims a batch of jobs: each lock is asked for at once, without

@@ -11,6 +11,7 @@
 //! the workflow has succeeded, so a failed run is always safe to retry.
 //! Progress is reported as [`Event`]s; a [`CancelToken`] stops a run.
 
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::pin;
@@ -27,7 +28,7 @@ use crate::auth::trust::Trust;
 use crate::model::awaits::{substitute, AwaitKind};
 use crate::model::execution::{Execution, Origin};
 use crate::model::receipt::{Outcome, Receipt};
-use crate::model::workflow::Workflow;
+use crate::model::workflow::{Task, Workflow};
 use crate::peer::{PeerNote, Peers};
 use crate::run::cancel::CancelToken;
 use crate::run::coordinate::{Announcer, Busy, InstructionLock, Uncoordinated};
@@ -62,6 +63,15 @@ pub struct Scheduler<'a, E, S, L = Uncoordinated, A = Uncoordinated> {
     trust: Option<&'a Trust>,
     peers: Option<&'a dyn Peers>,
     parallelism: usize,
+    /// How many of the tasks in flight run here; past it, the run's own
+    /// workers are saturated (the offload policy reads it).
+    local_workers: usize,
+    /// Tasks running here now, or dispatched to run here.
+    local: Cell<usize>,
+    /// The tasks that may be offered to a peer, by index, until they are.
+    offloadable: RefCell<HashMap<usize, Task>>,
+    /// What offering a task to a peer came to.
+    offload_notes: RefCell<HashMap<usize, PeerNote>>,
 }
 
 static UNCOORDINATED: Uncoordinated = Uncoordinated;
@@ -124,6 +134,10 @@ impl<'a, E: Executor, S: ReceiptStore> Scheduler<'a, E, S> {
             trust: None,
             peers: None,
             parallelism: 8,
+            local_workers: 8,
+            local: Cell::new(0),
+            offloadable: RefCell::default(),
+            offload_notes: RefCell::default(),
         }
     }
 }
@@ -146,6 +160,10 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             trust: self.trust,
             peers: self.peers,
             parallelism: self.parallelism,
+            local_workers: self.local_workers,
+            local: self.local,
+            offloadable: self.offloadable,
+            offload_notes: self.offload_notes,
         }
     }
 
@@ -175,9 +193,18 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
         self
     }
 
-    /// Sets how many tasks may run at once (at least 1).
+    /// Sets how many tasks may run at once (at least 1), all of them here.
     pub fn with_parallelism(mut self, n: usize) -> Self {
         self.parallelism = n.max(1);
+        self.local_workers = self.parallelism;
+        self
+    }
+
+    /// Keeps up to `slots` more tasks in flight than run here, for the
+    /// peers to run ([`Peers::offload`]): this run's own workers stay at
+    /// [`Scheduler::with_parallelism`]'s number.
+    pub fn with_offload_slots(mut self, slots: usize) -> Self {
+        self.parallelism = self.local_workers + slots;
         self
     }
 
@@ -322,7 +349,10 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
                 engine: st.engines.get(&i).and_then(|e| e.0.clone()),
                 micros: st.engines.remove(&i).and_then(|e| e.1),
                 spot_check: st.must_run.remove(&i),
-                peers: st.peer_notes.remove(&i),
+                peers: merge_notes(
+                    st.peer_notes.remove(&i),
+                    self.offload_notes.borrow_mut().remove(&i),
+                ),
                 catch: match (st.handler_of.get(&i), st.caught.remove(&i)) {
                     (Some(&of), _) => Some(CatchNote::Handler { of }),
                     (None, Some((by, how))) => Some(CatchNote::Handled { by, how }),
@@ -368,7 +398,11 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
                     drop(guard);
                 }
                 Claimed::Run(job, rejected, guard) => {
-                    running.push(Box::pin(self.execute(*job, rejected, guard)))
+                    // A worker here is taken now, as the job is dispatched:
+                    // the offload policy sees how many run here once every
+                    // job of the batch has its place.
+                    let here = self.reserve_here();
+                    running.push(Box::pin(self.execute(q, *job, rejected, guard, here)))
                 }
                 Claimed::Busy(job) => running.push(Box::pin(self.dispatch(q, job.task, *job))),
             }
@@ -415,5 +449,21 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             }
         }
         Ok(())
+    }
+}
+
+/// What asking the peers for a task's receipt said, and what offering it
+/// to one said, as one note.
+fn merge_notes(asked: Option<PeerNote>, offered: Option<PeerNote>) -> Option<PeerNote> {
+    match (asked, offered) {
+        (Some(mut a), Some(o)) => {
+            a.unused.extend(o.unused);
+            if o.ran_on.is_some() {
+                a.from = o.from;
+                a.ran_on = o.ran_on;
+            }
+            Some(a)
+        }
+        (a, o) => a.or(o),
     }
 }

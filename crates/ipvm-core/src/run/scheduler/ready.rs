@@ -268,6 +268,10 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             Some(_) => Some((task.invocation()?.0, task.prf.clone())),
             None => None,
         };
+        if self.peers.is_some() && !st.effectful[i] {
+            // Pure tasks only: an effect runs where its workflow runs.
+            self.offloadable.borrow_mut().insert(i, task.clone());
+        }
         Ok(Some(Next::Run(Box::new(Job {
             task: i,
             instruction,
