@@ -10,6 +10,7 @@ import { webSockets } from "@libp2p/websockets";
 import { noise } from "@chainsafe/libp2p-noise";
 import { yamux } from "@chainsafe/libp2p-yamux";
 import { identify } from "@libp2p/identify";
+import { gossipsub } from "@libp2p/gossipsub";
 import { multiaddr } from "@multiformats/multiaddr";
 import { GUESTS_WASM, IPVM_BIN, ipvm } from "./helpers.mjs";
 
@@ -41,6 +42,19 @@ export function jsPeer() {
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     services: { identify: identify() },
+  });
+}
+
+/** The pubsub topic of receipt announcements. */
+export const RECEIPTS_TOPIC = "/ipvm/receipts/0.1.0";
+
+/** A js-libp2p peer with gossipsub (signed messages, as the node expects). */
+export function jsPubsubPeer() {
+  return createLibp2p({
+    transports: [webSockets()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify(), pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }) },
   });
 }
 

@@ -7,7 +7,9 @@
 // deeply nested, oversized and too-large-a-batch requests and a flood past the
 // quota: each is refused (logged with its reason), and the node goes on
 // answering an honest peer. `ipvm run --share announce` announces what it
-// computed, and a node that trusts its key takes it.
+// computed, and a node that trusts its key takes it; malformed, deep,
+// oversized, forged and replayed announcements (from js-libp2p's gossipsub)
+// are dropped with their reasons.
 import "./node20.mjs";
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -16,7 +18,8 @@ import { join } from "node:path";
 import { CID } from "multiformats/cid";
 import * as dagCbor from "@ipld/dag-cbor";
 import { GUESTS_WASM, freshStoreDir, ipvm } from "./helpers.mjs";
-import { addOneChains, jsPeer, lookup as request, startNode } from "./nodes.mjs";
+import { multiaddr } from "@multiformats/multiaddr";
+import { RECEIPTS_TOPIC, addOneChains, jsPeer, jsPubsubPeer, lookup as request, startNode } from "./nodes.mjs";
 
 /** Ten chains of two: add_one(i), then add_one of its result (awaited); firsts.jsonl holds the first ten. */
 const twentyTasks = (dir) => addOneChains(dir, 10);
@@ -245,6 +248,71 @@ test("ipvm run --share announce: a node that trusts the CLI's key takes what the
     assert.notEqual(alone.code, 0);
     assert.match(alone.stderr, /`--share announce` announces to the `--peer`s: give at least one/);
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("hostile announcements from a js-libp2p peer: malformed, deep, oversized, forged and replayed are dropped with their reasons", { timeout: 300_000 }, async () => {
+  const dir = freshStoreDir();
+  const js = await jsPubsubPeer();
+  try {
+    const wf = await twentyTasks(dir);
+    const keyT = join(dir, "key-t");
+    const didT = (await ipvm(["key", "--key", keyT])).stdout.trim();
+    const storeA = join(dir, "store-a");
+    const a = await startNode(dir, ["--key", join(dir, "key-a"), "--store", storeA, "--trust", didT, "--log", "info"]);
+    try {
+      // The js peer joins the topic beside A and hears what A hears.
+      const heard = [];
+      js.services.pubsub.addEventListener("message", (e) => {
+        if (e.detail.topic === RECEIPTS_TOPIC) heard.push(e.detail.data);
+      });
+      js.services.pubsub.subscribe(RECEIPTS_TOPIC);
+      await js.dial(multiaddr(a.info.multiaddrs[0]));
+      for (const end = Date.now() + 20_000; !js.services.pubsub.getSubscribers(RECEIPTS_TOPIC).some((p) => p.toString() === a.info.peerId); ) {
+        assert.ok(Date.now() < end, "A never joined the topic");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      // T shares a run: A takes its twenty receipts; the js peer hears the announcements.
+      const run = await ipvm(["run", wf, "--key", keyT, "--memory", "--add", GUESTS_WASM, "--peer", a.info.multiaddrs[0], "--share", "announce"]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(await received(storeA, 20), 20, a.stderr());
+      for (const end = Date.now() + 10_000; heard.length < 20 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(heard.length, 20, "the js peer heard T's announcements");
+
+      // A's log is rate-limited (a burst of 50 lines, then 10 a second): let it refill.
+      await new Promise((r) => setTimeout(r, 2000));
+      const publish = (bytes) => js.services.pubsub.publish(RECEIPTS_TOPIC, bytes);
+      const forged = dagCbor.decode(heard[0]);
+      forged.envelope = Uint8Array.from(forged.envelope);
+      forged.envelope[forged.envelope.length - 5] ^= 1;
+      const hostile = [
+        ["malformed", Uint8Array.of(0xff)],
+        ["too_deep", Uint8Array.from([...Array(1000).fill(0x81), 0x01])],
+        ["too_large", dagCbor.encode({ instruction: dagCbor.decode(heard[0]).instruction, receipt: dagCbor.decode(heard[0]).receipt, envelope: new Uint8Array(5000) })],
+        ["malformed", dagCbor.encode({ ...dagCbor.decode(heard[0]), more: 1 })],
+      ];
+      for (const [, bytes] of hostile) await publish(bytes);
+      await publish(dagCbor.encode(forged));
+      // Replays: T's own announcements, sent again by another peer.
+      for (const bytes of heard.slice(0, 5)) await publish(bytes);
+      await new Promise((r) => setTimeout(r, 1500));
+      const from = js.peerId.toString();
+      const dropped = a.stderr().split("\n").filter((l) => l.includes(`dropped an announcement from ${from}: `));
+      const codes = dropped.map((l) => l.slice(l.indexOf(`${from}: `) + from.length + 2).split(":")[0]);
+      assert.deepEqual(codes.slice(0, 4), hostile.map(([code]) => code), dropped.join("\n"));
+      assert.notEqual(codes[4], "replayed", `the forgery is judged by its envelope: ${dropped[4]}`);
+      assert.ok(["bad_signature", "malformed_envelope", "cid_mismatch"].includes(codes[4]) || dropped[4]?.includes("envelope"), dropped[4]);
+      assert.deepEqual(codes.slice(5), ["replayed", "replayed", "replayed", "replayed", "replayed"], dropped.join("\n"));
+      // Nothing more was stored, and A still answers an honest lookup in full.
+      assert.equal(await received(storeA, 21, 500), 20);
+      const d = await ipvm(["run", wf, "--key", join(dir, "key-d"), "--memory", "--trust", didT, "--peer", a.info.multiaddrs[0]]);
+      assert.equal(lines(d.stderr, "memo-hit").length, 20, d.stderr);
+    } finally {
+      await a.stop();
+    }
+  } finally {
+    await js.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 });
