@@ -4,7 +4,8 @@
 // is the node's, signed by it, and answers the workflow's own instructions, so
 // a second runtime gets them all by lookup. A node without authority for the
 // CLI refuses each invocation, which then runs here, saying why; a delegation
-// from the node (`ipvm delegate`) gives the authority; a node with no free
+// from the node (`ipvm delegate`) gives the authority (and at --verify-rate 1
+// every receipt that comes back is re-run here and matches); a node with no free
 // worker answers `busy`, and the tasks run here. A receipt too large for an
 // answer (offload or lookup) travels by bitswap. A peer we did not write (js-libp2p) sends
 // malformed, deeply nested, oversized, forged and replayed offloads and a
@@ -78,14 +79,18 @@ test("--offload always: a dev node runs every task, its receipts answer the work
       assert.deepEqual(outs(refused.stdout), outs(local.stdout));
       assert.equal(b.stderr().split("\n").filter((l) => l.includes("ran it")).length, 0, b.stderr());
 
-      // The node delegates /wasm/run to C: the same run goes there.
+      // The node delegates /wasm/run to C: the same run goes there. At
+      // --verify-rate 1 each receipt that comes back is also re-run here.
       const grant = join(dir, "grant.ucan");
       const made = await ipvm(["delegate", "--key", keyB, "--aud", didC, "--cmd", "/wasm/run", "--ttl", "600", "--out", grant]);
       assert.equal(made.code, 0, made.stderr);
-      const delegated = await ipvm(["run", wf, "--key", keyC, "--memory", "--trust", b.info.did, "--peer", b.info.multiaddrs[0], "--offload", "always", "--proof", grant]);
+      const delegated = await ipvm(["run", wf, "--key", keyC, "--memory", "--add", GUESTS_WASM, "--trust", b.info.did, "--verify-rate", "1", "--peer", b.info.multiaddrs[0], "--offload", "always", "--proof", grant]);
       assert.equal(delegated.code, 0, delegated.stderr);
       assert.equal(lines(delegated.stderr, "finished").length, 0, delegated.stderr);
       assert.equal(lines(delegated.stderr, "peers ").filter((l) => l.endsWith("(ran there)")).length, 20, delegated.stderr);
+      const checks = lines(delegated.stderr, "spot-check ");
+      assert.equal(checks.length, 20, delegated.stderr);
+      for (const l of checks) assert.match(l, /: match \(verified here\) engine (wasmtime|wasmi)$/);
       assert.deepEqual(outs(delegated.stdout), outs(local.stdout));
     } finally {
       await b.stop();

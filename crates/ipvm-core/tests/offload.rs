@@ -361,6 +361,39 @@ fn auto_offloads_only_what_this_runtime_s_own_workers_cannot_take() {
 }
 
 #[test]
+fn an_offloaded_receipt_is_spot_checked_at_the_verify_rate() {
+    let b = Rc::new(runtime(2, &[]));
+    let wf = five_tasks();
+    let a = runtime(1, &[])
+        .with_trust(TrustOptions {
+            signers: vec![key(2).did().clone()],
+            verify_rate: 1.0,
+            seed: 7,
+            ..TrustOptions::default()
+        })
+        .with_peers(Rc::new(InProcess::new(&b, 1, rules(true))));
+    let mut verdicts = Vec::new();
+    let report = block_on(a.run(
+        &wf,
+        &mut |e| {
+            if let ipvm_core::Event::SpotChecked { verdict, .. } = e {
+                verdicts.push(format!("{verdict:?}"));
+            }
+        },
+        &CancelToken::new(),
+    ))
+    .unwrap();
+    assert!(report.succeeded());
+    assert_eq!(b.executor().count(), 5, "B ran them all");
+    assert_eq!(a.executor().count(), 5, "and A re-ran each, at rate 1");
+    assert_eq!(verdicts, vec!["Match".to_string(); 5]);
+    for task in &report.tasks {
+        assert_eq!(task.peers.as_ref().unwrap().ran_on.as_deref(), Some("B"));
+        assert_eq!(task.receipt().unwrap().provenance, Provenance::Verified);
+    }
+}
+
+#[test]
 fn the_offload_policy_reads_saturation_and_capacity() {
     let offer = |free: Option<u32>, in_flight| Offer {
         capacity: free.map(|free| Capacity { free, workers: 8 }),

@@ -64,6 +64,12 @@ impl<'a, E: Executor, S: ReceiptStore, L: InstructionLock, A: Announcer> Schedul
             if here {
                 self.local.set(self.local.get() - 1);
             }
+            // A peer's receipt is re-run here at the spot-check rate, as a
+            // memo hit vouched for by another signer is.
+            if self.trust.is_some_and(Trust::spot_check) {
+                let (i, done, _) = self.check(q, i, Box::new(rec)).await;
+                return (i, done, guard);
+            }
             return (i, Done::Reused(Box::new(rec), rejected), guard);
         }
         if !here {
