@@ -288,7 +288,8 @@ pub struct Offloading {
 }
 
 impl Offloading {
-    /// An asker's policy, key and delegations (each a token's bytes).
+    /// An asker's policy, the key that signs its invocations, and the
+    /// delegations that give that key authority on its peers.
     pub fn new(mode: OffloadMode, signer: Ed25519Key, proofs: Vec<Token>) -> Self {
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
