@@ -96,6 +96,15 @@ test("--offload always: a dev node runs every task, its receipts answer the work
       await b.stop();
     }
 
+    // A development node admits self-issued invocations, so it stays on loopback:
+    // it neither listens nor dials elsewhere (refused before any network is up).
+    const wide = await ipvm(["node", "--memory", "--key", join(dir, "key-w"), "--dev", "--listen", "/ip4/0.0.0.0/tcp/0/ws"]);
+    assert.notEqual(wide.code, 0);
+    assert.match(wide.stderr, /`--listen \/ip4\/0\.0\.0\.0\/tcp\/0\/ws` is not loopback/);
+    const out = await ipvm(["node", "--memory", "--key", join(dir, "key-w"), "--dev", "--connect", "/ip4/192.0.2.1/tcp/4001/ws/p2p/12D3KooWH4dRp2WnZNiRaTy5dJBGMGr4GbqcCNqfFFLJwP3rR3MH"]);
+    assert.notEqual(out.code, 0);
+    assert.match(out.stderr, /connects on loopback only; `--connect \/ip4\/192\.0\.2\.1\/.*` is not loopback/);
+
     // A node with no worker for peers: every offload is `busy`, every task runs here.
     const e = await startNode(dir, ["--key", join(dir, "key-e"), "--memory", "--dev", "--workers", "0", "--log", "info"]);
     try {

@@ -530,6 +530,10 @@ pub(crate) async fn fetch_receipt(
         }
     };
     let bytes = block(receipt).await?;
+    // A peer chose these bytes: bounded in depth before they are decoded,
+    // as every delivery is (`accept` judges them whole afterwards).
+    ipvm_core::peer::wire::scan_within(&bytes, ipvm_core::address::MAX_DOCUMENT_DEPTH, usize::MAX)
+        .map_err(|e| format!("receipt {receipt}: {}: {e}", e.code()))?;
     let ran = match decode_dag_cbor(&bytes) {
         Ok(v) => ipvm_core::Receipt::from_ipld(&v)
             .map(|r| r.ran)

@@ -35,6 +35,10 @@ pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 /// The most lookups one peer may have in flight here; past it, `busy`.
 pub const MAX_LOOKUPS_IN_FLIGHT: usize = 4;
 
+/// The most receipts named `too_large` in one lookup answer that a client
+/// fetches by bitswap; the others stay unused, said so.
+pub const MAX_FETCHED_PER_ANSWER: usize = 16;
+
 /// How often a sharing node looks for new receipts to announce.
 pub const ANNOUNCE_EVERY: Duration = Duration::from_secs(1);
 
@@ -237,12 +241,20 @@ impl NetPeers {
     /// and sent on as found, with the envelopes the answer gave; one that
     /// cannot be fetched stays named (the core says it was not fetched).
     async fn fetch_too_large(&self, mut answer: LookupAnswer) -> LookupAnswer {
+        // A peer may name up to 4 receipts for each of 256 instructions: only
+        // the first of each, and at most MAX_FETCHED_PER_ANSWER in all, are
+        // fetched (each at most one bitswap message, 4 MiB).
+        let mut budget = MAX_FETCHED_PER_ANSWER;
         for entry in &mut answer.entries {
             let LookupEntry::TooLarge(named) = entry else {
                 continue;
             };
             let mut found = Vec::new();
-            for o in named.iter() {
+            for o in named.iter().take(1) {
+                if budget == 0 {
+                    break;
+                }
+                budget -= 1;
                 if let Ok((receipt, invocation)) = self.fetch_receipt(o.receipt).await {
                     found.push(ipvm_core::peer::messages::Delivery {
                         receipt,

@@ -35,7 +35,8 @@ fn json(text: &str, flag: &str) -> Result<Ipld, String> {
     parse_dag_json(text.as_bytes()).map_err(|e| format!("`{flag}`: {e}"))
 }
 
-fn now() -> i64 {
+/// Seconds since the epoch.
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

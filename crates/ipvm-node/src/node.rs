@@ -129,6 +129,12 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode, String> {
                 ));
             }
         }
+        // Nor does it dial out: a peer it connects to could invoke too.
+        if let Some(addr) = connect.iter().find(|a| !ipvm_net::is_loopback(a)) {
+            return Err(format!(
+                "`--dev` admits self-issued invocations from its peers, so it connects on loopback only; `--connect {addr}` is not loopback"
+            ));
+        }
         eprintln!("ipvm node: development mode (--dev): any peer on loopback may have this node run tasks under its own authority; never use it on a shared machine or network");
     }
     let place = store.place();
@@ -223,10 +229,7 @@ impl ipvm_net::Runner for NodeRunner {
             let Some(rt) = slot.as_ref() else {
                 return OffloadAnswer::Refused("the node cannot run tasks".into());
             };
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0);
+            let now = crate::authority::now();
             match futures::executor::block_on(rt.answer_offload(request, now, &self.rules)) {
                 Ok(answer) => answer,
                 Err(e) => OffloadAnswer::Refused(format!("the node failed: {e}")),
