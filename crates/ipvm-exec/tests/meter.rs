@@ -114,6 +114,63 @@ fn a_charge_that_does_not_fit_ends_the_task_without_taking_it() {
 }
 
 #[test]
+fn what_callees_charge_is_counted_and_a_trap_reports_every_charge_before_it() {
+    // Each function charges a local copy of the counter, writes it through
+    // to the global and reads the global again after each call (spec §8):
+    // these figures are the ones a charge reading the global would give.
+    // `g` costs 3 (local.get, i32.const, i32.add). `f`'s region: i32.const,
+    // call, drop, local.get, i32.const, i32.div_u = 6 (`loop` and `end`
+    // free); the loop region: local.get, i32.const, call_indirect,
+    // local.tee, i32.const, i32.lt_u, br_if = 7, plus `g`'s 3, five times
+    // (the local goes 1 to 5). Then the division by zero traps.
+    let wat = r#"(module
+        (type $t (func (param i32) (result i32)))
+        (table 1 funcref) (elem (i32.const 0) $g)
+        (func $g (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
+        (func (export "f") (param i32) (result i32)
+          (drop (call $g (i32.const 1)))
+          (loop $l (br_if $l (i32.lt_u
+            (local.tee 0 (call_indirect (type $t) (local.get 0) (i32.const 0)))
+            (i32.const 5))))
+          (i32.div_u (local.get 0) (i32.const 0))))"#;
+    let kind = |out: &Outcome| match out {
+        Outcome::Err(Ipld::Map(e)) => e.get("kind").cloned(),
+        other => panic!("{other:?}"),
+    };
+    let (out, fuel) = run(wat, "f", vec![int(0)], None);
+    assert_eq!(kind(&out), Some(Ipld::String("trap".into())), "{out:?}");
+    assert_eq!(fuel, 6 + 3 + 5 * (7 + 3));
+    // 6, 9, then 16, 19, 26, 29: the third loop charge does not fit in 35.
+    let (out, fuel) = run(wat, "f", vec![int(0)], Some(35));
+    assert_eq!(kind(&out), Some(Ipld::String("out_of_fuel".into())));
+    assert_eq!(fuel, 29);
+    // With 36 it fits, and `g`'s charge after it does not: the callee's
+    // failure keeps the caller's last charge.
+    let (out, fuel) = run(wat, "f", vec![int(0)], Some(36));
+    assert_eq!(kind(&out), Some(Ipld::String("out_of_fuel".into())));
+    assert_eq!(fuel, 36);
+}
+
+#[test]
+fn the_depth_counter_is_put_back_at_every_exit() {
+    // Two recursions of MAX_DEPTH - 2 one after the other (and a third
+    // through `return`): each fits only if every exit, a `return` included,
+    // gives back what its entry took.
+    let wat = r#"(module
+        (func $r (param i32) (result i32)
+          (if (i32.eqz (local.get 0)) (then (return (i32.const 0))))
+          (i32.add (call $r (i32.sub (local.get 0) (i32.const 1))) (i32.const 1)))
+        (func (export "f") (param i32) (result i32)
+          (i32.add (i32.add (call $r (local.get 0)) (call $r (local.get 0)))
+                   (call $r (local.get 0)))))"#;
+    let depth = i64::from(meter::MAX_DEPTH);
+    let (out, _) = run(wat, "f", vec![int(depth - 2)], None);
+    assert_eq!(out, Outcome::Ok(int(3 * (depth - 2))));
+    let (out, _) = run(wat, "f", vec![int(depth - 1)], None);
+    assert!(format!("{out:?}").contains("stack_overflow"), "{out:?}");
+}
+
+#[test]
 fn features_that_cannot_be_deterministic_are_refused_with_a_compile_error() {
     for (what, wat) in [
         (

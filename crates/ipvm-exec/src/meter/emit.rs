@@ -52,8 +52,15 @@ pub(super) fn region_costs(body: &FunctionBody) -> Result<Vec<u64>, String> {
 
 /// Appends the code that charges a cost to the fuel counter: `cost` is
 /// the instruction that pushes it (a constant, or the scratch local).
+///
+/// The charge reads the function's copy of the counter (the local
+/// `fuel_copy`) and writes the result to both the copy and the global. The
+/// global thus always holds what it held when the charge read and wrote it
+/// directly (the fuel every engine reports is unchanged, at a trap too), but
+/// no charge waits on a load of the global: a loop's charges depend on one
+/// another through a register, not through memory.
 pub(super) fn emit_charge(f: &mut Function, inj: &Injected, cost: &Instruction) {
-    f.instruction(&Instruction::GlobalGet(inj.fuel))
+    f.instruction(&Instruction::LocalGet(inj.fuel_copy))
         .instruction(cost)
         .instruction(&Instruction::I64LtU)
         .instruction(&Instruction::If(BlockType::Empty))
@@ -61,10 +68,19 @@ pub(super) fn emit_charge(f: &mut Function, inj: &Injected, cost: &Instruction) 
         .instruction(cost)
         .instruction(&Instruction::Call(inj.trap))
         .instruction(&Instruction::End)
-        .instruction(&Instruction::GlobalGet(inj.fuel))
+        .instruction(&Instruction::LocalGet(inj.fuel_copy))
         .instruction(cost)
         .instruction(&Instruction::I64Sub)
+        .instruction(&Instruction::LocalTee(inj.fuel_copy))
         .instruction(&Instruction::GlobalSet(inj.fuel));
+}
+
+/// Refreshes the function's copy of the fuel counter from the global: at
+/// entry, and after every call (the callee, or a host function, charged the
+/// global).
+pub(super) fn reload_fuel(f: &mut Function, inj: &Injected) {
+    f.instruction(&Instruction::GlobalGet(inj.fuel))
+        .instruction(&Instruction::LocalSet(inj.fuel_copy));
 }
 
 /// Charges a region's constant cost (nothing for an empty region).
@@ -130,11 +146,11 @@ pub(super) enum Limit {
     Table(u32),
 }
 
-/// Lowers the depth counter (at every exit of a function).
+/// Puts the depth counter back to what it was at entry (at every exit of a
+/// function): calls in between are balanced, so that is one lower than
+/// now, without reading it.
 pub(super) fn leave(f: &mut Function, inj: &Injected) {
-    f.instruction(&Instruction::GlobalGet(inj.depth))
-        .instruction(&Instruction::I32Const(1))
-        .instruction(&Instruction::I32Sub)
+    f.instruction(&Instruction::LocalGet(inj.depth_at_entry))
         .instruction(&Instruction::GlobalSet(inj.depth));
 }
 
@@ -256,16 +272,21 @@ pub(super) fn rewrite_function(
     inj.cost = scratch + 1;
     inj.f32 = scratch + 2;
     inj.f64 = scratch + 3;
+    inj.fuel_copy = scratch + 4;
+    inj.depth_at_entry = scratch + 5;
     locals.extend([
         (1, ValType::I32),
         (1, ValType::I64),
         (1, ValType::F32),
         (1, ValType::F64),
+        (1, ValType::I64),
+        (1, ValType::I32),
     ]);
     let inj = *inj;
     let mut f = Function::new(locals);
     // Entry: depth first, then the body's region.
     f.instruction(&Instruction::GlobalGet(inj.depth))
+        .instruction(&Instruction::LocalTee(inj.depth_at_entry))
         .instruction(&Instruction::I32Const(MAX_DEPTH as i32))
         .instruction(&Instruction::I32GeU)
         .instruction(&Instruction::If(BlockType::Empty))
@@ -273,11 +294,12 @@ pub(super) fn rewrite_function(
         .instruction(&Instruction::I64Const(0))
         .instruction(&Instruction::Call(inj.trap))
         .instruction(&Instruction::End)
-        .instruction(&Instruction::GlobalGet(inj.depth))
+        .instruction(&Instruction::LocalGet(inj.depth_at_entry))
         .instruction(&Instruction::I32Const(1))
         .instruction(&Instruction::I32Add)
-        .instruction(&Instruction::GlobalSet(inj.depth))
-        .instruction(&Instruction::Block(body_type));
+        .instruction(&Instruction::GlobalSet(inj.depth));
+    reload_fuel(&mut f, &inj);
+    f.instruction(&Instruction::Block(body_type));
     let mut region = 0usize;
     charge_const(&mut f, &inj, costs[0]);
     // Control frames open inside the body (the body's own block excluded).
@@ -327,6 +349,10 @@ pub(super) fn rewrite_function(
             }
             Operator::Return => {
                 f.instruction(&Instruction::Br(depth));
+            }
+            Operator::Call { .. } | Operator::CallIndirect { .. } => {
+                f.instruction(&re.instruction(op).map_err(reencode_err)?);
+                reload_fuel(&mut f, &inj);
             }
             Operator::ReturnCall { .. } | Operator::ReturnCallIndirect { .. } => {
                 leave(&mut f, &inj);

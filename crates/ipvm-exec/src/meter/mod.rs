@@ -15,10 +15,15 @@
 //!   (`memory.fill/copy/init`) costs one unit per 64 bytes, table bulk
 //!   operations one per 16 elements, `memory.grow` 1024 per page; these are
 //!   charged before the operation. A charge that does not fit ends the task
-//!   with `out_of_fuel`, through the imported `ipvm:meter.trap`.
+//!   with `out_of_fuel`, through the imported `ipvm:meter.trap`. Each
+//!   function keeps a copy of the counter in a local (read at entry and after
+//!   each call), charges the copy and writes the result through to the
+//!   global, so the global's value is the same at every point as if each
+//!   charge read it, and no charge waits on a load.
 //! - **Depth.** A call-depth counter is checked and raised at each function
-//!   entry and lowered at each exit (`return` becomes a branch to the end of
-//!   the body; a tail call lowers it first). Past [`MAX_DEPTH`] the task ends
+//!   entry and put back to its value at entry (kept in a local) at each exit
+//!   (`return` becomes a branch to the end of the body; a tail call puts it
+//!   back first). Past [`MAX_DEPTH`] the task ends
 //!   in `stack_overflow`.
 //! - **Limits.** `memory.grow` and `table.grow` check the task's limits
 //!   (`ipvm:memory-pages`, [`MAX_TABLE_ELEMENTS`]) before they grow.
@@ -82,11 +87,12 @@ pub const MAX_PARAMS: u32 = 1000;
 pub const MAX_TABLES: usize = 4;
 /// The most elements a table may hold.
 pub const MAX_TABLE_ELEMENTS: u64 = 100_000;
-/// The rewriter's version: a change to the cost model, to the rewrite or to
-/// what the rewriter accepts changes it (and the receipt version,
-/// `ipvm_core::RECEIPT_VERSION`). The store's cache of metered modules is
-/// keyed by it.
-pub const METER_VERSION: u32 = 2;
+/// The rewriter's version: any change to the code it injects or to what it
+/// accepts changes it (the store's cache of metered modules is keyed by
+/// it). A change to the cost model, or to what a task returns, also changes
+/// the receipt version (`ipvm_core::RECEIPT_VERSION`); version 3 (the
+/// function's local copy of the fuel counter) did not.
+pub const METER_VERSION: u32 = 3;
 
 // What a module may hold: the project's own limits, at or below what every
 // engine it runs accepts (`docs/spec.md` §8, "Limits of a module", has each

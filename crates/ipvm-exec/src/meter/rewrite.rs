@@ -47,11 +47,15 @@ pub(super) struct Injected {
     pub(super) fuel: u32,
     pub(super) depth: u32,
     pub(super) memory_pages: u32,
-    /// Scratch locals: an i32, an i64, an f32, an f64.
+    /// Scratch locals: an i32, an i64, an f32, an f64; then the fuel copy and the depth at entry.
     pub(super) n: u32,
     pub(super) cost: u32,
     pub(super) f32: u32,
     pub(super) f64: u32,
+    /// The function's copy of the fuel counter (an i64 local).
+    pub(super) fuel_copy: u32,
+    /// The depth counter as the function found it (an i32 local).
+    pub(super) depth_at_entry: u32,
 }
 
 pub(super) fn err<E: std::fmt::Display>(e: E) -> String {
@@ -127,6 +131,8 @@ impl Rewriter {
             cost: 0,
             f32: 0,
             f64: 0,
+            fuel_copy: 0,
+            depth_at_entry: 0,
         };
         // Block types for function bodies with several results.
         let mut multi: HashMap<Vec<ValType>, u32> = HashMap::new();
