@@ -11,14 +11,16 @@
 // Runtime class and the free functions), each with the doc comment and
 // example that land in index.d.ts; the logic stays on the Rust side.
 import init, { Runtime as RawRuntime, instructionCid as rawInstructionCid, isCid, inspectModule as rawInspectModule, planWorkflow as rawPlanWorkflow } from "./wasm/ipvm_web.js";
+// The network build's glue: its types only here; the module itself is imported when asked.
+import type * as NetGlue from "./wasm-net/ipvm_web.js";
 import type {
-  Cid, RunEvent, TaskReport, TaskDone, TaskDoneFields, TaskSkipped, TaskError, RawTaskReport, StoredReceipt, Verification, RunRecord, Provenance, ImportReport, IpvmErrorCode,
+  PeerInfo, PeerEvent, Cid, RunEvent, TaskReport, TaskDone, TaskDoneFields, TaskSkipped, TaskError, RawTaskReport, StoredReceipt, Verification, RunRecord, Provenance, ImportReport, IpvmErrorCode,
   TrustOptions, TrustReport, ReceiptCheck, ReceiptRefusal, UcanToken, DelegateOptions, InvokeOptions, ModuleInfo, TaskNode,
 } from "./wasm/ipvm_web.js";
 import { WorkerPool, type InspectAnswer, type InspectRequest, type WorkerStats } from "./pool.js";
 
 export type {
-  Cid, RunEvent, TaskReport, TaskDone, TaskDoneFields, TaskSkipped, TaskError, StoredReceipt, Verification, RunRecord, Provenance, ImportReport, IpvmErrorCode, WorkerStats,
+  PeerInfo, PeerEvent, Cid, RunEvent, TaskReport, TaskDone, TaskDoneFields, TaskSkipped, TaskError, StoredReceipt, Verification, RunRecord, Provenance, ImportReport, IpvmErrorCode, WorkerStats,
   TrustOptions, TrustReport, ReceiptCheck, ReceiptRefusal, UcanToken, DelegateOptions, InvokeOptions, ModuleInfo, TaskNode,
 };
 
@@ -137,6 +139,19 @@ export interface OpenOptions {
    * `engine: "fast"` with `workers: 0` is an `ERR_ARGUMENT`.
    */
   engine?: "auto" | "fast" | "wasmi";
+  /**
+   * Peers to connect to: WebSocket multiaddrs ending in `/p2p/<peer id>`, as `ipvm node` prints
+   * them (`/ip4/127.0.0.1/tcp/PORT/ws/p2p/…` for a node on this machine; a remote node needs
+   * `wss://`, `/dns4/HOST/tcp/443/tls/ws/p2p/…`). With peers, the page loads the network build
+   * (`wasm-net/`, the tab's libp2p host) instead of the default one; without, nothing of it is
+   * downloaded. The runtime keeps each peer connected, redialling with backoff (250 ms doubling
+   * to 10 s) when it goes away. A bad address is an `ERR_NETWORK` and opens nothing.
+   */
+  peers?: string[];
+  /** Hears what happens to the peers: connected, disconnected, a dial that failed. */
+  onPeerEvent?: (event: PeerEvent) => void;
+  /** Where to load the network build's Wasm from (defaults to `wasm-net/ipvm_web_bg.wasm` next to the package's `index.js`). */
+  netWasm?: WasmSource;
 }
 
 /** Options of {@link Runtime.verify}. */
@@ -208,6 +223,29 @@ function load(wasm?: WasmSource): Promise<WebAssembly.Module> {
     loading.catch(() => (loading = undefined));
   }
   return loading;
+}
+
+let loadingNet: Promise<typeof NetGlue> | undefined;
+
+/**
+ * Loads the network build once per page (only when a runtime is opened with peers): its glue
+ * by a dynamic import, so that a page without peers never requests it, and its Wasm.
+ */
+function loadNet(wasm?: WasmSource): Promise<typeof NetGlue> {
+  if (!loadingNet) {
+    loadingNet = (async () => {
+      let glue: typeof NetGlue;
+      try {
+        glue = await import(/* webpackChunkName: "ipvm-web-net" */ "./wasm-net/ipvm_web.js");
+      } catch (e) {
+        throw new IpvmError("ERR_FETCH", `loading the network build (wasm-net/ipvm_web.js) failed: ${(e as Error)?.message ?? e}`, { cause: e });
+      }
+      await glue.default({ module_or_path: await compile(wasm ?? new URL("./wasm-net/ipvm_web_bg.wasm", import.meta.url)) });
+      return glue;
+    })();
+    loadingNet.catch(() => (loadingNet = undefined));
+  }
+  return loadingNet;
 }
 
 async function compile(source: WasmSource): Promise<WebAssembly.Module> {
@@ -425,16 +463,19 @@ const OPENING = Symbol("ipvm-web: opening");
  * for (const r of reports) if (r.status !== "skipped") console.log(r.ok ? r.out : r.error.message);
  * ```
  */
+/** The wasm-bindgen runtime of either build (the network build's has the network's methods too). */
+type AnyRawRuntime = RawRuntime | NetGlue.Runtime;
+
 export class Runtime {
-  #raw: RawRuntime;
+  #raw: AnyRawRuntime;
   #channel: BroadcastChannel | undefined;
   #pool: WorkerPool | null;
   /** The IndexedDB database's name, or null for a store in memory. */
   #dbName: string | null;
   #rejectedListeners = new Set<(rejection: Rejection) => void>();
 
-  private constructor(token: typeof OPENING, raw: RawRuntime, channel: BroadcastChannel | undefined, pool: WorkerPool | null, dbName: string | null) {
-    if (token !== OPENING || !(raw instanceof RawRuntime)) {
+  private constructor(token: typeof OPENING, raw: AnyRawRuntime, channel: BroadcastChannel | undefined, pool: WorkerPool | null, dbName: string | null) {
+    if (token !== OPENING || typeof raw?.setRejectedListener !== "function") {
       throw new IpvmError("ERR_ARGUMENT", "use `await Runtime.open()` to create a runtime");
     }
     this.#raw = raw;
@@ -477,16 +518,26 @@ export class Runtime {
       throw new IpvmError("ERR_ARGUMENT", 'engine "fast" runs in workers: use workers ≥ 1, or engine "auto" (tasks on the calling thread run on wasmi)');
     }
     if (storage !== "indexeddb" && storage !== "memory") throw new IpvmError("ERR_ARGUMENT", 'options.storage must be "indexeddb" or "memory"');
+    const peers = options.peers ?? [];
+    if (!Array.isArray(peers) || !peers.every((p) => typeof p === "string")) throw new IpvmError("ERR_ARGUMENT", "options.peers must be a list of multiaddr strings");
+    if (options.onPeerEvent !== undefined && typeof options.onPeerEvent !== "function") throw new IpvmError("ERR_ARGUMENT", "options.onPeerEvent must be a function");
+    // The workers always run the default build; the page's runtime is the network build when asked.
     const module = await load(options.wasm);
+    const Raw: typeof RawRuntime | typeof NetGlue.Runtime = peers.length > 0 ? (await loadNet(options.netWasm).catch(rethrow)).Runtime : RawRuntime;
+    // With peers, the host starts over the runtime's store before the runtime is handed out.
+    const connect = async (raw: AnyRawRuntime) => {
+      if (peers.length > 0) await (raw as NetGlue.Runtime).startNetwork(peers, options.onPeerEvent).catch(rethrow);
+    };
     if (storage === "memory") {
-      let raw: RawRuntime;
+      let raw: AnyRawRuntime;
       try {
-        raw = new RawRuntime(options.trust);
+        raw = new Raw(options.trust);
       } catch (e) {
         rethrow(e);
       }
       // The key now, so that a browser without Ed25519 says so at open.
       await raw.identity().catch(rethrow);
+      await connect(raw);
       return new Runtime(OPENING, raw, undefined, null, null);
     }
     if (persist && typeof globalThis.navigator?.storage?.persist === "function") await navigator.storage.persist();
@@ -495,7 +546,13 @@ export class Runtime {
     // Tabs (and workers) of the origin on the same store announce their receipts here.
     const channel = typeof BroadcastChannel === "function" ? new BroadcastChannel(dbName) : undefined;
     try {
-      const raw = await RawRuntime.openIndexedDb(dbName, pool?.dispatch, channel, options.trust).catch(rethrow);
+      const raw = await Raw.openIndexedDb(dbName, pool?.dispatch, channel, options.trust).catch(rethrow);
+      try {
+        await connect(raw);
+      } catch (e) {
+        raw.close();
+        throw e;
+      }
       return new Runtime(OPENING, raw, channel, pool, dbName);
     } catch (e) {
       pool?.close();
@@ -844,7 +901,32 @@ export class Runtime {
   }
 
   /** Closes the store, the receipt channel and the workers; the runtime must not be used afterwards. */
+  /**
+   * The peers connected now (empty for a runtime opened without `peers`): each one's libp2p
+   * peer id, its DID where its peer id names one, the transport and the address.
+   * @example
+   * const rt = await Runtime.open({ peers: ["/ip4/127.0.0.1/tcp/4001/ws/p2p/12D3KooW…"] });
+   * for (const p of rt.peers()) console.log(p.did ?? p.peerId, p.transport);
+   */
+  peers(): PeerInfo[] {
+    const raw = this.#raw as Partial<NetGlue.Runtime>;
+    return typeof raw.peers === "function" ? raw.peers() : [];
+  }
+
+  /**
+   * The block `cid`: from the store, else from a connected peer over bitswap, verified against
+   * its CID and stored. Rejects with `ERR_NETWORK` after `timeoutMs` (default 10 s) if no peer
+   * gave it, or if the runtime was opened without peers.
+   */
+  async fetchBlock(cid: Cid, { timeoutMs = 10_000 }: { timeoutMs?: number } = {}): Promise<Uint8Array> {
+    const raw = this.#raw as Partial<NetGlue.Runtime>;
+    if (typeof raw.fetchBlock !== "function") throw new IpvmError("ERR_NETWORK", "the runtime has no network: open it with `peers`");
+    return raw.fetchBlock(cid, timeoutMs).catch(rethrow);
+  }
+
   async close(): Promise<void> {
+    const raw = this.#raw as Partial<NetGlue.Runtime>;
+    if (typeof raw.stopNetwork === "function") await raw.stopNetwork().catch(() => {});
     this.#channel?.close();
     this.#channel = undefined;
     this.#pool?.close();

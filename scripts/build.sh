@@ -2,7 +2,8 @@
 # Builds everything the package, the playground and the tests need:
 #   1. the guest module (www/modules/ipvm_guests.wasm)
 #   2. the native CLI `ipvm`, optimised (profile cli: thin LTO), at .build/bin/ipvm
-#   3. the browser runtime: cargo (wasm32) -> wasm-bindgen -> wasm-opt -> pkg/wasm/,
+#   3. the browser runtime: cargo (wasm32) -> wasm-bindgen -> wasm-opt -> pkg/wasm/, and
+#      the network build (feature net: the tab's libp2p host) the same way -> pkg/wasm-net/,
 #      and the package's facade: tsc pkg/*.ts -> pkg/*.js + pkg/*.d.ts
 #   4. the playground: tsc www/src/*.ts -> www/js/, and its bundled picture
 # and reports the wasm size (raw and gzip). A step whose inputs did not change
@@ -22,33 +23,51 @@ cmp -s "$CARGO_TARGET_DIR/cli/ipvm" "$ROOT/.build/bin/ipvm" \
   || cp "$CARGO_TARGET_DIR/cli/ipvm" "$ROOT/.build/bin/ipvm"
 say ".build/bin/ipvm: $(stat -c %s "$ROOT/.build/bin/ipvm") bytes"
 
-say "building ipvm-web for wasm32 (profile wasm-release)"
-(cd "$ROOT" && wasm_cargo build --quiet -p ipvm-web --profile wasm-release)
-RAW="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/ipvm_web.wasm"
-
-OUT="$ROOT/pkg/wasm/ipvm_web_bg.wasm"
 WASM_OPT="$ROOT/node_modules/.bin/wasm-opt"
-# Each step below runs only if its inputs changed since it last ran (stamps in .build/stamps).
-BIND_INPUTS=$(inputs_hash "$RAW" "$ROOT/Cargo.lock" "$ROOT/package-lock.json" "$ROOT/scripts/build.sh")
-if up_to_date wasm-bindgen "$BIND_INPUTS" "$OUT" "$ROOT/pkg/wasm/ipvm_web.js" "$ROOT/pkg/wasm/ipvm_web.d.ts"; then
-  say "pkg/wasm/: up to date (the wasm32 build did not change)"
-else
-  say "wasm-bindgen --target web -> pkg/wasm/"
-  rm -rf "$ROOT/pkg/wasm"
-  wasm-bindgen --target web --out-dir "$ROOT/pkg/wasm" --out-name ipvm_web "$RAW"
-  [ -x "$WASM_OPT" ] || die "wasm-opt not found at $WASM_OPT (run scripts/setup.sh)"
-  say "wasm-opt -O3"
-  before=$(stat -c %s "$OUT")
-  "$WASM_OPT" -O3 --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
-    --enable-mutable-globals --enable-multivalue --enable-reference-types "$OUT" -o "$OUT.opt"
-  mv "$OUT.opt" "$OUT"
-  after=$(stat -c %s "$OUT")
-  [ "$after" -lt "$before" ] || die "wasm-opt did not shrink the module ($before -> $after bytes)"
-  say "wasm-opt: $before -> $after bytes"
-  stamp wasm-bindgen "$BIND_INPUTS"
-fi
+RAW="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/ipvm_web.wasm"
+# One build of the browser runtime: cargo with FEATURES (wasm32) -> wasm-bindgen -> wasm-opt
+# -> pkg/DIR/. Both builds link to the same file, so each is kept beside the target as it is
+# linked; the stamps of the steps after cargo are per build.
+browser_build() { # browser_build DIR FEATURES
+  local dir="$1" features="$2" raw="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/ipvm_web-$1.wasm"
+  say "building ipvm-web for wasm32 (profile wasm-release${features:+, features $features}) -> pkg/$dir/"
+  (cd "$ROOT" && wasm_cargo build --quiet -p ipvm-web --profile wasm-release ${features:+--features "$features"})
+  cp "$RAW" "$raw"
+  local out="$ROOT/pkg/$dir/ipvm_web_bg.wasm"
+  # Each step below runs only if its inputs changed since it last ran (stamps in .build/stamps).
+  local inputs
+  inputs=$(inputs_hash "$raw" "$ROOT/Cargo.lock" "$ROOT/package-lock.json" "$ROOT/scripts/build.sh")
+  if up_to_date "wasm-bindgen-$dir" "$inputs" "$out" "$ROOT/pkg/$dir/ipvm_web.js" "$ROOT/pkg/$dir/ipvm_web.d.ts"; then
+    say "pkg/$dir/: up to date (the wasm32 build did not change)"
+  else
+    say "wasm-bindgen --target web -> pkg/$dir/"
+    rm -rf "${ROOT:?}/pkg/$dir"
+    wasm-bindgen --target web --out-dir "$ROOT/pkg/$dir" --out-name ipvm_web "$raw"
+    [ -x "$WASM_OPT" ] || die "wasm-opt not found at $WASM_OPT (run scripts/setup.sh)"
+    say "wasm-opt -O3"
+    local before after
+    before=$(stat -c %s "$out")
+    "$WASM_OPT" -O3 --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
+      --enable-mutable-globals --enable-multivalue --enable-reference-types "$out" -o "$out.opt"
+    mv "$out.opt" "$out"
+    after=$(stat -c %s "$out")
+    [ "$after" -lt "$before" ] || die "wasm-opt did not shrink the module ($before -> $after bytes)"
+    say "wasm-opt: $before -> $after bytes"
+    stamp "wasm-bindgen-$dir" "$inputs"
+  fi
+  # Native code must not leak into the browser build: no imports from "env".
+  if grep -q "from 'env'\|from \"env\"" "$ROOT/pkg/$dir/ipvm_web.js"; then
+    die "pkg/$dir/ipvm_web.js imports from \"env\": a native dependency leaked into the wasm build"
+  fi
+}
+# The default build (every page and every worker), then the network build (the page's
+# runtime when it is opened with peers; the raw file last linked is then the network one).
+browser_build wasm ""
+browser_build wasm-net net
+OUT="$ROOT/pkg/wasm/ipvm_web_bg.wasm"
+NET_OUT="$ROOT/pkg/wasm-net/ipvm_web_bg.wasm"
 
-PKG_INPUTS=$(inputs_hash "$ROOT"/pkg/tsconfig.json "$ROOT"/pkg/index.ts "$ROOT"/pkg/pool.ts "$ROOT"/pkg/worker.ts "$ROOT"/pkg/wasm/ipvm_web.d.ts "$ROOT/package-lock.json")
+PKG_INPUTS=$(inputs_hash "$ROOT"/pkg/tsconfig.json "$ROOT"/pkg/index.ts "$ROOT"/pkg/pool.ts "$ROOT"/pkg/worker.ts "$ROOT"/pkg/wasm/ipvm_web.d.ts "$ROOT"/pkg/wasm-net/ipvm_web.d.ts "$ROOT/package-lock.json")
 if up_to_date tsc-pkg "$PKG_INPUTS" "$ROOT/pkg/index.js" "$ROOT/pkg/index.d.ts" "$ROOT/pkg/pool.js" "$ROOT/pkg/worker.js"; then
   say "pkg/*.js: up to date"
 else
@@ -74,10 +93,9 @@ if ! up_to_date picture "$PICTURE_INPUTS" "$PICTURE"; then
   stamp picture "$PICTURE_INPUTS"
 fi
 
-# Native code must not leak into the browser build: no imports from "env".
-if grep -q "from 'env'\|from \"env\"" "$ROOT/pkg/wasm/ipvm_web.js"; then
-  die "pkg/wasm/ipvm_web.js imports from \"env\": a native dependency leaked into the wasm build"
-fi
 size=$(stat -c %s "$OUT")
 gz=$(gzip -9 -c "$OUT" | wc -c)
 say "pkg/wasm/ipvm_web_bg.wasm: $size bytes raw, $gz bytes gzip"
+size=$(stat -c %s "$NET_OUT")
+gz=$(gzip -9 -c "$NET_OUT" | wc -c)
+say "pkg/wasm-net/ipvm_web_bg.wasm (the network build): $size bytes raw, $gz bytes gzip"

@@ -37,6 +37,8 @@ const nativeStore = nativeStoreLines.length
     }
   : null;
 const wasm = readFileSync(`${ROOT}pkg/wasm/ipvm_web_bg.wasm`);
+// The network build (pkg/wasm-net/): what a page opened with `peers` loads instead.
+const netWasm = existsSync(`${ROOT}pkg/wasm-net/ipvm_web_bg.wasm`) ? readFileSync(`${ROOT}pkg/wasm-net/ipvm_web_bg.wasm`) : null;
 let commit = null;
 try {
   commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim();
@@ -45,7 +47,7 @@ try {
 /**
  * The shape of results.json, version 1:
  * {schema, date, commit, machine: {cpu, cores, memoryGiB, os, browser, node},
- *  package: {wasmBytes, wasmGzipBytes},
+ *  package: {wasmBytes, wasmGzipBytes, netWasmBytes, netWasmGzipBytes (the network build; null if not built)},
  *  compute: {repeat, picture: {width, height, bytes}, rewriteMs, compileMs: {wasmi, wasmtime},
  *            rows: [{kernel, kind, chromiumMs, fastMs, fastRatio, wasmiTabMs, wasmiTabRatio,
  *                    wasmiNativeMs, wasmiNativeRatio, wasmtimeMs, wasmtimeRatio, fuel, sameOutput}]},
@@ -85,7 +87,12 @@ const results = {
     browser: engines?.browser ?? runtime?.browser ?? null,
     node: process.version,
   },
-  package: { wasmBytes: wasm.length, wasmGzipBytes: gzipSync(wasm, { level: 9 }).length },
+  package: {
+    wasmBytes: wasm.length,
+    wasmGzipBytes: gzipSync(wasm, { level: 9 }).length,
+    netWasmBytes: netWasm?.length ?? null,
+    netWasmGzipBytes: netWasm ? gzipSync(netWasm, { level: 9 }).length : null,
+  },
   compute: engines && {
     repeat: engines.repeat,
     picture: engines.png,
@@ -184,7 +191,8 @@ const lines = [
   "",
   `Written by \`npm run bench\` on ${results.date.slice(0, 10)} at commit \`${commit}\`. Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}; ${m.browser ?? "browser unknown"}, Node ${m.node}. The figures are medians; this VM varies by ±25% from run to run and more from hour to hour. The numbers are in [\`results.json\`](results.json) (its shape is documented at the top of \`tests/bench/report.mjs\`).`,
   "",
-  `Package: ${(results.package.wasmBytes / 1e6).toFixed(2)} MB of wasm, ${(results.package.wasmGzipBytes / 1e6).toFixed(2)} MB gzip.`,
+  `Package: ${(results.package.wasmBytes / 1e6).toFixed(2)} MB of wasm, ${(results.package.wasmGzipBytes / 1e6).toFixed(2)} MB gzip` +
+    (results.package.netWasmBytes ? `; the network build (loaded only by \`Runtime.open({ peers })\`): ${(results.package.netWasmBytes / 1e6).toFixed(2)} MB, ${(results.package.netWasmGzipBytes / 1e6).toFixed(2)} MB gzip.` : "."),
   "",
 ];
 if (results.compute) {

@@ -806,3 +806,52 @@ mod tests {
         }
     }
 }
+
+/// A connected peer for the page (the network build).
+#[cfg(feature = "net")]
+pub(crate) fn peer_info(p: &ipvm_tab_net::PeerInfo) -> JsValue {
+    let o: JsValue = Object::new().into();
+    set(&o, "peerId", &JsValue::from_str(&p.peer_id));
+    set(
+        &o,
+        "did",
+        &p.did.as_deref().map_or(JsValue::NULL, JsValue::from_str),
+    );
+    set(&o, "transport", &JsValue::from_str(p.transport));
+    set(&o, "address", &JsValue::from_str(&p.address));
+    o
+}
+
+/// A peer event for the page (the network build).
+#[cfg(feature = "net")]
+pub(crate) fn peer_event(e: &ipvm_tab_net::PeerEvent) -> JsValue {
+    use ipvm_tab_net::PeerEvent;
+    let o: JsValue = Object::new().into();
+    let text = |v: &str| JsValue::from_str(v);
+    match e {
+        PeerEvent::Connected(p) => {
+            set(&o, "type", &text("peer-connected"));
+            set(&o, "peer", &peer_info(p));
+        }
+        PeerEvent::Disconnected { peer_id, reason } => {
+            set(&o, "type", &text("peer-disconnected"));
+            set(&o, "peerId", &text(peer_id));
+            set(&o, "reason", &text(reason));
+        }
+        PeerEvent::DialFailed {
+            address,
+            reason,
+            retry_in,
+        } => {
+            set(&o, "type", &text("peer-dial-failed"));
+            set(&o, "address", &text(address));
+            set(&o, "reason", &text(reason));
+            set(
+                &o,
+                "retryInMs",
+                &JsValue::from_f64(retry_in.as_millis() as f64),
+            );
+        }
+    }
+    o
+}

@@ -10,6 +10,8 @@ mod fast_engine;
 mod identity;
 mod indexeddb;
 mod inspect;
+#[cfg(feature = "net")]
+mod network;
 mod pacer;
 mod pool;
 mod runlog;

@@ -46,10 +46,14 @@ type Core = ipvm_core::Runtime<
     ChannelAnnouncer,
 >;
 
-struct Inner {
-    core: Core,
+pub(crate) struct Inner {
+    pub(crate) core: Core,
     /// Hears each rejected row once (`setRejectedListener`).
     on_rejected: RefCell<Option<Function>>,
+    /// The tab's libp2p host, once `startNetwork` has started it (the
+    /// network build only).
+    #[cfg(feature = "net")]
+    pub(crate) net: RefCell<Option<ipvm_tab_net::TabNet>>,
 }
 
 impl Inner {
@@ -97,7 +101,7 @@ fn core_error(e: CoreError) -> JsValue {
 /// An IPVM runtime: stores modules and receipts, and runs workflows.
 #[wasm_bindgen]
 pub struct Runtime {
-    inner: Rc<Inner>,
+    pub(crate) inner: Rc<Inner>,
 }
 
 fn cid_arg(text: &str) -> Result<ipvm_core::Cid, JsValue> {
@@ -156,6 +160,8 @@ impl Runtime {
             inner: Rc::new(Inner {
                 core,
                 on_rejected: RefCell::new(None),
+                #[cfg(feature = "net")]
+                net: RefCell::new(None),
             }),
         }
     }

@@ -43,12 +43,29 @@ error_codes!(
     // Raised by the facade (pkg/index.ts) for its own argument checks and fetches.
     ERR_ARGUMENT,
     ERR_FETCH,
+    // The tab's network (the network build): a bad peer address, a host that did not start, a block no peer gave.
+    ERR_NETWORK,
 );
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = r#"
 /** A CID in its string form, e.g. `bafyrmi…` (instructions, receipts) or `bafkrei…`/`bafybei…` (files). */
 export type Cid = string;
+
+/** A connected peer (`rt.peers()`): its libp2p peer id, its DID when its peer id names one (a native node's libp2p key is its DID key; Noise proves it), how the tab reaches it and where. */
+export interface PeerInfo {
+  peerId: string;
+  did: string | null;
+  transport: "websocket" | "other";
+  address: string;
+}
+
+/** What happens to the tab's peers (`Runtime.open({ peers, onPeerEvent })`). */
+export type PeerEvent =
+  | { type: "peer-connected"; peer: PeerInfo }
+  | { type: "peer-disconnected"; peerId: string; reason: string }
+  /** A dial failed; the runtime dials again in `retryInMs` (250 ms doubling to 10 s). */
+  | { type: "peer-dial-failed"; address: string; reason: string; retryInMs: number };
 
 /** Progress of a run. */
 export type RunEvent =

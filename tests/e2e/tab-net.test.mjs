@@ -1,0 +1,137 @@
+// The tab on the network (the network build, pkg/wasm-net/): a page opened
+// with `peers` connects to `ipvm node` over WebSocket on loopback, lists it in
+// rt.peers() with its DID, reconnects by itself after the node restarts, and
+// fetches a block the node holds over bitswap (verified, stored); a page opened
+// without peers requests nothing of the network build.
+import "./node20.mjs";
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:net";
+import { readFileSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { freshPage, freshStoreDir, ipvm, launchBrowser, startServer, watchErrors } from "./helpers.mjs";
+import { startNode } from "./nodes.mjs";
+
+/** A TCP port free on 127.0.0.1 now (the node restarts on it). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Waits until `pred()` (evaluated in the page) is truthy; returns its value. */
+async function until(page, pred, arg, ms = 30_000) {
+  const handle = await page.waitForFunction(pred, arg, { timeout: ms, polling: 100 });
+  return handle.jsonValue();
+}
+
+test("a page with peers connects to the node, names its DID, reconnects after a restart and fetches a block by bitswap; one without peers loads nothing of the network build", { timeout: 240_000 }, async () => {
+  const dir = freshStoreDir();
+  const key = join(dir, "node-key");
+  const store = join(dir, "node-store");
+  const file = join(dir, "only-the-node.bin");
+  writeFileSync(file, "a block only the node has, fetched by a tab\n");
+  const [fileCid] = (await ipvm(["add", file])).stdout.split(/\s+/);
+  const port = await freePort();
+  const listen = ["--listen", `/ip4/127.0.0.1/tcp/${port}/ws`];
+  let node = await startNode(dir, ["--key", key, "--store", store, "--add", file, ...listen]);
+  const addr = node.info.multiaddrs[0];
+  assert.equal(addr, `/ip4/127.0.0.1/tcp/${port}/ws/p2p/${node.info.peerId}`);
+
+  const { server, url } = await startServer();
+  const browser = await launchBrowser();
+  try {
+    // Without peers: the default build only.
+    const plain = await freshPage(browser);
+    const requested = [];
+    plain.on("request", (r) => requested.push(r.url()));
+    await plain.goto(`${url}tests/e2e/pages/blank.html`);
+    const plainPeers = await plain.evaluate(async () => {
+      const { Runtime } = await import("/pkg/index.js");
+      const rt = await Runtime.open({ storage: "memory", workers: 0 });
+      const peers = rt.peers();
+      await rt.close();
+      return peers;
+    });
+    assert.deepEqual(plainPeers, []);
+    assert.ok(requested.some((u) => u.includes("/pkg/wasm/ipvm_web_bg.wasm")), requested.join("\n"));
+    assert.deepEqual(requested.filter((u) => u.includes("wasm-net")), []);
+
+    // With the node as its peer.
+    const page = await freshPage(browser);
+    const errors = watchErrors(page);
+    const netRequests = [];
+    page.on("request", (r) => r.url().includes("wasm-net") && netRequests.push(r.url()));
+    await page.goto(`${url}tests/e2e/pages/blank.html`);
+    await page.evaluate(async (addr) => {
+      const { Runtime } = await import("/pkg/index.js");
+      window.events = [];
+      window.rt = await Runtime.open({ name: "tab-net", workers: 0, peers: [addr], onPeerEvent: (e) => window.events.push(e) });
+    }, addr);
+    assert.ok(netRequests.some((u) => u.endsWith("/pkg/wasm-net/ipvm_web_bg.wasm")), netRequests.join("\n"));
+    const peers = await until(page, () => window.rt.peers().length > 0 && window.rt.peers());
+    assert.equal(peers.length, 1);
+    assert.deepEqual(peers[0], { peerId: node.info.peerId, did: node.info.did, transport: "websocket", address: addr });
+    assert.ok(node.stderr().includes("connected "), node.stderr());
+
+    // A block only the node has, by bitswap: verified and stored, so it is there without peers too.
+    const got = await page.evaluate(async (cid) => Array.from(await window.rt.fetchBlock(cid, { timeoutMs: 20_000 })), fileCid);
+    const bytes = Buffer.from(got);
+    assert.equal(bytes.toString(), readFileSync(file, "utf8"));
+    assert.equal(fileCid.startsWith("bafkrei"), true, fileCid);
+    assert.equal(bytes.length, readFileSync(file).length);
+    assert.ok(createHash("sha256").update(bytes).digest().equals(createHash("sha256").update(readFileSync(file)).digest()));
+    // A CID nobody has: ERR_NETWORK within the timeout, nothing stored.
+    const missing = await page.evaluate(async () => {
+      try {
+        await window.rt.fetchBlock("bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy", { timeoutMs: 1500 });
+        return "fetched";
+      } catch (e) {
+        return `${e.code}: ${e.message}`;
+      }
+    });
+    assert.match(missing, /^ERR_NETWORK: block bafkrei\S+: no connected peer gave it within 1500 ms/);
+
+    // The node goes away: the page hears it; back on the same port, key and store, the page reconnects by itself.
+    assert.equal(await node.stop(), 0);
+    await until(page, () => window.events.some((e) => e.type === "peer-disconnected") && window.rt.peers().length === 0);
+    await until(page, () => window.events.some((e) => e.type === "peer-dial-failed"));
+    node = await startNode(dir, ["--key", key, "--store", store, ...listen]);
+    const back = await until(page, () => window.rt.peers().length > 0 && window.rt.peers());
+    assert.equal(back[0].peerId, node.info.peerId);
+    assert.equal(back[0].did, node.info.did);
+    const kinds = await page.evaluate(() => window.events.map((e) => e.type));
+    assert.deepEqual(kinds.filter((k) => k !== "peer-dial-failed"), ["peer-connected", "peer-disconnected", "peer-connected"]);
+    const failed = await page.evaluate(() => window.events.filter((e) => e.type === "peer-dial-failed"));
+    // Backoff: each wait at least the one before, the first 250 ms.
+    assert.equal(failed[0].retryInMs, 250);
+    for (let i = 1; i < failed.length; i++) assert.ok(failed[i].retryInMs >= failed[i - 1].retryInMs, JSON.stringify(failed));
+
+    // A bad address: ERR_NETWORK naming it, and no runtime.
+    const bad = await page.evaluate(async () => {
+      const { Runtime } = await import("/pkg/index.js");
+      try {
+        await Runtime.open({ name: "bad", workers: 0, peers: ["/ip4/192.0.2.1/tcp/4001/ws/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"] });
+        return "opened";
+      } catch (e) {
+        return `${e.code}: ${e.message}`;
+      }
+    });
+    assert.match(bad, /^ERR_NETWORK: peer address `\/ip4\/192\.0\.2\.1\/tcp\/4001\/ws\/p2p\/12D3KooW\S+`: ws:\/\/ is for loopback only/);
+    await page.evaluate(() => window.rt.close());
+    // The browser itself logs each dial that found the node down (not the runtime): those, and nothing else.
+    const refused = `console: WebSocket connection to 'ws://127.0.0.1:${port}/' failed: Error in connection establishment: net::ERR_CONNECTION_REFUSED`;
+    assert.ok(errors.length >= 1, "the redials while the node was down");
+    assert.deepEqual(errors.filter((e) => e !== refused), []);
+  } finally {
+    await browser.close();
+    server.close();
+    await node.stop();
+  }
+});
