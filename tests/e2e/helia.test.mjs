@@ -10,38 +10,15 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createHeliaLight } from "helia";
-import { withLibp2pLight } from "@helia/libp2p";
-import { withBitswap } from "@helia/bitswap";
-import { webSockets } from "@libp2p/websockets";
-import { noise } from "@chainsafe/libp2p-noise";
-import { yamux } from "@chainsafe/libp2p-yamux";
-import { identify } from "@libp2p/identify";
 import { multiaddr } from "@multiformats/multiaddr";
 import { sha3256 } from "@multiformats/sha3";
 import { importer } from "ipfs-unixfs-importer";
 import { CID } from "multiformats/cid";
 import * as dagCbor from "@ipld/dag-cbor";
 import { GUESTS_WASM, ROOT, freshStoreDir, ipvm } from "./helpers.mjs";
-import { startNode } from "./nodes.mjs";
+import { startHelia, startNode } from "./nodes.mjs";
 
 const PICTURE = join(ROOT, "www/images/sample.png");
-
-async function startHelia() {
-  const helia = withBitswap(
-    withLibp2pLight(createHeliaLight({ hashers: [sha3256] }), {
-      addresses: { listen: ["/ip4/127.0.0.1/tcp/0/ws"] },
-      transports: [webSockets()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      services: { identify: identify() },
-    }),
-    // rust-libp2p's bitswap frames are capped lower than Helia's 4 MiB.
-    { maxOutgoingMessageSize: 1 << 20 },
-  );
-  await helia.start();
-  return helia;
-}
 
 /** Imports a file into Helia's blockstore as `ipfs add --cid-version 1` would. */
 async function heliaAdd(helia, path) {

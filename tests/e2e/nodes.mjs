@@ -12,6 +12,10 @@ import { yamux } from "@chainsafe/libp2p-yamux";
 import { identify } from "@libp2p/identify";
 import { gossipsub } from "@libp2p/gossipsub";
 import { multiaddr } from "@multiformats/multiaddr";
+import { createHeliaLight } from "helia";
+import { withLibp2pLight } from "@helia/libp2p";
+import { withBitswap } from "@helia/bitswap";
+import { sha3256 } from "@multiformats/sha3";
 import { GUESTS_WASM, IPVM_BIN, ipvm } from "./helpers.mjs";
 
 /**
@@ -130,4 +134,25 @@ export function startNode(dir, args, { env = {}, timeoutMs = 60_000 } = {}) {
       reject(new Error(`ipvm node exited (${code}) before it was ready\nstdout: ${out.join("\n")}\nstderr: ${err}`));
     });
   });
+}
+
+/**
+ * A Helia node (npm `helia`, configured by hand: WebSocket on 127.0.0.1 only, Noise, Yamux,
+ * identify, bitswap, a SHA3-256 hasher; not Helia's defaults, which listen everywhere and add
+ * mdns, DHT, bootstrap, autoTLS and UPnP), started.
+ */
+export async function startHelia() {
+  const helia = withBitswap(
+    withLibp2pLight(createHeliaLight({ hashers: [sha3256] }), {
+      addresses: { listen: ["/ip4/127.0.0.1/tcp/0/ws"] },
+      transports: [webSockets()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      services: { identify: identify() },
+    }),
+    // rust-libp2p's bitswap frames are capped lower than Helia's 4 MiB.
+    { maxOutgoingMessageSize: 1 << 20 },
+  );
+  await helia.start();
+  return helia;
 }

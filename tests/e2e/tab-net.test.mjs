@@ -2,7 +2,9 @@
 // with `peers` connects to `ipvm node` over WebSocket on loopback, lists it in
 // rt.peers() with its DID, reconnects by itself after the node restarts, and
 // fetches a block the node holds over bitswap (verified, stored); a page opened
-// without peers requests nothing of the network build.
+// without peers requests nothing of the network build. With Helia (a peer we did
+// not write) as its peer, a page fetches a block Helia holds, and refuses one
+// Helia serves under a CID its bytes do not match: nothing is stored.
 import "./node20.mjs";
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -11,7 +13,10 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { freshPage, freshStoreDir, ipvm, launchBrowser, startServer, watchErrors } from "./helpers.mjs";
-import { startNode } from "./nodes.mjs";
+import { startHelia, startNode } from "./nodes.mjs";
+import { CID } from "multiformats/cid";
+import * as raw from "multiformats/codecs/raw";
+import { sha256 } from "multiformats/hashes/sha2";
 
 /** A TCP port free on 127.0.0.1 now (the node restarts on it). */
 function freePort() {
@@ -133,5 +138,60 @@ test("a page with peers connects to the node, names its DID, reconnects after a 
     await browser.close();
     server.close();
     await node.stop();
+  }
+});
+
+test("with Helia as its peer, a page fetches the block Helia holds and refuses one that does not match its CID, storing nothing", { timeout: 120_000 }, async () => {
+  const helia = await startHelia();
+  const { server, url } = await startServer();
+  const browser = await launchBrowser();
+  try {
+    const bytes = (t) => new TextEncoder().encode(t);
+    const cidOf = async (b) => CID.createV1(raw.code, await sha256.digest(b)).toString();
+    const good = bytes("a block Helia holds, fetched by a tab\n");
+    const goodCid = await cidOf(good);
+    await helia.blockstore.put(CID.parse(goodCid), good);
+    // Helia stores what it is given under any CID (and serves it as stored): this one names
+    // other bytes. The test sees that the fetch fails and nothing is stored; it cannot tell the
+    // tab's refusal from Helia's silence, which beetswap's check (the core's hashes) decides.
+    const forgedCid = await cidOf(bytes("the bytes the CID names\n"));
+    await helia.blockstore.put(CID.parse(forgedCid), bytes("other bytes, served under that CID\n"));
+    const heliaAddr = helia.libp2p.getMultiaddrs().find((a) => a.toString().includes("/ws")).toString();
+    assert.ok(heliaAddr.startsWith("/ip4/127.0.0.1/"), heliaAddr);
+
+    const page = await freshPage(browser);
+    const errors = watchErrors(page);
+    await page.goto(`${url}tests/e2e/pages/blank.html`);
+    const result = await page.evaluate(async ({ heliaAddr, goodCid, forgedCid }) => {
+      const { Runtime } = await import("/pkg/index.js");
+      const rt = await Runtime.open({ name: "tab-helia", workers: 0, peers: [heliaAddr] });
+      const deadline = Date.now() + 20_000;
+      while (rt.peers().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const peers = rt.peers();
+      const got = new TextDecoder().decode(await rt.fetchBlock(goodCid, { timeoutMs: 20_000 }));
+      let forged;
+      try {
+        await rt.fetchBlock(forgedCid, { timeoutMs: 3000 });
+        forged = "fetched";
+      } catch (e) {
+        forged = `${e.code}: ${e.message}`;
+      }
+      // Nothing was stored under the forged CID; the good block is there.
+      const stored = async (cid) => rt.readFile(cid).then(() => "stored", (e) => e.code);
+      const after = { good: await stored(goodCid), forged: await stored(forgedCid) };
+      await rt.close();
+      return { peers, got, forged, after };
+    }, { heliaAddr, goodCid, forgedCid });
+    assert.equal(result.peers.length, 1);
+    assert.equal(result.peers[0].peerId, helia.libp2p.peerId.toString());
+    assert.equal(result.peers[0].transport, "websocket");
+    assert.equal(result.got, "a block Helia holds, fetched by a tab\n");
+    assert.match(result.forged, /^ERR_NETWORK: block bafkrei\S+: no connected peer gave it within 3000 ms/);
+    assert.deepEqual(result.after, { good: "stored", forged: "ERR_MISSING_BLOCK" });
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    server.close();
+    await helia.stop();
   }
 });
