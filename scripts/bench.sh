@@ -30,7 +30,7 @@ node "$ROOT/tests/bench/lookups.mjs"
 node "$ROOT/tests/bench/offload.mjs"
 node "$ROOT/tests/bench/runtime.mjs"
 # The profile needs function names, which wasm-opt drops: the same build through wasm-bindgen only.
-RAW="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/ipvm_web-wasm.wasm"
+RAW="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/ipvm_web.wasm"
 [ -f "$RAW" ] || bash "$ROOT/scripts/build.sh"
 rm -rf "$ROOT/.build/pkg-prof" && mkdir -p "$ROOT/.build/pkg-prof"
 cp "$ROOT"/pkg/*.js "$ROOT/.build/pkg-prof/"

@@ -24,15 +24,16 @@ cmp -s "$CARGO_TARGET_DIR/cli/ipvm" "$ROOT/.build/bin/ipvm" \
 say ".build/bin/ipvm: $(stat -c %s "$ROOT/.build/bin/ipvm") bytes"
 
 WASM_OPT="$ROOT/node_modules/.bin/wasm-opt"
-RAW="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/ipvm_web.wasm"
 # One build of the browser runtime: cargo with FEATURES (wasm32) -> wasm-bindgen -> wasm-opt
-# -> pkg/DIR/. Both builds link to the same file, so each is kept beside the target as it is
-# linked; the stamps of the steps after cargo are per build.
-browser_build() { # browser_build DIR FEATURES
-  local dir="$1" features="$2" raw="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/ipvm_web-$1.wasm"
+# -> pkg/DIR/. Each build has a target directory of its own (TARGET_DIR): in one directory the
+# two would overwrite each other's ipvm_web.wasm, and each build would then link again, with
+# the profile's full LTO, every time (minutes for an unchanged tree). The stamps of the steps
+# after cargo are per build.
+browser_build() { # browser_build DIR TARGET_DIR FEATURES
+  local dir="$1" target="$2" features="$3"
+  local raw="$target/wasm32-unknown-unknown/wasm-release/ipvm_web.wasm"
   say "building ipvm-web for wasm32 (profile wasm-release${features:+, features $features}) -> pkg/$dir/"
-  (cd "$ROOT" && wasm_cargo build --quiet -p ipvm-web --profile wasm-release ${features:+--features "$features"})
-  cp "$RAW" "$raw"
+  (cd "$ROOT" && CARGO_TARGET_DIR="$target" wasm_cargo build --quiet -p ipvm-web --profile wasm-release ${features:+--features "$features"})
   local out="$ROOT/pkg/$dir/ipvm_web_bg.wasm"
   # Each step below runs only if its inputs changed since it last ran (stamps in .build/stamps).
   local inputs
@@ -61,9 +62,9 @@ browser_build() { # browser_build DIR FEATURES
   fi
 }
 # The default build (every page and every worker), then the network build (the page's
-# runtime when it is opened with peers; the raw file last linked is then the network one).
-browser_build wasm ""
-browser_build wasm-net net
+# runtime when it is opened with peers).
+browser_build wasm "$CARGO_TARGET_DIR" ""
+browser_build wasm-net "$CARGO_TARGET_DIR/net" net
 OUT="$ROOT/pkg/wasm/ipvm_web_bg.wasm"
 NET_OUT="$ROOT/pkg/wasm-net/ipvm_web_bg.wasm"
 
