@@ -920,6 +920,9 @@ export class Runtime {
    */
   async fetchBlock(cid: Cid, { timeoutMs = 10_000 }: { timeoutMs?: number } = {}): Promise<Uint8Array> {
     const raw = this.#raw as Partial<NetGlue.Runtime>;
+    if (typeof timeoutMs !== "number" || !Number.isFinite(timeoutMs) || timeoutMs < 0 || timeoutMs > 2 ** 32 - 1) {
+      throw new IpvmError("ERR_ARGUMENT", `fetchBlock's timeoutMs must be a number of milliseconds from 0 to 4294967295, not ${String(timeoutMs)}`);
+    }
     if (typeof raw.fetchBlock !== "function") throw new IpvmError("ERR_NETWORK", "the runtime has no network: open it with `peers`");
     return raw.fetchBlock(cid, timeoutMs).catch(rethrow);
   }

@@ -102,6 +102,15 @@ test("a page with peers connects to the node, names its DID, reconnects after a 
       }
     });
     assert.match(missing, /^ERR_NETWORK: block bafkrei\S+: no connected peer gave it within 1500 ms/);
+    // A timeout no timer can hold is refused before anything waits (gloo's timer would throw in the wasm).
+    const badTimeouts = await page.evaluate(async (cid) => {
+      const out = [];
+      for (const timeoutMs of [Infinity, NaN, -1, 2 ** 40, "5"]) {
+        out.push(await window.rt.fetchBlock(cid, { timeoutMs }).then(() => "fetched", (e) => e.code));
+      }
+      return out;
+    }, fileCid);
+    assert.deepEqual(badTimeouts, ["ERR_ARGUMENT", "ERR_ARGUMENT", "ERR_ARGUMENT", "ERR_ARGUMENT", "ERR_ARGUMENT"]);
 
     // The node goes away: the page hears it; back on the same port, key and store, the page reconnects by itself.
     assert.equal(await node.stop(), 0);

@@ -229,6 +229,8 @@ impl TabNet {
             reason,
         };
         let get = self.bitswap.get(cid);
+        // gloo's timer takes at most u32::MAX ms, and throws past it.
+        let within = within.min(Duration::from_millis(u64::from(u32::MAX)));
         let timeout = gloo_timers::future::sleep(within);
         match select(Box::pin(get), Box::pin(timeout)).await {
             Either::Left((Ok(bytes), _)) => Ok(bytes),
