@@ -735,3 +735,49 @@ fn a_job_for_an_op_the_executor_does_not_run_is_refused_by_name() {
         "{msg}"
     );
 }
+
+/// A task that reads what the task before it left in memory finds zeros:
+/// each task has a memory of its own, also where an engine reuses one (the
+/// native pool keeps memories resident between tasks and resets them).
+#[test]
+fn a_task_finds_nothing_that_the_task_before_it_left_in_memory() {
+    let wat = r#"(module (memory 1)
+        (func (export "write")
+            (drop (memory.grow (i32.const 4)))
+            (i32.store (i32.const 100) (i32.const 0x5ec2e7))
+            (i32.store (i32.const 262144) (i32.const 0x5ec2e7)))
+        (func (export "read") (result i32)
+            (drop (memory.grow (i32.const 4)))
+            (i32.or (i32.load (i32.const 100)) (i32.load (i32.const 262144)))))"#;
+    let store = MemoryStore::new();
+    let module = add(&store, &wat::parse_str(wat).unwrap());
+    let task = |f: &str, nonce: &str| {
+        Task::new(
+            Instruction::new(module, "wasm/run", f, vec![], Ipld::String(nonce.into())).unwrap(),
+        )
+    };
+    // Written and read three times over, so that a reused memory is read.
+    let tasks = (0..3)
+        .flat_map(|i| [task("write", &format!("w{i}")), task("read", &format!("r{i}"))])
+        .collect();
+    let wf = Workflow::new(tasks);
+    for engine in engines::ENGINES {
+        let receipts = MemoryStore::new();
+        let exec = engines::executor(&store, engine);
+        let report = block_on(Scheduler::new(&exec, &receipts).with_parallelism(1).run(
+            &wf,
+            &mut |_| {},
+            &CancelToken::new(),
+        ))
+        .unwrap();
+        for t in report.tasks.iter().skip(1).step_by(2) {
+            let r = t.receipt().expect("a receipt");
+            assert_eq!(
+                r.receipt.out,
+                Outcome::Ok(Ipld::Integer(0)),
+                "on {engine}, task {} read what another task wrote",
+                t.task
+            );
+        }
+    }
+}

@@ -25,7 +25,8 @@ use ipvm_exec::{
 };
 use wasmtime::{
     AsContextMut, Cache, CacheConfig, Caller, Config, Engine, Extern, FuncType, Global, Instance,
-    Linker, Memory, Module, Store, StoreLimits, StoreLimitsBuilder, Val, ValType,
+    InstanceAllocationStrategy, Linker, Memory, Module, PoolingAllocationConfig, Store,
+    StoreLimits, StoreLimitsBuilder, Val, ValType,
 };
 
 use crate::ticker::{deadline_ticks, Ticker};
@@ -39,9 +40,23 @@ const CALL_STACK_BYTES: usize = 160 * 1024 * 1024;
 /// the same order), and for the host functions below them.
 const MAX_WASM_STACK: usize = 128 * 1024 * 1024;
 
+/// Instances that may be alive at once in one engine's pool: far more than
+/// the node's workers and `--parallelism` use. When every slot is taken,
+/// instantiation fails, which is `Inconclusive`: the task runs on wasmi.
+const POOL_SLOTS: u32 = 128;
+
+/// Linear memory each pool slot keeps mapped when its instance ends, reset
+/// to zeros with `memset` instead of being given back to the kernel: the
+/// next task in that slot takes no page faults on it. A fresh mapping per
+/// task cost rotate90 of the bench picture a third of its time (5 ms of
+/// 15) in page faults; this is what a warm instance in a browser avoids.
+const KEEP_RESIDENT: usize = 32 << 20;
+
 /// wasmtime, configured to run metered modules: epoch interruption on,
 /// its own fuel off, SIMD off (the metering rewriter refuses it), a deep
-/// stack, and its compiled-code cache if a directory was given.
+/// stack, instances from a pool of [`POOL_SLOTS`] whose memories stay
+/// resident ([`KEEP_RESIDENT`]), and its compiled-code cache if a
+/// directory was given.
 #[derive(Clone)]
 pub struct WasmtimeEngine {
     engine: Engine,
@@ -71,8 +86,23 @@ impl WasmtimeEngine {
     }
 
     fn build(cache: Option<Cache>) -> Result<Self, String> {
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_core_instances(POOL_SLOTS)
+            .total_memories(POOL_SLOTS)
+            .total_tables(POOL_SLOTS * meter::MAX_TABLES as u32)
+            .total_gc_heaps(POOL_SLOTS)
+            .max_memories_per_module(1)
+            .max_tables_per_module(meter::MAX_TABLES as u32)
+            .table_elements(meter::MAX_TABLE_ELEMENTS as usize)
+            .max_memory_size(Limits::MAX_MEMORY as usize)
+            // The instance's own metadata (its functions, globals, tables):
+            // far past what a module within the rewriter's bounds needs.
+            .max_core_instance_size(16 << 20)
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(1 << 20);
         let mut config = Config::new();
         config
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
             .epoch_interruption(true)
             .consume_fuel(false)
             // Checked against the async stack even with async off.
