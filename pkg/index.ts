@@ -618,6 +618,10 @@ export class Runtime {
    * Stores a module (or any file) and resolves to its CID, the one `ipfs add --cid-version 1` gives.
    * Given the CID of a module already in the store (e.g. from an imported CAR), checks that it is complete, intact
    * and no larger than a module may be (64 MiB: `ERR_TOO_LARGE`, however large its blocks claim it is) and returns it.
+   * With `peers` (the network build), what the store lacks of it is fetched from the peers over bitswap first, every
+   * block checked against its CID before it is stored (`ERR_NETWORK` if no peer gives a block within 10 s,
+   * `ERR_HASH_MISMATCH` for a block that does not match its CID). A run fetches the modules and linked files it needs
+   * the same way (`fetched` and `fetch-failed` events).
    * @example
    * const cid = await rt.addModule(await fetch("/modules/add_one.wasm"));
    */

@@ -5,6 +5,7 @@
 #   - the compute kernels on every engine, wasmtime and wasmi natively too (tests/bench/engines.mjs)
 #   - Homestar's image pipeline natively (.build/bin/ipvm) and in a tab (tests/bench/pipeline.mjs)
 #   - ipvm node: bitswap of a 10 MiB module between two nodes on loopback, idle memory (tests/bench/node.mjs)
+#   - the tab on the network: bitswap of a 10 MiB module from ipvm node into a tab (tests/bench/tab-fetch.mjs)
 #   - receipt lookups from a js-libp2p peer to a node on loopback, batched (tests/bench/lookups.mjs)
 #   - task offload's round trip of a trivial task, and capacity, to a node on loopback (tests/bench/offload.mjs)
 #   - the runtime in a tab: store, pool scaling, memo hits, signing (tests/bench/runtime.mjs)
@@ -26,6 +27,7 @@ bash "$ROOT/scripts/setup.sh" --test >/dev/null
 node "$ROOT/tests/bench/engines.mjs"
 node "$ROOT/tests/bench/pipeline.mjs"
 node "$ROOT/tests/bench/node.mjs"
+node "$ROOT/tests/bench/tab-fetch.mjs"
 node "$ROOT/tests/bench/lookups.mjs"
 node "$ROOT/tests/bench/offload.mjs"
 node "$ROOT/tests/bench/runtime.mjs"

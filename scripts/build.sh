@@ -88,7 +88,7 @@ else
 fi
 
 PICTURE="$ROOT/www/images/sample.png"
-PICTURE_INPUTS=$(inputs_hash "$ROOT/scripts/make-picture.mjs")
+PICTURE_INPUTS=$(inputs_hash "$ROOT/scripts/make-picture.mjs" "$ROOT/scripts/png.mjs")
 if ! up_to_date picture "$PICTURE_INPUTS" "$PICTURE"; then
   node "$ROOT/scripts/make-picture.mjs" "$PICTURE"
   stamp picture "$PICTURE_INPUTS"

@@ -4,7 +4,7 @@
 // Usage: node scripts/make-picture.mjs OUT.png [WIDTH HEIGHT]
 import { writeFileSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { deflateSync } from "node:zlib";
+import { encodeRgbPng } from "./png.mjs";
 
 const [out, w = "160", h = "120"] = process.argv.slice(2);
 if (!out) throw new Error("usage: node scripts/make-picture.mjs OUT.png [WIDTH HEIGHT]");
@@ -33,29 +33,7 @@ for (let y = 0; y < H; y++) {
   raw[y * (W * 3 + 1)] = 0;
   for (let x = 0; x < W; x++) raw.set(pixel(x, y), y * (W * 3 + 1) + 1 + x * 3);
 }
-const crcTable = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-const crc32 = (buf) => {
-  let c = 0xffffffff;
-  for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-};
-const chunk = (type, data) => {
-  const body = Buffer.concat([Buffer.from(type, "ascii"), data]);
-  const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
-  const crc = Buffer.alloc(4); crc.writeUInt32BE(crc32(body));
-  return Buffer.concat([len, body, crc]);
-};
-const ihdr = Buffer.alloc(13);
-ihdr.writeUInt32BE(W, 0); ihdr.writeUInt32BE(H, 4);
-ihdr[8] = 8; ihdr[9] = 2; // 8-bit RGB
-const png = Buffer.concat([
-  Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-  chunk("IHDR", ihdr), chunk("IDAT", deflateSync(raw, { level: 9 })), chunk("IEND", Buffer.alloc(0)),
-]);
+const png = encodeRgbPng(W, H, raw, { level: 9 });
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, png);
 console.log(`${out}: ${W}×${H} PNG, ${png.length} bytes`);

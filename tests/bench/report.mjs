@@ -14,6 +14,7 @@ const runtime = JSON.parse(read("runtime.json") ?? "null");
 const profile = JSON.parse(read("profile.json") ?? "null");
 const pipeline = JSON.parse(read("pipeline.json") ?? "null");
 const node = JSON.parse(read("node.json") ?? "null");
+const tabFetch = JSON.parse(read("tab-fetch.json") ?? "null");
 const lookups = JSON.parse(read("lookups.json") ?? "null");
 const offload = JSON.parse(read("offload.json") ?? "null");
 const scheduler = (read("scheduler.txt") ?? "").split("\n").filter((l) => l.startsWith("scheduler,") || l.startsWith("parse"));
@@ -66,6 +67,7 @@ try {
  *  scheduler: [lines of `cargo bench -p ipvm-core`],
  *  node: {moduleBytes, rounds: [ms], idleMiB, holdingMiB} (ipvm node: bitswap of a module between
  *        two nodes on loopback, per round; VmRSS idle with an empty store and holding the module),
+ *  tabFetch: {moduleBytes, rounds: [ms]} (bitswap of a module from ipvm node into a tab, addModule by CID),
  *  lookups: {batch, found, rounds, sequentialMs, parallelMs, busy} (receipt lookups from a js-libp2p
  *           peer to ipvm node on loopback: ms per request of `batch` instructions),
  *  offload: {rounds, medianMs, minMs, maxMs, capacityMs} (a trivial task offloaded by a js-libp2p
@@ -133,6 +135,7 @@ const results = {
   scheduler,
   nativeStore,
   node,
+  tabFetch,
   lookups,
   offload,
   notMeasured: [
@@ -305,6 +308,18 @@ if (results.node) {
     "## The native node (`ipvm node`)",
     "",
     `Bitswap (beetswap over the native store) of a ${mib} MiB module from one node to another on loopback, from the fetching node's connection to its last block: ${n.rounds.map((t) => `${t.toFixed(0)} ms`).join(", ")} (median ${median.toFixed(0)} ms, ${(mib / (median / 1000)).toFixed(1)} MiB/s). A node's memory (VmRSS, 5 s after it started, no peer): ${n.idleMiB.toFixed(1)} MiB with an empty store, ${n.holdingMiB.toFixed(1)} MiB holding the module in its in-memory store (tests/bench/node.mjs).`,
+    "",
+  );
+}
+if (results.tabFetch) {
+  const t = results.tabFetch;
+  const mib = t.moduleBytes / 2 ** 20;
+  const sorted = [...t.rounds].sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)];
+  lines.push(
+    "## The tab on the network",
+    "",
+    `Bitswap of a ${mib} MiB module from \`ipvm node\` into a tab on loopback (the network build on the page: WebSocket, Noise, Yamux), by \`rt.addModule(cid)\`: every block checked against its CID and stored in IndexedDB, a fresh runtime and store each round (tests/bench/tab-fetch.mjs): ${t.rounds.map((x) => \`${x.toFixed(0)} ms\`).join(", ")} (median ${median.toFixed(0)} ms, ${(mib / (median / 1000)).toFixed(1)} MiB/s).`,
     "",
   );
 }

@@ -4,7 +4,11 @@
 // fetches a block the node holds over bitswap (verified, stored); a page opened
 // without peers requests nothing of the network build. With Helia (a peer we did
 // not write) as its peer, a page fetches a block Helia holds, and refuses one
-// Helia serves under a CID its bytes do not match: nothing is stored.
+// Helia serves under a CID its bytes do not match: nothing is stored. A page
+// that knows only the CIDs of a module and a picture Helia holds (UnixFS DAGs)
+// fetches both and runs Homestar's image pipeline on them, with the same output
+// as a page that has the bytes; a module nobody has is `module_missing`, never
+// reused.
 import "./node20.mjs";
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -12,8 +16,10 @@ import { createServer } from "node:net";
 import { readFileSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { freshPage, freshStoreDir, ipvm, launchBrowser, startServer, watchErrors } from "./helpers.mjs";
+import { GUESTS_WASM, freshPage, freshStoreDir, ipvm, launchBrowser, startServer, watchErrors } from "./helpers.mjs";
 import { startHelia, startNode } from "./nodes.mjs";
+import { noisePng } from "./picture.mjs";
+import { importer } from "ipfs-unixfs-importer";
 import { CID } from "multiformats/cid";
 import * as raw from "multiformats/codecs/raw";
 import { sha256 } from "multiformats/hashes/sha2";
@@ -197,6 +203,100 @@ test("with Helia as its peer, a page fetches the block Helia holds and refuses o
     assert.equal(result.got, "a block Helia holds, fetched by a tab\n");
     assert.match(result.forged, /^ERR_NETWORK: block bafkrei\S+: no connected peer gave it within 3000 ms/);
     assert.deepEqual(result.after, { good: "stored", forged: "ERR_MISSING_BLOCK" });
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    server.close();
+    await helia.stop();
+  }
+});
+
+test("a page that knows only the CIDs of a module and a picture Helia holds fetches both over bitswap and runs the image pipeline on them; a module nobody has is module_missing, never reused", { timeout: 180_000 }, async () => {
+  const helia = await startHelia();
+  const { server, url } = await startServer();
+  const browser = await launchBrowser();
+  try {
+    // UnixFS DAGs in Helia only (as `ipfs add --cid-version 1 --raw-leaves` makes them).
+    const add = async (bytes) => {
+      let root;
+      for await (const entry of importer([{ content: bytes }], helia.blockstore, { cidVersion: 1, rawLeaves: true })) root = entry.cid;
+      return root.toString();
+    };
+    const picture = noisePng(800, 750);
+    const moduleCid = await add(readFileSync(GUESTS_WASM));
+    const pictureCid = await add(picture);
+    const pictureBlocks = Math.ceil(picture.length / 262144) + 1;
+    const heliaAddr = helia.libp2p.getMultiaddrs().find((a) => a.toString().includes("/ws")).toString();
+
+    const page = await freshPage(browser);
+    const errors = watchErrors(page);
+    await page.goto(`${url}tests/e2e/pages/blank.html`);
+    const result = await page.evaluate(
+      async ({ heliaAddr, moduleCid, pictureCid, pictureBase64 }) => {
+        const ipvm = await import("/pkg/index.js");
+        const pipeline = async (rt, module, picture, nnc) => {
+          const crop = await ipvm.wasmTask({ module, func: "crop", args: [{ "/": picture }, 100, 100, 600, 500], nnc });
+          const rotate = await ipvm.wasmTask({ module, func: "rotate90", args: [ipvm.awaitOk(crop.instruction)], nnc });
+          const gray = await ipvm.wasmTask({ module, func: "grayscale", args: [ipvm.awaitOk(rotate.instruction)], nnc });
+          const events = [];
+          const reports = await rt.run({ tasks: [crop.task, rotate.task, gray.task] }, { logs: "none", onEvent: (e) => events.push(e) });
+          const hex = async (b) => Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", b)), (x) => x.toString(16).padStart(2, "0")).join("");
+          return {
+            events: events.filter((e) => e.type.startsWith("fetch")),
+            ok: reports.map((r) => r.ok),
+            status: reports.map((r) => r.status),
+            out: reports[2].ok ? { length: reports[2].out.length, sha256: await hex(reports[2].out) } : reports[2].error,
+          };
+        };
+        // Knows the CIDs and Helia's address only.
+        const rt = await ipvm.Runtime.open({ name: "tab-fetch", workers: 1, peers: [heliaAddr] });
+        const deadline = Date.now() + 20_000;
+        while (rt.peers().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        const missingBefore = await rt.readFile(pictureCid).then(() => "stored", (e) => e.code);
+        const module = await rt.addModule(moduleCid);
+        const fetched = await pipeline(rt, module, pictureCid, "from-helia");
+        // Both are in the store now, whole and checked: readable with the network stopped.
+        const pictureBack = (await rt.readFile(pictureCid)).length;
+        // A module nobody has: the fetch fails (a block timeout), the task is module_missing; the
+        // second run asks again and fails again (an environment error is never reused).
+        const nobody = "bafkreibxhaq2ndkpmkgvbstbchpdc3kcmxqnx6gyrnkxhd6rfqaq3kx7ia";
+        const missing = [];
+        for (const nnc of ["first", "second"]) {
+          const { task } = await ipvm.wasmTask({ module: nobody, func: "crop", args: [{ "/": pictureCid }, 0, 0, 1, 1], nnc: "missing" });
+          const events = [];
+          const [r] = await rt.run({ tasks: [task] }, { logs: "none", onEvent: (e) => events.push(e) });
+          missing.push({ nnc, status: r.status, kind: r.error?.kind, events: events.filter((e) => e.type.startsWith("fetch") || e.type === "memo-hit").map((e) => `${e.type} ${e.cid ?? ""} ${e.reason ?? ""}`) });
+        }
+        await rt.close();
+        // The same pipeline where the bytes were added here, without peers.
+        const local = await ipvm.Runtime.open({ name: "tab-fetch-here", workers: 1 });
+        const localModule = await local.addModule(new URL("/www/modules/ipvm_guests.wasm", location.href));
+        const localPicture = await local.addModule(Uint8Array.from(atob(pictureBase64), (c) => c.charCodeAt(0)));
+        const here = await pipeline(local, localModule, localPicture, "here");
+        await local.close();
+        return { missingBefore, module, localModule, localPicture, fetched, pictureBack, missing, here };
+      },
+      { heliaAddr, moduleCid, pictureCid, pictureBase64: picture.toString("base64") },
+    );
+    assert.equal(result.missingBefore, "ERR_MISSING_BLOCK");
+    assert.equal(result.module, moduleCid);
+    // Helia's DAGs have the CIDs ipvm-web gives the same bytes.
+    assert.equal(result.localModule, moduleCid);
+    assert.equal(result.localPicture, pictureCid);
+    assert.deepEqual(result.fetched.ok, [true, true, true], JSON.stringify(result.fetched));
+    // The picture came in the run, all its blocks from Helia; the module came with addModule, before it.
+    assert.deepEqual(result.fetched.events, [{ type: "fetched", task: 0, cid: pictureCid, blocks: pictureBlocks, fetched: pictureBlocks, bytes: result.fetched.events[0]?.bytes }]);
+    assert.ok(result.fetched.events[0].bytes > picture.length, JSON.stringify(result.fetched.events));
+    assert.equal(result.pictureBack, picture.length);
+    assert.deepEqual(result.fetched.out, result.here.out);
+    assert.ok(result.here.out.length > 100_000, JSON.stringify(result.here.out));
+    assert.deepEqual(result.here.events, []);
+    for (const m of result.missing) {
+      assert.equal(m.status, "ran", JSON.stringify(m));
+      assert.equal(m.kind, "module_missing", JSON.stringify(m));
+      assert.equal(m.events.length, 1, JSON.stringify(m));
+      assert.match(m.events[0], /^fetch-failed (bafkrei\S+) block \1 could not be fetched from the peers: no connected peer gave it within 10000 ms$/);
+    }
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();

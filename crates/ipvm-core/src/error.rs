@@ -71,6 +71,14 @@ pub enum CoreError {
     /// A block that is needed is not in the store.
     #[error("block {0} is not in the store; add it first (e.g. `ipvm run --add FILE`)")]
     MissingBlock(Box<Cid>),
+    /// A block that is needed could not be had from the peers.
+    #[error("block {cid} could not be fetched from the peers: {reason}")]
+    Fetch {
+        /// The block.
+        cid: Box<Cid>,
+        /// Why: no peer gave it in time, the network is down.
+        reason: String,
+    },
     /// A UnixFS node could not be read.
     #[error("block {cid} is not a readable UnixFS file: {reason}")]
     UnixFs {

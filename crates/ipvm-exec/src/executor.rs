@@ -115,9 +115,10 @@ pub struct WasmExecutor<S, E: Engine = WasmiEngine, P: Pacer = ()> {
 /// A module analysed and compiled, or why it could not be.
 type Analysis<M> = Result<Rc<Prepared<M>>, ExecError>;
 
-/// The largest module a task may name: 64 MiB. Checked while the module is
-/// read, before anything parses it.
-pub const MAX_MODULE_BYTES: u64 = 64 * 1024 * 1024;
+/// The largest module a task may name: 64 MiB (the core's bound, which a
+/// fetch of a module keeps too). Checked while the module is read, before
+/// anything parses it.
+pub const MAX_MODULE_BYTES: u64 = ipvm_core::store::fetch::MAX_MODULE_BYTES;
 
 impl<S: BlockStore> WasmExecutor<S> {
     /// An executor on wasmi, reading modules from `store`.

@@ -758,7 +758,12 @@ fn a_task_finds_nothing_that_the_task_before_it_left_in_memory() {
     };
     // Written and read three times over, so that a reused memory is read.
     let tasks = (0..3)
-        .flat_map(|i| [task("write", &format!("w{i}")), task("read", &format!("r{i}"))])
+        .flat_map(|i| {
+            [
+                task("write", &format!("w{i}")),
+                task("read", &format!("r{i}")),
+            ]
+        })
         .collect();
     let wf = Workflow::new(tasks);
     for engine in engines::ENGINES {

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ipvm_core::{unixfs, Cid, Ed25519Key, Ipld, PeerBinding, Trust};
+use ipvm_core::{Cid, Ed25519Key, PeerBinding, Trust};
 use ipvm_store::SqliteStore;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
@@ -45,9 +45,6 @@ pub const PUBLISH_WITHIN: Duration = Duration::from_secs(5);
 /// How long `ipvm run --share announce` stays up after its run for its
 /// peers to fetch what it announced.
 pub const LINGER: Duration = Duration::from_secs(10);
-
-/// Most blocks one DAG fetch walks.
-const MAX_DAG_BLOCKS: usize = 1 << 20;
 
 /// What the node is given.
 pub struct Config {
@@ -122,6 +119,8 @@ pub struct Node {
     log: Log,
     /// Instructions answered with a receipt to peers' lookups so far.
     answered: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Its store, which bitswap reads and writes too.
+    store: SqliteStore,
 }
 
 /// Parses a multiaddr the node may listen on: WebSocket over TCP only.
@@ -234,6 +233,7 @@ impl Node {
             .map_err(|e| NetError::Start(format!("the key is not an Ed25519 key: {e}")))?;
         let peer_id = keypair.public().to_peer_id();
         let lookups_store = store.clone();
+        let node_store = store.clone();
         let (behaviour, bitswap) = node_behaviour(peer_id, StoreBlocks::new(store), log.clone());
         let mut behaviour = Some(behaviour);
         let listen = if listen.is_empty() {
@@ -363,6 +363,7 @@ impl Node {
             peer_id,
             log,
             answered,
+            store: node_store,
         };
         node.wait_listening(&listen).await?;
         for addr in connect {
@@ -485,29 +486,21 @@ impl Node {
     }
 
     /// Fetches a whole DAG (UnixFS files, DAG-CBOR values) into the store:
-    /// each block and every block it links to. Returns how many blocks.
+    /// each block and every block it links to, by `within` in all (the
+    /// core's walk: [`ipvm_core::store::fetch::fetch_dag`]). Returns how
+    /// many blocks.
     pub async fn fetch_dag(&self, root: Cid, within: Duration) -> Result<usize, NetError> {
-        let deadline = tokio::time::Instant::now() + within;
-        let mut todo = vec![root];
-        let mut seen = std::collections::HashSet::new();
-        while let Some(cid) = todo.pop() {
-            if !seen.insert(cid) {
-                continue;
-            }
-            if seen.len() > MAX_DAG_BLOCKS {
-                return Err(NetError::Fetch {
-                    cid: root.to_string(),
-                    reason: format!("more than {MAX_DAG_BLOCKS} blocks"),
-                });
-            }
-            let bytes = self.block_by(cid, deadline, within).await?;
-            todo.extend(links(&cid, &bytes)?);
-        }
+        let source = NodeSource {
+            node: self,
+            deadline: tokio::time::Instant::now() + within,
+            total: within,
+        };
+        let got = ipvm_core::store::fetch::fetch_dag(&self.store, &source, root, u64::MAX).await?;
         self.log.line(
             Level::Info,
-            &format!("fetched {root} ({} blocks)", seen.len()),
+            &format!("fetched {root} ({} blocks)", got.blocks),
         );
-        Ok(seen.len())
+        Ok(got.blocks)
     }
 
     /// Stops the host.
@@ -677,24 +670,29 @@ impl Drop for Client {
     }
 }
 
-/// The CIDs a block links to: DAG-PB links, DAG-CBOR links; raw has none.
-fn links(cid: &Cid, bytes: &[u8]) -> Result<Vec<Cid>, NetError> {
-    match cid.codec() {
-        ipvm_core::address::DAG_PB => Ok(unixfs::decode_node(cid, bytes)?.1),
-        ipvm_core::address::DAG_CBOR => {
-            let mut out = Vec::new();
-            let mut stack = vec![ipvm_core::decode_dag_cbor(bytes)?];
-            while let Some(v) = stack.pop() {
-                match v {
-                    Ipld::Link(c) => out.push(c),
-                    Ipld::List(items) => stack.extend(items),
-                    Ipld::Map(m) => stack.extend(m.into_values()),
-                    _ => {}
-                }
-            }
-            Ok(out)
-        }
-        _ => Ok(Vec::new()),
+/// The node's bitswap as the core's block source, by one deadline for a
+/// whole DAG.
+struct NodeSource<'a> {
+    node: &'a Node,
+    deadline: tokio::time::Instant,
+    total: Duration,
+}
+
+impl ipvm_core::store::fetch::BlockSource for NodeSource<'_> {
+    fn block(
+        &self,
+        cid: Cid,
+        _: Duration,
+    ) -> futures::future::LocalBoxFuture<'_, Result<Vec<u8>, String>> {
+        Box::pin(async move {
+            self.node
+                .block_by(cid, self.deadline, self.total)
+                .await
+                .map_err(|e| match e {
+                    NetError::Fetch { reason, .. } => reason,
+                    other => other.to_string(),
+                })
+        })
     }
 }
 

@@ -606,6 +606,13 @@ pub(crate) fn describe(e: &Event) -> String {
             receipt,
             reason,
         } => format!("distrusted {signer} (receipt {receipt}): {reason}"),
+        Event::Fetched { task, cid, outcome } => match outcome {
+            Ok(f) => format!(
+                "fetched  task {task} {cid}: {} of {} blocks from peers, {} bytes",
+                f.fetched, f.blocks, f.bytes
+            ),
+            Err(reason) => format!("fetch    task {task} {cid} failed: {reason}"),
+        },
         Event::Failed {
             task,
             instruction,

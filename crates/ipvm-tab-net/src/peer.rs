@@ -248,3 +248,24 @@ impl TabNet {
         self.ipfs.exit_daemon().await;
     }
 }
+
+/// The tab's bitswap as the core's block source: what a run or `addModule`
+/// needs and the store lacks comes from the connected peers. bitswap writes
+/// what it receives to the runtime's store as well, but its `get` may answer
+/// before that write has landed in IndexedDB (a read right after a fetch
+/// found blocks missing): the core's walk stores each block itself, checked,
+/// before it reads on.
+impl ipvm_core::store::fetch::BlockSource for TabNet {
+    fn block(
+        &self,
+        cid: Cid,
+        within: Duration,
+    ) -> futures::future::LocalBoxFuture<'_, Result<Vec<u8>, String>> {
+        Box::pin(async move {
+            TabNet::block(self, cid, within).await.map_err(|e| match e {
+                TabNetError::Fetch { reason, .. } => reason,
+                other => other.to_string(),
+            })
+        })
+    }
+}

@@ -69,6 +69,7 @@ pub(crate) fn code(e: &CoreError) -> &'static str {
         CoreError::VersionConflict(_) => "ERR_VERSION_CONFLICT",
         CoreError::Cancelled => "ERR_CANCELLED",
         CoreError::UntrustedInput(_) => "ERR_UNTRUSTED_INPUT",
+        CoreError::Fetch { .. } => "ERR_NETWORK",
     }
 }
 
@@ -172,6 +173,22 @@ pub(crate) fn event(e: &Event) -> JsValue {
             ("receipt", s(receipt)),
             ("reason", s(reason)),
         ]),
+        Event::Fetched { task, cid, outcome } => match outcome {
+            Ok(f) => object(&[
+                ("type", s("fetched")),
+                ("task", (*task as u32).into()),
+                ("cid", s(cid)),
+                ("blocks", (f.blocks as f64).into()),
+                ("fetched", (f.fetched as f64).into()),
+                ("bytes", (f.bytes as f64).into()),
+            ]),
+            Err(reason) => object(&[
+                ("type", s("fetch-failed")),
+                ("task", (*task as u32).into()),
+                ("cid", s(cid)),
+                ("reason", s(reason)),
+            ]),
+        },
         Event::Failed {
             task,
             instruction,
@@ -800,6 +817,10 @@ mod tests {
             CoreError::StorageUnavailable(String::new()),
             CoreError::VersionConflict(String::new()),
             CoreError::Cancelled,
+            CoreError::Fetch {
+                cid: Box::new(cid),
+                reason: String::new(),
+            },
         ];
         for e in &errors {
             assert!(ERROR_CODES.contains(&code(e)), "{}", code(e));

@@ -3,6 +3,7 @@
 //! peers, stop it. The host and its rules are `ipvm_tab_net`'s; this file
 //! translates.
 
+use std::rc::Rc;
 use std::time::Duration;
 
 use ipvm_tab_net::TabNet;
@@ -47,6 +48,9 @@ impl Runtime {
             .await
             .map_err(error)?;
             let id = net.peer_id();
+            // What runs and addModule need and the store lacks comes from
+            // the peers now.
+            inner.core.set_block_source(Some(Rc::new(net.clone())));
             *inner.net.borrow_mut() = Some(net);
             Ok(JsValue::from_str(&id))
         })
@@ -89,6 +93,7 @@ impl Runtime {
     #[wasm_bindgen(js_name = stopNetwork, unchecked_return_type = "Promise<void>")]
     pub fn stop_network(&self) -> Promise {
         let net = self.inner.net.borrow_mut().take();
+        self.inner.core.set_block_source(None);
         future_to_promise(async move {
             if let Some(net) = net {
                 net.stop().await;

@@ -593,15 +593,18 @@ impl Runtime {
     }
 
     /// Resolves to `cid` if the file (a module) it names is in the store,
-    /// complete and intact, and no larger than a module may be; rejects with
-    /// `ERR_BAD_CID`, `ERR_MISSING_BLOCK` or `ERR_TOO_LARGE` (a small DAG that
-    /// describes a huge file stops at the module bound, not at what it claims).
+    /// complete and intact, and no larger than a module may be; with the
+    /// network started, what the store lacks is fetched from the peers
+    /// first, every block checked. Rejects with `ERR_BAD_CID`,
+    /// `ERR_MISSING_BLOCK`, `ERR_NETWORK` (no peer gave a block in time),
+    /// `ERR_HASH_MISMATCH` or `ERR_TOO_LARGE` (a small DAG that describes a
+    /// huge file stops at the module bound, not at what it claims).
     #[wasm_bindgen(js_name = storedModule, unchecked_return_type = "Promise<string>")]
     pub fn stored_module(&self, cid: &str) -> Promise {
         let (inner, cid) = (self.inner.clone(), cid_arg(cid));
         future_to_promise(async move {
             let cid = cid?;
-            match inner.core.read_file(&cid, ipvm_exec::MAX_MODULE_BYTES).await {
+            match inner.core.file_here(&cid, ipvm_exec::MAX_MODULE_BYTES).await {
                 Ok(_) => Ok(JsValue::from_str(&cid.to_string())),
                 Err(ipvm_core::CoreError::MissingBlock(_)) => Err(convert::error(
                     "ERR_MISSING_BLOCK",

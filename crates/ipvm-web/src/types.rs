@@ -84,7 +84,15 @@ export type RunEvent =
    */
   | { type: "spot-check"; task: number; instruction: Cid; receipt: Cid; verdict: "match" | "mismatch" | "incomparable"; reason: string | null }
   /** A spot-check caught `signer`: its receipts are no longer reused until {@link Runtime.clearDistrust}. */
-  | { type: "distrusted"; signer: string; receipt: Cid; reason: string };
+  | { type: "distrusted"; signer: string; receipt: Cid; reason: string }
+  /**
+   * With the network started (`Runtime.open({ peers })`): a file the task needs (its module, a file its
+   * arguments link to) was not all in the store and came from the peers over bitswap, every block checked
+   * against its CID before it was stored: `fetched` of its `blocks` blocks, `bytes` in all.
+   */
+  | { type: "fetched"; task: number; cid: Cid; blocks: number; fetched: number; bytes: number }
+  /** A file the task needs could not be fetched (no peer gave a block in time, a block did not match its CID, past the bound); the task fails as it would have (`module_missing`, a missing block). */
+  | { type: "fetch-failed"; task: number; cid: Cid; reason: string };
 
 /**
  * How one task of a run ended: it ran, or was answered by a stored receipt

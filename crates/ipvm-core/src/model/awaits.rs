@@ -53,6 +53,11 @@ pub struct Await {
     pub target: Cid,
 }
 
+/// Whether `value` is an await (a map keyed `await/…`), well formed or not.
+pub(crate) fn is_await(value: &Ipld) -> bool {
+    !matches!(as_await(value, 0, ""), Ok(None))
+}
+
 /// Recognises an await in a single value, or `Ok(None)` if it is not one.
 fn as_await(value: &Ipld, task: usize, field: &str) -> Result<Option<Await>, ValidationError> {
     let Ipld::Map(map) = value else {

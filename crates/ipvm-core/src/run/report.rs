@@ -80,6 +80,18 @@ pub enum Event {
         /// What the re-run found.
         reason: String,
     },
+    /// A file the task needs (its module, a file its arguments link to)
+    /// was not all in the store, and was fetched from the peers, or could
+    /// not be (the task then fails as it would have: `module_missing`, a
+    /// missing block).
+    Fetched {
+        /// The first task that needs it.
+        task: usize,
+        /// The file's root.
+        cid: Cid,
+        /// What was fetched, or why it could not be.
+        outcome: Result<crate::store::fetch::Fetched, String>,
+    },
     /// The task failed (with a receipt) or could not run (without one).
     Failed {
         /// Task index.

@@ -153,7 +153,8 @@ impl RunRecord {
             Event::Queued { .. }
             | Event::Rejected { .. }
             | Event::SpotChecked { .. }
-            | Event::Distrusted { .. } => return false,
+            | Event::Distrusted { .. }
+            | Event::Fetched { .. } => return false,
         };
         let Some(t) = self.tasks.get_mut(task) else {
             return false;

@@ -17,6 +17,7 @@ use crate::store::record::{Provenance, ReceiptRecord};
 use crate::CoreError;
 
 pub mod car;
+pub mod fetch;
 mod files;
 pub mod memo;
 mod memory;

@@ -17,7 +17,12 @@
 //! admission).
 
 use std::cell::RefCell;
+#[cfg(feature = "fetch")]
+use std::collections::HashSet;
 use std::rc::Rc;
+
+#[cfg(feature = "fetch")]
+use cid::Cid;
 
 use crate::auth::envelope::{check_receipt, ReceiptCheck};
 use crate::auth::identity::{Did, Signer};
@@ -26,6 +31,8 @@ use crate::auth::ucan::wasm::Authority;
 use crate::peer::Peers;
 use crate::run::coordinate::Uncoordinated;
 use crate::store::car::{check as check_archive, ArchiveCheck};
+#[cfg(feature = "fetch")]
+use crate::store::fetch::BlockSource;
 use crate::store::memo::Quarantine;
 use crate::store::seen::MemorySeen;
 use crate::store::settings::{Settings, TrustState};
@@ -115,6 +122,18 @@ pub struct Runtime<S, E, K: Settings, N = MemorySeen, R = (), L = Uncoordinated,
     quarantine: Quarantine,
     identity: RefCell<Option<Rc<Identity<K::Signer>>>>,
     peers: Option<Rc<dyn Peers>>,
+    #[cfg(feature = "fetch")]
+    fetching: Fetching,
+}
+
+/// Where a runtime fetches the files its runs need and its store lacks
+/// (set and cleared while it runs: a tab's network starts after it opens),
+/// and the roots it already found whole.
+#[cfg(feature = "fetch")]
+#[derive(Default)]
+pub(crate) struct Fetching {
+    pub(crate) source: RefCell<Option<Rc<dyn BlockSource>>>,
+    pub(crate) complete: RefCell<HashSet<Cid>>,
 }
 
 impl<S, E, K: Settings> Runtime<S, E, K> {
@@ -134,6 +153,8 @@ impl<S, E, K: Settings> Runtime<S, E, K> {
             quarantine: Quarantine::new(),
             identity: RefCell::new(None),
             peers: None,
+            #[cfg(feature = "fetch")]
+            fetching: Fetching::default(),
         }
     }
 }
@@ -154,6 +175,8 @@ impl<S, E, K: Settings, N, R, L, A> Runtime<S, E, K, N, R, L, A> {
             quarantine: self.quarantine,
             identity: self.identity,
             peers: self.peers,
+            #[cfg(feature = "fetch")]
+            fetching: self.fetching,
         }
     }
 
@@ -172,6 +195,8 @@ impl<S, E, K: Settings, N, R, L, A> Runtime<S, E, K, N, R, L, A> {
             quarantine: self.quarantine,
             identity: self.identity,
             peers: self.peers,
+            #[cfg(feature = "fetch")]
+            fetching: self.fetching,
         }
     }
 
@@ -195,6 +220,8 @@ impl<S, E, K: Settings, N, R, L, A> Runtime<S, E, K, N, R, L, A> {
             quarantine: self.quarantine,
             identity: self.identity,
             peers: self.peers,
+            #[cfg(feature = "fetch")]
+            fetching: self.fetching,
         }
     }
 
@@ -216,6 +243,20 @@ impl<S, E, K: Settings, N, R, L, A> Runtime<S, E, K, N, R, L, A> {
     pub fn with_peers(mut self, peers: Rc<dyn Peers>) -> Self {
         self.peers = Some(peers);
         self
+    }
+
+    /// Fetches what a run needs and the store lacks (each task's module, the
+    /// files its arguments link to) from `source` before the run executes,
+    /// each block checked against its CID before it is stored; `None` stops.
+    #[cfg(feature = "fetch")]
+    pub fn set_block_source(&self, source: Option<Rc<dyn BlockSource>>) {
+        *self.fetching.source.borrow_mut() = source;
+    }
+
+    /// The source set by [`Runtime::set_block_source`], if any.
+    #[cfg(feature = "fetch")]
+    pub(crate) fn block_source(&self) -> Option<Rc<dyn BlockSource>> {
+        self.fetching.source.borrow().clone()
     }
 
     /// The peers a run asks, if any.

@@ -15,6 +15,8 @@ use crate::run::runtime::Runtime;
 use crate::run::scheduler::Scheduler;
 use crate::run::verify::{verify_on, Verification};
 use crate::store::car::{self, Imported};
+#[cfg(feature = "fetch")]
+use crate::store::fetch::{self, MAX_MODULE_BYTES};
 use crate::store::memo::{self, Checked};
 use crate::store::record::ReceiptRecord;
 use crate::store::settings::Settings;
@@ -61,6 +63,8 @@ where
             }
             on_event(e);
         };
+        #[cfg(feature = "fetch")]
+        self.fetch_needed(workflow, &mut emit).await;
         let report = scheduler.run(workflow, &mut emit, cancel).await;
         if let Some(log) = &log {
             log.end(&report).await;
@@ -69,6 +73,64 @@ where
             self.save_trust(&id, &[]).await?;
         }
         report
+    }
+
+    /// Fetches from the block source, if one is set, what `workflow` needs
+    /// and the store lacks; each file fetched, or not, is an event.
+    #[cfg(feature = "fetch")]
+    async fn fetch_needed(&self, workflow: &Workflow, emit: &mut dyn FnMut(&Event)) {
+        let Some(source) = self.block_source() else {
+            return;
+        };
+        // A copy: two runs may fetch at once, and neither holds the set
+        // across an await.
+        let mut complete = self.fetching.complete.borrow().clone();
+        let notes = fetch::fetch_needed(
+            &self.store,
+            &*source,
+            workflow,
+            MAX_MODULE_BYTES,
+            &mut complete,
+        )
+        .await;
+        self.fetching.complete.borrow_mut().extend(complete);
+        for note in notes {
+            let outcome = match note.result {
+                Ok(f) if f.fetched == 0 => continue,
+                Ok(f) => Ok(f),
+                Err(e) => Err(e.to_string()),
+            };
+            emit(&Event::Fetched {
+                task: note.needed.task,
+                cid: note.needed.root,
+                outcome,
+            });
+        }
+    }
+
+    /// Fetches the file `cid` (a module: at most [`MAX_MODULE_BYTES`]) from
+    /// the block source into the store, checking every block; what is in
+    /// the store already is not fetched again.
+    #[cfg(feature = "fetch")]
+    pub async fn fetch_file(&self, cid: Cid, max_bytes: u64) -> Result<fetch::Fetched, CoreError> {
+        let source = self.block_source().ok_or_else(|| CoreError::Fetch {
+            cid: Box::new(cid),
+            reason: "this runtime has no network (open it with peers)".into(),
+        })?;
+        let got = fetch::fetch_dag(&self.store, &*source, cid, max_bytes).await?;
+        self.fetching.complete.borrow_mut().insert(cid);
+        Ok(got)
+    }
+
+    /// The file `cid` (at most `max_bytes`), read from the store after it is
+    /// fetched from the block source, if one is set, where the store lacks
+    /// any of it.
+    pub async fn file_here(&self, cid: &Cid, max_bytes: u64) -> Result<Vec<u8>, CoreError> {
+        #[cfg(feature = "fetch")]
+        if self.block_source().is_some() {
+            self.fetch_file(*cid, max_bytes).await?;
+        }
+        read_file_within(&self.store, cid, max_bytes).await
     }
 
     /// Re-runs the task of a stored receipt (on `engine` if given) and
