@@ -904,17 +904,28 @@ export class Runtime {
     });
   }
 
-  /** Closes the store, the receipt channel and the workers; the runtime must not be used afterwards. */
   /**
    * The peers connected now (empty for a runtime opened without `peers`): each one's libp2p
-   * peer id, its DID where its peer id names one, the transport and the address.
+   * peer id, its DID, whether that DID is `bound` (the peer sent a binding of its DID to its
+   * peer id, signed and checked; without one, `did` is the DID its peer id names, if any), the
+   * transport and the address.
    * @example
    * const rt = await Runtime.open({ peers: ["/ip4/127.0.0.1/tcp/4001/ws/p2p/12D3KooW…"] });
-   * for (const p of rt.peers()) console.log(p.did ?? p.peerId, p.transport);
+   * for (const p of rt.peers()) console.log(p.did ?? p.peerId, p.bound ? "(bound)" : "", p.transport);
    */
   peers(): PeerInfo[] {
     const raw = this.#raw as Partial<NetGlue.Runtime>;
     return typeof raw.peers === "function" ? raw.peers() : [];
+  }
+
+  /**
+   * The libp2p peer id this tab connects as (`null` for a runtime opened without `peers`). It is
+   * a key of the tab's host, not the runtime's DID: each peer learns the DID from the binding the
+   * tab signs with its own key and presents on every new connection.
+   */
+  peerId(): string | null {
+    const raw = this.#raw as Partial<NetGlue.Runtime>;
+    return typeof raw.peerId === "function" ? (raw.peerId() ?? null) : null;
   }
 
   /**
@@ -931,6 +942,7 @@ export class Runtime {
     return raw.fetchBlock(cid, timeoutMs).catch(rethrow);
   }
 
+  /** Closes the store, the receipt channel, the network and the workers; the runtime must not be used afterwards. */
   async close(): Promise<void> {
     const raw = this.#raw as Partial<NetGlue.Runtime>;
     if (typeof raw.stopNetwork === "function") await raw.stopNetwork().catch(() => {});

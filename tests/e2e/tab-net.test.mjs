@@ -1,6 +1,9 @@
 // The tab on the network (the network build, pkg/wasm-net/): a page opened
-// with `peers` connects to `ipvm node` over WebSocket on loopback, lists it in
-// rt.peers() with its DID, reconnects by itself after the node restarts, and
+// with `peers` connects to `ipvm node` over WebSocket on loopback; they exchange
+// bindings (the node learns the tab's DID, signed by its WebCrypto key, and the
+// tab lists the node with its checked DID in rt.peers()); a binding replayed by
+// another peer is refused, and says why; the page reconnects by itself after
+// the node restarts, and
 // fetches a block the node holds over bitswap (verified, stored); a page opened
 // without peers requests nothing of the network build. With Helia (a peer we did
 // not write) as its peer, a page fetches a block Helia holds, and refuses one
@@ -17,7 +20,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { GUESTS_WASM, freshPage, freshStoreDir, ipvm, launchBrowser, startServer, watchErrors } from "./helpers.mjs";
-import { startHelia, startNode } from "./nodes.mjs";
+import { exchange, jsPeer, startHelia, startNode } from "./nodes.mjs";
+import * as dagCbor from "@ipld/dag-cbor";
 import { noisePng } from "./picture.mjs";
 import { importer } from "ipfs-unixfs-importer";
 import { CID } from "multiformats/cid";
@@ -36,13 +40,22 @@ function freePort() {
   });
 }
 
+/** Waits until the node's log has `text` (its stderr reaches this process a little after the page hears of the same event). */
+async function untilLogged(node, text, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  while (!node.stderr().includes(text)) {
+    if (Date.now() > deadline) assert.fail(`the node never logged ${JSON.stringify(text)}:\n${node.stderr()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** Waits until `pred()` (evaluated in the page) is truthy; returns its value. */
 async function until(page, pred, arg, ms = 30_000) {
   const handle = await page.waitForFunction(pred, arg, { timeout: ms, polling: 100 });
   return handle.jsonValue();
 }
 
-test("a page with peers connects to the node, names its DID, reconnects after a restart and fetches a block by bitswap; one without peers loads nothing of the network build", { timeout: 240_000 }, async () => {
+test("a page with peers connects to the node, each learns the other's DID by a signed binding, reconnects after a restart and fetches a block by bitswap; a replayed binding is refused; one without peers loads nothing of the network build", { timeout: 240_000 }, async () => {
   const dir = freshStoreDir();
   const key = join(dir, "node-key");
   const store = join(dir, "node-store");
@@ -86,10 +99,37 @@ test("a page with peers connects to the node, names its DID, reconnects after a 
       window.rt = await Runtime.open({ name: "tab-net", workers: 0, peers: [addr], onPeerEvent: (e) => window.events.push(e) });
     }, addr);
     assert.ok(netRequests.some((u) => u.endsWith("/pkg/wasm-net/ipvm_web_bg.wasm")), netRequests.join("\n"));
-    const peers = await until(page, () => window.rt.peers().length > 0 && window.rt.peers());
+    const peers = await until(page, () => window.rt.peers().length > 0 && window.rt.peers()[0].bound && window.rt.peers());
     assert.equal(peers.length, 1);
-    assert.deepEqual(peers[0], { peerId: node.info.peerId, did: node.info.did, transport: "websocket", address: addr });
+    assert.deepEqual(peers[0], { peerId: node.info.peerId, did: node.info.did, bound: true, transport: "websocket", address: addr });
     assert.ok(node.stderr().includes("connected "), node.stderr());
+    // The node knows the tab by its DID: the binding the tab signed with its WebCrypto key, for
+    // the peer id its libp2p host runs under (another key: the two differ).
+    const tab = await page.evaluate(async () => ({ did: await window.rt.identity(), peerId: window.rt.peerId() }));
+    assert.match(tab.peerId, /^12D3KooW/);
+    assert.notEqual(tab.peerId, node.info.peerId);
+    await untilLogged(node, `bound ${tab.peerId}: speaks for ${tab.did}\n`);
+    assert.deepEqual(await page.evaluate(() => window.events.filter((e) => e.type === "peer-bound")), [{ type: "peer-bound", peerId: node.info.peerId, did: node.info.did }]);
+
+    // Another peer replays a binding that is not its own (the node's, from --info): refused,
+    // the answer says why, and the node binds nothing to that peer.
+    const thief = await jsPeer();
+    try {
+      // --info gives it multibase base64url ("u…").
+      assert.equal(node.info.binding[0], "u");
+      const replay = Buffer.from(node.info.binding.slice(1), "base64url");
+      const answer = await exchange(thief, addr, "/ipvm/peer-binding/0.1.0", replay);
+      assert.ok(answer.bytes, JSON.stringify(answer));
+      const thiefId = thief.peerId.toString();
+      assert.deepEqual(dagCbor.decode(answer.bytes), { refused: `the binding names peer ${node.info.peerId}, but the connection is from peer ${thiefId}` });
+      // Garbage is refused too; the node stays up and says so.
+      const garbage = await exchange(thief, addr, "/ipvm/peer-binding/0.1.0", Buffer.from("not a binding"));
+      assert.match(dagCbor.decode(garbage.bytes).refused, /^malformed peer binding: /);
+      await untilLogged(node, `refused the binding of ${thiefId}: the binding names peer ${node.info.peerId}`);
+      assert.ok(!node.stderr().includes(`bound ${thiefId}`), node.stderr());
+    } finally {
+      await thief.stop();
+    }
 
     // A block only the node has, by bitswap: verified and stored, so it is there without peers too.
     const got = await page.evaluate(async (cid) => Array.from(await window.rt.fetchBlock(cid, { timeoutMs: 20_000 })), fileCid);
@@ -123,11 +163,13 @@ test("a page with peers connects to the node, names its DID, reconnects after a 
     await until(page, () => window.events.some((e) => e.type === "peer-disconnected") && window.rt.peers().length === 0);
     await until(page, () => window.events.some((e) => e.type === "peer-dial-failed"));
     node = await startNode(dir, ["--key", key, "--store", store, ...listen]);
-    const back = await until(page, () => window.rt.peers().length > 0 && window.rt.peers());
+    const back = await until(page, () => window.rt.peers().length > 0 && window.rt.peers()[0].bound && window.rt.peers());
     assert.equal(back[0].peerId, node.info.peerId);
     assert.equal(back[0].did, node.info.did);
+    // The restarted node learns the tab's DID again (a new process, a new binding).
+    await untilLogged(node, `bound ${tab.peerId}: speaks for ${tab.did}\n`);
     const kinds = await page.evaluate(() => window.events.map((e) => e.type));
-    assert.deepEqual(kinds.filter((k) => k !== "peer-dial-failed"), ["peer-connected", "peer-disconnected", "peer-connected"]);
+    assert.deepEqual(kinds.filter((k) => k !== "peer-dial-failed"), ["peer-connected", "peer-bound", "peer-disconnected", "peer-connected", "peer-bound"]);
     const failed = await page.evaluate(() => window.events.filter((e) => e.type === "peer-dial-failed"));
     // Backoff: each wait at least the one before, the first 250 ms.
     assert.equal(failed[0].retryInMs, 250);
@@ -179,9 +221,13 @@ test("with Helia as its peer, a page fetches the block Helia holds and refuses o
     await page.goto(`${url}tests/e2e/pages/blank.html`);
     const result = await page.evaluate(async ({ heliaAddr, goodCid, forgedCid }) => {
       const { Runtime } = await import("/pkg/index.js");
-      const rt = await Runtime.open({ name: "tab-helia", workers: 0, peers: [heliaAddr] });
+      const events = [];
+      const rt = await Runtime.open({ name: "tab-helia", workers: 0, peers: [heliaAddr], onPeerEvent: (e) => events.push(e) });
       const deadline = Date.now() + 20_000;
       while (rt.peers().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      // Helia does not speak the binding protocol: the exchange fails, the peer stays, unbound.
+      while (!events.some((e) => e.type.startsWith("peer-bind")) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const binding = events.filter((e) => e.type.startsWith("peer-bind"));
       const peers = rt.peers();
       const got = new TextDecoder().decode(await rt.fetchBlock(goodCid, { timeoutMs: 20_000 }));
       let forged;
@@ -195,11 +241,16 @@ test("with Helia as its peer, a page fetches the block Helia holds and refuses o
       const stored = async (cid) => rt.readFile(cid).then(() => "stored", (e) => e.code);
       const after = { good: await stored(goodCid), forged: await stored(forgedCid) };
       await rt.close();
-      return { peers, got, forged, after };
+      return { peers, binding, got, forged, after };
     }, { heliaAddr, goodCid, forgedCid });
     assert.equal(result.peers.length, 1);
     assert.equal(result.peers[0].peerId, helia.libp2p.peerId.toString());
     assert.equal(result.peers[0].transport, "websocket");
+    assert.equal(result.peers[0].bound, false);
+    assert.equal(result.binding.length, 1, JSON.stringify(result.binding));
+    assert.equal(result.binding[0].type, "peer-binding-failed");
+    assert.equal(result.binding[0].peerId, helia.libp2p.peerId.toString());
+    assert.match(result.binding[0].reason, /^no binding exchange with 12D3KooW\S+: /);
     assert.equal(result.got, "a block Helia holds, fetched by a tab\n");
     assert.match(result.forged, /^ERR_NETWORK: block bafkrei\S+: no connected peer gave it within 3000 ms/);
     assert.deepEqual(result.after, { good: "stored", forged: "ERR_MISSING_BLOCK" });

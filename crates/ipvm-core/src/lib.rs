@@ -94,7 +94,7 @@ pub use ipld_core::{cid::Cid, ipld::Ipld};
 pub use memo::{Checked, Quarantine, Rejection};
 pub use model::execution::{Execution, Origin};
 pub use model::op::{Op, OpClass, Ops};
-pub use peer_binding::{BindingError, PeerBinding};
+pub use peer_binding::{BindingAnswer, BindingError, PeerBinding};
 pub use receipt::{Outcome, Receipt, ReceiptClass, RECEIPT_VERSION};
 pub use run::cancel::CancelToken;
 pub use run::job::{Executor, Job};

@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 
 use futures::executor::block_on;
 use ipvm_core::peer_binding::{DOMAIN, MAX_BINDING_BYTES};
-use ipvm_core::{decode_dag_cbor, encode_dag_cbor, BindingError, Ed25519Key, Ipld, PeerBinding};
+use ipvm_core::{
+    decode_dag_cbor, encode_dag_cbor, BindingAnswer, BindingError, Ed25519Key, Ipld, PeerBinding,
+};
 
 const PEER: &str = "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN";
 const OTHER: &str = "12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK";
@@ -143,4 +145,112 @@ fn malformed_and_oversized_bindings_are_refused() {
     // Signing refuses an empty or oversized peer id.
     assert!(block_on(PeerBinding::sign(&key(1), "", 1)).is_err());
     assert!(block_on(PeerBinding::sign(&key(1), &"p".repeat(513), 1)).is_err());
+}
+
+#[test]
+fn an_exchange_binds_each_side_to_the_peer_its_connection_came_from() {
+    use ipvm_core::peer_binding::{answer_binding, read_answer};
+    let (tab, node) = (key(1), key(2));
+    let request = block_on(PeerBinding::sign(&tab, PEER, 2_000)).unwrap();
+    let own = block_on(PeerBinding::sign(&node, OTHER, 2_000)).unwrap();
+    // The node, on a connection from PEER, accepts the tab's binding and answers with its own.
+    let (bound, answer) = answer_binding(&request.to_dag_cbor().unwrap(), PEER, 1_000, own.clone());
+    assert_eq!(&bound.unwrap(), tab.did());
+    assert_eq!(answer, BindingAnswer::Accepted(own.clone()));
+    // The tab, on its connection to OTHER, reads the node's DID from the answer.
+    let bytes = answer.to_dag_cbor().unwrap();
+    assert_eq!(&read_answer(&bytes, OTHER, 1_000).unwrap(), node.did());
+    // The same answer from any other connection is not the node's.
+    assert_eq!(
+        read_answer(&bytes, PEER, 1_000).unwrap_err(),
+        BindingError::WrongPeer {
+            claimed: OTHER.into(),
+            connected: PEER.into()
+        }
+    );
+    assert!(matches!(
+        read_answer(&bytes, OTHER, 2_000).unwrap_err(),
+        BindingError::Expired { .. }
+    ));
+}
+
+#[test]
+fn a_binding_sent_on_another_connection_is_refused_and_the_sender_hears_why() {
+    use ipvm_core::peer_binding::{answer_binding, read_answer};
+    let (tab, node, thief) = (key(1), key(2), key(3));
+    let own = block_on(PeerBinding::sign(&node, OTHER, 2_000)).unwrap();
+    // A peer replays the tab's binding on its own connection (it is not PEER).
+    let stolen = block_on(PeerBinding::sign(&tab, PEER, 2_000)).unwrap();
+    let thief_peer = "12D3KooWKnDdG3iXw9eTFijk3EWSunZcFi54Zka4wmtqtt6rPxc9";
+    let (bound, answer) = answer_binding(
+        &stolen.to_dag_cbor().unwrap(),
+        thief_peer,
+        1_000,
+        own.clone(),
+    );
+    assert_eq!(
+        bound.unwrap_err(),
+        BindingError::WrongPeer {
+            claimed: PEER.into(),
+            connected: thief_peer.into()
+        }
+    );
+    let BindingAnswer::Refused(why) = &answer else {
+        panic!("accepted a stolen binding: {answer:?}")
+    };
+    assert!(why.contains("names peer"), "{why}");
+    // The sender reads the refusal, never a DID.
+    let read = read_answer(&answer.to_dag_cbor().unwrap(), OTHER, 1_000).unwrap_err();
+    assert_eq!(read, BindingError::RefusedByPeer(why.clone()));
+    // A binding signed by another key for PEER: its signature is not the DID's.
+    let mut forged = fields(&block_on(PeerBinding::sign(&thief, PEER, 2_000)).unwrap());
+    forged.insert("did".into(), Ipld::String(tab.did().to_string()));
+    let (bound, answer) = answer_binding(&encode(forged), PEER, 1_000, own.clone());
+    assert!(
+        matches!(bound, Err(BindingError::BadSignature { .. })),
+        "{bound:?}"
+    );
+    assert!(matches!(answer, BindingAnswer::Refused(_)));
+    // Garbage: malformed, refused.
+    let (bound, answer) = answer_binding(b"\xff\x00garbage", PEER, 1_000, own);
+    assert!(
+        matches!(bound, Err(BindingError::Malformed(_))),
+        "{bound:?}"
+    );
+    assert!(matches!(answer, BindingAnswer::Refused(_)));
+}
+
+#[test]
+fn an_answer_is_read_strictly_and_a_refusal_is_kept_short() {
+    use ipvm_core::peer_binding::{read_answer, MAX_REFUSAL_LEN};
+    // A long reason is cut on a character boundary when written.
+    let long = "é".repeat(MAX_REFUSAL_LEN);
+    let bytes = BindingAnswer::Refused(long).to_dag_cbor().unwrap();
+    let Ok(BindingAnswer::Refused(cut)) = BindingAnswer::from_dag_cbor(&bytes) else {
+        panic!("not a refusal")
+    };
+    assert_eq!(cut, "é".repeat(MAX_REFUSAL_LEN / 2));
+    // A refusal past the cap, with another field, or not a text: malformed.
+    for bad in [
+        BTreeMap::from([(
+            "refused".to_string(),
+            Ipld::String("x".repeat(MAX_REFUSAL_LEN + 1)),
+        )]),
+        BTreeMap::from([
+            ("refused".to_string(), Ipld::String("no".into())),
+            ("did".to_string(), Ipld::String("did:key:z".into())),
+        ]),
+        BTreeMap::from([("refused".to_string(), Ipld::Integer(1))]),
+    ] {
+        assert!(matches!(
+            read_answer(&encode(bad), PEER, 1),
+            Err(BindingError::Malformed(_))
+        ));
+    }
+    // Past the size cap: malformed before it is decoded.
+    let huge = vec![0u8; MAX_BINDING_BYTES + 1];
+    assert!(matches!(
+        BindingAnswer::from_dag_cbor(&huge),
+        Err(BindingError::Malformed(_))
+    ));
 }

@@ -30,8 +30,9 @@ use libp2p::{relay, Multiaddr, PeerId};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-use crate::blocks::{CoreHashes, StoreBlocks};
+use crate::blocks::StoreBlocks;
 use crate::log::Log;
+use ipvm_p2p::hashes::CoreHashes;
 
 /// Longest multihash bitswap handles (SHA-256 digests are 32 bytes).
 const MAX_MULTIHASH: usize = 64;

@@ -1,6 +1,5 @@
-//! The project's native store as bitswap's block store, and the hashes
-//! bitswap may check blocks with: SHA2-256 and SHA3-256, computed by the
-//! core (receipts are SHA3-256 blocks; files are SHA2-256).
+//! The project's native store as bitswap's block store (the hashes bitswap
+//! checks blocks with are [`ipvm_p2p::hashes`], shared with the tab).
 //!
 //! One copy of each block: bitswap reads and writes the same SQLite store
 //! that `ipvm run` uses, so a block fetched here is an input of the next run
@@ -10,10 +9,10 @@
 //! store keeps as a row (not a block) is served as the block of its CID.
 
 use cid::CidGeneric;
-use ipvm_core::address::{cid_of, verify_block, SHA2_256, SHA3_256};
-use ipvm_core::{BlockStore as _, Cid, ReceiptStore as _};
+use ipvm_core::address::verify_block;
+use ipvm_core::{BlockStore as _, ReceiptStore as _};
+use ipvm_p2p::hashes::{store_error as io, to_core};
 use ipvm_store::SqliteStore;
-use multihash::Multihash;
 
 /// The native store seen by bitswap. The store's calls are synchronous
 /// SQLite under a mutex; they run to completion when polled.
@@ -32,15 +31,6 @@ impl StoreBlocks {
     pub fn store(&self) -> &SqliteStore {
         &self.store
     }
-}
-
-/// A CID of any multihash size as the core's CID (64-byte multihashes).
-pub(crate) fn to_core<const S: usize>(cid: &CidGeneric<S>) -> Result<Cid, blockstore::Error> {
-    Cid::try_from(cid.to_bytes()).map_err(|_| blockstore::Error::CidTooLarge)
-}
-
-fn io(e: ipvm_core::CoreError) -> blockstore::Error {
-    blockstore::Error::StoredDataError(e.to_string())
 }
 
 impl blockstore::Blockstore for StoreBlocks {
@@ -82,25 +72,5 @@ impl blockstore::Blockstore for StoreBlocks {
 
     async fn close(self) -> Result<(), blockstore::Error> {
         Ok(())
-    }
-}
-
-/// SHA2-256 and SHA3-256, the two hashes the core accepts, for bitswap's
-/// check of every block it receives.
-pub(crate) struct CoreHashes;
-
-impl<const S: usize> beetswap::multihasher::Multihasher<S> for CoreHashes {
-    async fn hash(
-        &self,
-        multihash_code: u64,
-        input: &[u8],
-    ) -> Result<Multihash<S>, beetswap::multihasher::MultihasherError> {
-        use beetswap::multihasher::MultihasherError;
-        if multihash_code != SHA2_256 && multihash_code != SHA3_256 {
-            return Err(MultihasherError::UnknownMultihashCode);
-        }
-        let cid = cid_of(ipvm_core::address::RAW, multihash_code, input);
-        Multihash::<S>::wrap(cid.hash().code(), cid.hash().digest())
-            .map_err(|_| MultihasherError::InvalidMultihashSize)
     }
 }

@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use ipvm_core::peer_binding::BINDING_TTL_SECS;
 use ipvm_core::{Cid, Ed25519Key, PeerBinding, Trust};
 use ipvm_store::SqliteStore;
 use libp2p::multiaddr::Protocol;
@@ -34,9 +35,6 @@ use crate::NetError;
 
 /// Where the node listens when told nothing: WebSocket on loopback, any port.
 pub const DEFAULT_LISTEN: &str = "/ip4/127.0.0.1/tcp/0/ws";
-
-/// How long a peer binding in the info file is valid.
-const BINDING_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// How long `ipvm run --share announce` tries to publish an announcement
 /// (until a peer listens to the topic).
@@ -114,7 +112,7 @@ impl Info {
 pub struct Node {
     ipfs: Ipfs,
     bitswap: BitswapHandle,
-    key: Ed25519Key,
+    key: std::sync::Arc<Ed25519Key>,
     peer_id: PeerId,
     log: Log,
     /// Instructions answered with a receipt to peers' lookups so far.
@@ -231,6 +229,7 @@ impl Node {
         } = config;
         let keypair = Keypair::ed25519_from_bytes(key.seed())
             .map_err(|e| NetError::Start(format!("the key is not an Ed25519 key: {e}")))?;
+        let key = std::sync::Arc::new(key);
         let peer_id = keypair.public().to_peer_id();
         let lookups_store = store.clone();
         let node_store = store.clone();
@@ -270,6 +269,7 @@ impl Node {
                     timeout: Some(OFFLOAD_TIMEOUT),
                     ..Default::default()
                 },
+                ipvm_p2p::binding::protocol(),
                 RequestResponseConfig {
                     protocol: CAPACITY_PROTOCOL.into(),
                     max_request_size: MAX_CAPACITY_BYTES,
@@ -328,6 +328,34 @@ impl Node {
             let (ipfs, log) = (ipfs.clone(), log.clone());
             tokio::spawn(async move {
                 if let Err(e) = serve_capacity(ipfs, workers, log.clone()).await {
+                    log.line(Level::Error, &e.to_string());
+                }
+            });
+        }
+        // A peer that presents its binding (a tab: its key is not its peer
+        // id's) is answered with the node's, and logged with its DID.
+        {
+            let (ipfs, log, key, peer) = (ipfs.clone(), log.clone(), key.clone(), peer_id);
+            tokio::spawn(async move {
+                let own = || {
+                    let signed = futures::executor::block_on(PeerBinding::sign(
+                        &*key,
+                        &peer.to_string(),
+                        now() + BINDING_TTL_SECS,
+                    ));
+                    futures::future::ready(signed.map_err(|e| e.to_string()))
+                };
+                let served =
+                    ipvm_p2p::binding::serve(ipfs, own, now, |from, outcome| match outcome {
+                        Ok(did) => {
+                            log.line(Level::Info, &format!("bound {from}: speaks for {did}"))
+                        }
+                        Err(e) => {
+                            log.line(Level::Warn, &format!("refused the binding of {from}: {e}"))
+                        }
+                    })
+                    .await;
+                if let Err(e) = served {
                     log.line(Level::Error, &e.to_string());
                 }
             });
@@ -437,8 +465,8 @@ impl Node {
     /// What the node says about itself: peer id, DID, its multiaddrs and
     /// its binding of the two.
     pub async fn info(&self) -> Result<Info, NetError> {
-        let exp = now() + BINDING_TTL.as_secs();
-        let binding = PeerBinding::sign(&self.key, &self.peer_id(), exp).await?;
+        let exp = now() + BINDING_TTL_SECS;
+        let binding = PeerBinding::sign(&*self.key, &self.peer_id(), exp).await?;
         let multiaddrs = self
             .listening()
             .await

@@ -25,7 +25,8 @@ use libp2p::swarm::{
 use libp2p::{Multiaddr, PeerId};
 use send_wrapper::SendWrapper;
 
-use crate::blocks::{CoreHashes, TabBlocks};
+use crate::blocks::TabBlocks;
+use ipvm_p2p::hashes::CoreHashes;
 
 /// Longest multihash bitswap handles (SHA-256 digests are 32 bytes).
 const MAX_MULTIHASH: usize = 64;

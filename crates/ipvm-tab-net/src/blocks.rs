@@ -1,5 +1,5 @@
-//! The tab's store as bitswap's block store, and the hashes bitswap may
-//! check blocks with (SHA2-256 and SHA3-256, computed by the core).
+//! The tab's store as bitswap's block store (the hashes bitswap checks
+//! blocks with are [`ipvm_p2p::hashes`], shared with the node).
 //!
 //! One copy of each block: bitswap reads and writes the runtime's own store
 //! (IndexedDB), so a block fetched here is an input of the next run. Every
@@ -10,9 +10,9 @@
 use std::rc::Rc;
 
 use cid::CidGeneric;
-use ipvm_core::address::{cid_of, verify_block, SHA2_256, SHA3_256};
-use ipvm_core::{BlockStore, Cid};
-use multihash::Multihash;
+use ipvm_core::address::verify_block;
+use ipvm_core::BlockStore;
+use ipvm_p2p::hashes::{store_error as io, to_core};
 
 /// A store seen by bitswap. The tab is one thread: the store is shared by
 /// `Rc`, and bitswap's futures never leave the page's thread.
@@ -24,15 +24,6 @@ impl<S> TabBlocks<S> {
     pub(crate) fn new(store: Rc<S>) -> Self {
         Self { store }
     }
-}
-
-/// A CID of any multihash size as the core's CID (64-byte multihashes).
-fn to_core<const S: usize>(cid: &CidGeneric<S>) -> Result<Cid, blockstore::Error> {
-    Cid::try_from(cid.to_bytes()).map_err(|_| blockstore::Error::CidTooLarge)
-}
-
-fn io(e: ipvm_core::CoreError) -> blockstore::Error {
-    blockstore::Error::StoredDataError(e.to_string())
 }
 
 impl<S: BlockStore + 'static> blockstore::Blockstore for TabBlocks<S> {
@@ -67,25 +58,5 @@ impl<S: BlockStore + 'static> blockstore::Blockstore for TabBlocks<S> {
 
     async fn close(self) -> Result<(), blockstore::Error> {
         Ok(())
-    }
-}
-
-/// SHA2-256 and SHA3-256, the two hashes the core accepts, for bitswap's
-/// check of every block it receives.
-pub(crate) struct CoreHashes;
-
-impl<const S: usize> beetswap::multihasher::Multihasher<S> for CoreHashes {
-    async fn hash(
-        &self,
-        multihash_code: u64,
-        input: &[u8],
-    ) -> Result<Multihash<S>, beetswap::multihasher::MultihasherError> {
-        use beetswap::multihasher::MultihasherError;
-        if multihash_code != SHA2_256 && multihash_code != SHA3_256 {
-            return Err(MultihasherError::UnknownMultihashCode);
-        }
-        let cid = cid_of(ipvm_core::address::RAW, multihash_code, input);
-        Multihash::<S>::wrap(cid.hash().code(), cid.hash().digest())
-            .map_err(|_| MultihasherError::InvalidMultihashSize)
     }
 }

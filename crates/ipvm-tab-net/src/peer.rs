@@ -1,6 +1,10 @@
 //! The tab's libp2p host: started with the peers the runtime was opened
 //! with, each dialled and redialled with [`Backoff`] for as long as the host
-//! runs, and the connected peers as the runtime reports them.
+//! runs, and the connected peers as the runtime reports them. On each new
+//! connection the tab presents its binding (its DID, signed by its
+//! WebCrypto key, to the libp2p peer id it runs under) and reads the peer's
+//! ([`ipvm_p2p::binding`]): the peer learns the tab's DID, the tab the
+//! peer's.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -8,9 +12,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use futures::channel::mpsc;
-use futures::future::{select, Either};
+use futures::future::{select, Either, LocalBoxFuture};
 use futures::StreamExt as _;
-use ipvm_core::{BlockStore, Cid};
+use ipvm_core::{BlockStore, Cid, PeerBinding};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId};
 use rust_ipfs::builder::IpfsBuilder;
@@ -24,8 +28,13 @@ use crate::{dial_addr, did_of_peer, Backoff, TabNetError};
 pub struct PeerInfo {
     /// Its libp2p peer id.
     pub peer_id: String,
-    /// Its DID, when its peer id names it (see [`did_of_peer`]).
+    /// Its DID: the one its binding names once the exchange succeeded
+    /// (`bound`), else the one its peer id names (see [`did_of_peer`]: a
+    /// native node's key is both).
     pub did: Option<String>,
+    /// Whether the peer's signed binding of that DID to its peer id was
+    /// received and checked.
+    pub bound: bool,
     /// How the tab reaches it: `websocket` today.
     pub transport: &'static str,
     /// The address it was reached at.
@@ -39,6 +48,13 @@ pub enum PeerEvent {
     Connected(PeerInfo),
     /// A peer's last connection closed.
     Disconnected { peer_id: String, reason: String },
+    /// The binding exchange with a peer succeeded: it knows the tab's DID,
+    /// and `did` is the peer's, checked.
+    Bound { peer_id: String, did: String },
+    /// The binding exchange with a peer failed (the peer refused the tab's
+    /// binding, its own did not check, or it does not speak the protocol):
+    /// it is still connected, under the DID its peer id names, if any.
+    BindingFailed { peer_id: String, reason: String },
     /// A dial failed; the next is in `retry_in`.
     DialFailed {
         address: String,
@@ -83,18 +99,31 @@ fn info(peer: PeerId, addr: &Multiaddr) -> PeerInfo {
     PeerInfo {
         peer_id: peer.to_string(),
         did: did_of_peer(&peer).map(|d| d.as_str().to_string()),
+        bound: false,
         transport: transport_of(addr),
         address: addr.to_string(),
     }
 }
 
+/// Signs the tab's binding to the peer id it runs under (given), valid
+/// until the time given (seconds since the epoch): the runtime's key.
+pub type SignBinding =
+    Rc<dyn Fn(String, u64) -> LocalBoxFuture<'static, Result<PeerBinding, String>>>;
+
+/// Seconds since the epoch, by the page's clock.
+fn now() -> u64 {
+    (js_sys::Date::now() / 1000.0) as u64
+}
+
 impl TabNet {
     /// Starts the host over `store` and dials `peers` (each checked by
-    /// [`dial_addr`] first: one bad address starts nothing). `on_event`
-    /// hears every connection, disconnection and failed dial.
+    /// [`dial_addr`] first: one bad address starts nothing). `sign` signs
+    /// the tab's binding for each new connection. `on_event` hears every
+    /// connection, binding, disconnection and failed dial.
     pub async fn start<S: BlockStore + 'static>(
         store: Rc<S>,
         peers: &[String],
+        sign: SignBinding,
         on_event: impl Fn(PeerEvent) + 'static,
     ) -> Result<TabNet, TabNetError> {
         let peers = peers
@@ -109,6 +138,7 @@ impl TabNet {
         let ipfs = IpfsBuilder::<TabBehaviour<S>>::with_keypair(&keypair)
             .map_err(|e| TabNetError::Start(e.to_string()))?
             .enable_websocket()
+            .with_request_response(vec![ipvm_p2p::binding::protocol()])
             .with_custom_behaviour(move |_| {
                 behaviour
                     .take()
@@ -149,7 +179,7 @@ impl TabNet {
         };
         // The swarm's news, into the peer table and the runtime's events.
         {
-            let (state, on_event) = (state.clone(), on_event.clone());
+            let (state, on_event, net) = (state.clone(), on_event.clone(), net.clone());
             wasm_bindgen_futures::spawn_local(async move {
                 while let Some(seen) = seen_rx.next().await {
                     match seen {
@@ -157,6 +187,11 @@ impl TabNet {
                             let peer_info = info(peer, &addr);
                             state.borrow_mut().connected.insert(peer, peer_info.clone());
                             on_event(PeerEvent::Connected(peer_info));
+                            let (net, sign, on_event) =
+                                (net.clone(), sign.clone(), on_event.clone());
+                            wasm_bindgen_futures::spawn_local(async move {
+                                net.bind(peer, sign, &*on_event).await;
+                            });
                         }
                         Seen::Down(peer, reason) => {
                             state.borrow_mut().connected.remove(&peer);
@@ -208,6 +243,38 @@ impl TabNet {
             });
         }
         Ok(net)
+    }
+
+    /// Presents the tab's binding to `peer` and reads the peer's: on
+    /// success the peer is listed with its checked DID (`bound`).
+    async fn bind(&self, peer: PeerId, sign: SignBinding, on_event: &dyn Fn(PeerEvent)) {
+        let exchanged = async {
+            let exp = now() + ipvm_core::peer_binding::BINDING_TTL_SECS;
+            let own = sign(self.local.to_string(), exp)
+                .await
+                .map_err(ipvm_p2p::P2pError::Own)?;
+            ipvm_p2p::binding::present(&self.ipfs, peer, &own, now).await
+        };
+        let event = match exchanged.await {
+            Ok(did) => {
+                let mut state = self.state.borrow_mut();
+                // The peer may have gone meanwhile: nothing to list then.
+                let Some(listed) = state.connected.get_mut(&peer) else {
+                    return;
+                };
+                listed.did = Some(did.as_str().to_string());
+                listed.bound = true;
+                PeerEvent::Bound {
+                    peer_id: peer.to_string(),
+                    did: did.as_str().to_string(),
+                }
+            }
+            Err(e) => PeerEvent::BindingFailed {
+                peer_id: peer.to_string(),
+                reason: e.to_string(),
+            },
+        };
+        on_event(event);
     }
 
     /// The tab's own libp2p peer id (a key made for this host; the runtime's

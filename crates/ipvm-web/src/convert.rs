@@ -838,6 +838,7 @@ pub(crate) fn peer_info(p: &ipvm_tab_net::PeerInfo) -> JsValue {
         "did",
         &p.did.as_deref().map_or(JsValue::NULL, JsValue::from_str),
     );
+    set(&o, "bound", &JsValue::from_bool(p.bound));
     set(&o, "transport", &JsValue::from_str(p.transport));
     set(&o, "address", &JsValue::from_str(&p.address));
     o
@@ -856,6 +857,16 @@ pub(crate) fn peer_event(e: &ipvm_tab_net::PeerEvent) -> JsValue {
         }
         PeerEvent::Disconnected { peer_id, reason } => {
             set(&o, "type", &text("peer-disconnected"));
+            set(&o, "peerId", &text(peer_id));
+            set(&o, "reason", &text(reason));
+        }
+        PeerEvent::Bound { peer_id, did } => {
+            set(&o, "type", &text("peer-bound"));
+            set(&o, "peerId", &text(peer_id));
+            set(&o, "did", &text(did));
+        }
+        PeerEvent::BindingFailed { peer_id, reason } => {
+            set(&o, "type", &text("peer-binding-failed"));
             set(&o, "peerId", &text(peer_id));
             set(&o, "reason", &text(reason));
         }

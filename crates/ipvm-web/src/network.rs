@@ -22,10 +22,12 @@ fn error(e: impl std::fmt::Display) -> JsValue {
 impl Runtime {
     /// Starts the tab's libp2p host over this runtime's store and keeps it
     /// connected to `peers` (WebSocket multiaddrs ending in `/p2p/<peer id>`;
-    /// `ws://` to loopback only), redialling with backoff. `onEvent` hears
-    /// `peer-connected`, `peer-disconnected` and `peer-dial-failed`. Resolves
-    /// to the tab's own libp2p peer id. A bad address rejects and starts
-    /// nothing.
+    /// `ws://` to loopback only), redialling with backoff, and presents the
+    /// runtime's binding (its DID to the host's peer id, signed with its
+    /// key) on each new connection. `onEvent` hears `peer-connected`,
+    /// `peer-bound`, `peer-binding-failed`, `peer-disconnected` and
+    /// `peer-dial-failed`. Resolves to the tab's own libp2p peer id. A bad
+    /// address rejects and starts nothing.
     #[wasm_bindgen(js_name = startNetwork, unchecked_return_type = "Promise<string>")]
     pub fn start_network(
         &self,
@@ -39,7 +41,18 @@ impl Runtime {
                 return Err(error("the network is already started"));
             }
             let store = inner.core.store().clone();
-            let net = TabNet::start(store, &peers, move |e| {
+            // Held by the host's tasks: a weak handle, so that the runtime
+            // is not kept alive by its own network.
+            let weak = Rc::downgrade(&inner);
+            let sign: ipvm_tab_net::SignBinding = Rc::new(move |peer: String, exp: u64| {
+                let weak = weak.clone();
+                Box::pin(async move {
+                    let inner = weak.upgrade().ok_or("the runtime is closed")?;
+                    let binding = inner.core.peer_binding(&peer, exp).await;
+                    binding.map_err(|e| e.to_string())
+                })
+            });
+            let net = TabNet::start(store, &peers, sign, move |e| {
                 if let Some(f) = &on_event {
                     // A throwing listener must not stop the host.
                     let _ = f.call1(&JsValue::NULL, &convert::peer_event(&e));
@@ -56,9 +69,9 @@ impl Runtime {
         })
     }
 
-    /// The peers connected now: `{peerId, did, transport, address}` each
-    /// (`did` is `null` for a peer whose peer id names no DID). Empty
-    /// before `startNetwork`.
+    /// The peers connected now: `{peerId, did, bound, transport, address}`
+    /// each (`did` is the peer's bound DID once its binding checked, else
+    /// the DID its peer id names, or `null`). Empty before `startNetwork`.
     #[wasm_bindgen(unchecked_return_type = "PeerInfo[]")]
     pub fn peers(&self) -> Array {
         let list = Array::new();
@@ -68,6 +81,13 @@ impl Runtime {
             }
         }
         list
+    }
+
+    /// The tab's own libp2p peer id (not its DID), or `undefined` before
+    /// `startNetwork`.
+    #[wasm_bindgen(js_name = peerId)]
+    pub fn peer_id(&self) -> Option<String> {
+        self.inner.net.borrow().as_ref().map(TabNet::peer_id)
     }
 
     /// The block `cid` from the store, else from a connected peer over

@@ -55,7 +55,10 @@ export type Cid = string;
 /** A connected peer (`rt.peers()`): its libp2p peer id, its DID when its peer id names one (a native node's libp2p key is its DID key; Noise proves it), how the tab reaches it and where. */
 export interface PeerInfo {
   peerId: string;
+  /** The peer's DID: the one its binding names when `bound`, else the one its peer id names (a native node's key is both), or `null`. */
   did: string | null;
+  /** Whether the peer sent a binding of `did` to its peer id, signed by the DID's key and checked here. */
+  bound: boolean;
   transport: "websocket" | "other";
   address: string;
 }
@@ -63,6 +66,10 @@ export interface PeerInfo {
 /** What happens to the tab's peers (`Runtime.open({ peers, onPeerEvent })`). */
 export type PeerEvent =
   | { type: "peer-connected"; peer: PeerInfo }
+  /** The binding exchange succeeded: the peer knows this tab's DID, and `did` is the peer's, checked. */
+  | { type: "peer-bound"; peerId: string; did: string }
+  /** The binding exchange failed (the peer refused this tab's binding, its own did not check, or it does not speak the protocol); the peer stays connected, unbound. */
+  | { type: "peer-binding-failed"; peerId: string; reason: string }
   | { type: "peer-disconnected"; peerId: string; reason: string }
   /** A dial failed; the runtime dials again in `retryInMs` (250 ms doubling to 10 s). */
   | { type: "peer-dial-failed"; address: string; reason: string; retryInMs: number };

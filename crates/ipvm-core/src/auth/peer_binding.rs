@@ -14,13 +14,20 @@
 //! Ed25519 signature of [`DOMAIN`] followed by the DAG-CBOR of
 //! `{did, peer, exp}` (`exp` in seconds since the epoch; a binding past it
 //! is refused).
+//!
+//! Peers exchange bindings on [`BINDING_PROTOCOL`] (request-response): the
+//! request is the sender's binding, the answer ([`BindingAnswer`]) the
+//! receiver's binding if it accepted the sender's, else its reason. Each
+//! side checks what it got against the peer id its connection was
+//! authenticated as ([`answer_binding`], [`read_answer`]); the transports
+//! only carry the bytes.
 
 use std::collections::BTreeMap;
 
 use ipld_core::ipld::Ipld;
 
 use crate::auth::identity::{Did, Signer};
-use crate::model::address::{decode_dag_cbor, encode_dag_cbor};
+use crate::model::address::encode_dag_cbor;
 use crate::CoreError;
 
 /// What the signature covers before the payload: a binding's signature is
@@ -31,8 +38,17 @@ pub const DOMAIN: &[u8] = b"ipvm/peer-binding/1\n";
 /// an RSA one in base58 up to about 400).
 pub const MAX_PEER_LEN: usize = 512;
 
-/// The largest encoded binding accepted.
+/// The largest encoded binding accepted (and the largest exchange message).
 pub const MAX_BINDING_BYTES: usize = 2048;
+
+/// The binding exchange's protocol id.
+pub const BINDING_PROTOCOL: &str = "/ipvm/peer-binding/0.1.0";
+
+/// How long a binding a runtime signs for its connections stays valid.
+pub const BINDING_TTL_SECS: u64 = 24 * 60 * 60;
+
+/// The longest reason a refusal carries (a longer one is cut).
+pub const MAX_REFUSAL_LEN: usize = 256;
 
 /// Why a binding is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -63,6 +79,96 @@ pub enum BindingError {
         /// The DID it claims.
         did: String,
     },
+    /// The peer refused the binding we sent it, for this reason.
+    #[error("the peer refused our binding: {0}")]
+    RefusedByPeer(String),
+}
+
+/// A peer's answer to a binding: its own binding (it accepted ours), or
+/// why it refused ours. On the wire: the binding's DAG-CBOR, or
+/// `{refused: text}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindingAnswer {
+    /// Accepted; the answering peer's own binding.
+    Accepted(PeerBinding),
+    /// Refused, and why (at most [`MAX_REFUSAL_LEN`] bytes).
+    Refused(String),
+}
+
+impl BindingAnswer {
+    /// The answer as DAG-CBOR.
+    pub fn to_dag_cbor(&self) -> Result<Vec<u8>, CoreError> {
+        match self {
+            Self::Accepted(binding) => binding.to_dag_cbor(),
+            Self::Refused(why) => encode_dag_cbor(&Ipld::Map(BTreeMap::from([(
+                "refused".to_string(),
+                Ipld::String(cut(why)),
+            )]))),
+        }
+    }
+
+    /// Reads an answer, strictly (a binding as [`PeerBinding::from_dag_cbor`]
+    /// reads it, or exactly `{refused}` with a short text).
+    pub fn from_dag_cbor(bytes: &[u8]) -> Result<Self, BindingError> {
+        if bytes.len() > MAX_BINDING_BYTES {
+            return Err(BindingError::Malformed(format!(
+                "an answer of {} bytes, more than {MAX_BINDING_BYTES}",
+                bytes.len()
+            )));
+        }
+        if let Ok(Ipld::Map(map)) = crate::peer::wire::read(bytes, MAX_BINDING_BYTES) {
+            if let Some(refused) = map.get("refused") {
+                return match (map.len(), refused) {
+                    (1, Ipld::String(why)) if why.len() <= MAX_REFUSAL_LEN => {
+                        Ok(Self::Refused(why.clone()))
+                    }
+                    _ => Err(BindingError::Malformed(
+                        "a refusal is exactly `{refused}`, a text of at most 256 bytes".into(),
+                    )),
+                };
+            }
+        }
+        PeerBinding::from_dag_cbor(bytes).map(Self::Accepted)
+    }
+}
+
+/// A reason cut to [`MAX_REFUSAL_LEN`] bytes, on a character boundary.
+fn cut(why: &str) -> String {
+    let mut end = why.len().min(MAX_REFUSAL_LEN);
+    while !why.is_char_boundary(end) {
+        end -= 1;
+    }
+    why[..end].to_string()
+}
+
+/// What a peer does with a binding `request` that came on a connection
+/// authenticated as `connected` at time `now`: the DID the sender speaks
+/// for, or why not; and the answer to send (`own` if accepted).
+pub fn answer_binding(
+    request: &[u8],
+    connected: &str,
+    now: u64,
+    own: PeerBinding,
+) -> (Result<Did, BindingError>, BindingAnswer) {
+    let checked =
+        PeerBinding::from_dag_cbor(request).and_then(|b| b.check(connected, now).cloned());
+    match checked {
+        Ok(did) => (Ok(did), BindingAnswer::Accepted(own)),
+        Err(e) => {
+            let why = e.to_string();
+            (Err(e), BindingAnswer::Refused(why))
+        }
+    }
+}
+
+/// The DID a peer's `answer` binds it to, its connection authenticated as
+/// `connected`, at time `now`; or why not (a refusal is
+/// [`BindingError::RefusedByPeer`]).
+pub fn read_answer(answer: &[u8], connected: &str, now: u64) -> Result<Did, BindingError> {
+    match BindingAnswer::from_dag_cbor(answer)? {
+        BindingAnswer::Accepted(b) => b.check(connected, now).cloned(),
+        BindingAnswer::Refused(why) => Err(BindingError::RefusedByPeer(why)),
+    }
 }
 
 /// A DID's signed statement that it speaks as a libp2p peer id until `exp`.
@@ -150,7 +256,10 @@ impl PeerBinding {
                 bytes.len()
             )));
         }
-        let Ipld::Map(map) = decode_dag_cbor(bytes).map_err(|e| bad(&e.to_string()))? else {
+        // Its depth and size bounded before it is decoded, as every message
+        // from a peer is.
+        let read = crate::peer::wire::read(bytes, MAX_BINDING_BYTES);
+        let Ipld::Map(map) = read.map_err(|e| bad(&e.to_string()))? else {
             return Err(bad("not a map"));
         };
         if map.len() != 4 {

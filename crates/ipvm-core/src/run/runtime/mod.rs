@@ -26,6 +26,7 @@ use cid::Cid;
 
 use crate::auth::envelope::{check_receipt, ReceiptCheck};
 use crate::auth::identity::{Did, Signer};
+use crate::auth::peer_binding::PeerBinding;
 use crate::auth::trust::Trust;
 use crate::auth::ucan::wasm::Authority;
 use crate::peer::Peers;
@@ -328,6 +329,15 @@ impl<S: ReceiptStore, E, K: Settings, N, R, L, A> Runtime<S, E, K, N, R, L, A> {
     /// This runtime's DID.
     pub async fn did(&self) -> Result<Did, CoreError> {
         Ok(self.identity().await?.did().clone())
+    }
+
+    /// This runtime's binding of its DID to the libp2p peer id `peer` it
+    /// connects as, valid until `exp` (seconds since the epoch), signed
+    /// with its key: what a tab, whose key cannot sign libp2p's handshake,
+    /// presents to its peers.
+    pub async fn peer_binding(&self, peer: &str, exp: u64) -> Result<PeerBinding, CoreError> {
+        let id = self.identity().await?;
+        PeerBinding::sign(id.signer(), peer, exp).await
     }
 
     /// The identity, with the distrust other runtimes of the store kept
