@@ -73,8 +73,9 @@ pub mod store;
 
 // The modules by their short names (the crate's public paths before it had
 // folders; the adapters use them).
-pub use auth::{envelope, identity, peer_binding, ucan};
+pub use auth::{envelope, identity, ucan};
 pub use model::{address, awaits, dagjson, receipt, unixfs, workflow};
+pub use peer::binding as peer_binding;
 pub use run::{coordinate, runlog, scheduler, verify};
 pub use store::{car, memo};
 /// The trust policy (`auth::trust`) and the receipt rows it decides

@@ -1,8 +1,9 @@
-//! A runtime with a block source (feature `fetch`): before a run executes,
-//! what its tasks read from the store and the store lacks (a module, a file
-//! an argument links to) comes from the source, checked and stored, each as
-//! an event; a file found whole is not walked again; what no source has is a
-//! `fetch-failed` event and the run goes on.
+//! A runtime with a block source (feature `fetch`): before a task executes,
+//! what it reads from the store and the store lacks (its module, a file an
+//! argument links to) comes from the source, checked and stored, each as an
+//! event; a file found whole is not walked again; what no source has is a
+//! `fetch-failed` event and the run goes on; a task the memo answers
+//! fetches nothing.
 
 mod common;
 
@@ -113,4 +114,64 @@ fn a_run_fetches_the_files_its_tasks_link_to_once_and_notes_what_no_peer_has() {
     let mut events = Vec::new();
     block_on(rt.run(&wf, &mut |e| events.push(e.clone()), &CancelToken::new())).unwrap();
     assert_eq!(fetched(&events), vec![]);
+}
+
+#[test]
+fn a_task_the_memo_answers_fetches_nothing_and_one_that_executes_fetches_first() {
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 249) as u8).collect();
+    let file = unixfs::import(&data);
+    let blocks = file.blocks.len();
+    let peer = Rc::new(Peer {
+        blocks: file.blocks.into_iter().collect(),
+        asked: RefCell::new(0),
+    });
+    // Two runtimes of one key (each trusts the other's receipts: they are its own).
+    let open = |store: Rc<MemoryStore>| {
+        let settings = Rc::new(MemorySettings::new(&Ed25519Key::from_seed([5; 32])));
+        let rt = Runtime::new(store, TestExecutor::default(), settings);
+        rt.set_block_source(Some(peer.clone()));
+        rt
+    };
+    let run = |rt: &Runtime<Rc<MemoryStore>, TestExecutor, Rc<MemorySettings>>, nnc: &str| {
+        let mut events = Vec::new();
+        let wf = workflow(&[instr(
+            "f",
+            vec![Ipld::Link(file.root), Ipld::String(nnc.into())],
+        )]);
+        let report =
+            block_on(rt.run(&wf, &mut |e| events.push(e.clone()), &CancelToken::new())).unwrap();
+        (report, events)
+    };
+    // A runs the task: the file comes from the peer.
+    let store_a = Rc::new(MemoryStore::new());
+    block_on(store_a.put_block(module(), b"test module".to_vec())).unwrap();
+    let a = open(store_a);
+    let (report, events) = run(&a, "once");
+    assert_eq!(fetched(&events), vec![(0, file.root, Ok((blocks, blocks)))]);
+    let receipt = report.tasks[0].receipt().unwrap().cid;
+    // B holds A's receipt (with its invocation and module), not the file.
+    let archive = block_on(a.export_car(&[receipt])).unwrap();
+    let store_b = Rc::new(MemoryStore::new());
+    let b = open(store_b.clone());
+    block_on(b.import_car(&archive)).unwrap();
+    assert_eq!(block_on(store_b.get_block(&file.root)).unwrap(), None);
+    // The memo answers B's run of the same task: the peer is asked nothing.
+    let asked = *peer.asked.borrow();
+    let (_, events) = run(&b, "once");
+    assert!(
+        events.iter().any(|e| matches!(e, Event::MemoHit { .. })),
+        "{events:?}"
+    );
+    assert_eq!(b.executor().count(), 0);
+    assert_eq!(fetched(&events), vec![]);
+    assert_eq!(*peer.asked.borrow(), asked);
+    // Under another nonce the task executes on B: it fetches the file first,
+    // and hears of it before the task finishes.
+    let (_, events) = run(&b, "again");
+    assert_eq!(b.executor().count(), 1);
+    assert_eq!(fetched(&events), vec![(0, file.root, Ok((blocks, blocks)))]);
+    let at = |kind: fn(&Event) -> bool| events.iter().position(kind).unwrap();
+    assert!(
+        at(|e| matches!(e, Event::Fetched { .. })) < at(|e| matches!(e, Event::Finished { .. }))
+    );
 }

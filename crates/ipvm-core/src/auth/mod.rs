@@ -4,6 +4,5 @@
 
 pub mod envelope;
 pub mod identity;
-pub mod peer_binding;
 pub mod trust;
 pub mod ucan;

@@ -53,7 +53,9 @@ pub struct Await {
     pub target: Cid,
 }
 
-/// Whether `value` is an await (a map keyed `await/…`), well formed or not.
+/// Whether `value` is an await (a map keyed `await/…`), well formed or not
+/// (what a task's fetch leaves out: feature `fetch`).
+#[cfg(feature = "fetch")]
 pub(crate) fn is_await(value: &Ipld) -> bool {
     !matches!(as_await(value, 0, ""), Ok(None))
 }

@@ -1,4 +1,6 @@
-//! The IPVM protocols between peers, with no I/O: the messages of receipt
+//! The IPVM protocols between peers, with no I/O: who speaks on a
+//! connection ([`binding`]: a DID's signed binding to a libp2p peer id),
+//! the messages of receipt
 //! lookup, receipt announce, task offload and capacity ([`messages`]), the
 //! bounded reading of every message from the network ([`wire`]), the rules
 //! for what a runtime gives a peer and takes from one ([`deliver`]) and for
@@ -10,6 +12,7 @@
 
 pub mod announce;
 pub mod ask;
+pub mod binding;
 pub mod deliver;
 pub mod messages;
 pub mod offload;

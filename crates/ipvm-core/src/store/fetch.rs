@@ -1,13 +1,14 @@
 //! Fetching files from peers into the store: a whole DAG (a UnixFS file,
 //! a DAG-CBOR value and what it links to) block by block from a
 //! [`BlockSource`], each block checked against its CID before it is stored,
-//! within a bound on the bytes; and the DAGs a workflow needs (each task's
-//! module, and the files its arguments link to) that the store lacks.
+//! within a bound on the bytes; and a list of DAGs (what a job needs, as
+//! `run/runtime/fetching.rs` says) fetched where the store lacks them.
 //!
 //! Where a block comes from (bitswap in the tab, the node's swarm) is the
 //! carrier's; the walk, the checks and the bounds are here, so every
 //! runtime fetches the same way.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -18,9 +19,7 @@ use ipld_core::ipld::Ipld;
 
 use super::BlockStore;
 use crate::model::address::{decode_dag_cbor, verify_block, DAG_CBOR, DAG_PB};
-use crate::model::awaits;
 use crate::model::unixfs;
-use crate::model::workflow::Workflow;
 use crate::CoreError;
 
 /// The largest module a task may name: 64 MiB (its Wasm bytes), however
@@ -161,7 +160,7 @@ pub async fn fetch_dag<S: BlockStore + ?Sized>(
     }
 }
 
-/// A DAG a workflow needs, and the most bytes it may have.
+/// A DAG a job needs, and the most bytes it may have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Needed {
     /// Its root.
@@ -169,48 +168,8 @@ pub struct Needed {
     /// Its bound: the module bound for a module, the task's memory limit
     /// for a file its arguments link to.
     pub max_bytes: u64,
-    /// The first task that needs it.
+    /// The task that needs it.
     pub task: usize,
-}
-
-fn arg_links(value: &Ipld, out: &mut Vec<Cid>) {
-    // An await names another task's instruction, not a file.
-    if awaits::is_await(value) {
-        return;
-    }
-    match value {
-        Ipld::Link(c) => out.push(*c),
-        Ipld::List(items) => items.iter().for_each(|v| arg_links(v, out)),
-        Ipld::Map(m) => m.values().for_each(|v| arg_links(v, out)),
-        _ => {}
-    }
-}
-
-/// The DAGs `workflow` reads from the store, each once: the module of each
-/// `wasm/run` task (at most `module_bytes`) and every file its arguments
-/// link to (at most the task's memory limit), awaits left out.
-pub fn needed(workflow: &Workflow, module_bytes: u64) -> Vec<Needed> {
-    let mut out: Vec<Needed> = Vec::new();
-    let mut add =
-        |root: Cid, max_bytes: u64, task: usize| match out.iter_mut().find(|n| n.root == root) {
-            Some(n) => n.max_bytes = n.max_bytes.max(max_bytes),
-            None => out.push(Needed {
-                root,
-                max_bytes,
-                task,
-            }),
-        };
-    for (i, task) in workflow.tasks.iter().enumerate() {
-        if task.run.op == "wasm/run" {
-            add(task.run.module, module_bytes, i);
-        }
-        let mut links = Vec::new();
-        task.run.args.iter().for_each(|a| arg_links(a, &mut links));
-        for link in links {
-            add(link, task.limits.memory_bytes(), i);
-        }
-    }
-    out
 }
 
 /// What fetching one needed DAG came to.
@@ -222,27 +181,26 @@ pub struct FetchNote {
     pub result: Result<Fetched, CoreError>,
 }
 
-/// Fetches what `workflow` needs and the store lacks or holds in part,
-/// one DAG after another (each [`IN_FLIGHT`] blocks at a time). `complete`
-/// holds the roots already known whole in this store, and gains each one
-/// fetched or found whole; they are not walked again. A DAG that cannot be
-/// fetched is noted, not an error: its task fails as it would have
+/// Fetches each of `needed` the store lacks or holds in part, one DAG
+/// after another (each [`IN_FLIGHT`] blocks at a time). `complete` holds the
+/// roots already known whole in this store, and gains each one fetched or
+/// found whole; they are not walked again. A DAG that cannot be fetched is
+/// noted, not an error: its task fails as it would have
 /// (`module_missing`, a missing block), with the note saying why.
 pub async fn fetch_needed<S: BlockStore + ?Sized>(
     store: &S,
     source: &dyn BlockSource,
-    workflow: &Workflow,
-    module_bytes: u64,
-    complete: &mut HashSet<Cid>,
+    needed: Vec<Needed>,
+    complete: &RefCell<HashSet<Cid>>,
 ) -> Vec<FetchNote> {
     let mut notes = Vec::new();
-    for needed in needed(workflow, module_bytes) {
-        if complete.contains(&needed.root) {
+    for needed in needed {
+        if complete.borrow().contains(&needed.root) {
             continue;
         }
         let result = fetch_dag(store, source, needed.root, needed.max_bytes).await;
         if result.is_ok() {
-            complete.insert(needed.root);
+            complete.borrow_mut().insert(needed.root);
         }
         notes.push(FetchNote { needed, result });
     }
@@ -258,7 +216,7 @@ mod tests {
 
     use super::*;
     use crate::model::address::raw_cid;
-    use crate::{Instruction, MemoryStore, Task};
+    use crate::MemoryStore;
 
     /// A peer holding some blocks; it can be told to lie about one.
     #[derive(Default)]
@@ -342,62 +300,31 @@ mod tests {
     }
 
     #[test]
-    fn a_workflow_needs_its_modules_and_linked_files_but_not_what_it_awaits() {
-        let module = raw_cid(b"module");
-        let picture = raw_cid(b"picture");
-        let first = Instruction::new(
-            module,
-            "wasm/run",
-            "crop",
-            vec![Ipld::Link(picture)],
-            Ipld::String(String::new()),
-        )
-        .unwrap();
-        let awaiting = Ipld::Map(BTreeMap::from([(
-            "await/ok".to_string(),
-            Ipld::Link(first.cid()),
-        )]));
-        let second = Instruction::new(
-            module,
-            "wasm/run",
-            "rotate90",
-            vec![awaiting],
-            Ipld::String(String::new()),
-        )
-        .unwrap();
-        let wf = Workflow::new(vec![Task::new(first), Task::new(second)]);
-        let got = needed(&wf, 64 << 20);
-        let roots: Vec<Cid> = got.iter().map(|n| n.root).collect();
-        assert_eq!(roots, vec![module, picture]);
-        assert_eq!(got[0].max_bytes, 64 << 20);
-        assert_eq!(got[1].max_bytes, wf.tasks[0].limits.memory_bytes());
-    }
-
-    #[test]
     fn what_cannot_be_fetched_is_noted_and_what_was_fetched_is_not_walked_again() {
         let (root, peer) = file_on_peer(300 << 10);
         let missing = raw_cid(b"missing module");
-        let task = |m: Cid| {
-            Task::new(
-                Instruction::new(
-                    m,
-                    "wasm/run",
-                    "f",
-                    vec![Ipld::Link(root)],
-                    Ipld::String(String::new()),
-                )
-                .unwrap(),
-            )
+        let needed = || {
+            vec![
+                Needed {
+                    root: missing,
+                    max_bytes: 64 << 20,
+                    task: 0,
+                },
+                Needed {
+                    root,
+                    max_bytes: 1 << 20,
+                    task: 0,
+                },
+            ]
         };
-        let wf = Workflow::new(vec![task(missing)]);
         let store = MemoryStore::new();
-        let mut complete = HashSet::new();
-        let notes = block_on(fetch_needed(&store, &peer, &wf, 64 << 20, &mut complete));
+        let complete = RefCell::new(HashSet::new());
+        let notes = block_on(fetch_needed(&store, &peer, needed(), &complete));
         assert_eq!(notes.len(), 2);
         assert!(matches!(notes[0].result, Err(CoreError::Fetch { .. })));
         assert!(notes[1].result.is_ok());
-        assert_eq!(complete, HashSet::from([root]));
-        let notes = block_on(fetch_needed(&store, &peer, &wf, 64 << 20, &mut complete));
+        assert_eq!(*complete.borrow(), HashSet::from([root]));
+        let notes = block_on(fetch_needed(&store, &peer, needed(), &complete));
         assert_eq!(notes.len(), 1, "only the missing module is tried again");
     }
 }

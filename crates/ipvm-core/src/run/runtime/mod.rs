@@ -13,22 +13,18 @@
 //! what other runtimes of the store kept.
 //!
 //! The parts: this file (building, identity and trust), [`ops`] (runs,
-//! verification, lookups, files, archives) and [`invocation`] (tokens and
-//! admission).
+//! verification, lookups, files, archives), [`invocation`] (tokens and
+//! admission) and `fetching` (what a task needs, fetched just before it
+//! executes; feature `fetch`).
 
 use std::cell::RefCell;
-#[cfg(feature = "fetch")]
-use std::collections::HashSet;
 use std::rc::Rc;
-
-#[cfg(feature = "fetch")]
-use cid::Cid;
 
 use crate::auth::envelope::{check_receipt, ReceiptCheck};
 use crate::auth::identity::{Did, Signer};
-use crate::auth::peer_binding::PeerBinding;
 use crate::auth::trust::Trust;
 use crate::auth::ucan::wasm::Authority;
+use crate::peer::binding::PeerBinding;
 use crate::peer::Peers;
 use crate::run::coordinate::Uncoordinated;
 use crate::store::car::{check as check_archive, ArchiveCheck};
@@ -41,9 +37,14 @@ use crate::store::vouching::reconsider;
 use crate::store::ReceiptStore;
 use crate::CoreError;
 
+#[cfg(feature = "fetch")]
+mod fetching;
 pub mod invocation;
 pub mod offload;
 pub mod ops;
+
+#[cfg(feature = "fetch")]
+use fetching::Fetching;
 
 pub use invocation::{Call, Grant, InvocationError};
 pub use offload::OffloadRules;
@@ -125,16 +126,6 @@ pub struct Runtime<S, E, K: Settings, N = MemorySeen, R = (), L = Uncoordinated,
     peers: Option<Rc<dyn Peers>>,
     #[cfg(feature = "fetch")]
     fetching: Fetching,
-}
-
-/// Where a runtime fetches the files its runs need and its store lacks
-/// (set and cleared while it runs: a tab's network starts after it opens),
-/// and the roots it already found whole.
-#[cfg(feature = "fetch")]
-#[derive(Default)]
-pub(crate) struct Fetching {
-    pub(crate) source: RefCell<Option<Rc<dyn BlockSource>>>,
-    pub(crate) complete: RefCell<HashSet<Cid>>,
 }
 
 impl<S, E, K: Settings> Runtime<S, E, K> {
@@ -246,9 +237,10 @@ impl<S, E, K: Settings, N, R, L, A> Runtime<S, E, K, N, R, L, A> {
         self
     }
 
-    /// Fetches what a run needs and the store lacks (each task's module, the
-    /// files its arguments link to) from `source` before the run executes,
-    /// each block checked against its CID before it is stored; `None` stops.
+    /// Fetches what a task needs and the store lacks (its module, the files
+    /// its arguments link to) from `source` just before the task executes
+    /// here (a task the memo answers fetches nothing), each block checked
+    /// against its CID before it is stored; `None` stops.
     #[cfg(feature = "fetch")]
     pub fn set_block_source(&self, source: Option<Rc<dyn BlockSource>>) {
         *self.fetching.source.borrow_mut() = source;

@@ -11,12 +11,14 @@ use crate::run::coordinate::{Announcer, InstructionLock};
 use crate::run::job::Executor;
 use crate::run::records::{RunLog, RunRecords};
 use crate::run::report::{Event, RunReport};
+#[cfg(feature = "fetch")]
+use crate::run::runtime::fetching::FetchFirst;
 use crate::run::runtime::Runtime;
 use crate::run::scheduler::Scheduler;
 use crate::run::verify::{verify_on, Verification};
 use crate::store::car::{self, Imported};
 #[cfg(feature = "fetch")]
-use crate::store::fetch::{self, MAX_MODULE_BYTES};
+use crate::store::fetch;
 use crate::store::memo::{self, Checked};
 use crate::store::record::ReceiptRecord;
 use crate::store::settings::Settings;
@@ -34,16 +36,41 @@ where
 {
     /// Runs a workflow with this runtime's identity, lock, announcer and
     /// quarantine, keeping its record; `on_event` hears its progress. A
-    /// signer a spot-check caught is distrusted, and that is kept.
+    /// signer a spot-check caught is distrusted, and that is kept. With a
+    /// block source, each task that executes here first fetches what it
+    /// needs and the store lacks (`fetching.rs`).
     pub async fn run(
         &self,
         workflow: &Workflow,
         on_event: &mut dyn FnMut(&Event),
         cancel: &CancelToken,
     ) -> Result<RunReport, CoreError> {
+        #[cfg(feature = "fetch")]
+        if let Some(source) = self.block_source() {
+            let first =
+                FetchFirst::new(&self.executor, &self.store, source, &self.fetching.complete);
+            return self
+                .run_on(&first, workflow, on_event, &|| first.take_events(), cancel)
+                .await;
+        }
+        self.run_on(&self.executor, workflow, on_event, &Vec::new, cancel)
+            .await
+    }
+
+    /// [`Runtime::run`] on `executor`; `pending()` gives the events the
+    /// executor has for the listener (handed over before each event of the
+    /// run, and at its end).
+    async fn run_on<X: Executor>(
+        &self,
+        executor: &X,
+        workflow: &Workflow,
+        on_event: &mut dyn FnMut(&Event),
+        pending: &dyn Fn() -> Vec<Event>,
+        cancel: &CancelToken,
+    ) -> Result<RunReport, CoreError> {
         let id = self.identity().await?;
         let signer: &dyn Signer = id.signer();
-        let scheduler = Scheduler::new(&self.executor, &self.store)
+        let scheduler = Scheduler::new(executor, &self.store)
             .with_parallelism(self.parallelism)
             .with_coordination(&self.lock, &self.announcer)
             .with_quarantine(&self.quarantine)
@@ -57,15 +84,21 @@ where
         let log = self.runs.start(workflow);
         let mut distrusted = false;
         let mut emit = |e: &Event| {
-            distrusted |= matches!(e, Event::Distrusted { .. });
-            if let Some(log) = &log {
-                log.event(e);
+            for early in pending().iter().chain([e]) {
+                distrusted |= matches!(early, Event::Distrusted { .. });
+                if let Some(log) = &log {
+                    log.event(early);
+                }
+                on_event(early);
             }
-            on_event(e);
         };
-        #[cfg(feature = "fetch")]
-        self.fetch_needed(workflow, &mut emit).await;
         let report = scheduler.run(workflow, &mut emit, cancel).await;
+        for late in pending() {
+            if let Some(log) = &log {
+                log.event(&late);
+            }
+            on_event(&late);
+        }
         if let Some(log) = &log {
             log.end(&report).await;
         }
@@ -75,40 +108,7 @@ where
         report
     }
 
-    /// Fetches from the block source, if one is set, what `workflow` needs
-    /// and the store lacks; each file fetched, or not, is an event.
-    #[cfg(feature = "fetch")]
-    async fn fetch_needed(&self, workflow: &Workflow, emit: &mut dyn FnMut(&Event)) {
-        let Some(source) = self.block_source() else {
-            return;
-        };
-        // A copy: two runs may fetch at once, and neither holds the set
-        // across an await.
-        let mut complete = self.fetching.complete.borrow().clone();
-        let notes = fetch::fetch_needed(
-            &self.store,
-            &*source,
-            workflow,
-            MAX_MODULE_BYTES,
-            &mut complete,
-        )
-        .await;
-        self.fetching.complete.borrow_mut().extend(complete);
-        for note in notes {
-            let outcome = match note.result {
-                Ok(f) if f.fetched == 0 => continue,
-                Ok(f) => Ok(f),
-                Err(e) => Err(e.to_string()),
-            };
-            emit(&Event::Fetched {
-                task: note.needed.task,
-                cid: note.needed.root,
-                outcome,
-            });
-        }
-    }
-
-    /// Fetches the file `cid` (a module: at most [`MAX_MODULE_BYTES`]) from
+    /// Fetches the file `cid` (a module: at most [`fetch::MAX_MODULE_BYTES`]) from
     /// the block source into the store, checking every block; what is in
     /// the store already is not fetched again.
     #[cfg(feature = "fetch")]

@@ -28,6 +28,7 @@ use ipld_core::ipld::Ipld;
 
 use crate::auth::identity::{Did, Signer};
 use crate::model::address::encode_dag_cbor;
+use crate::peer::wire::read;
 use crate::CoreError;
 
 /// What the signature covers before the payload: a binding's signature is
@@ -116,7 +117,7 @@ impl BindingAnswer {
                 bytes.len()
             )));
         }
-        if let Ok(Ipld::Map(map)) = crate::peer::wire::read(bytes, MAX_BINDING_BYTES) {
+        if let Ok(Ipld::Map(map)) = read(bytes, MAX_BINDING_BYTES) {
             if let Some(refused) = map.get("refused") {
                 return match (map.len(), refused) {
                     (1, Ipld::String(why)) if why.len() <= MAX_REFUSAL_LEN => {
@@ -258,7 +259,7 @@ impl PeerBinding {
         }
         // Its depth and size bounded before it is decoded, as every message
         // from a peer is.
-        let read = crate::peer::wire::read(bytes, MAX_BINDING_BYTES);
+        let read = read(bytes, MAX_BINDING_BYTES);
         let Ipld::Map(map) = read.map_err(|e| bad(&e.to_string()))? else {
             return Err(bad("not a map"));
         };
