@@ -175,3 +175,72 @@ fn a_task_the_memo_answers_fetches_nothing_and_one_that_executes_fetches_first()
         at(|e| matches!(e, Event::Fetched { .. })) < at(|e| matches!(e, Event::Finished { .. }))
     );
 }
+
+/// A peer that gives a block only once it is let go.
+struct Slow {
+    file: BTreeMap<Cid, Vec<u8>>,
+    go: RefCell<Option<futures::channel::oneshot::Receiver<()>>>,
+}
+
+impl BlockSource for Slow {
+    fn block(&self, cid: Cid, _: Duration) -> LocalBoxFuture<'_, Result<Vec<u8>, String>> {
+        let go = self.go.borrow_mut().take();
+        Box::pin(async move {
+            if let Some(go) = go {
+                let _ = go.await;
+            }
+            self.file
+                .get(&cid)
+                .cloned()
+                .ok_or_else(|| "no peer has it".into())
+        })
+    }
+}
+
+#[test]
+fn a_task_with_nothing_to_fetch_does_not_wait_for_another_tasks_fetch() {
+    use futures::task::LocalSpawnExt as _;
+    let file = unixfs::import(b"a small file only a slow peer has");
+    let (let_go, go) = futures::channel::oneshot::channel();
+    let peer = Rc::new(Slow {
+        file: file.blocks.into_iter().collect(),
+        go: RefCell::new(None),
+    });
+    let store = Rc::new(MemoryStore::new());
+    block_on(store.put_block(module(), b"test module".to_vec())).unwrap();
+    let settings = Rc::new(MemorySettings::new(&Ed25519Key::from_seed([6; 32])));
+    let rt = Rc::new(Runtime::new(store, TestExecutor::default(), settings));
+    rt.set_block_source(Some(peer.clone()));
+    // The module is known whole after a first run.
+    let first = workflow(&[instr("inc", vec![Ipld::Integer(0)])]);
+    block_on(rt.run(&first, &mut |_| {}, &CancelToken::new())).unwrap();
+    // Task 0's file is held back by the peer; task 1 needs only the module.
+    *peer.go.borrow_mut() = Some(go);
+    let wf = workflow(&[
+        instr("id", vec![Ipld::Link(file.root)]),
+        instr("inc", vec![Ipld::Integer(1)]),
+    ]);
+    let mut pool = futures::executor::LocalPool::new();
+    let done = Rc::new(RefCell::new(None));
+    let (rt2, done2) = (rt.clone(), done.clone());
+    pool.spawner()
+        .spawn_local(async move {
+            let report = rt2.run(&wf, &mut |_| {}, &CancelToken::new()).await;
+            *done2.borrow_mut() = Some(report.map(|r| r.tasks.len()));
+        })
+        .unwrap();
+    // The functions the executor ran, in order.
+    let ran = || -> Vec<String> {
+        (rt.executor().calls.borrow().iter())
+            .map(|(_, f)| f.clone())
+            .collect()
+    };
+    pool.run_until_stalled();
+    // Task 1 ran while task 0 waits for its file.
+    assert_eq!(ran(), vec!["inc", "inc"]);
+    assert!(done.borrow().is_none());
+    let_go.send(()).unwrap();
+    pool.run();
+    assert_eq!(done.borrow_mut().take().unwrap().unwrap(), 2);
+    assert_eq!(ran(), vec!["inc", "inc", "id"]);
+}

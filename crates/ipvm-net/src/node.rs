@@ -17,8 +17,7 @@ use rust_ipfs::p2p::{IdentifyConfiguration, PubsubConfig};
 use rust_ipfs::{Ipfs, Keypair, RequestResponseConfig};
 
 use ipvm_core::peer::messages::{
-    CAPACITY_PROTOCOL, LOOKUP_PROTOCOL, MAX_CAPACITY_BYTES, MAX_LOOKUP_ANSWER_BYTES,
-    MAX_LOOKUP_REQUEST_BYTES, MAX_OFFLOAD_ANSWER_BYTES, MAX_OFFLOAD_REQUEST_BYTES,
+    CAPACITY_PROTOCOL, MAX_CAPACITY_BYTES, MAX_OFFLOAD_ANSWER_BYTES, MAX_OFFLOAD_REQUEST_BYTES,
     OFFLOAD_PROTOCOL,
 };
 use ipvm_core::peer::offload::OffloadMode;
@@ -255,13 +254,7 @@ impl Node {
             })
             // The IPVM protocols, each with its own caps (ipvm_core::peer).
             .with_request_response(vec![
-                RequestResponseConfig {
-                    protocol: LOOKUP_PROTOCOL.into(),
-                    max_request_size: MAX_LOOKUP_REQUEST_BYTES,
-                    max_response_size: MAX_LOOKUP_ANSWER_BYTES,
-                    timeout: Some(LOOKUP_TIMEOUT),
-                    ..Default::default()
-                },
+                ipvm_p2p::lookup::protocol(),
                 RequestResponseConfig {
                     protocol: OFFLOAD_PROTOCOL.into(),
                     max_request_size: MAX_OFFLOAD_REQUEST_BYTES,

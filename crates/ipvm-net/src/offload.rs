@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use ipvm_core::address::{cid_of, decode_dag_cbor, DAG_CBOR, SHA3_256};
+use ipvm_core::address::{cid_of, DAG_CBOR, SHA3_256};
 use ipvm_core::peer::messages::{
     Capacity, Delivery, OffloadAnswer, OffloadRequest, CAPACITY_PROTOCOL, MAX_WORKERS,
     OFFLOAD_PROTOCOL,
@@ -508,8 +508,8 @@ impl crate::NetPeers {
 
 /// A receipt too large for an answer, and the invocation it names, by
 /// bitswap from the connected peers (each block checked against its CID,
-/// each within [`FETCH_TIMEOUT`]): the receipt's bytes and the
-/// invocation's. On a tokio runtime.
+/// each within [`FETCH_TIMEOUT`]; `ipvm_p2p::lookup::fetch_receipt`): the
+/// receipt's bytes and the invocation's. On a tokio runtime.
 pub(crate) async fn fetch_receipt(
     bitswap: crate::BitswapHandle,
     receipt: ipvm_core::Cid,
@@ -518,28 +518,11 @@ pub(crate) async fn fetch_receipt(
         let bitswap = bitswap.clone();
         async move {
             match tokio::time::timeout(FETCH_TIMEOUT, bitswap.get(cid)).await {
-                Ok(Ok(bytes)) => ipvm_core::address::verify_block(&cid, &bytes)
-                    .map(|()| bytes)
-                    .map_err(|e| format!("block {cid} by bitswap: {e}")),
-                Ok(Err(e)) => Err(format!("block {cid} by bitswap: {e}")),
-                Err(_) => Err(format!(
-                    "block {cid}: no peer sent it in {} s",
-                    FETCH_TIMEOUT.as_secs()
-                )),
+                Ok(Ok(bytes)) => Ok(bytes),
+                Ok(Err(e)) => Err(format!("by bitswap: {e}")),
+                Err(_) => Err(format!("no peer sent it in {} s", FETCH_TIMEOUT.as_secs())),
             }
         }
     };
-    let bytes = block(receipt).await?;
-    // A peer chose these bytes: bounded in depth before they are decoded,
-    // as every delivery is (`accept` judges them whole afterwards).
-    ipvm_core::peer::wire::scan_within(&bytes, ipvm_core::address::MAX_DOCUMENT_DEPTH, usize::MAX)
-        .map_err(|e| format!("receipt {receipt}: {}: {e}", e.code()))?;
-    let ran = match decode_dag_cbor(&bytes) {
-        Ok(v) => ipvm_core::Receipt::from_ipld(&v)
-            .map(|r| r.ran)
-            .map_err(|e| format!("receipt {receipt}: {e}"))?,
-        Err(e) => return Err(format!("receipt {receipt}: {e}")),
-    };
-    let invocation = block(ran).await?;
-    Ok((bytes, invocation))
+    ipvm_p2p::lookup::fetch_receipt(receipt, block).await
 }

@@ -29,15 +29,10 @@ use rust_ipfs::Ipfs;
 use crate::log::{Level, Log};
 use crate::NetError;
 
-/// How long a client waits for a peer's lookup answer.
-pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
+pub use ipvm_p2p::lookup::{LOOKUP_TIMEOUT, MAX_FETCHED_PER_ANSWER};
 
 /// The most lookups one peer may have in flight here; past it, `busy`.
 pub const MAX_LOOKUPS_IN_FLIGHT: usize = 4;
-
-/// The most receipts named `too_large` in one lookup answer that a client
-/// fetches by bitswap; the others stay unused, said so.
-pub const MAX_FETCHED_PER_ANSWER: usize = 16;
 
 /// How often a sharing node looks for new receipts to announce.
 pub const ANNOUNCE_EVERY: Duration = Duration::from_secs(1);
@@ -236,41 +231,6 @@ pub struct NetPeers {
     pub(crate) bitswap: Option<crate::BitswapHandle>,
 }
 
-impl NetPeers {
-    /// The answer with each receipt named `too_large` fetched by bitswap
-    /// and sent on as found, with the envelopes the answer gave; one that
-    /// cannot be fetched stays named (the core says it was not fetched).
-    async fn fetch_too_large(&self, mut answer: LookupAnswer) -> LookupAnswer {
-        // A peer may name up to 4 receipts for each of 256 instructions: only
-        // the first of each, and at most MAX_FETCHED_PER_ANSWER in all, are
-        // fetched (each at most one bitswap message, 4 MiB).
-        let mut budget = MAX_FETCHED_PER_ANSWER;
-        for entry in &mut answer.entries {
-            let LookupEntry::TooLarge(named) = entry else {
-                continue;
-            };
-            let mut found = Vec::new();
-            for o in named.iter().take(1) {
-                if budget == 0 {
-                    break;
-                }
-                budget -= 1;
-                if let Ok((receipt, invocation)) = self.fetch_receipt(o.receipt).await {
-                    found.push(ipvm_core::peer::messages::Delivery {
-                        receipt,
-                        invocation,
-                        envelopes: o.envelopes.clone(),
-                    });
-                }
-            }
-            if !found.is_empty() {
-                *entry = LookupEntry::Found(found);
-            }
-        }
-        answer
-    }
-}
-
 impl Peers for NetPeers {
     fn lookup<'s>(&'s self, request: LookupRequest) -> LocalBoxFuture<'s, Vec<PeerAnswer>> {
         Box::pin(async move {
@@ -307,16 +267,19 @@ impl Peers for NetPeers {
                 .collect();
             let mut answers = Vec::with_capacity(pending.len());
             for (peer, sent) in pending {
-                let answer = match sent.await {
-                    Err(e) => Err(format!("the request failed: {e}")),
-                    Ok(Err(_)) => Err(format!("no answer in {} s", self.timeout.as_secs())),
-                    Ok(Ok(Err(e))) => Err(format!("no answer: {e:#}")),
-                    Ok(Ok(Ok(bytes))) => match LookupAnswer::decode(&bytes, asked) {
-                        Ok(a) => Ok(self.fetch_too_large(a).await),
-                        Err(WireError::Busy) => Err("busy".into()),
-                        Err(e) => Err(format!("its answer is refused: {}: {e}", e.code())),
-                    },
-                };
+                let answer =
+                    match sent.await {
+                        Err(e) => Err(format!("the request failed: {e}")),
+                        Ok(Err(_)) => Err(format!("no answer in {} s", self.timeout.as_secs())),
+                        Ok(Ok(Err(e))) => Err(format!("no answer: {e:#}")),
+                        Ok(Ok(Ok(bytes))) => match ipvm_p2p::lookup::read_answer(&bytes, asked) {
+                            Ok(a) => Ok(ipvm_p2p::lookup::fetch_too_large(a, |cid| {
+                                self.fetch_receipt(cid)
+                            })
+                            .await),
+                            Err(e) => Err(e),
+                        },
+                    };
                 answers.push(PeerAnswer {
                     peer: peer.to_string(),
                     answer,

@@ -138,7 +138,10 @@ impl TabNet {
         let ipfs = IpfsBuilder::<TabBehaviour<S>>::with_keypair(&keypair)
             .map_err(|e| TabNetError::Start(e.to_string()))?
             .enable_websocket()
-            .with_request_response(vec![ipvm_p2p::binding::protocol()])
+            .with_request_response(vec![
+                ipvm_p2p::binding::protocol(),
+                ipvm_p2p::lookup::protocol(),
+            ])
             .with_custom_behaviour(move |_| {
                 behaviour
                     .take()
@@ -313,6 +316,82 @@ impl TabNet {
     pub async fn stop(self) {
         self.state.borrow_mut().stopped = true;
         self.ipfs.exit_daemon().await;
+    }
+}
+
+/// How long a receipt too large for a lookup answer (and its invocation)
+/// may take to come by bitswap, per block.
+const RECEIPT_BLOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The tab's peers as the core's [`Peers`](ipvm_core::peer::Peers): a run
+/// asks every peer whose binding checked (an IPVM peer with a known DID;
+/// Helia and other libp2p peers are not asked) for the receipts of the
+/// tasks its memo misses, all at once, each within
+/// [`ipvm_p2p::lookup::LOOKUP_TIMEOUT`]; a receipt named `too_large` comes
+/// by bitswap. What is used is the core's decision, under the runtime's
+/// trust policy.
+impl ipvm_core::peer::Peers for TabNet {
+    fn lookup<'s>(
+        &'s self,
+        request: ipvm_core::peer::messages::LookupRequest,
+    ) -> LocalBoxFuture<'s, Vec<ipvm_core::peer::PeerAnswer>> {
+        use ipvm_core::peer::PeerAnswer;
+        use ipvm_p2p::lookup::{fetch_too_large, read_answer, LOOKUP_TIMEOUT};
+        Box::pin(async move {
+            let asked = request.instructions.len();
+            let peers: Vec<PeerId> = (self.state.borrow().connected.iter())
+                .filter(|(_, info)| info.bound)
+                .map(|(peer, _)| *peer)
+                .collect();
+            let bytes = match request.encode() {
+                Ok(b) => b,
+                Err(e) => {
+                    let why = format!("the request could not be written: {e}");
+                    return (peers.iter())
+                        .map(|p| PeerAnswer {
+                            peer: p.to_string(),
+                            answer: Err(why.clone()),
+                        })
+                        .collect();
+                }
+            };
+            let ask = |peer: PeerId| {
+                let bytes = bytes.clone();
+                async move {
+                    let sent = self
+                        .ipfs
+                        .send_request(peer, (ipvm_core::peer::messages::LOOKUP_PROTOCOL, bytes));
+                    let timeout = gloo_timers::future::sleep(LOOKUP_TIMEOUT);
+                    let answer = match select(Box::pin(sent), Box::pin(timeout)).await {
+                        Either::Left((Ok(bytes), _)) => match read_answer(&bytes, asked) {
+                            Ok(a) => Ok(fetch_too_large(a, |cid| self.receipt(cid)).await),
+                            Err(e) => Err(e),
+                        },
+                        Either::Left((Err(e), _)) => Err(format!("no answer: {e:#}")),
+                        Either::Right(_) => {
+                            Err(format!("no answer in {} s", LOOKUP_TIMEOUT.as_secs()))
+                        }
+                    };
+                    PeerAnswer {
+                        peer: peer.to_string(),
+                        answer,
+                    }
+                }
+            };
+            futures::future::join_all(peers.into_iter().map(ask)).await
+        })
+    }
+}
+
+impl TabNet {
+    /// A receipt named `too_large` and its invocation, by bitswap.
+    async fn receipt(&self, cid: Cid) -> Result<(Vec<u8>, Vec<u8>), String> {
+        let block = |c: Cid| async move {
+            self.block(c, RECEIPT_BLOCK_TIMEOUT)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        ipvm_p2p::lookup::fetch_receipt(cid, block).await
     }
 }
 

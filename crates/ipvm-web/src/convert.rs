@@ -283,9 +283,28 @@ fn report_ipld(t: &TaskReport) -> Result<Ipld, JsValue> {
             },
         ),
         ("caught", caught_ipld(t.catch.as_ref())),
+        ("peers", peers_ipld(t.peers.as_ref())),
     ];
     m.extend(fields.into_iter().map(|(k, v)| (k.to_string(), v)));
     Ok(Ipld::Map(m))
+}
+
+/// What the peers asked for a task said: `{from, ranOn, unused}` (the peer
+/// whose receipt was taken, the peer that ran it, and `"<peer>: <reason>"`
+/// for each receipt or answer not used), or null when no peer was asked.
+fn peers_ipld(note: Option<&ipvm_core::peer::PeerNote>) -> Ipld {
+    let Some(note) = note else {
+        return Ipld::Null;
+    };
+    let peer = |p: &Option<String>| p.clone().map_or(Ipld::Null, Ipld::String);
+    Ipld::Map(std::collections::BTreeMap::from([
+        ("from".to_string(), peer(&note.from)),
+        ("ranOn".to_string(), peer(&note.ran_on)),
+        (
+            "unused".to_string(),
+            Ipld::List(note.unused.iter().cloned().map(Ipld::String).collect()),
+        ),
+    ]))
 }
 
 /// A handled task's `caught`: `{by, as, detail}` (`as`: ok, rewire, msg,

@@ -62,8 +62,9 @@ impl Runtime {
             .map_err(error)?;
             let id = net.peer_id();
             // What runs and addModule need and the store lacks comes from
-            // the peers now.
+            // the peers now, and runs ask them for receipts.
             inner.core.set_block_source(Some(Rc::new(net.clone())));
+            inner.core.set_peers(Some(Rc::new(net.clone())));
             *inner.net.borrow_mut() = Some(net);
             Ok(JsValue::from_str(&id))
         })
@@ -114,6 +115,7 @@ impl Runtime {
     pub fn stop_network(&self) -> Promise {
         let net = self.inner.net.borrow_mut().take();
         self.inner.core.set_block_source(None);
+        self.inner.core.set_peers(None);
         future_to_promise(async move {
             if let Some(net) = net {
                 net.stop().await;

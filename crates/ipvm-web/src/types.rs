@@ -177,6 +177,13 @@ export interface TaskDoneFields {
    * (`detail`: why; the failure stood). The task's own receipt is its failure. Null otherwise.
    */
   caught: { by: number; as: "ok" | "rewire" | "msg" | "failed"; detail: number | string | null } | null;
+  /**
+   * With peers (`Runtime.open({ peers })`), what asking them said: `from`, the peer whose receipt
+   * answered the task (`provenance: "received"`); `ranOn`, the peer that ran it; `unused`,
+   * `"<peer id>: <reason>"` for each receipt or answer from a peer that was not used (an untrusted
+   * signer, a forged envelope, no answer in time, `busy`). Null when no peer was asked.
+   */
+  peers: { from: string | null; ranOn: string | null; unused: string[] } | null;
 }
 
 /** A report as the bindings make it: `pkg/index.ts` adds `out` and `error` (see {@link TaskDone}). */

@@ -111,9 +111,12 @@ impl<E: Executor, S: BlockStore + ?Sized> Executor for FetchFirst<'_, E, S> {
     }
 
     async fn execute(&self, job: Job) -> Execution {
-        {
+        let mut wanted = needed(&job, MAX_MODULE_BYTES);
+        wanted.retain(|n| !self.complete.borrow().contains(&n.root));
+        // A job whose files are all known whole does not wait for another's
+        // fetch.
+        if !wanted.is_empty() {
             let _turn = self.turn.lock().await;
-            let wanted = needed(&job, MAX_MODULE_BYTES);
             for note in fetch_needed(self.store, &*self.source, wanted, self.complete).await {
                 let outcome = match note.result {
                     // Found whole in the store: nothing to tell.

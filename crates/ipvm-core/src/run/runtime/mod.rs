@@ -123,7 +123,7 @@ pub struct Runtime<S, E, K: Settings, N = MemorySeen, R = (), L = Uncoordinated,
     parallelism: usize,
     quarantine: Quarantine,
     identity: RefCell<Option<Rc<Identity<K::Signer>>>>,
-    peers: Option<Rc<dyn Peers>>,
+    peers: RefCell<Option<Rc<dyn Peers>>>,
     #[cfg(feature = "fetch")]
     fetching: Fetching,
 }
@@ -144,7 +144,7 @@ impl<S, E, K: Settings> Runtime<S, E, K> {
             parallelism: 8,
             quarantine: Quarantine::new(),
             identity: RefCell::new(None),
-            peers: None,
+            peers: RefCell::new(None),
             #[cfg(feature = "fetch")]
             fetching: Fetching::default(),
         }
@@ -232,9 +232,16 @@ impl<S, E, K: Settings, N, R, L, A> Runtime<S, E, K, N, R, L, A> {
     /// Asks `peers` for receipts before a run executes what its memo
     /// misses ([`crate::peer::ask`]); what they send is taken under this
     /// runtime's trust policy.
-    pub fn with_peers(mut self, peers: Rc<dyn Peers>) -> Self {
-        self.peers = Some(peers);
+    pub fn with_peers(self, peers: Rc<dyn Peers>) -> Self {
+        self.set_peers(Some(peers));
         self
+    }
+
+    /// Sets (or, with `None`, clears) the peers the next runs ask, as
+    /// [`Runtime::with_peers`] does: a tab's network starts after its
+    /// runtime opens, and may stop before it closes.
+    pub fn set_peers(&self, peers: Option<Rc<dyn Peers>>) {
+        *self.peers.borrow_mut() = peers;
     }
 
     /// Fetches what a task needs and the store lacks (its module, the files
@@ -253,8 +260,8 @@ impl<S, E, K: Settings, N, R, L, A> Runtime<S, E, K, N, R, L, A> {
     }
 
     /// The peers a run asks, if any.
-    pub(crate) fn peers(&self) -> Option<&dyn Peers> {
-        self.peers.as_deref()
+    pub(crate) fn peers(&self) -> Option<Rc<dyn Peers>> {
+        self.peers.borrow().clone()
     }
 
     /// The store.

@@ -70,12 +70,14 @@ where
     ) -> Result<RunReport, CoreError> {
         let id = self.identity().await?;
         let signer: &dyn Signer = id.signer();
+        // The peers as they are now: a tab's network may stop meanwhile.
+        let peers = self.peers();
         let scheduler = Scheduler::new(executor, &self.store)
             .with_parallelism(self.parallelism)
             .with_coordination(&self.lock, &self.announcer)
             .with_quarantine(&self.quarantine)
             .with_identity(signer, id.trust());
-        let scheduler = match self.peers() {
+        let scheduler = match peers.as_deref() {
             Some(peers) => scheduler
                 .with_offload_slots(peers.offload_slots())
                 .with_peers(peers),
