@@ -254,3 +254,27 @@ fn an_answer_is_read_strictly_and_a_refusal_is_kept_short() {
         Err(BindingError::Malformed(_))
     ));
 }
+
+#[test]
+fn a_peer_field_that_is_not_peer_id_text_is_malformed_and_cannot_forge_a_log_line() {
+    let k = key(1);
+    let good = fields(&block_on(PeerBinding::sign(&k, PEER, 2_000)).unwrap());
+    for bad in [
+        format!("{PEER}\nbound {OTHER}: speaks for did:key:z6Mk"),
+        "12D3 KooW".into(),
+        "".into(),
+    ] {
+        let mut forged = good.clone();
+        forged.insert("peer".into(), Ipld::String(bad.clone()));
+        let read = PeerBinding::from_dag_cbor(&encode(forged));
+        assert!(
+            matches!(read, Err(BindingError::Malformed(_))),
+            "{bad:?}: {read:?}"
+        );
+        // Nor can such a binding be made.
+        assert!(
+            block_on(PeerBinding::sign(&k, &bad, 2_000)).is_err(),
+            "{bad:?}"
+        );
+    }
+}

@@ -133,6 +133,15 @@ impl BindingAnswer {
     }
 }
 
+/// Whether `peer` can be a peer id's text: 1 to [`MAX_PEER_LEN`] ASCII
+/// letters and digits (base58btc, or a CID's base32). Nothing else gets
+/// into a refusal or a log line: a peer cannot write a line of its own.
+fn peer_text(peer: &str) -> bool {
+    !peer.is_empty()
+        && peer.len() <= MAX_PEER_LEN
+        && peer.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 /// A reason cut to [`MAX_REFUSAL_LEN`] bytes, on a character boundary.
 fn cut(why: &str) -> String {
     let mut end = why.len().min(MAX_REFUSAL_LEN);
@@ -185,7 +194,7 @@ impl PeerBinding {
     /// Signs a binding of `signer`'s DID to `peer` (a peer id's text),
     /// valid until `exp` (seconds since the epoch).
     pub async fn sign(signer: &dyn Signer, peer: &str, exp: u64) -> Result<Self, CoreError> {
-        if peer.is_empty() || peer.len() > MAX_PEER_LEN {
+        if !peer_text(peer) {
             return Err(CoreError::Encode(format!(
                 "a peer id of {} bytes cannot be bound (1 to {MAX_PEER_LEN})",
                 peer.len()
@@ -271,8 +280,12 @@ impl PeerBinding {
             _ => return Err(bad("`did` is missing or not a string")),
         };
         let peer = match map.get("peer") {
-            Some(Ipld::String(s)) if !s.is_empty() && s.len() <= MAX_PEER_LEN => s.clone(),
-            _ => return Err(bad("`peer` is missing, not a string, or of a bad length")),
+            Some(Ipld::String(s)) if peer_text(s) => s.clone(),
+            _ => {
+                return Err(bad(
+                    "`peer` is missing, not a string, of a bad length, or not base58 text",
+                ))
+            }
         };
         let exp = match map.get("exp") {
             Some(Ipld::Integer(n)) => u64::try_from(*n).map_err(|_| bad("`exp` is negative"))?,
